@@ -1,0 +1,282 @@
+"""``Tensor``: an ndarray that remembers how it was computed, so gradients can flow back.
+
+The whole reverse pass is ``Tensor.backward``: sort the graph topologically, then apply the
+chain rule from the output back to the leaves, *accumulating* (``+=``) every gradient — a
+value used twice (``x * x``, a diamond) receives the sum of both contributions.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import numpy as np
+
+_grad_enabled = True
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside a ``no_grad()`` block."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Run a block without recording the graph (evaluation, weight updates).
+
+    >>> from nnprune import Tensor, no_grad
+    >>> w = Tensor([1.0, 2.0], requires_grad=True)
+    >>> with no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def _to_array(data: Any, dtype: Any) -> np.ndarray:
+    """Float ndarray from ``data``: float32 by default, an existing float ndarray keeps its dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"data must be numeric (float, int or bool), got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float32)
+    return arr.astype(dtype, copy=False)
+
+
+class Tensor:
+    """A float32 (default) or float64 array with reverse-mode autograd.
+
+    ``data`` is the ndarray; ``grad`` is None until ``backward`` reaches this tensor, then an
+    ndarray of the same shape. Only tensors created with ``requires_grad=True`` (leaves) and
+    results computed from them take part in the graph.
+
+    >>> from nnprune import Tensor
+    >>> x = Tensor([2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([4., 6.], dtype=float32)
+    """
+
+    __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 _copy: bool = True) -> None:
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"requires_grad must be a bool, got {type(requires_grad).__name__}")
+        arr = _to_array(data, dtype)
+        self.data: np.ndarray = arr.copy() if _copy and arr is data else arr
+        self.requires_grad = requires_grad
+        self.grad: np.ndarray | None = None
+        self._ctx = None  # the Function that produced this tensor (None for a leaf)
+
+    # ------------------------------------------------------------------ array-like facts
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        flag = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4)}{flag})"
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (no copy)."""
+        return self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return float(self.data.reshape(()))
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data, _copy=False)
+
+    # ------------------------------------------------------------------ the reverse pass
+    def backward(self, grad: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad`` is the upstream gradient; it may be omitted only for a one-element tensor
+        (a loss), where it is 1.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() called on a tensor that does not require grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"grad must be given for a non-scalar tensor of shape {self.shape}")
+            grad = np.ones_like(self.data)
+        grad = np.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"grad must have shape {self.shape}, got {grad.shape}")
+
+        order = _topological_order(self)
+        grads: dict[int, np.ndarray] = {id(self): grad}
+        for node in reversed(order):  # output first, leaves last
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._ctx is None:
+                node._accumulate_grad(g)
+                continue
+            for parent, pg in zip(node._ctx.parents, node._ctx.backward(g)):
+                if pg is None or not parent.requires_grad:
+                    continue
+                key = id(parent)
+                # a parent used twice gets the sum of both paths
+                grads[key] = grads[key] + pg if key in grads else pg
+
+    def _accumulate_grad(self, g: np.ndarray) -> None:
+        """Add ``g`` into ``self.grad`` (a leaf's gradients are summed, never overwritten)."""
+        g = np.asarray(g, dtype=self.dtype)
+        if self.grad is None:
+            self.grad = g.copy()
+        else:
+            self.grad += g
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.Add.apply(self, _like(other, self))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.Add.apply(_like(other, self), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.Sub.apply(self, _like(other, self))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.Sub.apply(_like(other, self), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.Mul.apply(self, _like(other, self))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.Mul.apply(_like(other, self), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.Div.apply(self, _like(other, self))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.Div.apply(_like(other, self), self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.Neg.apply(self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        return _ops.Pow.apply(self, exponent=exponent)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.MatMul.apply(self, _like(other, self))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.MatMul.apply(_like(other, self), self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.GetItem.apply(self, index=index)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: int | tuple[int, ...]) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.Reshape.apply(self, shape=shape)
+
+    def flatten(self, start_dim: int = 1) -> Tensor:
+        """Merge the axes from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W) by default."""
+        return self.reshape(self.shape[:start_dim] + (-1,))
+
+    def transpose(self, *axes: int) -> Tensor:
+        return _ops.Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    # ------------------------------------------------------------------ elementwise
+    def exp(self) -> Tensor:
+        return _ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return _ops.Log.apply(self)
+
+    def relu(self) -> Tensor:
+        return _ops.ReLU.apply(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.Sigmoid.apply(self)
+
+
+def as_tensor(x: Any) -> Tensor:
+    """``x`` itself if it is a Tensor, else a constant Tensor (no grad) holding it."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _like(x: Any, ref: Tensor) -> Tensor:
+    """A constant operand gets the dtype of the tensor it meets (2.0 * float32 stays float32)."""
+    return x if isinstance(x, Tensor) else Tensor(x, dtype=ref.dtype)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on, each after all of its inputs (iterative DFS)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            stack.extend((p, False) for p in node._ctx.parents
+                         if p.requires_grad and id(p) not in seen)
+    return order
+
+
+from nnprune.autograd import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
