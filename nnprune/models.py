@@ -1,0 +1,152 @@
+"""The classic pruning benchmarks, as ``nn.Sequential`` models.
+
+Every builder takes ``in_channels``, ``num_classes``, ``input_size`` (an int or (H, W)),
+a ``width`` multiplier (channel/feature counts are ``max(1, round(width * c))``), a ``seed``
+and a ``dtype``, so the same architecture runs on 28×28 MNIST and on 8×8 digits.
+
+Parameter counts at the papers' settings (tested exactly):
+
+============== ============ ==============================================================
+model           parameters   source
+============== ============ ==============================================================
+lenet_300_100      266,610   Han et al. 2015 (784-300-100-10 MLP)
+lenet5             431,080   Han et al. 2015, the Caffe LeNet-5 (conv 20, 50 of 5×5; fc 500)
+simple_cnn         268,650   two 3×3 conv + pool blocks (16, 32), fc 128, on 3×32×32
+vgg16           14,986,698   Li et al. 2017, CIFAR VGG-16 with BatchNorm
+============== ============ ==============================================================
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from nnprune import nn
+
+
+def _size(input_size: int | tuple[int, int]) -> tuple[int, int]:
+    hw = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
+    if len(hw) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                           for v in hw):
+        raise ValueError(f"input_size must be a positive int or (H, W), got {input_size!r}")
+    return int(hw[0]), int(hw[1])
+
+
+def _scaled(c: int, width: float) -> int:
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a positive number, got {width!r}")
+    return max(1, int(round(width * c)))
+
+
+def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
+                  width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+    """LeNet-300-100: Flatten, Linear(C·H·W, 300), ReLU, Linear(300, 100), ReLU, Linear(100, K).
+
+    (N, C, H, W) -> (N, K). 266,610 parameters on 28×28 (266,200 weights + 410 biases).
+    """
+    h, w = _size(input_size)
+    rng = np.random.default_rng(seed)
+    h1, h2 = _scaled(300, width), _scaled(100, width)
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_channels * h * w, h1, rng=rng, dtype=dtype), nn.ReLU(),
+        nn.Linear(h1, h2, rng=rng, dtype=dtype), nn.ReLU(),
+        nn.Linear(h2, num_classes, rng=rng, dtype=dtype),
+    )
+
+
+def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
+           width: float = 1.0, seed: int = 0, dtype: Any = np.float32,
+           padding: int | None = None) -> nn.Sequential:
+    """The Caffe LeNet-5 used by Han et al. 2015.
+
+    conv 5×5 (20) → max-pool 2 → conv 5×5 (50) → max-pool 2 → fc 500 → ReLU → fc K, as in
+    Caffe's prototxt (no ReLU after the convolutions). 431,080 parameters and 2,293,000 MACs
+    on 28×28. ``padding`` defaults to 0 for inputs of at least 28 pixels and to 2 ("same")
+    below, so 8×8 digits still fit through two 5×5 convolutions.
+    """
+    h, w = _size(input_size)
+    pad = (0 if min(h, w) >= 28 else 2) if padding is None else padding
+    rng = np.random.default_rng(seed)
+    c1, c2, f1 = _scaled(20, width), _scaled(50, width), _scaled(500, width)
+    for _ in range(2):  # two conv + pool blocks
+        h, w = (h + 2 * pad - 4) // 2, (w + 2 * pad - 4) // 2
+    if h < 1 or w < 1:
+        raise ValueError(f"input_size {input_size!r} is too small for lenet5 with padding {pad}")
+    return nn.Sequential(
+        nn.Conv2d(in_channels, c1, 5, padding=pad, rng=rng, dtype=dtype), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 5, padding=pad, rng=rng, dtype=dtype), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * h * w, f1, rng=rng, dtype=dtype), nn.ReLU(),
+        nn.Linear(f1, num_classes, rng=rng, dtype=dtype),
+    )
+
+
+def simple_cnn(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
+               width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+    """Two conv blocks and an MLP head: the classic small CNN.
+
+    [conv 3×3 pad 1 (16) → ReLU → max-pool 2] → [conv 3×3 pad 1 (32) → ReLU → max-pool 2]
+    → fc 32·(H/4)·(W/4) → 128 → ReLU → fc K.
+    """
+    h, w = _size(input_size)
+    if h < 4 or w < 4:
+        raise ValueError(f"simple_cnn needs an input of at least 4×4, got {input_size!r}")
+    rng = np.random.default_rng(seed)
+    c1, c2, f1 = _scaled(16, width), _scaled(32, width), _scaled(128, width)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * (h // 4) * (w // 4), f1, rng=rng, dtype=dtype), nn.ReLU(),
+        nn.Linear(f1, num_classes, rng=rng, dtype=dtype),
+    )
+
+
+VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+                512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
+          width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+    """CIFAR VGG-16 as in Li et al. 2017 ("Pruning Filters for Efficient ConvNets").
+
+    13 bias-free 3×3 pad-1 convolutions, each followed by BatchNorm (γ, β) and ReLU, five
+    max-pools, then Linear(512, 512) → ReLU → Linear(512, K). 14,986,698 parameters and
+    313,463,808 MACs on 3×32×32 (BatchNorm's running statistics are buffers, not parameters).
+    A max-pool that would shrink a map below 1×1 is left out, so small inputs still fit.
+    """
+    h, w = _size(input_size)
+    rng = np.random.default_rng(seed)
+    layers: list[nn.Module] = []
+    c = in_channels
+    for v in VGG16_LAYERS:
+        if v == "M":
+            if h >= 2 and w >= 2:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            continue
+        out = _scaled(v, width)
+        layers += [nn.Conv2d(c, out, 3, padding=1, bias=False, rng=rng, dtype=dtype),
+                   nn.BatchNorm2d(out, dtype=dtype), nn.ReLU()]
+        c = out
+    hidden = _scaled(512, width)
+    layers += [nn.Flatten(),
+               nn.Linear(c * h * w, hidden, rng=rng, dtype=dtype), nn.ReLU(),
+               nn.Linear(hidden, num_classes, rng=rng, dtype=dtype)]
+    return nn.Sequential(*layers)
+
+
+MODELS: dict[str, Callable[..., nn.Sequential]] = {
+    "lenet_300_100": lenet_300_100,
+    "lenet5": lenet5,
+    "simple_cnn": simple_cnn,
+    "vgg16": vgg16,
+}
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Sequential:
+    """The model called ``name`` (a key of ``MODELS``), built with ``kwargs``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name](**kwargs)

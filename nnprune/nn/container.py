@@ -1,0 +1,71 @@
+"""``Sequential`` and the spec round trip ``config()`` / ``from_config``."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from nnprune.autograd.tensor import Tensor
+from nnprune.nn import layers
+from nnprune.nn.module import Module
+
+
+class Sequential(Module):
+    """Layers applied in order; child names are "0", "1", ... as in PyTorch.
+
+    >>> from nnprune import nn
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> [name for name, _ in model.named_parameters()]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential takes Modules, argument {i} is {type(m).__name__}")
+            setattr(self, str(i), m)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, i: int) -> Module:
+        items = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*items[i])
+        if not -len(items) <= i < len(items):
+            raise IndexError(f"index {i} is out of range for a Sequential of {len(items)} layers")
+        return items[i]
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Sequential", "layers": [m.config() for m in self]}
+
+
+BUILDERS = {name: getattr(layers, name) for name in (
+    "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "ReLU", "Tanh", "Dropout", "Flatten")}
+
+
+def from_config(config: Mapping[str, Any]) -> Module:
+    """Rebuild a module (fresh weights) from a ``config()`` dict, e.g. one read from JSON."""
+    if not isinstance(config, Mapping) or "type" not in config:
+        raise ValueError(f"config must be a mapping with a 'type' key, got {config!r}")
+    kind = config["type"]
+    args = {k: v for k, v in config.items() if k != "type"}
+    if kind == "Sequential":
+        return Sequential(*(from_config(c) for c in args.get("layers", [])))
+    if kind not in BUILDERS:
+        raise ValueError(f"unknown layer type {kind!r}; known: {sorted(BUILDERS) + ['Sequential']}")
+    for key in ("kernel_size", "stride", "padding", "dilation"):
+        if isinstance(args.get(key), list):
+            args[key] = tuple(args[key])
+    try:
+        return BUILDERS[kind](**args)
+    except TypeError as err:
+        raise ValueError(f"bad arguments for {kind}: {err}") from None

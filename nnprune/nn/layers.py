@@ -1,0 +1,234 @@
+"""Layers with PyTorch's names, arguments and weight shapes.
+
+Every layer's ``config()`` lists its constructor arguments, so a model of built-in layers
+can be saved as a JSON spec and rebuilt by ``nn.from_config``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnprune import functional as F
+from nnprune.autograd.tensor import Tensor
+from nnprune.nn.init import as_generator, init_weight
+from nnprune.nn.module import Module
+from nnprune.nn.parameter import Parameter
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _pair(name: str, value: Any, minimum: int) -> tuple[int, int]:
+    pair = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                             or v < minimum for v in pair):
+        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Linear(Module):
+    """y = x Wᵀ + b.  (N, in_features) -> (N, out_features); W is (out_features, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 init: str = "kaiming", rng: int | np.random.Generator | None = None,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.in_features = _positive_int("in_features", in_features)
+        self.out_features = _positive_int("out_features", out_features)
+        self.init, dt = init, _dtype(dtype)
+        w = init_weight((self.out_features, self.in_features), init, as_generator(rng), dt)
+        self.weight = Parameter(w)
+        self.bias = Parameter(np.zeros(self.out_features, dt)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Linear", "in_features": self.in_features,
+                "out_features": self.out_features, "bias": self.bias is not None,
+                "dtype": str(self.weight.dtype)}
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation, as PyTorch).
+
+    (N, C, H, W) ⋆ (F, C, kh, kw) -> (N, F, OH, OW),
+    OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1, bias: bool = True, *,
+                 init: str = "kaiming", rng: int | np.random.Generator | None = None,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.out_channels = _positive_int("out_channels", out_channels)
+        self.kernel_size = _pair("kernel_size", kernel_size, 1)
+        self.stride = _pair("stride", stride, 1)
+        self.padding = _pair("padding", padding, 0)
+        self.dilation = _pair("dilation", dilation, 1)
+        dt = _dtype(dtype)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.weight = Parameter(init_weight(shape, init, as_generator(rng), dt))
+        self.bias = Parameter(np.zeros(self.out_channels, dt)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Conv2d", "in_channels": self.in_channels,
+                "out_channels": self.out_channels, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": list(self.padding),
+                "dilation": list(self.dilation), "bias": self.bias is not None,
+                "dtype": str(self.weight.dtype)}
+
+
+class MaxPool2d(Module):
+    """Max over kh×kw windows.  (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0) -> None:
+        super().__init__()
+        self.kernel_size = _pair("kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
+        self.padding = _pair("padding", padding, 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "MaxPool2d", "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": list(self.padding)}
+
+
+class AvgPool2d(MaxPool2d):
+    """Mean over kh×kw windows.  (N, C, H, W) -> (N, C, OH, OW)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "type": "AvgPool2d"}
+
+
+class _BatchNorm(Module):
+    """y = γ (x − μ) / √(σ² + eps) + β per channel; batch statistics in training, running in eval."""
+
+    expected_ndim = 2
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True, *, dtype: Any = np.float32) -> None:
+        super().__init__()
+        self.num_features = _positive_int("num_features", num_features)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be positive, got {eps!r}")
+        self.eps, self.momentum = float(eps), float(momentum)
+        dt = _dtype(dtype)
+        self.weight = Parameter(np.ones(num_features, dt)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dt)) if affine else None
+        self.register_buffer("running_mean", np.zeros(num_features, dt))
+        self.register_buffer("running_var", np.ones(num_features, dt))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != self.expected_ndim:
+            raise ValueError(f"{type(self).__name__} expects {self.expected_ndim}-D input, "
+                             f"got shape {x.shape}")
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=self.training, momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    def config(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "num_features": self.num_features,
+                "eps": self.eps, "momentum": self.momentum, "affine": self.weight is not None,
+                "dtype": str(self.running_mean.dtype)}
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) features."""
+
+    expected_ndim = 2
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) feature maps, statistics over N, H, W."""
+
+    expected_ndim = 4
+
+
+class ReLU(Module):
+    """max(x, 0), elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "ReLU"}
+
+
+class Tanh(Module):
+    """tanh(x), elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Tanh"}
+
+
+class Dropout(Module):
+    """Inverted dropout: zero each entry with probability p, scale the rest by 1/(1 − p).
+
+    The generator is the layer's own, seeded from ``rng``: the same seed gives the same masks.
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: int | np.random.Generator | None = None) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = as_generator(rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, training=self.training, rng=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Dropout", "p": self.p}
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1·d2·...)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Flatten"}

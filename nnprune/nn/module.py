@@ -1,0 +1,143 @@
+"""``Module``: the base of every layer and model, with PyTorch's names.
+
+A module holds Parameters, buffers (ndarrays that are state but not trained, such as
+BatchNorm's running statistics) and child modules, registered by plain attribute assignment.
+Names are dotted paths: ``"0.weight"``, ``"features.3.running_mean"``.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from nnprune.autograd.tensor import Tensor
+from nnprune.nn.parameter import Parameter
+
+
+class Module:
+    """Base class: subclasses set attributes in ``__init__`` and implement ``forward``."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """Keep ``value`` as state that is saved and loaded but not trained."""
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"buffer {name!r} must be an ndarray, got {type(value).__name__}")
+        object.__setattr__(self, name, value)
+        self._buffers[name] = value
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, *args: Any) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args: Any) -> Tensor:
+        return self.forward(*args)
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, depth first, with dotted names."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Every Parameter of this module and its descendants, with dotted names."""
+        for prefix, m in self.named_modules():
+            for name, p in m._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for prefix, m in self.named_modules():
+            for name in m._buffers:
+                yield (f"{prefix}.{name}" if prefix else name), getattr(m, name)
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (batch statistics, dropout on); returns self."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"mode must be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (running statistics, dropout off); returns self."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name (masks are not included)."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: b.copy() for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays from ``state`` into the parameters and buffers of the same names.
+
+        With ``strict`` every name must match both ways; shapes must always match.
+        """
+        own = dict(self.named_parameters())
+        own_buffers = dict(self.named_buffers())
+        expected = set(own) | set(own_buffers)
+        if strict:
+            missing, unexpected = expected - set(state), set(state) - expected
+            if missing or unexpected:
+                raise ValueError(f"state does not match the model: missing {sorted(missing)}, "
+                                 f"unexpected {sorted(unexpected)}")
+        for name, value in state.items():
+            if name not in expected:
+                continue
+            value = np.asarray(value)
+            target = own[name].data if name in own else own_buffers[name]
+            if value.shape != target.shape:
+                raise ValueError(f"state[{name!r}] has shape {value.shape}, "
+                                 f"the model expects {target.shape}")
+            target[...] = value
+        for p in own.values():
+            p.apply_mask()
+
+    # ------------------------------------------------------------------ description
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-able description from which ``nn.from_config`` rebuilds this module."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no config(); only built-in layers can be saved by spec")

@@ -1,0 +1,145 @@
+"""Optimizers with PyTorch's names and update rules, and the pruning-mask hook.
+
+Every optimizer updates each parameter with its own rule (``_update``) and then calls
+``p.apply_mask()``; the state buffers (momentum, Adam moments) of a pruned entry are zeroed
+too. So however the rule mixes in momentum or weight decay, a pruned weight stays exactly
+zero, and the buffers hold nothing that could revive it if the mask is later removed.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from nnprune.nn.parameter import Parameter
+
+
+def _number(name: str, value: Any, low: float = 0.0, low_open: bool = False,
+            high: float | None = None, high_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    bad_low = value <= low if low_open else value < low
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if not np.isfinite(value) or bad_low or bad_high:
+        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+        raise ValueError(f"{name} must be in {lo}{low}, {high if high is not None else 'inf'}{hi}, "
+                         f"got {value}")
+    return value
+
+
+class Optimizer:
+    """Base: holds the parameters, a learning rate ``lr`` and per-parameter ``state``."""
+
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("params is empty: the optimizer has nothing to update")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}] must be a Parameter, got {type(p).__name__}")
+        self.lr = _number("lr", lr, low=0.0, low_open=True)
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (call before each backward)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient, then re-apply its mask."""
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            self._update(p, p.grad, state)
+            if p.mask is not None:  # the pruning hook
+                p.apply_mask()
+                for buf in state.values():
+                    buf *= p.mask
+
+    def _update(self, p: Parameter, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, Nesterov and L2 weight decay (PyTorch's rule).
+
+    g ← g + λ w;  v ← μ v + g (v = g on the first step);  w ← w − lr · (g + μ v if nesterov else v)
+    """
+
+    def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(params, lr)
+        self.momentum = _number("momentum", momentum, high=1.0, high_open=True)
+        self.weight_decay = _number("weight_decay", weight_decay)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if self.momentum:
+            if "momentum" in state:
+                v = state["momentum"]
+                v *= self.momentum
+                v += g
+            else:
+                v = state["momentum"] = g.copy()
+            g = g + self.momentum * v if self.nesterov else v
+        p.data -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` adds λ w to the gradient.
+
+    m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  w ← w − lr · m̂ / (√v̂ + eps),
+    m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
+    """
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_number("betas[0]", betas[0], high=1.0, high_open=True),
+                      _number("betas[1]", betas[1], high=1.0, high_open=True))
+        self.eps = _number("eps", eps, low_open=True)
+        self.weight_decay = _number("weight_decay", weight_decay)
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        super().step()
+
+    def _update(self, p, g, state):
+        b1, b2 = self.betas
+        if self.weight_decay and self.decoupled:
+            p.data -= self.lr * self.weight_decay * p.data
+        elif self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if "exp_avg" not in state:
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        m_hat = m / (1 - b1 ** self.t)
+        v_hat = v / (1 - b2 ** self.t)
+        p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w ← w − lr·λ·w, then Adam."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
