@@ -1,0 +1,167 @@
+"""Module, Parameter and the layer constructors: registration, state, masks, bad input."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnprune import Tensor, nn
+from strategies import arrays
+
+pytestmark = pytest.mark.nn
+
+
+def small_model():
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0), nn.BatchNorm2d(2), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(2 * 4 * 4, 3, rng=1))
+
+
+def test_parameters_are_registered_in_order_with_dotted_names():
+    names = [n for n, _ in small_model().named_parameters()]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
+
+
+def test_buffers_are_state_but_not_parameters():
+    model = small_model()
+    assert [n for n, _ in model.named_buffers()] == ["1.running_mean", "1.running_var"]
+    state = model.state_dict()
+    assert "1.running_mean" in state and "1.running_mean" not in dict(model.named_parameters())
+
+
+def test_state_dict_round_trip_copies_values():
+    """load_state_dict(state_dict()) of another model makes the two identical."""
+    a, b = small_model(), nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=5), nn.BatchNorm2d(2),
+                                        nn.ReLU(), nn.Flatten(), nn.Linear(32, 3, rng=6))
+    assert not np.array_equal(a[0].weight.data, b[0].weight.data)
+    b.load_state_dict(a.state_dict())
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert na == nb and np.array_equal(pa.data, pb.data)
+    # the state is a copy: changing it later does not touch the model
+    state = a.state_dict()
+    state["0.weight"][...] = 7
+    assert not np.any(a[0].weight.data == 7)
+
+
+def test_load_state_dict_rejects_missing_unexpected_and_misshapen():
+    model = small_model()
+    state = model.state_dict()
+    with pytest.raises(ValueError, match="missing"):
+        model.load_state_dict({k: v for k, v in state.items() if k != "0.weight"})
+    with pytest.raises(ValueError, match="unexpected"):
+        model.load_state_dict({**state, "9.weight": np.zeros(1)})
+    with pytest.raises(ValueError, match="shape"):
+        model.load_state_dict({**state, "0.weight": np.zeros((2, 1, 2, 2))})
+
+
+def test_train_and_eval_reach_every_submodule():
+    model = small_model()
+    model.eval()
+    assert all(not m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+    with pytest.raises(TypeError, match="mode"):
+        model.train("yes")
+
+
+def test_config_round_trip_rebuilds_the_same_architecture():
+    model = nn.Sequential(nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=2),
+                          nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.AvgPool2d(1),
+                          nn.Dropout(0.25), nn.Flatten(), nn.Linear(8, 5, bias=False),
+                          nn.BatchNorm1d(5), nn.Tanh())
+    rebuilt = nn.from_config(model.config())
+    assert rebuilt.config() == model.config()
+    shapes = [(n, p.shape) for n, p in model.named_parameters()]
+    assert shapes == [(n, p.shape) for n, p in rebuilt.named_parameters()]
+
+
+def test_from_config_rejects_unknown_layers_and_arguments():
+    with pytest.raises(ValueError, match="unknown layer type"):
+        nn.from_config({"type": "Conv3d"})
+    with pytest.raises(ValueError, match="bad arguments for Linear"):
+        nn.from_config({"type": "Linear", "in_features": 2})
+    with pytest.raises(ValueError, match="'type'"):
+        nn.from_config([1, 2])
+
+
+def test_same_rng_seed_gives_identical_layers_and_shared_generator_differs():
+    a, b = nn.Linear(5, 4, rng=3), nn.Linear(5, 4, rng=3)
+    assert np.array_equal(a.weight.data, b.weight.data)
+    g = np.random.default_rng(3)
+    c, d = nn.Linear(5, 4, rng=g), nn.Linear(5, 4, rng=g)
+    assert not np.array_equal(c.weight.data, d.weight.data)
+
+
+def test_kaiming_initialisation_has_the_he_variance():
+    """Kaiming normal: Var(w) ≈ 2 / fan_in (checked on a large layer)."""
+    layer = nn.Conv2d(64, 128, 3, rng=0, dtype=np.float64)
+    fan_in = 64 * 9
+    assert abs(layer.weight.data.var() * fan_in / 2 - 1) < 0.02
+    glorot = nn.Linear(300, 200, init="glorot", rng=0)
+    bound = np.sqrt(6 / 500)
+    assert np.abs(glorot.weight.data).max() <= bound
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.Linear(0, 3), "in_features"),
+    (lambda: nn.Linear(3, 2.5), "out_features"),
+    (lambda: nn.Conv2d(1, 2, 0), "kernel_size"),
+    (lambda: nn.Conv2d(1, 2, 3, stride=-1), "stride"),
+    (lambda: nn.Conv2d(1, 2, 3, padding=-1), "padding"),
+    (lambda: nn.Conv2d(1, 2, 3, dilation=0), "dilation"),
+    (lambda: nn.Conv2d(1, 2, (3, 3, 3)), "kernel_size"),
+    (lambda: nn.Linear(2, 2, dtype=np.int32), "dtype"),
+    (lambda: nn.Linear(2, 2, init="orthogonal"), "init"),
+    (lambda: nn.Linear(2, 2, rng="seed"), "rng"),
+    (lambda: nn.Dropout(1.0), "p"),
+    (lambda: nn.BatchNorm2d(4, momentum=2.0), "momentum"),
+    (lambda: nn.BatchNorm2d(4, eps=0), "eps"),
+    (lambda: nn.Sequential(nn.ReLU(), "relu"), "Modules"),
+])
+def test_constructors_reject_bad_arguments(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+# ---------------------------------------------------------------------- the mask protocol
+
+
+@pytest.mark.apply
+@given(arrays((4, 5)), st.integers(0, 2**20))
+def test_set_mask_zeroes_pruned_entries_and_masks_gradients(w, seed):
+    """After set_mask, data and accumulated gradients are zero wherever the mask is zero."""
+    p = nn.Parameter(w, dtype=np.float64)
+    mask = np.random.default_rng(seed).random((4, 5)) < 0.5
+    p.set_mask(mask)
+    assert np.all(p.data[~mask] == 0) and np.array_equal(p.data[mask], w[mask])
+    (Tensor(np.ones((4, 5))) * p * p).sum().backward()
+    assert np.all(p.grad[~mask] == 0) and np.allclose(p.grad[mask], 2 * w[mask])
+
+
+@pytest.mark.apply
+def test_remove_mask_keeps_the_zeros():
+    """make-permanent: the mask is gone, the pruned values stay exactly zero."""
+    p = nn.Parameter(np.arange(1.0, 7.0).reshape(2, 3))
+    p.set_mask(np.array([[1, 0, 1], [0, 1, 1]]))
+    p.remove_mask()
+    assert p.mask is None
+    assert np.array_equal(p.data, np.array([[1, 0, 3], [0, 5, 6]], dtype=np.float32))
+
+
+@pytest.mark.apply
+def test_set_mask_rejects_wrong_shape_and_values():
+    p = nn.Parameter(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        p.set_mask(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="0 and 1"):
+        p.set_mask(np.full((2, 3), 0.5))
+
+
+@pytest.mark.apply
+def test_load_state_dict_keeps_pruned_weights_zero():
+    """Loading dense values into a masked model re-applies the masks."""
+    model = small_model()
+    state = model.state_dict()
+    mask = np.zeros_like(model[4].weight.data)
+    mask[:, :5] = 1
+    model[4].weight.set_mask(mask)
+    model.load_state_dict(state)
+    assert np.all(model[4].weight.data[:, 5:] == 0)
