@@ -1,0 +1,131 @@
+"""Second-order pruning: Optimal Brain Damage and Optimal Brain Surgeon, on arrays.
+
+Both expand the loss to second order around a trained minimum (gradient ≈ 0)::
+
+    δL ≈ ½ δwᵀ H δw
+
+- **OBD** (LeCun, Denker & Solla 1990) keeps only the Hessian's diagonal and deletes weight k
+  without touching the others, so its saliency is ``s_k = ½ h_kk w_k²``. For one deletion at
+  the minimum of a quadratic this is exact for any H; for several it ignores the cross terms,
+  so it is exact when H is diagonal.
+- **OBS** (Hassibi & Stork 1993) deletes weight q *and* moves the others to compensate:
+  the constrained minimum of ½ δwᵀHδw subject to w_q + δw_q = 0 is
+  ``δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q`` with saliency ``L_q = ½ w_q² / [H⁻¹]_qq`` — exact on a
+  quadratic. Deleting weights one after another, ``H⁻¹`` of the remaining weights is the old
+  one with row and column q eliminated: ``H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq``
+  (the downdate used by Optimal Brain Compression, Frantar & Alistarh 2022).
+
+Here w is a flat vector of n weights (reshape a layer's weight with ``w.ravel()``) and H its
+(n, n) Hessian; ``nnprune.curvature`` computes H·v, the diagonal of H, or H itself for a model.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnprune.prune.masks import prune_count
+
+
+def _vector(name: str, w: np.ndarray) -> np.ndarray:
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return w
+
+
+def _square(name: str, h: np.ndarray, n: int) -> np.ndarray:
+    h = np.asarray(h, dtype=np.float64)
+    if h.shape != (n, n):
+        raise ValueError(f"{name} must have shape ({n}, {n}) to match w, got {h.shape}")
+    if not np.all(np.isfinite(h)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return h
+
+
+def obd_saliency(w: np.ndarray, h_diag: np.ndarray) -> np.ndarray:
+    """OBD saliency ``s_k = ½ h_kk w_k²`` (LeCun et al. 1990); any shape, higher = keep.
+
+    >>> obd_saliency(np.array([1.0, -2.0]), np.array([4.0, 1.0]))
+    array([2., 2.])
+    """
+    w, h_diag = np.asarray(w, dtype=np.float64), np.asarray(h_diag, dtype=np.float64)
+    if w.shape != h_diag.shape:
+        raise ValueError(f"h_diag must have w's shape {w.shape}, got {h_diag.shape}")
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(h_diag))):
+        raise ValueError("w and h_diag must be finite")
+    return 0.5 * h_diag * w * w
+
+
+def obs_saliency(w: np.ndarray, h_inv: np.ndarray) -> np.ndarray:
+    """OBS saliency ``L_q = ½ w_q² / [H⁻¹]_qq`` for every q (Hassibi & Stork 1993).
+
+    (n,), (n, n) -> (n,): the loss increase of deleting q alone with the optimal update.
+    """
+    w = _vector("w", w)
+    h_inv = _square("h_inv", h_inv, w.size)
+    d = np.diag(h_inv)
+    if np.any(d <= 0):
+        raise ValueError("h_inv must have a positive diagonal (is H positive definite?)")
+    return 0.5 * w * w / d
+
+
+def obs_update(w: np.ndarray, h_inv: np.ndarray, q: int) -> tuple[np.ndarray, float]:
+    """Delete weight q optimally: returns (w + δw, L_q), δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q.
+
+    (n,), (n, n) -> (n,), float. The returned vector is exactly 0 at q.
+    """
+    w = _vector("w", w)
+    h_inv = _square("h_inv", h_inv, w.size)
+    if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 0 <= q < w.size:
+        raise ValueError(f"q must be an index in [0, {w.size}), got {q!r}")
+    d = h_inv[q, q]
+    if d <= 0:
+        raise ValueError(f"h_inv[{q}, {q}] must be positive, got {d}")
+    new = w - (w[q] / d) * h_inv[:, q]
+    new[q] = 0.0  # exactly, not up to rounding
+    return new, float(0.5 * w[q] ** 2 / d)
+
+
+def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
+              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Prune k = floor(sparsity·n + 0.5) weights one at a time by OBS; return (w, mask, δL).
+
+    (n,), (n, n) -> (n,), (n,), float. Entries already zero in ``mask`` count toward k and
+    stay pruned: the survivors are first re-fitted to them. Then, while fewer than k are
+    pruned, the survivor with the smallest saliency is deleted (ties by index), the survivors
+    are moved by δw, and H⁻¹ is downdated. ``δL = ½ δwᵀHδw`` is the predicted loss increase,
+    which on a quadratic equals the true one.
+    """
+    w0 = _vector("w", w)
+    n = w0.size
+    hessian = _square("hessian", hessian, n)
+    keep = np.ones(n, bool) if mask is None else np.asarray(mask) != 0
+    if keep.shape != (n,):
+        raise ValueError(f"mask must have shape ({n},), got {keep.shape}")
+    k = prune_count(n, sparsity)
+    w = _refit(w0, hessian, keep)
+    h_inv = np.zeros((n, n))  # the inverse Hessian of the survivors, zero elsewhere
+    kept = np.flatnonzero(keep)
+    if kept.size:
+        h_inv[np.ix_(kept, kept)] = np.linalg.inv(hessian[np.ix_(kept, kept)])
+    for _ in range(max(0, k - int((~keep).sum()))):
+        d = np.diag(h_inv)
+        saliency = np.full(n, np.inf)
+        saliency[keep] = 0.5 * w[keep] ** 2 / d[keep]
+        q = int(np.argmin(saliency))  # first minimum: ties by index
+        w = w - (w[q] / d[q]) * h_inv[:, q]
+        h_inv = h_inv - np.outer(h_inv[:, q], h_inv[q, :]) / d[q]
+        keep[q] = False
+        w[~keep] = 0.0
+    delta = w - w0
+    return w, keep.astype(np.float64), float(0.5 * delta @ hessian @ delta)
+
+
+def _refit(w0: np.ndarray, hessian: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """argmin ½(w − w0)ᵀH(w − w0) with w = 0 off ``keep``: w_k = w0_k + H_kk⁻¹ H_kp w0_p."""
+    w = np.where(keep, w0, 0.0)
+    k, p = np.flatnonzero(keep), np.flatnonzero(~keep)
+    if k.size and p.size:
+        w[k] = w0[k] + np.linalg.solve(hessian[np.ix_(k, k)], hessian[np.ix_(k, p)] @ w0[p])
+    return w
