@@ -27,3 +27,32 @@ def arrays(shape, dtype=np.float64, low: float = -3.0, high: float = 3.0):
 
 sparsities = st.floats(0.0, 1.0, allow_nan=False)
 seeds = st.integers(0, 2**32 - 1)
+
+# ---------------------------------------------------------------- cost accounting (count)
+
+
+@st.composite
+def conv_geometries(draw, max_channels: int = 3, max_kernel: int = 4, max_extra: int = 8):
+    """Conv2d geometries whose output is at least 1×1: non-square kernels, unequal H and W,
+    stride, padding and dilation pairs. A dict of Conv2d arguments plus ``c, h, w``."""
+    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    # the smallest input side that still fits one dilated kernel: d·(k − 1) + 1 − 2·p
+    low = [max(1, d * (k - 1) + 1 - 2 * p) for k, p, d in zip(kernel, padding, dilation)]
+    h, w = (draw(st.integers(lo, lo + max_extra)) for lo in low)
+    return {"c": draw(st.integers(1, max_channels)), "f": draw(st.integers(1, max_channels)),
+            "h": h, "w": w, "kernel_size": kernel, "stride": stride, "padding": padding,
+            "dilation": dilation}
+
+
+@st.composite
+def pool_geometries(draw, max_kernel: int = 3, max_extra: int = 6):
+    """MaxPool2d/AvgPool2d geometries (padding at most half the kernel) with ``h, w`` that fit."""
+    kernel = (draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    h, w = (draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + max_extra))
+            for k, p in zip(kernel, padding))
+    return {"h": h, "w": w, "kernel_size": kernel, "stride": stride, "padding": padding}
