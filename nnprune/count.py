@@ -10,7 +10,8 @@ Conventions, stated once:
   BatchNorm, pooling, activations and dropout count 0 MACs by this convention.
 - ``flops = 2 · macs`` (one multiply and one add per MAC). FLOPs are never stored under the name
   of MACs or the other way round.
-- ``density`` of a layer = nnz(weight) / |weight|, the bias excluded; ``effective_macs = macs ×
+- ``density`` of a layer = nnz(weight) / |weight|, the bias excluded (for BatchNorm the weight
+  is γ; a layer without a weight has density None); ``effective_macs = macs ×
   density`` (Blalock et al. 2020, "What is the State of Neural Network Pruning?"), which is
   the exact integer ``weight uses × nnz(weight)`` (see ``nnprune.count_layers``).
 - ``nonzero_params`` counts entries ``!= 0`` in the parameters' data; a masked Parameter is
