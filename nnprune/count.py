@@ -169,7 +169,7 @@ def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, module in model.named_modules():
         if isinstance(module, nn.Sequential):
             continue  # its children follow, depth first, in forward order
-        if any(True for _ in module.children()):
+        if next(module.children(), None) is not None:
             raise TypeError(f"module {name!r} ({type(module).__name__}) has child modules and "
                             "is not a Sequential, so count() cannot know their order")
         leaves.append((name, module))
