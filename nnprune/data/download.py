@@ -1,0 +1,151 @@
+"""Verified downloads into a cache directory, and where that directory is.
+
+``download(url, dest, sha256)`` streams ``url`` into a temporary file beside ``dest`` while
+hashing it, compares the SHA-256 with the expected one, and only then renames the file to
+``dest`` (``os.replace``, atomic). A failed or interrupted download, or a wrong checksum,
+leaves no file behind. Only the standard library's ``urllib`` is used, so ``file://`` URLs
+work too (the tests use them; no test touches the network).
+
+A download without a checksum to compare is refused unless the caller says so with
+``verify=False``: a silently corrupted or substituted dataset is worse than an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+_SCHEMES = ("http", "https", "file")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The files of a dataset are not on disk (and were not, or could not be, downloaded)."""
+
+
+class ChecksumError(ValueError):
+    """A file's SHA-256 differs from the expected one."""
+
+
+def data_root(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The directory holding dataset ``name``: ``root`` if given, else ``$NNPRUNE_DATA/<name>``
+    when the environment variable is set, else ``~/.cache/nnprune/<name>``."""
+    if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a path (str or os.PathLike), got {type(root).__name__}")
+        return Path(root).expanduser()
+    base = os.environ.get("NNPRUNE_DATA")
+    base_path = Path(base).expanduser() if base else Path.home() / ".cache" / "nnprune"
+    return base_path / name
+
+
+def check_sha256(sha256: str | None) -> str | None:
+    """sha256 as 64 lower-case hex digits (or None), or a ValueError saying what it got."""
+    if sha256 is None:
+        return None
+    if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
+    return sha256.lower()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of the file at ``path``, as 64 lower-case hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: bool = True,
+             timeout: float = 60.0, progress: bool = False) -> Path:
+    """Download ``url`` to ``dest`` and check its SHA-256; returns ``Path(dest)``.
+
+    - ``sha256``: the expected digest (64 hex digits). If ``dest`` already exists with that
+      digest, nothing is downloaded. A mismatch raises ``ChecksumError`` (a ValueError) that
+      names the URL and both digests, and removes the downloaded bytes.
+    - ``sha256=None`` is refused (ValueError) unless ``verify=False``: then the file is
+      downloaded unverified, and an existing ``dest`` is returned as it is.
+    - The bytes go to a temporary file in ``dest``'s directory, which is renamed to ``dest``
+      only after the whole body (and, when the server sends one, the declared length) arrived
+      and the digest matched. Any error removes the temporary file and re-raises: network
+      failures as ``OSError`` (``urllib.error.URLError`` is one), a short body as ValueError.
+    - ``url`` must be http://, https:// or file://. ``progress`` shows a tqdm bar on stderr.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in _SCHEMES:
+        raise ValueError(f"url must start with http://, https:// or file://, got {url!r}")
+    if not isinstance(verify, bool):
+        raise TypeError(f"verify must be a bool, got {verify!r}")
+    sha256 = check_sha256(sha256)
+    if sha256 is None and verify:
+        raise ValueError(f"no sha256 to verify {url} against: pass sha256='<64 hex digits>', "
+                         f"or verify=False to accept the file unverified")
+    dest = Path(dest)
+    if dest.exists():
+        if not verify or file_sha256(dest) == sha256:
+            return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            got = _stream(url, out, timeout, progress, dest.name)
+            out.flush()
+            os.fsync(out.fileno())
+        if verify and got != sha256:
+            raise ChecksumError(f"checksum mismatch for {url}: expected sha256 {sha256}, got "
+                                f"{got}; the download was discarded ({dest} not written)")
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return dest
+
+
+def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
+    """Copy the body of ``url`` into ``out`` chunk by chunk; returns its SHA-256 hex digest."""
+    digest = hashlib.sha256()
+    received = 0
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=expected, unit="B", unit_scale=True, desc=label)
+        try:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+                received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    if expected is not None and received != expected:
+        raise ValueError(f"incomplete download of {url}: received {received} of {expected} bytes")
+    return digest.hexdigest()
+
+
+def fetch(urls: list[str], dest: Path, sha256: str | None) -> Path:
+    """Download ``dest`` from the first of ``urls`` (mirrors) that works, verified against
+    ``sha256``. Raises ``DatasetNotFoundError`` listing every mirror's error if none does."""
+    errors = []
+    for url in urls:
+        try:
+            return download(url, dest, sha256, progress=True)
+        except (OSError, ValueError) as error:  # network failure, short body, wrong checksum
+            errors.append(f"  {url}: {error}")
+    raise DatasetNotFoundError(f"could not download {dest.name} into {dest.parent}:\n"
+                               + "\n".join(errors))
