@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from nnprune import functional as F
 from nnprune.autograd import Tensor, no_grad
@@ -201,7 +201,8 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
                 loss_sum += batch_loss * n
                 correct += int(np.sum(logits.data.argmax(axis=1) == np.asarray(yb)))
                 seen += n
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                refresh=False)  # redrawn at tqdm's own pace
             bar.close()
             entry = {"epoch": epoch, "loss": loss_sum / seen, "accuracy": correct / seen,
                      "val_loss": None, "val_accuracy": None, "lr": lr}
