@@ -56,3 +56,25 @@ def pool_geometries(draw, max_kernel: int = 3, max_extra: int = 6):
     h, w = (draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + max_extra))
             for k, p in zip(kernel, padding))
     return {"h": h, "w": w, "kernel_size": kernel, "stride": stride, "padding": padding}
+
+# ---------------------------------------------------------------- data: IDX files and labels
+
+IDX_DTYPES = (np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64)
+
+
+@st.composite
+def idx_arrays(draw, max_dims: int = 4, max_side: int = 4):
+    """Arrays an IDX file can hold: one of its six dtypes (any value, NaN and ±inf included),
+    1..max_dims dimensions, sides 0..max_side (empty arrays too)."""
+    dtype = draw(st.sampled_from(IDX_DTYPES))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=max_dims, min_side=0, max_side=max_side))
+    return draw(hnp.arrays(dtype, shape))
+
+
+@st.composite
+def label_arrays(draw, max_classes: int = 6, max_per_class: int = 12):
+    """1-D int64 label arrays with 2..max_classes classes of 1..max_per_class samples each,
+    in a drawn order."""
+    counts = draw(st.lists(st.integers(1, max_per_class), min_size=2, max_size=max_classes))
+    y = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    return y[draw(st.permutations(range(len(y))))]

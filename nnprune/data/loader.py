@@ -34,7 +34,7 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     mean_c = (1/M) Σ x[n, c, ...],  std_c = sqrt((1/M) Σ (x[n, c, ...] − mean_c)²)
     with M = N × prod(spatial) (the population std, ``np.std`` with ddof=0), computed in two
-    passes over chunks of samples.
+    passes over chunks of samples. A constant channel gets exactly its value and std 0.
 
     >>> x = np.arange(8.0).reshape(2, 2, 2)        # N=2, C=2, W=2
     >>> mean, std = channel_stats(x)
@@ -50,9 +50,16 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     count = x.size // x.shape[1]
     spatial = count // len(x)  # H*W, or 1 for (N, C)
     total = np.zeros(x.shape[1])
+    low, high = np.full(x.shape[1], np.inf), np.full(x.shape[1], -np.inf)
     for s in range(0, len(x), _CHUNK):
-        total += x[s:s + _CHUNK].sum(axis=axes, dtype=np.float64)
-    mean = total / count
+        chunk = x[s:s + _CHUNK]
+        total += chunk.sum(axis=axes, dtype=np.float64)
+        low = np.minimum(low, chunk.min(axis=axes))
+        high = np.maximum(high, chunk.max(axis=axes))
+    # a constant channel gets its value and std 0 exactly: total / count can be off by an
+    # ulp, and dividing by that rounding residue would blow the channel up to ±1
+    constant = low == high
+    mean = np.where(constant, low, total / count)
     # second pass on centred values: no cancellation, unlike E[x²] − E[x]²
     bshape = (1, -1) + (1,) * (x.ndim - 2)
     squares = np.zeros(x.shape[1])
@@ -60,7 +67,7 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # centred: (chunk, C, H*W); the einsum sums squares per channel without another copy
         centred = (x[s:s + _CHUNK] - mean.reshape(bshape)).reshape(-1, x.shape[1], spatial)
         squares += np.einsum("ncm,ncm->c", centred, centred)
-    return mean, np.sqrt(squares / count)
+    return mean, np.where(constant, 0.0, np.sqrt(squares / count))
 
 
 def _as_channel_vector(value, channels: int, name: str) -> np.ndarray:
