@@ -61,7 +61,8 @@ def test_cifar10_concatenates_batches_in_order(tmp_path):
     assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int64
     train_images = np.concatenate([content[name][0] for name in BATCHES[:5]])
     np.testing.assert_array_equal(data.x_train, train_images.astype(np.float32) / 255)
-    np.testing.assert_array_equal(data.y_train, np.concatenate([content[n][1] for n in BATCHES[:5]]))
+    train_labels = np.concatenate([content[name][1] for name in BATCHES[:5]])
+    np.testing.assert_array_equal(data.y_train, train_labels)
     np.testing.assert_array_equal(data.y_test, content["test_batch.bin"][1])
     assert data.classes[0] == "airplane" and data.classes[9] == "truck"
     assert data.input_shape == (3, 32, 32) and data.name == "cifar10"

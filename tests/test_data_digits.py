@@ -50,7 +50,7 @@ def test_each_class_keeps_its_share_in_test(data):
 
 
 def test_images_are_the_raw_digits_scaled_then_standardised_with_train_stats():
-    """x = (raw/16 − mean_train) / std_train for both splits, the stats from the train part only."""
+    """x = (raw/16 − mean_train) / std_train for both splits, stats from the train part only."""
     train, test = stratified_split(RAW.target, 0.2, seed=3)
     raw_train, raw_test = RAW.images[train] / 16.0, RAW.images[test] / 16.0
     mean, std = raw_train.mean(), raw_train.std()

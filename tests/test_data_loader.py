@@ -180,7 +180,7 @@ def test_standardize_applies_given_statistics_and_keeps_the_input():
     (lambda: standardize(np.zeros(5)), ValueError, "channel axis"),
     (lambda: standardize(np.zeros((0, 2))), ValueError, "empty"),
     (lambda: standardize(np.ones((3, 2)), mean=[0.0, 0.0, 0.0], std=1.0), ValueError, "mean"),
-    (lambda: standardize(np.ones((3, 2)), mean=0.0, std=[1.0, -1.0]), ValueError, "std must be >= 0"),
+    (lambda: standardize(np.ones((3, 2)), mean=0.0, std=[1.0, -1.0]), ValueError, "std must"),
     (lambda: standardize(np.ones((3, 2)), mean=np.nan, std=1.0), ValueError, "finite"),
     (lambda: channel_stats(np.zeros((3, 2), dtype=bool)), TypeError, "numbers"),
     (lambda: channel_stats(np.zeros((3, 0, 2))), ValueError, "empty"),

@@ -139,7 +139,8 @@ def cifar10(root: str | os.PathLike | None = None, *, download: bool = False,
                    for b in train_batches]
     except TypeError:
         batches = []
-    if not batches or len(set(batches)) != len(batches) or any(b not in range(1, 6) for b in batches):
+    if (not batches or len(set(batches)) != len(batches)
+            or any(b not in range(1, 6) for b in batches)):
         raise ValueError(f"train_batches must be distinct ints from 1..5, got {train_batches!r}")
     root = data_root("cifar10", root)
     names = [f"data_batch_{b}.bin" for b in batches] + ["test_batch.bin"]

@@ -17,7 +17,7 @@ import numpy as np
 from nnprune.data.loader import channel_stats
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class Dataset:
     """A train/test split: images (N, C, H, W) float, labels (N,) int64 in [0, num_classes).
 
@@ -81,7 +81,8 @@ def check_float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(y: np.ndarray, test_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded stratified train/test indices: every class keeps its proportion in both parts.
 
     Shape: (N,) integer labels -> (train indices, test indices), each sorted ascending.
@@ -100,7 +101,8 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
     """
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must be a 1-D integer label array, got shape {y.shape} dtype {y.dtype}")
+        raise ValueError(f"y must be a 1-D integer label array, got shape {y.shape} "
+                         f"dtype {y.dtype}")
     test_fraction, seed = check_fraction(test_fraction), check_seed(seed)
     n = len(y)
     n_test = int(np.floor(test_fraction * n + 0.5))

@@ -68,7 +68,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
     """Download ``url`` to ``dest`` and check its SHA-256; returns ``Path(dest)``.
 
     - ``sha256``: the expected digest (64 hex digits). If ``dest`` already exists with that
-      digest, nothing is downloaded. A mismatch raises ``ChecksumError`` (a ValueError) that
+      digest, nothing is downloaded; with another digest, it is replaced by the download. A mismatch raises ``ChecksumError`` (a ValueError) that
       names the URL and both digests, and removes the downloaded bytes.
     - ``sha256=None`` is refused (ValueError) unless ``verify=False``: then the file is
       downloaded unverified, and an existing ``dest`` is returned as it is.

@@ -6,15 +6,14 @@ The files, gzip-compressed (``.gz``) or not, are looked up in ``root`` (default:
     train-images-idx3-ubyte.gz   60,000 images 28×28 uint8      t10k-images-idx3-ubyte.gz
     train-labels-idx1-ubyte.gz   60,000 labels 0..9 uint8       t10k-labels-idx1-ubyte.gz
 
-Checksums. ``sha256_gz`` is the SHA-256 of the ``.gz`` file as the mirrors serve it:
-the values torchvision publishes for its MNIST and FashionMNIST datasets (prototype
-``datasets/_builtin/mnist.py``), the same in the other sources that list them; ``download``
-verifies every file against it. ``sha256`` is the SHA-256 of the uncompressed IDX bytes,
-which stays the same when a file is re-compressed: for MNIST, the values several independent
-sources list for the decompressed files, and for the two t10k files also recomputed from a
-real copy. (That copy
-was re-compressed: its ``.gz`` digests differ from the mirrors', its content digests match.)
-No content digest is published for Fashion-MNIST, so there it is None.
+Checksums. ``sha256_gz`` is the SHA-256 of the ``.gz`` file as the mirrors serve it: the
+values torchvision publishes for its MNIST and FashionMNIST datasets (in its prototype
+datasets), the same in the other sources that list them; ``download`` verifies every file
+against it. ``sha256`` is the SHA-256 of the uncompressed IDX bytes, which stays the same when
+a file is re-compressed: for MNIST, the values several independent sources list for the
+decompressed files; the two t10k ones were also recomputed from a real copy of those files
+(a re-compressed copy: its ``.gz`` digests differ from the mirrors', its content digests
+match). No content digest is published for Fashion-MNIST, so there it is None.
 """
 from __future__ import annotations
 
