@@ -100,3 +100,19 @@ def test_obs_prune_keeps_existing_zeros_and_counts_them():
 def test_bad_input_is_rejected(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_singular_hessian_is_refused_unless_damped():
+    """A rank-deficient H gives a clear error; damping makes OBS well-posed and still exact
+    for the damped quadratic."""
+    x = np.random.default_rng(0).standard_normal((10, 3))
+    x = np.hstack([x, x[:, :1]])  # a repeated input: H = XᵀX is singular
+    h = x.T @ x
+    w = np.array([1.0, -0.5, 0.2, 0.3])
+    with pytest.raises(ValueError, match="ill-conditioned"):
+        obs_prune(w, h, 0.5)
+    new, mask, cost = obs_prune(w, h, 0.5, damping=0.01)
+    damped = h + 0.01 * np.mean(np.diag(h)) * np.eye(4)
+    assert cost == pytest.approx(0.5 * (new - w) @ damped @ (new - w), rel=1e-9)
+    with pytest.raises(ValueError, match="damping"):
+        obs_prune(w, h, 0.5, damping=-1)

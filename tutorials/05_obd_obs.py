@@ -47,10 +47,12 @@ FAST = os.environ.get("NNPRUNE_FAST") == "1"
 data = digits(seed=0, standardize=True)
 x = data.x_train.reshape(len(data.x_train), -1).astype(np.float64)
 y = (data.y_train == 3).astype(np.float64)[:, None]
-if FAST:
-    x, y = x[:300], y[:300]
+# pixels that never vary (the corners) carry no information and make H singular: drop them
+x = x[:, x.std(axis=0) > 1e-3 * x.std()]
+n_in = x.shape[1]
+print(f"{n_in} informative pixels of 64")
 
-layer = nn.Linear(64, 1, dtype=np.float64)
+layer = nn.Linear(n_in, 1, dtype=np.float64)
 solution = np.linalg.lstsq(np.hstack([x, np.ones((len(x), 1))]), y, rcond=None)[0]
 layer.weight.data[...] = solution[:-1].T
 layer.bias.data[...] = solution[-1]
@@ -81,7 +83,7 @@ assert np.allclose(H, 2 * x.T @ x / len(x), atol=1e-7)
 w = layer.weight.data.ravel().copy()
 saliency = obd_saliency(w, np.diag(H))
 for k in np.argsort(saliency)[:3]:
-    layer.weight.data[...] = np.where(np.arange(64) == k, 0.0, w)[None, :]
+    layer.weight.data[...] = np.where(np.arange(n_in) == k, 0.0, w)[None, :]
     print(f"weight {k:2d}: predicted {saliency[k]:.6f}   measured {loss_fn(layer).item() - base:.6f}")
 layer.weight.data[...] = w[None, :]
 
@@ -121,7 +123,7 @@ assert all(c["OBS"] <= c["OBD"] + 1e-9 for _, c in rows)
 # $\mathrm{diag}(H) = \mathbb{E}[z \odot Hz]$.
 
 # %%
-mlp = nn.Sequential(nn.Linear(64, 32, rng=0, dtype=np.float64), nn.Tanh(),
+mlp = nn.Sequential(nn.Linear(n_in, 32, rng=0, dtype=np.float64), nn.Tanh(),
                     nn.Linear(32, 10, rng=1, dtype=np.float64))
 labels = data.y_train[: len(x)]
 
@@ -130,8 +132,12 @@ def ce(model):
     return F.cross_entropy(model(Tensor(x)), labels)
 
 
-diag = hessian_diagonal(mlp, ce, ["0.weight"], method="hutchinson", samples=5 if FAST else 50)
-print("estimated diag(H) of the first layer: mean", diag["0.weight"].mean())
+exact = hessian_diagonal(mlp, ce, ["2.weight"])["2.weight"]  # 320 Hessian-vector products
+estimate = hessian_diagonal(mlp, ce, ["2.weight"], method="hutchinson",
+                            samples=20 if FAST else 200, seed=0)["2.weight"]
+r = np.corrcoef(exact.ravel(), estimate.ravel())[0, 1]
+print(f"Hutchinson vs exact diag(H) of the last layer: correlation {r:.3f}")
+assert r > 0.5
 
 # %% [markdown]
 # ## Summary

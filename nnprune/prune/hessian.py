@@ -88,7 +88,8 @@ def obs_update(w: np.ndarray, h_inv: np.ndarray, q: int) -> tuple[np.ndarray, fl
 
 
 def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
-              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+              mask: np.ndarray | None = None,
+              damping: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
     """Prune k = floor(sparsity·n + 0.5) weights one at a time by OBS; return (w, mask, δL).
 
     (n,), (n, n) -> (n,), (n,), float. Entries already zero in ``mask`` count toward k and
@@ -96,10 +97,22 @@ def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
     pruned, the survivor with the smallest saliency is deleted (ties by index), the survivors
     are moved by δw, and H⁻¹ is downdated. ``δL = ½ δwᵀHδw`` is the predicted loss increase,
     which on a quadratic equals the true one.
+
+    H must be invertible: a real layer's Hessian often is not (an input that never varies
+    makes two rows of XᵀX proportional). ``damping`` λ ≥ 0 then uses H + λ·mean(diag H)·I,
+    the usual remedy (Hassibi & Stork start their recursive inverse from α⁻¹I); δL is then
+    measured with the damped H. An ill-conditioned H without enough damping is an error.
     """
     w0 = _vector("w", w)
     n = w0.size
     hessian = _square("hessian", hessian, n)
+    if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not damping >= 0:
+        raise ValueError(f"damping must be a non-negative number, got {damping!r}")
+    if damping:
+        hessian = hessian + damping * np.mean(np.diag(hessian)) * np.eye(n)
+    if np.linalg.cond(hessian) > 1e10:
+        raise ValueError(f"hessian is singular or ill-conditioned (condition number "
+                         f"{np.linalg.cond(hessian):.1e}); pass damping > 0, e.g. 0.01")
     keep = np.ones(n, bool) if mask is None else np.asarray(mask) != 0
     if keep.shape != (n,):
         raise ValueError(f"mask must have shape ({n},), got {keep.shape}")
