@@ -91,7 +91,7 @@ def accuracy_vs_sparsity(records: Sequence[Mapping[str, Any]], path: PathLike, *
     ax.set_xlabel("sparsity (% of weights pruned)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower left", ncol=2 if len(series) > 3 else 1)
     fig.tight_layout()
@@ -136,7 +136,7 @@ def layer_sparsity_bars(per_layer: Mapping[str, Mapping[str, float]], path: Path
             if name not in layers:
                 layers.append(name)
 
-    fig = Figure(figsize=(max(5.0, 1.1 * len(layers) + 2.5), 4.2))
+    fig = Figure(figsize=(max(6.5, 1.1 * len(layers) + 2.5), 4.2))
     ax = fig.add_subplot()
     width = 0.8 / len(per_layer)
     x = np.arange(len(layers))
@@ -150,7 +150,7 @@ def layer_sparsity_bars(per_layer: Mapping[str, Mapping[str, float]], path: Path
     ax.set_xlabel("layer (parameter name)")
     ax.set_ylabel("sparsity (% of the layer's weights pruned)")
     ax.set_ylim(0, 110)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -204,7 +204,7 @@ def weight_histograms(before: Any, after: Any, path: PathLike, *, bins: int = 80
     ax.set_ylim(0.7, 20.0 * max(peak, 1))  # head-room on the log axis for the legend
     ax.set_xlabel("weight value")
     ax.set_ylabel("count (log scale)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -237,7 +237,7 @@ def mask_image(mask: Any, path: PathLike, *, title: str = "Pruning mask",
     matrix = mask_matrix(mask)
     rows, cols = matrix.shape
     aspect = cols / rows
-    fig = Figure(figsize=(min(10.0, max(4.0, 1.2 + 4.0 * np.sqrt(aspect))),
+    fig = Figure(figsize=(min(10.0, max(5.5, 1.2 + 4.0 * np.sqrt(aspect))),
                           min(8.0, max(3.0, 1.2 + 4.0 / np.sqrt(aspect)))))
     ax = fig.add_subplot()
     ax.imshow(matrix, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
@@ -248,7 +248,7 @@ def mask_image(mask: Any, path: PathLike, *, title: str = "Pruning mask",
     ax.set_ylabel("output filter" if conv else "output unit")
     density = float(matrix.mean())
     label = f" {name}" if name else ""
-    ax.set_title(f"{title}{label}: {rows}×{cols}, {100 * (1 - density):.1f}% pruned "
-                 "(black = kept)", fontsize=10)
+    ax.set_title(f"{title}{label}\n{rows}×{cols}, {100 * (1 - density):.1f}% pruned "
+                 "(black = kept, white = pruned)", fontsize=10)
     fig.tight_layout()
     return _save(fig, _check_path(path))

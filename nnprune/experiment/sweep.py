@@ -1,0 +1,276 @@
+"""A sweep: criteria × sparsities × scopes, each run from the same trained starting point.
+
+Every run copies the trained model (``clone_model``), prunes the copy once (one shot) with
+``nnprune.prune.apply.prune_model``, measures the test accuracy without fine-tuning, then
+fine-tunes the pruned copy (its masks stay attached, so pruned weights stay zero) and
+measures it again. So one run gives both arms of the comparison {no fine-tuning,
+fine-tuning}, and one record (see ``nnprune.experiment.report.RECORD_FIELDS``) holds them.
+
+The gradients the gradient, Taylor and SNIP criteria need are computed once, on the trained
+model and the training data, and shared by all runs: every run prunes the same model, so
+they would be the same each time.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from nnprune import optim, train
+from nnprune.count import count
+from nnprune.experiment import plots, report
+from nnprune.nn import Module, from_config
+
+CRITERIA_NEEDING_GRADS = ("gradient", "taylor", "taylor2", "snip")
+OPTIMIZERS = ("sgd", "adam")
+SCOPES = ("global", "layer")
+
+
+def clone_model(model: Module) -> Module:
+    """An independent copy of ``model``: same architecture, weights, buffers and masks."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    copy = from_config(model.config())
+    copy.load_state_dict(model.state_dict())
+    params = dict(copy.named_parameters())
+    for name, p in model.named_parameters():
+        if p.mask is not None:
+            params[name].set_mask(p.mask.copy())
+    return copy
+
+
+def make_optimizer(name: str, model: Module, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> optim.Optimizer:
+    """SGD with ``momentum`` (``"sgd"``) or Adam (``"adam"``) over the model's parameters."""
+    if name == "sgd":
+        return optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: str = "sgd",
+              batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
+              cosine: bool = True, quiet: bool = True, desc: str = "train") -> train.History:
+    """Train (or fine-tune) ``model`` on the training split of ``data`` for ``epochs`` epochs.
+
+    The learning rate starts at ``lr`` and, with ``cosine``, decays as
+    lr_e = ½·lr·(1 + cos(π e / epochs)) (Loshchilov & Hutter 2017) towards 0 at the end,
+    so the last epochs settle. Masks attached to the model stay in force throughout.
+    """
+    opt = make_optimizer(optimizer, model, lr, weight_decay=weight_decay)
+    scheduler = optim.CosineAnnealingLR(opt, epochs) if cosine else None
+    return train.fit(model, (data.x_train, data.y_train), opt, epochs, batch_size=batch_size,
+                     seed=seed, scheduler=scheduler, quiet=quiet, desc=desc)
+
+
+def weight_sparsity(model: Module, exclude: Sequence[str] = ()) -> dict[str, float]:
+    """The fraction of zeros of every conv/linear weight (``*.weight`` with ndim ≥ 2).
+
+    Measured on the values, so it is the sparsity the pruning actually reached.
+    """
+    return {name: 1.0 - np.count_nonzero(p.data) / p.size
+            for name, p in model.named_parameters()
+            if name.endswith("weight") and p.ndim >= 2 and name not in exclude}
+
+
+def overall_sparsity(per_layer_zeros: Mapping[str, float], model: Module) -> float:
+    """Zeros over entries of the weights in ``per_layer_zeros`` (sizes read from ``model``)."""
+    sizes = {name: p.size for name, p in model.named_parameters()}
+    total = sum(sizes[n] for n in per_layer_zeros)
+    return sum(s * sizes[n] for n, s in per_layer_zeros.items()) / total if total else 0.0
+
+
+def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
+               scope: str = "global", granularity: str = "weight", finetune_epochs: int = 2,
+               lr: float = 0.01, optimizer: str = "sgd", cosine: bool = True,
+               batch_size: int = 64, seed: int = 0, exclude: Sequence[str] = (),
+               grads: Mapping[str, np.ndarray] | None = None,
+               accuracy_dense: float | None = None, model_name: str = "model",
+               quiet: bool = True) -> tuple[dict[str, Any], Module]:
+    """Prune a copy of ``trained`` once, evaluate, fine-tune, evaluate: (record, pruned model).
+
+    ``data``: a ``nnprune.data.Dataset`` (x_train, y_train, x_test, y_test, name,
+    input_shape). ``grads``: dL/dw of ``trained`` for the gradient criteria (computed here
+    when None and needed). Fine-tuning is ``fit_model`` with ``lr``, ``optimizer`` and
+    ``cosine``; ``finetune_epochs=0`` skips fine-tuning
+    (``accuracy_after_finetune`` is then None). The record also carries ``layer_sparsity``
+    (the reached sparsity per weight) and ``seconds``.
+    """
+    from nnprune.prune.apply import prune_model  # the model-level driver
+
+    start = time.perf_counter()
+    test = (data.x_test, data.y_test)
+    if accuracy_dense is None:
+        accuracy_dense = train.evaluate(trained, test)["accuracy"]
+    if grads is None and criterion in CRITERIA_NEEDING_GRADS:
+        grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
+                                seed=seed)
+    model = clone_model(trained)
+    prune_model(model, criterion, sparsity, scope=scope, granularity=granularity,
+                exclude=tuple(exclude), grads=grads, seed=seed)
+    before = train.evaluate(model, test)["accuracy"]
+    after = None
+    if finetune_epochs > 0:
+        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                  batch_size=batch_size, seed=seed, cosine=cosine, quiet=quiet,
+                  desc="fine-tune")
+        after = train.evaluate(model, test)["accuracy"]
+    layers = weight_sparsity(model, exclude)
+    cost = count(model, tuple(data.input_shape))
+    record = {
+        "model": model_name, "dataset": data.name, "criterion": criterion, "scope": scope,
+        "granularity": granularity, "schedule": "oneshot", "sparsity": float(sparsity),
+        "sparsity_reached": overall_sparsity(layers, model),
+        "finetune_epochs": int(finetune_epochs), "accuracy_dense": float(accuracy_dense),
+        "accuracy_before_finetune": float(before),
+        "accuracy_after_finetune": None if after is None else float(after),
+        "params": cost.params, "nonzero_params": cost.nonzero_params, "macs": cost.macs,
+        "effective_macs": cost.effective_macs, "seed": int(seed), "exclude": list(exclude),
+        "layer_sparsity": layers, "seconds": time.perf_counter() - start,
+    }
+    return record, model
+
+
+def _check_choices(name: str, values: Sequence[Any], allowed: Sequence[Any] | None) -> list:
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{name} must be a non-empty list, got {values!r}")
+    if allowed is not None:
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ValueError(f"{name}: unknown {bad}; choose from {list(allowed)}")
+    return list(values)
+
+
+def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Sequence[float],
+          scopes: Sequence[str] = ("global",), granularity: str = "weight",
+          finetune_epochs: int = 2, lr: float = 0.01, optimizer: str = "sgd",
+          cosine: bool = True, batch_size: int = 64, seed: int = 0, exclude: Sequence[str] = (),
+          model_name: str = "model", progress: bool = True,
+          on_run: Callable[[dict[str, Any], Module], None] | None = None) -> list[dict[str, Any]]:
+    """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
+
+    The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
+    after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
+    """
+    criteria = _check_choices("criteria", criteria, None)
+    scopes = _check_choices("scopes", scopes, SCOPES)
+    sparsities = _check_choices("sparsities", sparsities, None)
+    for s in sparsities:
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
+            raise ValueError(f"sparsities must be fractions in [0, 1], got {s!r}")
+    if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) \
+            or finetune_epochs < 0:
+        raise ValueError(f"finetune_epochs must be an int >= 0, got {finetune_epochs!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if on_run is not None and not callable(on_run):
+        raise TypeError(f"on_run must be callable or None, got {type(on_run).__name__}")
+
+    accuracy_dense = train.evaluate(trained, (data.x_test, data.y_test))["accuracy"]
+    grads = None
+    if any(c in CRITERIA_NEEDING_GRADS for c in criteria):
+        grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
+                                seed=seed)
+    runs = [(scope, c, float(s)) for scope in scopes for c in criteria for s in sparsities]
+    records = []
+    bar = tqdm(runs, desc=f"sweep {model_name}", disable=not progress, dynamic_ncols=True)
+    for scope, criterion, s in bar:
+        bar.set_postfix_str(f"{scope} {criterion} {s:.0%}", refresh=False)
+        record, model = prune_once(
+            trained, data, criterion=criterion, sparsity=s, scope=scope,
+            granularity=granularity, finetune_epochs=finetune_epochs, lr=lr,
+            optimizer=optimizer, cosine=cosine, batch_size=batch_size, seed=seed, exclude=exclude,
+            grads=grads, accuracy_dense=accuracy_dense, model_name=model_name)
+        records.append(record)
+        if on_run is not None:
+            on_run(record, model)
+    bar.close()
+    return records
+
+
+# ---------------------------------------------------------------------- outputs
+def representative(criteria: Sequence[str], scopes: Sequence[str], sparsities: Sequence[float],
+                   at: float = 0.9) -> tuple[str, str, float]:
+    """The run whose model the figures show: magnitude (else the first criterion), global
+    scope (else the first scope), at the sparsity nearest ``at``."""
+    criterion = "magnitude" if "magnitude" in criteria else criteria[0]
+    scope = "global" if "global" in scopes else scopes[0]
+    return criterion, scope, min((float(s) for s in sparsities), key=lambda s: (abs(s - at), -s))
+
+
+def _weights_and_masks(model: Module, exclude: Sequence[str] = ()
+                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The conv/linear weights of ``model`` and their masks (from the values if none)."""
+    weights, masks = {}, {}
+    for name, p in model.named_parameters():
+        if name.endswith("weight") and p.ndim >= 2 and name not in exclude:
+            weights[name] = p.data
+            masks[name] = p.mask if p.mask is not None else (p.data != 0).astype(p.dtype)
+    return weights, masks
+
+
+def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]], *,
+                  trained: Mapping[str, Module] | None = None,
+                  pruned: Mapping[str, Module] | None = None, title: str = "Pruning sweep",
+                  intro: str = "", meta: Mapping[str, Any] | None = None,
+                  sections: Sequence[tuple[str, str]] = (), at: float = 0.9) -> dict[str, Path]:
+    """Write ``results.json``, the figures (``figures/*.png``) and ``report.md`` to ``out_dir``.
+
+    Figures per model: accuracy against sparsity (one chart per scope); the per-layer
+    sparsity of the criterion shown at the sparsity nearest ``at``, global against
+    layer-wise; and, when ``trained[model]`` and ``pruned[model]`` are given, the weight
+    histograms before and after pruning (the trained weights times the pruned model's
+    mask: the weights right after pruning, before fine-tuning) and the first weight's mask.
+    Returns {"results": ..., "report": ..., "figures/<name>": ...} paths.
+    """
+    out = Path(out_dir)
+    records = report.check_records(records)
+    trained, pruned = dict(trained or {}), dict(pruned or {})
+    paths: dict[str, Path] = {"results": report.write_results(out / "results.json", records,
+                                                              meta)}
+    figures: list[tuple[str, Path]] = []
+    for model_name in dict.fromkeys(r["model"] for r in records):
+        rows = [r for r in records if r["model"] == model_name]
+        for scope in dict.fromkeys(r["scope"] for r in rows):
+            path = plots.accuracy_vs_sparsity(
+                [r for r in rows if r["scope"] == scope],
+                out / "figures" / f"accuracy_{model_name}_{scope}.png",
+                title=f"{model_name} on {rows[0]['dataset']}: {scope} pruning")
+            figures.append((f"{model_name}: test accuracy against sparsity, {scope} scope "
+                            "(solid: fine-tuned, dashed: no fine-tuning)", path))
+        criterion, _, s = representative([r["criterion"] for r in rows],
+                                         [r["scope"] for r in rows],
+                                         [r["sparsity"] for r in rows], at)
+        bars = {f"{r['scope']} scope": r["layer_sparsity"] for r in rows
+                if r["criterion"] == criterion and float(r["sparsity"]) == s
+                and r.get("layer_sparsity")}
+        if bars:
+            path = plots.layer_sparsity_bars(
+                bars, out / "figures" / f"layers_{model_name}.png",
+                title=f"{model_name}: {criterion} pruning to {s:.0%}, sparsity per layer")
+            figures.append((f"{model_name}: sparsity reached per layer, {criterion} at "
+                            f"{s:.0%}", path))
+        if model_name in trained and model_name in pruned:
+            before, _ = _weights_and_masks(trained[model_name])
+            _, masks = _weights_and_masks(pruned[model_name])
+            after = {n: w * masks[n] for n, w in before.items() if n in masks}
+            path = plots.weight_histograms(
+                before, after, out / "figures" / f"weights_{model_name}.png",
+                title=f"{model_name}: weights before and after pruning")
+            figures.append((f"{model_name}: weight histograms before and after pruning "
+                            "(log count; pruned zeros not shown)", path))
+            first = next(iter(masks))
+            path = plots.mask_image(masks[first], out / "figures" / f"mask_{model_name}.png",
+                                    title=model_name, name=first)
+            figures.append((f"{model_name}: mask of {first} (black = kept)", path))
+    for caption, path in figures:
+        paths[f"figures/{path.name}"] = path
+    paths["report"] = report.write_report(out / "report.md", records, title=title, intro=intro,
+                                          figures=figures, sections=sections, at=at)
+    return paths
