@@ -78,3 +78,36 @@ def label_arrays(draw, max_classes: int = 6, max_per_class: int = 12):
     counts = draw(st.lists(st.integers(1, max_per_class), min_size=2, max_size=max_classes))
     y = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     return y[draw(st.permutations(range(len(y))))]
+
+# ---------------------------------------------------------------- experiment records (reports, plots)
+
+ACCURACIES = st.integers(0, 359).map(lambda k: k / 359)  # what a 359-image test split can give
+
+
+@st.composite
+def pruning_records(draw, models=("mlp", "cnn"), criteria=("magnitude", "random", "taylor"),
+                    scopes=("global", "layer"), max_sparsities: int = 4, finetuned=None):
+    """Records of a full sweep (every model × scope × criterion × sparsity once), as
+    ``nnprune.experiment.report`` expects them: accuracies on a 359-image test split, one
+    dense accuracy per model, ``accuracy_after_finetune`` None when ``finetuned`` is False
+    (drawn per run when it is None)."""
+    chosen = draw(st.lists(st.sampled_from([0.5, 0.7, 0.8, 0.9, 0.95]), min_size=1,
+                           max_size=max_sparsities, unique=True))
+    records = []
+    for model in models:
+        dense = draw(ACCURACIES)
+        for scope in scopes:
+            for criterion in criteria:
+                for s in chosen:
+                    tuned = finetuned if finetuned is not None else draw(st.booleans())
+                    params = draw(st.integers(100, 10**6))
+                    records.append({
+                        "model": model, "dataset": "digits", "criterion": criterion,
+                        "scope": scope, "granularity": "weight", "schedule": "oneshot",
+                        "sparsity": s, "sparsity_reached": s, "finetune_epochs": 2 if tuned else 0,
+                        "accuracy_dense": dense, "accuracy_before_finetune": draw(ACCURACIES),
+                        "accuracy_after_finetune": draw(ACCURACIES) if tuned else None,
+                        "params": params, "nonzero_params": int(round(params * (1 - s))),
+                        "macs": 10 * params, "effective_macs": int(round(10 * params * (1 - s))),
+                        "seed": 0})
+    return records
