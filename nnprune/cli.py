@@ -257,9 +257,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from nnprune import io
-    from nnprune.experiment import workflows
 
     model, metadata, data = _saved_model(args.model, args)
+    from nnprune.experiment import workflows
     run = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
            "gradual": workflows.gradual, "init": workflows.at_init,
            "lottery": workflows.lottery}[args.schedule]
