@@ -1,0 +1,186 @@
+"""Masks on a model: which weights are prunable, attaching masks, pruning a model in one call.
+
+A model is reached only through the mask protocol: ``model.named_parameters()`` yields
+``(name, p)`` where ``p.data`` is the array, ``p.mask`` is None or a 0/1 array of its shape,
+``p.set_mask(mask)`` attaches a mask and zeroes the pruned entries, and ``p.remove_mask()``
+drops the mask and keeps the zeros. Scores and masks come from the array core
+(``scores.py``, ``scope.py``); this module only moves arrays between it and the model.
+
+The prunable weights are the parameters named ``*.weight`` with ndim ≥ 2: conv weights
+(F, C, kh, kw) and linear weights (out, in). Biases and BatchNorm's γ, β (1-D) are not pruned.
+
+>>> import numpy as np
+>>> from nnprune import nn
+>>> model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
+>>> report = prune_model(model, "magnitude", 0.5, exclude=["2.weight"])
+>>> report.layers["0.weight"], report.layers["2.weight"]
+((12, 6), (6, 0))
+>>> sparsity_of(model, exclude=["2.weight"])
+0.5
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from nnprune.prune.groups import parse_granularity
+from nnprune.prune.masks import check_mask, check_sparsity
+from nnprune.prune.report import PruneReport
+from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
+from nnprune.prune.scores import CRITERIA, compute_scores
+
+SCOPES = ("layer", "global")
+
+
+def named_parameters(model: Any) -> dict[str, Any]:
+    """Every parameter of ``model`` by name, through the protocol (``named_parameters()``)."""
+    if not callable(getattr(model, "named_parameters", None)):
+        raise TypeError(f"model must have a named_parameters() method yielding (name, parameter), "
+                        f"got {type(model).__name__}")
+    return dict(model.named_parameters())
+
+
+def is_prunable(name: str, p: Any) -> bool:
+    """A conv or linear weight: named ``weight`` or ``*.weight``, with ndim ≥ 2."""
+    return (name == "weight" or name.endswith(".weight")) and np.ndim(p.data) >= 2
+
+
+def _check_exclude(exclude: Iterable[str], prunable: Iterable[str]) -> tuple[str, ...]:
+    """``exclude`` as a tuple of names, each of which must be a prunable weight of the model."""
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    prunable = list(prunable)
+    for name in exclude:
+        if not isinstance(name, str):
+            raise TypeError(f"exclude must hold parameter names (str), got {name!r}")
+        if name not in prunable:
+            raise ValueError(f"exclude names {name!r}, which is not a prunable weight of the "
+                             f"model; the prunable weights are {prunable}")
+    return exclude
+
+
+def prunable_parameters(model: Any, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """The prunable parameters (conv and linear weights) by name, in model order, minus
+    ``exclude``. An ``exclude`` name that is not a prunable weight is a ValueError."""
+    params = {name: p for name, p in named_parameters(model).items() if is_prunable(name, p)}
+    exclude = _check_exclude(exclude, params)
+    return {name: p for name, p in params.items() if name not in exclude}
+
+
+def prunable_weights(model: Any, exclude: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """{name: weight array} of the prunable weights: conv (F, C, kh, kw), linear (out, in).
+
+    The arrays are the parameters' own ``.data`` (not copies): read them, do not write them.
+    """
+    return {name: p.data for name, p in prunable_parameters(model, exclude).items()}
+
+
+def model_masks(model: Any) -> dict[str, np.ndarray]:
+    """Copies of the masks attached to the model's parameters (parameters without a mask are
+    left out): {name: 0/1 array of the parameter's shape}."""
+    return {name: p.mask.copy() for name, p in named_parameters(model).items()
+            if p.mask is not None}
+
+
+def attach_masks(model: Any, masks: Mapping[str, np.ndarray]) -> None:
+    """Attach ``masks`` to the parameters of the same names, composed with the masks already
+    there: new = old ⊙ mask, so a pruned weight is never revived.
+
+    Every name must be a parameter of the model and every mask a 0/1 array of its shape.
+    All masks are checked before any is attached.
+    """
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks must be a mapping name -> 0/1 array, got {type(masks).__name__}")
+    params = named_parameters(model)
+    composed = {}
+    for name, mask in masks.items():
+        if name not in params:
+            raise ValueError(f"masks names {name!r}, which is not a parameter of the model; "
+                             f"the parameters are {list(params)}")
+        p = params[name]
+        new = check_mask(mask, np.shape(p.data), f"masks[{name!r}]")
+        composed[name] = new if p.mask is None else new * check_mask(p.mask, new.shape)
+    for name, mask in composed.items():
+        params[name].set_mask(mask)
+
+
+def make_permanent(model: Any) -> list[str]:
+    """Drop every mask and keep the zeros (``p.remove_mask()``); returns the names that had
+    a mask. Afterwards the pruned weights are ordinary zeros: training may move them again."""
+    names = []
+    for name, p in named_parameters(model).items():
+        if p.mask is not None:
+            p.remove_mask()
+            names.append(name)
+    return names
+
+
+def sparsity_report(model: Any, exclude: Iterable[str] = ()) -> PruneReport:
+    """The zeros the prunable weights actually hold, per weight and overall (measured on the
+    values, so it counts every zero, masked or not); ``exclude`` names are marked excluded."""
+    params = prunable_parameters(model)
+    exclude = _check_exclude(exclude, params)
+    return PruneReport.from_masks({name: p.data != 0 for name, p in params.items()}, exclude)
+
+
+def sparsity_of(model: Any, exclude: Iterable[str] = ()) -> float:
+    """Zeros over entries of the prunable weights not in ``exclude``: a float in [0, 1]."""
+    return sparsity_report(model, exclude).sparsity
+
+
+def prune_model(model: Any, criterion: str = "magnitude", sparsity: float | None = 0.5,
+                scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
+                grads: Mapping[str, np.ndarray] | None = None, seed: int = 0,
+                min_keep: int = 1) -> PruneReport:
+    """Score the prunable weights, build masks and attach them; returns what was reached.
+
+    {name: (shape)} weights -> {name: (shape)} 0/1 masks, attached to the model.
+
+    - ``criterion``: one of ``CRITERIA`` (see ``nnprune.prune.scores``); ``gradient``,
+      ``taylor``, ``taylor2`` and ``snip`` need ``grads`` = {name: dL/dw} for every weight
+      pruned (``nnprune.train.gradients`` computes them); ``random`` draws from ``seed``.
+    - ``sparsity``: the target fraction of zeros; each tensor (``scope="layer"``) or all the
+      pruned tensors together (``scope="global"``) end with k = ⌊sparsity·n + ½⌋ zeros, the
+      zeros already masked counting toward k (they are pruned first and never revived).
+      With an ``"N:M"`` granularity the sparsity is fixed at 1 − N/M: pass None or that value.
+    - ``granularity``: ``weight``, ``kernel``, ``filter``, ``channel``, ``neuron`` or ``"N:M"``.
+    - ``exclude``: prunable weight names left dense (e.g. the last layer).
+    - ``min_keep``: global scope keeps at least this many entries (groups) in every layer,
+      so no layer is emptied; layer scope prunes each layer to exactly its target.
+    """
+    if not isinstance(criterion, str) or criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    g = parse_granularity(granularity)
+    if isinstance(g, tuple):
+        fixed = 1 - g[0] / g[1]
+        if sparsity is not None and abs(check_sparsity(sparsity) - fixed) > 1e-12:
+            raise ValueError(f"granularity {granularity!r} fixes sparsity at {fixed}, "
+                             f"got sparsity={sparsity!r}; pass None or {fixed}")
+        sparsity = fixed
+    elif sparsity is None:
+        raise ValueError(f"sparsity is required for granularity {granularity!r}")
+    sparsity = check_sparsity(sparsity)
+    if isinstance(min_keep, bool) or not isinstance(min_keep, (int, np.integer)) or min_keep < 0:
+        raise ValueError(f"min_keep must be an int >= 0, got {min_keep!r}")
+    params = prunable_parameters(model)
+    if not params:
+        raise ValueError("the model has no prunable weights (parameters '*.weight' with ndim >= 2)")
+    exclude = _check_exclude(exclude, params)
+    if grads is not None and not isinstance(grads, Mapping):
+        raise TypeError(f"grads must be a mapping name -> dL/dw array, got {type(grads).__name__}")
+
+    pruned = {name: p.data for name, p in params.items() if name not in exclude}
+    scores = compute_scores(criterion, pruned, grads, seed) if pruned else {}
+    # an excluded weight is never ranked: the core only needs a placeholder of its shape
+    scores = {name: scores[name] if name in scores else np.zeros(np.shape(p.data))
+              for name, p in params.items()}
+    old = {name: p.mask for name, p in params.items() if p.mask is not None}
+    if scope == "layer":
+        masks, report = layerwise_topk_masks(scores, sparsity, old, exclude, granularity)
+    else:
+        masks, report = global_topk_masks(scores, sparsity, old, exclude, int(min_keep),
+                                          granularity)
+    attach_masks(model, {name: masks[name] for name in pruned})
+    return report
