@@ -25,6 +25,7 @@ from nnprune import optim, train
 from nnprune.count import count
 from nnprune.experiment import plots, report
 from nnprune.nn import Module, from_config
+from nnprune.prune.apply import prune_model, sparsity_report
 
 CRITERIA_NEEDING_GRADS = ("gradient", "taylor", "taylor2", "snip")
 OPTIMIZERS = ("sgd", "adam")
@@ -69,23 +70,6 @@ def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: st
                      seed=seed, scheduler=scheduler, quiet=quiet, desc=desc)
 
 
-def weight_sparsity(model: Module, exclude: Sequence[str] = ()) -> dict[str, float]:
-    """The fraction of zeros of every conv/linear weight (``*.weight`` with ndim ≥ 2).
-
-    Measured on the values, so it is the sparsity the pruning actually reached.
-    """
-    return {name: 1.0 - np.count_nonzero(p.data) / p.size
-            for name, p in model.named_parameters()
-            if name.endswith("weight") and p.ndim >= 2 and name not in exclude}
-
-
-def overall_sparsity(per_layer_zeros: Mapping[str, float], model: Module) -> float:
-    """Zeros over entries of the weights in ``per_layer_zeros`` (sizes read from ``model``)."""
-    sizes = {name: p.size for name, p in model.named_parameters()}
-    total = sum(sizes[n] for n in per_layer_zeros)
-    return sum(s * sizes[n] for n, s in per_layer_zeros.items()) / total if total else 0.0
-
-
 def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
                scope: str = "global", granularity: str = "weight", finetune_epochs: int = 2,
                lr: float = 0.01, optimizer: str = "sgd", cosine: bool = True,
@@ -100,10 +84,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
     when None and needed). Fine-tuning is ``fit_model`` with ``lr``, ``optimizer`` and
     ``cosine``; ``finetune_epochs=0`` skips fine-tuning
     (``accuracy_after_finetune`` is then None). The record also carries ``layer_sparsity``
-    (the reached sparsity per weight) and ``seconds``.
+    (the reached sparsity of every prunable weight, excluded ones included) and ``seconds``.
     """
-    from nnprune.prune.apply import prune_model  # the model-level driver
-
     start = time.perf_counter()
     test = (data.x_test, data.y_test)
     if accuracy_dense is None:
@@ -121,18 +103,18 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
                   batch_size=batch_size, seed=seed, cosine=cosine, quiet=quiet,
                   desc="fine-tune")
         after = train.evaluate(model, test)["accuracy"]
-    layers = weight_sparsity(model, exclude)
+    reached = sparsity_report(model, exclude)  # measured on the values the model holds
     cost = count(model, tuple(data.input_shape))
     record = {
         "model": model_name, "dataset": data.name, "criterion": criterion, "scope": scope,
         "granularity": granularity, "schedule": "oneshot", "sparsity": float(sparsity),
-        "sparsity_reached": overall_sparsity(layers, model),
+        "sparsity_reached": reached.sparsity,
         "finetune_epochs": int(finetune_epochs), "accuracy_dense": float(accuracy_dense),
         "accuracy_before_finetune": float(before),
         "accuracy_after_finetune": None if after is None else float(after),
         "params": cost.params, "nonzero_params": cost.nonzero_params, "macs": cost.macs,
         "effective_macs": cost.effective_macs, "seed": int(seed), "exclude": list(exclude),
-        "layer_sparsity": layers, "seconds": time.perf_counter() - start,
+        "layer_sparsity": reached.per_layer, "seconds": time.perf_counter() - start,
     }
     return record, model
 
@@ -215,6 +197,12 @@ def _weights_and_masks(model: Module, exclude: Sequence[str] = ()
     return weights, masks
 
 
+def _mask_to_show(masks: Mapping[str, np.ndarray]) -> str:
+    """The largest conv mask (drawn as (F, C·kh·kw)), else the first linear one."""
+    conv = [name for name, m in masks.items() if m.ndim == 4]
+    return max(conv, key=lambda name: masks[name].size) if conv else next(iter(masks))
+
+
 def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]], *,
                   trained: Mapping[str, Module] | None = None,
                   pruned: Mapping[str, Module] | None = None, title: str = "Pruning sweep",
@@ -226,7 +214,8 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
     sparsity of the criterion shown at the sparsity nearest ``at``, global against
     layer-wise; and, when ``trained[model]`` and ``pruned[model]`` are given, the weight
     histograms before and after pruning (the trained weights times the pruned model's
-    mask: the weights right after pruning, before fine-tuning) and the first weight's mask.
+    mask: the weights right after pruning, before fine-tuning) and one mask (the largest
+    conv weight's, else the first linear weight's).
     Returns {"results": ..., "report": ..., "figures/<name>": ...} paths.
     """
     out = Path(out_dir)
@@ -265,10 +254,10 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
                 title=f"{model_name}: weights before and after pruning")
             figures.append((f"{model_name}: weight histograms before and after pruning "
                             "(log count; pruned zeros not shown)", path))
-            first = next(iter(masks))
-            path = plots.mask_image(masks[first], out / "figures" / f"mask_{model_name}.png",
-                                    title=model_name, name=first)
-            figures.append((f"{model_name}: mask of {first} (black = kept)", path))
+            shown = _mask_to_show(masks)
+            path = plots.mask_image(masks[shown], out / "figures" / f"mask_{model_name}.png",
+                                    title=model_name, name=shown)
+            figures.append((f"{model_name}: mask of {shown} (black = kept)", path))
     for caption, path in figures:
         paths[f"figures/{path.name}"] = path
     paths["report"] = report.write_report(out / "report.md", records, title=title, intro=intro,
