@@ -81,7 +81,10 @@ assert np.allclose(H, 2 * x.T @ x / len(x), atol=1e-7)
 
 # %%
 w = layer.weight.data.ravel().copy()
-saliency = obd_saliency(w, np.diag(H))
+# solution
+saliency = 0.5 * np.diag(H) * w * w  # OBD: s_k = ½ h_kk w_k²
+# end solution
+assert np.allclose(saliency, obd_saliency(w, np.diag(H)))  # the library agrees
 for k in np.argsort(saliency)[:3]:
     layer.weight.data[...] = np.where(np.arange(n_in) == k, 0.0, w)[None, :]
     print(f"weight {k:2d}: predicted {saliency[k]:.6f}   measured {loss_fn(layer).item() - base:.6f}")
