@@ -7,6 +7,7 @@ file, printed as ``nnprune: error: ...``). No traceback is shown for either.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import textwrap
@@ -255,20 +256,57 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fresh_model(metadata: dict[str, Any]) -> Any:
+    """The saved model's architecture with the initial weights it was trained from (built
+    again from its name, width and training seed), for the init and lottery schedules."""
+    from nnprune.models import build_model
+
+    needed = ("model", "input_shape", "num_classes", "train")
+    if any(key not in metadata for key in needed) or metadata["model"] not in MODELS:
+        raise ValueError("the init and lottery schedules start from the initial weights, which "
+                         "can be rebuilt only for a model saved by 'nnprune train'")
+    c, h, w = metadata["input_shape"]
+    return build_model(metadata["model"], in_channels=c, num_classes=metadata["num_classes"],
+                       input_size=(h, w), width=metadata.get("width", 1.0),
+                       seed=metadata["train"]["seed"])
+
+
 def cmd_prune(args: argparse.Namespace) -> int:
     from nnprune import io
+    from nnprune.experiment.report import write_json
 
     model, metadata, data = _saved_model(args.model, args)
     from nnprune.experiment import workflows
+    from nnprune.prune.apply import sparsity_report
+
+    nm = isinstance(parse_granularity(args.granularity), tuple)
+    sparsity = args.sparsity if args.sparsity is not None else (None if nm else 0.9)
+    options = dict(criterion=args.criterion, sparsity=sparsity, scope=args.scope,
+                   granularity=args.granularity, exclude=tuple(args.exclude),
+                   finetune_epochs=args.finetune_epochs, lr=args.lr, optimizer=args.optimizer,
+                   batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
+                   model_name=metadata.get("model", "model"))
+    if args.schedule in ("iterative", "lottery"):
+        options["rounds"] = args.rounds
+    if args.schedule in ("init", "lottery"):
+        model = _fresh_model(metadata)
     run = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
            "gradual": workflows.gradual, "init": workflows.at_init,
            "lottery": workflows.lottery}[args.schedule]
-    result = run(model, data, criterion=args.criterion, sparsity=args.sparsity,
-                 scope=args.scope, granularity=args.granularity, exclude=tuple(args.exclude),
-                 finetune_epochs=args.finetune_epochs, lr=args.lr, optimizer=args.optimizer,
-                 batch_size=args.batch_size, seed=args.seed, quiet=args.quiet)
-    print(result)
+    result = json.loads(json.dumps(run(model, data, **options), default=float))
+    print(f"{args.model}: {args.criterion} scores, {args.scope} scope, {args.granularity} "
+          f"granularity, {args.schedule} schedule, target sparsity {100 * result['sparsity']:.1f}%")
+    print(sparsity_report(model, args.exclude))
+    dense = "initial" if args.schedule == "init" else "dense"
+    tuned = result["accuracy_after_finetune"]
+    print(f"test accuracy: {dense} {100 * result['accuracy_dense']:.2f}%, right after pruning "
+          f"{100 * result['accuracy_before_finetune']:.2f}%, after fine-tuning "
+          + ("(none)" if tuned is None else f"{100 * tuned:.2f}%"))
     io.save(args.out, model, {**metadata, "pruning": result})
+    print(f"saved {args.out} (masks attached)")
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -322,9 +360,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from nnprune import bench
-
-    return int(bench.run(args) or 0)
+    return int(importlib.import_module("nnprune.bench").run(args) or 0)
 
 
 # ---------------------------------------------------------------------- the parser
@@ -395,8 +431,9 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     g = p.add_argument_group("pruning")
     g.add_argument("--criterion", choices=CRITERIA, default="magnitude",
                    help="importance score (default: %(default)s)")
-    g.add_argument("--sparsity", type=_fraction, default=0.9,
-                   help="target fraction of zeros (default: %(default)s)")
+    g.add_argument("--sparsity", type=_fraction, default=None,
+                   help="target fraction of zeros (default: 0.9; an N:M granularity fixes it "
+                        "at 1 - N/M)")
     g.add_argument("--scope", choices=SCOPES, default="layer",
                    help="rank per layer or across all layers (default: %(default)s)")
     g.add_argument("--schedule", choices=SCHEDULES, default="oneshot",
@@ -465,10 +502,11 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("bench", help="kernel and training benchmarks", formatter_class=fmt,
-                       description=_wrap("Benchmarks of the NumPy kernels (see 'nnprune bench --help')."))
-    if configure_bench:
-        from nnprune import bench
-        bench.configure_parser(p)
+                       description=_wrap("Time the NumPy kernels (conv forward and backward, a "
+                                         "LeNet-5 training step) and print the BLAS in use."),
+                       epilog=_examples("nnprune bench conv --repeat 5"))
+    if configure_bench:  # imported only for the bench command: it is the only user
+        importlib.import_module("nnprune.bench").configure_parser(p)
     p.set_defaults(handler=cmd_bench)
     return parser
 

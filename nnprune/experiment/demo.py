@@ -156,8 +156,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
                                    input_size=(h, w), seed=seed)
         t0 = time.perf_counter()
         fit_model(model, data, epochs=spec.epochs, lr=spec.lr, weight_decay=spec.weight_decay,
-                  batch_size=settings.batch_size, seed=seed, quiet=not progress,
-                  desc=f"train {spec.name}")
+                  batch_size=settings.batch_size, seed=seed, quiet=True)
         dense = train.evaluate(model, (data.x_test, data.y_test))["accuracy"]
         echo(f"{spec.name}: trained {spec.epochs} epochs in {time.perf_counter() - t0:.1f}s, "
              f"test accuracy {100 * dense:.1f}%")

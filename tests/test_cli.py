@@ -1,0 +1,248 @@
+"""The ``nnprune`` command: every subcommand's help, a train → summary → prune → summary round
+trip through files, a tiny sweep, the bench delegation, and bad arguments answered with one
+line and an exit status (2 for argparse, 1 for the library), never a traceback."""
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from nnprune import io
+from nnprune.cli import build_parser, main
+
+pytestmark = pytest.mark.cli
+
+COMMANDS = ("train", "summary", "prune", "sweep", "demo")
+
+
+def run(capsys, *argv):
+    """(exit status, stdout, stderr) of ``nnprune argv``."""
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(err, *fragments):
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected a one-line error, got {err!r}"
+    assert "error:" in lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+
+
+# ---------------------------------------------------------------------- help
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples(capsys, command):
+    status, out, _ = run(capsys, command, "--help")
+    assert status == 0
+    assert out.startswith(f"usage: nnprune {command}")
+    assert "examples:" in out and f"nnprune {command}" in out.split("examples:")[1]
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    for command in (*COMMANDS, "bench"):
+        assert command in out
+
+
+def test_python_m_nnprune_runs_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "nnprune", "--version"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("nnprune ")
+
+
+# ---------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize("argv, fragment", [
+    (("prune", "m.npz", "--out", "x.npz", "--sparsity", "1.5"), "--sparsity"),
+    (("prune", "m.npz", "--out", "x.npz", "--granularity", "3:2"), "--granularity"),
+    (("prune", "m.npz", "--out", "x.npz", "--criterion", "size"), "--criterion"),
+    (("prune", "m.npz"), "--out"),
+    (("train", "--model", "resnet", "--out", "x.npz"), "--model"),
+    (("train", "--model", "lenet5", "--epochs", "0", "--out", "x.npz"), "--epochs"),
+    (("sweep", "--model", "lenet5", "--out", "d", "--sparsities", "0.5,x"), "--sparsities"),
+    (("sweep", "--model", "lenet5", "--out", "d", "--criteria", "magnitude,size"), "--criteria"),
+    (("summary", "--model", "lenet5", "--input-shape", "1", "28"), "--input-shape"),
+    (("demo", "--seed", "-1"), "--seed"),
+    (("frobnicate",), "frobnicate"),
+    ((), "COMMAND"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert_one_line_error(err, fragment)
+
+
+def test_summary_needs_a_file_or_a_model(capsys, tmp_path):
+    status, _, err = run(capsys, "summary")
+    assert status == 2
+    assert_one_line_error(err, "--model")
+
+
+def test_library_errors_exit_1_with_one_line(capsys, tmp_path):
+    status, _, err = run(capsys, "summary", tmp_path / "missing.npz")
+    assert status == 1
+    assert_one_line_error(err, "nnprune: error:", "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    status, _, err = run(capsys, "prune", tmp_path / "junk.npz", "--out", tmp_path / "o.npz")
+    assert status == 1
+    assert_one_line_error(err, "nnprune: error:", "junk.npz")
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_missing_dataset_files_say_how_to_get_them(capsys, tmp_path):
+    status, _, err = run(capsys, "train", "--model", "lenet5", "--data", "mnist", "--data-dir",
+                         tmp_path, "--epochs", "1", "--out", tmp_path / "m.npz")
+    assert status == 1
+    assert "Traceback" not in err
+    assert err.startswith("nnprune: error:") and "--download" in err
+
+
+# ---------------------------------------------------------------------- round trip
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """An MLP trained one epoch on the digits by ``nnprune train``."""
+    path = tmp_path_factory.mktemp("cli") / "mlp.npz"
+    assert main(["train", "--model", "lenet_300_100", "--epochs", "1", "--width", "0.5",
+                 "--seed", "1", "--quiet", "--out", str(path)]) == 0
+    return path
+
+
+def test_train_saves_the_model_with_its_test_accuracy(trained):
+    model, metadata = io.load(trained)
+    assert metadata["model"] == "lenet_300_100" and metadata["dataset"] == "digits"
+    assert metadata["input_shape"] == [1, 8, 8] and metadata["data_seed"] == 1
+    assert 0.5 < metadata["test_accuracy"] <= 1.0
+    assert len(metadata["history"]["epochs"]) == 1
+    assert model[1].weight.shape == (150, 64)  # width 0.5: 300 → 150 units
+
+
+def test_summary_of_a_file_prints_the_counts(capsys, trained):
+    status, out, _ = run(capsys, "summary", trained)
+    assert status == 0
+    weights = 64 * 150 + 150 * 50 + 50 * 10
+    params = weights + 150 + 50 + 10
+    assert f"{params:,}" in out and f"{weights:,}" in out
+    assert "1×8×8" in out
+
+
+def test_summary_of_a_builtin_model_writes_json(capsys, tmp_path):
+    status, out, _ = run(capsys, "summary", "--model", "lenet5", "--json", tmp_path / "c.json")
+    assert status == 0
+    counts = json.loads((tmp_path / "c.json").read_text())
+    assert counts["totals"]["params"] == 431080 and counts["totals"]["macs"] == 2293000
+    assert "431,080" in out
+
+
+def test_prune_round_trip_through_files(capsys, trained, tmp_path):
+    """prune writes a model whose masks hold the sparsity asked for, and summary sees it."""
+    out_path, json_path = tmp_path / "pruned.npz", tmp_path / "result.json"
+    status, out, err = run(capsys, "prune", trained, "--criterion", "magnitude", "--sparsity",
+                           "0.8", "--scope", "layer", "--finetune-epochs", "1", "--quiet",
+                           "--out", out_path, "--json", json_path)
+    assert status == 0, err
+    model, metadata = io.load(out_path)
+    for name in ("1.weight", "3.weight", "5.weight"):
+        p = dict(model.named_parameters())[name]
+        assert p.mask is not None
+        k = int(np.floor(0.8 * p.size + 0.5))
+        assert int(np.count_nonzero(p.mask == 0)) == k
+        assert np.all(p.data[p.mask == 0] == 0)
+    result = json.loads(json_path.read_text())
+    assert "1.weight" in out and "accuracy" in out
+    assert metadata["pruning"] == result
+    status, out, _ = run(capsys, "summary", out_path)
+    assert status == 0
+    nonzero = sum(int(np.count_nonzero(p.data)) for p in model.parameters())
+    assert f"{nonzero:,}" in out
+
+
+@pytest.mark.parametrize("schedule, extra", [
+    ("iterative", ["--rounds", "2"]), ("gradual", []), ("init", []),
+    ("lottery", ["--rounds", "2"]),
+])
+def test_every_schedule_reaches_its_target(capsys, trained, tmp_path, schedule, extra):
+    """Each schedule ends with the weights at the target sparsity (layer scope: every layer)
+    and records which schedule ran."""
+    out_path = tmp_path / f"{schedule}.npz"
+    status, out, err = run(capsys, "prune", trained, "--schedule", schedule, "--sparsity", "0.6",
+                           "--finetune-epochs", "1", "--quiet", "--out", out_path, *extra)
+    assert status == 0, err
+    model, metadata = io.load(out_path)
+    assert metadata["pruning"]["schedule"] == schedule
+    for name in ("1.weight", "3.weight", "5.weight"):
+        p = dict(model.named_parameters())[name]
+        zeros = int(np.count_nonzero(p.data == 0))
+        assert zeros == int(np.floor(0.6 * p.size + 0.5)), (schedule, name, zeros, p.size)
+    assert f"{schedule} schedule" in out
+
+
+def test_n_m_granularity_fixes_the_sparsity(capsys, trained, tmp_path):
+    """1:2 without --sparsity: every 2 consecutive inputs keep exactly 1 weight (the input
+    sizes 64, 150 and 50 are even); a sparsity that disagrees with N:M is refused."""
+    status, _, err = run(capsys, "prune", trained, "--granularity", "1:2", "--finetune-epochs",
+                         "0", "--out", tmp_path / "nm.npz")
+    assert status == 0, err
+    model, metadata = io.load(tmp_path / "nm.npz")
+    assert metadata["pruning"]["sparsity"] == 0.5
+    for layer in (model[1], model[3], model[5]):
+        w = layer.weight.data
+        pairs = w.reshape(w.shape[0], -1, 2)
+        np.testing.assert_array_equal(np.count_nonzero(pairs, axis=2), 1)
+    status, _, err = run(capsys, "prune", trained, "--granularity", "1:2", "--sparsity", "0.9",
+                         "--out", tmp_path / "x.npz")
+    assert status == 1
+    assert_one_line_error(err, "1:2")
+
+
+def test_sweep_writes_results_report_and_figures(capsys, trained, tmp_path):
+    status, out, err = run(capsys, "sweep", "--model", trained, "--criteria", "magnitude,random",
+                           "--sparsities", "0.5,0.9", "--scope", "global,layer",
+                           "--finetune-epochs", "1", "--quiet", "--out", tmp_path / "s")
+    assert status == 0, err
+    data = json.loads((tmp_path / "s" / "results.json").read_text())
+    records = data["records"]
+    assert len(records) == 2 * 2 * 2
+    assert {(r["criterion"], r["scope"], r["sparsity"]) for r in records} == {
+        (c, s, p) for c in ("magnitude", "random") for s in ("global", "layer")
+        for p in (0.5, 0.9)}
+    for r in records:
+        assert abs(r["sparsity_reached"] - r["sparsity"]) < 0.01
+        assert r["accuracy_after_finetune"] is not None and r["nonzero_params"] < r["params"]
+    report = (tmp_path / "s" / "report.md").read_text()
+    figures = sorted(p.name for p in (tmp_path / "s" / "figures").iterdir())
+    assert figures and all(f"figures/{name}" in report for name in figures)
+    assert f"{100 * records[0]['accuracy_before_finetune']:.1f}%" in report
+
+
+# ---------------------------------------------------------------------- bench
+def test_bench_is_delegated_to_nnprune_bench(capsys, monkeypatch):
+    """``nnprune bench`` lets nnprune.bench add its options and run with the parsed args."""
+    seen = {}
+    fake = types.ModuleType("nnprune.bench")
+    fake.configure_parser = lambda p: p.add_argument("--repeat", type=int, default=1)
+
+    def fake_run(args):
+        seen["repeat"] = args.repeat
+        return 0
+    fake.run = fake_run
+    monkeypatch.setitem(sys.modules, "nnprune.bench", fake)
+    assert main(["bench", "--repeat", "3"]) == 0
+    assert seen == {"repeat": 3}
+    assert "--repeat" not in build_parser().format_help()  # only configured when run
+
+
+def test_bench_help_comes_from_nnprune_bench(capsys):
+    status, out, _ = run(capsys, "bench", "--help")
+    assert status == 0 and out.startswith("usage: nnprune bench")
+    assert "--repeat" in out
+
+
+def test_bench_reports_when_it_is_unavailable(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "nnprune.bench", None)  # import fails
+    status, _, err = run(capsys, "bench")
+    assert status == 1
+    assert_one_line_error(err, "bench")
