@@ -1,0 +1,290 @@
+"""Masks on a model: prunable weights, attach/compose, make permanent, prune_model, Pruner."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnprune import nn
+from nnprune.optim import SGD
+from nnprune.prune.apply import (attach_masks, make_permanent, model_masks, prunable_parameters,
+                                 prunable_weights, prune_model, sparsity_of, sparsity_report)
+from nnprune.prune.masks import prune_count
+from nnprune.prune.pruner import GradualSchedule, Pruner
+from strategies import sparsities
+
+pytestmark = pytest.mark.apply
+
+PRUNABLE = ["0.weight", "5.weight", "7.weight"]
+
+
+def small_cnn(seed=0, dtype=np.float32):
+    """conv (4,1,3,3) → BN → ReLU → pool → flatten → fc (16, 64) → ReLU → fc (10, 16)."""
+    rng = np.random.default_rng(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, rng=rng, dtype=dtype), nn.BatchNorm2d(4, dtype=dtype),
+        nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(64, 16, rng=rng, dtype=dtype), nn.ReLU(), nn.Linear(16, 10, rng=rng, dtype=dtype))
+
+
+def random_mask(shape, seed, keep=0.5):
+    return (np.random.default_rng(seed).random(shape) < keep).astype(np.float64)
+
+
+def fake_grads(model, seed):
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(p.shape) for name, p in model.named_parameters()}
+
+
+# ---------------------------------------------------------------- which weights, attach, permanent
+
+
+def test_prunable_weights_are_conv_and_linear_weights_only():
+    """BatchNorm γ (1-D), β and the biases are not prunable; the arrays are the live data."""
+    model = small_cnn()
+    weights = prunable_weights(model)
+    assert list(weights) == PRUNABLE
+    assert weights["5.weight"] is model[5].weight.data
+    assert list(prunable_weights(model, exclude=["7.weight"])) == PRUNABLE[:2]
+    assert list(prunable_parameters(model, "0.weight")) == PRUNABLE[1:]
+
+
+@given(st.integers(0, 2**20))
+def test_attach_composes_and_never_revives(seed):
+    """After attach(m1) then attach(m2) the mask is m1 ⊙ m2 and the data is zero where it is 0,
+    even where m2 says keep: a pruned weight is never revived."""
+    model = small_cnn(seed % 7)
+    w0 = model[5].weight.data.copy()
+    m1, m2 = random_mask(w0.shape, seed), random_mask(w0.shape, seed + 1)
+    attach_masks(model, {"5.weight": m1})
+    attach_masks(model, {"5.weight": m2})
+    p = model[5].weight
+    np.testing.assert_array_equal(p.mask, m1 * m2)
+    np.testing.assert_array_equal(p.data, w0 * m1 * m2)
+    assert model_masks(model).keys() == {"5.weight"}
+
+
+def test_model_masks_returns_copies():
+    model = small_cnn()
+    attach_masks(model, {"0.weight": np.zeros((4, 1, 3, 3))})
+    masks = model_masks(model)
+    masks["0.weight"][...] = 1
+    assert np.all(model[0].weight.mask == 0)
+
+
+def test_make_permanent_keeps_the_zeros_and_drops_the_masks():
+    """Afterwards no parameter has a mask, the data is unchanged (zeros kept), and training may
+    move the former zeros again (they are ordinary weights)."""
+    model = small_cnn()
+    prune_model(model, "magnitude", 0.6)
+    before = {k: v.copy() for k, v in prunable_weights(model).items()}
+    assert sorted(make_permanent(model)) == PRUNABLE
+    assert model_masks(model) == {}
+    for name, w in prunable_weights(model).items():
+        np.testing.assert_array_equal(w, before[name])
+    assert sparsity_of(model) == pytest.approx(0.6, abs=0.01)
+    p = model[7].weight
+    p.grad = np.ones(p.shape, p.dtype)
+    SGD([p], lr=1.0).step()  # no mask: nothing forces the former zeros back to 0
+    np.testing.assert_array_equal(p.data[before["7.weight"] == 0], -1.0)
+
+
+# ---------------------------------------------------------------- prune_model
+
+
+@given(sparsities, st.sampled_from(["magnitude", "random", "taylor", "snip"]), st.integers(0, 99))
+def test_layer_scope_reaches_the_rounding_rule_in_every_layer(sparsity, criterion, seed):
+    """Layer scope: each weight of n entries gets exactly ⌊s·n + ½⌋ zeros; the report says
+    the same as the values; biases and BN are untouched."""
+    model = small_cnn(seed)
+    report = prune_model(model, criterion, sparsity, "layer", grads=fake_grads(model, seed),
+                         seed=seed)
+    for name, w in prunable_weights(model).items():
+        zeros = int((w == 0).sum())
+        assert zeros == prune_count(w.size, sparsity) == report.layers[name][1]
+    assert report.per_layer == sparsity_report(model).per_layer
+    assert model[1].weight.mask is None and np.all(model[1].weight.data == 1)
+
+
+@given(sparsities, st.integers(0, 99), st.integers(1, 3))
+def test_global_scope_reaches_the_total_and_never_empties_a_layer(sparsity, seed, min_keep):
+    """Global scope: ⌊s·N + ½⌋ zeros over all N weights when min_keep allows it; every layer
+    keeps at least min_keep weights whatever the sparsity (1.0 included)."""
+    model = small_cnn(seed)
+    report = prune_model(model, "magnitude", sparsity, "global", min_keep=min_keep)
+    sizes = {name: w.size for name, w in prunable_weights(model).items()}
+    kept = {name: int(np.count_nonzero(w)) for name, w in prunable_weights(model).items()}
+    assert all(k >= min_keep for k in kept.values())
+    n = sum(sizes.values())
+    expected = min(prune_count(n, sparsity), n - min_keep * len(sizes))
+    assert sum(sizes.values()) - sum(kept.values()) == expected
+    assert report.sparsity == pytest.approx(sparsity_of(model))
+
+
+def test_global_scope_is_one_ranking_across_layers():
+    """The weights pruned globally are the smallest |w| of all layers together."""
+    model = small_cnn(3)
+    all_w = np.concatenate([w.ravel() for w in prunable_weights(model).values()])
+    prune_model(model, "magnitude", 0.5, "global")
+    kept = np.concatenate([w.ravel() for w in prunable_weights(model).values()])
+    threshold = np.sort(np.abs(all_w))[prune_count(all_w.size, 0.5) - 1]
+    assert np.all(np.abs(all_w[kept != 0]) >= threshold)
+
+
+@given(sparsities, st.sampled_from(["layer", "global"]))
+def test_excluded_layers_stay_dense(sparsity, scope):
+    """Keep the last layer dense: it gets no mask and no zero; the others reach the target."""
+    model = small_cnn()
+    dense = model[7].weight.data.copy()
+    report = prune_model(model, "magnitude", sparsity, scope, exclude=["7.weight"], min_keep=0)
+    np.testing.assert_array_equal(model[7].weight.data, dense)
+    assert model[7].weight.mask is None
+    assert report.excluded == ("7.weight",)
+    n = model[0].weight.size + model[5].weight.size
+    if scope == "global":
+        assert report.zeros == prune_count(n, sparsity)
+    assert sparsity_of(model, exclude=["7.weight"]) == pytest.approx(report.sparsity)
+
+
+def test_pruning_again_counts_the_zeros_already_there():
+    """Pruning to 0.5 then to 0.3 keeps 0.5 (no revival); then to 0.8 prunes only survivors."""
+    model = small_cnn()
+    prune_model(model, "magnitude", 0.5)
+    first = model_masks(model)
+    prune_model(model, "random", 0.3, seed=1)
+    assert all(np.array_equal(first[k], v) for k, v in model_masks(model).items())
+    prune_model(model, "random", 0.8, seed=2)
+    for name, mask in model_masks(model).items():
+        assert np.all(mask <= first[name])
+        assert int((mask == 0).sum()) == prune_count(mask.size, 0.8)
+
+
+def test_structured_granularity_prunes_whole_filters():
+    model = small_cnn()
+    prune_model(model, "magnitude", 0.5, granularity="filter", exclude=["7.weight"])
+    w = model[0].weight.data
+    filters_zero = np.all(w.reshape(4, -1) == 0, axis=1)
+    assert filters_zero.sum() == 2
+    assert np.all(w.reshape(4, -1)[~filters_zero] != 0)
+
+
+def test_n_m_granularity_fixes_the_sparsity():
+    model = nn.Sequential(nn.Linear(8, 4, rng=0))
+    report = prune_model(model, "magnitude", None, granularity="2:4")
+    assert report.sparsity == 0.5
+    assert np.all((model[0].weight.data.reshape(4, 2, 4) != 0).sum(axis=2) == 2)
+    with pytest.raises(ValueError, match="fixes sparsity"):
+        prune_model(model, "magnitude", 0.9, granularity="2:4")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(criterion="biggest"), ValueError, "unknown criterion"),
+    (dict(exclude=["9.weight"]), ValueError, "not a prunable weight"),
+    (dict(exclude=["1.weight"]), ValueError, "not a prunable weight"),  # BN γ
+    (dict(criterion="taylor"), ValueError, "needs grads"),
+    (dict(criterion="snip", grads={"0.weight": np.zeros((4, 1, 3, 3))}), ValueError, "missing"),
+    (dict(sparsity=1.5), ValueError, "sparsity"),
+    (dict(sparsity=-0.1), ValueError, "sparsity"),
+    (dict(sparsity="half"), TypeError, "sparsity"),
+    (dict(scope="everywhere"), ValueError, "scope must be one of"),
+    (dict(granularity="row"), ValueError, "granularity"),
+    (dict(min_keep=-1), ValueError, "min_keep"),
+    (dict(grads=[1, 2]), TypeError, "grads must be a mapping"),
+])
+def test_prune_model_rejects_bad_input(kwargs, error, match):
+    args = dict(criterion="magnitude", sparsity=0.5)
+    args.update(kwargs)
+    model = small_cnn()
+    with pytest.raises(error, match=match):
+        prune_model(model, **args)
+    assert model_masks(model) == {}  # nothing was attached
+
+
+def test_bad_models_and_masks_are_refused():
+    with pytest.raises(TypeError, match="named_parameters"):
+        prunable_weights(object())
+    with pytest.raises(ValueError, match="no prunable weights"):
+        prune_model(nn.Sequential(nn.ReLU()), "magnitude", 0.5)
+    model = small_cnn()
+    with pytest.raises(ValueError, match="not a parameter"):
+        attach_masks(model, {"3.weight": np.ones(3)})
+    with pytest.raises(ValueError, match="shape"):
+        attach_masks(model, {"7.weight": np.ones((10, 15))})
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        attach_masks(model, {"7.weight": np.full((10, 16), 0.5)})
+    with pytest.raises(TypeError, match="mapping"):
+        attach_masks(model, [np.ones((10, 16))])
+    with pytest.raises(ValueError, match="not a prunable weight"):
+        sparsity_of(model, exclude=["nope"])
+
+
+# ---------------------------------------------------------------- Pruner and the gradual schedule
+
+
+@settings(max_examples=15)
+@given(st.floats(0.05, 1.0), st.integers(0, 5), st.integers(1, 4), st.integers(1, 5),
+       st.sampled_from(["layer", "global"]))
+def test_gradual_pruning_reaches_the_final_sparsity_exactly_at_the_end_step(
+        final, begin, frequency, updates, scope):
+    """Stepping on_step through 1..end+3: the sparsity never falls, it prunes only at update
+    steps, and at end_step each layer (layer scope) or the total (global scope) holds exactly
+    ⌊s_f·n + ½⌋ zeros; nothing changes after."""
+    model = small_cnn()
+    end = begin + updates * frequency
+    schedule = GradualSchedule(final, begin, end, frequency)
+    pruner = Pruner(model, "magnitude", scope, schedule=schedule, min_keep=0)
+    previous = 0.0
+    for step in range(1, end + 4):
+        report = pruner.on_step(step)
+        assert (report is not None) == schedule.is_update(step)
+        now = sparsity_of(model)
+        assert now >= previous
+        previous = now
+        if step == end:
+            sizes = {k: w.size for k, w in prunable_weights(model).items()}
+            if scope == "layer":
+                assert report.per_layer == {k: prune_count(n, final) / n for k, n in sizes.items()}
+            else:
+                assert report.zeros == prune_count(sum(sizes.values()), final)
+            at_end = model_masks(model)
+    assert all(np.array_equal(at_end[k], m) for k, m in model_masks(model).items())
+    assert [h["step"] for h in pruner.history] == [t for t in range(1, end + 1)
+                                                   if schedule.is_update(t)]
+
+
+def test_pruner_prune_to_and_its_history():
+    model = small_cnn()
+    calls = []
+    pruner = Pruner(model, "taylor", "global", exclude=["7.weight"],
+                    grads_fn=lambda: calls.append(1) or fake_grads(model, 0))
+    report = pruner.prune_to(0.7)
+    assert calls == [1] and report.excluded == ("7.weight",)
+    assert report.zeros == prune_count(model[0].weight.size + model[5].weight.size, 0.7)
+    assert pruner.history == [{"step": None, "target": 0.7, "sparsity": report.sparsity}]
+
+
+def test_pruner_and_schedule_reject_bad_input():
+    model = small_cnn()
+    with pytest.raises(ValueError, match="unknown criterion"):
+        Pruner(model, "loudest")
+    with pytest.raises(ValueError, match="scope"):
+        Pruner(model, scope="both")
+    with pytest.raises(ValueError, match="not a prunable weight"):
+        Pruner(model, exclude=["8.weight"])
+    with pytest.raises(TypeError, match="GradualSchedule"):
+        Pruner(model, schedule=(0.9, 0, 10))
+    with pytest.raises(ValueError, match="needs grads_fn"):
+        Pruner(model, "taylor", schedule=GradualSchedule(0.9, 0, 10))
+    with pytest.raises(ValueError, match="fixes the sparsity"):
+        Pruner(model, granularity="2:4", schedule=GradualSchedule(0.5, 0, 10))
+    with pytest.raises(ValueError, match="needs a schedule"):
+        Pruner(model).on_step(3)
+    with pytest.raises(ValueError, match="step must be"):
+        Pruner(model, schedule=GradualSchedule(0.9, 0, 10)).on_step(-1)
+    with pytest.raises(ValueError, match="multiple of frequency"):
+        GradualSchedule(0.9, 0, 10, frequency=3)
+    with pytest.raises(ValueError, match="multiple of frequency"):
+        GradualSchedule(0.9, 10, 10)
+    with pytest.raises(ValueError, match="final_sparsity"):
+        GradualSchedule(1.2, 0, 10)
+    with pytest.raises(ValueError, match="frequency"):
+        GradualSchedule(0.5, 0, 10, frequency=0)
