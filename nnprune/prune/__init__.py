@@ -1,20 +1,48 @@
-"""Pruning on arrays: scores, masks, granularity, scope, schedules, second order."""
+"""Pruning on arrays: scores, masks, granularity, scope, schedules, second order.
+
+Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
+
+    scores = compute_scores("magnitude", weights)            # {name: |w|}
+    masks, report = global_topk_masks(scores, 0.9)           # {name: 0/1}, what was reached
+    print(report)
+
+- ``scores.py``: importance scores (magnitude, random, gradient, Taylor, SNIP);
+- ``masks.py``: exact top-k, threshold and percentile masks; layer-wise and global scope;
+- ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
+- ``schedules.py``: one-shot, iterative, lottery and gradual (Zhu & Gupta) targets;
+- ``report.py``: ``PruneReport``, the sparsity actually reached;
+- ``hessian.py``: Optimal Brain Damage / Surgeon.
+"""
 from nnprune.prune.report import PruneReport
-from nnprune.prune.masks import (check_sparsity, percentile_mask, prune_count, threshold_mask,
-                                 topk_mask)
-from nnprune.prune.groups import (expand_group_mask, granularity_mask, group_scores, nm_mask,
-                                  parse_granularity)
-from nnprune.prune.scope import global_threshold_masks, global_topk_masks, layerwise_topk_masks
-from nnprune.prune.scores import (CRITERIA, compute_scores, gradient, magnitude, random_scores,
-                                  snip, taylor)
-from nnprune.prune.schedules import iterative_sparsities, lottery_sparsities, polynomial_sparsity
+from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, global_threshold_masks,
+                                 global_topk_masks, layerwise_topk_masks, percentile_mask,
+                                 prune_count, threshold_mask, topk_mask)
+from nnprune.prune.groups import (GRANULARITIES, REDUCTIONS, expand_group_mask, granularity_mask,
+                                  group_alive, group_scores, nm_mask, parse_granularity,
+                                  reduced_axes)
+from nnprune.prune.scores import (CRITERIA, NEEDS_GRADS, accumulate_taylor, compute_scores,
+                                  gradient, magnitude, random_scores, snip, taylor)
+from nnprune.prune.schedules import (KINDS, Gradual, Iterative, Lottery, OneShot,
+                                     iterative_sparsities, lottery_sparsities,
+                                     polynomial_sparsity)
 from nnprune.prune.hessian import obd_saliency, obs_prune, obs_saliency, obs_update
 
 __all__ = [
-    "PruneReport", "check_sparsity", "prune_count", "threshold_mask", "percentile_mask",
-    "topk_mask", "group_scores", "expand_group_mask", "granularity_mask", "nm_mask",
-    "parse_granularity", "global_topk_masks", "layerwise_topk_masks", "global_threshold_masks",
-    "CRITERIA", "compute_scores", "magnitude", "random_scores", "gradient", "taylor", "snip",
-    "polynomial_sparsity", "iterative_sparsities", "lottery_sparsities",
+    # report.py
+    "PruneReport",
+    # masks.py
+    "check_sparsity", "check_scores", "check_mask", "prune_count", "threshold_mask",
+    "percentile_mask", "topk_mask", "layerwise_topk_masks", "global_topk_masks",
+    "global_threshold_masks",
+    # groups.py
+    "GRANULARITIES", "REDUCTIONS", "parse_granularity", "reduced_axes", "group_scores",
+    "group_alive", "expand_group_mask", "nm_mask", "granularity_mask",
+    # scores.py
+    "CRITERIA", "NEEDS_GRADS", "magnitude", "random_scores", "gradient", "taylor",
+    "accumulate_taylor", "snip", "compute_scores",
+    # schedules.py
+    "KINDS", "polynomial_sparsity", "iterative_sparsities", "lottery_sparsities", "OneShot",
+    "Iterative", "Lottery", "Gradual",
+    # hessian.py
     "obd_saliency", "obs_saliency", "obs_update", "obs_prune",
 ]

@@ -1,126 +1,212 @@
-"""Granularity: which entries are pruned together.
+"""Granularity: which entries of a weight are pruned together.
 
-=========== ============================== ===========================================
-granularity  a group is                      for a weight of shape
-=========== ============================== ===========================================
-weight       one entry                       any
-kernel       one kh×kw kernel (o, i)         conv (O, I, kh, kw)
-filter       one output channel: w[o]        conv or linear (then the same as neuron)
-neuron       one output unit: w[o]           linear (O, I) (or conv: same as filter)
-channel      one input channel: w[:, i]      conv or linear
-N:M          N kept of every M consecutive   linear along I; conv along I at each (o, kh, kw)
-             entries along the input axis
-=========== ============================== ===========================================
+Pruning single weights ("unstructured") reaches high sparsity at little accuracy cost, but
+the zeros are scattered: dense hardware still multiplies them. Pruning whole **groups** —
+a conv kernel, a filter, an input channel — leaves a smaller dense layer that really runs
+faster (Li et al. 2017, "Pruning Filters for Efficient ConvNets"), and **N:M** sparsity keeps
+exactly N of every M consecutive weights, a pattern sparse tensor cores execute at up to 2×
+(NVIDIA Ampere 2:4; Mishra et al. 2021).
 
-A group's score is the L1 norm of its entries' scores (``reduce="l1"``, default) or the L2
-norm (``"l2"``). Group sparsity applies the rounding rule to the number of groups; the
-resulting weight mask is the group mask broadcast over each group.
+=========== =================================== ======================== ================
+granularity  a group is                           conv (O, I, kh, kw)      linear (O, I)
+=========== =================================== ======================== ================
+weight       one entry                            (O, I, kh, kw) groups    (O, I) groups
+kernel       the kh×kw kernel of one (o, i) pair  (O, I), reduce (kh, kw)  — (error)
+filter       output channel o: all of w[o]        (O,), reduce (I, kh, kw) (O,), reduce I
+neuron       output unit o: a row w[o]            same as filter           same as filter
+channel      input channel i: all of w[:, i]      (I,), reduce (O, kh, kw) (I,), reduce O
+N:M          M consecutive entries along I        at each (o, kh, kw)      at each o
+=========== =================================== ======================== ================
+
+A group's score reduces the scores of its entries:
+
+    L1 (``reduce="l1"``, default):  S_g = Σ_{j ∈ g} |s_j|
+    L2 (``reduce="l2"``):           S_g = √(Σ_{j ∈ g} s_j²)
+
+(with ``s = |w|`` L1 is Li et al.'s filter norm). Entries already pruned contribute nothing
+(their scores are multiplied by the existing mask first), and a group whose mask is already
+all zero is dead: it is pruned first. A group sparsity is the fraction of **groups** pruned,
+with the rounding rule ``prune_count`` applied to the number of groups; the resulting weight
+mask is the group mask broadcast back over each group (``expand_group_mask``), so the
+sparsity reached in weights — what ``PruneReport`` counts — is that fraction of the groups'
+entries, plus any zeros already there.
+
+N:M has no group score: within each group of M the N highest scores are kept (ties by
+index, the lower pruned first), so its sparsity is fixed at 1 − N/M.
+
+>>> w = np.arange(8.0).reshape(2, 4)        # linear (O=2, I=4)
+>>> granularity_mask(np.abs(w), 0.5, "neuron")   # rows: L1 6 and 22 -> prune row 0
+array([[0., 0., 0., 0.],
+       [1., 1., 1., 1.]])
+>>> nm_mask(np.array([[4.0, 1.0, 3.0, 2.0]]), 2, 4)
+array([[1., 0., 1., 0.]])
 """
 from __future__ import annotations
 
+import numbers
 import re
 
 import numpy as np
 
-from nnprune.prune.masks import check_mask, check_scores, prune_count, topk_mask
+from nnprune.prune.masks import check_mask, check_scores, check_sparsity, topk_mask
 
-GROUPS = ("weight", "kernel", "filter", "channel", "neuron")
+GRANULARITIES = ("weight", "kernel", "filter", "channel", "neuron")
+REDUCTIONS = ("l1", "l2")
 
 
 def parse_granularity(granularity: str) -> str | tuple[int, int]:
-    """``"weight"``, ``"kernel"``, ... as given, or ``(n, m)`` for an ``"N:M"`` string."""
+    """One of ``GRANULARITIES`` as given, or ``(n, m)`` for an ``"N:M"`` string (1 ≤ N ≤ M).
+
+    >>> parse_granularity("filter"), parse_granularity("2:4")
+    ('filter', (2, 4))
+    """
     if not isinstance(granularity, str):
-        raise TypeError(f"granularity must be a string, got {type(granularity).__name__}")
-    if granularity in GROUPS:
+        raise TypeError(f"granularity must be a string, got {granularity!r} of type "
+                        f"{type(granularity).__name__}")
+    if granularity in GRANULARITIES:
         return granularity
     match = re.fullmatch(r"(\d+):(\d+)", granularity)
-    if not match:
-        raise ValueError(f"granularity must be one of {GROUPS} or 'N:M' like '2:4', got {granularity!r}")
+    if match is None:
+        raise ValueError(f"granularity must be one of {GRANULARITIES} or an 'N:M' string "
+                         f"like '2:4', got {granularity!r}")
     n, m = int(match[1]), int(match[2])
     if not 1 <= n <= m:
-        raise ValueError(f"N:M granularity needs 1 <= N <= M, got {granularity!r}")
+        raise ValueError(f"N:M granularity needs 1 <= N <= M (N kept of every M), "
+                         f"got {granularity!r}")
     return n, m
 
 
 def reduced_axes(shape: tuple[int, ...], granularity: str) -> tuple[int, ...]:
-    """The axes a group spans (summed over to score it)."""
+    """The axes one group spans, i.e. those reduced to score it (() for "weight").
+
+    >>> reduced_axes((8, 3, 5, 5), "kernel"), reduced_axes((10, 4), "channel")
+    ((2, 3), (0,))
+    """
+    shape = tuple(shape)
     if granularity == "weight":
         return ()
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES} here, got {granularity!r}")
     if granularity == "kernel":
         if len(shape) != 4:
-            raise ValueError(f"kernel granularity needs a 4-D conv weight, got shape {shape}")
+            raise ValueError(f"kernel granularity needs a 4-D conv weight (O, I, kh, kw), got "
+                             f"shape {shape}; exclude the other weights or use 'weight'")
         return (2, 3)
     if len(shape) < 2:
-        raise ValueError(f"{granularity} granularity needs a weight with >= 2 dims, got shape {shape}")
+        raise ValueError(f"{granularity} granularity needs a weight with >= 2 dims "
+                         f"(O, I, ...), got shape {shape}")
     if granularity in ("filter", "neuron"):
         return tuple(range(1, len(shape)))
-    if granularity == "channel":
-        return (0,) + tuple(range(2, len(shape)))
-    raise ValueError(f"unknown granularity {granularity!r}")
+    return (0,) + tuple(range(2, len(shape)))  # channel
+
+
+def _check_reduce(reduce: str) -> str:
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    return reduce
 
 
 def group_scores(scores: np.ndarray, granularity: str, reduce: str = "l1") -> np.ndarray:
-    """One score per group: Σ|s| (l1) or √Σs² (l2) over the group's axes."""
+    """One score per group: S_g = Σ|s| ("l1") or √Σs² ("l2") over the group's axes.
+
+    (O, I, kh, kw) -> (O, I) kernel, (O,) filter/neuron, (I,) channel; (O, I) -> (O,) or (I,);
+    "weight": the scores themselves (a group of one needs no reduction).
+    """
     scores = check_scores(scores)
+    reduce = _check_reduce(reduce)
     axes = reduced_axes(scores.shape, granularity)
+    if not axes:
+        return scores.copy()
     if reduce == "l1":
-        return np.abs(scores).sum(axis=axes) if axes else np.abs(scores)
-    if reduce == "l2":
-        return np.sqrt((scores.astype(np.float64) ** 2).sum(axis=axes)) if axes else np.abs(scores)
-    raise ValueError(f"reduce must be 'l1' or 'l2', got {reduce!r}")
+        return np.abs(scores).sum(axis=axes)
+    return np.sqrt(np.square(scores).sum(axis=axes))
 
 
-def expand_group_mask(group_mask: np.ndarray, shape: tuple[int, ...], granularity: str) -> np.ndarray:
-    """Broadcast a mask over groups back to the weight's shape."""
-    axes = reduced_axes(tuple(shape), granularity)
-    return np.broadcast_to(np.expand_dims(group_mask, axes) if axes else group_mask, shape).astype(np.float64)
+def group_alive(mask: np.ndarray, granularity: str) -> np.ndarray:
+    """Which groups still have a kept entry (bool, the group shape); all-zero groups are dead."""
+    mask = np.asarray(mask)
+    axes = reduced_axes(mask.shape, granularity)
+    return (mask != 0).any(axis=axes) if axes else mask != 0
+
+
+def expand_group_mask(group_mask: np.ndarray, shape: tuple[int, ...],
+                      granularity: str) -> np.ndarray:
+    """Broadcast a mask over groups back to the weight's shape (a new float64 array).
+
+    (O,) filter -> (O, I, kh, kw): ``mask[o] = group_mask[o]`` everywhere in filter o.
+    """
+    shape = tuple(shape)
+    axes = reduced_axes(shape, granularity)
+    group_mask = np.asarray(group_mask)
+    expected = tuple(side for axis, side in enumerate(shape) if axis not in axes)
+    if group_mask.shape != expected:
+        raise ValueError(f"group_mask for {granularity} groups of a {shape} weight must have "
+                         f"shape {expected}, got {group_mask.shape}")
+    return np.broadcast_to(np.expand_dims(group_mask, axes), shape).astype(np.float64)
 
 
 def nm_mask(scores: np.ndarray, n: int, m: int, mask: np.ndarray | None = None) -> np.ndarray:
-    """Keep exactly n of every m consecutive entries along the input axis (highest scores).
+    """Keep exactly n of every m consecutive entries along the input axis (axis 1).
 
-    Linear (O, I): groups along I. Conv (O, I, kh, kw): groups along I at each (o, kh, kw),
-    as 2:4 sparse tensor cores expect. Existing zeros are pruned first; a group that already
-    has more than m − n zeros keeps them (never revived). Ties by index.
+    (O, I) or (O, I, kh, kw) -> same shape, 0./1. of the scores' float dtype; I % m == 0.
+    Linear: groups w[o, j·m:(j+1)·m]. Conv: groups along I at each (o, kh, kw) position,
+    the layout of NVIDIA's 2:4 sparsity. In each group the m − n lowest scores are pruned,
+    ties by index (the lower pruned first). Existing zeros are pruned first; a group that
+    already has more than m − n zeros keeps them all (never revived), so it keeps fewer than n.
     """
     scores = check_scores(scores)
-    old = check_mask(mask, scores.shape)
-    if not (isinstance(n, int) and isinstance(m, int) and 1 <= n <= m):
-        raise ValueError(f"N:M needs ints 1 <= n <= m, got {n}:{m}")
-    if scores.ndim not in (2, 4):
-        raise ValueError(f"N:M needs a linear (O, I) or conv (O, I, kh, kw) weight, got {scores.shape}")
+    for name, value in (("n", n), ("m", m)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    if not 1 <= n <= m:
+        raise ValueError(f"N:M needs 1 <= n <= m (n kept of every m), got n={n}, m={m}")
+    if scores.ndim < 2:
+        raise ValueError(f"N:M needs a weight (O, I, ...) with >= 2 dims, got {scores.shape}")
     if scores.shape[1] % m:
-        raise ValueError(f"the input dimension {scores.shape[1]} is not a multiple of m={m}")
-    # move the input axis last: (..., I) -> (..., I/m, m)
-    perm = (0, 2, 3, 1) if scores.ndim == 4 else (0, 1)
-    s = np.transpose(scores, perm).astype(np.float64)
-    alive = np.transpose(old, perm) != 0
-    g = s.reshape(-1, m)
-    a = alive.reshape(-1, m)
-    idx = np.broadcast_to(np.arange(m), g.shape)
-    order = np.lexsort((idx, g, a), axis=-1)  # dead first, then low scores, ties by index
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(m)[None, :].repeat(len(g), 0), axis=-1)
-    drop = np.maximum(m - n, (~a).sum(axis=1, keepdims=True))
-    keep = (rank >= drop).reshape(s.shape)
-    return np.transpose(keep, np.argsort(perm)) * old
+        raise ValueError(f"N:M groups run along the input dimension I = {scores.shape[1]} "
+                         f"(axis 1), which is not a multiple of m = {m}")
+    old = check_mask(mask, scores.shape, dtype=scores.dtype)
+    # (O, I, ...) -> (O, ..., I) -> (groups, m): one row per group of m consecutive inputs
+    moved = np.moveaxis(scores, 1, -1)
+    s = moved.reshape(-1, m)
+    alive = np.moveaxis(old, 1, -1).reshape(-1, m) != 0
+    position = np.broadcast_to(np.arange(m), s.shape)
+    # per row: dead first, then lowest score, then lowest position (lexsort: last key first)
+    order = np.lexsort((position, s, alive), axis=-1)
+    rank = np.argsort(order, axis=-1)  # rank[g, j]: place of entry j in its row's order
+    drop = np.maximum(m - n, m - alive.sum(axis=1, keepdims=True))
+    keep = (rank >= drop).reshape(moved.shape)
+    return np.moveaxis(keep, -1, 1).astype(scores.dtype) * old
 
 
 def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: str,
                      mask: np.ndarray | None = None, reduce: str = "l1") -> np.ndarray:
-    """One tensor's mask at any granularity. For ``"N:M"`` the sparsity is fixed at 1 − N/M and
-    ``sparsity`` must be None or equal to it."""
+    """One tensor's mask at any granularity: group scores -> top-k over groups -> expand.
+
+    any shape (what the granularity needs) -> same shape, 0./1. of the scores' float dtype.
+
+    - "weight": ``topk_mask(scores, sparsity, mask)``.
+    - groups: k = ⌊sparsity · G + ½⌋ of the G groups are pruned, dead groups first, then the
+      lowest group scores (of ``scores · mask``), ties by group index.
+    - "N:M": ``nm_mask``; the sparsity is fixed at 1 − N/M, so ``sparsity`` must be None or
+      within 1e-9 of it (a conflicting value is an error, not silently ignored).
+    """
     g = parse_granularity(granularity)
     scores = check_scores(scores)
-    old = check_mask(mask, scores.shape)
+    old = check_mask(mask, scores.shape, dtype=scores.dtype)
     if isinstance(g, tuple):
         n, m = g
-        if sparsity is not None and abs(sparsity - (1 - n / m)) > 1e-12:
-            raise ValueError(f"granularity {granularity} fixes sparsity at {1 - n / m}, got {sparsity}")
+        fixed = 1 - n / m
+        if sparsity is not None and abs(check_sparsity(sparsity) - fixed) > 1e-9:
+            raise ValueError(f"granularity {granularity!r} fixes sparsity at 1 - {n}/{m} = "
+                             f"{fixed:g}, got sparsity={sparsity!r}; pass None or {fixed:g}")
         return nm_mask(scores, n, m, old)
+    if sparsity is None:
+        raise TypeError(f"sparsity is required for granularity {granularity!r} "
+                        f"(only 'N:M' fixes its own)")
     if g == "weight":
+        _check_reduce(reduce)
         return topk_mask(scores, sparsity, old)
-    axes = reduced_axes(scores.shape, g)
-    alive_groups = old.any(axis=axes).astype(np.float64)  # an all-zero group is already pruned
-    keep_groups = topk_mask(group_scores(scores, g, reduce), sparsity, alive_groups)
-    return expand_group_mask(keep_groups, scores.shape, g) * old
+    keep_groups = topk_mask(group_scores(scores * old, g, reduce), sparsity,
+                            group_alive(old, g))
+    return expand_group_mask(keep_groups, scores.shape, g).astype(scores.dtype) * old

@@ -1,56 +1,140 @@
-"""``PruneReport``: the sparsity a pruning call actually reached, per layer and overall."""
+"""``PruneReport``: the sparsity a pruning call actually reached, per layer and overall.
+
+A target is a wish; the report is what happened. They differ when the zeros already masked
+exceed the target (nothing is revived), when global scope must keep ``min_keep`` entries of a
+layer, when whole groups (filters, kernels) are pruned, or when a layer is excluded. So every
+pruning call returns one, counted on the masks themselves, in weights (never in groups).
+
+Two overall figures, because excluded tensors change the denominator:
+
+- ``sparsity``: zeros / entries over the tensors that were pruned (not excluded);
+- ``sparsity_all``: zeros / entries over every tensor in the report, excluded ones included.
+
+>>> import numpy as np
+>>> report = PruneReport.from_masks({"fc1": np.array([0., 0., 1., 1.]),
+...                                  "fc2": np.array([1., 1.])}, excluded=["fc2"], target=0.5)
+>>> report.layers["fc1"], report.sparsity, report.sparsity_all
+((4, 2), 0.5, 0.3333333333333333)
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 
-@dataclass
+def _ratio(zeros: int, n: int) -> float:
+    """zeros / n, with 0.0 for an empty tensor (it has nothing to prune)."""
+    return zeros / n if n else 0.0
+
+
+@dataclass(frozen=True)
 class PruneReport:
-    """Counts per tensor: ``layers[name] = (entries, zeros)``; ``excluded`` names were left alone."""
+    """What a pruning call reached.
+
+    - ``layers[name] = (n, zeros)``: entries and zeros of each tensor's mask, in call order;
+    - ``excluded``: names left untouched (their zeros are those of their existing mask);
+    - ``target``: the requested overall sparsity, or None (e.g. a per-layer dict of targets).
+    """
 
     layers: dict[str, tuple[int, int]] = field(default_factory=dict)
     excluded: tuple[str, ...] = ()
+    target: float | None = None
 
     @classmethod
-    def from_masks(cls, masks: Mapping[str, np.ndarray], excluded=()) -> PruneReport:
-        return cls({n: (int(m.size), int(m.size - np.count_nonzero(m))) for n, m in masks.items()},
-                   tuple(excluded))
+    def from_masks(cls, masks: Mapping[str, np.ndarray], excluded: Iterable[str] = (),
+                   target: float | None = None) -> PruneReport:
+        """Count the zeros of every mask (any array: a zero entry is a pruned entry)."""
+        if not isinstance(masks, Mapping):
+            raise TypeError(f"masks must be a mapping name -> array, got {type(masks).__name__}")
+        excluded = (excluded,) if isinstance(excluded, str) else tuple(excluded)
+        unknown = [name for name in excluded if name not in masks]
+        if unknown:
+            raise ValueError(f"excluded names {unknown} are not in masks {list(masks)}")
+        layers = {}
+        for name, mask in masks.items():
+            mask = np.asarray(mask)
+            layers[name] = (int(mask.size), int(mask.size - np.count_nonzero(mask)))
+        return cls(layers, excluded, None if target is None else float(target))
+
+    # ------------------------------------------------------------------ figures
 
     def sparsity_of(self, name: str) -> float:
-        n, z = self.layers[name]
-        return z / n if n else 0.0
+        """zeros / entries of one tensor."""
+        if name not in self.layers:
+            raise KeyError(f"no layer {name!r} in this report; it has {list(self.layers)}")
+        n, zeros = self.layers[name]
+        return _ratio(zeros, n)
 
     @property
     def per_layer(self) -> dict[str, float]:
+        """{name: sparsity} for every tensor, excluded ones included."""
         return {name: self.sparsity_of(name) for name in self.layers}
 
     @property
+    def n(self) -> int:
+        """Entries of the pruned (non-excluded) tensors."""
+        return sum(n for name, (n, _) in self.layers.items() if name not in self.excluded)
+
+    @property
+    def zeros(self) -> int:
+        """Zeros of the pruned (non-excluded) tensors."""
+        return sum(z for name, (_, z) in self.layers.items() if name not in self.excluded)
+
+    @property
     def sparsity(self) -> float:
-        """Zeros over entries of the pruned (non-excluded) tensors."""
-        pairs = [v for k, v in self.layers.items() if k not in self.excluded]
-        n = sum(p[0] for p in pairs)
-        return sum(p[1] for p in pairs) / n if n else 0.0
+        """zeros / entries over the pruned (non-excluded) tensors: what the target aimed at."""
+        return _ratio(self.zeros, self.n)
 
     @property
     def sparsity_all(self) -> float:
-        """Zeros over entries of every tensor, excluded ones included."""
-        n = sum(p[0] for p in self.layers.values())
-        return sum(p[1] for p in self.layers.values()) / n if n else 0.0
+        """zeros / entries over every tensor, excluded ones included."""
+        n = sum(n for n, _ in self.layers.values())
+        return _ratio(sum(z for _, z in self.layers.values()), n)
+
+    # ------------------------------------------------------------------ output
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sparsity": self.sparsity, "sparsity_all": self.sparsity_all,
-                "excluded": list(self.excluded),
-                "layers": {k: {"entries": n, "zeros": z, "sparsity": z / n if n else 0.0}
-                           for k, (n, z) in self.layers.items()}}
+        """Plain JSON types: overall figures and, per layer, n / zeros / sparsity / excluded."""
+        return {
+            "target": self.target,
+            "sparsity": self.sparsity,
+            "sparsity_all": self.sparsity_all,
+            "n": self.n,
+            "zeros": self.zeros,
+            "excluded": list(self.excluded),
+            "layers": {name: {"n": n, "zeros": z, "sparsity": _ratio(z, n),
+                              "excluded": name in self.excluded}
+                       for name, (n, z) in self.layers.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PruneReport:
+        """The inverse of ``to_dict`` (the derived figures are recomputed, not read)."""
+        try:
+            layers = {name: (int(row["n"]), int(row["zeros"])) for name, row in data["layers"].items()}
+            return cls(layers, tuple(data["excluded"]), data["target"])
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a PruneReport dict (keys target, excluded, layers with n "
+                             f"and zeros): {err!r}") from None
 
     def __str__(self) -> str:
-        width = max([len(k) for k in self.layers] + [5])
-        lines = [f"{'layer':<{width}}  {'entries':>10}  {'zeros':>10}  sparsity"]
-        for k, (n, z) in self.layers.items():
-            note = "  (excluded)" if k in self.excluded else ""
-            lines.append(f"{k:<{width}}  {n:>10,}  {z:>10,}  {z / n if n else 0:8.2%}{note}")
-        lines.append(f"{'total':<{width}}  {'':>10}  {'':>10}  {self.sparsity:8.2%} (pruned tensors)")
+        """A fixed-width table: one row per tensor, then the overall figures."""
+        width = max([len(name) for name in self.layers] + [len("pruned tensors")])
+        header = f"{'layer':<{width}}  {'entries':>12}  {'zeros':>12}  {'sparsity':>8}"
+        lines = [header, "-" * len(header)]
+        for name, (n, z) in self.layers.items():
+            note = "  excluded" if name in self.excluded else ""
+            lines.append(f"{name:<{width}}  {n:>12,}  {z:>12,}  {_ratio(z, n):>8.2%}{note}")
+        lines.append("-" * len(header))
+        lines.append(f"{'pruned tensors':<{width}}  {self.n:>12,}  {self.zeros:>12,}  "
+                     f"{self.sparsity:>8.2%}")
+        if self.excluded:
+            n_all = sum(n for n, _ in self.layers.values())
+            z_all = sum(z for _, z in self.layers.values())
+            lines.append(f"{'all tensors':<{width}}  {n_all:>12,}  {z_all:>12,}  "
+                         f"{self.sparsity_all:>8.2%}")
+        if self.target is not None:
+            lines.append(f"{'target':<{width}}  {'':>12}  {'':>12}  {self.target:>8.2%}")
         return "\n".join(lines)

@@ -1,60 +1,203 @@
-"""Sparsity schedules: how the target sparsity rises over training or over rounds.
+"""Sparsity schedules: how the target sparsity rises, over training steps or over rounds.
 
-- Gradual (Zhu & Gupta 2017): s_t = s_f + (s_i − s_f)(1 − (t − t0)/(nΔt))³ for t0 ≤ t ≤ t0 + nΔt,
-  updated every Δt steps; s_i before t0, s_f after.
-- Iterative (Han et al. 2015): a rising target per prune → fine-tune round.
-- Lottery (Frankle & Carbin 2019): prune a fraction p of the remaining weights each round,
-  so after r rounds the kept fraction is (1 − p)^r.
+Pruning 90 % of a network at once hurts more than reaching 90 % in stages with training in
+between, so the target is usually a schedule:
+
+- **one-shot**: prune once to s, then fine-tune.
+- **iterative** (Han et al. 2015): R rounds of prune → fine-tune with rising targets
+  s_1 < … < s_R = s_f. ``iterative_sparsities`` gives them, "geometric" (the same fraction
+  of the remaining weights each round) or "linear" (equal steps in sparsity).
+- **lottery** (Frankle & Carbin 2019): prune a fraction p of the *remaining* weights each
+  round, rewind, retrain: after r rounds the kept fraction is (1 − p)^r, so the target is
+  s_r = 1 − (1 − p)^r (``lottery_sparsities``).
+- **gradual** (Zhu & Gupta 2017, "To prune, or not to prune"): during training, starting at
+  step t0 and every Δt steps for n updates,
+
+      s_t = s_f + (s_i − s_f) · (1 − (t − t0) / (n Δt))³     for t0 ≤ t ≤ t0 + n Δt,
+
+  s_i before t0, s_f after. It prunes fast while there are many redundant weights, then
+  slows down (the increments shrink: the cube makes the curve concave).
+
+A target is a fraction of *all* the entries of the tensors pruned (not of the survivors), and
+masks never revive, so with ``topk_mask`` applied after each round on a tensor of n entries
+the zeros after round r are exactly ``prune_count(n, s_r)`` = ⌊s_r · n + ½⌋ (the targets rise
+and ``prune_count`` is monotone). The kept count n − ⌊s_r n + ½⌋ is within ½ of n (1 − p)^r;
+it is *not* the count obtained by rounding p × survivors each round, which can drift.
+
+The dataclasses ``OneShot``, ``Iterative``, ``Lottery`` and ``Gradual`` package a schedule for
+a driver: ``targets()`` lists the targets at which masks are recomputed and
+``sparsity_at(step)`` gives the target at a step (a round index for the round-based ones).
+
+>>> [round(s, 4) for s in lottery_sparsities(0.2, 3)]
+[0.2, 0.36, 0.488]
+>>> polynomial_sparsity(0, 0.0, 0.9, begin_step=0, num_steps=10), \\
+...     polynomial_sparsity(100, 0.0, 0.9, begin_step=0, num_steps=10, frequency=10)
+(0.0, 0.9)
 """
 from __future__ import annotations
 
-import numpy as np
+import math
+import numbers
+from dataclasses import dataclass
 
 from nnprune.prune.masks import check_sparsity
 
-
-def _int(name, v, minimum):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
-    return int(v)
+KINDS = ("geometric", "linear")
 
 
-def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: float, begin_step: int,
-                        num_steps: int, frequency: int = 1, power: int = 3) -> float:
-    """The Zhu & Gupta target at ``step``; exact endpoints s(t0) = s_i, s(t0 + nΔt) = s_f.
+def _int(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
-    ``num_steps`` is n, the number of pruning updates; ``frequency`` is Δt. Between updates the
-    target holds the value of the last update step.
+
+def _rising(initial_sparsity: float, final_sparsity: float) -> tuple[float, float]:
+    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
+    s_f = check_sparsity(final_sparsity, "final_sparsity")
+    if s_f < s_i:
+        raise ValueError(f"final_sparsity ({s_f}) must be >= initial_sparsity ({s_i}): "
+                         f"pruned weights are never revived, so a target cannot fall")
+    return s_i, s_f
+
+
+def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: float,
+                        begin_step: int, num_steps: int, frequency: int = 1,
+                        power: float = 3) -> float:
+    """The Zhu & Gupta 2017 target at ``step``:
+    s_t = s_f + (s_i − s_f)(1 − (t − t0)/(n Δt))^power, t0 = ``begin_step``, n = ``num_steps``
+    (the number of updates), Δt = ``frequency``.
+
+    The target changes only at the update steps t0 + jΔt, j = 0..n; between them it holds the
+    value of the last update. Exact endpoints: s(t ≤ t0) == s_i and s(t ≥ t0 + nΔt) == s_f
+    (returned as given, not computed). Non-decreasing in t; for power ≥ 1 the increments
+    between successive updates are non-increasing.
     """
-    s_i, s_f = check_sparsity(initial_sparsity, "initial_sparsity"), check_sparsity(final_sparsity, "final_sparsity")
+    s_i, s_f = _rising(initial_sparsity, final_sparsity)
     step, t0 = _int("step", step, 0), _int("begin_step", begin_step, 0)
     n, dt = _int("num_steps", num_steps, 1), _int("frequency", frequency, 1)
+    if isinstance(power, bool) or not isinstance(power, numbers.Real) \
+            or not 0 < power < math.inf:
+        raise ValueError(f"power must be a positive finite number, got {power!r}")
     if step <= t0:
         return s_i
-    if step >= t0 + n * dt:
+    j = (step - t0) // dt  # updates done after the one at t0
+    if j >= n:
         return s_f
-    t = t0 + ((step - t0) // dt) * dt  # the last update step
-    return s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** power
+    value = s_f + (s_i - s_f) * ((n - j) / n) ** power
+    return min(max(value, s_i), s_f)  # rounding cannot step outside [s_i, s_f]
 
 
-def iterative_sparsities(final_sparsity: float, rounds: int, kind: str = "geometric") -> list[float]:
-    """Targets for ``rounds`` prune → fine-tune rounds, the last exactly ``final_sparsity``.
+def iterative_sparsities(final_sparsity: float, rounds: int,
+                         kind: str = "geometric") -> list[float]:
+    """The rising targets s_1..s_R of R prune → fine-tune rounds; s_R == ``final_sparsity``.
 
-    geometric: the kept fraction shrinks by the same factor each round, (1 − s_f)^(r/R);
-    linear: s_f · r / R.
+    - geometric: each round keeps the same fraction 1 − p of the remaining weights, with p
+      chosen so that round R reaches s_f: (1 − p)^R = 1 − s_f, s_r = 1 − (1 − s_f)^(r/R).
+    - linear: s_r = s_f · r / R.
     """
-    s_f, rounds = check_sparsity(final_sparsity, "final_sparsity"), _int("rounds", rounds, 1)
-    if kind == "linear":
-        out = [s_f * r / rounds for r in range(1, rounds + 1)]
-    elif kind == "geometric":
-        out = [1 - (1 - s_f) ** (r / rounds) for r in range(1, rounds + 1)]
+    s_f = check_sparsity(final_sparsity, "final_sparsity")
+    rounds = _int("rounds", rounds, 1)
+    if kind == "geometric":
+        targets = [1 - (1 - s_f) ** (r / rounds) for r in range(1, rounds + 1)]
+    elif kind == "linear":
+        targets = [s_f * r / rounds for r in range(1, rounds + 1)]
     else:
-        raise ValueError(f"kind must be 'geometric' or 'linear', got {kind!r}")
-    out[-1] = s_f
-    return out
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    targets[-1] = s_f  # exact, whatever the rounding of the power
+    return [min(s, s_f) for s in targets]
 
 
 def lottery_sparsities(rate: float, rounds: int) -> list[float]:
-    """1 − (1 − rate)^r for r = 1..rounds: prune ``rate`` of what remains each round."""
-    p, rounds = check_sparsity(rate, "rate"), _int("rounds", rounds, 1)
+    """s_r = 1 − (1 − rate)^r for r = 1..rounds: prune ``rate`` of the remaining weights each
+    round (Frankle & Carbin 2019 prune 20 % per round)."""
+    p = check_sparsity(rate, "rate")
+    rounds = _int("rounds", rounds, 1)
     return [1 - (1 - p) ** r for r in range(1, rounds + 1)]
+
+# ------------------------------------------------------------------ schedule objects
+
+
+def _round_target(targets: list[float], step: int) -> float:
+    step = _int("step", step, 0)
+    return targets[min(step, len(targets) - 1)]
+
+
+@dataclass(frozen=True)
+class OneShot:
+    """Prune once to ``sparsity``."""
+
+    sparsity: float
+
+    def __post_init__(self):
+        check_sparsity(self.sparsity)
+
+    def targets(self) -> list[float]:
+        return [float(self.sparsity)]
+
+    def sparsity_at(self, step: int) -> float:
+        """The target at round ``step`` (any round: there is one)."""
+        return _round_target(self.targets(), step)
+
+
+@dataclass(frozen=True)
+class Iterative:
+    """``rounds`` prune → fine-tune rounds up to ``final_sparsity`` (see iterative_sparsities)."""
+
+    final_sparsity: float
+    rounds: int
+    kind: str = "geometric"
+
+    def __post_init__(self):
+        self.targets()  # validates
+
+    def targets(self) -> list[float]:
+        return iterative_sparsities(self.final_sparsity, self.rounds, self.kind)
+
+    def sparsity_at(self, step: int) -> float:
+        """The target of round ``step`` (0-based); the last one after the last round."""
+        return _round_target(self.targets(), step)
+
+
+@dataclass(frozen=True)
+class Lottery:
+    """Prune ``rate`` of the remaining weights in each of ``rounds`` rounds."""
+
+    rate: float
+    rounds: int
+
+    def __post_init__(self):
+        self.targets()
+
+    def targets(self) -> list[float]:
+        return lottery_sparsities(self.rate, self.rounds)
+
+    def sparsity_at(self, step: int) -> float:
+        """The target of round ``step`` (0-based); the last one after the last round."""
+        return _round_target(self.targets(), step)
+
+
+@dataclass(frozen=True)
+class Gradual:
+    """Zhu & Gupta's schedule during training (see polynomial_sparsity)."""
+
+    initial_sparsity: float
+    final_sparsity: float
+    begin_step: int
+    num_steps: int
+    frequency: int = 1
+    power: float = 3
+
+    def __post_init__(self):
+        self.sparsity_at(self.begin_step)  # validates every field
+
+    def update_steps(self) -> list[int]:
+        """The training steps at which the target changes: t0, t0 + Δt, …, t0 + nΔt."""
+        return [self.begin_step + j * self.frequency for j in range(self.num_steps + 1)]
+
+    def targets(self) -> list[float]:
+        """The target at each update step, from s_i to s_f."""
+        return [self.sparsity_at(t) for t in self.update_steps()]
+
+    def sparsity_at(self, step: int) -> float:
+        return polynomial_sparsity(step, self.initial_sparsity, self.final_sparsity,
+                                   self.begin_step, self.num_steps, self.frequency, self.power)

@@ -1,93 +1,207 @@
-"""Importance scores: arrays in, arrays out, higher = more important = kept.
+"""Importance scores: how much each weight matters. Arrays in, arrays out.
 
-============ ============================== ==========================================
-criterion    score                           source
-============ ============================== ==========================================
-magnitude    |w|  (p=2: w²)                  Han et al. 2015
-random       U(0, 1), seeded                 the baseline every paper should beat
-gradient     |g|                             —
-taylor       |w · g|                         Molchanov et al. 2017, first-order Taylor
-taylor2      (w · g)²                        Molchanov et al. 2019
-snip         |w · g| / Σ |w · g|             Lee et al. 2019, at initialisation
-============ ============================== ==========================================
+A pruning criterion assigns every weight w_j a score s_j, **higher = more important =
+kept**; ``masks.py`` then prunes the lowest. Scores have the weight's shape and are
+non-negative. The criteria here, with g = ∂L/∂w the gradient of the loss:
 
-g is dL/dw. Over several batches the caller passes the *mean* gradient (what
-``nnprune.train.gradients`` returns): the Taylor score is then |w · mean_b g_b|, the
-first-order estimate of the loss change on the whole sample when w is removed; the SNIP
-normaliser is taken over every tensor given.
+============ ========================= =====================================================
+criterion    s_j                       idea (source)
+============ ========================= =====================================================
+magnitude    |w_j|  (p=2: w_j²)        small weights matter little (Han et al. 2015)
+random       U[0, 1), seeded           the baseline every criterion must beat
+gradient     |g_j|                     the loss is sensitive to w_j (but ignores its size)
+taylor       |w_j g_j|                 first-order Taylor estimate of the loss change when
+                                       w_j is set to 0: L(w − w_j e_j) − L(w) ≈ −w_j g_j
+                                       (Molchanov et al. 2017)
+taylor2      (w_j g_j)²                its square (Molchanov et al. 2019)
+snip         |w_j g_j| / Σ_k |w_k g_k| connection sensitivity at initialisation, normalised
+                                       over all the tensors scored together (Lee et al. 2019)
+============ ========================= =====================================================
+
+**Gradients over several batches.** The functions take the gradient the caller gives. The
+usual one (what ``nnprune.train.gradients`` returns) is the mean over B batches,
+ḡ = (1/B) Σ_b g_b, so ``taylor(w, ḡ)`` = |w · ḡ| = |(1/B) Σ_b w · g_b|: the first-order
+estimate of the loss change on the whole sample, in which per-batch terms of opposite sign
+cancel. Molchanov et al. 2019 (and their released code) instead score each mini-batch and
+average the scores, (1/B) Σ_b (w · g_b)²; ``accumulate_taylor`` computes that from the
+per-batch gradients (and the |·| form (1/B) Σ_b |w · g_b|). By the triangle inequality and
+Jensen's, each is ≥ the score of the mean gradient. SNIP (Lee et al. 2019) uses one batch at
+initialisation; with several, pass their mean gradient.
+
+For whole groups (filters, channels) ``groups.group_scores`` sums the entries' scores: with
+taylor2 a filter scores Σ_j (w_j g_j)², Molchanov 2019's per-weight variant summed over the
+filter (their gate variant squares the sum instead).
+
+>>> w, g = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.1, -4.0])
+>>> magnitude(w), taylor(w, g)
+(array([1. , 2. , 0.5]), array([0.5, 0.2, 2. ]))
+>>> snip(w, g).sum()
+1.0
 """
 from __future__ import annotations
 
-from typing import Mapping
+import numbers
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from nnprune.prune.masks import check_scores
 
 CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip")
+NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
 
 
 def magnitude(w: np.ndarray, p: int = 1) -> np.ndarray:
-    """|w| (p = 1) or w² (p = 2)."""
+    """|w| (p = 1) or w² (p = 2) — the same ranking; p = 2 is the L2 energy of the weight.
+
+    any shape -> same shape, w's float dtype.
+    """
     w = check_scores(w, "w")
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p!r}")
-    return np.abs(w) if p == 1 else w * w
+    if isinstance(p, bool) or p not in (1, 2):
+        raise ValueError(f"p must be 1 (|w|) or 2 (w²), got {p!r}")
+    return np.abs(w) if p == 1 else np.square(w)
 
 
-def random_scores(shape_or_array, seed: int) -> np.ndarray:
-    """Uniform scores from ``seed``: the same seed gives the same scores."""
-    shape = np.shape(shape_or_array) if isinstance(shape_or_array, np.ndarray) else tuple(shape_or_array)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-    return np.random.default_rng(seed).random(shape)
+def random_scores(shape_or_array: np.ndarray | Sequence[int] | int,
+                  seed: int | np.random.Generator) -> np.ndarray:
+    """Uniform scores in [0, 1), float64, from ``seed`` (an int ≥ 0 or a Generator).
+
+    ``shape_or_array``: a shape, or an array whose shape is used. The same int seed gives
+    the same bits; random pruning is the control that a criterion must beat.
+    """
+    if isinstance(shape_or_array, np.ndarray):
+        shape = shape_or_array.shape
+    elif isinstance(shape_or_array, numbers.Integral) and not isinstance(shape_or_array, bool):
+        shape = (int(shape_or_array),)
+    elif isinstance(shape_or_array, (tuple, list)) and all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
+            for d in shape_or_array):
+        shape = tuple(int(d) for d in shape_or_array)
+    else:
+        raise TypeError(f"shape_or_array must be an array or a shape (tuple of ints >= 0), "
+                        f"got {shape_or_array!r}")
+    return _rng(seed).random(shape)
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"seed must be an int >= 0 or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
 
 
 def gradient(g: np.ndarray) -> np.ndarray:
-    """|g|."""
+    """|g|, g = ∂L/∂w. any shape -> same shape."""
     return np.abs(check_scores(g, "g"))
 
 
-def _pair(w, g):
-    w, g = check_scores(w, "w"), check_scores(g, "g")
+def _pair(w, g, w_name="w", g_name="g"):
+    w, g = check_scores(w, w_name), check_scores(g, g_name)
     if w.shape != g.shape:
-        raise ValueError(f"w and g must have the same shape, got {w.shape} and {g.shape}")
+        raise ValueError(f"{w_name} and {g_name} must have the same shape, got {w.shape} "
+                         f"and {g.shape}")
     return w, g
 
 
 def taylor(w: np.ndarray, g: np.ndarray, squared: bool = False) -> np.ndarray:
-    """|w · g| (first-order Taylor), or (w · g)² with ``squared=True``."""
+    """First-order Taylor score |w · g| (Molchanov et al. 2017), or (w · g)² if ``squared``
+    (Molchanov et al. 2019). any shape, same shape -> same shape.
+
+    Setting w_j to 0 moves the weights by δw = −w_j e_j, so L changes by ≈ gᵀδw = −w_j g_j.
+    """
     w, g = _pair(w, g)
-    return (w * g) ** 2 if squared else np.abs(w * g)
+    product = w * g
+    return np.square(product) if squared else np.abs(product)
 
 
-def snip(w: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Connection sensitivity |w · g| / Σ|w · g| (one tensor; the dict form normalises jointly)."""
-    s = taylor(w, g)
-    total = s.sum()
-    return s / total if total > 0 else s
+def accumulate_taylor(w: np.ndarray, grads_per_batch: Sequence[np.ndarray],
+                      squared: bool = True) -> np.ndarray:
+    """Per-batch Taylor scores averaged over batches: (1/B) Σ_b (w · g_b)² (Molchanov et al.
+    2019, the default) or (1/B) Σ_b |w · g_b| (``squared=False``).
+
+    (shape), B × (shape) -> (shape). Never below ``taylor(w, mean_b g_b, squared)``.
+    """
+    if isinstance(grads_per_batch, np.ndarray) or not isinstance(grads_per_batch, Sequence):
+        raise TypeError(f"grads_per_batch must be a list of gradient arrays (one per batch), "
+                        f"got {type(grads_per_batch).__name__}")
+    if not grads_per_batch:
+        raise ValueError("grads_per_batch is empty: give the gradient of at least one batch")
+    total = None
+    for b, g in enumerate(grads_per_batch):
+        score = taylor(*_pair(w, g, "w", f"grads_per_batch[{b}]"), squared=squared)
+        total = score if total is None else total + score
+    return total / len(grads_per_batch)
+
+
+def snip(w: np.ndarray | Mapping[str, np.ndarray],
+         g: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+    """SNIP connection sensitivity s_j = |w_j g_j| / Σ_k |w_k g_k| (Lee et al. 2019).
+
+    Arrays -> an array summing to 1. Mappings name -> array -> a dict normalised jointly:
+    the sum over *all* the tensors is 1, so the scores compare across layers (SNIP prunes
+    globally). |w_j g_j| = |∂L/∂c_j| for a multiplicative gate c_j = 1 on w_j.
+    """
+    if isinstance(w, Mapping) or isinstance(g, Mapping):
+        if not (isinstance(w, Mapping) and isinstance(g, Mapping)):
+            raise TypeError("snip takes two arrays or two mappings name -> array")
+        raw = {name: taylor(*_pair(w[name], _grad_for(g, name), f"w[{name!r}]",
+                                   f"g[{name!r}]")) for name in w}
+    else:
+        raw = {"": taylor(w, g)}
+    total = sum(float(s.sum(dtype=np.float64)) for s in raw.values())
+    if not total > 0:
+        raise ValueError("SNIP is undefined: every product w·g is 0 (all weights or all "
+                         "gradients vanish), so Σ|w·g| = 0")
+    scores = {name: s / s.dtype.type(total) for name, s in raw.items()}
+    return scores if isinstance(w, Mapping) else scores[""]
+
+
+def _grad_for(grads: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    if name not in grads:
+        raise ValueError(f"grads is missing {name!r}: a gradient is needed for every weight "
+                         f"scored")
+    return grads[name]
 
 
 def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
-                   grads: Mapping[str, np.ndarray] | None = None, seed: int | None = None) -> dict[str, np.ndarray]:
-    """Scores for every named weight by ``criterion`` (one of CRITERIA)."""
-    if criterion not in CRITERIA:
+                   grads: Mapping[str, np.ndarray] | None = None,
+                   seed: int | np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """Scores of every named weight by ``criterion`` (one of ``CRITERIA``).
+
+    {name: (shape)} -> {name: (shape)}. ``grads`` = {name: ∂L/∂w} is needed by gradient,
+    taylor, taylor2 and snip (extra names in it are ignored); ``seed`` by random: with an int,
+    each tensor's stream is derived from (seed, name), so a tensor's scores do not depend on
+    which other tensors are scored; with a Generator, tensors are drawn in mapping order.
+    snip is normalised over all the given tensors together.
+    """
+    if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
-    if criterion in ("gradient", "taylor", "taylor2", "snip"):
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
+    if criterion in NEEDS_GRADS:
         if grads is None:
-            raise ValueError(f"criterion {criterion!r} needs grads (dL/dw for every weight)")
-        missing = [k for k in weights if k not in grads]
+            raise ValueError(f"criterion {criterion!r} needs grads (∂L/∂w for every weight)")
+        if not isinstance(grads, Mapping):
+            raise TypeError(f"grads must be a mapping name -> array, got {type(grads).__name__}")
+        missing = [name for name in weights if name not in grads]
         if missing:
-            raise ValueError(f"grads is missing {missing}")
+            raise ValueError(f"grads is missing {missing}: criterion {criterion!r} needs a "
+                             f"gradient for every weight")
     if criterion == "magnitude":
-        return {k: magnitude(w) for k, w in weights.items()}
+        return {name: magnitude(w) for name, w in weights.items()}
     if criterion == "random":
-        base = 0 if seed is None else seed
-        return {k: random_scores(np.asarray(w), base + i) for i, (k, w) in enumerate(weights.items())}
+        if seed is None:
+            raise ValueError("criterion 'random' needs a seed (an int or a numpy Generator)")
+        if isinstance(seed, np.random.Generator):
+            return {name: random_scores(np.asarray(w), seed) for name, w in weights.items()}
+        _rng(seed)  # validates the seed
+        return {name: random_scores(np.asarray(w), np.random.default_rng(np.random.SeedSequence(
+            int(seed), spawn_key=tuple(name.encode("utf-8"))))) for name, w in weights.items()}
     if criterion == "gradient":
-        return {k: gradient(grads[k]) for k in weights}
+        return {name: gradient(_pair(w, grads[name], f"weights[{name!r}]",
+                                     f"grads[{name!r}]")[1]) for name, w in weights.items()}
     if criterion in ("taylor", "taylor2"):
-        return {k: taylor(w, grads[k], squared=criterion == "taylor2") for k, w in weights.items()}
-    raw = {k: taylor(w, grads[k]) for k, w in weights.items()}
-    total = sum(float(s.sum()) for s in raw.values())
-    return {k: s / total if total > 0 else s for k, s in raw.items()}
+        return {name: taylor(*_pair(w, grads[name], f"weights[{name!r}]", f"grads[{name!r}]"),
+                             squared=criterion == "taylor2") for name, w in weights.items()}
+    return snip(weights, {name: grads[name] for name in weights})
