@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -203,6 +204,14 @@ def _saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, An
     return model, metadata, data
 
 
+def _check_converged(history: Any, lr: float) -> None:
+    """A loss that became NaN or infinite means the run diverged: say so, save nothing."""
+    for entry in history.epochs:
+        if not math.isfinite(entry["loss"]):
+            raise ValueError(f"training diverged: the loss is {entry['loss']} in epoch "
+                             f"{entry['epoch']}; try a smaller --lr (it was {lr})")
+
+
 # ---------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     from nnprune import io, train
@@ -214,6 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = fit_model(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, batch_size=args.batch_size,
                         seed=args.seed, quiet=args.quiet, desc=f"train {args.model}")
+    _check_converged(history, args.lr)
     test = train.evaluate(model, (data.x_test, data.y_test))
     metadata = {"model": args.model, "width": args.width, "dataset": data.name,
                 "data_seed": args.seed, "data_split": args.split,
@@ -323,9 +333,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         data = load_data(args.data or "digits", data_dir=args.data_dir,
                          download=args.download, split=args.split, seed=args.seed)
         name, trained = args.model, _build(args.model, data, args.width, args.seed)
-        fit_model(trained, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
-                  weight_decay=args.weight_decay, batch_size=args.batch_size, seed=args.seed,
-                  quiet=args.quiet, desc=f"train {name}")
+        history = fit_model(trained, data, epochs=args.epochs, lr=args.lr,
+                            optimizer=args.optimizer, weight_decay=args.weight_decay,
+                            batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
+                            desc=f"train {name}")
+        _check_converged(history, args.lr)
     shown = representative(args.criteria, args.scope, args.sparsities)
     kept = {}
 
@@ -394,7 +406,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
                    help="channel/feature multiplier (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the model")
     _data_options(p)
-    _training_options(p, lr=0.05)
+    _training_options(p, lr=0.02)
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("summary", help="per-layer params, MACs and sparsity", formatter_class=fmt,
@@ -484,7 +496,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
                    help="fine-tuning learning rate (default: %(default)s)")
     _pruning_options(g)
     _data_options(p, default=None)
-    _training_options(p, lr=0.05)
+    _training_options(p, lr=0.02)
     p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser("demo", help="the end-to-end demo on the digits", formatter_class=fmt,

@@ -101,6 +101,16 @@ def test_missing_dataset_files_say_how_to_get_them(capsys, tmp_path):
     assert err.startswith("nnprune: error:") and "--download" in err
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_diverged_training_is_reported_and_not_saved(capsys, tmp_path):
+    status, _, err = run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1", "--lr",
+                         "1e4", "--width", "0.2", "--batch-size", "256", "--quiet",
+                         "--out", tmp_path / "m.npz")
+    assert status == 1
+    assert "training diverged" in err and "--lr" in err and "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()
+
+
 # ---------------------------------------------------------------------- round trip
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -114,6 +114,7 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
         "accuracy_after_finetune": None if after is None else float(after),
         "params": cost.params, "nonzero_params": cost.nonzero_params, "macs": cost.macs,
         "effective_macs": cost.effective_macs, "seed": int(seed), "exclude": list(exclude),
+        "lr": float(lr), "optimizer": optimizer, "batch_size": int(batch_size),
         "layer_sparsity": reached.per_layer, "seconds": time.perf_counter() - start,
     }
     return record, model
