@@ -111,3 +111,62 @@ def pruning_records(draw, models=("mlp", "cnn"), criteria=("magnitude", "random"
                         "macs": 10 * params, "effective_macs": int(round(10 * params * (1 - s))),
                         "seed": 0})
     return records
+
+# ---------------------------------------------------------------- pruning core (nnprune.prune)
+
+
+@st.composite
+def distinct_scores(draw, shape, dtype=np.float64):
+    """Scores of ``shape`` with no ties: a drawn permutation of 0..n−1 (so a top-k is one
+    threshold and a ranking is unambiguous)."""
+    n = int(np.prod(shape))
+    return np.array(draw(st.permutations(range(n))), dtype=dtype).reshape(shape)
+
+
+def tied_scores(shape, levels: int = 3):
+    """Scores of ``shape`` taking only ``levels`` values 0..levels−1: many ties."""
+    return hnp.arrays(np.float64, shape, elements=st.integers(0, levels - 1).map(float))
+
+
+def binary_masks(shape):
+    """0./1. float masks of ``shape`` (any pattern, all-zero and all-one included)."""
+    return hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0]))
+
+
+@st.composite
+def layer_shapes(draw, min_layers: int = 1, max_layers: int = 4, max_dims: int = 3,
+                 max_side: int = 5):
+    """{name: shape} for 1..max_layers tensors named "l0", "l1", ... in that order."""
+    count = draw(st.integers(min_layers, max_layers))
+    return {f"l{i}": draw(shapes(max_dims=max_dims, max_side=max_side)) for i in range(count)}
+
+
+@st.composite
+def distinct_score_dicts(draw, **layer_kw):
+    """{name: scores} whose values are distinct across *all* tensors (one permutation cut into
+    pieces), for global-ranking properties that need no ties."""
+    layout = draw(layer_shapes(**layer_kw))
+    total = sum(int(np.prod(s)) for s in layout.values())
+    flat = np.array(draw(st.permutations(range(total))), dtype=np.float64)
+    scores, start = {}, 0
+    for name, shape in layout.items():
+        size = int(np.prod(shape))
+        scores[name] = flat[start:start + size].reshape(shape)
+        start += size
+    return scores
+
+
+@st.composite
+def weight_shapes(draw, conv: bool | None = None, in_multiple: int = 1, max_side: int = 4):
+    """A linear (O, I) or conv (O, I, kh, kw) weight shape (non-square kernels), I a multiple
+    of ``in_multiple``; ``conv`` None draws either."""
+    conv = draw(st.booleans()) if conv is None else conv
+    out = draw(st.integers(1, max_side))
+    inputs = in_multiple * draw(st.integers(1, max(1, max_side // in_multiple + 1)))
+    if not conv:
+        return (out, inputs)
+    return (out, inputs, draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+
+
+nm_patterns = st.sampled_from([(1, 1), (1, 2), (2, 4), (1, 4), (3, 4), (4, 4), (2, 8)])
+group_granularities = st.sampled_from(["kernel", "filter", "channel", "neuron"])

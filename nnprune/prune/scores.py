@@ -35,7 +35,7 @@ filter (their gate variant squares the sum instead).
 >>> w, g = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.1, -4.0])
 >>> magnitude(w), taylor(w, g)
 (array([1. , 2. , 0.5]), array([0.5, 0.2, 2. ]))
->>> snip(w, g).sum()
+>>> float(snip(w, g).sum())
 1.0
 """
 from __future__ import annotations

@@ -1,0 +1,133 @@
+"""Schedules: Zhu & Gupta's gradual schedule (exact endpoints, monotone, decelerating, held
+between updates), iterative and lottery targets, rounds of top-k, schedule objects, errors."""
+import doctest
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnprune.prune import (Gradual, Iterative, Lottery, OneShot, iterative_sparsities,
+                           lottery_sparsities, polynomial_sparsity, prune_count, topk_mask)
+from nnprune.prune import schedules as schedules_module
+from strategies import sparsities
+
+pytestmark = pytest.mark.schedules
+
+rising = st.tuples(sparsities, sparsities).map(sorted)
+geometry = st.tuples(st.integers(0, 50), st.integers(1, 30), st.integers(1, 6))  # t0, n, Δt
+
+
+@given(rising, geometry, st.sampled_from([1, 2, 3, 4.5]))
+def test_gradual_endpoints_monotone_and_decelerating(s_if, t0_n_dt, power):
+    """s(t0) == s_i and s(t0 + nΔt) == s_f exactly (==, not approx); at the update steps the
+    targets never fall and their increments never grow (power ≥ 1, up to 1e-12)."""
+    (s_i, s_f), (t0, n, dt) = s_if, t0_n_dt
+    s = [polynomial_sparsity(t, s_i, s_f, t0, n, dt, power) for t in range(t0, t0 + n * dt + 1, dt)]
+    assert s[0] == s_i and s[-1] == s_f
+    increments = np.diff(s)
+    assert np.all(increments >= 0)
+    assert np.all(np.diff(increments) <= 1e-12)
+
+
+@given(rising, geometry, st.integers(0, 400))
+def test_gradual_is_the_formula_held_between_updates(s_if, t0_n_dt, step):
+    """Before t0: s_i; after t0 + nΔt: s_f; in between the value of the last update step
+    t0 + jΔt, s_f + (s_i − s_f)(1 − jΔt/(nΔt))³ (to 1e-12)."""
+    (s_i, s_f), (t0, n, dt) = s_if, t0_n_dt
+    got = polynomial_sparsity(step, s_i, s_f, t0, n, dt)
+    if step <= t0:
+        assert got == s_i
+    elif step >= t0 + n * dt:
+        assert got == s_f
+    else:
+        j = (step - t0) // dt
+        assert got == pytest.approx(s_f + (s_i - s_f) * (1 - j * dt / (n * dt)) ** 3, abs=1e-12)
+        assert got == polynomial_sparsity(t0 + j * dt, s_i, s_f, t0, n, dt)
+
+
+@given(sparsities, st.integers(1, 12), st.sampled_from(["geometric", "linear"]))
+def test_iterative_targets_rise_to_the_final_value(s_f, rounds, kind):
+    """R targets, non-decreasing, the last exactly s_f; geometric keeps the same fraction of
+    the remaining weights each round, linear takes equal steps."""
+    s = iterative_sparsities(s_f, rounds, kind)
+    assert len(s) == rounds and s[-1] == s_f
+    assert all(a <= b for a, b in zip(s, s[1:]))
+    kept = 1 - np.array([0.0] + s)
+    if kind == "linear":
+        assert np.allclose(np.diff([0.0] + s), s_f / rounds)
+    elif s_f < 1:
+        assert np.allclose(kept[1:] / kept[:-1], (1 - s_f) ** (1 / rounds))
+
+
+@given(st.floats(0.0, 0.95), st.integers(1, 8))
+def test_lottery_targets_keep_1_minus_p_to_the_r(p, rounds):
+    """After r rounds at rate p the kept fraction is (1 − p)^r."""
+    s = lottery_sparsities(p, rounds)
+    assert np.allclose(1 - np.array(s), (1 - p) ** np.arange(1, rounds + 1), rtol=1e-12)
+
+
+@given(st.floats(0.05, 0.9), st.integers(1, 6), st.integers(1, 500), st.integers(0, 2**16))
+def test_topk_round_after_round_follows_the_rounding_rule(p, rounds, n, seed):
+    """Applying topk_mask with each lottery target in turn (the mask of the last round passed
+    in) on n entries leaves exactly n − ⌊s_r·n + ½⌋ kept after round r — the rounding rule on
+    the cumulative target, within ½ of n(1 − p)^r — and each mask nests in the previous."""
+    scores = np.random.default_rng(seed).random(n)
+    mask = None
+    for r, s in enumerate(lottery_sparsities(p, rounds), start=1):
+        new = topk_mask(scores, s, mask)
+        assert int(new.sum()) == n - prune_count(n, s)
+        assert abs(new.sum() - n * (1 - p) ** r) <= 0.5 + 1e-9
+        assert mask is None or np.all(new <= mask)
+        mask = new
+
+
+def test_schedule_objects():
+    """OneShot, Iterative, Lottery and Gradual give the functions' targets; round-based
+    schedules hold their last target after the last round; Gradual's targets are its values
+    at its update steps."""
+    assert OneShot(0.7).targets() == [0.7] and OneShot(0.7).sparsity_at(5) == 0.7
+    it = Iterative(0.9, 3, "linear")
+    assert it.targets() == iterative_sparsities(0.9, 3, "linear")
+    assert [it.sparsity_at(r) for r in range(5)] == it.targets() + [0.9, 0.9]
+    lot = Lottery(0.2, 4)
+    assert lot.targets() == lottery_sparsities(0.2, 4) and lot.sparsity_at(10) == lot.targets()[-1]
+    grad = Gradual(0.1, 0.8, begin_step=10, num_steps=4, frequency=5)
+    assert grad.update_steps() == [10, 15, 20, 25, 30]
+    assert grad.targets()[0] == 0.1 and grad.targets()[-1] == 0.8
+    assert grad.targets() == [polynomial_sparsity(t, 0.1, 0.8, 10, 4, 5) for t in grad.update_steps()]
+    assert grad.sparsity_at(17) == grad.sparsity_at(15)
+
+
+def test_docstring_examples():
+    """The examples in the module docstring run as written."""
+    result = doctest.testmod(schedules_module)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: polynomial_sparsity(5, 0.9, 0.5, 0, 10), ValueError, "must be >= initial_sparsity"),
+    (lambda: polynomial_sparsity(5, 0.0, 1.5, 0, 10), ValueError, "final_sparsity"),
+    (lambda: polynomial_sparsity(5, float("nan"), 0.5, 0, 10), ValueError, "initial_sparsity"),
+    (lambda: polynomial_sparsity(5, "0", 0.5, 0, 10), TypeError, "initial_sparsity"),
+    (lambda: polynomial_sparsity(-1, 0.0, 0.5, 0, 10), ValueError, "step"),
+    (lambda: polynomial_sparsity(5, 0.0, 0.5, 0, 0), ValueError, "num_steps"),
+    (lambda: polynomial_sparsity(5, 0.0, 0.5, 0, 10, frequency=0), ValueError, "frequency"),
+    (lambda: polynomial_sparsity(5, 0.0, 0.5, 1.5, 10), ValueError, "begin_step"),
+    (lambda: polynomial_sparsity(5, 0.0, 0.5, 0, 10, power=0), ValueError, "power"),
+    (lambda: polynomial_sparsity(5, 0.0, 0.5, 0, 10, power=float("inf")), ValueError, "power"),
+    (lambda: iterative_sparsities(0.9, 3, "cubic"), ValueError, "kind"),
+    (lambda: iterative_sparsities(0.9, 0), ValueError, "rounds"),
+    (lambda: iterative_sparsities(True, 2), TypeError, "final_sparsity"),
+    (lambda: lottery_sparsities(0.2, 0), ValueError, "rounds"),
+    (lambda: lottery_sparsities(1.2, 3), ValueError, "rate"),
+    (lambda: OneShot(2.0), ValueError, "sparsity"),
+    (lambda: Iterative(0.9, 2, "exp"), ValueError, "kind"),
+    (lambda: Lottery(-0.1, 2), ValueError, "rate"),
+    (lambda: Gradual(0.5, 0.2, 0, 10), ValueError, "initial_sparsity"),
+    (lambda: OneShot(0.5).sparsity_at(-1), ValueError, "step"),
+])
+def test_bad_input_is_rejected(call, error, match):
+    """Falling or out-of-range targets, bad steps, counts, powers and kinds: clear errors."""
+    with pytest.raises(error, match=match):
+        call()
