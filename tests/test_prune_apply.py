@@ -9,7 +9,8 @@ from nnprune.optim import SGD
 from nnprune.prune.apply import (attach_masks, make_permanent, model_masks, prunable_parameters,
                                  prunable_weights, prune_model, sparsity_of, sparsity_report)
 from nnprune.prune.masks import prune_count
-from nnprune.prune.pruner import GradualSchedule, Pruner
+from nnprune.prune.pruner import Pruner, end_step, is_update
+from nnprune.prune.schedules import Gradual
 from strategies import sparsities
 
 pytestmark = pytest.mark.apply
@@ -225,17 +226,19 @@ def test_bad_models_and_masks_are_refused():
        st.sampled_from(["layer", "global"]))
 def test_gradual_pruning_reaches_the_final_sparsity_exactly_at_the_end_step(
         final, begin, frequency, updates, scope):
-    """Stepping on_step through 1..end+3: the sparsity never falls, it prunes only at update
-    steps, and at end_step each layer (layer scope) or the total (global scope) holds exactly
-    ⌊s_f·n + ½⌋ zeros; nothing changes after."""
+    """Stepping on_step through 1..end+3: the sparsity never falls, it prunes exactly at the
+    schedule's update steps, and at the end step t0 + nΔt each layer (layer scope) or the
+    total (global scope) holds exactly ⌊s_f·n + ½⌋ zeros; nothing changes after."""
     model = small_cnn()
-    end = begin + updates * frequency
-    schedule = GradualSchedule(final, begin, end, frequency)
+    schedule = Gradual(0.0, final, begin, updates, frequency)
+    end = end_step(schedule)
+    assert end == schedule.update_steps()[-1]
     pruner = Pruner(model, "magnitude", scope, schedule=schedule, min_keep=0)
     previous = 0.0
     for step in range(1, end + 4):
         report = pruner.on_step(step)
-        assert (report is not None) == schedule.is_update(step)
+        assert (report is not None) == is_update(schedule, step) \
+            == (step in schedule.update_steps())
         now = sparsity_of(model)
         assert now >= previous
         previous = now
@@ -247,8 +250,7 @@ def test_gradual_pruning_reaches_the_final_sparsity_exactly_at_the_end_step(
                 assert report.zeros == prune_count(sum(sizes.values()), final)
             at_end = model_masks(model)
     assert all(np.array_equal(at_end[k], m) for k, m in model_masks(model).items())
-    assert [h["step"] for h in pruner.history] == [t for t in range(1, end + 1)
-                                                   if schedule.is_update(t)]
+    assert [h["step"] for h in pruner.history] == [t for t in schedule.update_steps() if t > 0]
 
 
 def test_pruner_prune_to_and_its_history():
@@ -262,29 +264,27 @@ def test_pruner_prune_to_and_its_history():
     assert pruner.history == [{"step": None, "target": 0.7, "sparsity": report.sparsity}]
 
 
-def test_pruner_and_schedule_reject_bad_input():
+def test_pruner_rejects_bad_input():
     model = small_cnn()
+    schedule = Gradual(0.0, 0.9, 0, 10)
     with pytest.raises(ValueError, match="unknown criterion"):
         Pruner(model, "loudest")
     with pytest.raises(ValueError, match="scope"):
         Pruner(model, scope="both")
     with pytest.raises(ValueError, match="not a prunable weight"):
         Pruner(model, exclude=["8.weight"])
-    with pytest.raises(TypeError, match="GradualSchedule"):
+    with pytest.raises(TypeError, match="Gradual"):
         Pruner(model, schedule=(0.9, 0, 10))
     with pytest.raises(ValueError, match="needs grads_fn"):
-        Pruner(model, "taylor", schedule=GradualSchedule(0.9, 0, 10))
+        Pruner(model, "taylor", schedule=schedule)
+    with pytest.raises(TypeError, match="grads_fn"):
+        Pruner(model, "taylor", grads_fn={"0.weight": 0})
     with pytest.raises(ValueError, match="fixes the sparsity"):
-        Pruner(model, granularity="2:4", schedule=GradualSchedule(0.5, 0, 10))
+        Pruner(model, granularity="2:4", schedule=Gradual(0.0, 0.5, 0, 10))
     with pytest.raises(ValueError, match="needs a schedule"):
         Pruner(model).on_step(3)
     with pytest.raises(ValueError, match="step must be"):
-        Pruner(model, schedule=GradualSchedule(0.9, 0, 10)).on_step(-1)
-    with pytest.raises(ValueError, match="multiple of frequency"):
-        GradualSchedule(0.9, 0, 10, frequency=3)
-    with pytest.raises(ValueError, match="multiple of frequency"):
-        GradualSchedule(0.9, 10, 10)
-    with pytest.raises(ValueError, match="final_sparsity"):
-        GradualSchedule(1.2, 0, 10)
-    with pytest.raises(ValueError, match="frequency"):
-        GradualSchedule(0.5, 0, 10, frequency=0)
+        Pruner(model, schedule=schedule).on_step(-1)
+    with pytest.raises(ValueError, match="needs grads"):
+        Pruner(model, "snip").prune_to(0.5)
+    assert model_masks(model) == {}

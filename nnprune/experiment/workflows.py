@@ -41,9 +41,9 @@ from nnprune.prune.finetune import rescale_dropout
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
-from nnprune.prune.pruner import NEEDS_GRADS, GradualSchedule, Pruner
-from nnprune.prune.schedules import iterative_sparsities
-from nnprune.prune.scores import CRITERIA
+from nnprune.prune.pruner import Pruner, is_update
+from nnprune.prune.schedules import Gradual, iterative_sparsities
+from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
 AT_INIT_CRITERIA = ("snip", "random", "magnitude")
 
@@ -235,9 +235,12 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
     frequency = max(1, steps_per_epoch // 4) if frequency is None else frequency
     _int("frequency", frequency, 1), _int("begin_step", begin_step, 0)
     if end_step is None:
-        updates = max(1, (int(0.75 * total) - begin_step) // frequency)
-        end_step = begin_step + updates * frequency
-    schedule = GradualSchedule(sparsity, begin_step, end_step, frequency, initial_sparsity)
+        end_step = begin_step + max(1, (int(0.75 * total) - begin_step) // frequency) * frequency
+    updates, rest = divmod(_int("end_step", end_step, 0) - begin_step, frequency)
+    if updates < 1 or rest:
+        raise ValueError(f"end_step − begin_step must be a positive multiple of frequency "
+                         f"({frequency}), got begin_step={begin_step}, end_step={end_step}")
+    schedule = Gradual(initial_sparsity, sparsity, begin_step, updates, frequency)
     if end_step > total:
         raise ValueError(f"end_step {end_step} is after the last of the {total} training steps "
                          f"({finetune_epochs} epochs of {steps_per_epoch})")
@@ -252,7 +255,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
         if step == end_step:
             at_end["accuracy"] = _accuracy(model, data)
 
-    if schedule.is_update(0):  # fit counts steps from 1: the update at t0 = 0 happens now
+    if is_update(schedule, 0):  # fit counts steps from 1: the update at t0 = 0 happens now
         pruner.on_step(0)
     _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet, "gradual",
            step_callback)

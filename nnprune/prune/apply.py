@@ -4,7 +4,7 @@ A model is reached only through the mask protocol: ``model.named_parameters()`` 
 ``(name, p)`` where ``p.data`` is the array, ``p.mask`` is None or a 0/1 array of its shape,
 ``p.set_mask(mask)`` attaches a mask and zeroes the pruned entries, and ``p.remove_mask()``
 drops the mask and keeps the zeros. Scores and masks come from the array core
-(``scores.py``, ``scope.py``); this module only moves arrays between it and the model.
+(``scores.py``, ``masks.py``); this module only moves arrays between it and the model.
 
 The prunable weights are the parameters named ``*.weight`` with ndim ≥ 2: conv weights
 (F, C, kh, kw) and linear weights (out, in). Biases and BatchNorm's γ, β (1-D) are not pruned.
@@ -25,9 +25,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from nnprune.prune.groups import parse_granularity
-from nnprune.prune.masks import check_mask, check_sparsity
+from nnprune.prune.masks import (check_mask, check_sparsity, global_topk_masks,
+                                 layerwise_topk_masks)
 from nnprune.prune.report import PruneReport
-from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
 from nnprune.prune.scores import CRITERIA, compute_scores
 
 SCOPES = ("layer", "global")

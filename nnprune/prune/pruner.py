@@ -3,16 +3,18 @@
 
 - ``pruner.prune_to(s)`` prunes the model to sparsity s now (one shot, or one round of an
   iterative schedule). Masks compose: zeros already there count toward s, none is revived.
-- ``pruner.on_step(step)`` follows a ``GradualSchedule`` (Zhu & Gupta 2017): at the update
-  steps t0, t0 + Δt, ..., t0 + nΔt it prunes to s_t; between them it does nothing. It has
-  the signature of ``nnprune.train.fit``'s ``step_callback``::
+- ``pruner.on_step(step)`` follows a ``Gradual`` schedule (Zhu & Gupta 2017, see
+  ``schedules.py``): at the update steps t0, t0 + Δt, ..., t0 + nΔt it prunes to the target
+  s_t, which is exactly s_f at t0 + nΔt; at any other step it does nothing. It has the
+  signature of ``nnprune.train.fit``'s ``step_callback`` (fit counts steps from 1)::
 
-      pruner = Pruner(model, "magnitude", schedule=GradualSchedule(0.9, 0, 400, 40))
+      schedule = Gradual(initial_sparsity=0.0, final_sparsity=0.9, begin_step=0,
+                         num_steps=10, frequency=40)          # s_f at step 400
+      pruner = Pruner(model, "magnitude", schedule=schedule)
       fit(model, train, optimizer, epochs, step_callback=pruner.on_step)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -20,79 +22,40 @@ import numpy as np
 from nnprune.prune.apply import SCOPES, prunable_parameters, prune_model
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.report import PruneReport
-from nnprune.prune.schedules import polynomial_sparsity
-from nnprune.prune.scores import CRITERIA
-
-NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
+from nnprune.prune.schedules import Gradual
+from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
 
-@dataclass(frozen=True)
-class GradualSchedule:
-    """Zhu & Gupta 2017: s_t = s_f + (s_i − s_f)(1 − (t − t0)/(nΔt))³ at the update steps
-    t = t0 + jΔt, j = 0..n, with t0 = ``begin_step``, Δt = ``frequency`` and
-    t0 + nΔt = ``end_step`` (so end_step − begin_step must be a multiple of frequency):
-    the target is exactly ``final_sparsity`` at ``end_step``.
+def end_step(schedule: Gradual) -> int:
+    """t0 + nΔt: the last update step, where the target reaches the final sparsity."""
+    return schedule.begin_step + schedule.num_steps * schedule.frequency
 
-    >>> schedule = GradualSchedule(0.8, begin_step=0, end_step=4, frequency=2)
-    >>> [round(schedule.sparsity_at(t), 4) for t in range(6)]
-    [0.0, 0.0, 0.7, 0.7, 0.8, 0.8]
-    """
 
-    final_sparsity: float
-    begin_step: int
-    end_step: int
-    frequency: int = 1
-    initial_sparsity: float = 0.0
-    power: int = 3
-
-    def __post_init__(self) -> None:
-        for name in ("begin_step", "end_step", "frequency", "power"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if self.frequency < 1:
-            raise ValueError(f"frequency must be an int >= 1, got {self.frequency!r}")
-        span = self.end_step - self.begin_step
-        if span < 1 or span % self.frequency:
-            raise ValueError(f"end_step − begin_step must be a positive multiple of frequency "
-                             f"({self.frequency}), got begin_step={self.begin_step}, "
-                             f"end_step={self.end_step}")
-        self.sparsity_at(self.begin_step)  # checks both sparsities
-
-    @property
-    def num_updates(self) -> int:
-        """n, the number of pruning updates after t0."""
-        return (self.end_step - self.begin_step) // self.frequency
-
-    def is_update(self, step: int) -> bool:
-        """True at t0, t0 + Δt, ..., t0 + nΔt: the steps at which the pruner prunes."""
-        return (self.begin_step <= step <= self.end_step
-                and (step - self.begin_step) % self.frequency == 0)
-
-    def sparsity_at(self, step: int) -> float:
-        """The target s_t (s_i before t0, s_f from t0 + nΔt on)."""
-        return polynomial_sparsity(step, self.initial_sparsity, self.final_sparsity,
-                                   self.begin_step, self.num_updates, self.frequency, self.power)
+def is_update(schedule: Gradual, step: int) -> bool:
+    """True at t0, t0 + Δt, ..., t0 + nΔt (``schedule.update_steps()``), False elsewhere."""
+    return (schedule.begin_step <= step <= end_step(schedule)
+            and (step - schedule.begin_step) % schedule.frequency == 0)
 
 
 class Pruner:
     """Prunes ``model`` with a fixed criterion, scope, granularity and exclusions.
 
     ``grads_fn()`` returns {name: dL/dw} for the gradient criteria (e.g. a closure over
-    ``nnprune.train.gradients``); ``prune_to`` also accepts ``grads`` directly. ``history``
-    lists every pruning call: {"step", "target", "sparsity"} (step None outside on_step).
+    ``nnprune.train.gradients``), called at each pruning; ``prune_to`` also accepts ``grads``
+    directly. ``history`` lists every pruning call: {"step", "target", "sparsity"} (step is
+    None outside ``on_step``; sparsity is the one reached).
     """
 
     def __init__(self, model: Any, criterion: str = "magnitude", scope: str = "layer",
                  granularity: str = "weight", exclude: Iterable[str] = (),
-                 schedule: GradualSchedule | None = None, *, min_keep: int = 1, seed: int = 0,
+                 schedule: Gradual | None = None, *, min_keep: int = 1, seed: int = 0,
                  grads_fn: Callable[[], Mapping[str, np.ndarray]] | None = None) -> None:
         if not isinstance(criterion, str) or criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-        if schedule is not None and not isinstance(schedule, GradualSchedule):
-            raise TypeError(f"schedule must be a GradualSchedule or None, "
+        if schedule is not None and not isinstance(schedule, Gradual):
+            raise TypeError(f"schedule must be a schedules.Gradual or None, "
                             f"got {type(schedule).__name__}")
         if schedule is not None and isinstance(parse_granularity(granularity), tuple):
             raise ValueError(f"granularity {granularity!r} fixes the sparsity: it cannot follow "
@@ -126,10 +89,10 @@ class Pruner:
     def on_step(self, step: int) -> PruneReport | None:
         """At an update step of the schedule prune to its target; otherwise do nothing."""
         if self.schedule is None:
-            raise ValueError("on_step needs a schedule: Pruner(..., schedule=GradualSchedule(...))")
+            raise ValueError("on_step needs a schedule: Pruner(..., schedule=Gradual(...))")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
-        if not self.schedule.is_update(step):
+        if not is_update(self.schedule, step):
             return None
         report = self.prune_to(self.schedule.sparsity_at(step))
         self.history[-1]["step"] = int(step)
