@@ -95,7 +95,8 @@ def test_schedule_objects():
     grad = Gradual(0.1, 0.8, begin_step=10, num_steps=4, frequency=5)
     assert grad.update_steps() == [10, 15, 20, 25, 30]
     assert grad.targets()[0] == 0.1 and grad.targets()[-1] == 0.8
-    assert grad.targets() == [polynomial_sparsity(t, 0.1, 0.8, 10, 4, 5) for t in grad.update_steps()]
+    expected = [polynomial_sparsity(t, 0.1, 0.8, 10, 4, 5) for t in grad.update_steps()]
+    assert grad.targets() == expected
     assert grad.sparsity_at(17) == grad.sparsity_at(15)
 
 

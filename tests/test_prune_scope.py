@@ -215,7 +215,7 @@ def test_nm_global_and_layerwise_coincide(granularity, seed):
     glob, report = global_topk_masks(scores, None, granularity=granularity)
     layer, _ = layerwise_topk_masks(scores, 1 - n / m, granularity=granularity)
     assert all(np.array_equal(glob[k], layer[k]) for k in scores)
-    assert report.sparsity == pytest.approx(1 - n / m)
+    assert report.sparsity == pytest.approx(1 - n / m) and report.target == 1 - n / m
 
 
 # ------------------------------------------------------------------ bad input

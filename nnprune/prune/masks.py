@@ -214,7 +214,7 @@ def _prepare(scores, masks, exclude):
         raise TypeError(f"masks must be None or a mapping name -> 0/1 array, got "
                         f"{type(masks).__name__}")
     masks = {} if masks is None else masks
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    exclude = () if exclude is None else (exclude,) if isinstance(exclude, str) else tuple(exclude)
     for what, names in (("masks", list(masks)), ("exclude", list(exclude))):
         for name in names:
             if name not in scores:
@@ -249,9 +249,10 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
     - ``granularity``, ``reduce``: see ``groups.granularity_mask`` (group sparsity counts
       groups; an "N:M" granularity fixes the sparsity at 1 − N/M: pass None or that value).
     """
-    from nnprune.prune.groups import granularity_mask  # groups builds on topk_mask
+    from nnprune.prune.groups import granularity_mask, parse_granularity  # they use topk_mask
 
     arrays, olds, exclude = _prepare(scores, masks, exclude)
+    g = parse_granularity(granularity)
     if isinstance(sparsity, Mapping):
         for name in sparsity:
             if name not in arrays:
@@ -263,6 +264,8 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
     else:
         targets = {name: sparsity for name in arrays}
         target = None if sparsity is None else check_sparsity(sparsity)
+        if target is None and isinstance(g, tuple):
+            target = 1 - g[0] / g[1]  # N:M fixes it
     skipped = tuple(name for name in arrays if name in exclude or name not in targets)
     out = {}
     for name, s in arrays.items():
@@ -311,29 +314,32 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
         return layerwise_topk_masks(scores, sparsity, masks, exclude, granularity, reduce)
     s = check_sparsity(sparsity)
     names = [name for name in arrays if name not in exclude]
-    flat_scores, flat_alive, flat_protected = [], [], []
+    flat_scores, flat_alive, flat_protected, group_shapes = [], [], [], []
     for name in names:
         # one score per group (per entry for "weight"), pruned entries contributing nothing
-        gs = _for_layer(name, group_scores, arrays[name] * olds[name], g, reduce).ravel()
-        alive = group_alive(olds[name], g).ravel()
+        gs = _for_layer(name, group_scores, arrays[name] * olds[name], g, reduce)
+        group_shapes.append(gs.shape)
+        gs, alive = gs.ravel(), group_alive(olds[name], g).ravel()
         # this tensor's own ranking; its last min_keep alive entries are its best ones
         own = np.lexsort((np.arange(gs.size), gs, alive))
         best = own[gs.size - min(int(min_keep), int(alive.sum())):]
         protected = np.zeros(gs.size, bool)
         protected[best] = True
-        flat_scores.append(gs), flat_alive.append(alive), flat_protected.append(protected)
+        flat_scores.append(gs)
+        flat_alive.append(alive)
+        flat_protected.append(protected)
     out = dict(olds)
     if names:
         all_scores = np.concatenate(flat_scores).astype(np.float64)
         pruned = _ranked_prune(all_scores, np.concatenate(flat_alive),
                                prune_count(all_scores.size, s), np.concatenate(flat_protected))
         start = 0
-        for name, gs in zip(names, flat_scores):
-            keep = ~pruned[start:start + gs.size]
-            start += gs.size
-            shape = arrays[name].shape
-            group_mask = keep.reshape(group_alive(olds[name], g).shape)
-            out[name] = expand_group_mask(group_mask, shape, g).astype(olds[name].dtype) * olds[name]
+        for name, group_shape in zip(names, group_shapes):
+            size = int(np.prod(group_shape))
+            keep_groups = ~pruned[start:start + size].reshape(group_shape)
+            start += size
+            keep = expand_group_mask(keep_groups, arrays[name].shape, g)
+            out[name] = keep.astype(olds[name].dtype) * olds[name]
     return out, PruneReport.from_masks(out, exclude, s)
 
 

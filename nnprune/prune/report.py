@@ -113,7 +113,8 @@ class PruneReport:
     def from_dict(cls, data: Mapping[str, Any]) -> PruneReport:
         """The inverse of ``to_dict`` (the derived figures are recomputed, not read)."""
         try:
-            layers = {name: (int(row["n"]), int(row["zeros"])) for name, row in data["layers"].items()}
+            layers = {name: (int(row["n"]), int(row["zeros"]))
+                      for name, row in data["layers"].items()}
             return cls(layers, tuple(data["excluded"]), data["target"])
         except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"not a PruneReport dict (keys target, excluded, layers with n "
