@@ -197,10 +197,11 @@ def _saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, An
     from nnprune import io
 
     model, metadata = io.load(path)
-    name = args.data or metadata.get("dataset") or "digits"
-    seed = metadata.get("data_seed", args.seed) if name == metadata.get("dataset") else args.seed
-    data = load_data(name, data_dir=args.data_dir, download=args.download,
-                     split=metadata.get("data_split", args.split), seed=int(seed))
+    name, seed, split = args.data or metadata.get("dataset") or "digits", args.seed, args.split
+    if name == metadata.get("dataset"):  # the same split the model was trained on
+        seed, split = metadata.get("data_seed", seed), metadata.get("data_split", split)
+    data = load_data(name, data_dir=args.data_dir, download=args.download, split=split,
+                     seed=int(seed))
     return model, metadata, data
 
 

@@ -162,6 +162,8 @@ def test_prune_round_trip_through_files(capsys, trained, tmp_path):
         assert int(np.count_nonzero(p.mask == 0)) == k
         assert np.all(p.data[p.mask == 0] == 0)
     result = json.loads(json_path.read_text())
+    # evaluated on the split the model was trained with (seed 1), not the default seed 0's
+    assert result["accuracy_dense"] == io.load(trained)[1]["test_accuracy"]
     assert "1.weight" in out and "accuracy" in out
     assert metadata["pruning"] == result
     status, out, _ = run(capsys, "summary", out_path)
