@@ -41,7 +41,7 @@ from nnprune.prune.finetune import rescale_dropout
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
-from nnprune.prune.pruner import Pruner, is_update
+from nnprune.prune.pruner import Pruner
 from nnprune.prune.schedules import Gradual, iterative_sparsities
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
@@ -255,7 +255,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
         if step == end_step:
             at_end["accuracy"] = _accuracy(model, data)
 
-    if is_update(schedule, 0):  # fit counts steps from 1: the update at t0 = 0 happens now
+    if begin_step == 0:  # fit counts steps from 1: the update at t0 = 0 happens now
         pruner.on_step(0)
     _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet, "gradual",
            step_callback)

@@ -26,14 +26,10 @@ from nnprune.prune.schedules import Gradual
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
 
-def end_step(schedule: Gradual) -> int:
-    """t0 + nΔt: the last update step, where the target reaches the final sparsity."""
-    return schedule.begin_step + schedule.num_steps * schedule.frequency
-
-
-def is_update(schedule: Gradual, step: int) -> bool:
+def _is_update(schedule: Gradual, step: int) -> bool:
     """True at t0, t0 + Δt, ..., t0 + nΔt (``schedule.update_steps()``), False elsewhere."""
-    return (schedule.begin_step <= step <= end_step(schedule)
+    end = schedule.begin_step + schedule.num_steps * schedule.frequency
+    return (schedule.begin_step <= step <= end
             and (step - schedule.begin_step) % schedule.frequency == 0)
 
 
@@ -92,7 +88,7 @@ class Pruner:
             raise ValueError("on_step needs a schedule: Pruner(..., schedule=Gradual(...))")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
-        if not is_update(self.schedule, step):
+        if not _is_update(self.schedule, step):
             return None
         report = self.prune_to(self.schedule.sparsity_at(step))
         self.history[-1]["step"] = int(step)
