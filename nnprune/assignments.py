@@ -16,8 +16,9 @@ def area(r):
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from nnprune.files import atomic_write_text
 
 MARKER = "# solution"
 END_MARKER = "# end solution"
@@ -77,14 +78,4 @@ def write_exercise(solution: str | os.PathLike, exercise: str | os.PathLike) -> 
     if solution.resolve() == exercise.resolve():
         raise ValueError(f"exercise path must differ from the solution path, got {exercise}")
     text = make_exercise(solution.read_text(encoding="utf-8"), str(solution))
-    exercise.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=exercise.parent, prefix=f".{exercise.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, exercise)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return exercise
+    return atomic_write_text(exercise, text)

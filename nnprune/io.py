@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from typing import Any, Mapping
 
 import numpy as np
 
+from nnprune.files import atomic_open
 from nnprune.nn import Module, from_config
 
 MODEL_FORMAT = "nnprune.model"
@@ -37,20 +37,8 @@ VERSION = 1
 # ---------------------------------------------------------------------- the file layer
 def _atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows: the old file or the new one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 def _text(value: str) -> np.ndarray:
     return np.array(value, dtype=np.str_)

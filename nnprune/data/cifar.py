@@ -26,7 +26,7 @@ import numpy as np
 
 from nnprune.data.dataset import Dataset, build_dataset
 from nnprune.data.download import DatasetNotFoundError, data_root, fetch
-from nnprune.data.idx import atomic_write_bytes
+from nnprune.files import atomic_write_bytes
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz"

@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from nnprune.files import atomic_open
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
@@ -93,21 +94,11 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
     if dest.exists():
         if not verify or file_sha256(dest) == sha256:
             return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            got = _stream(url, out, timeout, progress, dest.name)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_open(dest, "wb", suffix=".part") as out:
+        got = _stream(url, out, timeout, progress, dest.name)
         if verify and got != sha256:
             raise ChecksumError(f"checksum mismatch for {url}: expected sha256 {sha256}, got "
                                 f"{got}; the download was discarded ({dest} not written)")
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return dest
 
 
