@@ -40,7 +40,7 @@ class DemoModel:
     epochs: int
     finetune_epochs: int
     lr: float = 0.05
-    weight_decay: float = 5e-3
+    weight_decay: float = 1e-2
     finetune_lr: float = 0.02
 
 
@@ -55,12 +55,13 @@ class DemoSettings:
     batch_size: int = 64
 
 
-# weight decay per model: the largest of {3e-3, 5e-3, 1e-2} that kept the mean dense test
-# accuracy at least that of training without it (seeds 0-4 for the MLP, 0-2 for the CNN)
-FULL = DemoSettings(models=(DemoModel("simple_cnn", epochs=20, finetune_epochs=5,
-                                      weight_decay=1e-2),
-                            DemoModel("lenet_300_100", epochs=30, finetune_epochs=10,
-                                      weight_decay=5e-3)))
+# Weight decay 1e-2 for both models, measured over seeds 0-4 (split and initial weights) for
+# the MLP and 0-2 for the CNN. It raises the CNN's dense accuracy. It costs the MLP 0.4 points
+# of dense accuracy (98.3% -> 97.8% on average) and cuts the points its one-shot 90% global
+# magnitude pruning loses after 20 epochs of fine-tuning from 1.6 to 0.6 on average (at most
+# 1.4); without it, random pruning fine-tuned as long comes within 3-7 points of magnitude.
+FULL = DemoSettings(models=(DemoModel("simple_cnn", epochs=20, finetune_epochs=5),
+                            DemoModel("lenet_300_100", epochs=30, finetune_epochs=20)))
 QUICK = DemoSettings(models=(DemoModel("simple_cnn", epochs=2, finetune_epochs=1),
                              DemoModel("lenet_300_100", epochs=4, finetune_epochs=2)),
                      sparsities=(0.5, 0.9))
@@ -92,8 +93,8 @@ def demo_checks(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         lost = 100 * (mag["accuracy_dense"] - mag["accuracy_after_finetune"])
         checks.append({"name": name, "met": lost <= 100 * TOLERANCE,
                        "detail": f"dense {100 * mag['accuracy_dense']:.1f}%, fine-tuned "
-                                 f"{100 * mag['accuracy_after_finetune']:.1f}%: loses "
-                                 f"{lost:.1f} points"})
+                                 f"{100 * mag['accuracy_after_finetune']:.1f}%: "
+                                 f"{'loses' if lost >= 0 else 'gains'} {abs(lost):.1f} points"})
     name = f"{MLP}, random at {s or TARGET_SPARSITY:.0%} is clearly worse (≥ 5 points below)"
     if mag is None or rnd is None or rnd["accuracy_after_finetune"] is None \
             or mag["accuracy_after_finetune"] is None:
