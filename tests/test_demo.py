@@ -119,7 +119,7 @@ def test_demo_checks_are_computed_from_the_records():
     assert [c["met"] for c in missed] == [False, False, False]
     assert "loses 2.0 points" in missed[0]["detail"]
     assert [c["met"] for c in demo.demo_checks([])] == [None, None, None]
-    gained = demo.demo_checks(_mlp_records(0.95, 0.96, 0.5, [(0.5, 0.95)]))
+    gained = demo.demo_checks(_mlp_records(0.95, 0.96, 0.5, [(0.5, 0.95), (0.9, 0.6)]))
     assert gained[0]["met"] and "gains 1.0 points" in gained[0]["detail"]
 
 
