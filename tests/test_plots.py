@@ -1,5 +1,6 @@
 """Figures: every plot writes a real, non-empty PNG at the path it returns; the mask is drawn
 as (F, C·kh·kw); bad input gets a clear error."""
+import doctest
 import struct
 
 import numpy as np
@@ -146,3 +147,7 @@ def test_bad_weights_and_masks_are_refused(tmp_path):
         plots.mask_image(np.full((2, 2), 0.5), tmp_path / "m.png")
     with pytest.raises(ValueError, match="non-empty"):
         plots.mask_matrix(np.ones(()))
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(plots, raise_on_error=False).failed == 0

@@ -1,5 +1,6 @@
 """Results files and the markdown report: atomic JSON, the table and the findings carry the
 numbers computed from the records (the tests recompute them), figures by relative path."""
+import doctest
 import json
 import re
 
@@ -208,3 +209,7 @@ def test_numbers_in_the_report_follow_the_records(tmp_path):
     assert f"magnitude loses {loss:.1f} points with fine-tuning" in second
     assert f"magnitude loses {loss:.1f} points" not in first
     assert re.search(r"\| mlp \| global \| magnitude \| 90% \|.*\| 50\.0% \|", second)
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(report, raise_on_error=False).failed == 0

@@ -165,7 +165,11 @@ def _groups(records: list[dict[str, Any]], keys: Sequence[str]) -> dict[tuple, l
 
 
 def nearest_sparsity(records: Sequence[Mapping[str, Any]], target: float) -> float:
-    """The target sparsity among ``records`` closest to ``target`` (the larger on a tie)."""
+    """The target sparsity among ``records`` closest to ``target`` (the larger on a tie).
+
+    >>> nearest_sparsity([{"sparsity": 0.5}, {"sparsity": 0.7}, {"sparsity": 0.9}], 0.8)
+    0.9
+    """
     values = sorted({float(r["sparsity"]) for r in records})
     if not values:
         raise ValueError("records is empty: no sparsity to choose from")
@@ -176,7 +180,13 @@ def tolerated_sparsity(records: Sequence[Mapping[str, Any]], tolerance: float,
                        field: str = "accuracy_before_finetune") -> float | None:
     """The highest sparsity up to which every run stays within ``tolerance`` (a fraction,
     0.01 = 1 point) of the dense accuracy, checking sparsities in increasing order;
-    None if even the lowest one loses more."""
+    None if even the lowest one loses more.
+
+    >>> runs = [{"sparsity": s, "accuracy_dense": 0.97, "accuracy_before_finetune": a}
+    ...         for s, a in [(0.5, 0.965), (0.7, 0.95), (0.9, 0.6)]]
+    >>> tolerated_sparsity(runs, 0.01)
+    0.5
+    """
     best = None
     for r in sorted(records, key=lambda r: float(r["sparsity"])):
         if r[field] is None or float(r["accuracy_dense"]) - float(r[field]) > tolerance:
