@@ -507,10 +507,13 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
                                    "fine-tuning) and write report.md, results.json and figures."),
                        epilog=_examples("nnprune demo", "nnprune demo --quick --out /tmp/demo"))
     p.add_argument("--quick", action="store_true",
-                   help="a few seconds' version: two sparsities, one or two epochs")
+                   help="a few seconds' version for tests: two sparsities, 2-4 training "
+                        "epochs, 1-2 fine-tuning epochs")
     p.add_argument("--out", default="nnprune-demo", metavar="DIR",
                    help="output folder (default: %(default)s)")
-    p.add_argument("--seed", type=_count, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--seed", type=_count, default=0,
+                   help="seed of the data split, initial weights, shuffling and random scores "
+                        "(default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_demo)
 
