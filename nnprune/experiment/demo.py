@@ -134,7 +134,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
              progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo and write ``results.json``, ``report.md`` and ``figures/`` to ``out_dir``.
 
-    ``quick`` runs a few seconds' version (two sparsities, one or two epochs) for tests;
+    ``quick`` runs a few seconds' version for tests (two sparsities, 2-4 training epochs);
     ``seed`` seeds the data split, the initial weights, the shuffling and random pruning.
     ``echo`` receives the lines to print. Returns ``{"records", "checks", "paths",
     "seconds"}``.
