@@ -383,7 +383,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = Parser(prog="nnprune", formatter_class=fmt,
                     description=_wrap("Pure-NumPy neural-network pruning: train, count, prune, "
-                                "sweep and report."),
+                                      "sweep and report."),
                     epilog=_examples("nnprune demo",
                                      "nnprune train --model lenet_300_100 --epochs 20 "
                                      "--out mlp.npz",
@@ -397,7 +397,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model and save it as .npz", formatter_class=fmt,
                        description=_wrap("Train one of the built-in models and save its weights, "
-                                   "architecture and test accuracy to one .npz file."),
+                                         "architecture and test accuracy to one .npz file."),
                        epilog=_examples("nnprune train --model lenet_300_100 --epochs 20 "
                                         "--out mlp.npz",
                                         "nnprune train --model lenet5 --data mnist --data-dir "
@@ -412,8 +412,8 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="per-layer params, MACs and sparsity", formatter_class=fmt,
                        description=_wrap("Per-layer output shape, parameters, non-zero parameters, "
-                                   "MACs and effective (sparse) MACs, with totals, per image. "
-                                   "MACs exclude biases; FLOPs = 2 x MACs."),
+                                         "MACs and effective (sparse) MACs, with totals, per "
+                                         "image. MACs exclude biases; FLOPs = 2 x MACs."),
                        epilog=_examples("nnprune summary mlp.npz",
                                         "nnprune summary --model vgg16 --input-shape 3 32 32"))
     p.add_argument("file", nargs="?", metavar="FILE.npz", help="a saved model")
@@ -429,9 +429,9 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
 
     p = sub.add_parser("prune", help="prune a saved model and fine-tune it", formatter_class=fmt,
                        description=_wrap("Prune a saved model with a criterion, scope, granularity "
-                                   "and schedule; report the sparsity reached per layer and "
-                                   "the test accuracy before and after fine-tuning; save the "
-                                   "pruned model with its masks."),
+                                         "and schedule; report the sparsity reached per layer and "
+                                         "the test accuracy before and after fine-tuning; save the "
+                                         "pruned model with its masks."),
                        epilog=_examples("nnprune prune mlp.npz --sparsity 0.9 --scope global "
                                         "--out mlp-90.npz",
                                         "nnprune prune cnn.npz --criterion taylor --granularity "
@@ -470,10 +470,10 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="criteria x sparsities x scopes, with a report",
                        formatter_class=fmt,
-                       description=_wrap("From one trained model, prune a copy for every criterion, "
-                                   "sparsity and scope, measure the test accuracy without and "
-                                   "with fine-tuning, and write results.json, report.md and "
-                                   "figures to --out."),
+                       description=_wrap("From one trained model, prune a copy for every "
+                                         "criterion, sparsity and scope, measure the test accuracy "
+                                         "without and with fine-tuning, and write results.json, "
+                                         "report.md and figures to --out."),
                        epilog=_examples("nnprune sweep --model lenet_300_100 --epochs 20 "
                                         "--criteria magnitude,random --sparsities 0.5,0.9 "
                                         "--out sweep-mlp",
@@ -501,10 +501,11 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_sweep)
 
     p = sub.add_parser("demo", help="the end-to-end demo on the digits", formatter_class=fmt,
-                       description=_wrap("Train a small CNN and an MLP on scikit-learn's digits, prune "
-                                   "them with magnitude, gradient, Taylor and random scores at "
-                                   "several sparsities (global and layer-wise, with and without "
-                                   "fine-tuning) and write report.md, results.json and figures."),
+                       description=_wrap("Train a small CNN and an MLP on scikit-learn's digits, "
+                                         "prune them with magnitude, gradient, Taylor and random "
+                                         "scores at several sparsities (global and layer-wise, "
+                                         "with and without fine-tuning) and write report.md, "
+                                         "results.json and figures."),
                        epilog=_examples("nnprune demo", "nnprune demo --quick --out /tmp/demo"))
     p.add_argument("--quick", action="store_true",
                    help="a few seconds' version for tests: two sparsities, 2-4 training "
