@@ -402,7 +402,8 @@ assert small_cost.macs < structured["filter"]["cost"].effective_macs
 #    compression ratio and theoretical speed-up. Which of the two is larger, and why?
 # 2. Do the surgery for *channel* pruning of conv2: which of conv1's filters can go, and how
 #    many MACs does the smaller network need?
-# 3. Compare `reduce="l1"` and `reduce="l2"` group scores for filter pruning of conv2. Do they
-#    prune the same filters?
+# 3. Compare `reduce="l1"` and `reduce="l2"` group scores for filter pruning of conv2's
+#    weight (`granularity_mask(np.abs(w), 0.5, "filter", reduce=...)`). Do they prune the
+#    same filters?
 # 4. Count VGG-16 with `width=0.5`. By what factor do its MACs and parameters fall, and why
 #    is it almost exactly 4?
