@@ -17,7 +17,7 @@
 #
 # Three decisions make a pruning method:
 #
-# 1. a **score** $s_j$ per weight — higher means more important, kept;
+# 1. a **score** $\sigma_j$ per weight — higher means more important, kept;
 # 2. a **rule** that turns scores into a mask — a threshold, a percentile, or exactly the
 #    $k$ lowest scores;
 # 3. a **scope** — each layer pruned to the same sparsity, or one ranking over all layers.
@@ -53,15 +53,17 @@ FAST = os.environ.get("NNPRUNE_FAST") == "1"
 #
 # With $g = \partial L / \partial w$ the gradient of the training loss:
 #
-# - **magnitude**: $s_j = \lvert w_j\rvert$ — small weights contribute little (Han et al. 2015);
-# - **random**: $s_j \sim U[0, 1)$, seeded — the baseline every criterion must beat;
-# - **gradient**: $s_j = \lvert g_j\rvert$ — the loss is sensitive to $w_j$ (but ignores
+# - **magnitude**: $\sigma_j = \lvert w_j\rvert$ — small weights contribute little (Han et al.
+#   2015);
+# - **random**: $\sigma_j \sim U[0, 1)$, seeded — the baseline every criterion must beat;
+# - **gradient**: $\sigma_j = \lvert g_j\rvert$ — the loss is sensitive to $w_j$ (but ignores
 #   its size);
-# - **taylor**: $s_j = \lvert w_j g_j\rvert$ — the first-order change of the loss when $w_j$
+# - **taylor**: $\sigma_j = \lvert w_j g_j\rvert$ — the first-order change of the loss when $w_j$
 #   is set to 0, $L(w - w_j e_j) - L(w) \approx -w_j g_j$ (Molchanov et al. 2017).
 #
-# On a small weight and a made-up gradient, the four criteria disagree about what to prune:
-# the gradient score happily deletes the largest weight, whose loss is flat.
+# On a small weight and a made-up gradient, the four criteria disagree about what to prune.
+# The gradient score deletes the largest weight: the loss is nearly flat along it (small
+# $g$), but setting it to zero is a long step, which a score that ignores $w$ cannot see.
 
 # %%
 w = np.array([[0.9, -0.05, 0.30],
@@ -247,11 +249,12 @@ print("array-level global masks match the model-level ones; sparsity reached",
       f"{report_global.sparsity:.4f}")
 
 # %% [markdown]
-# Global magnitude pruning spares the small last layer (every one of its weights decides a
-# class score) and strips the big 300→100 layer. Which input pixels keep their connections?
+# Global magnitude pruning leaves the small last layer more of its weights and strips the
+# big 300→100 layer. Which input pixels keep their connections?
 # Count the surviving weights of the first layer per input pixel and lay them out as an 8×8
 # image (it appears in the figure of section 7): after full training the survivors sit on the
-# centre of the image, where the digits vary, not on the border, where every image is blank.
+# centre of the image, where the digits vary, not on the border, which is nearly always
+# blank.
 
 # %%
 global_model = clone_model(model)
@@ -322,7 +325,7 @@ highest = rows[-1][CRITERION]
 assert highest[1] > highest[0]  # where pruning hurt most, fine-tuning recovers
 at_90 = next(row for row in rows if row["sparsity"] == 0.9)
 if CRITERION != "random":
-    assert at_90[CRITERION][1] > at_90["random"][1] + 0.1  # the criterion beats chance
+    assert at_90[CRITERION][1] > at_90["random"][1] + 0.1  # the criterion beats random
 
 # %%
 fig, (ax, ax_img) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})

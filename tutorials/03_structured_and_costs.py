@@ -38,7 +38,7 @@ from nnprune.train import evaluate, predict
 FAST = os.environ.get("NNPRUNE_FAST") == "1"
 
 # %% [markdown]
-# ## 1. Four granularities on one conv weight
+# ## 1. Granularities on one conv weight
 #
 # A conv weight has shape $(F, C, k_h, k_w)$: $F$ filters (output channels), each with one
 # $k_h \times k_w$ kernel per input channel. A group's score sums the scores of its entries,
@@ -189,7 +189,7 @@ for row in convs:
     print(f"{row.name:>5} {'×'.join(map(str, row.output_shape)):>12} {row.params:>10,} "
           f"{row.macs:>12,}")
 first, last3 = convs[1], convs[-3:]
-print(f"conv {first.name}: {first.params / vgg.params:.2%} of the parameters, "
+print(f"the second convolution: {first.params / vgg.params:.2%} of the parameters, "
       f"{first.macs / vgg.macs:.1%} of the MACs; the last three convolutions: "
       f"{sum(r.params for r in last3) / vgg.params:.1%} and "
       f"{sum(r.macs for r in last3) / vgg.macs:.1%}")
@@ -201,13 +201,14 @@ assert max(convs, key=lambda r: r.params) is not max(convs, key=lambda r: r.macs
 # Now a LeNet-5 trained on the 8×8 digits (its convolutions padded to keep the maps, so two
 # 5×5 layers fit). Magnitude pruning at rising sparsity, layer-wise and global, then a short
 # fine-tuning. Layer-wise pruning gives every layer the same density $1 - s$, so the
-# effective MACs are exactly $\sum_\ell \text{uses}_\ell \cdot (n_\ell - k_\ell)$ and the
-# speed-up is $\approx 1/(1-s)$; the compression ratio is a little lower, because the
+# effective MACs are exactly $\sum_\ell u_\ell \cdot (n_\ell - k_\ell)$, with $u_\ell$ the
+# times each weight is used per image ($OH \cdot OW$ for a conv, 1 for a linear layer), and
+# the speed-up is $\approx 1/(1-s)$; the compression ratio is a little lower, because the
 # biases are counted and never pruned. Global pruning makes the two differ by layer.
 
 # %%
 data = digits(seed=0)
-train_set, test_set = (data.x_train, data.y_train), (data.x_test, data.y_test)
+test_set = (data.x_test, data.y_test)
 lenet_digits = models.lenet5(in_channels=1, input_size=8, seed=0)
 fit_model(lenet_digits, data, epochs=3 if FAST else 20, lr=0.02, weight_decay=5e-4)
 dense_cost = count(lenet_digits, data.input_shape)

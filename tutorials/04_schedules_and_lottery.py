@@ -179,9 +179,10 @@ assert (results["iterative"]["accuracy_after_finetune"]
 # fit(model, train, optimizer, epochs, step_callback=pruner.on_step)
 # ```
 #
-# By default it updates every quarter epoch and reaches $s_f$ after three quarters of the
-# run, so the last quarter trains at the final sparsity. The record keeps every pruning step;
-# each reached exactly the target of its step.
+# Here it starts from the trained network, like the two above, with the same budget. By
+# default it updates every quarter epoch and reaches $s_f$ after three quarters of the run,
+# so the last quarter trains at the final sparsity. The record keeps every pruning step; at
+# each, exactly $\lfloor s_t N + \tfrac12\rfloor$ of the $N$ weights are zero.
 
 # %%
 results["gradual"] = workflows.gradual(clone_model(dense), data, sparsity=SPARSITY,
