@@ -1,11 +1,14 @@
 """``nnprune bench conv``: time the conv kernels and a LeNet-5 training step.
 
-Each timing is the median of ``--repeat`` runs after one warm-up. FLOPs = 2 · MACs; a conv's
-MACs are N·F·OH·OW·C·kh·kw, and backward costs two more GEMMs of the same size (dx and dw),
-so forward+backward counts 3× the forward FLOPs. The "peak" is a float32 GEMM of size
-2048³ measured in the same run, so the share of peak compares like with like on this machine
-and BLAS. If PyTorch happens to be importable, the same cases run in torch (CPU) and the
-ratio nnprune / torch is printed; PyTorch is never a dependency.
+Every timing is the median of ``--repeat`` runs after two warm-up runs. FLOPs = 2 · MACs; a
+conv's MACs are N·F·OH·OW·C·kh·kw (bias excluded), and its backward is two GEMMs of the same
+size (dx and dW), so forward+backward counts 3× the forward FLOPs. The peak is the best of
+``--repeat`` float32 2048³ GEMMs in the same run, with the same BLAS: the share of peak
+compares like with like on this machine. If PyTorch is importable (never a dependency), the
+same cases run in torch on the CPU and the ratio nnprune / torch is printed.
+
+The machine state matters: other processes on the cores and OPENBLAS_CORETYPE (which picks
+OpenBLAS's GEMM kernel) change every figure, so both are printed with the results.
 """
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from typing import Any, Callable
 
 import numpy as np
 
-# (name, N, C, H, W, F, k, padding)
+# (name, N, C, H, W, F, k, padding), stride 1
 CONV_CASES = [
     ("lenet conv1", 64, 1, 28, 28, 6, 5, 0),
     ("lenet conv2", 64, 6, 12, 12, 16, 5, 0),
@@ -26,177 +30,256 @@ CONV_CASES = [
     ("vgg 64->128 @16", 64, 64, 16, 16, 128, 3, 1),
     ("vgg 128->256 @8", 64, 128, 8, 8, 256, 3, 1),
 ]
+GEMM_SIZE = 2048
 
 
-def median_seconds(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm-up: first-touch allocations, BLAS thread start
+def timings(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> list[float]:
+    """Seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones (first-touch
+    allocations, BLAS threads starting)."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
-def matmul_peak(repeat: int, n: int = 2048) -> float:
-    """GFLOP/s of a float32 n×n×n GEMM."""
+def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    return 1e3 * statistics.median(timings(fn, repeat))
+
+
+def gemm_peak_gflops(repeat: int, n: int = GEMM_SIZE) -> float:
+    """GFLOP/s of the best of ``repeat`` float32 n×n×n GEMMs (2n³ FLOPs each)."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
-    return 2 * n ** 3 / median_seconds(lambda: a @ b, max(3, repeat // 2)) / 1e9
+    return 2 * n ** 3 / min(timings(lambda: a @ b, max(3, repeat))) / 1e9
 
 
 def blas_info() -> str:
+    """The BLAS NumPy calls, as threadpoolctl reports it."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return "unknown (pip install threadpoolctl to see the BLAS in use)"
+        return "unknown (threadpoolctl is not installed: pip install threadpoolctl)"
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}, "
-                     f"{i.get('num_threads')} threads)" for i in libs) or "none found"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')} "
+                     f"kernel, {i.get('num_threads')} threads)" for i in libs) or "none found"
 
 
-def _nnprune_conv(case, repeat):
+def conv_flops(case: tuple) -> int:
+    """Forward FLOPs = 2 · N·F·OH·OW·C·k² (stride 1)."""
+    _, n, c, h, w, f, k, p = case
+    return 2 * n * f * (h + 2 * p - k + 1) * (w + 2 * p - k + 1) * c * k * k
+
+
+def time_conv(case: tuple, repeat: int) -> tuple[float, float]:
+    """(forward ms, forward+backward ms) of nnprune's conv kernels, float32."""
     from nnprune.functional.conv import conv2d_backward, conv2d_forward
 
     _, n, c, h, w, f, k, p = case
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    wt = rng.standard_normal((f, c, k, k)).astype(np.float32)
-    b = np.zeros(f, np.float32)
-    out, cache = conv2d_forward(x, wt, b, 1, p, 1)
-    dout = np.ones_like(out)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    weight = rng.standard_normal((f, c, k, k), dtype=np.float32)
+    b = rng.standard_normal(f, dtype=np.float32)
+    dout = rng.standard_normal(conv2d_forward(x, weight, b, 1, p)[0].shape, dtype=np.float32)
 
-    def fwd_bwd():
-        _, c_ = conv2d_forward(x, wt, b, 1, p, 1)
-        conv2d_backward(dout, c_)
+    def forward_backward():
+        conv2d_backward(dout, conv2d_forward(x, weight, b, 1, p)[1])
 
-    return median_seconds(lambda: conv2d_forward(x, wt, b, 1, p, 1), repeat), median_seconds(fwd_bwd, repeat), out.shape
+    return (median_ms(lambda: conv2d_forward(x, weight, b, 1, p), repeat),
+            median_ms(forward_backward, repeat))
 
 
-def _torch_conv(torch, case, repeat):
+def time_torch_conv(torch: Any, case: tuple, repeat: int) -> tuple[float, float]:
+    """The same case in PyTorch: (forward ms under no_grad, forward+backward ms)."""
     _, n, c, h, w, f, k, p = case
     x = torch.randn(n, c, h, w, requires_grad=True)
     conv = torch.nn.Conv2d(c, f, k, padding=p)
+    dout = torch.randn(conv(x).shape)
 
-    def fwd():
+    def forward():
         with torch.no_grad():
             conv(x)
 
-    def fwd_bwd():
-        conv.zero_grad()
+    def forward_backward():
         x.grad = None
-        conv(x).sum().backward()
+        conv.zero_grad()
+        conv(x).backward(dout)
 
-    return median_seconds(fwd, repeat), median_seconds(fwd_bwd, repeat)
+    return median_ms(forward, repeat), median_ms(forward_backward, repeat)
 
 
-def _lenet_step(repeat):
-    """One SGD step of LeNet-5 (28×28, batch 64), through autograd and through kernels alone."""
-    from nnprune import Tensor, models
-    from nnprune import functional as F
-    from nnprune.functional import conv as C
-    from nnprune.functional import layers as L
+def lenet5_steps(repeat: int) -> dict[str, float]:
+    """One SGD step of LeNet-5 (28×28 inputs, batch 64): through autograd, and the same
+    arithmetic calling the kernels directly (no graph), so the difference is autograd's cost."""
+    from nnprune import Tensor, functional as F, models
     from nnprune.optim import SGD
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    x = rng.standard_normal((64, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 64)
     model = models.lenet5(seed=0)
-    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def autograd_step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(Tensor(x)), y).backward()
+        optimizer.step()
+
+    def kernel_step():
+        optimizer.zero_grad()
+        _kernel_backward(model, x, y)
+        optimizer.step()
+
+    return {"autograd_ms": median_ms(autograd_step, repeat),
+            "kernels_ms": median_ms(kernel_step, repeat)}
+
+
+def _kernel_backward(model: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """Forward and backward through ``model``'s layers with the array kernels; set .grad."""
+    from nnprune import nn
+    from nnprune.functional import conv, dense, loss, pool
+
+    backs = []  # (layer, backward closure) in forward order
+    for layer in model:
+        if isinstance(layer, nn.Conv2d):
+            x, cache = conv.conv2d_forward(x, layer.weight.data, layer.bias.data, layer.stride,
+                                           layer.padding, layer.dilation)
+            backs.append((layer, lambda d, c=cache, first=not backs:
+                           conv.conv2d_backward(d, c, need_dx=not first)))
+        elif isinstance(layer, nn.MaxPool2d):
+            x, cache = pool.max_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding)
+            backs.append((None, lambda d, c=cache: (pool.max_pool2d_backward(d, c),)))
+        elif isinstance(layer, nn.Flatten):
+            shape, x = x.shape, x.reshape(len(x), -1)
+            backs.append((None, lambda d, s=shape: (d.reshape(s),)))
+        elif isinstance(layer, nn.Linear):
+            x, cache = dense.linear_forward(x, layer.weight.data, layer.bias.data)
+            backs.append((layer, lambda d, c=cache: dense.linear_backward(d, c)))
+        elif isinstance(layer, nn.ReLU):
+            positive = x > 0
+            x = x * positive
+            backs.append((None, lambda d, m=positive: (d * m,)))
+        else:
+            raise TypeError(f"no kernel path for {type(layer).__name__}")
+    _, cache = loss.cross_entropy_forward(x, y)
+    d = loss.cross_entropy_backward(np.float32(1.0), cache)
+    for layer, backward in reversed(backs):
+        grads = backward(d)
+        if layer is not None:
+            layer.weight.grad, layer.bias.grad = grads[1], grads[2]
+        d = grads[0]
+
+
+def time_torch_lenet5(torch: Any, repeat: int) -> float:
+    """The same LeNet-5 step in PyTorch, ms."""
+    nnt = torch.nn
+    model = nnt.Sequential(nnt.Conv2d(1, 20, 5), nnt.MaxPool2d(2), nnt.Conv2d(20, 50, 5),
+                           nnt.MaxPool2d(2), nnt.Flatten(), nnt.Linear(800, 500), nnt.ReLU(),
+                           nnt.Linear(500, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
 
     def step():
-        opt.zero_grad()
-        F.cross_entropy(model(Tensor(x)), y).backward()
-        opt.step()
+        optimizer.zero_grad()
+        nnt.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
 
-    autograd = median_seconds(step, repeat)
-    # the same arithmetic calling the kernels directly, no graph
-    w = [m for m in model.modules() if hasattr(m, "weight") and m.weight is not None]
+    return median_ms(step, repeat)
 
-    def direct():
-        o1, c1 = C.conv2d_forward(x, w[0].weight.data, w[0].bias.data, 1, 0, 1)
-        p1 = L.MaxPool2d(); q1 = p1.forward(o1, 2)
-        o2, c2 = C.conv2d_forward(q1, w[1].weight.data, w[1].bias.data, 1, 0, 1)
-        p2 = L.MaxPool2d(); q2 = p2.forward(o2, 2)
-        flat = q2.reshape(64, -1)
-        l1 = L.Linear(); h = l1.forward(flat, w[2].weight.data, w[2].bias.data)
-        r = np.maximum(h, 0)
-        l2 = L.Linear(); z = l2.forward(r, w[3].weight.data, w[3].bias.data)
-        ce = L.CrossEntropy(); ce.forward(z, y)
-        dz = ce.backward(np.float32(1.0))[0]
-        dr, _, _ = l2.backward(dz)
-        dh = dr * (h > 0)
-        dflat, _, _ = l1.backward(dh)
-        dq2 = p2.backward(dflat.reshape(q2.shape))[0]
-        dq1, _, _ = C.conv2d_backward(dq2, c2)
-        C.conv2d_backward(p1.backward(dq1)[0], c1)
 
-    return autograd, median_seconds(direct, repeat)
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+    return value
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the bench options to ``parser`` (the ``nnprune bench`` subcommand)."""
     parser.add_argument("what", nargs="?", default="conv", choices=["conv"],
                         help="what to time (conv: the conv layers and a LeNet-5 step)")
-    parser.add_argument("--repeat", type=int, default=10, help="timed runs per case (median)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
+    parser.add_argument("--repeat", type=_positive_int, default=10,
+                        help="timed runs per case, the median is reported (default: %(default)s)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the results as JSON to FILE ('-': standard output, "
+                             "the table then goes to standard error)")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="skip the PyTorch comparison even if torch is importable")
+
+
+def _import_torch(skip: bool) -> Any:
+    if skip:
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.repeat < 1:
-        raise ValueError(f"--repeat must be a positive int, got {args.repeat}")
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch  # noqa: F401
-            torch.set_num_threads(os.cpu_count() or 1)
-        except ImportError:
-            torch = None
-    peak = matmul_peak(args.repeat)
-    result: dict[str, Any] = {"blas": blas_info(), "matmul_peak_gflops": peak,
-                              "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-                              "torch": getattr(torch, "__version__", None), "conv": []}
-    print(f"BLAS: {result['blas']}")
-    print(f"OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE']}   float32 GEMM peak: {peak:.1f} GFLOP/s")
-    head = f"{'case':<17}{'fwd ms':>9}{'GFLOP/s':>9}{'%peak':>7}{'f+b ms':>9}{'GFLOP/s':>9}{'%peak':>7}"
-    print(head + ("   torch fwd  f+b   ratio fwd  f+b" if torch else ""))
+    """Run the benchmark, print the table (and write JSON); the exit status."""
+    if isinstance(args.repeat, bool) or not isinstance(args.repeat, int) or args.repeat < 1:
+        raise ValueError(f"--repeat must be a positive int, got {args.repeat!r}")
+    out = sys.stderr if args.json == "-" else sys.stdout
+
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)
+
+    torch = _import_torch(args.no_torch)
+    peak = gemm_peak_gflops(args.repeat)
+    result: dict[str, Any] = {
+        "blas": blas_info(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
+        "numpy": np.__version__, "torch": getattr(torch, "__version__", None),
+        "repeat": args.repeat, "matmul_peak_gflops": peak, "conv": []}
+    say(f"BLAS: {result['blas']}; OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE'] or '(unset)'}")
+    say(f"float32 GEMM {GEMM_SIZE}³ peak: {peak:.1f} GFLOP/s;  load average "
+        f"{result['load_average'][0]:.2f} on {result['cpus']} CPUs;  median of "
+        f"{args.repeat} runs" + (f";  torch {torch.__version__}" if torch else ""))
+    say(f"{'conv case':<17}{'fwd ms':>8}{'GFLOP/s':>9}{'peak':>6}{'f+b ms':>9}{'GFLOP/s':>9}"
+        f"{'peak':>6}" + (f"{'torch fwd':>11}{'f+b':>8}{'ratio fwd':>11}{'f+b':>7}" if torch else ""))
     for case in CONV_CASES:
-        fwd, fb, shape = _nnprune_conv(case, args.repeat)
-        _, n, c, h, w, f, k, p = case
-        flops = 2 * n * f * shape[2] * shape[3] * c * k * k
-        row = {"case": case[0], "fwd_ms": fwd * 1e3, "fwd_bwd_ms": fb * 1e3,
-               "fwd_gflops": flops / fwd / 1e9, "fwd_bwd_gflops": 3 * flops / fb / 1e9}
-        line = (f"{case[0]:<17}{fwd * 1e3:9.2f}{row['fwd_gflops']:9.1f}{100 * row['fwd_gflops'] / peak:6.0f}%"
-                f"{fb * 1e3:9.2f}{row['fwd_bwd_gflops']:9.1f}{100 * row['fwd_bwd_gflops'] / peak:6.0f}%")
+        fwd, fb = time_conv(case, args.repeat)
+        flops = conv_flops(case)
+        row = {"case": case[0], "shape": "x {}x{}x{}x{}, w {}x{}x{}x{}, pad {}".format(
+            *case[1:5], case[5], case[2], case[6], case[6], case[7]),
+            "fwd_ms": fwd, "fwd_gflops": flops / fwd / 1e6,
+            "fwd_bwd_ms": fb, "fwd_bwd_gflops": 3 * flops / fb / 1e6}
+        line = (f"{case[0]:<17}{fwd:8.2f}{row['fwd_gflops']:9.1f}{row['fwd_gflops'] / peak:6.0%}"
+                f"{fb:9.2f}{row['fwd_bwd_gflops']:9.1f}{row['fwd_bwd_gflops'] / peak:6.0%}")
         if torch:
-            tf, tfb = _torch_conv(torch, case, args.repeat)
-            row.update(torch_fwd_ms=tf * 1e3, torch_fwd_bwd_ms=tfb * 1e3,
-                       ratio_fwd=fwd / tf, ratio_fwd_bwd=fb / tfb)
-            line += f"   {tf * 1e3:8.2f} {tfb * 1e3:6.2f}   {fwd / tf:8.2f}× {fb / tfb:5.2f}×"
+            t_fwd, t_fb = time_torch_conv(torch, case, args.repeat)
+            row.update(torch_fwd_ms=t_fwd, torch_fwd_bwd_ms=t_fb, ratio_fwd=fwd / t_fwd,
+                       ratio_fwd_bwd=fb / t_fb)
+            line += f"{t_fwd:11.2f}{t_fb:8.2f}{fwd / t_fwd:10.2f}×{fb / t_fb:6.2f}×"
         result["conv"].append(row)
-        print(line)
-    autograd, direct = _lenet_step(args.repeat)
-    result["lenet5_step"] = {"autograd_ms": autograd * 1e3, "kernels_ms": direct * 1e3,
-                             "autograd_overhead": autograd / direct - 1}
-    print(f"LeNet-5 training step (batch 64): {autograd * 1e3:.1f} ms through autograd, "
-          f"{direct * 1e3:.1f} ms calling the kernels: autograd adds {100 * (autograd / direct - 1):.0f} %")
-    if torch:
-        tmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 20, 5), torch.nn.MaxPool2d(2),
-                                     torch.nn.Conv2d(20, 50, 5), torch.nn.MaxPool2d(2),
-                                     torch.nn.Flatten(), torch.nn.Linear(800, 500), torch.nn.ReLU(),
-                                     torch.nn.Linear(500, 10))
-        topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
-        tx, ty = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
-
-        def tstep():
-            topt.zero_grad()
-            torch.nn.functional.cross_entropy(tmodel(tx), ty).backward()
-            topt.step()
-
-        t = median_seconds(tstep, args.repeat)
-        result["lenet5_step"].update(torch_ms=t * 1e3, ratio=autograd / t)
-        print(f"  torch: {t * 1e3:.1f} ms   ratio {autograd / t:.2f}×")
-    if args.json:
-        from pathlib import Path
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        say(line)
+    try:
+        step = lenet5_steps(args.repeat)
+    except ImportError as err:  # models or optim not available
+        result["lenet5_step"] = {"skipped": str(err)}
+        say(f"LeNet-5 training step: skipped ({err})")
+    else:
+        step["autograd_overhead"] = step["autograd_ms"] / step["kernels_ms"] - 1
+        result["lenet5_step"] = step
+        say(f"LeNet-5 training step (batch 64, SGD momentum): {step['autograd_ms']:.1f} ms "
+            f"through autograd, {step['kernels_ms']:.1f} ms calling the kernels directly "
+            f"(autograd adds {step['autograd_overhead']:.0%})")
+        if torch:
+            step["torch_ms"] = time_torch_lenet5(torch, args.repeat)
+            step["ratio"] = step["autograd_ms"] / step["torch_ms"]
+            say(f"  torch: {step['torch_ms']:.1f} ms, ratio {step['ratio']:.2f}×")
+    if args.json == "-":
+        print(json.dumps(result, indent=2))
+    elif args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
     return 0

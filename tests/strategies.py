@@ -170,3 +170,24 @@ def weight_shapes(draw, conv: bool | None = None, in_multiple: int = 1, max_side
 
 nm_patterns = st.sampled_from([(1, 1), (1, 2), (2, 4), (1, 4), (3, 4), (4, 4), (2, 8)])
 group_granularities = st.sampled_from(["kernel", "filter", "channel", "neuron"])
+
+# ---------------------------------------------------------------- functional kernels (conv, pool)
+
+
+@st.composite
+def conv_cases(draw, max_batch: int = 2, max_channels: int = 3, max_kernel: int = 3,
+               max_extra: int = 4):
+    """Small conv2d problems for the kernel tests: a ``conv_geometries`` draw (non-square
+    kernels, H ≠ W, stride, padding and dilation pairs, output at least 1×1) plus a batch
+    size ``n`` (1 included) and a ``seed`` for the arrays, small enough for the naive loops."""
+    geometry = draw(conv_geometries(max_channels=max_channels, max_kernel=max_kernel,
+                                    max_extra=max_extra))
+    return {**geometry, "n": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16))}
+
+
+@st.composite
+def pool_cases(draw, max_batch: int = 2, max_channels: int = 2):
+    """A ``pool_geometries`` draw plus batch ``n``, channels ``c`` and a ``seed``."""
+    geometry = draw(pool_geometries())
+    return {**geometry, "n": draw(st.integers(1, max_batch)),
+            "c": draw(st.integers(1, max_channels)), "seed": draw(st.integers(0, 2**16))}

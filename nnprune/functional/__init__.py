@@ -1,91 +1,136 @@
-"""The Tensor-level functional API with PyTorch's names: each call is one autograd op."""
+"""The Tensor-level functional API, with PyTorch's names: each call is one autograd op.
+
+The NumPy kernels behind it live beside this file, cs231n style (``out, cache =
+conv2d_forward(...)``, ``dx, dw, db = conv2d_backward(dout, cache)``), each with a plain-loop
+twin in ``naive.py``:
+
+    conv.py     conv2d (im2col + GEMM, col2im)     pool.py     max_pool2d, avg_pool2d
+    norm.py     batch_norm                         loss.py     log_softmax, cross_entropy, mse_loss
+    dense.py    linear                             noise.py    dropout
+
+Bad input raises ValueError / TypeError naming the argument. Dtypes: inputs are float32 or
+float64 Tensors (a Tensor turns ints into float32); mixing the two is allowed, NumPy promotes
+(float32 with float64 gives a float64 output) and each gradient comes back in the dtype of
+its own input.
+
+>>> from nnprune import Tensor
+>>> from nnprune import functional as F
+>>> x = Tensor(np.ones((2, 1, 4, 4)))
+>>> w = Tensor(np.ones((3, 1, 3, 3)), requires_grad=True)
+>>> F.conv2d(x, w, padding=1).shape
+(2, 3, 4, 4)
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.functional import conv, layers
+from nnprune.functional.conv import Conv2d
+from nnprune.functional.noise import Dropout, check_dropout_args
+from nnprune.functional.dense import Linear
+from nnprune.functional.loss import CrossEntropy, LogSoftmax, MSELoss
+from nnprune.functional.norm import BatchNorm
+from nnprune.functional.pool import AvgPool2d, MaxPool2d
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
+           "tanh", "sigmoid", "log_softmax", "cross_entropy", "mse_loss"]
+
+TensorLike = Any  # a Tensor, or anything np.asarray accepts (used as a constant)
+IntPair = int | tuple[int, int]
 
 
-
-def linear(x, weight, bias=None):
-    """(N, in) × (out, in) -> (N, out): x Wᵀ + b."""
-    args = (x, weight) + ((bias,) if bias is not None else ())
-    return layers.Linear.apply(*args)
+def _with_bias(*inputs: TensorLike, bias: TensorLike | None) -> tuple:
+    return inputs if bias is None else inputs + (bias,)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """(N, C, H, W) ⋆ (F, C, kh, kw) -> (N, F, OH, OW)."""
-    args = (x, weight) + ((bias,) if bias is not None else ())
-    return conv.Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)
+def linear(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None) -> Tensor:
+    """x Wᵀ + b:  (..., in) × (out, in) + (out,) -> (..., out)."""
+    return Linear.apply(*_with_bias(x, weight, bias=bias))
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    return layers.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
+           stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1) -> Tensor:
+    """2-D cross-correlation:  (N, C, H, W) ⋆ (F, C, kh, kw) + (F,) -> (N, F, OH, OW),
+    OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW)."""
+    return Conv2d.apply(*_with_bias(x, weight, bias=bias), stride=stride, padding=padding,
+                        dilation=dilation)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    return layers.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+def max_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = None,
+               padding: IntPair = 0) -> Tensor:
+    """Max over windows:  (N, C, H, W) -> (N, C, OH, OW); the stride defaults to the kernel.
+    The first maximum of a window (row-major) receives its gradient."""
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
-    c = running_mean.shape[0]
-    dt = as_tensor(x).dtype
-    weight = Tensor(np.ones(c, dt)) if weight is None else weight
-    bias = Tensor(np.zeros(c, dt)) if bias is None else bias
-    return layers.BatchNorm.apply(x, weight, bias, running_mean=running_mean,
-                                  running_var=running_var, training=training,
-                                  momentum=momentum, eps=eps)
+def avg_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = None,
+               padding: IntPair = 0) -> Tensor:
+    """Mean over windows (zero padding counted):  (N, C, H, W) -> (N, C, OH, OW)."""
+    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
-def dropout(x, p=0.5, training=True, rng=None):
-    if not 0 <= p < 1:
-        raise ValueError(f"p must be in [0, 1), got {p!r}")
+def batch_norm(x: TensorLike, running_mean: np.ndarray | None, running_var: np.ndarray | None,
+               weight: TensorLike | None = None, bias: TensorLike | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """γ (x − μ) / √(σ² + eps) + β per channel:  (N, C) or (N, C, H, W) -> same shape.
+
+    Training uses the batch statistics and updates the running_mean / running_var ndarrays
+    in place (they may be None then); evaluation uses the running statistics.
+    """
+    for name, buf in (("running_mean", running_mean), ("running_var", running_var)):
+        if buf is not None and not isinstance(buf, np.ndarray):
+            raise TypeError(f"{name} must be an ndarray updated in place (or None), "
+                            f"got {type(buf).__name__}")
+    params = tuple(p for p in (weight, bias) if p is not None)
+    return BatchNorm.apply(x, *params, has_weight=weight is not None,
+                           has_bias=bias is not None, running_mean=running_mean,
+                           running_var=running_var, training=training, momentum=momentum,
+                           eps=eps)
+
+
+def dropout(x: TensorLike, p: float = 0.5, training: bool = True,
+            rng: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: zero entries with probability p, scale the rest by 1 / (1 − p).
+    The identity (x itself) in evaluation or for p = 0; rng is required otherwise."""
+    check_dropout_args(p, training, rng)
     if not training or p == 0:
         return as_tensor(x)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("dropout in training needs rng, a np.random.Generator")
-    return layers.Dropout.apply(x, p=p, rng=rng)
+    return Dropout.apply(x, p=p, training=training, rng=rng)
 
 
-def relu(x):
+def relu(x: TensorLike) -> Tensor:
+    """max(x, 0) elementwise."""
     return as_tensor(x).relu()
 
 
-def tanh(x):
+def tanh(x: TensorLike) -> Tensor:
+    """tanh(x) elementwise."""
     return as_tensor(x).tanh()
 
 
-def sigmoid(x):
+def sigmoid(x: TensorLike) -> Tensor:
+    """1 / (1 + e⁻ˣ) elementwise."""
     return as_tensor(x).sigmoid()
 
 
-def log_softmax(x, axis=-1):
-    return layers.LogSoftmax.apply(x, axis=axis)
+def log_softmax(x: TensorLike, axis: int = -1) -> Tensor:
+    """x − log Σ exp(x) along ``axis``, computed with the max shift (stable)."""
+    return LogSoftmax.apply(x, axis=axis)
 
 
-def cross_entropy(logits, target, reduction="mean"):
-    """Mean of −log softmax(logits)[target]; target is an int array of class indices."""
-    logits = as_tensor(logits)
-    target = np.asarray(target)
-    if logits.ndim != 2:
-        raise ValueError(f"logits must be (N, K), got shape {logits.shape}")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if target.shape != (logits.shape[0],):
-        raise ValueError(f"target must have shape ({logits.shape[0]},), got {target.shape}")
-    if logits.shape[0] == 0:
-        raise ValueError("cross_entropy of an empty batch")
-    if target.min() < 0 or target.max() >= logits.shape[1]:
-        raise ValueError(f"target labels must be in [0, {logits.shape[1]}), got range "
-                         f"[{target.min()}, {target.max()}]")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return layers.CrossEntropy.apply(logits, target=target, reduction=reduction)
+def cross_entropy(logits: TensorLike, target: np.ndarray, reduction: str = "mean") -> Tensor:
+    """−log softmax(logits)[n, target[n]], reduced by "mean", "sum" or "none".
+
+    logits (N, K); target (N,) integer class indices in [0, K), an ndarray (not a Tensor).
+    """
+    if isinstance(target, Tensor):
+        raise TypeError("target must be an integer ndarray of class indices, not a Tensor "
+                        "(a Tensor holds floats)")
+    return CrossEntropy.apply(logits, target=np.asarray(target), reduction=reduction)
 
 
-def mse_loss(input, target, reduction="mean"):
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return layers.MSELoss.apply(input, target, reduction=reduction)
+def mse_loss(input: TensorLike, target: TensorLike, reduction: str = "mean") -> Tensor:
+    """(input − target)², reduced by "mean", "sum" or "none"; both of one shape."""
+    return MSELoss.apply(input, target, reduction=reduction)

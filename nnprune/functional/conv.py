@@ -1,94 +1,229 @@
-"""2-D convolution as a matrix product: im2col on the way forward, col2im on the way back."""
+"""2-D convolution as a matrix product: im2col on the way forward, col2im on the way back.
+
+Shapes: x (N, C, H, W) ⋆ w (F, C, kh, kw) + b (F,) -> out (N, F, OH, OW), with
+OH = ⌊(H + 2·ph − dh·(kh − 1) − 1) / sh⌋ + 1 and likewise OW (PyTorch's Conv2d, a
+cross-correlation). Write K = C·kh·kw and P = OH·OW.
+
+The idea (Chellapilla et al. 2006, "High performance convolutional neural networks for
+document processing"): copy every receptive field of the input into one column of a matrix
+cols (K, P) per image (im2col.py); the convolution is then a GEMM with the filters as the
+rows of W (F, K). The bias rides in the same GEMM as the weight of an extra input that is
+always 1 (a last row of ones in cols), so dW's GEMM yields db too:
+
+    out[n]  = [W | b] [cols[n]; 1]     (F, K+1) @ (K+1, P) -> (F, P)
+    [dW | db] = Σ_n dout[n] [cols[n]; 1]ᵀ
+    dcols[n] = Wᵀ dout[n]              (K, F) @ (F, P)
+    dx[n]   = col2im(dcols[n])         each column added back where it was copied from
+
+Where the time goes (``nnprune bench conv``): the GEMMs, then the copies around them. So:
+- the batch runs in chunks of b images, each chunk's cols at most CHUNK_ELEMENTS entries;
+  the chunk buffers are allocated once per call and stay in cache from the copy to the GEMM.
+  The cache keeps the (padded) input, not cols: backward rebuilds each chunk's cols, cheaper
+  than keeping kh·kw copies of the input in memory;
+- the layout of cols is picked per shape (measured, see im2col.py). channels-first: one
+  GEMM per image, (F, K+1) @ (b, K+1, P) lands straight in NCHW. channels-last (from
+  CHANNELS_LAST_MIN_C channels on): one GEMM per chunk, (F, K+1) @ (K+1, b·P), and the
+  output (F, b, P) is relaid out to (b, F, P) in runs of P values (dout the other way).
+"""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from nnprune.autograd.function import Function
+from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, im2col, pad_images,
+                                       padded_shape)
+from nnprune.functional.validation import Pair, check_float, pair
+
+CHANNELS_LAST_MIN_C = 32   # measured: C = 16 is faster channels-first, C = 32 channels-last
+CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
 
 
-def _pair(name, v, minimum):
-    p = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if len(p) != 2 or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) or a < minimum
-                          for a in p):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {v!r}")
-    return int(p[0]), int(p[1])
+def conv_output_size(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair,
+                     dilation: Pair) -> Pair:
+    """(OH, OW) with OH = ⌊(H + 2p − d(k − 1) − 1) / s⌋ + 1 (PyTorch's Conv2d docs).
 
-
-def conv_output_size(h, w, kh, kw, stride, padding, dilation):
-    """OH = ⌊(H + 2p − d(kh − 1) − 1) / s⌋ + 1, likewise OW."""
-    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    >>> conv_output_size(28, 28, (5, 5), (1, 1), (0, 0), (1, 1))
+    (24, 24)
+    """
+    oh = (h + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
     return oh, ow
 
 
-def im2col(x, kh, kw, stride, padding, dilation):
-    """(N, C, H, W) -> cols (N, OH, OW, C, kh, kw) as a strided view of the padded input."""
-    (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    n, c, hp, wp = xp.shape
-    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
-    s = xp.strides
-    return np.lib.stride_tricks.as_strided(
-        xp, (n, oh, ow, c, kh, kw), (s[0], s[2] * sh, s[3] * sw, s[1], s[2] * dh, s[3] * dw),
-        writeable=False)
+class ConvCache(NamedTuple):
+    """What conv2d_backward needs: the padded input, W as (F, K) in cols' row order."""
+    xp: np.ndarray     # (N, C, Hp, Wp) (x itself if unpadded), or (N, Hp, Wp, C) channels-last
+    w_mat: np.ndarray  # (F, K)
+    has_bias: bool
+    geometry: Geometry
 
 
-def conv2d_forward(x, w, b, stride=1, padding=0, dilation=1):
-    """(N, C, H, W) ⋆ (F, C, kh, kw) -> (N, F, OH, OW); out = cols @ Wᵀ + b."""
-    stride, padding, dilation = _pair("stride", stride, 1), _pair("padding", padding, 0), _pair("dilation", dilation, 1)
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                   stride: int | Pair = 1, padding: int | Pair = 0, dilation: int | Pair = 1,
+                   *, layout: str | None = None) -> tuple[np.ndarray, ConvCache]:
+    """out = x ⋆ w + b:  (N, C, H, W) ⋆ (F, C, kh, kw) + (F,) -> (N, F, OH, OW).
+
+    out[n, f, y, z] = b[f] + Σ_{c,i,j} x_pad[n, c, y·sh + i·dh, z·sw + j·dw] · w[f, c, i, j].
+    ``layout`` forces "channels_first" or "channels_last" (default: by the channel count).
+    Mixed float32/float64 inputs are promoted as NumPy does. The cache refers to x without
+    copying it: x must not change in place before the backward pass.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> out, _ = conv2d_forward(x, np.ones((1, 1, 2, 2)), np.array([0.5]), stride=2)
+    >>> out[0, 0]
+    array([[10.5, 18.5],
+           [42.5, 50.5]])
+    """
+    stride, padding, dilation = (pair("stride", stride, 1), pair("padding", padding, 0),
+                                 pair("dilation", dilation, 1))
+    _check_conv_inputs(x, w, b, stride, padding, dilation)
+    if layout is None:
+        layout = "channels_last" if x.shape[1] >= CHANNELS_LAST_MIN_C else "channels_first"
+    elif layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS} or None, got {layout!r}")
+    dtype = np.result_type(x, w, *(() if b is None else (b,)))
+    n, f = x.shape[0], w.shape[0]
+    out_hw = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
+    g = Geometry(x.shape, w.shape[2:], out_hw, stride, padding, dilation, layout)
+    order = (0, 1, 2, 3) if layout == "channels_first" else (0, 2, 3, 1)  # rows of cols
+    w_aug = np.empty((f, g.k + 1), dtype)  # [W | b]: the bias is the weight of a constant 1
+    w_aug[:, :g.k] = w.transpose(order).reshape(f, g.k)
+    w_aug[:, g.k] = 0 if b is None else b
+    xp = pad_images(x.astype(dtype, copy=False), padding, layout == "channels_last")
+    out = np.empty((n, f, g.p), dtype)
+    buffers = _Buffers(g, dtype, _chunk_size(g, f))
+    for s in buffers.chunks:
+        cols = buffers.cols_of(xp[s])
+        if layout == "channels_first":  # one GEMM per image, straight into NCHW
+            np.matmul(w_aug, cols, out=out[s])  # (F, K+1) @ (b, K+1, P) -> (b, F, P)
+        else:  # one GEMM for the chunk, then (F, b, P) -> (b, F, P)
+            out_t = np.matmul(w_aug, cols, out=buffers.take("out_t", (f, cols.shape[1])))
+            np.copyto(out[s], out_t.reshape(f, -1, g.p).transpose(1, 0, 2))
+    return out.reshape(n, f, *out_hw), ConvCache(xp, w_aug[:, :g.k], b is not None, g)
+
+
+def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """dx (N, C, H, W), dw (F, C, kh, kw), db (F,) or None from dout (N, F, OH, OW).
+
+    dW = dout colsᵀ, db = Σ dout, dx = col2im(Wᵀ dout), chunk by chunk. ``need_dx=False``
+    skips dx (returned as None): the first layer of a network needs no input gradient.
+    """
+    xp, w_mat, has_bias, g = cache
+    n, c, h, wd = g.x_shape
+    f = w_mat.shape[0]
+    if dout.shape != (n, f, *g.out_hw):
+        raise ValueError(f"dout must have the output's shape {(n, f, *g.out_hw)}, "
+                         f"got {dout.shape}")
+    dtype = w_mat.dtype
+    d_nfp = dout.astype(dtype, copy=False).reshape(n, f, g.p)
+    dw_aug = np.zeros((f, g.k + 1), dtype)  # [dW | db]: db from the row of ones
+    dx = np.empty(g.x_shape, dtype) if need_dx else None
+    buffers = _Buffers(g, dtype, _chunk_size(g, f))
+    for s in buffers.chunks:
+        cols = buffers.cols_of(xp[s])
+        if g.layout == "channels_first":
+            d = d_nfp[s]  # (b, F, P)
+            dw_aug += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
+            if need_dx:
+                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (len(d), g.k, g.p)))
+        else:
+            d_t = buffers.take("dout_t", (f, cols.shape[1]))  # dout of the chunk as (F, b·P)
+            np.copyto(d_t.reshape(f, -1, g.p), d_nfp[s].transpose(1, 0, 2))
+            dw_aug += d_t @ cols.T  # (F, b·P) @ (b·P, K+1)
+            if need_dx:
+                dcols = np.matmul(d_t.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k)))
+        if need_dx:  # dcols = Wᵀ dout, stored as im2col stores cols
+            col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
+    db = dw_aug[:, g.k].copy() if has_bias else None
+    order = (0, 1, 2, 3) if g.layout == "channels_first" else (0, 3, 1, 2)
+    kernel_shape = (c, *g.kernel) if g.layout == "channels_first" else (*g.kernel, c)
+    dw = np.ascontiguousarray(dw_aug[:, :g.k].reshape(f, *kernel_shape).transpose(order))
+    return dx, dw, db
+
+
+class Conv2d(Function):
+    """out = x ⋆ w + b as one autograd op; backward by the transposed GEMMs and col2im."""
+
+    def forward(self, x, w, *b, stride=1, padding=0, dilation=1):
+        self.dtypes = [a.dtype for a in (x, w, *b)]
+        out, self.cache = conv2d_forward(x, w, b[0] if b else None, stride, padding, dilation)
+        return out
+
+    def backward(self, dout):
+        need_dx = self.parents[0].requires_grad  # an input image needs no gradient
+        grads = conv2d_backward(dout, self.cache, need_dx=need_dx)[:len(self.dtypes)]
+        return tuple(None if g is None else g.astype(dt, copy=False)
+                     for g, dt in zip(grads, self.dtypes))
+
+
+# ---------------------------------------------------------------------------- helpers
+def _chunk_size(g: Geometry, f: int) -> int:
+    """Images per chunk: as many as keep cols and the GEMM output within CHUNK_ELEMENTS."""
+    return max(1, min(g.x_shape[0], CHUNK_ELEMENTS // ((g.k + f) * g.p)))
+
+
+class _Buffers:
+    """The chunks of the batch and the scratch arrays of one call, reused chunk after chunk."""
+
+    def __init__(self, g: Geometry, dtype: np.dtype, chunk: int) -> None:
+        self.g, self.dtype = g, dtype
+        n = g.x_shape[0]
+        self.chunks = [slice(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A contiguous scratch array of ``shape``: the front of the buffer kept under
+        ``name``, made for the first (largest) chunk."""
+        size = int(np.prod(shape))
+        flat = self.arrays.get(name)
+        if flat is None or flat.size < size:
+            flat = self.arrays[name] = np.empty(size, self.dtype)
+        return flat[:size].reshape(shape)
+
+    def cols_of(self, xp: np.ndarray) -> np.ndarray:
+        """cols of b padded images with a last row of ones (for the bias): (b, K+1, P) for
+        channels-first, (K+1, b·P) for channels-last (a transposed (b·P, K+1) array)."""
+        g, b = self.g, len(xp)
+        if g.layout == "channels_first":
+            cols = self.take("cols", (b, g.k + 1, g.p))
+            cols[:, g.k] = 1
+            im2col(xp, g, cols[:, :g.k])
+            return cols
+        cols = self.take("cols", (b * g.p, g.k + 1))
+        cols[:, g.k] = 1
+        im2col(xp, g, cols[:, :g.k])
+        return cols.T
+
+    def dx_pad(self, dx: np.ndarray) -> np.ndarray:
+        """Scratch for col2im's sums over the padded images (dx itself if it can be)."""
+        channels_last = self.g.layout == "channels_last"
+        if not channels_last and not any(self.g.padding):
+            return dx
+        return self.take("dx_pad", padded_shape(dx.shape, self.g.padding, channels_last))
+
+
+def _check_conv_inputs(x, w, b, stride, padding, dilation) -> None:
+    check_float("x", x)
+    check_float("weight", w)
     if x.ndim != 4:
         raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
     if w.ndim != 4:
         raise ValueError(f"weight must be 4-D (F, C, kh, kw), got shape {w.shape}")
-    if x.shape[0] == 0:
-        raise ValueError("x is an empty batch (N = 0)")
+    if 0 in x.shape or 0 in w.shape:
+        raise ValueError(f"x {x.shape} and weight {w.shape} must have no empty axis")
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} channels but weight expects {w.shape[1]}")
-    f, c, kh, kw = w.shape
-    oh, ow = conv_output_size(x.shape[2], x.shape[3], kh, kw, stride, padding, dilation)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"kernel {kh}x{kw} (dilation {dilation}) is larger than the padded input "
-                         f"{x.shape[2] + 2 * padding[0]}x{x.shape[3] + 2 * padding[1]}")
-    n = x.shape[0]
-    cols = im2col(x, kh, kw, stride, padding, dilation).reshape(n * oh * ow, c * kh * kw)
-    out = cols @ w.reshape(f, -1).T  # now the conv is a GEMM: (N·OH·OW, F)
+        raise ValueError(f"x has {x.shape[1]} channels but weight expects {w.shape[1]} "
+                         f"(weight shape {w.shape} is (F, C, kh, kw))")
     if b is not None:
-        out += b
-    out = out.reshape(n, oh, ow, f).transpose(0, 3, 1, 2)
-    cache = (x.shape, cols, w, b is not None, stride, padding, dilation)
-    return np.ascontiguousarray(out), cache
-
-
-def conv2d_backward(dout, cache):
-    """dx (N, C, H, W), dw (F, C, kh, kw), db (F,) or None from dout (N, F, OH, OW)."""
-    x_shape, cols, w, has_bias, stride, padding, dilation = cache
-    n, c, h, wd = x_shape
-    f, _, kh, kw = w.shape
-    oh, ow = dout.shape[2:]
-    d = dout.transpose(0, 2, 3, 1).reshape(-1, f)  # (N·OH·OW, F)
-    dw = (d.T @ cols).reshape(w.shape)
-    db = d.sum(axis=0) if has_bias else None
-    dcols = (d @ w.reshape(f, -1)).reshape(n, oh, ow, c, kh, kw)
-    (ph, pw), (sh, sw), (dh, dwl) = padding, stride, dilation
-    dxp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=dout.dtype)
-    # col2im: one strided add per kernel offset
-    for i in range(kh):
-        for j in range(kw):
-            hi, wj = i * dh, j * dwl
-            dxp[:, :, hi:hi + sh * (oh - 1) + 1:sh, wj:wj + sw * (ow - 1) + 1:sw] += \
-                dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    dx = dxp[:, :, ph:ph + h, pw:pw + wd]
-    return np.ascontiguousarray(dx), dw, db
-
-
-class Conv2d(Function):
-    """out = x ⋆ w + b; backward by the transposed GEMMs and col2im."""
-
-    def forward(self, x, w, *b, stride=1, padding=0, dilation=1):
-        out, self.cache = conv2d_forward(x, w, b[0] if b else None, stride, padding, dilation)
-        self.has_bias = bool(b)
-        return out
-
-    def backward(self, dout):
-        dx, dw, db = conv2d_backward(dout, self.cache)
-        return (dx, dw, db) if self.has_bias else (dx, dw)
+        check_float("bias", b)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    oh, ow = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
+    if oh < 1 or ow < 1:
+        span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:]))
+        padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+        raise ValueError(f"kernel {w.shape[2:]} with dilation {dilation} spans {span}, larger "
+                         f"than the padded input {padded}")

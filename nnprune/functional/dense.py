@@ -1,0 +1,66 @@
+"""Fully connected layer: out = x Wᵀ + b, with W (out_features, in_features) as in PyTorch.
+
+Shapes: x (..., in) × W (out, in) + b (out,) -> (..., out); the leading axes are flattened
+into one batch axis M for the two GEMMs of the backward pass:
+
+    dx = dout W          (M, out) @ (out, in)
+    dW = doutᵀ x         (out, M) @ (M, in)
+    db = Σ_M dout
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnprune.autograd.function import Function
+from nnprune.functional.validation import check_float
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, tuple]:
+    """out = x Wᵀ + b:  (..., in) × (out, in) + (out,) -> (..., out).
+
+    >>> out, _ = linear_forward(np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]]), np.array([0.5]))
+    >>> out
+    array([[11.5]])
+    """
+    check_float("x", x)
+    check_float("weight", w)
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"x must end with in_features = {w.shape[1]} (weight shape {w.shape}),"
+                         f" got shape {x.shape}")
+    if b is not None:
+        check_float("bias", b)
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    out = x @ w.T
+    if b is not None:  # in place unless the bias promotes the dtype (float32 x, float64 b)
+        out = np.add(out, b, out=out if out.dtype == np.result_type(out, b) else None)
+    return out, (x, w, b is not None)
+
+
+def linear_backward(dout: np.ndarray, cache: tuple
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """dx (..., in), dW (out, in), db (out,) or None from dout (..., out)."""
+    x, w, has_bias = cache
+    if dout.shape != x.shape[:-1] + (w.shape[0],):
+        raise ValueError(f"dout must have the output's shape {x.shape[:-1] + (w.shape[0],)}, "
+                         f"got {dout.shape}")
+    d2 = dout.reshape(-1, w.shape[0])  # (M, out)
+    dx = dout @ w
+    dw = d2.T @ x.reshape(-1, w.shape[1])
+    db = d2.sum(axis=0) if has_bias else None
+    return dx, dw, db
+
+
+class Linear(Function):
+    """out = x Wᵀ + b;  dx = dout W, dW = doutᵀ x, db = Σ dout."""
+
+    def forward(self, x, w, *b):
+        out, self.cache = linear_forward(x, w, b[0] if b else None)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = linear_backward(dout, self.cache)
+        return (dx, dw) if db is None else (dx, dw, db)

@@ -1,0 +1,164 @@
+"""Losses: log-softmax, cross-entropy (softmax and NLL fused) and mean squared error.
+
+Stability: log softmax(x) = (x − max x) − log Σ exp(x − max x). After the shift the largest
+exponent is e⁰ = 1, so nothing overflows and the log never sees 0, even for logits of ±1e4.
+
+Cross-entropy of logits z (N, K) and integer labels y (N,), with p = softmax(z):
+
+    L_n = −log p[n, y_n]            (reduction "none": the N losses)
+    L = (1/N) Σ_n L_n  ("mean")     L = Σ_n L_n  ("sum")
+    dL/dz = (p − onehot(y)) / N     (for "mean"; without the 1/N for "sum")
+
+Mean squared error of a and b (same shape, n entries): L = (1/n) Σ (a − b)², dL/da = 2(a − b)/n,
+dL/db = −dL/da ("sum" drops the 1/n; "none" keeps the elementwise squares).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnprune.autograd.function import Function
+from nnprune.functional.validation import check_float
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return losses
+    total = losses.mean() if reduction == "mean" else losses.sum()
+    return np.asarray(total, dtype=losses.dtype)
+
+
+def log_softmax_forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, tuple]:
+    """out = x − max − log Σ exp(x − max) along ``axis``; same shape as x.
+
+    Backward: dx = dout − softmax(x) · Σ_axis dout.
+
+    >>> out, _ = log_softmax_forward(np.array([[0.0, 1e4]]))
+    >>> out
+    array([[-10000.,      0.]])
+    """
+    check_float("x", x)
+    if x.ndim == 0:
+        raise ValueError("log_softmax needs at least one axis, got a 0-d array")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of range for x of shape {x.shape}")
+    if x.shape[axis] == 0:
+        raise ValueError(f"log_softmax over an empty axis {axis} of shape {x.shape}")
+    shifted = x - x.max(axis=axis, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return out, (out, axis)
+
+
+def log_softmax_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dx (shape of x) = dout − softmax · Σ_axis dout."""
+    out, axis = cache
+    return dout - np.exp(out) * dout.sum(axis=axis, keepdims=True)
+
+
+def cross_entropy_forward(logits: np.ndarray, target: np.ndarray, reduction: str = "mean"
+                          ) -> tuple[np.ndarray, tuple]:
+    """−log softmax(logits)[n, target[n]], reduced:  (N, K), (N,) int -> () or (N,).
+
+    >>> loss, _ = cross_entropy_forward(np.array([[0.0, 0.0]]), np.array([1]))
+    >>> round(float(loss), 6)  # log 2
+    0.693147
+    """
+    check_float("logits", logits)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (N, K), got shape {logits.shape}")
+    n, k = logits.shape
+    if n == 0 or k == 0:
+        raise ValueError(f"cross_entropy needs at least one sample and one class, got logits "
+                         f"of shape {logits.shape}")
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if target.shape != (n,):
+        raise ValueError(f"target must have shape ({n},) for logits {logits.shape}, "
+                         f"got {target.shape}")
+    if target.min() < 0 or target.max() >= k:
+        raise ValueError(f"target labels must be in [0, {k}), got labels in "
+                         f"[{target.min()}, {target.max()}]")
+    _check_reduction(reduction)
+    logp, _ = log_softmax_forward(logits, axis=1)
+    losses = -logp[np.arange(n), target]
+    return _reduce(losses, reduction), (logp, target, reduction)
+
+
+def cross_entropy_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dlogits (N, K) = (softmax − onehot(target)) · dout (/ N for "mean")."""
+    logp, target, reduction = cache
+    n = logp.shape[0]
+    grad = np.exp(logp)  # softmax
+    grad[np.arange(n), target] -= 1
+    dout = np.asarray(dout, dtype=grad.dtype)
+    if reduction == "none":
+        return grad * dout[:, None]
+    return grad * (dout / n if reduction == "mean" else dout)
+
+
+def mse_loss_forward(a: np.ndarray, b: np.ndarray, reduction: str = "mean"
+                     ) -> tuple[np.ndarray, tuple]:
+    """(a − b)² reduced: a, b of one shape -> () or that shape.
+
+    >>> loss, _ = mse_loss_forward(np.array([1.0, 3.0]), np.array([0.0, 0.0]))
+    >>> float(loss)
+    5.0
+    """
+    check_float("input", a)
+    check_float("target", b)
+    if a.shape != b.shape:
+        raise ValueError(f"input and target must have the same shape, got {a.shape} and "
+                         f"{b.shape}")
+    if a.size == 0:
+        raise ValueError(f"mse_loss of empty arrays (shape {a.shape})")
+    _check_reduction(reduction)
+    diff = a - b
+    return _reduce(diff * diff, reduction), (diff, reduction)
+
+
+def mse_loss_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(da, db) with da = 2 (a − b) · dout (/ n for "mean") and db = −da."""
+    diff, reduction = cache
+    scale = 2.0 / diff.size if reduction == "mean" else 2.0
+    da = diff * (np.asarray(dout, dtype=diff.dtype) * diff.dtype.type(scale))
+    return da, -da
+
+
+class LogSoftmax(Function):
+    """out = log softmax(x) along ``axis``; dx = dout − softmax · Σ dout."""
+
+    def forward(self, x, axis=-1):
+        out, self.cache = log_softmax_forward(x, axis)
+        return out
+
+    def backward(self, dout):
+        return (log_softmax_backward(dout, self.cache),)
+
+
+class CrossEntropy(Function):
+    """L = −log softmax(logits)[target] reduced; dlogits = (softmax − onehot) / N ("mean")."""
+
+    def forward(self, logits, target, reduction="mean"):
+        out, self.cache = cross_entropy_forward(logits, target, reduction)
+        return out
+
+    def backward(self, dout):
+        return (cross_entropy_backward(dout, self.cache),)
+
+
+class MSELoss(Function):
+    """L = mean((a − b)²) (or sum, or none); da = 2(a − b)/n, db = −da."""
+
+    def forward(self, a, b, reduction="mean"):
+        out, self.cache = mse_loss_forward(a, b, reduction)
+        return out
+
+    def backward(self, dout):
+        return mse_loss_backward(dout, self.cache)

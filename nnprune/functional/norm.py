@@ -1,0 +1,137 @@
+"""Batch normalisation (Ioffe & Szegedy 2015) of (N, C) or (N, C, H, W) inputs, per channel.
+
+Forward, with statistics over every axis but the channel axis 1 (m values per channel):
+
+    x̂ = (x − μ) / √(σ² + eps),    out = γ x̂ + β
+
+Training uses the batch's μ and biased σ² (divide by m) and updates the running buffers in
+place with the unbiased σ² (divide by m − 1), as PyTorch does:
+
+    running_mean ← (1 − momentum) running_mean + momentum μ
+    running_var  ← (1 − momentum) running_var  + momentum σ² m / (m − 1)
+
+Evaluation normalises with the running buffers instead. Backward in training, the compact
+form (means over the m values of a channel):
+
+    dx = γ / √(σ² + eps) · (dout − mean(dout) − x̂ · mean(dout · x̂))
+
+and in evaluation, where μ and σ² are constants, dx = γ / √(σ² + eps) · dout. Always
+dγ = Σ dout · x̂ and dβ = Σ dout.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nnprune.autograd.function import Function
+from nnprune.functional.validation import check_float
+
+
+class NormCache(NamedTuple):
+    xhat: np.ndarray         # x̂, the shape of x
+    inv_std: np.ndarray      # 1 / √(σ² + eps), (C,)
+    gamma: np.ndarray | None
+    has_beta: bool
+    training: bool
+
+
+def _check_buffer(name: str, buf: np.ndarray | None, c: int) -> None:
+    if buf is None:
+        return
+    check_float(name, buf)
+    if buf.shape != (c,):
+        raise ValueError(f"{name} must have shape ({c},) for x with {c} channels, got {buf.shape}")
+
+
+def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+                       running_mean: np.ndarray | None, running_var: np.ndarray | None,
+                       training: bool, momentum: float = 0.1, eps: float = 1e-5
+                       ) -> tuple[np.ndarray, NormCache]:
+    """out = γ (x − μ) / √(σ² + eps) + β per channel:  (N, C) or (N, C, H, W) -> same shape.
+
+    gamma, beta (C,) or None (γ = 1, β = 0). running_mean, running_var (C,) are updated in
+    place when training; they may be None when training (no running statistics kept).
+
+    >>> x = np.array([[1.0], [3.0]])
+    >>> rm, rv = np.zeros(1), np.ones(1)
+    >>> out, _ = batch_norm_forward(x, None, None, rm, rv, training=True)
+    >>> out.ravel().round(4), rm, rv
+    (array([-1.,  1.]), array([0.2]), array([1.1]))
+    """
+    check_float("x", x)
+    if x.ndim not in (2, 4):
+        raise ValueError(f"x must be (N, C) or (N, C, H, W), got shape {x.shape}")
+    c = x.shape[1]
+    for name, buf in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
+                      ("running_var", running_var)):
+        _check_buffer(name, buf, c)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be a bool, got {type(training).__name__}")
+    if isinstance(momentum, bool) or not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+    if not eps > 0:
+        raise ValueError(f"eps must be positive, got {eps!r}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must be given together (or both None)")
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    m = x.size // c  # values per channel
+    if training:
+        if m <= 1:
+            raise ValueError(f"batch_norm in training needs more than 1 value per channel, "
+                             f"got x of shape {x.shape}")
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (m / (m - 1))  # unbiased, as PyTorch
+    else:
+        if running_mean is None:
+            raise ValueError("batch_norm in evaluation needs running_mean and running_var")
+        mean, var = running_mean, running_var
+    shape = (1, c) + (1,) * (x.ndim - 2)  # broadcast a (C,) vector along axis 1
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    xhat = (x - mean.astype(x.dtype).reshape(shape)) * inv_std.reshape(shape)
+    out = xhat if gamma is None else xhat * gamma.reshape(shape)
+    if beta is not None:
+        out = out + beta.reshape(shape)
+    return out, NormCache(xhat, inv_std, gamma, beta is not None, bool(training))
+
+
+def batch_norm_backward(dout: np.ndarray, cache: NormCache
+                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """dx (shape of x), dgamma (C,) or None, dbeta (C,) or None from dout (shape of x)."""
+    xhat, inv_std, gamma, has_beta, training = cache
+    if dout.shape != xhat.shape:
+        raise ValueError(f"dout must have the output's shape {xhat.shape}, got {dout.shape}")
+    axes = (0,) if xhat.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) + (1,) * (xhat.ndim - 2)
+    dbeta = dout.sum(axis=axes)
+    dgamma = (dout * xhat).sum(axis=axes)
+    scale = inv_std if gamma is None else gamma * inv_std  # γ / √(σ² + eps), (C,)
+    if training:
+        m = xhat.size // xhat.shape[1]
+        dx = dout - (dbeta / m).reshape(shape) - xhat * (dgamma / m).reshape(shape)
+        dx *= scale.reshape(shape)
+    else:
+        dx = dout * scale.reshape(shape)
+    return dx, (dgamma if gamma is not None else None), (dbeta if has_beta else None)
+
+
+class BatchNorm(Function):
+    """out = γ x̂ + β with batch (training) or running (evaluation) statistics."""
+
+    def forward(self, x, *params, has_weight=False, has_bias=False, running_mean=None,
+                running_var=None, training=False, momentum=0.1, eps=1e-5):
+        # params: (weight, bias), (weight,), (bias,) or () as has_weight / has_bias say
+        rest = list(params)
+        gamma = rest.pop(0) if has_weight else None
+        beta = rest.pop(0) if has_bias else None
+        out, self.cache = batch_norm_forward(x, gamma, beta, running_mean, running_var,
+                                             training, momentum, eps)
+        return out
+
+    def backward(self, dout):
+        dx, dgamma, dbeta = batch_norm_backward(dout, self.cache)
+        return (dx,) + tuple(g for g in (dgamma, dbeta) if g is not None)

@@ -1,0 +1,177 @@
+"""Every autograd op, driven by one table: its forward equals the NumPy expression and its
+backward equals central differences (float64), on shapes drawn by hypothesis — broadcasting
+shapes for the binary ops."""
+import numpy as np
+import pytest
+from gradcheck import check_tensor_grad
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from strategies import arrays, shapes
+
+from nnprune import Tensor
+
+pytestmark = pytest.mark.autograd
+
+
+def away_from_zero(a: np.ndarray) -> np.ndarray:
+    """Push values out of (−0.5, 0.5): safe denominators, no ReLU kink under the step h."""
+    return np.where(a >= 0, a + 0.5, a - 0.5)
+
+
+def positive(a: np.ndarray) -> np.ndarray:
+    return np.abs(a) + 0.5
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two arrays whose shapes broadcast together (e.g. (3, 1) with (2, 1, 4))."""
+    drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3))
+    return tuple(draw(arrays(s)) for s in drawn.input_shapes)
+
+
+def one(draw_shape=None):
+    return st.tuples(arrays(draw_shape or shapes(min_dims=0, max_dims=3, max_side=3)))
+
+
+@st.composite
+def matmul_pair(draw):
+    """(n, k) @ (k, m), a 1-D operand on one side, and a batched (b, n, k) @ (k, m) or (k,).
+    (1-D @ 1-D has its own test below.)"""
+    n, k, m, b = (draw(st.integers(1, 3)) for _ in range(4))
+    left = draw(st.sampled_from([(n, k), (k,), (b, n, k)]))
+    right = (k, m) if left == (k,) else draw(st.sampled_from([(k, m), (k,)]))
+    return draw(arrays(left)), draw(arrays(right))
+
+
+@st.composite
+def reduction_case(draw):
+    """An array and an axis (None, an int or a tuple) plus keepdims."""
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=3)))
+    axis = draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
+                          st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True)
+                          .map(tuple)))
+    return a, axis, draw(st.booleans())
+
+
+@st.composite
+def max_case(draw):
+    """Distinct values (one maximum per slice) and an axis (None or an int)."""
+    shape = draw(shapes(min_dims=1, max_dims=3, max_side=3))
+    a = np.array(draw(st.permutations(range(int(np.prod(shape)))))).reshape(shape) / 3.0
+    return a, draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1))), draw(st.booleans())
+
+
+@st.composite
+def reshape_case(draw):
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
+    return a, draw(st.sampled_from([(-1,), (1, -1), (-1, 1), a.shape[::-1]]))
+
+
+@st.composite
+def transpose_case(draw):
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=3)))
+    return a, tuple(draw(st.permutations(range(a.ndim))))
+
+
+@st.composite
+def getitem_case(draw):
+    """Basic slices, and integer arrays with repeated indices (whose gradients add up)."""
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
+    if draw(st.booleans()):
+        index = tuple(slice(draw(st.integers(0, n - 1)), None, draw(st.integers(1, 2)))
+                      for n in a.shape)
+    else:
+        index = np.array(draw(st.lists(st.integers(0, a.shape[0] - 1), min_size=1,
+                                       max_size=5)))
+    return a, index
+
+
+# name -> (strategy of (inputs..., options...), f(tensors, options), numpy reference)
+OPS = {
+    "add": (broadcast_pair(), lambda a, b: a + b, np.add),
+    "sub": (broadcast_pair(), lambda a, b: a - b, np.subtract),
+    "mul": (broadcast_pair(), lambda a, b: a * b, np.multiply),
+    "div": (broadcast_pair().map(lambda p: (p[0], away_from_zero(p[1]))),
+            lambda a, b: a / b, np.divide),
+    "neg": (one(), lambda a: -a, np.negative),
+    "pow": (st.tuples(arrays(shapes(max_dims=3, max_side=3)).map(positive),
+                      st.sampled_from([2, 3, 0.5, -1.5, 0])),
+            lambda a, p: a ** p, np.power),
+    "matmul": (matmul_pair(), lambda a, b: a @ b, np.matmul),
+    "sum": (reduction_case(), lambda a, ax, k: a.sum(axis=ax, keepdims=k),
+            lambda a, ax, k: np.sum(a, axis=ax, keepdims=k)),
+    "mean": (reduction_case(), lambda a, ax, k: a.mean(axis=ax, keepdims=k),
+             lambda a, ax, k: np.mean(a, axis=ax, keepdims=k)),
+    "max": (max_case(), lambda a, ax, k: a.max(axis=ax, keepdims=k),
+            lambda a, ax, k: np.max(a, axis=ax, keepdims=k)),
+    "reshape": (reshape_case(), lambda a, s: a.reshape(s), np.reshape),
+    "transpose": (transpose_case(), lambda a, axes: a.transpose(*axes), np.transpose),
+    "getitem": (getitem_case(), lambda a, i: a[i], lambda a, i: a[i]),
+    "exp": (one(), lambda a: a.exp(), np.exp),
+    "log": (one().map(lambda t: (positive(t[0]),)), lambda a: a.log(), np.log),
+    "relu": (one().map(lambda t: (away_from_zero(t[0]),)), lambda a: a.relu(),
+             lambda a: np.maximum(a, 0)),
+    "tanh": (one(), lambda a: a.tanh(), np.tanh),
+    "sigmoid": (one(), lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
+}
+N_ARRAYS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "matmul": 2}  # the rest: 1 array + options
+
+
+@pytest.mark.parametrize("name", list(OPS))
+@settings(max_examples=30)
+@given(data=st.data())
+def test_op_forward_matches_numpy_and_backward_matches_central_differences(name, data):
+    """out equals the NumPy expression; every input's grad is the VJP of out with a random
+    dout, summed back over broadcast axes."""
+    strategy, op, reference = OPS[name]
+    drawn = data.draw(strategy)
+    k = N_ARRAYS.get(name, 1)
+    inputs, options = drawn[:k], drawn[k:]
+    out = op(*(Tensor(a, dtype=np.float64) for a in inputs), *options)
+    np.testing.assert_allclose(out.data, reference(*inputs, *options), rtol=1e-12, atol=1e-12)
+    check_tensor_grad(lambda *t: op(*t, *options), *inputs, name=name, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.xfail(strict=True, raises=np.exceptions.AxisError,
+                   reason="MatMul.backward expands a 0-d dout at axis -2 (vector @ vector)")
+def test_the_dot_product_of_two_vectors_has_both_gradients():
+    """d(a·b)/da = b and d(a·b)/db = a."""
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    (a @ b).backward()
+    np.testing.assert_array_equal(a.grad, [3.0, 4.0])
+    np.testing.assert_array_equal(b.grad, [1.0, 2.0])
+
+
+def test_max_sends_the_gradient_to_the_first_of_tied_maxima():
+    a = Tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], requires_grad=True)
+    a.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[0, 1, 0], [1, 0, 0]])
+    b = Tensor([5.0, 5.0], requires_grad=True)
+    b.max().backward()
+    np.testing.assert_array_equal(b.grad, [1, 0])
+
+
+def test_sigmoid_is_finite_at_extreme_inputs():
+    a = Tensor([-1e4, 0.0, 1e4], requires_grad=True, dtype=np.float64)
+    out = a.sigmoid()
+    np.testing.assert_array_equal(out.data, [0.0, 0.5, 1.0])
+    out.sum().backward()
+    assert np.isfinite(a.grad).all()
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: Tensor(np.ones((2, 3))) @ Tensor(np.ones((2, 3))), ValueError, "matmul shapes"),
+    (lambda: Tensor(np.ones(())) @ Tensor(np.ones(3)), ValueError, "scalar"),
+    (lambda: Tensor(np.ones((2, 3))).reshape(4), ValueError, "cannot reshape"),
+    (lambda: Tensor(np.ones((2, 3))).transpose(0, 0), ValueError, "permutation"),
+    (lambda: Tensor(np.ones(3)) ** "2", TypeError, "exponent must be a real number"),
+    (lambda: Tensor(np.ones(3)) ** Tensor(2.0), TypeError, "exponent must be a real number"),
+    (lambda: Tensor(np.ones((2, 3))).sum(axis=2), ValueError, "out of range"),
+    (lambda: Tensor(np.ones((0, 3))).mean(axis=0), ValueError, "empty"),
+    (lambda: Tensor(np.ones(0)).max(), ValueError, "empty"),
+])
+def test_ops_refuse_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -1,0 +1,195 @@
+"""conv2d kernels: the im2col/col2im kernel equals its seven-loop twin in both layouts, its
+backward equals central differences, and every bad argument is refused with a clear error."""
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradcheck import check_vjp
+from strategies import conv_cases
+
+from nnprune.functional import conv as conv_module
+from nnprune.functional import naive
+from nnprune.functional.conv import conv2d_backward, conv2d_forward, conv_output_size
+from nnprune.functional.im2col import LAYOUTS
+
+pytestmark = pytest.mark.kernels
+
+GEOMETRY = ("stride", "padding", "dilation")
+
+
+def arrays_for(case, bias=True, dtype=np.float64):
+    rng = np.random.default_rng(case["seed"])
+    (kh, kw), c, f = case["kernel_size"], case["c"], case["f"]
+    x = rng.standard_normal((case["n"], c, case["h"], case["w"])).astype(dtype)
+    w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype) if bias else None
+    return x, w, b
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@given(case=conv_cases(), bias=st.booleans())
+def test_conv2d_equals_its_naive_twin(layout, case, bias):
+    """Forward and backward of the fast kernel equal the plain loops to 1e-10 (float64) on
+    non-square kernels, H ≠ W, stride > 1, padding > 0, dilation > 1 and batch 1."""
+    x, w, b = arrays_for(case, bias)
+    geometry = [case[k] for k in GEOMETRY]
+    out, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
+    ref, ref_cache = naive.conv2d_naive_forward(x, w, b, *geometry)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+    dout = np.random.default_rng(case["seed"] + 1).standard_normal(out.shape)
+    fast, slow = conv2d_backward(dout, cache), naive.conv2d_naive_backward(dout, ref_cache)
+    for name, got, expected in zip(("dx", "dw", "db"), fast, slow):
+        if expected is None:
+            assert got is None, name
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=15)
+@given(case=conv_cases(max_batch=2, max_channels=2, max_kernel=2, max_extra=2))
+def test_conv2d_backward_equals_central_differences(layout, case):
+    """dx, dw, db are the vector-Jacobian product of the forward with a random dout."""
+    x, w, b = arrays_for(case)
+    geometry = [case[k] for k in GEOMETRY]
+    out, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+
+    def conv2d(x, w, b):
+        return conv2d_forward(x, w, b, *geometry, layout=layout)[0]
+
+    check_vjp(conv2d, (x, w, b), conv2d_backward(dout, cache), dout,
+              arg_names=("x", "weight", "bias"))
+
+
+def test_wide_input_takes_the_channels_last_layout_and_float32_agrees():
+    """From CHANNELS_LAST_MIN_C channels on, the default layout is channels-last; its float32
+    result agrees with the float64 loops to float32 accuracy."""
+    c = conv_module.CHANNELS_LAST_MIN_C
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, c, 5, 4)), rng.standard_normal((3, c, 3, 2)), rng.standard_normal(3)
+    out, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32),
+                                b.astype(np.float32), 2, 1, 1)
+    assert cache.geometry.layout == "channels_last" and out.dtype == np.float32
+    ref, ref_cache = naive.conv2d_naive_forward(x, w, b, 2, 1, 1)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+    dout = rng.standard_normal(out.shape)
+    for got, expected in zip(conv2d_backward(dout.astype(np.float32), cache),
+                             naive.conv2d_naive_backward(dout, ref_cache)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    narrow = conv2d_forward(x[:, :c - 1], w[:, :c - 1], None)[1]
+    assert narrow.geometry.layout == "channels_first"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("chunk", [1, 2])
+@settings(max_examples=20)
+@given(case=conv_cases(max_batch=3))
+def test_chunks_of_the_batch_give_the_whole_batch_result(layout, chunk, case):
+    """Processing the batch in chunks of 1 or 2 images (a shorter last chunk included)
+    changes nothing."""
+    x, w, b = arrays_for(case)
+    geometry = [case[k] for k in GEOMETRY]
+    whole, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
+    dout = np.random.default_rng(2).standard_normal(whole.shape)
+    expected = conv2d_backward(dout, cache)
+    with mock.patch.object(conv_module, "_chunk_size", lambda g, f: chunk):
+        out, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
+        got = conv2d_backward(dout, cache)
+    np.testing.assert_allclose(out, whole, rtol=1e-12, atol=1e-12)
+    for a, e in zip(got, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_backward_results_do_not_share_memory_between_calls(layout):
+    """The scratch arrays reused between calls never leak: an earlier dx keeps its values
+    after a later backward of the same shape."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    out, cache = conv2d_forward(x, w, None, 1, 1, layout=layout)
+    dx1, dw1, _ = conv2d_backward(np.ones_like(out), cache)
+    saved = dx1.copy(), dw1.copy()
+    conv2d_backward(-5 * np.ones_like(out), cache)
+    np.testing.assert_array_equal(dx1, saved[0])
+    np.testing.assert_array_equal(dw1, saved[1])
+
+
+def test_need_dx_false_skips_the_input_gradient():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    out, cache = conv2d_forward(x, w, None)
+    dx, dw, db = conv2d_backward(np.ones_like(out), cache, need_dx=False)
+    assert dx is None and db is None
+    np.testing.assert_allclose(dw, conv2d_backward(np.ones_like(out), cache)[1])
+
+
+def test_mixed_dtypes_are_promoted():
+    x = np.ones((1, 1, 3, 3), np.float32)
+    out, cache = conv2d_forward(x, np.ones((1, 1, 2, 2)), None)
+    assert out.dtype == np.float64
+    assert conv2d_backward(np.ones_like(out), cache)[0].dtype == np.float64
+
+
+def test_output_size_formula():
+    """OH = ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1, worked by hand for one case per term."""
+    assert conv_output_size(7, 9, (3, 2), (2, 3), (1, 0), (2, 1)) == (3, 3)
+    assert conv_output_size(5, 5, (5, 5), (1, 1), (0, 0), (1, 1)) == (1, 1)
+
+
+# ---------------------------------------------------------------------- bad input
+X, W = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"x": np.zeros((3, 5, 5))}, "x must be 4-D"),
+    ({"w": np.zeros((4, 3, 3))}, "weight must be 4-D"),
+    ({"w": np.zeros((4, 2, 3, 3))}, "x has 3 channels but weight expects 2"),
+    ({"w": np.zeros((4, 3, 6, 1))}, "larger than the padded input"),
+    ({"w": np.zeros((4, 3, 3, 3)), "dilation": 3}, "larger than the padded input"),
+    ({"x": np.zeros((0, 3, 5, 5))}, "no empty axis"),
+    ({"b": np.zeros(3)}, r"bias must have shape \(4,\)"),
+    ({"stride": 0}, "stride must be an int >= 1"),
+    ({"stride": (1, -2)}, "stride must be an int >= 1"),
+    ({"stride": 1.5}, "stride must be an int >= 1"),
+    ({"padding": -1}, "padding must be an int >= 0"),
+    ({"padding": (1, 2, 3)}, "padding must be an int >= 0"),
+    ({"dilation": 0}, "dilation must be an int >= 1"),
+    ({"layout": "nhwc"}, "layout must be one of"),
+])
+def test_bad_arguments_raise_value_error(kwargs, match):
+    args = {"x": X, "w": W, "b": None, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        conv2d_forward(**args)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"x": np.zeros((2, 3, 5, 5), np.int64)}, "x must be a float32 or float64"),
+    ({"w": np.zeros((4, 3, 3, 3), bool)}, "weight must be a float32 or float64"),
+    ({"b": [0.0] * 4}, "bias must be a float32 or float64"),
+])
+def test_non_float_arrays_raise_type_error(kwargs, match):
+    args = {"x": X, "w": W, "b": None, **kwargs}
+    with pytest.raises(TypeError, match=match):
+        conv2d_forward(**args)
+
+
+@given(c_x=st.integers(1, 4), c_w=st.integers(1, 4))
+def test_any_channel_mismatch_is_refused(c_x, c_w):
+    """Whenever x's C differs from weight's C the call fails, and never otherwise."""
+    x, w = np.zeros((1, c_x, 4, 4)), np.zeros((2, c_w, 3, 3))
+    if c_x == c_w:
+        assert conv2d_forward(x, w)[0].shape == (1, 2, 2, 2)
+    else:
+        with pytest.raises(ValueError, match="channels"):
+            conv2d_forward(x, w)
+
+
+def test_backward_refuses_a_dout_of_the_wrong_shape():
+    out, cache = conv2d_forward(X, W)
+    with pytest.raises(ValueError, match="dout must have the output's shape"):
+        conv2d_backward(np.ones((2, 4, 3, 4)), cache)

@@ -1,0 +1,18 @@
+"""The examples in the kernels' docstrings run and print what they show."""
+import doctest
+import importlib
+
+import pytest
+
+pytestmark = pytest.mark.kernels
+
+MODULES = ["nnprune.functional", "nnprune.functional.conv", "nnprune.functional.pool",
+           "nnprune.functional.norm", "nnprune.functional.loss", "nnprune.functional.dense",
+           "nnprune.functional.noise", "nnprune.functional.validation"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no docstring example"
+    assert result.failed == 0
