@@ -65,12 +65,11 @@ def test_conv2d_backward_equals_central_differences(layout, case):
               arg_names=("x", "weight", "bias"))
 
 
-def test_wide_input_takes_the_channels_last_layout_and_float32_agrees():
-    """From CHANNELS_LAST_MIN_C channels on, the default layout is channels-last; its float32
+def test_the_default_layout_follows_the_shape_and_float32_agrees():
+    """Few channels and many pixels: channels-first; else channels-last. The float32
     result agrees with the float64 loops to float32 accuracy."""
-    c = conv_module.CHANNELS_LAST_MIN_C
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((2, c, 5, 4)), rng.standard_normal((3, c, 3, 2)), rng.standard_normal(3)
+    x, w, b = rng.standard_normal((2, 32, 5, 4)), rng.standard_normal((3, 32, 3, 2)), rng.standard_normal(3)
     out, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32),
                                 b.astype(np.float32), 2, 1, 1)
     assert cache.geometry.layout == "channels_last" and out.dtype == np.float32
@@ -81,8 +80,11 @@ def test_wide_input_takes_the_channels_last_layout_and_float32_agrees():
                              naive.conv2d_naive_backward(dout, ref_cache)):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    narrow = conv2d_forward(x[:, :c - 1], w[:, :c - 1], None)[1]
-    assert narrow.geometry.layout == "channels_first"
+    assert conv_module.default_layout(31, 256) == "channels_first"
+    assert conv_module.default_layout(31, 255) == "channels_last"
+    assert conv_module.default_layout(32, 4096) == "channels_last"
+    x16 = np.zeros((1, 3, 18, 18))
+    assert conv2d_forward(x16, np.zeros((1, 3, 3, 3)))[1].geometry.layout == "channels_first"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -20,10 +20,11 @@ Where the time goes (``nnprune bench conv``): the GEMMs, then the copies around 
   the chunk buffers are allocated once per call and stay in cache from the copy to the GEMM.
   The cache keeps the (padded) input, not cols: backward rebuilds each chunk's cols, cheaper
   than keeping kh·kw copies of the input in memory;
-- the layout of cols is picked per shape (measured, see im2col.py). channels-first: one
-  GEMM per image, (F, K+1) @ (b, K+1, P) lands straight in NCHW. channels-last (from
-  CHANNELS_LAST_MIN_C channels on): one GEMM per chunk, (F, K+1) @ (K+1, b·P), and the
-  output (F, b, P) is relaid out to (b, F, P) in runs of P values (dout the other way).
+- the layout of cols is picked per shape (``default_layout``, measured; see im2col.py).
+  channels-first: one GEMM per image, (F, K+1) @ (b, K+1, P), lands straight in NCHW; it
+  needs few channels and enough pixels per image. channels-last: one GEMM per chunk,
+  (F, K+1) @ (K+1, b·P), and the output (F, b, P) is relaid out to (b, F, P) in runs of P
+  values (dout the other way round).
 """
 from __future__ import annotations
 
@@ -36,8 +37,17 @@ from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, im2col, pad_im
                                        padded_shape)
 from nnprune.functional.validation import Pair, check_float, pair
 
-CHANNELS_LAST_MIN_C = 32   # measured: C = 16 is faster channels-first, C = 32 channels-last
 CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
+
+
+def default_layout(c: int, p: int) -> str:
+    """The faster layout of cols for C channels and P output pixels per image.
+
+    Measured on 64-image batches (``nnprune bench conv`` and its neighbours): channels-first
+    wins for C = 1, 3, 16 at P ≥ 576; channels-last for C ≥ 32, and at P = 64 (8×8
+    outputs), where one GEMM per image is too small to run at speed (2× at C = 20).
+    """
+    return "channels_first" if c < 32 and p >= 256 else "channels_last"
 
 
 def conv_output_size(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair,
@@ -79,13 +89,13 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     stride, padding, dilation = (pair("stride", stride, 1), pair("padding", padding, 0),
                                  pair("dilation", dilation, 1))
     _check_conv_inputs(x, w, b, stride, padding, dilation)
+    out_hw = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
     if layout is None:
-        layout = "channels_last" if x.shape[1] >= CHANNELS_LAST_MIN_C else "channels_first"
+        layout = default_layout(x.shape[1], out_hw[0] * out_hw[1])
     elif layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS} or None, got {layout!r}")
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
     n, f = x.shape[0], w.shape[0]
-    out_hw = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
     g = Geometry(x.shape, w.shape[2:], out_hw, stride, padding, dilation, layout)
     order = (0, 1, 2, 3) if layout == "channels_first" else (0, 2, 3, 1)  # rows of cols
     w_aug = np.empty((f, g.k + 1), dtype)  # [W | b]: the bias is the weight of a constant 1
@@ -132,7 +142,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
         else:
             d_t = buffers.take("dout_t", (f, cols.shape[1]))  # dout of the chunk as (F, b·P)
             np.copyto(d_t.reshape(f, -1, g.p), d_nfp[s].transpose(1, 0, 2))
-            dw_aug += d_t @ cols.T  # (F, b·P) @ (b·P, K+1)
+            dw_aug += np.matmul(d_t, cols.T)  # (F, b·P) @ (b·P, K+1)
             if need_dx:
                 dcols = np.matmul(d_t.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k)))
         if need_dx:  # dcols = Wᵀ dout, stored as im2col stores cols

@@ -98,7 +98,8 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: int | Pair, stride: int | Pai
     offsets = _offsets(g)
     _, first = next(offsets)
     out = xp[first].copy()
-    arg = np.zeros(out.shape, np.int32)  # window offset i·kw + j of the first maximum
+    offsets_dtype = np.uint8 if g.kernel[0] * g.kernel[1] <= 256 else np.int32
+    arg = np.zeros(out.shape, offsets_dtype)  # window offset i·kw + j of the first maximum
     for k, index in offsets:
         view = xp[index]
         better = view > out  # strictly greater: an equal later entry does not take over
@@ -111,11 +112,12 @@ def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dx (N, C, H, W): dout (N, C, OH, OW) added at each window's first maximum."""
     g, arg = cache
     _check_dout(dout, g)
-    n, c, h, w = g.x_shape
-    (ph, pw) = g.padding
-    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dout.dtype)
+    dxp = _padded_grad(dout, g)
     for k, index in _offsets(g):
-        dxp[index] += np.where(arg == k, dout, 0)
+        if _overlapping(g):
+            dxp[index] += np.where(arg == k, dout, 0)
+        else:  # each entry is in one window at most: write, do not add
+            np.multiply(dout, arg == k, out=dxp[index])
     return _unpad(dxp, g)
 
 
@@ -142,13 +144,29 @@ def avg_pool2d_backward(dout: np.ndarray, cache: PoolGeometry) -> np.ndarray:
     """dx (N, C, H, W): every window entry receives dout / (kh·kw)."""
     g = cache
     _check_dout(dout, g)
-    n, c, h, w = g.x_shape
-    (ph, pw) = g.padding
     share = dout * dout.dtype.type(1.0 / (g.kernel[0] * g.kernel[1]))
-    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dout.dtype)
+    dxp = _padded_grad(dout, g)
     for _, index in _offsets(g):
-        dxp[index] += share
+        if _overlapping(g):
+            dxp[index] += share
+        else:
+            dxp[index] = share
     return _unpad(dxp, g)
+
+
+def _overlapping(g: PoolGeometry) -> bool:
+    """Do windows share entries (stride smaller than the kernel)?"""
+    return g.stride[0] < g.kernel[0] or g.stride[1] < g.kernel[1]
+
+
+def _padded_grad(dout: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """The gradient of the padded input, to be filled window by window: zeros, unless the
+    windows tile it exactly and every entry will be written (then left uninitialised)."""
+    n, c, h, w = g.x_shape
+    shape = (n, c, h + 2 * g.padding[0], w + 2 * g.padding[1])
+    tiled = (g.stride == g.kernel and shape[2] == g.out_hw[0] * g.kernel[0]
+             and shape[3] == g.out_hw[1] * g.kernel[1])
+    return (np.empty if tiled else np.zeros)(shape, dout.dtype)
 
 
 def _check_dout(dout: np.ndarray, g: PoolGeometry) -> None:
