@@ -4,9 +4,11 @@ The NumPy kernels behind it live beside this file, cs231n style (``out, cache =
 conv2d_forward(...)``, ``dx, dw, db = conv2d_backward(dout, cache)``), each with a plain-loop
 twin in ``naive.py``:
 
-    conv.py     conv2d (im2col + GEMM, col2im)     pool.py     max_pool2d, avg_pool2d
-    norm.py     batch_norm                         loss.py     log_softmax, cross_entropy, mse_loss
-    dense.py    linear                             noise.py    dropout
+    conv.py     conv2d as a GEMM                   im2col.py   its im2col and col2im
+    pool.py     max_pool2d, avg_pool2d             norm.py     batch_norm
+    loss.py     log_softmax, cross_entropy,        dense.py    linear
+                mse_loss                           noise.py    dropout
+    validation.py   the argument checks they share
 
 Bad input raises ValueError / TypeError naming the argument. Dtypes: inputs are float32 or
 float64 Tensors (a Tensor turns ints into float32); mixing the two is allowed, NumPy promotes

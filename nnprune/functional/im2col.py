@@ -10,12 +10,13 @@ col2im is its adjoint: dx_pad[n, c, y·sh + i·dh, z·sw + j·dw] += dcols[(c, i
 one strided add of an (N, C, OH, OW) block per kernel offset (i, j).
 
 No loop runs over pixels: ``as_strided`` presents the windows as a 6-D view of the padded
-input, and one copy turns the view into cols. Two row orders ("layouts") are offered:
+input, and one copy turns the view into cols. Two layouts of cols are offered (conv.py's
+``default_layout`` picks one per shape):
 
-- "channels_first": rows (c, i, j), stored (K, N·P); the copy moves runs of OW pixels of the
-  NCHW input. Best for few channels.
-- "channels_last": rows (i, j, c), stored (N·P, K) and returned transposed; the input is
-  first relaid out to NHWC, then the copy moves runs of kw·C values. Best from C = 64 on.
+- "channels_first": per image, rows (c, i, j): cols (b, K, P). The copy moves runs of OW
+  pixels of the NCHW input; col2im adds runs of OW.
+- "channels_last": rows (i, j, c), columns (n, y, z): cols (b·P, K). The input is first
+  relaid out to NHWC; the copy then moves runs of kw·C values, col2im adds runs of C.
 """
 from __future__ import annotations
 
