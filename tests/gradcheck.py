@@ -59,8 +59,9 @@ def assert_grad_close(name: str, arg_name: str, received: np.ndarray, expected: 
         k = np.unravel_index(np.argmax(np.where(np.isfinite(excess), excess, np.inf)),
                              excess.shape)
         where = ", ".join(str(int(v)) for v in k)
-        raise AssertionError(f"{name}: d/d({arg_name})[{where}] = {received[k]!r} received, "
-                             f"{expected[k]!r} expected{how} (rtol {rtol}, atol {atol})")
+        raise AssertionError(f"{name}: d/d({arg_name})[{where}] = {float(received[k])!r} "
+                             f"received, {float(expected[k])!r} expected{how} "
+                             f"(rtol {rtol}, atol {atol})")
 
 
 def check_vjp(f: Callable[..., np.ndarray], args: Sequence[np.ndarray],

@@ -3,7 +3,7 @@ backward equals central differences (float64), on shapes drawn by hypothesis —
 shapes for the binary ops."""
 import numpy as np
 import pytest
-from gradcheck import check_tensor_grad
+from gradcheck import check_tensor_grad, check_vjp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -175,3 +175,16 @@ def test_sigmoid_is_finite_at_extreme_inputs():
 def test_ops_refuse_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_gradcheck_names_the_function_argument_index_and_values():
+    """The finite-difference check fails on a wrong gradient, at the worst entry, and says
+    where and by how much."""
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    dout = np.ones_like(x)
+    wrong = 2 * x
+    wrong[1, 0] += 0.5  # d/dx Σ x² = 2x, except one entry
+    with pytest.raises(AssertionError, match=r"square: d/d\(x\)\[1, 0\] = 6\.5 received, "
+                                             r"(6\.0000|5\.9999)\d* expected"):
+        check_vjp(np.square, (x,), (wrong,), dout, name="square", arg_names=("x",))
+    check_vjp(np.square, (x,), (2 * x,), dout, name="square", arg_names=("x",))
