@@ -13,7 +13,7 @@ from strategies import conv_cases
 from nnprune.functional import conv as conv_module
 from nnprune.functional import naive
 from nnprune.functional.conv import conv2d_backward, conv2d_forward, conv_output_size
-from nnprune.functional.im2col import LAYOUTS
+from nnprune.functional.im2col import LAYOUTS, pad_images
 
 pytestmark = pytest.mark.kernels
 
@@ -195,3 +195,18 @@ def test_backward_refuses_a_dout_of_the_wrong_shape():
     out, cache = conv2d_forward(X, W)
     with pytest.raises(ValueError, match="dout must have the output's shape"):
         conv2d_backward(np.ones((2, 4, 3, 4)), cache)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 5),
+                       st.integers(1, 5)),
+       padding=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+def test_padded_images_equal_np_pad(channels_last, shape, padding):
+    """pad_images fills only the frame with zeros, so leftovers of reused memory must not
+    show: its result equals np.pad (relaid out to NHWC for channels-last)."""
+    np.full(10_000, np.nan)  # leave some garbage behind in the allocator
+    x = np.random.default_rng(0).standard_normal(shape)
+    expected = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    if channels_last:
+        expected = expected.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(pad_images(x, padding, channels_last), expected)

@@ -66,11 +66,18 @@ def pad_images(x: np.ndarray, padding: Pair, channels_last: bool) -> np.ndarray:
     if not ph and not pw and not channels_last:
         return x
     b, c, h, w = x.shape
-    xp = np.zeros(padded_shape(x.shape, padding, channels_last), x.dtype)
+    xp = np.empty(padded_shape(x.shape, padding, channels_last), x.dtype)
+    hp, wp = h + 2 * ph, w + 2 * pw
     if channels_last:
-        xp[:, ph:ph + h, pw:pw + w, :] = x.transpose(0, 2, 3, 1)
+        np.copyto(xp[:, ph:ph + h, pw:pw + w, :], x.transpose(0, 2, 3, 1))
+        rows, cols = (slice(None),), (slice(None), slice(None))
     else:
-        xp[:, :, ph:ph + h, pw:pw + w] = x
+        np.copyto(xp[:, :, ph:ph + h, pw:pw + w], x)
+        rows, cols = (slice(None), slice(None)), (slice(None), slice(None), slice(None))
+    for border in (slice(0, ph), slice(ph + h, hp)):  # zero the frame, not the whole array
+        xp[rows + (border,)] = 0
+    for border in (slice(0, pw), slice(pw + w, wp)):
+        xp[cols + (border,)] = 0
     return xp
 
 
@@ -113,25 +120,42 @@ def col2im(dcols: np.ndarray, g: Geometry, dx: np.ndarray, dx_pad: np.ndarray) -
     shape in the layout's order, or dx itself when there is no padding (channels-first).
 
     One strided add per kernel offset (i, j): dx_pad[.., i·dh::sh, j·dw::sw] += block (i, j).
+    With stride 1 the first block covers [0, OH) × [0, OW) and is written, not added.
     """
     b, c, h, w = dx.shape
     kh, kw = g.kernel
     (oh, ow), (sh, sw), (ph, pw), (dh, dwl) = g.out_hw, g.stride, g.padding, g.dilation
-    dx_pad[...] = 0
-    if g.layout == "channels_first":
+    channels_last = g.layout == "channels_last"
+    if channels_last:
+        blocks = dcols.reshape(b, oh, ow, kh, kw, c)
+
+        def pixels(rows: slice, cols: slice) -> np.ndarray:
+            return dx_pad[:, rows, cols, :]
+
+        def block(i: int, j: int) -> np.ndarray:
+            return blocks[:, :, :, i, j, :]
+    else:
         blocks = dcols.reshape(b, c, kh, kw, oh, ow)
-        for i in range(kh):
-            for j in range(kw):
-                rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-                cols = slice(j * dwl, j * dwl + sw * (ow - 1) + 1, sw)
-                dx_pad[:, :, rows, cols] += blocks[:, :, i, j]
-        if dx_pad is not dx:
-            np.copyto(dx, dx_pad[:, :, ph:ph + h, pw:pw + w])
-        return
-    blocks = dcols.reshape(b, oh, ow, kh, kw, c)
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-            cols = slice(j * dwl, j * dwl + sw * (ow - 1) + 1, sw)
-            dx_pad[:, rows, cols, :] += blocks[:, :, :, i, j, :]
-    np.copyto(dx, dx_pad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2))
+
+        def pixels(rows: slice, cols: slice) -> np.ndarray:
+            return dx_pad[:, :, rows, cols]
+
+        def block(i: int, j: int) -> np.ndarray:
+            return blocks[:, :, i, j]
+
+    offsets = [(i, j) for i in range(kh) for j in range(kw)]
+    if (sh, sw) == (1, 1):
+        np.copyto(pixels(slice(0, oh), slice(0, ow)), block(0, 0))
+        pixels(slice(oh, None), slice(None))[...] = 0
+        pixels(slice(0, oh), slice(ow, None))[...] = 0
+        offsets = offsets[1:]
+    else:
+        dx_pad[...] = 0
+    for i, j in offsets:
+        rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+        cols = slice(j * dwl, j * dwl + sw * (ow - 1) + 1, sw)
+        pixels(rows, cols)[...] += block(i, j)
+    if channels_last:
+        np.copyto(dx, dx_pad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2))
+    elif dx_pad is not dx:
+        np.copyto(dx, dx_pad[:, :, ph:ph + h, pw:pw + w])
