@@ -130,46 +130,54 @@ def lenet5_steps(repeat: int) -> dict[str, float]:
 
     def kernel_step():
         optimizer.zero_grad()
-        _kernel_backward(model, x, y)
+        kernel_backward(model, x, y)
         optimizer.step()
 
     return {"autograd_ms": median_ms(autograd_step, repeat),
             "kernels_ms": median_ms(kernel_step, repeat)}
 
 
-def _kernel_backward(model: Any, x: np.ndarray, y: np.ndarray) -> None:
-    """Forward and backward through ``model``'s layers with the array kernels; set .grad."""
+def kernel_backward(model: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """Forward and backward of the mean cross-entropy through a Sequential of Conv2d,
+    MaxPool2d/AvgPool2d, Flatten, Linear and ReLU layers with the array kernels, no graph;
+    sets each weight's and bias's .grad as loss.backward() would."""
     from nnprune import nn
     from nnprune.functional import conv, dense, loss, pool
 
     backs = []  # (layer, backward closure) in forward order
     for layer in model:
-        if isinstance(layer, nn.Conv2d):
-            x, cache = conv.conv2d_forward(x, layer.weight.data, layer.bias.data, layer.stride,
+        kind = type(layer)
+        bias = None if getattr(layer, "bias", None) is None else layer.bias.data
+        if kind is nn.Conv2d:
+            x, cache = conv.conv2d_forward(x, layer.weight.data, bias, layer.stride,
                                            layer.padding, layer.dilation)
             backs.append((layer, lambda d, c=cache, first=not backs:
-                           conv.conv2d_backward(d, c, need_dx=not first)))
-        elif isinstance(layer, nn.MaxPool2d):
-            x, cache = pool.max_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding)
-            backs.append((None, lambda d, c=cache: (pool.max_pool2d_backward(d, c),)))
-        elif isinstance(layer, nn.Flatten):
+                          conv.conv2d_backward(d, c, need_dx=not first)))
+        elif kind in (nn.MaxPool2d, nn.AvgPool2d):
+            fwd, bwd = ((pool.max_pool2d_forward, pool.max_pool2d_backward) if kind is nn.MaxPool2d
+                        else (pool.avg_pool2d_forward, pool.avg_pool2d_backward))
+            x, cache = fwd(x, layer.kernel_size, layer.stride, layer.padding)
+            backs.append((None, lambda d, c=cache, bwd=bwd: (bwd(d, c),)))
+        elif kind is nn.Flatten:
             shape, x = x.shape, x.reshape(len(x), -1)
             backs.append((None, lambda d, s=shape: (d.reshape(s),)))
-        elif isinstance(layer, nn.Linear):
-            x, cache = dense.linear_forward(x, layer.weight.data, layer.bias.data)
+        elif kind is nn.Linear:
+            x, cache = dense.linear_forward(x, layer.weight.data, bias)
             backs.append((layer, lambda d, c=cache: dense.linear_backward(d, c)))
-        elif isinstance(layer, nn.ReLU):
+        elif kind is nn.ReLU:
             positive = x > 0
             x = x * positive
             backs.append((None, lambda d, m=positive: (d * m,)))
         else:
-            raise TypeError(f"no kernel path for {type(layer).__name__}")
+            raise TypeError(f"no kernel path for {kind.__name__}")
     _, cache = loss.cross_entropy_forward(x, y)
     d = loss.cross_entropy_backward(np.float32(1.0), cache)
     for layer, backward in reversed(backs):
         grads = backward(d)
         if layer is not None:
-            layer.weight.grad, layer.bias.grad = grads[1], grads[2]
+            layer.weight.grad = grads[1]
+            if layer.bias is not None:
+                layer.bias.grad = grads[2]
         d = grads[0]
 
 
