@@ -149,3 +149,15 @@ def test_log_softmax_refuses_bad_input(x, axis, error, match):
 def test_mse_loss_refuses_bad_input(a, b, reduction, error, match):
     with pytest.raises(error, match=match):
         mse_loss_forward(a, b, reduction)
+
+
+@pytest.mark.parametrize("backward, cache, dout", [
+    (log_softmax_backward, log_softmax_forward(np.zeros((2, 3)))[1], np.ones((3, 2))),
+    (cross_entropy_backward, cross_entropy_forward(LOGITS, TARGET)[1], np.ones(2)),
+    (cross_entropy_backward, cross_entropy_forward(LOGITS, TARGET, "none")[1], np.ones(())),
+    (mse_loss_backward, mse_loss_forward(np.zeros(3), np.ones(3))[1], np.ones(3)),
+    (mse_loss_backward, mse_loss_forward(np.zeros(3), np.ones(3), "none")[1], np.ones(2)),
+])
+def test_backward_refuses_a_dout_of_the_wrong_shape(backward, cache, dout):
+    with pytest.raises(ValueError, match="dout must have the output's shape"):
+        backward(dout, cache)

@@ -35,7 +35,7 @@ import numpy as np
 from nnprune.autograd.function import Function
 from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, im2col, pad_images,
                                        padded_shape)
-from nnprune.functional.validation import Pair, check_float, pair
+from nnprune.functional.validation import Pair, check_float, check_vector, pair
 
 CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
 
@@ -227,10 +227,7 @@ def _check_conv_inputs(x, w, b, stride, padding, dilation) -> None:
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"x has {x.shape[1]} channels but weight expects {w.shape[1]} "
                          f"(weight shape {w.shape} is (F, C, kh, kw))")
-    if b is not None:
-        check_float("bias", b)
-        if b.shape != (w.shape[0],):
-            raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    check_vector("bias", b, w.shape[0], "filter")
     oh, ow = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
     if oh < 1 or ow < 1:
         span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:]))

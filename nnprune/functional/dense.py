@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.validation import check_float
+from nnprune.functional.validation import check_float, check_vector
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
@@ -30,10 +30,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"x must end with in_features = {w.shape[1]} (weight shape {w.shape}),"
                          f" got shape {x.shape}")
-    if b is not None:
-        check_float("bias", b)
-        if b.shape != (w.shape[0],):
-            raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
+    check_vector("bias", b, w.shape[0], "output feature")
     out = x @ w.T
     if b is not None:  # in place unless the bias promotes the dtype (float32 x, float64 b)
         out = np.add(out, b, out=out if out.dtype == np.result_type(out, b) else None)

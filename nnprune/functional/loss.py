@@ -27,6 +27,13 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def _check_dout(dout: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    dout = np.asarray(dout)
+    if dout.shape != shape:
+        raise ValueError(f"dout must have the output's shape {shape}, got {dout.shape}")
+    return dout
+
+
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "none":
         return losses
@@ -58,6 +65,7 @@ def log_softmax_forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, tupl
 def log_softmax_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dx (shape of x) = dout − softmax · Σ_axis dout."""
     out, axis = cache
+    dout = _check_dout(dout, out.shape)
     return dout - np.exp(out) * dout.sum(axis=axis, keepdims=True)
 
 
@@ -97,7 +105,7 @@ def cross_entropy_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     n = logp.shape[0]
     grad = np.exp(logp)  # softmax
     grad[np.arange(n), target] -= 1
-    dout = np.asarray(dout, dtype=grad.dtype)
+    dout = _check_dout(dout, (n,) if reduction == "none" else ()).astype(grad.dtype, copy=False)
     if reduction == "none":
         return grad * dout[:, None]
     return grad * (dout / n if reduction == "mean" else dout)
@@ -126,8 +134,9 @@ def mse_loss_forward(a: np.ndarray, b: np.ndarray, reduction: str = "mean"
 def mse_loss_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(da, db) with da = 2 (a − b) · dout (/ n for "mean") and db = −da."""
     diff, reduction = cache
+    dout = _check_dout(dout, diff.shape if reduction == "none" else ())
     scale = 2.0 / diff.size if reduction == "mean" else 2.0
-    da = diff * (np.asarray(dout, dtype=diff.dtype) * diff.dtype.type(scale))
+    da = diff * (dout.astype(diff.dtype, copy=False) * diff.dtype.type(scale))
     return da, -da
 
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.validation import check_float
+from nnprune.functional.validation import check_float, check_vector
 
 
 class NormCache(NamedTuple):
@@ -34,14 +34,6 @@ class NormCache(NamedTuple):
     gamma: np.ndarray | None
     has_beta: bool
     training: bool
-
-
-def _check_buffer(name: str, buf: np.ndarray | None, c: int) -> None:
-    if buf is None:
-        return
-    check_float(name, buf)
-    if buf.shape != (c,):
-        raise ValueError(f"{name} must have shape ({c},) for x with {c} channels, got {buf.shape}")
 
 
 def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
@@ -65,7 +57,7 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray
     c = x.shape[1]
     for name, buf in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
                       ("running_var", running_var)):
-        _check_buffer(name, buf, c)
+        check_vector(name, buf, c, "channel")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {type(training).__name__}")
     if isinstance(momentum, bool) or not 0.0 <= momentum <= 1.0:

@@ -1,4 +1,4 @@
-"""Argument checks shared by the kernels: float arrays and (h, w) pairs of ints."""
+"""Argument checks shared by the kernels: float arrays, per-channel vectors, (h, w) pairs."""
 from __future__ import annotations
 
 from typing import Any
@@ -26,3 +26,14 @@ def check_float(name: str, a: Any) -> None:
     if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
         got = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
         raise TypeError(f"{name} must be a float32 or float64 ndarray, got {got}")
+
+
+def check_vector(name: str, a: Any, length: int, of: str) -> None:
+    """Raise unless ``a`` is None or a float vector of ``length`` entries, one per ``of``
+    (a bias per filter, a running mean per channel, ...)."""
+    if a is None:
+        return
+    check_float(name, a)
+    if a.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), one entry per {of}, "
+                         f"got {a.shape}")
