@@ -36,11 +36,11 @@ def one(draw_shape=None):
 
 @st.composite
 def matmul_pair(draw):
-    """(n, k) @ (k, m), a 1-D operand on one side, and a batched (b, n, k) @ (k, m) or (k,).
-    (1-D @ 1-D has its own test below.)"""
+    """(n, k) @ (k, m), a 1-D operand on one side, a batched (b, n, k) @ (k, m) or (k,), and
+    (k,) @ (b, k, m). (1-D @ 1-D has its own test below.)"""
     n, k, m, b = (draw(st.integers(1, 3)) for _ in range(4))
     left = draw(st.sampled_from([(n, k), (k,), (b, n, k)]))
-    right = (k, m) if left == (k,) else draw(st.sampled_from([(k, m), (k,)]))
+    right = draw(st.sampled_from([(k, m), (b, k, m)] if left == (k,) else [(k, m), (k,)]))
     return draw(arrays(left)), draw(arrays(right))
 
 
@@ -133,8 +133,6 @@ def test_op_forward_matches_numpy_and_backward_matches_central_differences(name,
     check_tensor_grad(lambda *t: op(*t, *options), *inputs, name=name, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.xfail(strict=True, raises=np.exceptions.AxisError,
-                   reason="MatMul.backward expands a 0-d dout at axis -2 (vector @ vector)")
 def test_the_dot_product_of_two_vectors_has_both_gradients():
     """d(a·b)/da = b and d(a·b)/db = a."""
     a = Tensor([1.0, 2.0], requires_grad=True)

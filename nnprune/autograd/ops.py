@@ -101,10 +101,10 @@ class MatMul(Function):
     def backward(self, dout):
         a = self.a[None, :] if self.a.ndim == 1 else self.a
         b = self.b[:, None] if self.b.ndim == 1 else self.b
+        if self.b.ndim == 1:  # restore the dropped column axis first, then the row axis
+            dout = dout[..., None]
         if self.a.ndim == 1:
-            dout = np.expand_dims(dout, -2)
-        if self.b.ndim == 1:
-            dout = np.expand_dims(dout, -1)
+            dout = dout[..., None, :]
         da = dout @ np.swapaxes(b, -1, -2)
         db = np.swapaxes(a, -1, -2) @ dout
         da = unbroadcast(da, a.shape).reshape(self.a.shape)
