@@ -8,6 +8,7 @@ from hypothesis import given
 from strategies import arrays, shapes
 
 from nnprune import Tensor, no_grad
+from nnprune.autograd import is_grad_enabled
 
 pytestmark = pytest.mark.autograd
 
@@ -97,11 +98,58 @@ def test_no_grad_records_no_graph_and_restores_the_mode():
         y.sum().backward()
 
 
+def test_no_grad_blocks_nest():
+    """Leaving an inner block keeps recording off inside the outer one; leaving the outer
+    one turns it back on."""
+    w = Tensor([1.0], requires_grad=True)
+    assert is_grad_enabled()
+    with no_grad():
+        with no_grad():
+            assert not (w * 2).requires_grad
+        assert not is_grad_enabled() and not (w * 2).requires_grad
+    assert is_grad_enabled() and (w * 2).requires_grad
+
+
 def test_no_grad_restores_the_mode_after_an_exception():
     with pytest.raises(ValueError):
         with no_grad():
             raise ValueError("inside")
     assert (Tensor([1.0], requires_grad=True) * 2).requires_grad
+
+
+@pytest.mark.parametrize("data", [
+    [1.0, 2.0], [[1, 2], [3, 4]], 3, True, np.arange(4, dtype=np.int64),
+    np.ones(3, dtype=np.uint8), np.ones(2, dtype=np.float16),
+])
+def test_float32_is_the_default_dtype(data):
+    """Python numbers, lists, ints, bools and non-float32/64 arrays become float32."""
+    t = Tensor(data)
+    assert t.dtype == np.float32
+    np.testing.assert_array_equal(t.data, np.asarray(data, dtype=np.float32))
+
+
+def test_float64_on_request_and_kept_from_float64_arrays():
+    """dtype=np.float64 (or "float64") gives float64; a float64 ndarray keeps its dtype, as
+    in PyTorch's torch.tensor; a constant operand takes the dtype of the tensor it meets."""
+    assert Tensor([1.0], dtype=np.float64).dtype == np.float64
+    assert Tensor([1.0], dtype="float64").dtype == np.float64
+    assert Tensor(np.ones(2)).dtype == np.float64
+    assert Tensor(np.ones(2), dtype=np.float32).dtype == np.float32
+    x32 = Tensor([1.0, 2.0], requires_grad=True)
+    assert (x32 * 0.1 + np.ones(2)).dtype == np.float32  # constants follow the tensor
+    (x32 * x32).sum().backward()
+    assert x32.grad.dtype == np.float32
+    x64 = Tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
+    (x64 * 0.1).sum().backward()
+    assert x64.grad.dtype == np.float64
+
+
+def test_a_new_tensor_copies_the_caller_array():
+    """Changing the array a Tensor was built from does not change the Tensor."""
+    a = np.ones(3, dtype=np.float32)
+    t = Tensor(a)
+    a[0] = 5
+    assert t.data[0] == 1
 
 
 def test_detach_cuts_the_graph():
@@ -120,6 +168,12 @@ def test_detach_cuts_the_graph():
     (lambda: Tensor(["a"]), TypeError, "numeric"),
     (lambda: Tensor([1.0], dtype=np.int32), TypeError, "float32 or float64"),
     (lambda: Tensor([1.0, 2.0]).item(), ValueError, "one element"),
+    (lambda: (Tensor([1.0, 2.0], requires_grad=True) * 2).backward("ab"), TypeError,
+     r"grad must be a numeric array of shape \(2,\)"),
+    (lambda: Tensor([1.0], dtype="float33"), TypeError, "dtype must be float32 or float64"),
+    (lambda: Tensor([[1.0], [1.0, 2.0]]), ValueError, "data must be rectangular"),
+    (lambda: Tensor([1j]), TypeError, "numeric"),
+    (lambda: Tensor([1.0]) * None, TypeError, "numeric"),
 ])
 def test_bad_use_raises_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):

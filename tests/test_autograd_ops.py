@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 from strategies import arrays, shapes
 
 from nnprune import Tensor
+from nnprune.autograd import unbroadcast
 
 pytestmark = pytest.mark.autograd
 
@@ -56,10 +57,13 @@ def reduction_case(draw):
 
 @st.composite
 def max_case(draw):
-    """Distinct values (one maximum per slice) and an axis (None or an int)."""
+    """Distinct values (one maximum per slice) and an axis (None, an int or a tuple)."""
     shape = draw(shapes(min_dims=1, max_dims=3, max_side=3))
     a = np.array(draw(st.permutations(range(int(np.prod(shape)))))).reshape(shape) / 3.0
-    return a, draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1))), draw(st.booleans())
+    axis = draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
+                          st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True)
+                          .map(tuple)))
+    return a, axis, draw(st.booleans())
 
 
 @st.composite
@@ -151,6 +155,35 @@ def test_max_sends_the_gradient_to_the_first_of_tied_maxima():
     np.testing.assert_array_equal(b.grad, [1, 0])
 
 
+def test_max_over_several_axes_sends_ties_to_the_first_in_c_order():
+    """Reducing axes (0, 2) of a (2, 2, 2) block of equal values: only entry [0, j, 0] of each
+    j (the lowest flat index of its block) gets the gradient."""
+    a = Tensor(np.ones((2, 2, 2)), requires_grad=True)
+    out = a.max(axis=(0, 2), keepdims=True)
+    assert out.shape == (1, 2, 1)
+    (out * Tensor([[[2.0], [3.0]]])).sum().backward()
+    expected = np.zeros((2, 2, 2))
+    expected[0, :, 0] = [2.0, 3.0]
+    np.testing.assert_array_equal(a.grad, expected)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=10)
+@given(data=st.data())
+def test_every_op_keeps_the_dtype_of_its_inputs(name, dtype, data):
+    """float32 in, float32 out and float32 gradients; float64 likewise (Python-number options
+    such as the exponent never promote), so float64 checks stay float64 end to end."""
+    strategy, op, _ = OPS[name]
+    drawn = data.draw(strategy)
+    k = N_ARRAYS.get(name, 1)
+    inputs = [Tensor(a, requires_grad=True, dtype=dtype) for a in drawn[:k]]
+    out = op(*inputs, *drawn[k:])
+    assert out.dtype == dtype
+    out.backward(np.ones(out.shape))
+    assert all(t.grad.dtype == dtype and t.grad.shape == t.shape for t in inputs)
+
+
 def test_sigmoid_is_finite_at_extreme_inputs():
     a = Tensor([-1e4, 0.0, 1e4], requires_grad=True, dtype=np.float64)
     out = a.sigmoid()
@@ -169,6 +202,20 @@ def test_sigmoid_is_finite_at_extreme_inputs():
     (lambda: Tensor(np.ones((2, 3))).sum(axis=2), ValueError, "out of range"),
     (lambda: Tensor(np.ones((0, 3))).mean(axis=0), ValueError, "empty"),
     (lambda: Tensor(np.ones(0)).max(), ValueError, "empty"),
+    (lambda: Tensor(np.ones(2)) + Tensor(np.ones(3)), ValueError,
+     r"add: shapes \(2,\) and \(3,\) do not broadcast"),
+    (lambda: Tensor(np.ones((2, 3))) - np.ones(2), ValueError, "sub: shapes"),
+    (lambda: Tensor(np.ones((2, 3))) * np.ones((3, 3)), ValueError, "mul: shapes"),
+    (lambda: np.ones((4, 1, 2)) / Tensor(np.ones((3, 3))), ValueError, "div: shapes"),
+    (lambda: Tensor(np.ones((2, 3))).max(axis=5), ValueError, "axis 5 is out of range"),
+    (lambda: Tensor(np.ones((2, 3))).max(axis=(0, -2)), ValueError, "same axis twice"),
+    (lambda: Tensor(np.ones((2, 3))).sum(axis=(1, 1)), ValueError, "same axis twice"),
+    (lambda: Tensor(np.ones((2, 3))).mean(axis="rows"), TypeError, "axis must be None"),
+    (lambda: Tensor(np.ones((2, 3))).sum(axis=1.0), TypeError, "axis must be None"),
+    (lambda: Tensor(np.ones((2, 3))).reshape("a"), ValueError, "cannot reshape"),
+    (lambda: Tensor(np.ones((2, 3))).flatten(2), ValueError, "start_dim"),
+    (lambda: unbroadcast(np.ones((2, 3)), (4,)), ValueError, r"shape \(4,\) does not"),
+    (lambda: unbroadcast(np.ones(3), (2, 3)), ValueError, r"shape \(2, 3\) does not"),
 ])
 def test_ops_refuse_bad_input(call, error, match):
     with pytest.raises(error, match=match):

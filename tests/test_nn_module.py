@@ -165,3 +165,24 @@ def test_load_state_dict_keeps_pruned_weights_zero():
     model[4].weight.set_mask(mask)
     model.load_state_dict(state)
     assert np.all(model[4].weight.data[:, 5:] == 0)
+
+
+# ---------------------------------------------------------------------- pooling layers
+def test_avg_pool_is_not_a_max_pool():
+    """Both pooling layers share a private base; neither is an instance of the other, so
+    code that dispatches on the layer type cannot mistake one for the other."""
+    avg, mx = nn.AvgPool2d(2), nn.MaxPool2d(2)
+    assert not isinstance(avg, nn.MaxPool2d) and not isinstance(mx, nn.AvgPool2d)
+    assert avg.config()["type"] == "AvgPool2d" and mx.config()["type"] == "MaxPool2d"
+
+
+@pytest.mark.parametrize("cls, reduce", [(nn.MaxPool2d, np.max), (nn.AvgPool2d, np.mean)])
+def test_pooling_layers_reduce_their_windows(cls, reduce):
+    """2×2 windows, stride 2: out[n, c, i, j] = reduce(x[n, c, 2i:2i+2, 2j:2j+2])."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 6))
+    out = cls(2)(Tensor(x, dtype=np.float64)).data
+    expected = reduce(x.reshape(2, 3, 2, 2, 3, 2), axis=(3, 5))
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    layer = cls((3, 2), stride=(1, 2), padding=(1, 0))
+    assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 2), (1, 2), (1, 0))
+    assert cls(3).stride == (3, 3)  # the stride defaults to the kernel

@@ -59,6 +59,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     if grad.shape == shape:
         return grad
+    tail = grad.shape[grad.ndim - len(shape):] if len(shape) <= grad.ndim else None
+    if tail is None or any(n not in (1, g) for n, g in zip(shape, tail)):
+        raise ValueError(f"shape {shape} does not broadcast to the gradient's shape {grad.shape}")
     extra = grad.ndim - len(shape)
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))

@@ -11,12 +11,20 @@ import numpy as np
 from nnprune.autograd.function import Function, unbroadcast
 
 
+def _mismatch(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast together "
+                      f"(NumPy's rule: aligned from the right, each pair equal or one of them 1)")
+
+
 class Add(Function):
     """out = a + b;  da = dout, db = dout (summed over broadcast axes)."""
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        return a + b
+        try:
+            return a + b
+        except ValueError:
+            raise _mismatch("add", a, b) from None
 
     def backward(self, dout):
         sa, sb = self.shapes
@@ -28,7 +36,10 @@ class Sub(Function):
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        return a - b
+        try:
+            return a - b
+        except ValueError:
+            raise _mismatch("sub", a, b) from None
 
     def backward(self, dout):
         sa, sb = self.shapes
@@ -40,7 +51,10 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a * b
+        try:
+            return a * b
+        except ValueError:
+            raise _mismatch("mul", a, b) from None
 
     def backward(self, dout):
         return (unbroadcast(dout * self.b, self.a.shape),
@@ -52,7 +66,10 @@ class Div(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        try:
+            return a / b
+        except ValueError:
+            raise _mismatch("div", a, b) from None
 
     def backward(self, dout):
         da = dout / self.b
@@ -113,13 +130,20 @@ class MatMul(Function):
 
 
 def _normalize_axis(axis, ndim):
+    """``axis`` (None, an int or a tuple of ints) as a sorted tuple of distinct axes >= 0."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if (not isinstance(axes, (tuple, list))
+            or any(isinstance(ax, bool) or not isinstance(ax, (int, np.integer)) for ax in axes)):
+        raise TypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
     for ax in axes:
-        if not -ndim <= ax < max(ndim, 1):
+        if not -ndim <= ax < ndim:
             raise ValueError(f"axis {ax} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(ax % max(ndim, 1) for ax in axes))
+    normalized = tuple(sorted(int(ax) % ndim for ax in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"axis {axis!r} names the same axis twice")
+    return normalized
 
 
 class Sum(Function):
@@ -150,30 +174,31 @@ class Mean(Function):
 
 
 class Max(Function):
-    """out = max of a over one axis (or all);  da = dout at the first maximum, 0 elsewhere.
+    """out = max of a over ``axis`` (None, an int or a tuple);  da = dout at the first maximum.
 
-    Ties: only the first maximum (lowest index) receives the gradient, the rule max-pooling
-    uses too.
+    Ties: only the first maximum — the lowest flat index within each reduced block, in C
+    order — receives the gradient, the rule max-pooling uses too.
     """
 
     def forward(self, a, axis=None, keepdims=False):
         if a.size == 0:
-            raise ValueError("max of an empty tensor")
-        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        flat = a.reshape(-1) if axis is None else a
-        self.argmax = np.argmax(flat, axis=0 if axis is None else axis)
-        return np.max(a, axis=axis, keepdims=keepdims)
+            raise ValueError(f"max of an empty tensor of shape {a.shape}")
+        self.shape, self.axes = a.shape, _normalize_axis(axis, a.ndim)
+        # move the reduced axes last and merge them: (kept..., block)
+        self.kept = tuple(i for i in range(a.ndim) if i not in self.axes)
+        self.perm = self.kept + self.axes
+        block = np.transpose(a, self.perm).reshape([a.shape[i] for i in self.kept] + [-1])
+        self.argmax = np.argmax(block, axis=-1)  # (kept...): flat index of the first max
+        return np.max(a, axis=self.axes, keepdims=keepdims)
 
     def backward(self, dout):
-        if self.axis is None:
-            da = np.zeros(int(np.prod(self.shape)), dtype=dout.dtype)
-            da[self.argmax] = dout.reshape(())
-            return (da.reshape(self.shape),)
-        da = np.zeros(self.shape, dtype=dout.dtype)
-        idx = np.expand_dims(self.argmax, self.axis)
-        d = dout if self.keepdims else np.expand_dims(dout, self.axis)
-        np.put_along_axis(da, idx, d, axis=self.axis)
-        return (da,)
+        kept_shape = self.argmax.shape
+        reduced_shape = tuple(self.shape[i] for i in self.axes)
+        da = np.zeros(kept_shape + (int(np.prod(reduced_shape)),), dtype=dout.dtype)
+        np.put_along_axis(da, self.argmax[..., None], dout.reshape(kept_shape + (1,)), axis=-1)
+        # undo the merge and the move: (kept..., block) -> (kept..., reduced...) -> a's order
+        da = da.reshape(kept_shape + reduced_shape)
+        return (np.transpose(da, np.argsort(self.perm)),)
 
 
 class Reshape(Function):
@@ -183,7 +208,7 @@ class Reshape(Function):
         self.shape = a.shape
         try:
             return a.reshape(shape)
-        except ValueError:
+        except (ValueError, TypeError):
             raise ValueError(f"cannot reshape a tensor of shape {a.shape} into {shape}") from None
 
     def backward(self, dout):

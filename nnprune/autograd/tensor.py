@@ -24,6 +24,9 @@ def is_grad_enabled() -> bool:
 def no_grad() -> Iterator[None]:
     """Run a block without recording the graph (evaluation, weight updates).
 
+    Blocks nest: leaving an inner block restores the state it found (still off inside an
+    outer block), and an exception inside a block restores it too.
+
     >>> from nnprune import Tensor, no_grad
     >>> w = Tensor([1.0, 2.0], requires_grad=True)
     >>> with no_grad():
@@ -40,24 +43,33 @@ def no_grad() -> Iterator[None]:
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
-    """Float ndarray from ``data``: float32 by default, an existing float ndarray keeps its dtype."""
+    """Float ndarray from ``data``: float32 by default; a float32/float64 ndarray keeps its dtype."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"data must be rectangular (one shape), got {err}") from None
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"data must be numeric (float, int or bool), got dtype {arr.dtype}")
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float32)
+    if dtype is None:  # as torch.tensor: a float64 array stays float64, lists become float32
+        keep = isinstance(data, (np.ndarray, np.generic)) and arr.dtype in FLOAT_DTYPES
+        dtype = arr.dtype if keep else np.dtype(np.float32)
     return arr.astype(dtype, copy=False)
 
 
 class Tensor:
     """A float32 (default) or float64 array with reverse-mode autograd.
 
+    Python numbers, lists and integer/bool arrays become float32; a float32 or float64
+    ndarray keeps its dtype (as ``torch.tensor`` does); ``dtype=np.float64`` asks for float64.
     ``data`` is the ndarray; ``grad`` is None until ``backward`` reaches this tensor, then an
     ndarray of the same shape. Only tensors created with ``requires_grad=True`` (leaves) and
     results computed from them take part in the graph.
@@ -133,7 +145,11 @@ class Tensor:
                 raise ValueError(
                     f"grad must be given for a non-scalar tensor of shape {self.shape}")
             grad = np.ones_like(self.data)
-        grad = np.asarray(grad, dtype=self.dtype)
+        try:
+            grad = np.asarray(grad, dtype=self.dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"grad must be a numeric array of shape {self.shape}, "
+                            f"got {grad!r}") from None
         if grad.shape != self.shape:
             raise ValueError(f"grad must have shape {self.shape}, got {grad.shape}")
 
@@ -223,6 +239,10 @@ class Tensor:
 
     def flatten(self, start_dim: int = 1) -> Tensor:
         """Merge the axes from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W) by default."""
+        if (isinstance(start_dim, bool) or not isinstance(start_dim, (int, np.integer))
+                or not 0 <= start_dim < max(self.ndim, 1)):
+            raise ValueError(f"start_dim must be an int in [0, {max(self.ndim, 1)}) for a "
+                             f"tensor of shape {self.shape}, got {start_dim!r}")
         return self.reshape(self.shape[:start_dim] + (-1,))
 
     def transpose(self, *axes: int) -> Tensor:

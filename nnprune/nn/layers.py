@@ -102,35 +102,43 @@ class Conv2d(Module):
                 "dtype": str(self.weight.dtype)}
 
 
-class MaxPool2d(Module):
-    """Max over kh×kw windows.  (N, C, H, W) -> (N, C, OH, OW); stride defaults to the kernel."""
+class _Pool2d(Module):
+    """What max- and average-pooling share: the window geometry, checked as PyTorch does.
 
-    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+    (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H + 2·padding − kh) / stride⌋ + 1 (likewise OW);
+    ``stride`` defaults to the kernel size. The forward pass refuses a padding larger than
+    half the kernel (PyTorch's rule: every window holds a real pixel) and a kernel larger
+    than the padded input.
+    """
+
+    def __init__(self, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0) -> None:
         super().__init__()
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
-
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
     def config(self) -> dict[str, Any]:
-        return {"type": "MaxPool2d", "kernel_size": list(self.kernel_size),
+        return {"type": type(self).__name__, "kernel_size": list(self.kernel_size),
                 "stride": list(self.stride), "padding": list(self.padding)}
 
 
-class AvgPool2d(MaxPool2d):
-    """Mean over kh×kw windows.  (N, C, H, W) -> (N, C, OH, OW)."""
+class MaxPool2d(_Pool2d):
+    """Max over kh×kw windows (padding counts as −∞); ties send the gradient to the first max."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over kh×kw windows; padded zeros count in the mean (PyTorch's count_include_pad)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "type": "AvgPool2d"}
 
 
 class _BatchNorm(Module):
