@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune import Tensor, nn
+from nnprune.nn import init
 from strategies import arrays
 
 pytestmark = pytest.mark.nn
@@ -52,6 +53,44 @@ def test_load_state_dict_rejects_missing_unexpected_and_misshapen():
         model.load_state_dict({**state, "0.weight": np.zeros((2, 1, 2, 2))})
 
 
+def test_a_rejected_state_leaves_the_model_unchanged():
+    """Every entry is checked before any is copied: a bad last entry changes nothing."""
+    model = small_model()
+    before = model.state_dict()
+    state = {name: value + 1 for name, value in before.items()}
+    state["4.bias"] = np.zeros(7)
+    with pytest.raises(ValueError, match=r"state\['4.bias'\] has shape \(7,\)"):
+        model.load_state_dict(state)
+    after = model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_non_strict_loading_takes_the_matching_names_only():
+    model = small_model()
+    new_weight = np.full(model[4].weight.shape, 0.5)
+    model.load_state_dict({"4.weight": new_weight, "extra": np.zeros(2)}, strict=False)
+    assert np.all(model[4].weight.data == 0.5) and model[4].weight.dtype == np.float32
+
+
+@pytest.mark.parametrize("state, strict, error, match", [
+    ([("0.weight", np.zeros(1))], True, TypeError, "state must be a mapping"),
+    ({"4.bias": np.array(["a", "b", "c"])}, False, TypeError, r"state\['4.bias'\] must be numeric"),
+    ({}, "yes", TypeError, "strict must be a bool"),
+])
+def test_load_state_dict_rejects_bad_types(state, strict, error, match):
+    with pytest.raises(error, match=match):
+        small_model().load_state_dict(state, strict=strict)
+
+
+def test_sequential_indexing():
+    model = small_model()
+    assert model[-1] is model[4] and isinstance(model[1:3], nn.Sequential) and len(model[1:3]) == 2
+    with pytest.raises(IndexError, match="index 5 is out of range for a Sequential of 5"):
+        model[5]
+    with pytest.raises(TypeError, match="indices must be ints or slices, got str"):
+        model["0"]
+
+
 def test_train_and_eval_reach_every_submodule():
     model = small_model()
     model.eval()
@@ -90,14 +129,61 @@ def test_same_rng_seed_gives_identical_layers_and_shared_generator_differs():
     assert not np.array_equal(c.weight.data, d.weight.data)
 
 
-def test_kaiming_initialisation_has_the_he_variance():
-    """Kaiming normal: Var(w) ≈ 2 / fan_in (checked on a large layer)."""
-    layer = nn.Conv2d(64, 128, 3, rng=0, dtype=np.float64)
-    fan_in = 64 * 9
-    assert abs(layer.weight.data.var() * fan_in / 2 - 1) < 0.02
-    glorot = nn.Linear(300, 200, init="glorot", rng=0)
-    bound = np.sqrt(6 / 500)
-    assert np.abs(glorot.weight.data).max() <= bound
+def test_fans_of_linear_and_conv_weights():
+    """fan_in = in·kh·kw, fan_out = out·kh·kw; a linear weight has a 1×1 receptive field."""
+    assert init.fans((300, 784)) == (784, 300)
+    assert init.fans((20, 3, 5, 3)) == (3 * 15, 20 * 15)
+
+
+@pytest.mark.parametrize("shape", [(128, 64, 3, 3), (200, 300)])
+def test_kaiming_is_the_documented_draw_and_has_the_he_variance(shape):
+    """w = rng.standard_normal(shape)·√(2 / fan_in) bit for bit, from the seed alone; its
+    sample variance is 2 / fan_in (He et al. 2015) within sampling error."""
+    fan_in, _ = init.fans(shape)
+    w = init.kaiming_normal(shape, 7, dtype=np.float64)
+    expected = np.random.default_rng(7).standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    np.testing.assert_array_equal(w, expected)
+    np.testing.assert_array_equal(init.kaiming_normal(shape, np.random.default_rng(7),
+                                                      dtype=np.float64), w)
+    assert abs(w.var() * fan_in / 2 - 1) < 0.03 and abs(w.mean()) < 0.01
+    assert init.kaiming_normal(shape, 7).dtype == np.float32
+
+
+@pytest.mark.parametrize("shape", [(128, 64, 3, 3), (200, 300)])
+def test_glorot_is_the_documented_draw_and_has_the_glorot_variance(shape):
+    """w = rng.uniform(−a, a, shape), a = √(6 / (fan_in + fan_out)) (Glorot & Bengio 2010):
+    every entry within ±a and the variance a²/3 = 2 / (fan_in + fan_out)."""
+    fan_in, fan_out = init.fans(shape)
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    w = init.glorot_uniform(shape, 3, dtype=np.float64)
+    np.testing.assert_array_equal(w, np.random.default_rng(3).uniform(-a, a, shape))
+    assert np.abs(w).max() <= a
+    assert abs(w.var() * (fan_in + fan_out) / 2 - 1) < 0.03
+
+
+def test_layers_draw_their_weights_from_the_seed():
+    """nn.Linear(rng=s) and nn.Conv2d(rng=s) hold exactly init_weight(shape, init, s); the
+    biases start at zero."""
+    lin = nn.Linear(5, 4, init="glorot", rng=11)
+    np.testing.assert_array_equal(lin.weight.data, init.glorot_uniform((4, 5), 11))
+    conv = nn.Conv2d(3, 6, (3, 2), rng=12, dtype=np.float64)
+    np.testing.assert_array_equal(conv.weight.data,
+                                  init.kaiming_normal((6, 3, 3, 2), 12, dtype=np.float64))
+    assert np.all(lin.bias.data == 0) and np.all(conv.bias.data == 0)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: init.fans((3,)), ValueError, "at least 2 positive ints"),
+    (lambda: init.fans((3, 0)), ValueError, "at least 2 positive ints"),
+    (lambda: init.kaiming_normal((3, 2), "seed"), TypeError, "rng must be"),
+    (lambda: init.glorot_uniform((3, 2), -1), TypeError, "rng must be"),
+    (lambda: init.kaiming_normal((3, 2), 0, dtype=np.int32), TypeError, "float32 or float64"),
+    (lambda: init.glorot_uniform((3, 2), 0, dtype="float33"), TypeError, "float32 or float64"),
+    (lambda: init.init_weight((3, 2), "he", 0), ValueError, "init must be one of"),
+])
+def test_initialisers_reject_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
 
 @pytest.mark.parametrize("make, match", [
@@ -186,3 +272,22 @@ def test_pooling_layers_reduce_their_windows(cls, reduce):
     layer = cls((3, 2), stride=(1, 2), padding=(1, 0))
     assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 2), (1, 2), (1, 0))
     assert cls(3).stride == (3, 3)  # the stride defaults to the kernel
+
+
+@pytest.mark.parametrize("layer, shape, match", [
+    (nn.Conv2d(1, 2, 3), (2, 3, 8, 8), "3 channels but weight expects 1"),
+    (nn.Conv2d(3, 2, (9, 3), padding=0), (2, 3, 8, 8), "larger than the padded input"),
+    (nn.Conv2d(3, 2, 3), (3, 8, 8), "4-D"),
+    (nn.Conv2d(3, 2, 3), (0, 3, 8, 8), "empty"),
+    (nn.Linear(4, 2), (2, 5), "in_features = 4"),
+    (nn.MaxPool2d(9), (1, 1, 8, 8), "larger than the padded input"),
+    (nn.AvgPool2d(2, padding=2), (1, 1, 8, 8), "at most half the kernel"),
+    (nn.BatchNorm2d(4), (2, 3, 5, 5), r"shape \(3,\)"),
+    (nn.BatchNorm2d(3), (2, 3), "4-D input"),
+    (nn.BatchNorm1d(3), (1, 3), "more than 1 value per channel"),
+])
+def test_layers_reject_input_that_does_not_fit(layer, shape, match):
+    """Wrong channel count, a kernel larger than the padded input, a missing axis, an empty
+    batch: each a ValueError that says what was expected."""
+    with pytest.raises(ValueError, match=match):
+        layer(Tensor(np.ones(shape)))

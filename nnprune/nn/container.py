@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
+import numpy as np
+
 from nnprune.autograd.tensor import Tensor
 from nnprune.nn import layers
 from nnprune.nn.module import Module
@@ -35,10 +37,12 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Module:
         items = list(self._modules.values())
         if isinstance(i, slice):
             return Sequential(*items[i])
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"Sequential indices must be ints or slices, got {type(i).__name__}")
         if not -len(items) <= i < len(items):
             raise IndexError(f"index {i} is out of range for a Sequential of {len(items)} layers")
         return items[i]

@@ -1,11 +1,18 @@
-"""Weight initialisation from an explicit random generator.
+"""Weight initialisation from an explicit seed or random generator.
 
 fan_in of a weight (out, in, *k) is ``in * prod(k)``; fan_out is ``out * prod(k)``.
 
-- Kaiming (He et al. 2015), for ReLU nets: w ~ N(0, 2 / fan_in).
-- Glorot / Xavier (Glorot & Bengio 2010): w ~ U(-a, a), a = √(6 / (fan_in + fan_out)).
+- Kaiming / He (He et al. 2015, "Delving Deep into Rectifiers", eq. 10), for ReLU nets:
+  w ~ N(0, σ²) with σ² = 2 / fan_in, so the variance of the activations is preserved.
+- Glorot / Xavier (Glorot & Bengio 2010, "Understanding the difficulty of training deep
+  feedforward neural networks", eq. 16): w ~ U(−a, a) with a = √(6 / (fan_in + fan_out)),
+  whose variance a²/3 = 2 / (fan_in + fan_out).
+
+Biases start at zero (the layers do that). The same seed gives the same bits.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -25,35 +32,57 @@ def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(int(rng))
 
 
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as np.float32 or np.float64, or a TypeError saying what it got."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight of ``shape`` (out, in, *kernel)."""
-    if len(shape) < 2:
-        raise ValueError(f"fans need a weight with at least 2 dimensions, got shape {shape}")
+    """(fan_in, fan_out) of a weight of ``shape`` (out, in, *kernel).
+
+    >>> fans((16, 3, 5, 5))
+    (75, 400)
+    """
+    if (not isinstance(shape, (tuple, list)) or len(shape) < 2
+            or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
+                   for n in shape)):
+        raise ValueError(f"shape must be a tuple of at least 2 positive ints (out, in, *kernel), "
+                         f"got {shape!r}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
-    return shape[1] * receptive, shape[0] * receptive
+    return int(shape[1]) * receptive, int(shape[0]) * receptive
 
 
-def kaiming_normal(shape: tuple[int, ...], rng: np.random.Generator,
-                   dtype=np.float32) -> np.ndarray:
-    """He initialisation for ReLU layers: N(0, 2 / fan_in)."""
+def kaiming_normal(shape: tuple[int, ...], rng: int | np.random.Generator,
+                   dtype: Any = np.float32) -> np.ndarray:
+    """He initialisation for ReLU layers: w ~ N(0, 2 / fan_in), drawn as
+    ``rng.standard_normal(shape) * √(2 / fan_in)``.  shape -> array of ``shape``."""
     fan_in, _ = fans(shape)
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    dt, rng = float_dtype(dtype), as_generator(rng)
+    return (rng.standard_normal(tuple(shape)) * np.sqrt(2.0 / fan_in)).astype(dt)
 
 
-def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator,
-                   dtype=np.float32) -> np.ndarray:
-    """Glorot/Xavier uniform: U(-a, a) with a = √(6 / (fan_in + fan_out))."""
+def glorot_uniform(shape: tuple[int, ...], rng: int | np.random.Generator,
+                   dtype: Any = np.float32) -> np.ndarray:
+    """Glorot/Xavier uniform: w ~ U(−a, a), a = √(6 / (fan_in + fan_out)), drawn as
+    ``rng.uniform(-a, a, shape)``.  shape -> array of ``shape``."""
     fan_in, fan_out = fans(shape)
+    dt, rng = float_dtype(dtype), as_generator(rng)
     a = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-a, a, size=shape).astype(dtype)
+    return rng.uniform(-a, a, size=tuple(shape)).astype(dt)
 
 
 INITIALIZERS = {"kaiming": kaiming_normal, "glorot": glorot_uniform}
 
 
-def init_weight(shape: tuple[int, ...], init: str, rng: np.random.Generator,
-                dtype=np.float32) -> np.ndarray:
+def init_weight(shape: tuple[int, ...], init: str, rng: int | np.random.Generator,
+                dtype: Any = np.float32) -> np.ndarray:
     """Draw a weight with the initialiser named ``init`` ("kaiming" or "glorot")."""
-    if init not in INITIALIZERS:
+    if not isinstance(init, str) or init not in INITIALIZERS:
         raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {init!r}")
     return INITIALIZERS[init](shape, rng, dtype)

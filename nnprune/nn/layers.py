@@ -11,7 +11,7 @@ import numpy as np
 
 from nnprune import functional as F
 from nnprune.autograd.tensor import Tensor
-from nnprune.nn.init import as_generator, init_weight
+from nnprune.nn.init import as_generator, float_dtype, init_weight
 from nnprune.nn.module import Module
 from nnprune.nn.parameter import Parameter
 
@@ -30,15 +30,12 @@ def _pair(name: str, value: Any, minimum: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 class Linear(Module):
-    """y = x Wᵀ + b.  (N, in_features) -> (N, out_features); W is (out_features, in_features)."""
+    """y = x Wᵀ + b.  (N, in_features) -> (N, out_features); W is (out_features, in_features).
+
+    W is drawn by ``init`` ("kaiming" or "glorot", see ``nn.init``) from ``rng`` (a seed or
+    a Generator); b starts at zero.
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  init: str = "kaiming", rng: int | np.random.Generator | None = None,
@@ -46,7 +43,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int("in_features", in_features)
         self.out_features = _positive_int("out_features", out_features)
-        self.init, dt = init, _dtype(dtype)
+        self.init, dt = init, float_dtype(dtype)
         w = init_weight((self.out_features, self.in_features), init, as_generator(rng), dt)
         self.weight = Parameter(w)
         self.bias = Parameter(np.zeros(self.out_features, dt)) if bias else None
@@ -68,6 +65,7 @@ class Conv2d(Module):
 
     (N, C, H, W) ⋆ (F, C, kh, kw) -> (N, F, OH, OW),
     OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW).
+    The weight is drawn by ``init`` from ``rng`` as in ``Linear``; the bias starts at zero.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
@@ -82,7 +80,7 @@ class Conv2d(Module):
         self.stride = _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
         self.dilation = _pair("dilation", dilation, 1)
-        dt = _dtype(dtype)
+        dt = float_dtype(dtype)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
         self.weight = Parameter(init_weight(shape, init, as_generator(rng), dt))
         self.bias = Parameter(np.zeros(self.out_channels, dt)) if bias else None
@@ -155,7 +153,7 @@ class _BatchNorm(Module):
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps!r}")
         self.eps, self.momentum = float(eps), float(momentum)
-        dt = _dtype(dtype)
+        dt = float_dtype(dtype)
         self.weight = Parameter(np.ones(num_features, dt)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dt)) if affine else None
         self.register_buffer("running_mean", np.zeros(num_features, dt))

@@ -104,25 +104,34 @@ class Module:
     def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
         """Copy arrays from ``state`` into the parameters and buffers of the same names.
 
-        With ``strict`` every name must match both ways; shapes must always match.
+        With ``strict`` every name must match both ways; shapes must always match. Every
+        entry is checked before any is copied, so a bad state leaves the model unchanged.
+        Values are cast to the model's dtypes; attached pruning masks are re-applied.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping of name -> array, got {type(state).__name__}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool, got {strict!r}")
         own = dict(self.named_parameters())
-        own_buffers = dict(self.named_buffers())
-        expected = set(own) | set(own_buffers)
+        targets = {name: p.data for name, p in own.items()} | dict(self.named_buffers())
         if strict:
-            missing, unexpected = expected - set(state), set(state) - expected
+            missing, unexpected = set(targets) - set(state), set(state) - set(targets)
             if missing or unexpected:
                 raise ValueError(f"state does not match the model: missing {sorted(missing)}, "
-                                 f"unexpected {sorted(unexpected)}")
+                                 f"unexpected {sorted(unexpected, key=str)}")
+        checked = {}
         for name, value in state.items():
-            if name not in expected:
+            if name not in targets:
                 continue
             value = np.asarray(value)
-            target = own[name].data if name in own else own_buffers[name]
-            if value.shape != target.shape:
+            if value.dtype.kind not in "fiub":
+                raise TypeError(f"state[{name!r}] must be numeric, got dtype {value.dtype}")
+            if value.shape != targets[name].shape:
                 raise ValueError(f"state[{name!r}] has shape {value.shape}, "
-                                 f"the model expects {target.shape}")
-            target[...] = value
+                                 f"the model expects {targets[name].shape}")
+            checked[name] = value
+        for name, value in checked.items():
+            targets[name][...] = value
         for p in own.values():
             p.apply_mask()
 
