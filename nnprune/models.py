@@ -17,6 +17,7 @@ vgg16           14,986,698   Li et al. 2017, CIFAR VGG-16 with BatchNorm
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +33,16 @@ def _size(input_size: int | tuple[int, int]) -> tuple[int, int]:
     return int(hw[0]), int(hw[1])
 
 
+def _common(in_channels: Any, num_classes: Any, seed: Any) -> np.random.Generator:
+    """Check the arguments every builder shares; the generator all its layers draw from."""
+    for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
 def _scaled(c: int, width: float) -> int:
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
         raise ValueError(f"width must be a positive number, got {width!r}")
@@ -45,7 +56,7 @@ def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any =
     (N, C, H, W) -> (N, K). 266,610 parameters on 28×28 (266,200 weights + 410 biases).
     """
     h, w = _size(input_size)
-    rng = np.random.default_rng(seed)
+    rng = _common(in_channels, num_classes, seed)
     h1, h2 = _scaled(300, width), _scaled(100, width)
     return nn.Sequential(
         nn.Flatten(),
@@ -66,8 +77,11 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
     below, so 8×8 digits still fit through two 5×5 convolutions.
     """
     h, w = _size(input_size)
+    if padding is not None and (isinstance(padding, bool) or not isinstance(padding, int)
+                                or padding < 0):
+        raise ValueError(f"padding must be None or an int >= 0, got {padding!r}")
     pad = (0 if min(h, w) >= 28 else 2) if padding is None else padding
-    rng = np.random.default_rng(seed)
+    rng = _common(in_channels, num_classes, seed)
     c1, c2, f1 = _scaled(20, width), _scaled(50, width), _scaled(500, width)
     for _ in range(2):  # two conv + pool blocks
         h, w = (h + 2 * pad - 4) // 2, (w + 2 * pad - 4) // 2
@@ -92,7 +106,7 @@ def simple_cnn(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32
     h, w = _size(input_size)
     if h < 4 or w < 4:
         raise ValueError(f"simple_cnn needs an input of at least 4×4, got {input_size!r}")
-    rng = np.random.default_rng(seed)
+    rng = _common(in_channels, num_classes, seed)
     c1, c2, f1 = _scaled(16, width), _scaled(32, width), _scaled(128, width)
     return nn.Sequential(
         nn.Conv2d(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
@@ -117,7 +131,7 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     A max-pool that would shrink a map below 1×1 is left out, so small inputs still fit.
     """
     h, w = _size(input_size)
-    rng = np.random.default_rng(seed)
+    rng = _common(in_channels, num_classes, seed)
     layers: list[nn.Module] = []
     c = in_channels
     for v in VGG16_LAYERS:
@@ -147,6 +161,10 @@ MODELS: dict[str, Callable[..., nn.Sequential]] = {
 
 def build_model(name: str, **kwargs: Any) -> nn.Sequential:
     """The model called ``name`` (a key of ``MODELS``), built with ``kwargs``."""
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    accepted = inspect.signature(MODELS[name]).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"{name}() does not take {unknown}; it takes {list(accepted)}")
     return MODELS[name](**kwargs)

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from nnprune import Tensor, models, no_grad
+from nnprune import Tensor, models, nn, no_grad
+from nnprune import functional as F
+from nnprune.data import digits
 
 pytestmark = pytest.mark.models
 
@@ -36,21 +38,54 @@ def test_simple_cnn_count_from_its_layer_formula():
     assert n_params(models.simple_cnn()) == expected
 
 
+@pytest.fixture(scope="module")
+def digits_batch():
+    data = digits(seed=0)
+    return data.x_test[:16], data.y_test[:16]
+
+
 @pytest.mark.parametrize("name", sorted(models.MODELS))
-def test_every_model_runs_on_8x8_digits_shape(name):
-    """Each architecture adapts to 1×8×8 input and returns (N, num_classes) logits."""
+def test_every_model_runs_forward_and_backward_on_real_digits(name, digits_batch):
+    """Each architecture, built for 1×8×8 input, maps a batch of real digits to (16, 10)
+    finite logits in eval and in training mode, and every parameter gets a gradient."""
+    x, y = digits_batch
     width = 0.125 if name == "vgg16" else 1.0
     model = models.build_model(name, in_channels=1, num_classes=10, input_size=8, width=width)
     model.eval()
     with no_grad():
-        out = model(Tensor(np.random.default_rng(0).random((3, 1, 8, 8))))
-    assert out.shape == (3, 10) and np.all(np.isfinite(out.data))
+        out = model(Tensor(x))
+    assert out.shape == (16, 10) and out.dtype == np.float32 and np.all(np.isfinite(out.data))
+    model.train()
+    F.cross_entropy(model(Tensor(x)), y).backward()
+    assert all(p.grad is not None and np.all(np.isfinite(p.grad)) for p in model.parameters())
 
 
-def test_same_seed_same_model_and_width_scales():
-    a, b = models.lenet5(seed=4), models.lenet5(seed=4)
-    assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
-    assert n_params(models.lenet_300_100(width=0.5)) < n_params(models.lenet_300_100())
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_every_model_takes_channels_classes_and_a_non_square_size(name):
+    """in_channels, num_classes and an (H, W) input size shape the model: a (2, 3, 12, 10)
+    batch gives (2, 7) logits, and the first layer reads 3 channels."""
+    width = 0.125 if name == "vgg16" else 0.5
+    model = models.build_model(name, in_channels=3, num_classes=7, input_size=(12, 10),
+                               width=width, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 3, 12, 10))
+    model.eval()
+    with no_grad():
+        out = model(Tensor(x))
+    assert out.shape == (2, 7) and out.dtype == np.float64
+    first = next(m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert first.weight.shape[1] == (3 if isinstance(first, nn.Conv2d) else 3 * 12 * 10)
+
+
+@pytest.mark.parametrize("width", [0.25, 0.5, 2.0])
+def test_width_scales_every_hidden_size(width):
+    """Hidden sizes are max(1, round(width·c)); the input and output sizes do not change."""
+    mlp = models.lenet_300_100(input_size=8, width=width)
+    assert [m.out_features for m in mlp if isinstance(m, nn.Linear)] == \
+        [round(300 * width), round(100 * width), 10]
+    cnn = models.lenet5(input_size=8, width=width)
+    assert [m.out_channels for m in cnn if isinstance(m, nn.Conv2d)] == \
+        [round(20 * width), round(50 * width)]
+    assert models.simple_cnn(input_size=8, width=0.01)[0].out_channels == 1
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -59,7 +94,14 @@ def test_same_seed_same_model_and_width_scales():
     ({"name": "lenet5", "width": -1.0}, "width"),
     ({"name": "simple_cnn", "input_size": 2}, "at least 4"),
     ({"name": "lenet5", "input_size": 8, "padding": 0}, "too small"),
+    ({"name": "lenet5", "padding": -1}, "padding must be None or an int >= 0"),
+    ({"name": "lenet_300_100", "in_channels": 0}, "in_channels must be a positive int"),
+    ({"name": "simple_cnn", "num_classes": 2.5}, "num_classes must be a positive int"),
+    ({"name": "vgg16", "seed": "a"}, "seed must be an int >= 0"),
+    ({"name": "lenet5", "dtype": np.int64}, "dtype must be float32 or float64"),
+    ({"name": "simple_cnn", "depth": 3}, r"simple_cnn\(\) does not take \['depth'\]"),
+    ({"name": 5}, "unknown model 5"),
 ])
 def test_build_model_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         models.build_model(**kwargs)
