@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from nnprune.optim.optimizers import Optimizer
+from nnprune.optim.optimizers import Optimizer, check_number
 
 
 class LRScheduler:
@@ -37,9 +37,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
         if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
             raise ValueError(f"step_size must be a positive int, got {step_size!r}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.step_size, self.gamma = step_size, float(gamma)
+        self.step_size = step_size
+        self.gamma = check_number("gamma", gamma, low=0.0, low_open=True, high=1.0)
 
     def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -52,9 +51,8 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
         if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
             raise ValueError(f"T_max must be a positive int, got {T_max!r}")
-        if not 0 <= eta_min <= self.base_lr:
-            raise ValueError(f"eta_min must be in [0, lr={self.base_lr}], got {eta_min!r}")
-        self.T_max, self.eta_min = T_max, float(eta_min)
+        self.T_max = T_max
+        self.eta_min = check_number("eta_min", eta_min, high=self.base_lr)
 
     def lr_at(self, epoch: int) -> float:
         e = min(epoch, self.T_max)

@@ -11,11 +11,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from nnprune.autograd.tensor import Tensor
 from nnprune.nn.parameter import Parameter
 
 
-def _number(name: str, value: Any, low: float = 0.0, low_open: bool = False,
-            high: float | None = None, high_open: bool = False) -> float:
+def check_number(name: str, value: Any, low: float = 0.0, low_open: bool = False,
+                 high: float | None = None, high_open: bool = False) -> float:
+    """``value`` as a finite float in the interval (open or closed at each end), or a clear
+    TypeError / ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
@@ -32,14 +35,22 @@ class Optimizer:
     """Base: holds the parameters, a learning rate ``lr`` and per-parameter ``state``."""
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Parameters such as "
+                            "model.parameters(), got a single " + type(params).__name__)
         self.params = list(params)
         if not self.params:
             raise ValueError("params is empty: the optimizer has nothing to update")
+        first: dict[int, int] = {}
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise TypeError(f"params[{i}] must be a Parameter, got {type(p).__name__}")
-        self.lr = _number("lr", lr, low=0.0, low_open=True)
-        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+            if id(p) in first:  # it would be updated twice per step
+                raise ValueError(f"params[{i}] is the same Parameter as params[{first[id(p)]}]")
+            first[id(p)] = i
+        self.lr = check_number("lr", lr, low=0.0, low_open=True)
+        # per parameter: its buffers (arrays of its shape) and, for Adam, its step count
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (call before each backward)."""
@@ -55,7 +66,8 @@ class Optimizer:
             if p.mask is not None:  # the pruning hook
                 p.apply_mask()
                 for buf in state.values():
-                    buf *= p.mask
+                    if isinstance(buf, np.ndarray):
+                        buf *= p.mask
 
     def _update(self, p: Parameter, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -65,16 +77,21 @@ class SGD(Optimizer):
     """Stochastic gradient descent with momentum, Nesterov and L2 weight decay (PyTorch's rule).
 
     g ← g + λ w;  v ← μ v + g (v = g on the first step);  w ← w − lr · (g + μ v if nesterov else v)
+
+    This is torch.optim.SGD's documented rule with dampening 0 (Sutskever et al. 2013 for the
+    Nesterov form).
     """
 
     def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(params, lr)
-        self.momentum = _number("momentum", momentum, high=1.0, high_open=True)
-        self.weight_decay = _number("weight_decay", weight_decay)
+        self.momentum = check_number("momentum", momentum, high=1.0, high_open=True)
+        self.weight_decay = check_number("weight_decay", weight_decay)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
 
     def _update(self, p, g, state):
         if self.weight_decay:
@@ -94,7 +111,8 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` adds λ w to the gradient.
 
     m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  w ← w − lr · m̂ / (√v̂ + eps),
-    m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
+    m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ), t = the number of updates of this parameter.
+    The bias correction makes the first step lr·g/(|g| + eps) ≈ lr·sign(g) at any gradient scale.
     """
 
     decoupled = False
@@ -105,18 +123,16 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_number("betas[0]", betas[0], high=1.0, high_open=True),
-                      _number("betas[1]", betas[1], high=1.0, high_open=True))
-        self.eps = _number("eps", eps, low_open=True)
-        self.weight_decay = _number("weight_decay", weight_decay)
-        self.t = 0
-
-    def step(self) -> None:
-        self.t += 1
-        super().step()
+        self.betas = (check_number("betas[0]", betas[0], high=1.0, high_open=True),
+                      check_number("betas[1]", betas[1], high=1.0, high_open=True))
+        self.eps = check_number("eps", eps, low_open=True)
+        self.weight_decay = check_number("weight_decay", weight_decay)
 
     def _update(self, p, g, state):
         b1, b2 = self.betas
+        # t counts this parameter's own updates, as PyTorch's state["step"]: a parameter
+        # that had no gradient for a while is not over-corrected when it gets one
+        t = state["step"] = state.get("step", 0) + 1
         if self.weight_decay and self.decoupled:
             p.data -= self.lr * self.weight_decay * p.data
         elif self.weight_decay:
@@ -129,8 +145,8 @@ class Adam(Optimizer):
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * g * g
-        m_hat = m / (1 - b1 ** self.t)
-        v_hat = v / (1 - b2 ** self.t)
+        m_hat = m / (1 - b1 ** t)
+        v_hat = v / (1 - b2 ** t)
         p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
 
 
