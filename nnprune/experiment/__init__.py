@@ -4,6 +4,7 @@
   a model on a dataset, each returning one result record.
 - ``sweep``: criteria × sparsities × scopes from one trained model.
 - ``report``: ``results.json`` and the markdown report; ``plots``: the figures.
+- ``runs``: what every run is made of (copy, train, evaluate, record).
 - ``demo``: the end-to-end digits demo behind ``nnprune demo``.
 
 Import the module you need (``from nnprune.experiment import workflows``): the figures pull

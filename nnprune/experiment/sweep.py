@@ -1,7 +1,7 @@
 """A sweep: criteria × sparsities × scopes, each run from the same trained starting point.
 
-Every run copies the trained model (``clone_model``), prunes the copy once (one shot) with
-``nnprune.prune.apply.prune_model``, measures the test accuracy without fine-tuning, then
+Every run copies the trained model (``clone_model``), prunes the copy once
+(``workflows.oneshot``), measures the test accuracy without fine-tuning, then
 fine-tunes the pruned copy (its masks stay attached, so pruned weights stay zero) and
 measures it again. So one run gives both arms of the comparison {no fine-tuning,
 fine-tuning}, and one record (see ``nnprune.experiment.report.RECORD_FIELDS``) holds them.
@@ -13,7 +13,6 @@ they would be the same each time.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,53 +20,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from nnprune import optim, train
-from nnprune.count import count
-from nnprune.experiment import plots, report
-from nnprune.nn import Module, from_config
-from nnprune.prune.apply import prune_model, sparsity_report
+from nnprune import train
+from nnprune.experiment import plots, report, workflows
+from nnprune.experiment.runs import (OPTIMIZERS, Regularizer, clone_model, fit_model,
+                                     make_optimizer)
+from nnprune.nn import Module
+from nnprune.prune.scores import NEEDS_GRADS
 
-CRITERIA_NEEDING_GRADS = ("gradient", "taylor", "taylor2", "snip")
-OPTIMIZERS = ("sgd", "adam")
+# clone_model, fit_model and make_optimizer live in runs.py; they are importable from here too
+__all__ = ["prune_once", "sweep", "representative", "write_outputs", "clone_model", "fit_model",
+           "make_optimizer", "OPTIMIZERS", "SCOPES"]
+
 SCOPES = ("global", "layer")
-
-
-def clone_model(model: Module) -> Module:
-    """An independent copy of ``model``: same architecture, weights, buffers and masks."""
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
-    copy = from_config(model.config())
-    copy.load_state_dict(model.state_dict())
-    params = dict(copy.named_parameters())
-    for name, p in model.named_parameters():
-        if p.mask is not None:
-            params[name].set_mask(p.mask.copy())
-    return copy
-
-
-def make_optimizer(name: str, model: Module, lr: float, momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> optim.Optimizer:
-    """SGD with ``momentum`` (``"sgd"``) or Adam (``"adam"``) over the model's parameters."""
-    if name == "sgd":
-        return optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
-
-
-def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: str = "sgd",
-              batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
-              cosine: bool = True, quiet: bool = True, desc: str = "train") -> train.History:
-    """Train (or fine-tune) ``model`` on the training split of ``data`` for ``epochs`` epochs.
-
-    The learning rate starts at ``lr`` and, with ``cosine``, decays as
-    lr_e = ½·lr·(1 + cos(π e / epochs)) (Loshchilov & Hutter 2017) towards 0 at the end,
-    so the last epochs settle. Masks attached to the model stay in force throughout.
-    """
-    opt = make_optimizer(optimizer, model, lr, weight_decay=weight_decay)
-    scheduler = optim.CosineAnnealingLR(opt, epochs) if cosine else None
-    return train.fit(model, (data.x_train, data.y_train), opt, epochs, batch_size=batch_size,
-                     seed=seed, scheduler=scheduler, quiet=quiet, desc=desc)
 
 
 def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
@@ -76,47 +40,25 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
                batch_size: int = 64, seed: int = 0, exclude: Sequence[str] = (),
                grads: Mapping[str, np.ndarray] | None = None,
                accuracy_dense: float | None = None, model_name: str = "model",
-               quiet: bool = True) -> tuple[dict[str, Any], Module]:
+               quiet: bool = True, regularizer: Regularizer | None = None
+               ) -> tuple[dict[str, Any], Module]:
     """Prune a copy of ``trained`` once, evaluate, fine-tune, evaluate: (record, pruned model).
 
+    ``workflows.oneshot`` on ``clone_model(trained)``, so ``trained`` is never modified.
     ``data``: a ``nnprune.data.Dataset`` (x_train, y_train, x_test, y_test, name,
-    input_shape). ``grads``: dL/dw of ``trained`` for the gradient criteria (computed here
-    when None and needed). Fine-tuning is ``fit_model`` with ``lr``, ``optimizer`` and
-    ``cosine``; ``finetune_epochs=0`` skips fine-tuning
+    input_shape). ``grads``: dL/dw of ``trained`` for the gradient criteria (computed when
+    None and needed); ``accuracy_dense``: its test accuracy (measured when None). Fine-tuning
+    uses ``lr``, ``optimizer``, ``cosine`` and ``regularizer``; ``finetune_epochs=0`` skips it
     (``accuracy_after_finetune`` is then None). The record also carries ``layer_sparsity``
     (the reached sparsity of every prunable weight, excluded ones included) and ``seconds``.
     """
-    start = time.perf_counter()
-    test = (data.x_test, data.y_test)
-    if accuracy_dense is None:
-        accuracy_dense = train.evaluate(trained, test)["accuracy"]
-    if grads is None and criterion in CRITERIA_NEEDING_GRADS:
-        grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
-                                seed=seed)
     model = clone_model(trained)
-    prune_model(model, criterion, sparsity, scope=scope, granularity=granularity,
-                exclude=tuple(exclude), grads=grads, seed=seed)
-    before = train.evaluate(model, test)["accuracy"]
-    after = None
-    if finetune_epochs > 0:
-        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
-                  batch_size=batch_size, seed=seed, cosine=cosine, quiet=quiet,
-                  desc="fine-tune")
-        after = train.evaluate(model, test)["accuracy"]
-    reached = sparsity_report(model, exclude)  # measured on the values the model holds
-    cost = count(model, tuple(data.input_shape))
-    record = {
-        "model": model_name, "dataset": data.name, "criterion": criterion, "scope": scope,
-        "granularity": granularity, "schedule": "oneshot", "sparsity": float(sparsity),
-        "sparsity_reached": reached.sparsity,
-        "finetune_epochs": int(finetune_epochs), "accuracy_dense": float(accuracy_dense),
-        "accuracy_before_finetune": float(before),
-        "accuracy_after_finetune": None if after is None else float(after),
-        "params": cost.params, "nonzero_params": cost.nonzero_params, "macs": cost.macs,
-        "effective_macs": cost.effective_macs, "seed": int(seed), "exclude": list(exclude),
-        "lr": float(lr), "optimizer": optimizer, "batch_size": int(batch_size),
-        "layer_sparsity": reached.per_layer, "seconds": time.perf_counter() - start,
-    }
+    record = workflows.oneshot(
+        model, data, criterion=criterion, sparsity=sparsity, scope=scope,
+        granularity=granularity, exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
+        optimizer=optimizer, batch_size=batch_size, seed=seed, quiet=quiet,
+        model_name=model_name, regularizer=regularizer, cosine=cosine, grads=grads,
+        accuracy_dense=accuracy_dense)
     return record, model
 
 
@@ -135,7 +77,8 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
           finetune_epochs: int = 2, lr: float = 0.01, optimizer: str = "sgd",
           cosine: bool = True, batch_size: int = 64, seed: int = 0, exclude: Sequence[str] = (),
           model_name: str = "model", progress: bool = True,
-          on_run: Callable[[dict[str, Any], Module], None] | None = None) -> list[dict[str, Any]]:
+          on_run: Callable[[dict[str, Any], Module], None] | None = None,
+          regularizer: Regularizer | None = None) -> list[dict[str, Any]]:
     """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
 
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
@@ -157,7 +100,7 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
 
     accuracy_dense = train.evaluate(trained, (data.x_test, data.y_test))["accuracy"]
     grads = None
-    if any(c in CRITERIA_NEEDING_GRADS for c in criteria):
+    if any(c in NEEDS_GRADS for c in criteria):
         grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
                                 seed=seed)
     runs = [(scope, c, float(s)) for scope in scopes for c in criteria for s in sparsities]
@@ -169,7 +112,8 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
             trained, data, criterion=criterion, sparsity=s, scope=scope,
             granularity=granularity, finetune_epochs=finetune_epochs, lr=lr,
             optimizer=optimizer, cosine=cosine, batch_size=batch_size, seed=seed, exclude=exclude,
-            grads=grads, accuracy_dense=accuracy_dense, model_name=model_name)
+            grads=grads, accuracy_dense=accuracy_dense, model_name=model_name,
+            regularizer=regularizer)
         records.append(record)
         if on_run is not None:
             on_run(record, model)

@@ -17,68 +17,37 @@ options: ``criterion``, ``sparsity`` (the final target), ``scope``, ``granularit
 ``exclude``, ``finetune_epochs`` (the epochs of each training run: the fine-tuning after
 pruning, each round's, or the whole run while pruning for ``gradual``), ``lr`` (cosine-decayed
 to 0 over each run), ``optimizer`` ("sgd" with momentum 0.9 or "adam"), ``batch_size``,
-``seed``, ``quiet`` and ``model_name``. ``data`` is a ``nnprune.data.Dataset``.
+``seed``, ``quiet``, ``model_name``, ``min_keep`` (global scope: entries kept per layer) and
+``regularizer`` (None, or a penalty added to the loss of every training run, e.g.
+``prune.finetune.l2_regularizer(1e-4)``: Han et al. 2015 fine-tune with L2 regularisation of
+the remaining weights). ``data`` is a ``nnprune.data.Dataset``. The shared steps live in
+``runs.py``.
 
 The record has the fields of ``nnprune.experiment.report.RECORD_FIELDS``: ``accuracy_dense``
 is the test accuracy just before the first pruning, ``accuracy_before_finetune`` right after
 the last pruning (no training since), ``accuracy_after_finetune`` at the end (None without
 fine-tuning); ``sparsity_reached`` is measured on the weights' values; ``params``,
 ``nonzero_params``, ``macs``, ``effective_macs`` come from ``nnprune.count.count``. Extra
-fields: ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``batch_size``, ``seconds`` and
-the workflow's own (``rounds``, ``history``, ...).
+fields: ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``batch_size``,
+``regularizer``, ``seconds`` and the workflow's own (``rounds``, ``history``, ...).
 """
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-from nnprune import optim, train
-from nnprune.count import count
-from nnprune.experiment.sweep import OPTIMIZERS, make_optimizer
-from nnprune.prune.apply import SCOPES, prunable_parameters, prune_model, sparsity_report
-from nnprune.prune.finetune import rescale_dropout
+from nnprune.experiment.runs import (Regularizer, accuracy, check_int, check_options,
+                                     fit_model, gradients_for, prune_and_rescale, record,
+                                     target_of)
+from nnprune.prune.apply import prune_model
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
 from nnprune.prune.pruner import Pruner
 from nnprune.prune.schedules import Gradual, iterative_sparsities
-from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
 AT_INIT_CRITERIA = ("snip", "random", "magnitude")
-
-
-# ---------------------------------------------------------------------- shared steps
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check(model: Any, data: Any, criterion: str, sparsity: Any, scope: str, granularity: str,
-           exclude: Iterable[str], finetune_epochs: int, min_epochs: int, lr: float,
-           optimizer: str, batch_size: int) -> tuple[str, ...]:
-    """Every option checked before any training starts; returns ``exclude`` as a tuple."""
-    for field in ("x_train", "y_train", "x_test", "y_test", "input_shape"):
-        if not hasattr(data, field):
-            raise TypeError(f"data must be a nnprune.data Dataset (x_train, y_train, x_test, "
-                            f"y_test, input_shape), got {type(data).__name__} without {field}")
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    parse_granularity(granularity)
-    if sparsity is not None:
-        check_sparsity(sparsity)
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    prunable_parameters(model, exclude)
-    _int("finetune_epochs", finetune_epochs, min_epochs)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    _int("batch_size", batch_size, 1)
-    return exclude
 
 
 def _free_sparsity(granularity: str, workflow: str) -> None:
@@ -87,85 +56,42 @@ def _free_sparsity(granularity: str, workflow: str) -> None:
                          f"{granularity!r} fixes it: use oneshot")
 
 
-def _train(model: Any, data: Any, epochs: int, lr: float, optimizer: str, batch_size: int,
-           seed: int, quiet: bool, desc: str,
-           step_callback: Callable[[int], None] | None = None) -> train.History:
-    """``epochs`` epochs on the training split, a fresh optimizer, lr cosine-decayed to 0."""
-    opt = make_optimizer(optimizer, model, lr)
-    return train.fit(model, (data.x_train, data.y_train), opt, epochs, batch_size=batch_size,
-                     seed=seed, scheduler=optim.CosineAnnealingLR(opt, epochs),
-                     step_callback=step_callback, quiet=quiet, desc=desc)
-
-
-def _accuracy(model: Any, data: Any) -> float:
-    return float(train.evaluate(model, (data.x_test, data.y_test))["accuracy"])
-
-
-def _grads(criterion: str, model: Any, data: Any, batch_size: int, seed: int,
-           num_batches: int | None = None) -> dict | None:
-    """dL/dw on the training split, for the criteria that need it (None otherwise)."""
-    if criterion not in NEEDS_GRADS:
-        return None
-    return train.gradients(model, (data.x_train, data.y_train), batch_size=batch_size,
-                           num_batches=num_batches, seed=seed)
-
-
-def _record(model: Any, data: Any, *, schedule: str, model_name: str, criterion: str,
-            scope: str, granularity: str, sparsity: float, exclude: tuple[str, ...],
-            finetune_epochs: int, lr: float, optimizer: str, batch_size: int, seed: int,
-            dense: float, before: float, after: float | None, start: float,
-            **extra: Any) -> dict[str, Any]:
-    reached = sparsity_report(model, exclude)  # measured on the values the model holds
-    cost = count(model, tuple(data.input_shape))
-    record = {
-        "model": model_name, "dataset": getattr(data, "name", "data"), "criterion": criterion,
-        "scope": scope, "granularity": granularity, "schedule": schedule,
-        "sparsity": float(sparsity), "sparsity_reached": float(reached.sparsity),
-        "finetune_epochs": int(finetune_epochs), "accuracy_dense": float(dense),
-        "accuracy_before_finetune": float(before),
-        "accuracy_after_finetune": None if after is None else float(after),
-        "params": int(cost.params), "nonzero_params": int(cost.nonzero_params),
-        "macs": int(cost.macs), "effective_macs": int(cost.effective_macs), "seed": int(seed),
-        "exclude": list(exclude), "layer_sparsity": reached.per_layer, "lr": float(lr),
-        "optimizer": optimizer, "batch_size": int(batch_size),
-    }
-    record.update(extra)
-    record["seconds"] = time.perf_counter() - start
-    return record
-
-
-def _target(sparsity: float | None, granularity: str) -> float:
-    """The target for the record: an N:M granularity fixes it at 1 − N/M."""
-    g = parse_granularity(granularity)
-    return 1 - g[0] / g[1] if isinstance(g, tuple) else float(sparsity)
-
-
 # ---------------------------------------------------------------------- workflows
 def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: float | None = 0.9,
             scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
             finetune_epochs: int = 2, lr: float = 0.02, optimizer: str = "sgd",
             batch_size: int = 64, seed: int = 0, quiet: bool = True, model_name: str = "model",
-            min_keep: int = 1) -> dict[str, Any]:
+            min_keep: int = 1, regularizer: Regularizer | None = None, rescale: bool = True,
+            cosine: bool = True, grads: dict | None = None,
+            accuracy_dense: float | None = None) -> dict[str, Any]:
     """Prune ``model`` once to ``sparsity``, then fine-tune ``finetune_epochs`` epochs (0: not).
 
-    The gradient criteria use dL/dw averaged over the whole training split.
+    The gradient criteria use dL/dw averaged over the whole training split, or ``grads`` when
+    given (a sweep computes them once for all its runs); ``accuracy_dense``, when given, is
+    taken as the accuracy before pruning instead of measuring it again. With ``rescale`` every
+    dropout rate becomes D_r = D_o·√(C_r/C_o) (Han et al. 2015); ``cosine=False`` keeps the
+    fine-tuning rate constant.
     """
     start = time.perf_counter()
-    exclude = _check(model, data, criterion, sparsity, scope, granularity, exclude,
-                     finetune_epochs, 0, lr, optimizer, batch_size)
-    dense = _accuracy(model, data)
-    prune_model(model, criterion, sparsity, scope, granularity, exclude,
-                _grads(criterion, model, data, batch_size, seed), seed, min_keep)
-    before, after = _accuracy(model, data), None
+    exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
+                            finetune_epochs, 0, lr, optimizer, batch_size, regularizer)
+    dense = accuracy(model, data) if accuracy_dense is None else float(accuracy_dense)
+    if grads is None:
+        grads = gradients_for(criterion, model, data, batch_size, seed)
+    _, dropout = prune_and_rescale(model, criterion, sparsity, scope, granularity, exclude, grads,
+                                   seed, min_keep, rescale)
+    before, after = accuracy(model, data), None
     if finetune_epochs:
-        _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet, "fine-tune")
-        after = _accuracy(model, data)
-    return _record(model, data, schedule="oneshot", model_name=model_name,
-                   criterion=criterion, scope=scope, granularity=granularity,
-                   sparsity=_target(sparsity, granularity), exclude=exclude,
-                   finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
-                   batch_size=batch_size, seed=seed, dense=dense, before=before, after=after,
-                   start=start)
+        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                  batch_size=batch_size, seed=seed, cosine=cosine, quiet=quiet,
+                  desc="fine-tune", regularizer=regularizer)
+        after = accuracy(model, data)
+    return record(model, data, schedule="oneshot", model_name=model_name, criterion=criterion,
+                  scope=scope, granularity=granularity, sparsity=target_of(sparsity, granularity),
+                  exclude=exclude, finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                  batch_size=batch_size, seed=seed, dense=dense, before=before, after=after,
+                  start=start, regularizer=regularizer,
+                  **({"dropout": dropout} if dropout else {}))
 
 
 def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
@@ -173,7 +99,7 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
               granularity: str = "weight", exclude: Iterable[str] = (), finetune_epochs: int = 2,
               lr: float = 0.02, optimizer: str = "sgd", batch_size: int = 64, seed: int = 0,
               quiet: bool = True, model_name: str = "model", min_keep: int = 1,
-              rescale: bool = True) -> dict[str, Any]:
+              rescale: bool = True, regularizer: Regularizer | None = None) -> dict[str, Any]:
     """Han et al. 2015: ``rounds`` rounds of prune → fine-tune (``finetune_epochs`` each), the
     target rising as ``iterative_sparsities(sparsity, rounds, kind)`` to exactly ``sparsity``.
 
@@ -182,41 +108,37 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
     target, reached sparsity and accuracies; ``dropout`` the final rates.
     """
     start = time.perf_counter()
-    exclude = _check(model, data, criterion, sparsity, scope, granularity, exclude,
-                     finetune_epochs, 0, lr, optimizer, batch_size)
+    exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
+                            finetune_epochs, 0, lr, optimizer, batch_size, regularizer)
     _free_sparsity(granularity, "iterative")
-    targets = iterative_sparsities(sparsity, _int("rounds", rounds, 1), kind)
-    dense, log, dropout = _accuracy(model, data), [], {}
+    targets = iterative_sparsities(sparsity, check_int("rounds", rounds, 1), kind)
+    dense, log, dropout = accuracy(model, data), [], {}
     before = after = None
     for r, target in enumerate(targets, 1):
-        old = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
-        report = prune_model(model, criterion, target, scope, granularity, exclude,
-                             _grads(criterion, model, data, batch_size, seed), seed, min_keep)
-        if rescale:
-            new = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
-            dropout.update({k: v[1] for k, v in rescale_dropout(model, old, new).items()})
-        before = _accuracy(model, data)
+        report, rates = prune_and_rescale(
+            model, criterion, target, scope, granularity, exclude,
+            gradients_for(criterion, model, data, batch_size, seed), seed, min_keep, rescale)
+        dropout.update(rates)
+        before = accuracy(model, data)
         if finetune_epochs:
-            _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet,
-                   f"round {r}/{rounds}")
-            after = _accuracy(model, data)
+            fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                      batch_size=batch_size, seed=seed, quiet=quiet, desc=f"round {r}/{rounds}",
+                      regularizer=regularizer)
+            after = accuracy(model, data)
         log.append({"round": r, "target": target, "sparsity": report.sparsity,
                     "accuracy_pruned": before, "accuracy_finetuned": after})
-    return _record(model, data, schedule="iterative", model_name=model_name,
-                   criterion=criterion, scope=scope, granularity=granularity, sparsity=sparsity,
-                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
-                   optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
-                   before=before, after=after, start=start, kind=kind, rounds=log,
-                   dropout=dropout)
-
-
+    return record(model, data, schedule="iterative", model_name=model_name, criterion=criterion,
+                  scope=scope, granularity=granularity, sparsity=sparsity, exclude=exclude,
+                  finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                  batch_size=batch_size, seed=seed, dense=dense, before=before, after=after,
+                  start=start, regularizer=regularizer, kind=kind, rounds=log, dropout=dropout)
 def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: int = 4,
             begin_step: int = 0, end_step: int | None = None, frequency: int | None = None,
             initial_sparsity: float = 0.0, criterion: str = "magnitude", scope: str = "layer",
             granularity: str = "weight", exclude: Iterable[str] = (), lr: float = 0.02,
             optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, quiet: bool = True,
             model_name: str = "model", min_keep: int = 1,
-            grads_batches: int = 4) -> dict[str, Any]:
+            grads_batches: int = 4, regularizer: Regularizer | None = None) -> dict[str, Any]:
     """Zhu & Gupta 2017: train ``finetune_epochs`` epochs, pruning at the optimizer steps
     t0 = ``begin_step``, t0 + Δt, ..., ``end_step`` (Δt = ``frequency``) to
     s_t = s_f + (s_i − s_f)(1 − (t − t0)/(nΔt))³, exactly ``sparsity`` at ``end_step``.
@@ -227,16 +149,16 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
     ``grads_batches`` batches at each update.
     """
     start = time.perf_counter()
-    exclude = _check(model, data, criterion, sparsity, scope, granularity, exclude,
-                     finetune_epochs, 1, lr, optimizer, batch_size)
+    exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
+                            finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
     _free_sparsity(granularity, "gradual")
     steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
     total = finetune_epochs * steps_per_epoch
     frequency = max(1, steps_per_epoch // 4) if frequency is None else frequency
-    _int("frequency", frequency, 1), _int("begin_step", begin_step, 0)
+    check_int("frequency", frequency, 1), check_int("begin_step", begin_step, 0)
     if end_step is None:
         end_step = begin_step + max(1, (int(0.75 * total) - begin_step) // frequency) * frequency
-    updates, rest = divmod(_int("end_step", end_step, 0) - begin_step, frequency)
+    updates, rest = divmod(check_int("end_step", end_step, 0) - begin_step, frequency)
     if updates < 1 or rest:
         raise ValueError(f"end_step − begin_step must be a positive multiple of frequency "
                          f"({frequency}), got begin_step={begin_step}, end_step={end_step}")
@@ -246,33 +168,36 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
                          f"({finetune_epochs} epochs of {steps_per_epoch})")
     pruner = Pruner(model, criterion, scope, granularity, exclude, schedule, min_keep=min_keep,
                     seed=seed,
-                    grads_fn=lambda: _grads(criterion, model, data, batch_size, seed,
-                                            grads_batches))
-    dense, at_end = _accuracy(model, data), {}
+                    grads_fn=lambda: gradients_for(criterion, model, data, batch_size, seed,
+                                                   grads_batches))
+    dense, at_end = accuracy(model, data), {}
 
     def step_callback(step: int) -> None:
         pruner.on_step(step)
         if step == end_step:
-            at_end["accuracy"] = _accuracy(model, data)
+            at_end["accuracy"] = accuracy(model, data)
 
     if begin_step == 0:  # fit counts steps from 1: the update at t0 = 0 happens now
         pruner.on_step(0)
-    _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet, "gradual",
-           step_callback)
-    return _record(model, data, schedule="gradual", model_name=model_name,
-                   criterion=criterion, scope=scope, granularity=granularity, sparsity=sparsity,
-                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
-                   optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
-                   before=at_end["accuracy"], after=_accuracy(model, data), start=start,
-                   begin_step=begin_step, end_step=end_step, frequency=frequency,
-                   total_steps=total, history=pruner.history)
+    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+              batch_size=batch_size, seed=seed, quiet=quiet, desc="gradual",
+              regularizer=regularizer, step_callback=step_callback)
+    return record(model, data, schedule="gradual", model_name=model_name,
+                  criterion=criterion, scope=scope, granularity=granularity, sparsity=sparsity,
+                  exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
+                  optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
+                  before=at_end["accuracy"], after=accuracy(model, data), start=start,
+                  regularizer=regularizer,
+                  begin_step=begin_step, end_step=end_step, frequency=frequency,
+                  total_steps=total, history=pruner.history)
 
 
 def at_init(model: Any, data: Any, *, criterion: str = "snip", sparsity: float | None = 0.9,
             scope: str = "global", granularity: str = "weight", exclude: Iterable[str] = (),
             finetune_epochs: int = 4, lr: float = 0.02, optimizer: str = "sgd",
             batch_size: int = 64, seed: int = 0, quiet: bool = True, model_name: str = "model",
-            min_keep: int = 1, grads_batches: int = 1) -> dict[str, Any]:
+            min_keep: int = 1, grads_batches: int = 1,
+            regularizer: Regularizer | None = None) -> dict[str, Any]:
     """Prune at initialisation, then train ``finetune_epochs`` epochs under the masks.
 
     ``model``'s current weights are taken as the initialisation: pass a freshly built model.
@@ -283,19 +208,22 @@ def at_init(model: Any, data: Any, *, criterion: str = "snip", sparsity: float |
     start = time.perf_counter()
     if criterion not in AT_INIT_CRITERIA:
         raise ValueError(f"at_init prunes with one of {AT_INIT_CRITERIA}, got {criterion!r}")
-    exclude = _check(model, data, criterion, sparsity, scope, granularity, exclude,
-                     finetune_epochs, 1, lr, optimizer, batch_size)
-    dense = _accuracy(model, data)
-    prune_model(model, criterion, sparsity, scope, granularity, exclude,
-                _grads(criterion, model, data, batch_size, seed, grads_batches), seed, min_keep)
-    before = _accuracy(model, data)
-    _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet, "train")
-    return _record(model, data, schedule="init", model_name=model_name, criterion=criterion,
-                   scope=scope, granularity=granularity, sparsity=_target(sparsity, granularity),
-                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
-                   optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
-                   before=before, after=_accuracy(model, data), start=start,
-                   grads_batches=grads_batches)
+    exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
+                            finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
+    dense = accuracy(model, data)
+    grads = gradients_for(criterion, model, data, batch_size, seed, grads_batches)
+    prune_model(model, criterion, sparsity, scope, granularity, exclude, grads, seed, min_keep)
+    before = accuracy(model, data)
+    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+              batch_size=batch_size, seed=seed, quiet=quiet, desc="train",
+              regularizer=regularizer)
+    return record(model, data, schedule="init", model_name=model_name, criterion=criterion,
+                  scope=scope, granularity=granularity, sparsity=target_of(sparsity, granularity),
+                  exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
+                  optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
+                  before=before, after=accuracy(model, data), start=start,
+                  regularizer=regularizer,
+                  grads_batches=grads_batches)
 
 
 def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float | None = None,
@@ -303,7 +231,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
             scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
             finetune_epochs: int = 2, lr: float = 0.02, optimizer: str = "sgd",
             batch_size: int = 64, seed: int = 0, quiet: bool = True, model_name: str = "model",
-            min_keep: int = 1) -> dict[str, Any]:
+            min_keep: int = 1, regularizer: Regularizer | None = None) -> dict[str, Any]:
     """Frankle & Carbin 2019: ``rounds`` times train (``finetune_epochs`` epochs) → prune
     ``rate`` of the remaining weights → rewind the survivors to θ_k; then train the ticket.
 
@@ -315,12 +243,12 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
     pruning; ``accuracy_rewound``: the ticket θ_k ⊙ m before its training.
     """
     start = time.perf_counter()
-    exclude = _check(model, data, criterion, sparsity, scope, granularity, exclude,
-                     finetune_epochs, 1, lr, optimizer, batch_size)
+    exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
+                            finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
     if granularity != "weight":
         raise ValueError(f"lottery prunes single weights: granularity must be 'weight', "
                          f"got {granularity!r}")
-    rounds = _int("rounds", rounds, 1)
+    rounds = check_int("rounds", rounds, 1)
     if rate is not None and sparsity is not None:
         raise ValueError(f"give rate or sparsity, not both (got rate={rate!r}, "
                          f"sparsity={sparsity!r})")
@@ -328,7 +256,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
         rate = 0.2 if sparsity is None else 1 - (1 - sparsity) ** (1 / rounds)
     rate = check_sparsity(rate, "rate")
     steps = finetune_epochs * math.ceil(len(data.x_train) / batch_size)
-    if _int("rewind_step", rewind_step, 0) > steps:
+    if check_int("rewind_step", rewind_step, 0) > steps:
         raise ValueError(f"rewind_step {rewind_step} is after the last of the {steps} steps "
                          "of a training run")
     saved = {"theta": snapshot(model)} if rewind_step == 0 else {}
@@ -339,23 +267,27 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
 
     log = []
     for r in range(1, rounds + 1):
-        _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet,
-               f"round {r}/{rounds}", keep_theta_k if r == 1 and rewind_step else None)
-        trained = _accuracy(model, data)
-        report = prune_round(model, rate, r, criterion, scope, exclude,
-                             _grads(criterion, model, data, batch_size, seed), seed, min_keep)
-        pruned = _accuracy(model, data)
+        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                  batch_size=batch_size, seed=seed, quiet=quiet, desc=f"round {r}/{rounds}",
+                  regularizer=regularizer,
+                  step_callback=keep_theta_k if r == 1 and rewind_step else None)
+        trained = accuracy(model, data)
+        grads = gradients_for(criterion, model, data, batch_size, seed)
+        report = prune_round(model, rate, r, criterion, scope, exclude, grads, seed, min_keep)
+        pruned = accuracy(model, data)
         rewind(model, saved["theta"])
         log.append({"round": r, "target": round_sparsity(rate, r), "sparsity": report.sparsity,
                     "accuracy_trained": trained, "accuracy_pruned": pruned})
-    rewound = _accuracy(model, data)
-    _train(model, data, finetune_epochs, lr, optimizer, batch_size, seed, quiet, "ticket")
-    return _record(model, data, schedule="lottery", model_name=model_name,
-                   criterion=criterion, scope=scope, granularity=granularity,
-                   sparsity=round_sparsity(rate, rounds) if sparsity is None else sparsity,
-                   exclude=exclude,
-                   finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
-                   batch_size=batch_size, seed=seed, dense=log[0]["accuracy_trained"],
-                   before=log[-1]["accuracy_pruned"], after=_accuracy(model, data),
-                   start=start, rate=rate, rewind_step=rewind_step, accuracy_rewound=rewound,
-                   rounds=log)
+    rewound = accuracy(model, data)
+    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+              batch_size=batch_size, seed=seed, quiet=quiet, desc="ticket",
+              regularizer=regularizer)
+    return record(model, data, schedule="lottery", model_name=model_name,
+                  criterion=criterion, scope=scope, granularity=granularity,
+                  sparsity=round_sparsity(rate, rounds) if sparsity is None else sparsity,
+                  exclude=exclude,
+                  finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                  batch_size=batch_size, seed=seed, dense=log[0]["accuracy_trained"],
+                  before=log[-1]["accuracy_pruned"], after=accuracy(model, data),
+                  start=start, regularizer=regularizer, rate=rate, rewind_step=rewind_step,
+                  accuracy_rewound=rewound, rounds=log)

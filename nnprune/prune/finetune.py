@@ -43,6 +43,8 @@ def _penalty(strength: float, exclude: Iterable[str], power: int) -> Callable[[A
             total = term if total is None else total + term
         return total * Tensor(strength, dtype=total.dtype)
 
+    # what a result record shows for it, e.g. "l2 0.0001"
+    regularizer.description = f"l{power} {strength:g}"  # type: ignore[attr-defined]
     return regularizer
 
 

@@ -1,0 +1,78 @@
+"""The ``nnprune`` command: train, summary, prune, sweep, demo, bench.
+
+``main(argv)`` returns the exit status: 0 on success, 2 for bad arguments (one line on
+stderr, from argparse), 1 when the library refuses an input (a ValueError or a missing
+file, printed as ``nnprune: error: ...``). No traceback is shown for either.
+
+- ``arguments.py``: argument types, the shared option groups, the one-line-error parser;
+- ``inputs.py``: datasets, saved and built-in models, input shapes;
+- ``train_command.py``, ``summary_command.py``, ``prune_command.py``, ``sweep_command.py``,
+  ``demo_command.py`` (demo and bench): each command's options (``add_parser``) and what it
+  does (``run``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nnprune.cli import (demo_command, prune_command, summary_command, sweep_command,
+                         train_command)
+from nnprune.cli.arguments import Parser, UsageError, examples, wrap
+from nnprune.data.download import DatasetNotFoundError
+
+__all__ = ["main", "build_parser", "Parser", "UsageError"]
+
+
+def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
+    """The ``nnprune`` parser. ``configure_bench`` imports ``nnprune.bench`` to add the
+    bench options (only done when the bench command is the one being run)."""
+    from nnprune import __version__
+
+    parser = Parser(prog="nnprune", formatter_class=argparse.RawDescriptionHelpFormatter,
+                    description=wrap("Pure-NumPy neural-network pruning: train, count, prune, "
+                                     "sweep and report."),
+                    epilog=examples("nnprune demo",
+                                    "nnprune train --model lenet_300_100 --epochs 20 "
+                                    "--out mlp.npz",
+                                    "nnprune prune mlp.npz --sparsity 0.9 --scope global "
+                                    "--out mlp-90.npz",
+                                    "nnprune summary mlp-90.npz"))
+    parser.add_argument("--version", action="version", version=f"nnprune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=Parser)
+    train_command.add_parser(sub)
+    summary_command.add_parser(sub)
+    prune_command.add_parser(sub)
+    sweep_command.add_parser(sub)
+    demo_command.add_parsers(sub, configure_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``nnprune`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(configure_bench=argv[:1] == ["bench"])
+        args = parser.parse_args(argv)
+    except ImportError as err:
+        print(f"nnprune: error: the bench command is not available: {err}", file=sys.stderr)
+        return 1
+    except SystemExit as exit_:  # --help, --version, or a bad argument (status 2)
+        return exit_.code if isinstance(exit_.code, int) else 0
+    try:
+        return args.handler(args)
+    except UsageError as err:
+        print(f"nnprune {args.command}: error: {err} (see 'nnprune {args.command} --help')",
+              file=sys.stderr)
+        return 2
+    except DatasetNotFoundError as err:
+        print(f"nnprune: error: {err}\nnnprune: pass --download to fetch them, or --data-dir "
+              "to read them from another folder", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as err:  # a refused input or a missing/unwritable file
+        print(f"nnprune: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nnprune: interrupted", file=sys.stderr)
+        return 130

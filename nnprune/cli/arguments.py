@@ -1,0 +1,178 @@
+"""Argument types and the option groups the commands share.
+
+An argument type turns one command-line string into a value or raises
+``argparse.ArgumentTypeError``, which argparse prints as a one-line error naming the option
+(exit status 2). ``Parser`` keeps that error to one line and points to ``--help``.
+"""
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nnprune.prune.groups import parse_granularity
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+SCHEDULES = ("oneshot", "iterative", "gradual", "init", "lottery")
+SCOPES = ("global", "layer")
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not fit together: reported like argparse's, status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``nnprune prune: error: ... (see --help)``, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# ---------------------------------------------------------------------- argument types
+def fraction(text: str) -> float:
+    """A float in [0, 1], e.g. a sparsity."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1] (0.9 = 90% zeros), "
+                                         f"got {text!r}")
+    return value
+
+
+def fractions(text: str) -> list[float]:
+    """A comma-separated list of fractions: ``0.5,0.9``."""
+    values = [fraction(t.strip()) for t in text.split(",") if t.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected fractions like 0.5,0.9, got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def count(text: str) -> int:
+    """An int >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """A comma-separated list of names, each one of ``allowed``."""
+    def parse(text: str) -> list[str]:
+        values = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [v for v in values if v not in allowed]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of "
+                                             f"{', '.join(allowed)}; got {text!r}")
+        return values
+    return parse
+
+
+def granularity(text: str) -> str:
+    """weight, kernel, filter, channel, neuron or an N:M pattern such as 2:4."""
+    try:
+        parse_granularity(text)
+    except (ValueError, TypeError) as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+# ---------------------------------------------------------------------- help text
+def wrap(text: str) -> str:
+    return textwrap.fill(text, width=79)
+
+
+def examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# ---------------------------------------------------------------------- option groups
+def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
+    """--data, --data-dir, --download, --split."""
+    g = p.add_argument_group("data")
+    g.add_argument("--data", choices=DATASETS, default=default,
+                   help="dataset (default: %(default)s; digits ship with scikit-learn)"
+                   if default else "dataset (default: the saved model's, else digits)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="folder of the MNIST/Fashion-MNIST/CIFAR-10 files")
+    g.add_argument("--download", action="store_true",
+                   help="download missing MNIST/Fashion-MNIST/CIFAR-10 files (checked by SHA-256)")
+    g.add_argument("--split", choices=("official", "t10k"), default="official",
+                   help="MNIST split: the official 60k/10k, or the t10k files split 80/20")
+
+
+def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str = "--epochs",
+                         epochs: int = 10) -> None:
+    """--epochs, --lr, --optimizer, --weight-decay, --batch-size, --seed, --quiet."""
+    g = p.add_argument_group("training")
+    g.add_argument(epochs_flag, type=positive_int, default=epochs, metavar="N",
+                   help="epochs (default: %(default)s)")
+    g.add_argument("--lr", type=positive_float, default=lr,
+                   help="initial learning rate, cosine-decayed to 0 (default: %(default)s)")
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                   help="sgd (momentum 0.9) or adam (default: %(default)s)")
+    g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
+                   help="L2 weight decay while training (default: %(default)s)")
+    g.add_argument("--batch-size", type=positive_int, default=64,
+                   help="mini-batch size (default: %(default)s)")
+    g.add_argument("--seed", type=count, default=0,
+                   help="seed of the data split, initial weights, shuffling and random "
+                        "scores (default: %(default)s)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_pruning_options(g: Any) -> None:
+    """--granularity, --exclude, --finetune-epochs and the fine-tuning penalties --l1 / --l2,
+    added to the group ``g``."""
+    g.add_argument("--granularity", type=granularity, default="weight",
+                   help="weight, kernel, filter, channel, neuron or N:M such as 2:4 "
+                        "(default: %(default)s)")
+    g.add_argument("--exclude", nargs="+", default=[], metavar="NAME",
+                   help="parameter names never pruned, e.g. 0.weight")
+    g.add_argument("--finetune-epochs", type=count, default=2, metavar="N",
+                   help="fine-tuning epochs after pruning; 0 = none (default: %(default)s)")
+    penalty = g.add_mutually_exclusive_group()
+    penalty.add_argument("--l1", type=positive_float, metavar="LAMBDA",
+                         help="fine-tune with the penalty LAMBDA * sum |w| on the remaining "
+                              "weights (pushes small ones towards zero)")
+    penalty.add_argument("--l2", type=positive_float, metavar="LAMBDA",
+                         help="fine-tune with the penalty LAMBDA * sum w^2 on the remaining "
+                              "weights (Han et al. 2015)")
+
+
+def regularizer(args: argparse.Namespace) -> Any:
+    """The fine-tuning penalty asked for with --l1 or --l2 (None without either)."""
+    from nnprune.prune.finetune import l1_regularizer, l2_regularizer
+
+    if getattr(args, "l1", None):
+        return l1_regularizer(args.l1)
+    if getattr(args, "l2", None):
+        return l2_regularizer(args.l2)
+    return None

@@ -1,0 +1,48 @@
+"""``nnprune demo`` (the end-to-end digits demo) and ``nnprune bench`` (delegated to
+``nnprune.bench``, imported only when that command runs)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from nnprune.cli.arguments import count, examples, wrap
+
+
+def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("demo", help="the end-to-end demo on the digits", formatter_class=fmt,
+                       description=wrap("Train a small CNN and an MLP on scikit-learn's digits, "
+                                        "prune them with magnitude, gradient, Taylor and random "
+                                        "scores at several sparsities (global and layer-wise, "
+                                        "with and without fine-tuning) and write report.md, "
+                                        "results.json and figures."),
+                       epilog=examples("nnprune demo", "nnprune demo --quick --out /tmp/demo"))
+    p.add_argument("--quick", action="store_true",
+                   help="a few seconds' version for tests: two sparsities, 2-4 training "
+                        "epochs, 1-2 fine-tuning epochs")
+    p.add_argument("--out", default="nnprune-demo", metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--seed", type=count, default=0,
+                   help="seed of the data split, initial weights, shuffling and random scores "
+                        "(default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run_demo)
+
+    p = sub.add_parser("bench", help="kernel and training benchmarks", formatter_class=fmt,
+                       description=wrap("Time the NumPy kernels (conv forward and backward, a "
+                                        "LeNet-5 training step) and print the BLAS in use."),
+                       epilog=examples("nnprune bench conv --repeat 5"))
+    if configure_bench:  # imported only for the bench command: it is the only user
+        importlib.import_module("nnprune.bench").configure_parser(p)
+    p.set_defaults(handler=run_bench)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from nnprune.experiment.demo import run_demo as demo
+
+    demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    return int(importlib.import_module("nnprune.bench").run(args) or 0)

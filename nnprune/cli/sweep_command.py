@@ -1,0 +1,102 @@
+"""``nnprune sweep``: criteria × sparsities × scopes from one trained model, with
+``results.json``, ``report.md`` and the figures."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
+                                   add_training_options, choices, examples, fractions,
+                                   positive_float, regularizer, wrap)
+from nnprune.cli.inputs import build, check_converged, load_data, saved_model
+from nnprune.cli.prune_command import unfit_layers
+from nnprune.models import MODELS
+from nnprune.prune.scores import CRITERIA
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="criteria x sparsities x scopes, with a report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=wrap("From one trained model, prune a copy for every "
+                                        "criterion, sparsity and scope, measure the test accuracy "
+                                        "without and with fine-tuning, and write results.json, "
+                                        "report.md and figures to --out."),
+                       epilog=examples("nnprune sweep --model lenet_300_100 --epochs 20 "
+                                       "--criteria magnitude,random --sparsities 0.5,0.9 "
+                                       "--out sweep-mlp",
+                                       "nnprune sweep --model mlp.npz --scope global,layer "
+                                       "--finetune-epochs 5 --out sweep-mlp"))
+    p.add_argument("--model", required=True, metavar="NAME|FILE.npz",
+                   help=f"a built-in model to train first ({', '.join(sorted(MODELS))}) "
+                        "or a saved model")
+    p.add_argument("--width", type=positive_float, default=1.0,
+                   help="width multiplier of a built-in model (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    g = p.add_argument_group("sweep")
+    g.add_argument("--criteria", type=choices(CRITERIA),
+                   default=["magnitude", "random", "gradient", "taylor"],
+                   help="comma-separated criteria (default: magnitude,random,gradient,taylor)")
+    g.add_argument("--sparsities", type=fractions, default=[0.5, 0.7, 0.9, 0.95],
+                   help="comma-separated target sparsities (default: 0.5,0.7,0.9,0.95)")
+    g.add_argument("--scope", type=choices(SCOPES), default=["global"],
+                   help="global, layer or global,layer (default: global)")
+    g.add_argument("--finetune-lr", type=positive_float, default=0.01,
+                   help="fine-tuning learning rate (default: %(default)s)")
+    add_pruning_options(g)
+    add_data_options(p, default=None)
+    add_training_options(p, lr=0.02)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nnprune.experiment.sweep import representative, sweep, write_outputs
+    from nnprune.experiment.runs import fit_model
+    from nnprune.prune.groups import parse_granularity
+
+    if isinstance(parse_granularity(args.granularity), tuple):
+        raise ValueError(f"granularity {args.granularity!r} fixes the sparsity at 1 - N/M: "
+                         f"a sweep over sparsities needs weight, kernel, filter, channel or "
+                         f"neuron (prune one model with 'nnprune prune --granularity "
+                         f"{args.granularity}')")
+    if args.model.endswith(".npz"):
+        trained, metadata, data = saved_model(args.model, args)
+        name = metadata.get("model", args.model.rsplit("/", 1)[-1][:-4])
+    else:
+        if args.model not in MODELS:
+            raise ValueError(f"--model must be one of {sorted(MODELS)} or a .npz file, "
+                             f"got {args.model!r}")
+        data = load_data(args.data or "digits", data_dir=args.data_dir,
+                         download=args.download, split=args.split, seed=args.seed)
+        name, trained = args.model, build(args.model, data, args.width, args.seed)
+        history = fit_model(trained, data, epochs=args.epochs, lr=args.lr,
+                            optimizer=args.optimizer, weight_decay=args.weight_decay,
+                            batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
+                            desc=f"train {name}")
+        check_converged(history, args.lr)
+    unfit = unfit_layers(trained, args.granularity, tuple(args.exclude))
+    if unfit:
+        print(f"{args.granularity} granularity does not fit {', '.join(unfit)}: left dense")
+    shown = representative(args.criteria, args.scope, args.sparsities)
+    kept = {}
+
+    def keep(record: dict[str, Any], model: Any) -> None:
+        if (record["criterion"], record["scope"], record["sparsity"]) == shown:
+            kept[name] = model
+
+    records = sweep(trained, data, criteria=args.criteria, sparsities=args.sparsities,
+                    scopes=args.scope, granularity=args.granularity,
+                    finetune_epochs=args.finetune_epochs, lr=args.finetune_lr,
+                    optimizer=args.optimizer, batch_size=args.batch_size, seed=args.seed,
+                    exclude=tuple(args.exclude) + tuple(unfit), model_name=name,
+                    progress=not args.quiet, on_run=keep, regularizer=regularizer(args))
+    paths = write_outputs(args.out, records, trained={name: trained}, pruned=kept,
+                          title=f"Pruning sweep: {name} on {data.name}",
+                          intro=f"Data: {data.description}.",
+                          meta={"command": "sweep", "model": name, "dataset": data.name})
+    for r in records:
+        tuned = r["accuracy_after_finetune"]
+        print(f"{r['scope']:<6} {r['criterion']:<9} {100 * r['sparsity']:5.1f}%  "
+              f"pruned {100 * r['accuracy_before_finetune']:5.1f}%  fine-tuned "
+              + ("   –" if tuned is None else f"{100 * tuned:5.1f}%"))
+    print(f"wrote {paths['results']}, {paths['report']} and {len(paths) - 2} figures")
+    return 0

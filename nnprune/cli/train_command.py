@@ -1,0 +1,54 @@
+"""``nnprune train``: train a built-in model and save it with its metadata."""
+from __future__ import annotations
+
+import argparse
+
+from nnprune.cli.arguments import (add_data_options, add_training_options, examples,
+                                   positive_float, wrap)
+from nnprune.cli.inputs import build, check_converged, load_data
+from nnprune.models import MODELS
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model and save it as .npz",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=wrap("Train one of the built-in models and save its weights, "
+                                        "architecture and test accuracy to one .npz file."),
+                       epilog=examples("nnprune train --model lenet_300_100 --epochs 20 "
+                                       "--out mlp.npz",
+                                       "nnprune train --model lenet5 --data mnist --data-dir "
+                                       "~/data/mnist --epochs 5 --out lenet5.npz"))
+    p.add_argument("--model", choices=sorted(MODELS), required=True, help="architecture")
+    p.add_argument("--width", type=positive_float, default=1.0,
+                   help="channel/feature multiplier (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the model")
+    add_data_options(p)
+    add_training_options(p, lr=0.02)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nnprune import io, train
+    from nnprune.experiment.runs import fit_model
+
+    data = load_data(args.data, data_dir=args.data_dir, download=args.download,
+                     split=args.split, seed=args.seed)
+    model = build(args.model, data, args.width, args.seed)
+    history = fit_model(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
+                        weight_decay=args.weight_decay, batch_size=args.batch_size,
+                        seed=args.seed, quiet=args.quiet, desc=f"train {args.model}")
+    check_converged(history, args.lr)
+    test = train.evaluate(model, (data.x_test, data.y_test))
+    metadata = {"model": args.model, "width": args.width, "dataset": data.name,
+                "data_seed": args.seed, "data_split": args.split,
+                "data_description": data.description, "input_shape": list(data.input_shape),
+                "num_classes": data.num_classes,
+                "train": {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
+                          "weight_decay": args.weight_decay, "batch_size": args.batch_size,
+                          "seed": args.seed},
+                "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+                "history": history.to_dict()}
+    io.save(args.out, model, metadata)
+    print(f"{args.model} on {data.name}: test accuracy {100 * test['accuracy']:.2f}% "
+          f"(loss {test['loss']:.4f}) after {args.epochs} epochs; saved {args.out}")
+    return 0

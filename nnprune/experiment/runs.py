@@ -1,0 +1,180 @@
+"""What every pruning run is made of: copying a model, training it, scoring it on the test
+split, and writing down one result record.
+
+- ``clone_model``: an independent copy (architecture, weights, buffers, masks), so runs from
+  one trained model never disturb each other;
+- ``make_optimizer`` and ``fit_model``: SGD with momentum 0.9 or Adam, the learning rate
+  cosine-decayed to 0 over the run, the masks in force throughout (pruned weights stay 0);
+- ``check_options``, ``accuracy``, ``gradients_for``, ``prune_and_rescale``, ``record``: the
+  shared steps of the workflows in ``workflows.py`` and of the sweep.
+
+A record is a flat JSON-able dict with the fields of ``nnprune.experiment.report.RECORD_FIELDS``
+(model, dataset, criterion, scope, granularity, schedule, the target ``sparsity`` and the
+``sparsity_reached`` measured on the weights' values, the fine-tuning epochs, the accuracy
+dense, right after pruning and after fine-tuning, params, nonzero params, MACs, effective MACs
+and the seed), plus ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``batch_size``,
+``regularizer`` and ``seconds``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from nnprune import optim, train
+from nnprune.count import count
+from nnprune.nn import Module, from_config
+from nnprune.prune.apply import SCOPES, prunable_parameters, prune_model, sparsity_report
+from nnprune.prune.finetune import rescale_dropout
+from nnprune.prune.groups import parse_granularity
+from nnprune.prune.masks import check_sparsity
+from nnprune.prune.report import PruneReport
+from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
+
+OPTIMIZERS = ("sgd", "adam")
+Regularizer = Callable[[Any], Any]  # model -> scalar Tensor penalty (``prune.finetune``)
+
+
+def clone_model(model: Module) -> Module:
+    """An independent copy of ``model``: same architecture, weights, buffers and masks."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    copy = from_config(model.config())
+    copy.load_state_dict(model.state_dict())
+    params = dict(copy.named_parameters())
+    for name, p in model.named_parameters():
+        if p.mask is not None:
+            params[name].set_mask(p.mask.copy())
+    return copy
+
+
+def make_optimizer(name: str, model: Module, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> optim.Optimizer:
+    """SGD with ``momentum`` (``"sgd"``) or Adam (``"adam"``) over the model's parameters."""
+    if name == "sgd":
+        return optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: str = "sgd",
+              batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
+              cosine: bool = True, quiet: bool = True, desc: str = "train",
+              regularizer: Regularizer | None = None,
+              step_callback: Callable[[int], None] | None = None) -> train.History:
+    """Train (or fine-tune) ``model`` on the training split of ``data`` for ``epochs`` epochs.
+
+    The learning rate starts at ``lr`` and, with ``cosine``, decays as
+    lr_e = ½·lr·(1 + cos(π e / epochs)) (Loshchilov & Hutter 2017) towards 0 at the end,
+    so the last epochs settle. Masks attached to the model stay in force throughout.
+    ``regularizer(model)`` is added to each batch's loss (e.g. ``prune.finetune``'s L1/L2
+    penalty on the remaining weights); ``step_callback(step)`` runs after every step.
+    """
+    opt = make_optimizer(optimizer, model, lr, weight_decay=weight_decay)
+    scheduler = optim.CosineAnnealingLR(opt, epochs) if cosine else None
+    return train.fit(model, (data.x_train, data.y_train), opt, epochs, batch_size=batch_size,
+                     seed=seed, scheduler=scheduler, regularizer=regularizer,
+                     step_callback=step_callback, quiet=quiet, desc=desc)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: str,
+                  granularity: str, exclude: Iterable[str], finetune_epochs: int,
+                  min_epochs: int, lr: float, optimizer: str, batch_size: int,
+                  regularizer: Regularizer | None = None) -> tuple[str, ...]:
+    """Every option checked before any training starts; returns ``exclude`` as a tuple."""
+    for field in ("x_train", "y_train", "x_test", "y_test", "input_shape"):
+        if not hasattr(data, field):
+            raise TypeError(f"data must be a nnprune.data Dataset (x_train, y_train, x_test, "
+                            f"y_test, input_shape), got {type(data).__name__} without {field}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    parse_granularity(granularity)
+    if sparsity is not None:
+        check_sparsity(sparsity)
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    prunable_parameters(model, exclude)
+    check_int("finetune_epochs", finetune_epochs, min_epochs)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    check_int("batch_size", batch_size, 1)
+    if regularizer is not None and not callable(regularizer):
+        raise TypeError(f"regularizer must be None or callable (model -> penalty Tensor, e.g. "
+                        f"l2_regularizer(1e-4)), got {type(regularizer).__name__}")
+    return exclude
+
+
+def accuracy(model: Any, data: Any) -> float:
+    """Test accuracy, a fraction in [0, 1]."""
+    return float(train.evaluate(model, (data.x_test, data.y_test))["accuracy"])
+
+
+def gradients_for(criterion: str, model: Any, data: Any, batch_size: int, seed: int,
+                  num_batches: int | None = None) -> dict[str, np.ndarray] | None:
+    """dL/dw on the training split, for the criteria that need it (None otherwise)."""
+    if criterion not in NEEDS_GRADS:
+        return None
+    return train.gradients(model, (data.x_train, data.y_train), batch_size=batch_size,
+                           num_batches=num_batches, seed=seed)
+
+
+def prune_and_rescale(model: Any, criterion: str, sparsity: float | None, scope: str,
+                      granularity: str, exclude: tuple[str, ...],
+                      grads: Mapping[str, np.ndarray] | None, seed: int, min_keep: int,
+                      rescale: bool) -> tuple[PruneReport, dict[str, float]]:
+    """``prune_model``, then (with ``rescale``) every dropout rate set to
+    D_r = D_o·√(C_r/C_o) from the densities before and after (``rescale_dropout``, Han et
+    al. 2015). Returns the report and {dropout name: new rate}."""
+    old = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
+    report = prune_model(model, criterion, sparsity, scope, granularity, exclude, grads, seed,
+                         min_keep)
+    if not rescale:
+        return report, {}
+    new = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
+    return report, {k: v[1] for k, v in rescale_dropout(model, old, new).items()}
+
+
+def target_of(sparsity: float | None, granularity: str) -> float:
+    """The target for the record: an N:M granularity fixes it at 1 − N/M."""
+    g = parse_granularity(granularity)
+    return 1 - g[0] / g[1] if isinstance(g, tuple) else float(sparsity)
+
+
+def record(model: Any, data: Any, *, schedule: str, model_name: str, criterion: str,
+           scope: str, granularity: str, sparsity: float, exclude: tuple[str, ...],
+           finetune_epochs: int, lr: float, optimizer: str, batch_size: int, seed: int,
+           dense: float, before: float, after: float | None, start: float,
+           regularizer: Regularizer | None = None, **extra: Any) -> dict[str, Any]:
+    """The result record of a run that ended with ``model`` (see the module docstring);
+    ``start`` is the run's ``time.perf_counter()`` at its beginning."""
+    reached = sparsity_report(model, exclude)  # measured on the values the model holds
+    cost = count(model, tuple(data.input_shape))
+    result = {
+        "model": model_name, "dataset": getattr(data, "name", "data"), "criterion": criterion,
+        "scope": scope, "granularity": granularity, "schedule": schedule,
+        "sparsity": float(sparsity), "sparsity_reached": float(reached.sparsity),
+        "finetune_epochs": int(finetune_epochs), "accuracy_dense": float(dense),
+        "accuracy_before_finetune": float(before),
+        "accuracy_after_finetune": None if after is None else float(after),
+        "params": int(cost.params), "nonzero_params": int(cost.nonzero_params),
+        "macs": int(cost.macs), "effective_macs": int(cost.effective_macs), "seed": int(seed),
+        "exclude": list(exclude), "layer_sparsity": reached.per_layer, "lr": float(lr),
+        "optimizer": optimizer, "batch_size": int(batch_size),
+        "regularizer": None if regularizer is None else str(getattr(
+            regularizer, "description", getattr(regularizer, "__name__", "custom"))),
+    }
+    result.update(extra)
+    result["seconds"] = time.perf_counter() - start
+    return result
