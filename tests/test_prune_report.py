@@ -82,7 +82,7 @@ def test_bad_input_is_rejected(call, error, match):
         call()
 
 
-CORE = ("scores", "masks", "groups", "schedules", "report")
+CORE = ("scores", "masks", "scope", "groups", "schedules", "report", "hessian")
 
 
 @pytest.mark.parametrize("module", CORE)

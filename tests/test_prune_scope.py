@@ -1,5 +1,7 @@
 """Masks over many tensors: global and layer-wise scope, min_keep, exclusions, existing masks,
 granularity in one call, and the reports they return."""
+import doctest
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 
 from nnprune.prune import (global_threshold_masks, global_topk_masks, layerwise_topk_masks,
                            prune_count, threshold_mask, topk_mask)
+from nnprune.prune import scope as scope_module
 from strategies import (binary_masks, distinct_score_dicts, group_granularities, layer_shapes,
                         sparsities, tied_scores)
 
@@ -264,3 +267,9 @@ def test_bad_input_is_rejected(call, error, match):
     sparsities, min_keep and granularities: each a clear error naming the argument or layer."""
     with pytest.raises(error, match=match):
         call()
+
+
+def test_docstring_examples():
+    """The examples in the module docstring run as written."""
+    result = doctest.testmod(scope_module, extraglobs={"np": np})
+    assert result.attempted >= 4 and result.failed == 0

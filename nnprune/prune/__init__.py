@@ -7,16 +7,20 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
     print(report)
 
 - ``scores.py``: importance scores (magnitude, random, gradient, Taylor, SNIP);
-- ``masks.py``: exact top-k, threshold and percentile masks; layer-wise and global scope;
+- ``masks.py``: exact top-k, threshold and percentile masks of one tensor;
+- ``scope.py``: the same over a dict of tensors, layer-wise or global (``min_keep``);
 - ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
 - ``schedules.py``: one-shot, iterative, lottery and gradual (Zhu & Gupta) targets;
 - ``report.py``: ``PruneReport``, the sparsity actually reached;
-- ``hessian.py``: Optimal Brain Damage / Surgeon.
+- ``hessian.py``: Optimal Brain Damage / Surgeon;
+- on a model (through ``named_parameters()`` and the mask protocol): ``apply.py``
+  (``prune_model``, ``attach_masks``, ``make_permanent``), ``pruner.py``, ``lottery.py``,
+  ``finetune.py`` (L1/L2 penalties, dropout rescaling).
 """
 from nnprune.prune.report import PruneReport
-from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, global_threshold_masks,
-                                 global_topk_masks, layerwise_topk_masks, percentile_mask,
+from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, percentile_mask,
                                  prune_count, threshold_mask, topk_mask)
+from nnprune.prune.scope import global_threshold_masks, global_topk_masks, layerwise_topk_masks
 from nnprune.prune.groups import (GRANULARITIES, REDUCTIONS, expand_group_mask, granularity_mask,
                                   group_alive, group_scores, nm_mask, parse_granularity,
                                   reduced_axes)
@@ -38,8 +42,9 @@ __all__ = [
     "PruneReport",
     # masks.py
     "check_sparsity", "check_scores", "check_mask", "prune_count", "threshold_mask",
-    "percentile_mask", "topk_mask", "layerwise_topk_masks", "global_topk_masks",
-    "global_threshold_masks",
+    "percentile_mask", "topk_mask",
+    # scope.py
+    "layerwise_topk_masks", "global_topk_masks", "global_threshold_masks",
     # groups.py
     "GRANULARITIES", "REDUCTIONS", "parse_granularity", "reduced_axes", "group_scores",
     "group_alive", "expand_group_mask", "nm_mask", "granularity_mask",

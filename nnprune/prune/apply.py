@@ -25,8 +25,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from nnprune.prune.groups import parse_granularity
-from nnprune.prune.masks import (check_mask, check_sparsity, global_topk_masks,
-                                 layerwise_topk_masks)
+from nnprune.prune.masks import check_mask, check_sparsity
+from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
 from nnprune.prune.report import PruneReport
 from nnprune.prune.scores import CRITERIA, compute_scores
 

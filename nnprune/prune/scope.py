@@ -1,0 +1,186 @@
+"""Scope: the mask rules of ``masks.py`` over a dict of named tensors (``name -> scores``).
+
+- **layer-wise** (``layerwise_topk_masks``): each tensor pruned to its own sparsity, k per
+  tensor by the rounding rule k = ⌊s · n + ½⌋ (one float for all, or a dict name -> sparsity);
+- **global** (``global_topk_masks``): one ranking across all tensors, k of the total N. Layers
+  whose scores are small lose more; ``min_keep`` (default 1) stops a layer from being emptied
+  (an empty layer cuts the network in two). ``global_threshold_masks`` is the one-threshold
+  form.
+
+Both accept ``exclude`` (names left as they are, e.g. the last layer), existing ``masks``
+(composed: a pruned weight is never revived, its zero counts toward k) and ``granularity=``
+("weight", "kernel", "filter", "channel", "neuron", "N:M"; see ``groups.py``), and return
+``(masks, PruneReport)``: the sparsity reached, overall and per layer.
+
+>>> scores = {"fc1": np.array([0.1, 0.2, 0.3, 0.4]), "fc2": np.array([5.0, 6.0])}
+>>> masks, report = global_topk_masks(scores, 0.5)       # k = 3 of 6: all from fc1
+>>> masks["fc1"], masks["fc2"], report.per_layer
+(array([0., 0., 0., 1.]), array([1., 1.]), {'fc1': 0.75, 'fc2': 0.0})
+>>> masks, _ = global_topk_masks(scores, 1.0)            # min_keep=1: each keeps its best
+>>> masks["fc1"], masks["fc2"]
+(array([0., 0., 0., 1.]), array([0., 1.]))
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from nnprune.prune.groups import (expand_group_mask, granularity_mask, group_alive,
+                                  group_scores, parse_granularity)
+from nnprune.prune.masks import (check_threshold, ranked_prune, check_mask, check_scores,
+                                 check_sparsity, prune_count, threshold_mask)
+from nnprune.prune.report import PruneReport
+
+def _prepare(scores, masks, exclude):
+    """Validated (scores, existing masks, excluded names) for the dict-level functions."""
+    if not isinstance(scores, Mapping):
+        raise TypeError(f"scores must be a mapping name -> array, got {type(scores).__name__}")
+    if not scores:
+        raise ValueError("scores is empty: give at least one tensor")
+    for name in scores:
+        if not isinstance(name, str):
+            raise TypeError(f"scores must be keyed by str names, got {name!r}")
+    if masks is not None and not isinstance(masks, Mapping):
+        raise TypeError(f"masks must be None or a mapping name -> 0/1 array, got "
+                        f"{type(masks).__name__}")
+    masks = {} if masks is None else masks
+    exclude = () if exclude is None else (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    for what, names in (("masks", list(masks)), ("exclude", list(exclude))):
+        for name in names:
+            if name not in scores:
+                raise ValueError(f"unknown layer name {name!r} in {what}; the layers are "
+                                 f"{list(scores)}")
+    arrays = {name: check_scores(s, f"scores[{name!r}]") for name, s in scores.items()}
+    olds = {name: check_mask(masks.get(name), s.shape, f"masks[{name!r}]", s.dtype)
+            for name, s in arrays.items()}
+    return arrays, olds, exclude
+
+
+def _for_layer(name, function, *args):
+    """``function(*args)``, its error message prefixed with the layer's name."""
+    try:
+        return function(*args)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"layer {name!r}: {err}") from None
+
+
+def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
+                         sparsity: float | Mapping[str, float] | None,
+                         masks: Mapping[str, np.ndarray] | None = None,
+                         exclude: Iterable[str] = (), granularity: str = "weight",
+                         reduce: str = "l1") -> tuple[dict[str, np.ndarray], PruneReport]:
+    """Prune every tensor to its own sparsity: k = ⌊s · n + ½⌋ per tensor (per group count).
+
+    {name: (shape)} -> ({name: (shape) mask}, PruneReport).
+
+    - ``sparsity``: one float for all, or {name: float}; a name absent from the dict (or in
+      ``exclude``) is not pruned: it keeps its existing mask (all ones if none) and is
+      reported as excluded. An unknown name in the dict is an error.
+    - ``granularity``, ``reduce``: see ``groups.granularity_mask`` (group sparsity counts
+      groups; an "N:M" granularity fixes the sparsity at 1 − N/M: pass None or that value).
+    """
+    arrays, olds, exclude = _prepare(scores, masks, exclude)
+    g = parse_granularity(granularity)
+    if isinstance(sparsity, Mapping):
+        for name in sparsity:
+            if name not in arrays:
+                raise ValueError(f"unknown layer name {name!r} in sparsity; the layers are "
+                                 f"{list(arrays)}")
+            if name in exclude:
+                raise ValueError(f"layer {name!r} is both excluded and given a sparsity")
+        targets, target = dict(sparsity), None
+    else:
+        targets = {name: sparsity for name in arrays}
+        target = None if sparsity is None else check_sparsity(sparsity)
+        if target is None and isinstance(g, tuple):
+            target = 1 - g[0] / g[1]  # N:M fixes it
+    skipped = tuple(name for name in arrays if name in exclude or name not in targets)
+    out = {}
+    for name, s in arrays.items():
+        out[name] = olds[name] if name in skipped else _for_layer(
+            name, granularity_mask, s, targets[name], granularity, olds[name], reduce)
+    return out, PruneReport.from_masks(out, skipped, target)
+
+
+def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
+                      masks: Mapping[str, np.ndarray] | None = None,
+                      exclude: Iterable[str] = (), min_keep: int = 1,
+                      granularity: str = "weight",
+                      reduce: str = "l1") -> tuple[dict[str, np.ndarray], PruneReport]:
+    """One ranking across every non-excluded tensor: prune k = ⌊s · N + ½⌋ of all N entries.
+
+    {name: (shape)} -> ({name: (shape) mask}, PruneReport).
+
+    Equivalent to one scalar threshold on all tensors. The tensors are ranked as if
+    concatenated flat in mapping order: dead entries (0 in ``masks``) first, then by score,
+    ties by position in that concatenation.
+
+    ``min_keep`` (default 1): before ranking, each tensor's ``min_keep`` best alive entries
+    (its highest scores, the last ones a per-tensor top-k would prune) are taken out of the
+    ranking and always kept; k is then met from the remaining entries when possible. If the
+    protected entries make k unreachable, fewer are pruned; the report says what was reached.
+    A tensor with fewer alive entries than ``min_keep`` keeps them all (dead ones stay dead).
+
+    Excluded tensors keep their existing mask (all ones if none) and are outside N and k.
+    The report gives both ``sparsity`` (over the pruned tensors, what ``sparsity`` aims at)
+    and ``sparsity_all`` (over every tensor).
+
+    ``granularity`` (see ``groups.py``): with groups, N counts groups, the ranking is over group
+    scores (``reduce`` = "l1" or "l2") and ``min_keep`` counts groups. With "N:M" every group
+    of M is its own ranking, so global and layer-wise coincide (``min_keep`` is not used).
+    """
+    arrays, olds, exclude = _prepare(scores, masks, exclude)
+    if isinstance(min_keep, (bool, np.bool_)) or not isinstance(min_keep, numbers.Integral) \
+            or min_keep < 0:
+        raise ValueError(f"min_keep must be an int >= 0 (entries kept per layer), "
+                         f"got {min_keep!r}")
+    g = parse_granularity(granularity)
+    if isinstance(g, tuple):
+        return layerwise_topk_masks(scores, sparsity, masks, exclude, granularity, reduce)
+    s = check_sparsity(sparsity)
+    names = [name for name in arrays if name not in exclude]
+    flat_scores, flat_alive, flat_protected, group_shapes = [], [], [], []
+    for name in names:
+        # one score per group (per entry for "weight"), pruned entries contributing nothing
+        gs = _for_layer(name, group_scores, arrays[name] * olds[name], g, reduce)
+        group_shapes.append(gs.shape)
+        gs, alive = gs.ravel(), group_alive(olds[name], g).ravel()
+        # this tensor's own ranking; its last min_keep alive entries are its best ones
+        own = np.lexsort((np.arange(gs.size), gs, alive))
+        best = own[gs.size - min(int(min_keep), int(alive.sum())):]
+        protected = np.zeros(gs.size, bool)
+        protected[best] = True
+        flat_scores.append(gs)
+        flat_alive.append(alive)
+        flat_protected.append(protected)
+    out = dict(olds)
+    if names:
+        all_scores = np.concatenate(flat_scores).astype(np.float64)
+        pruned = ranked_prune(all_scores, np.concatenate(flat_alive),
+                               prune_count(all_scores.size, s), np.concatenate(flat_protected))
+        start = 0
+        for name, group_shape in zip(names, group_shapes):
+            size = int(np.prod(group_shape))
+            keep_groups = ~pruned[start:start + size].reshape(group_shape)
+            start += size
+            keep = expand_group_mask(keep_groups, arrays[name].shape, g)
+            out[name] = keep.astype(olds[name].dtype) * olds[name]
+    return out, PruneReport.from_masks(out, exclude, s)
+
+
+def global_threshold_masks(scores: Mapping[str, np.ndarray], threshold: float,
+                           masks: Mapping[str, np.ndarray] | None = None,
+                           exclude: Iterable[str] = ()) -> tuple[dict[str, np.ndarray],
+                                                                  PruneReport]:
+    """``threshold_mask`` with one threshold on every non-excluded tensor.
+
+    {name: (shape)} -> ({name: (shape) mask}, PruneReport). The sparsity reached depends on
+    the scores; the report says what it is. Excluded tensors keep their existing mask.
+    """
+    arrays, olds, exclude = _prepare(scores, masks, exclude)
+    t = check_threshold(threshold, "threshold")
+    out = {name: olds[name] if name in exclude else threshold_mask(s, t, olds[name])
+           for name, s in arrays.items()}
+    return out, PruneReport.from_masks(out, exclude)
