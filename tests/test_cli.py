@@ -230,6 +230,80 @@ def test_sweep_writes_results_report_and_figures(capsys, trained, tmp_path):
     assert f"{100 * records[0]['accuracy_before_finetune']:.1f}%" in report
 
 
+@pytest.fixture(scope="module")
+def trained_cnn(tmp_path_factory):
+    """The small CNN (convs 0.weight (8, 1, 3, 3), 3.weight (16, 8, 3, 3); linears 7.weight,
+    9.weight) trained one epoch on the digits."""
+    path = tmp_path_factory.mktemp("cli") / "cnn.npz"
+    assert main(["train", "--model", "simple_cnn", "--epochs", "1", "--width", "0.5",
+                 "--quiet", "--out", str(path)]) == 0
+    return path
+
+
+def test_prune_fine_tunes_with_a_penalty_at_half_the_training_rate(capsys, trained, tmp_path):
+    """--l2 reaches the fine-tuning (the record names it); without --lr fine-tuning starts at
+    half the rate the model was trained with; --l1 and --l2 together are refused."""
+    json_path = tmp_path / "r.json"
+    status, _, err = run(capsys, "prune", trained, "--sparsity", "0.7", "--l2", "1e-4",
+                         "--finetune-epochs", "1", "--quiet", "--out", tmp_path / "p.npz",
+                         "--json", json_path)
+    assert status == 0, err
+    result = json.loads(json_path.read_text())
+    assert result["regularizer"] == "l2 0.0001"
+    assert result["lr"] == 0.5 * io.load(trained)[1]["train"]["lr"]
+    status, _, err = run(capsys, "prune", trained, "--l1", "1e-4", "--l2", "1e-4", "--out",
+                         tmp_path / "x.npz")
+    assert status == 2
+    assert_one_line_error(err, "--l2", "--l1")
+
+
+def test_kernel_granularity_prunes_whole_conv_kernels_and_leaves_linears_dense(
+        capsys, trained_cnn, trained, tmp_path):
+    """Every kh×kw kernel of a conv weight is all kept or all pruned, ⌊s·O·I + ½⌋ of them
+    pruned; the linear weights, which have no kernels, stay dense and the output says so.
+    A model without any conv weight is refused with a one-line error."""
+    status, out, err = run(capsys, "prune", trained_cnn, "--granularity", "kernel",
+                           "--sparsity", "0.5", "--finetune-epochs", "0", "--out",
+                           tmp_path / "k.npz")
+    assert status == 0, err
+    assert "kernel granularity does not fit 7.weight, 9.weight: left dense" in out
+    model, metadata = io.load(tmp_path / "k.npz")
+    params = dict(model.named_parameters())
+    for name in ("0.weight", "3.weight"):
+        alive = np.count_nonzero(params[name].mask, axis=(2, 3))  # (O, I) kept taps per kernel
+        assert set(np.unique(alive)) <= {0, 9}
+        o, i = alive.shape
+        assert int(np.count_nonzero(alive == 0)) == int(np.floor(0.5 * o * i + 0.5))
+    assert params["7.weight"].mask is None and params["9.weight"].mask is None
+    assert metadata["pruning"]["exclude"] == ["7.weight", "9.weight"]
+    status, _, err = run(capsys, "prune", trained, "--granularity", "kernel", "--out",
+                         tmp_path / "x.npz")
+    assert status == 1
+    assert_one_line_error(err, "'kernel' needs conv weights", "--granularity weight")
+
+
+def test_n_m_leaves_the_layers_it_cannot_group_dense(capsys, trained_cnn, tmp_path):
+    """2:4 along the input channels: conv 0 (I = 1) cannot be grouped and stays dense, every
+    other weight keeps exactly 2 of each 4 consecutive inputs."""
+    status, out, err = run(capsys, "prune", trained_cnn, "--granularity", "2:4",
+                           "--finetune-epochs", "0", "--out", tmp_path / "nm.npz")
+    assert status == 0, err
+    assert "2:4 granularity does not fit 0.weight: left dense" in out
+    model, _ = io.load(tmp_path / "nm.npz")
+    params = dict(model.named_parameters())
+    assert params["0.weight"].mask is None
+    for name in ("3.weight", "7.weight", "9.weight"):
+        groups = np.moveaxis(params[name].mask, 1, -1).reshape(-1, 4)
+        np.testing.assert_array_equal(groups.sum(axis=1), 2)
+
+
+def test_sweep_refuses_a_granularity_that_fixes_the_sparsity(capsys, trained, tmp_path):
+    status, _, err = run(capsys, "sweep", "--model", trained, "--granularity", "2:4",
+                         "--out", tmp_path / "s")
+    assert status == 1
+    assert_one_line_error(err, "'2:4' fixes the sparsity")
+
+
 # ---------------------------------------------------------------------- bench
 def test_bench_is_delegated_to_nnprune_bench(capsys, monkeypatch):
     """``nnprune bench`` lets nnprune.bench add its options and run with the parsed args."""

@@ -15,6 +15,7 @@ from nnprune.models import lenet_300_100
 from nnprune.prune.apply import model_masks, prunable_weights, prune_model, sparsity_of
 from nnprune.prune.finetune import l1_regularizer, l2_regularizer, rescale_dropout
 from nnprune.prune.masks import prune_count
+from nnprune.train import gradients
 
 pytestmark = pytest.mark.report
 
@@ -154,6 +155,8 @@ def test_lottery_from_a_final_sparsity(data):
     (workflows.oneshot, dict(optimizer="rmsprop"), ValueError, "optimizer"),
     (workflows.oneshot, dict(scope="all"), ValueError, "scope"),
     (workflows.oneshot, dict(finetune_epochs=-1), ValueError, "finetune_epochs"),
+    (workflows.oneshot, dict(regularizer="l2"), TypeError, "regularizer"),
+    (workflows.lottery, dict(regularizer=1e-4), TypeError, "regularizer"),
     (workflows.iterative, dict(granularity="2:4"), ValueError, "use oneshot"),
     (workflows.iterative, dict(rounds=0), ValueError, "rounds"),
     (workflows.gradual, dict(finetune_epochs=0), ValueError, "finetune_epochs"),
@@ -177,6 +180,48 @@ def test_workflows_reject_bad_input_before_training(data, run, kwargs, error, ma
 def test_workflows_reject_data_that_is_not_a_dataset():
     with pytest.raises(TypeError, match="Dataset"):
         workflows.oneshot(fresh(), (np.zeros((4, 1, 8, 8)), np.zeros(4, int)))
+
+
+@pytest.mark.parametrize("make, norm", [(l1_regularizer, np.abs), (l2_regularizer, np.square)])
+def test_fine_tuning_with_a_penalty_shrinks_the_remaining_weights(data, trained, make, norm):
+    """Han et al. fine-tune with L1/L2 regularisation of the remaining weights: the same
+    one-shot run with a strong penalty ends with a smaller Σ|w| (Σw²) over the survivors, the
+    pruned weights still exactly 0, and the record names the penalty."""
+    totals = []
+    for regularizer in (None, make(1e-2)):
+        model = clone_model(trained)
+        r = workflows.oneshot(model, data, sparsity=0.8, finetune_epochs=2,
+                              regularizer=regularizer, **QUICK)
+        masks = model_masks(model)
+        for name, w in prunable_weights(model).items():
+            assert np.all(w[masks[name] == 0] == 0)
+        totals.append(sum(float(norm(w).sum()) for w in prunable_weights(model).values()))
+        assert r["regularizer"] == (None if regularizer is None else regularizer.description)
+    assert r["regularizer"] == ("l1 0.01" if make is l1_regularizer else "l2 0.01")
+    assert totals[1] < 0.9 * totals[0]
+
+
+def test_oneshot_rescales_dropout_and_reuses_given_grads_and_accuracy(data):
+    """One shot rescales the dropout after a pruned layer to D_o·√(density) (Han et al.);
+    given ``grads`` are the ones scored (Taylor on them equals Taylor on the model's own) and a
+    given ``accuracy_dense`` is recorded as is."""
+    def model():
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 32, rng=0), nn.ReLU(),
+                             nn.Dropout(0.5, rng=0), nn.Linear(32, 10, rng=1))
+    a, b = model(), model()
+    grads = gradients(a, (data.x_train, data.y_train), batch_size=64, seed=0)
+    ra = workflows.oneshot(a, data, criterion="taylor", sparsity=0.64, finetune_epochs=0,
+                           **QUICK)
+    rb = workflows.oneshot(b, data, criterion="taylor", sparsity=0.64, finetune_epochs=0,
+                           grads=grads, accuracy_dense=0.123, **QUICK)
+    assert a[3].p == pytest.approx(0.5 * np.sqrt(0.36), abs=1e-3)
+    assert ra["dropout"] == {"3": pytest.approx(a[3].p)}
+    assert rb["accuracy_dense"] == 0.123 and ra["accuracy_dense"] != 0.123
+    for name, mask in model_masks(a).items():
+        np.testing.assert_array_equal(mask, model_masks(b)[name])
+    c = model()
+    workflows.oneshot(c, data, sparsity=0.64, finetune_epochs=0, rescale=False, **QUICK)
+    assert c[3].p == 0.5
 
 
 def test_records_have_every_report_field(data, trained):
