@@ -27,3 +27,13 @@ def test_bad_mode_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         with atomic_open(tmp_path / "c", "a"):
             pass
+
+
+def test_a_payload_of_the_wrong_type_is_a_type_error_that_writes_nothing(tmp_path):
+    """bytes for atomic_write_bytes, str for atomic_write_text: the other is refused by the
+    file object, and neither the target nor a temporary file appears."""
+    with pytest.raises(TypeError):
+        atomic_write_bytes(tmp_path / "a.bin", "text")
+    with pytest.raises(TypeError):
+        atomic_write_text(tmp_path / "b.txt", b"bytes")
+    assert list(tmp_path.iterdir()) == []

@@ -193,6 +193,27 @@ def test_foreign_npz_without_the_format_tag_is_rejected(tmp_path):
         io.load(tagged)
 
 
+UNPICKLED = []
+
+
+class Trap:
+    """An object whose unpickling would leave a trace in UNPICKLED."""
+
+    def __reduce__(self):
+        return UNPICKLED.append, ("unpickled",)
+
+
+@pytest.mark.parametrize("loader", [io.load, io.load_masks])
+def test_a_file_holding_a_pickle_is_refused_without_unpickling_it(tmp_path, saved, loader):
+    """An object array in the archive (a pickle) is a clear ValueError naming the file, and
+    nothing is unpickled: files are read with allow_pickle=False."""
+    bad = tmp_path / "pickled.npz"
+    rewrite(saved, bad, lambda a: a.update({"metadata": np.array([Trap()], dtype=object)}))
+    with pytest.raises(ValueError, match="pickled.npz"):
+        loader(bad)
+    assert UNPICKLED == []
+
+
 def test_masks_file_is_not_a_model_and_vice_versa(tmp_path, saved):
     masks = tmp_path / "masks.npz"
     io.save_masks(masks, {"w": np.ones(3)})

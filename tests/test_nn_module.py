@@ -291,3 +291,11 @@ def test_layers_reject_input_that_does_not_fit(layer, shape, match):
     batch: each a ValueError that says what was expected."""
     with pytest.raises(ValueError, match=match):
         layer(Tensor(np.ones(shape)))
+
+
+def test_register_buffer_takes_only_arrays():
+    layer = nn.Linear(2, 2)
+    layer.register_buffer("scale", np.ones(2))
+    assert "scale" in dict(layer.named_buffers()) and "scale" in layer.state_dict()
+    with pytest.raises(TypeError, match="buffer 'bad' must be an ndarray, got list"):
+        layer.register_buffer("bad", [1.0])

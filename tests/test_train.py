@@ -8,7 +8,7 @@ from nnprune import Tensor, nn
 from nnprune import functional as F
 from nnprune.data import DataLoader, digits
 from nnprune.models import lenet_300_100, simple_cnn
-from nnprune.optim import SGD, StepLR
+from nnprune.optim import SGD, Adam, StepLR
 from nnprune.train import History, evaluate, fit, gradients, predict
 
 pytestmark = pytest.mark.train
@@ -64,6 +64,33 @@ def test_same_seed_gives_bit_identical_weights(data):
     """Two runs from scratch with the same seed end with exactly the same bits."""
     first, second = train_once(data, seed=7), train_once(data, seed=7)
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_same_seed_gives_bit_identical_cnn_with_batch_norm_and_dropout(data):
+    """Conv, BatchNorm (running statistics too), Dropout (its own seeded generator), max-pool,
+    Adam: two runs built and trained from the same seeds end with the same bits."""
+    def run():
+        model = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, rng=0), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Dropout(0.3, rng=1), nn.Linear(4 * 4 * 4, 10, rng=2))
+        fit(model, subset(data, 128), Adam(model.parameters(), lr=1e-2), 2, batch_size=16,
+            seed=3, quiet=True)
+        return model.state_dict()
+
+    first, second = run(), run()
+    assert first.keys() == second.keys()
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+def test_quiet_prints_nothing_and_verbose_reports_each_epoch(data, capsys):
+    """quiet=True: no bar, no line; otherwise one summary line per epoch with loss and acc."""
+    model = small_mlp()
+    fit(model, subset(data, 32), SGD(model.parameters(), lr=0.1), 2, quiet=True)
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+    fit(model, subset(data, 32), SGD(model.parameters(), lr=0.1), 2, quiet=False, desc="run")
+    out, err = capsys.readouterr()
+    assert out.count("run epoch") == 2 and "run epoch 2/2: loss" in out and "acc" in out
 
 
 def test_different_seed_gives_different_weights(data):
