@@ -299,3 +299,29 @@ def test_register_buffer_takes_only_arrays():
     assert "scale" in dict(layer.named_buffers()) and "scale" in layer.state_dict()
     with pytest.raises(TypeError, match="buffer 'bad' must be an ndarray, got list"):
         layer.register_buffer("bad", [1.0])
+
+
+def test_batch_norm_layer_updates_its_buffers_in_training_and_uses_them_in_eval():
+    """train: running_mean ← (1 − m)·running_mean + m·μ_batch (PyTorch's momentum), output
+    normalised by batch statistics; eval: (x − running_mean)/√(running_var + eps)·γ + β."""
+    x = np.random.default_rng(0).standard_normal((8, 3, 4, 5)) * 2 + 1
+    bn = nn.BatchNorm2d(3, momentum=0.25, dtype=np.float64)
+    out = bn(Tensor(x)).data
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(bn.running_mean, 0.25 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    bn.eval()
+    rm, rv = bn.running_mean.copy(), bn.running_var.copy()
+    expected = (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + bn.eps)
+    np.testing.assert_allclose(bn(Tensor(x)).data, expected, rtol=1e-12)
+    assert np.array_equal(bn.running_mean, rm)  # eval leaves the statistics alone
+
+
+def test_dropout_layer_is_seeded_in_training_and_the_identity_in_eval():
+    """Same rng seed, same mask; kept entries scaled by 1/(1 − p); eval returns x as it is."""
+    x = Tensor(np.ones((50, 40)))
+    a, b = nn.Dropout(0.3, rng=5)(x).data, nn.Dropout(0.3, rng=5)(x).data
+    assert np.array_equal(a, b) and np.allclose(a[a != 0], 1 / 0.7, rtol=1e-12)
+    assert 0.2 < np.mean(a == 0) < 0.4
+    layer = nn.Dropout(0.3, rng=5)
+    layer.eval()
+    assert np.array_equal(layer(x).data, x.data)
