@@ -240,17 +240,17 @@ def trained_cnn(tmp_path_factory):
     return path
 
 
-def test_prune_fine_tunes_with_a_penalty_at_half_the_training_rate(capsys, trained, tmp_path):
-    """--l2 reaches the fine-tuning (the record names it); without --lr fine-tuning starts at
-    half the rate the model was trained with; --l1 and --l2 together are refused."""
+def test_prune_fine_tunes_with_a_penalty_and_the_rate_given(capsys, trained, tmp_path):
+    """--l2 and --lr reach the fine-tuning (the record names them); --l1 and --l2 together
+    are refused."""
     json_path = tmp_path / "r.json"
     status, _, err = run(capsys, "prune", trained, "--sparsity", "0.7", "--l2", "1e-4",
-                         "--finetune-epochs", "1", "--quiet", "--out", tmp_path / "p.npz",
+                         "--lr", "0.005", "--finetune-epochs", "1", "--quiet", "--out", tmp_path / "p.npz",
                          "--json", json_path)
     assert status == 0, err
     result = json.loads(json_path.read_text())
     assert result["regularizer"] == "l2 0.0001"
-    assert result["lr"] == 0.5 * io.load(trained)[1]["train"]["lr"]
+    assert result["lr"] == 0.005
     status, _, err = run(capsys, "prune", trained, "--l1", "1e-4", "--l2", "1e-4", "--out",
                          tmp_path / "x.npz")
     assert status == 2

@@ -48,9 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="rounds of the iterative and lottery schedules (default: %(default)s)")
     add_pruning_options(g)
     g = p.add_argument_group("fine-tuning")
-    g.add_argument("--lr", type=positive_float, default=None,
-                   help="fine-tuning learning rate, cosine-decayed to 0 (default: half the "
-                        "model's training rate, else 0.01)")
+    g.add_argument("--lr", type=positive_float, default=0.02,
+                   help="fine-tuning learning rate, cosine-decayed to 0 (default: %(default)s; "
+                        "Han et al. fine-tune below the training rate)")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--batch-size", type=positive_int, default=64,
@@ -60,15 +60,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_options(p, default=None)
     p.set_defaults(handler=run)
-
-
-def finetune_lr(given: float | None, metadata: dict[str, Any]) -> float:
-    """--lr, else half the learning rate the model was trained with, else 0.01: fine-tuning
-    starts from a trained point and uses a smaller rate than training did."""
-    if given is not None:
-        return given
-    trained = metadata.get("train", {}).get("lr")
-    return 0.5 * float(trained) if isinstance(trained, (int, float)) and trained > 0 else 0.01
 
 
 def unfit_layers(model: Any, granularity: str, exclude: tuple[str, ...]) -> list[str]:
@@ -115,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     exclude = tuple(args.exclude) + tuple(unfit)
     options = dict(criterion=args.criterion, sparsity=sparsity, scope=args.scope,
                    granularity=args.granularity, exclude=exclude,
-                   finetune_epochs=args.finetune_epochs, lr=finetune_lr(args.lr, metadata),
+                   finetune_epochs=args.finetune_epochs, lr=args.lr,
                    optimizer=args.optimizer, batch_size=args.batch_size, seed=args.seed,
                    quiet=args.quiet, model_name=metadata.get("model", "model"),
                    regularizer=regularizer(args))

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated target sparsities (default: 0.5,0.7,0.9,0.95)")
     g.add_argument("--scope", type=choices(SCOPES), default=["global"],
                    help="global, layer or global,layer (default: global)")
-    g.add_argument("--finetune-lr", type=positive_float, default=0.01,
+    g.add_argument("--finetune-lr", type=positive_float, default=0.02,
                    help="fine-tuning learning rate (default: %(default)s)")
     add_pruning_options(g)
     add_data_options(p, default=None)
