@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune.prune import masks as masks_module
-from nnprune.prune import percentile_mask, prune_count, threshold_mask, topk_mask
+from nnprune.prune import check_mask, percentile_mask, prune_count, threshold_mask, topk_mask
 from strategies import arrays, binary_masks, distinct_scores, shapes, sparsities, tied_scores
 
 pytestmark = pytest.mark.masks
@@ -205,6 +205,9 @@ def test_bad_sparsity_is_rejected(bad, error):
     (lambda: prune_count(-1, 0.5), ValueError, "n must be"),
     (lambda: prune_count(2.0, 0.5), ValueError, "n must be"),
     (lambda: prune_count(True, 0.5), ValueError, "n must be"),
+    (lambda: check_mask(None, [2, 3]), TypeError, r"shape must be a tuple of ints"),
+    (lambda: check_mask(None, (2, -1)), TypeError, r"shape must be a tuple of ints"),
+    (lambda: check_mask(np.ones(2), (2.0,)), TypeError, r"shape must be a tuple of ints"),
 ])
 def test_bad_input_is_rejected(call, error, match):
     """NaN/inf or non-numeric scores, masks of the wrong shape or with values other than 0/1,

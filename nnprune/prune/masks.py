@@ -74,6 +74,10 @@ def check_mask(mask: np.ndarray | None, shape: tuple[int, ...], name: str = "mas
                dtype: np.dtype = np.float64) -> np.ndarray:
     """The existing mask as a 0./1. array of ``dtype`` (all ones when None), or a clear error:
     the same shape as the scores, bool or numeric, only 0 and 1."""
+    if not isinstance(shape, tuple) or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) and d >= 0
+            for d in shape):
+        raise TypeError(f"shape must be a tuple of ints >= 0 (the scores' shape), got {shape!r}")
     if mask is None:
         return np.ones(shape, dtype)
     mask = np.asarray(mask)
