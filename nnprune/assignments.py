@@ -74,6 +74,10 @@ def make_exercise(source: str, filename: str = "<solution>") -> str:
 
 def write_exercise(solution: str | os.PathLike, exercise: str | os.PathLike) -> Path:
     """Read the solution file, write its exercise file atomically, return the exercise path."""
+    for name, value in (("solution", solution), ("exercise", exercise)):
+        if not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"{name} must be a path (str or os.PathLike), got "
+                            f"{type(value).__name__}")
     solution, exercise = Path(solution), Path(exercise)
     if solution.resolve() == exercise.resolve():
         raise ValueError(f"exercise path must differ from the solution path, got {exercise}")

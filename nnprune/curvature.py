@@ -31,6 +31,9 @@ LossFn = Callable[[object], Tensor]
 
 
 def _parameters(model, names: Iterable[str] | None) -> dict:
+    if not callable(getattr(model, "named_parameters", None)):
+        raise TypeError(f"model must have a named_parameters() method (an nnprune.nn.Module), "
+                        f"got {type(model).__name__}")
     params = dict(model.named_parameters())
     chosen = list(params) if names is None else list(names)
     unknown = [n for n in chosen if n not in params]
@@ -43,9 +46,13 @@ def _parameters(model, names: Iterable[str] | None) -> dict:
     return {n: params[n] for n in chosen}
 
 
-def loss_gradients(model, loss_fn: LossFn, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """∇L for the named parameters (all by default); the model's ``.grad`` values are restored."""
+def loss_gradients(model, loss_fn: LossFn,
+                   names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """∇L for the named parameters (all by default); the model's ``.grad`` is restored."""
     params = _parameters(model, names)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (model -> scalar Tensor), "
+                        f"got {type(loss_fn).__name__}")
     everything = list(model.parameters())
     saved = [p.grad for p in everything]
     for p in everything:
@@ -74,8 +81,8 @@ def hessian_vector_product(model, loss_fn: LossFn, v: Mapping[str, np.ndarray],
     for n, vec in v.items():
         if np.shape(vec) != params[n].shape:
             raise ValueError(f"v[{n!r}] must have shape {params[n].shape}, got {np.shape(vec)}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < np.inf:
+        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
     vmax = max(float(np.max(np.abs(vec))) for vec in v.values())
     if vmax == 0:
         return {n: np.zeros_like(p.data) for n, p in params.items()}
@@ -108,7 +115,8 @@ def hessian(model, loss_fn: LossFn, name: str, max_size: int = 4096) -> np.ndarr
     for i in range(p.size):
         e = np.zeros(p.size)
         e[i] = 1.0
-        columns.append(hessian_vector_product(model, loss_fn, {name: e.reshape(p.shape)})[name].ravel())
+        product = hessian_vector_product(model, loss_fn, {name: e.reshape(p.shape)})
+        columns.append(product[name].ravel())
     h = np.stack(columns, axis=1)
     return (h + h.T) / 2
 
@@ -133,7 +141,8 @@ def hessian_diagonal(model, loss_fn: LossFn, names: Iterable[str] | None = None,
             for i in range(p.size):
                 e = np.zeros(p.size)
                 e[i] = 1.0
-                diag[i] = hessian_vector_product(model, loss_fn, {n: e.reshape(p.shape)})[n].ravel()[i]
+                product = hessian_vector_product(model, loss_fn, {n: e.reshape(p.shape)})
+                diag[i] = product[n].ravel()[i]
             out[n] = diag.reshape(p.shape)
         return out
     if method != "hutchinson":

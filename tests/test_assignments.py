@@ -58,6 +58,10 @@ def test_no_marker_and_wrong_types_are_errors(tmp_path):
     path.write_text(SOLUTION)
     with pytest.raises(ValueError, match="must differ"):
         write_exercise(path, path)
+    with pytest.raises(TypeError, match="exercise must be a path"):
+        write_exercise(path, None)
+    with pytest.raises(TypeError, match="solution must be a path"):
+        write_exercise(3, tmp_path / "e.py")
 
 
 def test_write_exercise_writes_the_file(tmp_path):

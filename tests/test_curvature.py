@@ -97,6 +97,18 @@ def test_bad_input_is_rejected(call, match):
         call(layer, loss_fn)
 
 
+def test_non_models_and_non_callable_losses_are_type_errors():
+    layer, loss_fn, *_ = regression(0)
+    with pytest.raises(TypeError, match="model must have a named_parameters"):
+        loss_gradients(object(), loss_fn)
+    with pytest.raises(TypeError, match="model must have a named_parameters"):
+        hessian_diagonal(None, loss_fn)
+    with pytest.raises(TypeError, match="loss_fn must be callable"):
+        loss_gradients(layer, None)
+    with pytest.raises(ValueError, match="eps"):
+        hessian_vector_product(layer, loss_fn, {"weight": np.ones((2, 4))}, eps="1e-4")
+
+
 def test_float32_models_are_refused():
     layer = nn.Linear(2, 1)
     with pytest.raises(TypeError, match="float64"):
