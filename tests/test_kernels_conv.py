@@ -13,7 +13,7 @@ from strategies import conv_cases
 from nnprune.functional import conv as conv_module
 from nnprune.functional import naive
 from nnprune.functional.conv import conv2d_backward, conv2d_forward, conv_output_size
-from nnprune.functional.im2col import LAYOUTS, pad_images
+from nnprune.functional.im2col import LAYOUTS, interior, pad_images
 
 pytestmark = pytest.mark.kernels
 
@@ -65,14 +65,29 @@ def test_conv2d_backward_equals_central_differences(layout, case):
               arg_names=("x", "weight", "bias"))
 
 
-def test_the_default_layout_follows_the_shape_and_float32_agrees():
-    """Few channels and many pixels: channels-first; else channels-last. The float32
-    result agrees with the float64 loops to float32 accuracy."""
+def test_the_default_layout_follows_the_shape():
+    """P < 256: batch-last below 64 channels, channels-last from 64; P ≥ 256:
+    channels-first below 32 channels, channels-last from 32."""
+    assert conv_module.default_layout(63, 255) == "batch_last"
+    assert conv_module.default_layout(64, 255) == "channels_last"
+    assert conv_module.default_layout(31, 256) == "channels_first"
+    assert conv_module.default_layout(32, 256) == "channels_last"
+    assert conv_module.default_layout(32, 4096) == "channels_last"
+    x16 = np.zeros((1, 3, 18, 18))
+    assert conv2d_forward(x16, np.zeros((1, 3, 3, 3)))[1].geometry.layout == "channels_first"
+    x8 = np.zeros((1, 3, 10, 10))
+    assert conv2d_forward(x8, np.zeros((1, 3, 3, 3)))[1].geometry.layout == "batch_last"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_float32_agrees_with_the_float64_loops(layout):
+    """The float32 result agrees with the float64 loops to float32 accuracy and stays
+    float32, forward and backward."""
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((2, 32, 5, 4)), rng.standard_normal((3, 32, 3, 2)), rng.standard_normal(3)
     out, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32),
-                                b.astype(np.float32), 2, 1, 1)
-    assert cache.geometry.layout == "channels_last" and out.dtype == np.float32
+                                b.astype(np.float32), 2, 1, 1, layout=layout)
+    assert cache.geometry.layout == layout and out.dtype == np.float32
     ref, ref_cache = naive.conv2d_naive_forward(x, w, b, 2, 1, 1)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
     dout = rng.standard_normal(out.shape)
@@ -80,11 +95,6 @@ def test_the_default_layout_follows_the_shape_and_float32_agrees():
                              naive.conv2d_naive_backward(dout, ref_cache)):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    assert conv_module.default_layout(31, 256) == "channels_first"
-    assert conv_module.default_layout(31, 255) == "channels_last"
-    assert conv_module.default_layout(32, 4096) == "channels_last"
-    x16 = np.zeros((1, 3, 18, 18))
-    assert conv2d_forward(x16, np.zeros((1, 3, 3, 3)))[1].geometry.layout == "channels_first"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -92,8 +102,9 @@ def test_the_default_layout_follows_the_shape_and_float32_agrees():
 @settings(max_examples=20)
 @given(case=conv_cases(max_batch=3))
 def test_chunks_of_the_batch_give_the_whole_batch_result(layout, chunk, case):
-    """Processing the batch in chunks of 1 or 2 images (a shorter last chunk included)
-    changes nothing."""
+    """Processing the batch in chunks of 1 or 2 images (bands of 1 or 2 output rows for
+    batch-last, whose bands overlap in the input), a shorter last chunk included, changes
+    nothing."""
     x, w, b = arrays_for(case)
     geometry = [case[k] for k in GEOMETRY]
     whole, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
@@ -197,16 +208,19 @@ def test_backward_refuses_a_dout_of_the_wrong_shape():
         conv2d_backward(np.ones((2, 4, 3, 4)), cache)
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("layout", LAYOUTS)
 @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 5),
                        st.integers(1, 5)),
        padding=st.tuples(st.integers(0, 3), st.integers(0, 3)))
-def test_padded_images_equal_np_pad(channels_last, shape, padding):
+def test_padded_images_equal_np_pad(layout, shape, padding):
     """pad_images fills only the frame with zeros, so leftovers of reused memory must not
-    show: its result equals np.pad (relaid out to NHWC for channels-last)."""
+    show: its result equals np.pad, relaid out to NHWC for channels-last and to CHWN for
+    batch-last; ``interior`` gives back x in NCHW order."""
     np.full(10_000, np.nan)  # leave some garbage behind in the allocator
     x = np.random.default_rng(0).standard_normal(shape)
     expected = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-    if channels_last:
-        expected = expected.transpose(0, 2, 3, 1)
-    np.testing.assert_array_equal(pad_images(x, padding, channels_last), expected)
+    expected = expected.transpose({"channels_first": (0, 1, 2, 3), "channels_last": (0, 2, 3, 1),
+                                   "batch_last": (1, 2, 3, 0)}[layout])
+    xp = pad_images(x, padding, layout)
+    np.testing.assert_array_equal(xp, expected)
+    np.testing.assert_array_equal(interior(xp, padding, layout), x)

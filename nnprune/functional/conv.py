@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, im2col, pad_images,
+from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, col2im_band, copy_relaid,
+                                       im2col, im2col_band, interior, pad_images,
                                        padded_shape)
 from nnprune.functional.validation import Pair, check_float, check_vector, pair
 
@@ -43,11 +44,17 @@ CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in flo
 def default_layout(c: int, p: int) -> str:
     """The faster layout of cols for C channels and P output pixels per image.
 
-    Measured on 64-image batches (``nnprune bench conv`` and its neighbours): channels-first
-    wins for C = 1, 3, 16 at P ≥ 576; channels-last for C ≥ 32, and at P = 64 (8×8
-    outputs), where one GEMM per image is too small to run at speed (2× at C = 20).
+    Measured on 64-image batches (``nnprune bench conv`` and its neighbours, forward and
+    backward): channels-first wins for C = 1, 3, 16 at P ≥ 256; at P < 256 one GEMM per
+    image is too small to run at speed (2× at C = 20, P = 64). There batch-last wins for
+    C < 64: its col2im adds runs of OW·N values instead of C or OW (LeNet-5's conv2, C = 6,
+    P = 64: 2.0 ms against 3.1 channels-first and 3.3 channels-last; C = 20: 12.2 against
+    14.3 channels-last). From C = 64 on channels-last wins or ties: its runs of C values are
+    long enough, and batch-last's transposes of x and out grow with the image.
     """
-    return "channels_first" if c < 32 and p >= 256 else "channels_last"
+    if p < 256:
+        return "batch_last" if c < 64 else "channels_last"
+    return "channels_first" if c < 32 else "channels_last"
 
 
 def conv_output_size(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair,
@@ -76,7 +83,8 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     """out = x ⋆ w + b:  (N, C, H, W) ⋆ (F, C, kh, kw) + (F,) -> (N, F, OH, OW).
 
     out[n, f, y, z] = b[f] + Σ_{c,i,j} x_pad[n, c, y·sh + i·dh, z·sw + j·dw] · w[f, c, i, j].
-    ``layout`` forces "channels_first" or "channels_last" (default: by the channel count).
+    ``layout`` forces "channels_first", "channels_last" or "batch_last" (default: by the
+    channels and the output pixels, ``default_layout``).
     Mixed float32/float64 inputs are promoted as NumPy does. The cache refers to x without
     copying it: x must not change in place before the backward pass.
 
@@ -97,21 +105,27 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
     n, f = x.shape[0], w.shape[0]
     g = Geometry(x.shape, w.shape[2:], out_hw, stride, padding, dilation, layout)
-    order = (0, 1, 2, 3) if layout == "channels_first" else (0, 2, 3, 1)  # rows of cols
+    order = (0, 2, 3, 1) if layout == "channels_last" else (0, 1, 2, 3)  # rows of cols
     w_aug = np.empty((f, g.k + 1), dtype)  # [W | b]: the bias is the weight of a constant 1
     w_aug[:, :g.k] = w.transpose(order).reshape(f, g.k)
     w_aug[:, g.k] = 0 if b is None else b
-    xp = pad_images(x.astype(dtype, copy=False), padding, layout == "channels_last")
+    xp = pad_images(x.astype(dtype, copy=False), padding, layout)
     out = np.empty((n, f, g.p), dtype)
+    out_t = np.empty((f, *out_hw, n), dtype) if layout == "batch_last" else None
     buffers = _Buffers(g, dtype, _chunk_size(g, f))
     for s in buffers.chunks:
-        cols = buffers.cols_of(xp[s])
+        cols = buffers.cols_of(xp, s)
         if layout == "channels_first":  # one GEMM per image, straight into NCHW
             np.matmul(w_aug, cols, out=out[s])  # (F, K+1) @ (b, K+1, P) -> (b, F, P)
-        else:  # one GEMM for the chunk, then (F, b, P) -> (b, F, P)
-            out_t = np.matmul(w_aug, cols, out=buffers.take("out_t", (f, cols.shape[1])))
-            np.copyto(out[s], out_t.reshape(f, -1, g.p).transpose(1, 0, 2))
-    return out.reshape(n, f, *out_hw), ConvCache(xp, w_aug[:, :g.k], b is not None, g)
+        elif layout == "channels_last":  # one GEMM for the chunk, then (F, b, P) -> (b, F, P)
+            chunk_t = np.matmul(w_aug, cols, out=buffers.take("out_t", (f, cols.shape[1])))
+            np.copyto(out[s], chunk_t.reshape(f, -1, g.p).transpose(1, 0, 2))
+        else:  # one GEMM for the band of rows s, into its rows of out_t (F, OH, OW, N)
+            np.matmul(w_aug, cols, out=out_t[:, s].reshape(f, -1))
+    out = out.reshape(n, f, *out_hw)
+    if layout == "batch_last":
+        copy_relaid(out, out_t.transpose(3, 0, 1, 2), batch_last=True)
+    return out, ConvCache(xp, w_aug[:, :g.k], b is not None, g)
 
 
 def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
@@ -128,28 +142,41 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
         raise ValueError(f"dout must have the output's shape {(n, f, *g.out_hw)}, "
                          f"got {dout.shape}")
     dtype = w_mat.dtype
-    d_nfp = dout.astype(dtype, copy=False).reshape(n, f, g.p)
+    dout = dout.astype(dtype, copy=False)
+    d_nfp = dout.reshape(n, f, g.p)
     dw_aug = np.zeros((f, g.k + 1), dtype)  # [dW | db]: db from the row of ones
     dx = np.empty(g.x_shape, dtype) if need_dx else None
+    if g.layout == "batch_last":
+        d_t = np.empty((f, *g.out_hw, n), dtype)  # dout as (F, OH, OW, N), cols' column order
+        copy_relaid(d_t.transpose(3, 0, 1, 2), dout, batch_last=True)
+        dx_pad = np.zeros(xp.shape, dtype) if need_dx else None  # (C, Hp, Wp, N), summed into
     buffers = _Buffers(g, dtype, _chunk_size(g, f))
     for s in buffers.chunks:
-        cols = buffers.cols_of(xp[s])
+        cols = buffers.cols_of(xp, s)
         if g.layout == "channels_first":
             d = d_nfp[s]  # (b, F, P)
             dw_aug += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
             if need_dx:
                 dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (len(d), g.k, g.p)))
-        else:
-            d_t = buffers.take("dout_t", (f, cols.shape[1]))  # dout of the chunk as (F, b·P)
-            np.copyto(d_t.reshape(f, -1, g.p), d_nfp[s].transpose(1, 0, 2))
-            dw_aug += np.matmul(d_t, cols.T)  # (F, b·P) @ (b·P, K+1)
+                col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
+        elif g.layout == "channels_last":
+            d = buffers.take("dout_t", (f, cols.shape[1]))  # dout of the chunk as (F, b·P)
+            np.copyto(d.reshape(f, -1, g.p), d_nfp[s].transpose(1, 0, 2))
+            dw_aug += np.matmul(d, cols.T)  # (F, b·P) @ (b·P, K+1)
             if need_dx:
-                dcols = np.matmul(d_t.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k)))
-        if need_dx:  # dcols = Wᵀ dout, stored as im2col stores cols
-            col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
+                dcols = np.matmul(d.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k)))
+                col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
+        else:
+            d = d_t[:, s].reshape(f, -1)  # (F, rows·OW·N)
+            dw_aug += np.matmul(d, cols.T)  # (F, rows·OW·N) @ (rows·OW·N, K+1)
+            if need_dx:
+                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (g.k, d.shape[1])))
+                col2im_band(dcols, g, s, dx_pad)
+    if need_dx and g.layout == "batch_last":
+        copy_relaid(dx, interior(dx_pad, g.padding, g.layout), batch_last=True)
     db = dw_aug[:, g.k].copy() if has_bias else None
-    order = (0, 1, 2, 3) if g.layout == "channels_first" else (0, 3, 1, 2)
-    kernel_shape = (c, *g.kernel) if g.layout == "channels_first" else (*g.kernel, c)
+    order = (0, 3, 1, 2) if g.layout == "channels_last" else (0, 1, 2, 3)
+    kernel_shape = (*g.kernel, c) if g.layout == "channels_last" else (c, *g.kernel)
     dw = np.ascontiguousarray(dw_aug[:, :g.k].reshape(f, *kernel_shape).transpose(order))
     return dx, dw, db
 
@@ -171,8 +198,12 @@ class Conv2d(Function):
 
 # ---------------------------------------------------------------------------- helpers
 def _chunk_size(g: Geometry, f: int) -> int:
-    """Images per chunk: as many as keep cols and the GEMM output within CHUNK_ELEMENTS."""
-    return max(1, min(g.x_shape[0], CHUNK_ELEMENTS // ((g.k + f) * g.p)))
+    """Images per chunk (output rows per band for batch-last): as many as keep cols and the
+    GEMM output within CHUNK_ELEMENTS."""
+    n, (oh, ow) = g.x_shape[0], g.out_hw
+    if g.layout == "batch_last":
+        return max(1, min(oh, CHUNK_ELEMENTS // ((g.k + f) * ow * n)))
+    return max(1, min(n, CHUNK_ELEMENTS // ((g.k + f) * g.p)))
 
 
 class _Buffers:
@@ -180,8 +211,8 @@ class _Buffers:
 
     def __init__(self, g: Geometry, dtype: np.dtype, chunk: int) -> None:
         self.g, self.dtype = g, dtype
-        n = g.x_shape[0]
-        self.chunks = [slice(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+        units = g.out_hw[0] if g.layout == "batch_last" else g.x_shape[0]  # rows or images
+        self.chunks = [slice(s, min(units, s + chunk)) for s in range(0, units, chunk)]
         self.arrays: dict[str, np.ndarray] = {}
 
     def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -193,26 +224,31 @@ class _Buffers:
             flat = self.arrays[name] = np.empty(size, self.dtype)
         return flat[:size].reshape(shape)
 
-    def cols_of(self, xp: np.ndarray) -> np.ndarray:
-        """cols of b padded images with a last row of ones (for the bias): (b, K+1, P) for
-        channels-first, (K+1, b·P) for channels-last (a transposed (b·P, K+1) array)."""
-        g, b = self.g, len(xp)
+    def cols_of(self, xp: np.ndarray, s: slice) -> np.ndarray:
+        """cols of chunk ``s`` of the padded images with a last row of ones (for the bias):
+        (b, K+1, P) for channels-first, (K+1, b·P) for channels-last (a transposed (b·P, K+1)
+        array), (K+1, rows·OW·N) for batch-last."""
+        g = self.g
         if g.layout == "channels_first":
-            cols = self.take("cols", (b, g.k + 1, g.p))
+            cols = self.take("cols", (s.stop - s.start, g.k + 1, g.p))
             cols[:, g.k] = 1
-            im2col(xp, g, cols[:, :g.k])
+            im2col(xp[s], g, cols[:, :g.k])
             return cols
-        cols = self.take("cols", (b * g.p, g.k + 1))
-        cols[:, g.k] = 1
-        im2col(xp, g, cols[:, :g.k])
-        return cols.T
+        if g.layout == "channels_last":
+            cols = self.take("cols", ((s.stop - s.start) * g.p, g.k + 1))
+            cols[:, g.k] = 1
+            im2col(xp[s], g, cols[:, :g.k])
+            return cols.T
+        cols = self.take("cols", (g.k + 1, (s.stop - s.start) * g.out_hw[1] * g.x_shape[0]))
+        cols[g.k] = 1
+        im2col_band(xp, g, s, cols[:g.k])
+        return cols
 
     def dx_pad(self, dx: np.ndarray) -> np.ndarray:
         """Scratch for col2im's sums over the padded images (dx itself if it can be)."""
-        channels_last = self.g.layout == "channels_last"
-        if not channels_last and not any(self.g.padding):
+        if self.g.layout == "channels_first" and not any(self.g.padding):
             return dx
-        return self.take("dx_pad", padded_shape(dx.shape, self.g.padding, channels_last))
+        return self.take("dx_pad", padded_shape(dx.shape, self.g.padding, self.g.layout))
 
 
 def _check_conv_inputs(x, w, b, stride, padding, dilation) -> None:

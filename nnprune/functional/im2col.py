@@ -17,6 +17,9 @@ input, and one copy turns the view into cols. Two layouts of cols are offered (c
   pixels of the NCHW input; col2im adds runs of OW.
 - "channels_last": rows (i, j, c), columns (n, y, z): cols (b·P, K). The input is first
   relaid out to NHWC; the copy then moves runs of kw·C values, col2im adds runs of C.
+- "batch_last": rows (c, i, j), columns (y, z, n): cols (K, rows·OW·N) for a band of output
+  rows of the whole batch. The input is relaid out to (C, Hp, Wp, N), so with stride 1 the
+  copy moves, and col2im adds, runs of OW·N values: long runs even when C and OW are small.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from nnprune.functional.validation import Pair
 
-LAYOUTS = ("channels_first", "channels_last")
+LAYOUTS = ("channels_first", "channels_last", "batch_last")
 
 
 class Geometry(NamedTuple):
@@ -51,34 +54,53 @@ class Geometry(NamedTuple):
         return self.out_hw[0] * self.out_hw[1]
 
 
-def padded_shape(shape: tuple[int, ...], padding: Pair, channels_last: bool) -> tuple[int, ...]:
-    """(b, C, H, W) -> (b, C, H + 2ph, W + 2pw), or (b, H + 2ph, W + 2pw, C) channels-last."""
+def padded_shape(shape: tuple[int, ...], padding: Pair, layout: str) -> tuple[int, ...]:
+    """(b, C, H, W) -> (b, C, Hp, Wp) channels-first, (b, Hp, Wp, C) channels-last or
+    (C, Hp, Wp, b) batch-last, with Hp = H + 2ph and Wp = W + 2pw."""
     b, c, h, w = shape
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    return (b, hp, wp, c) if channels_last else (b, c, hp, wp)
+    return {"channels_first": (b, c, hp, wp), "channels_last": (b, hp, wp, c),
+            "batch_last": (c, hp, wp, b)}[layout]
 
 
-def pad_images(x: np.ndarray, padding: Pair, channels_last: bool) -> np.ndarray:
-    """(b, C, H, W) -> zero-padded (b, C, H + 2ph, W + 2pw), or (b, H + 2ph, W + 2pw, C)
-    when ``channels_last`` (the relayout and the padding in one copy); x itself when there
-    is nothing to do."""
+def interior(xp: np.ndarray, padding: Pair, layout: str) -> np.ndarray:
+    """The unpadded part of ``xp`` (a view) in NCHW axis order, whatever ``layout`` it has."""
     ph, pw = padding
-    if not ph and not pw and not channels_last:
+    if layout == "channels_first":
+        return xp[:, :, ph:xp.shape[2] - ph, pw:xp.shape[3] - pw]
+    if layout == "channels_last":
+        return xp[:, ph:xp.shape[1] - ph, pw:xp.shape[2] - pw, :].transpose(0, 3, 1, 2)
+    return xp[:, ph:xp.shape[1] - ph, pw:xp.shape[2] - pw, :].transpose(3, 0, 1, 2)
+
+
+def pad_images(x: np.ndarray, padding: Pair, layout: str) -> np.ndarray:
+    """(b, C, H, W) -> zero-padded images in the axis order of ``layout`` (``padded_shape``):
+    the relayout and the padding in one copy; x itself when there is nothing to do."""
+    ph, pw = padding
+    if not ph and not pw and layout == "channels_first":
         return x
-    b, c, h, w = x.shape
-    xp = np.empty(padded_shape(x.shape, padding, channels_last), x.dtype)
-    hp, wp = h + 2 * ph, w + 2 * pw
-    if channels_last:
-        np.copyto(xp[:, ph:ph + h, pw:pw + w, :], x.transpose(0, 2, 3, 1))
-        rows, cols = (slice(None),), (slice(None), slice(None))
-    else:
-        np.copyto(xp[:, :, ph:ph + h, pw:pw + w], x)
-        rows, cols = (slice(None), slice(None)), (slice(None), slice(None), slice(None))
-    for border in (slice(0, ph), slice(ph + h, hp)):  # zero the frame, not the whole array
-        xp[rows + (border,)] = 0
-    for border in (slice(0, pw), slice(pw + w, wp)):
-        xp[cols + (border,)] = 0
+    xp = np.empty(padded_shape(x.shape, padding, layout), x.dtype)
+    copy_relaid(interior(xp, padding, layout), x, layout == "batch_last")
+    hp, wp = xp.shape[1:3] if layout != "channels_first" else xp.shape[2:]
+    axes = (2, 3) if layout == "channels_first" else (1, 2)
+    for axis, p, size in zip(axes, padding, (hp, wp)):  # zero the frame, not the whole array
+        for border in (slice(0, p), slice(size - p, size)):
+            xp[(slice(None),) * axis + (border,)] = 0
     return xp
+
+
+def copy_relaid(dst: np.ndarray, src: np.ndarray, batch_last: bool) -> None:
+    """dst[...] = src for two (N, C, H, W)-indexed arrays of different memory orders.
+
+    Into or out of batch-last (N the last axis in memory) the copy is a transpose of
+    (N, H·W) blocks: one channel at a time the block stays in cache, where a whole-array
+    transpose is 6–10× slower (measured, 64 images of 64×32×32).
+    """
+    if not batch_last:
+        np.copyto(dst, src)
+        return
+    for c in range(src.shape[1]):
+        np.copyto(dst[:, c], src[:, c])
 
 
 def im2col(xp: np.ndarray, g: Geometry, out: np.ndarray) -> np.ndarray:
@@ -102,6 +124,22 @@ def im2col(xp: np.ndarray, g: Geometry, out: np.ndarray) -> np.ndarray:
     sn, sy, sx, sc = xp.strides
     windows = as_strided(xp, (b, oh, ow, kh, kw, c),
                          (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc), writeable=False)
+    np.copyto(_view(out, windows.shape), windows)
+    return out
+
+
+def im2col_band(xp: np.ndarray, g: Geometry, rows: slice, out: np.ndarray) -> np.ndarray:
+    """Batch-last im2col of the output rows ``rows`` (a band y0 ≤ y < y1 of every image):
+    xp (C, Hp, Wp, N) -> out (K, (y1 − y0)·OW·N). Returns ``out``.
+
+    out[(c, i, j), (y − y0, z, n)] = xp[c, y·sh + i·dh, z·sw + j·dw, n]
+    """
+    kh, kw = g.kernel
+    (_, ow), (sh, sw), (dh, dw) = g.out_hw, g.stride, g.dilation
+    c, n = xp.shape[0], xp.shape[3]
+    sc, sy, sx, sn = xp.strides
+    windows = as_strided(xp[:, rows.start * sh:], (c, kh, kw, rows.stop - rows.start, ow, n),
+                         (sc, sy * dh, sx * dw, sy * sh, sx * sw, sn), writeable=False)
     np.copyto(_view(out, windows.shape), windows)
     return out
 
@@ -155,7 +193,24 @@ def col2im(dcols: np.ndarray, g: Geometry, dx: np.ndarray, dx_pad: np.ndarray) -
         rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
         cols = slice(j * dwl, j * dwl + sw * (ow - 1) + 1, sw)
         pixels(rows, cols)[...] += block(i, j)
-    if channels_last:
-        np.copyto(dx, dx_pad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2))
-    elif dx_pad is not dx:
-        np.copyto(dx, dx_pad[:, :, ph:ph + h, pw:pw + w])
+    if dx_pad is not dx:
+        np.copyto(dx, interior(dx_pad, (ph, pw), g.layout))
+
+
+def col2im_band(dcols: np.ndarray, g: Geometry, rows: slice, dx_pad: np.ndarray) -> None:
+    """Add dcols (K, (y1 − y0)·OW·N) of the output rows ``rows``, stored as ``im2col_band``
+    stores cols, onto dx_pad (C, Hp, Wp, N). Bands of rows overlap in the input, so dx_pad
+    accumulates (the caller zeroes it once).
+
+    dx_pad[c, y·sh + i·dh, z·sw + j·dw, n] += dcols[(c, i, j), (y − y0, z, n)]: one strided
+    add per kernel offset (i, j); with stride 1 its runs are OW·N values long.
+    """
+    kh, kw = g.kernel
+    (_, ow), (sh, sw), (dh, dwl) = g.out_hw, g.stride, g.dilation
+    m = rows.stop - rows.start
+    blocks = dcols.reshape(dx_pad.shape[0], kh, kw, m, ow, dx_pad.shape[3])
+    for i in range(kh):
+        for j in range(kw):
+            top, left = rows.start * sh + i * dh, j * dwl
+            dx_pad[:, top:top + sh * (m - 1) + 1:sh, left:left + sw * (ow - 1) + 1:sw] += \
+                blocks[:, i, j]
