@@ -1,5 +1,6 @@
 """conv2d kernels: the im2col/col2im kernel equals its seven-loop twin in both layouts, its
 backward equals central differences, and every bad argument is refused with a clear error."""
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
@@ -119,17 +120,38 @@ def test_chunks_of_the_batch_give_the_whole_batch_result(layout, chunk, case):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_backward_results_do_not_share_memory_between_calls(layout):
-    """The scratch arrays reused between calls never leak: an earlier dx keeps its values
-    after a later backward of the same shape."""
+def test_results_do_not_share_memory_between_calls(layout):
+    """The scratch arrays kept from call to call never leak: an earlier out, dx and dw keep
+    their values after a later forward and backward of the same shapes."""
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
     out, cache = conv2d_forward(x, w, None, 1, 1, layout=layout)
     dx1, dw1, _ = conv2d_backward(np.ones_like(out), cache)
-    saved = dx1.copy(), dw1.copy()
-    conv2d_backward(-5 * np.ones_like(out), cache)
-    np.testing.assert_array_equal(dx1, saved[0])
-    np.testing.assert_array_equal(dw1, saved[1])
+    saved = out.copy(), dx1.copy(), dw1.copy()
+    out2, cache2 = conv2d_forward(-x, w, None, 1, 1, layout=layout)
+    conv2d_backward(-5 * np.ones_like(out), cache2)
+    for got, expected in zip((out, dx1, dw1), saved):
+        assert not np.may_share_memory(got, out2)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_scratch_is_kept_per_thread():
+    """Two threads convolving at once each get the single-thread result (the scratch arrays
+    are one set per thread)."""
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal((4, 3, 9, 9)) for _ in range(2)]
+    w = rng.standard_normal((5, 3, 3, 3))
+
+    def run(x):
+        out, cache = conv2d_forward(x, w, None, 1, 1, layout="batch_last")
+        return (out, *conv2d_backward(out, cache)[:2])
+
+    expected = [run(x) for x in inputs]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(5):
+            for got, want in zip(pool.map(run, inputs), expected):
+                for a, e in zip(got, want):
+                    np.testing.assert_array_equal(a, e)
 
 
 def test_need_dx_false_skips_the_input_gradient():
