@@ -190,6 +190,12 @@ def test_n_m_granularity_fixes_the_sparsity():
     (dict(granularity="row"), ValueError, "granularity"),
     (dict(min_keep=-1), ValueError, "min_keep"),
     (dict(grads=[1, 2]), TypeError, "grads must be a mapping"),
+    (dict(sparsity={"0.weight": 0.5}, scope="global"), ValueError, "needs scope='layer'"),
+    (dict(sparsity={"0.weight": 1.5}), ValueError, r"sparsity\['0.weight'\]"),
+    (dict(sparsity={"9.weight": 0.5}), ValueError, "unknown layer name '9.weight'"),
+    (dict(sparsity={"0.weight": 0.5}, exclude=["0.weight"]), ValueError, "both excluded"),
+    (dict(sparsity={"7.weight": 0.5}, granularity="1:2", exclude=["0.weight"]), ValueError,
+     "per-layer sparsity dict"),
 ])
 def test_prune_model_rejects_bad_input(kwargs, error, match):
     args = dict(criterion="magnitude", sparsity=0.5)
@@ -198,6 +204,21 @@ def test_prune_model_rejects_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         prune_model(model, **args)
     assert model_masks(model) == {}  # nothing was attached
+
+
+@given(st.dictionaries(st.sampled_from(["0.weight", "5.weight", "7.weight"]), sparsities,
+                       min_size=1), st.integers(0, 99))
+def test_per_layer_sparsity_dict_prunes_each_named_weight_to_its_own_target(targets, seed):
+    """{name: s}: each named weight gets exactly ⌊s·n + ½⌋ zeros; the weights the dict does
+    not name get no mask and are reported as excluded."""
+    model = small_cnn(seed)
+    report = prune_model(model, "magnitude", targets)
+    for name, w in prunable_weights(model).items():
+        if name in targets:
+            assert int((w == 0).sum()) == prune_count(w.size, targets[name])
+            assert report.layers[name] == (w.size, prune_count(w.size, targets[name]))
+        else:
+            assert name in report.excluded and name not in model_masks(model)
 
 
 def test_bad_models_and_masks_are_refused():

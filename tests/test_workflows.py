@@ -279,6 +279,20 @@ def test_rescale_dropout_follows_han():
 
 
 @pytest.mark.apply
+@given(st.floats(0.05, 0.9), st.lists(st.floats(0.3, 1.0), min_size=1, max_size=4))
+def test_rescaling_round_by_round_ends_at_the_final_density(rate, keeps):
+    """Han et al.'s D_r = D_o·√(C_r/C_o), applied after each of several pruning rounds (the
+    densities falling d_0 = 1 > d_1 > ... > d_R), ends at D_o·√(d_R): the rounds' factors
+    √(d_r/d_{r−1}) multiply out, so iterative pruning rescales as a single step would."""
+    model = nn.Sequential(nn.Linear(6, 5, rng=0), nn.ReLU(), nn.Dropout(rate, rng=0))
+    densities = [1.0] + list(np.cumprod(keeps))
+    for old, new in zip(densities, densities[1:]):
+        changed = rescale_dropout(model, {"0.weight": old}, new)
+        assert changed["2"][1] == pytest.approx(changed["2"][0] * np.sqrt(new / old), rel=1e-12)
+    assert model[2].p == pytest.approx(rate * np.sqrt(densities[-1]), rel=1e-9)
+
+
+@pytest.mark.apply
 def test_finetune_helpers_reject_bad_input():
     model = nn.Sequential(nn.Linear(8, 6, rng=0), nn.Dropout(0.5))
     with pytest.raises(ValueError, match="strength"):

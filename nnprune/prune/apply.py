@@ -128,7 +128,8 @@ def sparsity_of(model: Any, exclude: Iterable[str] = ()) -> float:
     return sparsity_report(model, exclude).sparsity
 
 
-def prune_model(model: Any, criterion: str = "magnitude", sparsity: float | None = 0.5,
+def prune_model(model: Any, criterion: str = "magnitude",
+                sparsity: float | Mapping[str, float] | None = 0.5,
                 scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
                 grads: Mapping[str, np.ndarray] | None = None, seed: int = 0,
                 min_keep: int = 1) -> PruneReport:
@@ -143,6 +144,8 @@ def prune_model(model: Any, criterion: str = "magnitude", sparsity: float | None
       pruned tensors together (``scope="global"``) end with k = ⌊sparsity·n + ½⌋ zeros, the
       zeros already masked counting toward k (they are pruned first and never revived).
       With an ``"N:M"`` granularity the sparsity is fixed at 1 − N/M: pass None or that value.
+      A dict {weight name: sparsity} gives each weight its own target (layer scope only); the
+      prunable weights it does not name are left as they are, like ``exclude``.
     - ``granularity``: ``weight``, ``kernel``, ``filter``, ``channel``, ``neuron`` or ``"N:M"``.
     - ``exclude``: prunable weight names left dense (e.g. the last layer).
     - ``min_keep``: global scope keeps at least this many entries (groups) in every layer,
@@ -153,7 +156,17 @@ def prune_model(model: Any, criterion: str = "magnitude", sparsity: float | None
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     g = parse_granularity(granularity)
-    if isinstance(g, tuple):
+    per_layer = isinstance(sparsity, Mapping)
+    if per_layer:
+        if scope != "layer":
+            raise ValueError(f"a per-layer sparsity dict needs scope='layer' (global scope "
+                             f"ranks all weights against one target), got scope={scope!r}")
+        if isinstance(g, tuple):
+            raise ValueError(f"granularity {granularity!r} fixes the sparsity of every layer "
+                             f"at 1 - N/M: a per-layer sparsity dict does not apply")
+        for name, value in sparsity.items():
+            check_sparsity(value, f"sparsity[{name!r}]")
+    elif isinstance(g, tuple):
         fixed = 1 - g[0] / g[1]
         if sparsity is not None and abs(check_sparsity(sparsity) - fixed) > 1e-12:
             raise ValueError(f"granularity {granularity!r} fixes sparsity at {fixed}, "
@@ -161,7 +174,8 @@ def prune_model(model: Any, criterion: str = "magnitude", sparsity: float | None
         sparsity = fixed
     elif sparsity is None:
         raise ValueError(f"sparsity is required for granularity {granularity!r}")
-    sparsity = check_sparsity(sparsity)
+    if not per_layer:
+        sparsity = check_sparsity(sparsity)
     if isinstance(min_keep, bool) or not isinstance(min_keep, (int, np.integer)) or min_keep < 0:
         raise ValueError(f"min_keep must be an int >= 0, got {min_keep!r}")
     params = prunable_parameters(model)
@@ -171,7 +185,8 @@ def prune_model(model: Any, criterion: str = "magnitude", sparsity: float | None
     if grads is not None and not isinstance(grads, Mapping):
         raise TypeError(f"grads must be a mapping name -> dL/dw array, got {type(grads).__name__}")
 
-    pruned = {name: p.data for name, p in params.items() if name not in exclude}
+    pruned = {name: p.data for name, p in params.items()
+              if name not in exclude and (not per_layer or name in sparsity)}
     scores = compute_scores(criterion, pruned, grads, seed) if pruned else {}
     # an excluded weight is never ranked: the core only needs a placeholder of its shape
     scores = {name: scores[name] if name in scores else np.zeros(np.shape(p.data))
