@@ -75,7 +75,8 @@ def conv_flops(case: tuple) -> int:
 
 
 def time_conv(case: tuple, repeat: int) -> tuple[float, float]:
-    """(forward ms, forward+backward ms) of nnprune's conv kernels, float32."""
+    """(forward ms, forward+backward ms) of nnprune's conv kernels, float32, in the layout
+    ``conv_layout`` names."""
     from nnprune.functional.conv import conv2d_backward, conv2d_forward
 
     _, n, c, h, w, f, k, p = case
@@ -90,6 +91,14 @@ def time_conv(case: tuple, repeat: int) -> tuple[float, float]:
 
     return (median_ms(lambda: conv2d_forward(x, weight, b, 1, p), repeat),
             median_ms(forward_backward, repeat))
+
+
+def conv_layout(case: tuple) -> str:
+    """The im2col layout conv2d picks for ``case`` (``default_layout``)."""
+    from nnprune.functional.conv import default_layout
+
+    _, n, c, h, w, f, k, p = case
+    return default_layout(c, (h + 2 * p - k + 1) * (w + 2 * p - k + 1))
 
 
 def time_torch_conv(torch: Any, case: tuple, repeat: int) -> tuple[float, float]:
@@ -253,13 +262,14 @@ def run(args: argparse.Namespace) -> int:
         f"{result['load_average'][0]:.2f} on {result['cpus']} CPUs;  median of "
         f"{args.repeat} runs" + (f";  torch {torch.__version__}" if torch else ""))
     say(f"{'conv case':<17}{'fwd ms':>8}{'GFLOP/s':>9}{'peak':>6}{'f+b ms':>9}{'GFLOP/s':>9}"
-        f"{'peak':>6}" + (f"{'torch fwd':>11}{'f+b':>8}{'ratio fwd':>11}{'f+b':>7}" if torch else ""))
+        f"{'peak':>6}" + (f"{'torch fwd':>11}{'f+b':>8}{'ratio fwd':>11}{'f+b':>7}" if torch else "")
+        + "  layout")
     for case in CONV_CASES:
         fwd, fb = time_conv(case, args.repeat)
         flops = conv_flops(case)
         row = {"case": case[0], "shape": "x {}x{}x{}x{}, w {}x{}x{}x{}, pad {}".format(
             *case[1:5], case[5], case[2], case[6], case[6], case[7]),
-            "fwd_ms": fwd, "fwd_gflops": flops / fwd / 1e6,
+            "layout": conv_layout(case), "fwd_ms": fwd, "fwd_gflops": flops / fwd / 1e6,
             "fwd_bwd_ms": fb, "fwd_bwd_gflops": 3 * flops / fb / 1e6}
         line = (f"{case[0]:<17}{fwd:8.2f}{row['fwd_gflops']:9.1f}{row['fwd_gflops'] / peak:6.0%}"
                 f"{fb:9.2f}{row['fwd_bwd_gflops']:9.1f}{row['fwd_bwd_gflops'] / peak:6.0%}")
@@ -268,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
             row.update(torch_fwd_ms=t_fwd, torch_fwd_bwd_ms=t_fb, ratio_fwd=fwd / t_fwd,
                        ratio_fwd_bwd=fb / t_fb)
             line += f"{t_fwd:11.2f}{t_fb:8.2f}{fwd / t_fwd:10.2f}×{fb / t_fb:6.2f}×"
+        line += f"  {row['layout']}"
         result["conv"].append(row)
         say(line)
     try:

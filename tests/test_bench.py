@@ -15,6 +15,9 @@ def test_bench_conv_writes_every_case(tmp_path, capsys):
     assert [r["case"] for r in result["conv"]] == ["lenet conv1", "lenet conv2", "vgg 3->64 @32",
                                                    "vgg 64->128 @16", "vgg 128->256 @8"]
     assert all(r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 for r in result["conv"])
+    assert [r["layout"] for r in result["conv"]] == ["channels_first", "batch_last",
+                                                     "channels_first", "channels_last",
+                                                     "channels_last"]
     assert result["matmul_peak_gflops"] > 0 and result["lenet5_step"]["kernels_ms"] > 0
     printed = capsys.readouterr().out
     assert "BLAS:" in printed and "LeNet-5 training step" in printed
