@@ -33,6 +33,19 @@ def test_max_pool_equals_its_naive_twin_with_ties(case):
                                naive.max_pool2d_naive_backward(dout, ref_cache), rtol=1e-12)
 
 
+@pytest.mark.parametrize("kernel_size", [(16, 16), (17, 16)])
+def test_windows_of_more_than_256_entries_keep_the_first_maximum(kernel_size):
+    """The stored offset of the first maximum needs more than a byte past 256 window entries
+    (17·16 = 272): gradients still equal the naive twin's, ties included."""
+    x = np.random.default_rng(0).integers(0, 3, (2, 1, 18, 17)).astype(np.float64)
+    out, cache = max_pool2d_forward(x, kernel_size, 1)
+    ref, ref_cache = naive.max_pool2d_naive_forward(x, kernel_size, 1)
+    np.testing.assert_array_equal(out, ref)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    np.testing.assert_allclose(max_pool2d_backward(dout, cache),
+                               naive.max_pool2d_naive_backward(dout, ref_cache), rtol=1e-12)
+
+
 @given(case=pool_cases())
 def test_avg_pool_equals_its_naive_twin(case):
     x = np.random.default_rng(case["seed"]).standard_normal(
