@@ -135,6 +135,24 @@ def test_results_do_not_share_memory_between_calls(layout):
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("chunk", [1, 100])
+def test_a_cache_survives_a_later_forward(layout, chunk):
+    """Two forwards, then the first one's backward: it equals the backward run right after
+    its own forward, whether the cache kept cols (one chunk) or rebuilds them from xp."""
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((3, 3, 6, 5)), rng.standard_normal((3, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 2))
+    with mock.patch.object(conv_module, "_chunk_size", lambda g, f: chunk):
+        out, cache = conv2d_forward(x1, w, None, 1, 1, layout=layout)
+        assert (cache.cols is None) == (chunk == 1)
+        dout = rng.standard_normal(out.shape)
+        expected = conv2d_backward(dout, cache)
+        conv2d_forward(x2, w, None, 1, 1, layout=layout)
+        for got, want in zip(conv2d_backward(dout, cache)[:2], expected[:2]):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_scratch_is_kept_per_thread():
     """Two threads convolving at once each get the single-thread result (the scratch arrays
     are one set per thread)."""

@@ -16,15 +16,19 @@ always 1 (a last row of ones in cols), so dW's GEMM yields db too:
     dx[n]   = col2im(dcols[n])         each column added back where it was copied from
 
 Where the time goes (``nnprune bench conv``): the GEMMs, then the copies around them. So:
-- the batch runs in chunks of b images, each chunk's cols at most CHUNK_ELEMENTS entries;
-  the chunk buffers are allocated once per call and stay in cache from the copy to the GEMM.
-  The cache keeps the (padded) input, not cols: backward rebuilds each chunk's cols, cheaper
-  than keeping kh·kw copies of the input in memory;
+- the batch runs in chunks of b images (bands of output rows for batch-last), each chunk's
+  cols at most CHUNK_ELEMENTS entries, so that they stay in cache from the copy to the GEMM.
+  The scratch arrays are kept from call to call (one set per thread): fresh ones cost a page
+  fault per 4 KB on first touch. The cache keeps the (padded) input: backward rebuilds each
+  chunk's cols, cheaper than keeping kh·kw copies of a large input in memory; when the whole
+  batch is one chunk, its cols (at most CHUNK_ELEMENTS entries) are kept instead (LeNet
+  conv1: 2.75 -> 2.45 ms forward+backward);
 - the layout of cols is picked per shape (``default_layout``, measured; see im2col.py).
   channels-first: one GEMM per image, (F, K+1) @ (b, K+1, P), lands straight in NCHW; it
   needs few channels and enough pixels per image. channels-last: one GEMM per chunk,
   (F, K+1) @ (K+1, b·P), and the output (F, b, P) is relaid out to (b, F, P) in runs of P
-  values (dout the other way round).
+  values (dout the other way round). batch-last: one GEMM per band of rows,
+  (F, K+1) @ (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once at the end.
 """
 from __future__ import annotations
 
@@ -71,11 +75,13 @@ def conv_output_size(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair,
 
 
 class ConvCache(NamedTuple):
-    """What conv2d_backward needs: the padded input, W as (F, K) in cols' row order."""
-    xp: np.ndarray     # (N, C, Hp, Wp) (x itself if unpadded), or (N, Hp, Wp, C) channels-last
+    """What conv2d_backward needs: the padded input, W as (F, K) in cols' row order, and
+    cols itself when the whole batch made one chunk (at most CHUNK_ELEMENTS entries)."""
+    xp: np.ndarray     # padded x in the layout's axis order (pad_images; x if unpadded NCHW)
     w_mat: np.ndarray  # (F, K)
     has_bias: bool
     geometry: Geometry
+    cols: np.ndarray | None = None  # as cols_of returns it, or None: rebuilt chunk by chunk
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -115,8 +121,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     buffers = _Buffers(g, dtype, _chunk_size(g, f))
     if layout == "batch_last":
         out_t = buffers.take("out_t", (f, *out_hw, n))
+    keep = len(buffers.chunks) == 1  # one chunk: keep cols for the backward, not scratch
     for s in buffers.chunks:
-        cols = buffers.cols_of(xp, s)
+        cols = buffers.cols_of(xp, s, fresh=keep)
         if layout == "channels_first":  # one GEMM per image, straight into NCHW
             np.matmul(w_aug, cols, out=out[s])  # (F, K+1) @ (b, K+1, P) -> (b, F, P)
         elif layout == "channels_last":  # one GEMM for the chunk, then (F, b, P) -> (b, F, P)
@@ -127,7 +134,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     out = out.reshape(n, f, *out_hw)
     if layout == "batch_last":
         copy_relaid(out, out_t.transpose(3, 0, 1, 2), batch_last=True)
-    return out, ConvCache(xp, w_aug[:, :g.k], b is not None, g)
+    return out, ConvCache(xp, w_aug[:, :g.k], b is not None, g, cols if keep else None)
 
 
 def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
@@ -137,7 +144,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
     dW = dout colsᵀ, db = Σ dout, dx = col2im(Wᵀ dout), chunk by chunk. ``need_dx=False``
     skips dx (returned as None): the first layer of a network needs no input gradient.
     """
-    xp, w_mat, has_bias, g = cache
+    xp, w_mat, has_bias, g, _ = cache
     n, c, h, wd = g.x_shape
     f = w_mat.shape[0]
     if dout.shape != (n, f, *g.out_hw):
@@ -156,7 +163,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
             dx_pad = buffers.take("dx_pad", xp.shape)  # (C, Hp, Wp, N), the bands add into it
             dx_pad[...] = 0
     for s in buffers.chunks:
-        cols = buffers.cols_of(xp, s)
+        cols = buffers.cols_of(xp, s) if cache.cols is None else cache.cols
         if g.layout == "channels_first":
             d = d_nfp[s]  # (b, F, P)
             dw_aug += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
@@ -230,31 +237,33 @@ class _Buffers:
             _SCRATCH.arrays = {}
         self.arrays: dict[tuple[str, np.dtype], np.ndarray] = _SCRATCH.arrays
 
-    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def take(self, name: str, shape: tuple[int, ...], fresh: bool = False) -> np.ndarray:
         """A contiguous scratch array of ``shape`` with garbage in it: the front of the
-        buffer kept under ``name``, grown when a call needs more."""
+        buffer kept under ``name``, grown when a call needs more (a new array if ``fresh``)."""
         size = int(np.prod(shape))
+        if fresh:
+            return np.empty(shape, self.dtype)
         flat = self.arrays.get((name, self.dtype))
         if flat is None or flat.size < size:
             flat = self.arrays[(name, self.dtype)] = np.empty(size, self.dtype)
         return flat[:size].reshape(shape)
 
-    def cols_of(self, xp: np.ndarray, s: slice) -> np.ndarray:
+    def cols_of(self, xp: np.ndarray, s: slice, fresh: bool = False) -> np.ndarray:
         """cols of chunk ``s`` of the padded images with a last row of ones (for the bias):
         (b, K+1, P) for channels-first, (K+1, b·P) for channels-last (a transposed (b·P, K+1)
-        array), (K+1, rows·OW·N) for batch-last."""
+        array), (K+1, rows·OW·N) for batch-last. In scratch memory unless ``fresh``."""
         g = self.g
         if g.layout == "channels_first":
-            cols = self.take("cols", (s.stop - s.start, g.k + 1, g.p))
+            cols = self.take("cols", (s.stop - s.start, g.k + 1, g.p), fresh)
             cols[:, g.k] = 1
             im2col(xp[s], g, cols[:, :g.k])
             return cols
         if g.layout == "channels_last":
-            cols = self.take("cols", ((s.stop - s.start) * g.p, g.k + 1))
+            cols = self.take("cols", ((s.stop - s.start) * g.p, g.k + 1), fresh)
             cols[:, g.k] = 1
             im2col(xp[s], g, cols[:, :g.k])
             return cols.T
-        cols = self.take("cols", (g.k + 1, (s.stop - s.start) * g.out_hw[1] * g.x_shape[0]))
+        cols = self.take("cols", (g.k + 1, (s.stop - s.start) * g.out_hw[1] * g.x_shape[0]), fresh)
         cols[g.k] = 1
         im2col_band(xp, g, s, cols[:g.k])
         return cols
