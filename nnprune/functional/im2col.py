@@ -10,7 +10,7 @@ col2im is its adjoint: dx_pad[n, c, y·sh + i·dh, z·sw + j·dw] += dcols[(c, i
 one strided add of an (N, C, OH, OW) block per kernel offset (i, j).
 
 No loop runs over pixels: ``as_strided`` presents the windows as a 6-D view of the padded
-input, and one copy turns the view into cols. Two layouts of cols are offered (conv.py's
+input, and one copy turns the view into cols. Three layouts of cols are offered (conv.py's
 ``default_layout`` picks one per shape):
 
 - "channels_first": per image, rows (c, i, j): cols (b, K, P). The copy moves runs of OW
