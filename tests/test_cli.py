@@ -245,7 +245,8 @@ def test_prune_fine_tunes_with_a_penalty_and_the_rate_given(capsys, trained, tmp
     are refused."""
     json_path = tmp_path / "r.json"
     status, _, err = run(capsys, "prune", trained, "--sparsity", "0.7", "--l2", "1e-4",
-                         "--lr", "0.005", "--finetune-epochs", "1", "--quiet", "--out", tmp_path / "p.npz",
+                         "--lr", "0.005", "--finetune-epochs", "1", "--quiet",
+                         "--out", tmp_path / "p.npz",
                          "--json", json_path)
     assert status == 0, err
     result = json.loads(json_path.read_text())

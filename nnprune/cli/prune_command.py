@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
                     "lottery": workflows.lottery}[args.schedule]
     result = json.loads(json.dumps(run_workflow(model, data, **options), default=float))
     print(f"{args.model}: {args.criterion} scores, {args.scope} scope, {args.granularity} "
-          f"granularity, {args.schedule} schedule, target sparsity {100 * result['sparsity']:.1f}%")
+          f"granularity, {args.schedule} schedule, "
+          f"target sparsity {100 * result['sparsity']:.1f}%")
     print(sparsity_report(model, exclude))
     dense = "initial" if args.schedule == "init" else "dense"
     tuned = result["accuracy_after_finetune"]
