@@ -298,6 +298,29 @@ def test_n_m_leaves_the_layers_it_cannot_group_dense(capsys, trained_cnn, tmp_pa
         np.testing.assert_array_equal(groups.sum(axis=1), 2)
 
 
+def test_prune_reads_the_data_the_model_was_trained_on(capsys, tmp_path, monkeypatch):
+    """train records the data folder; prune reuses the saved dataset, split, split seed and
+    folder (so MNIST need not be pointed at twice) unless --data-dir is given."""
+    status, _, err = run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1",
+                         "--width", "0.2", "--data-dir", tmp_path, "--quiet",
+                         "--out", tmp_path / "m.npz")
+    assert status == 0, err
+    model, metadata = io.load(tmp_path / "m.npz")
+    assert metadata["data_dir"] == str(tmp_path.resolve())
+    io.save(tmp_path / "mnist.npz", model, {**metadata, "dataset": "mnist", "data_seed": 3,
+                                            "data_split": "t10k", "data_dir": "/data/mnist"})
+
+    def load_data(name, *, data_dir, download, split, seed):
+        raise ValueError(f"asked for {name} from {data_dir}, split {split}, seed {seed}")
+    monkeypatch.setattr("nnprune.cli.inputs.load_data", load_data)
+    status, _, err = run(capsys, "prune", tmp_path / "mnist.npz", "--out", tmp_path / "p.npz")
+    assert status == 1
+    assert_one_line_error(err, "asked for mnist from /data/mnist, split t10k, seed 3")
+    status, _, err = run(capsys, "prune", tmp_path / "mnist.npz", "--data-dir", "/elsewhere",
+                         "--out", tmp_path / "p.npz")
+    assert_one_line_error(err, "asked for mnist from /elsewhere, split t10k, seed 3")
+
+
 def test_sweep_refuses_a_granularity_that_fixes_the_sparsity(capsys, trained, tmp_path):
     status, _, err = run(capsys, "sweep", "--model", trained, "--granularity", "2:4",
                          "--out", tmp_path / "s")

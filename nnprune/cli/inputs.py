@@ -46,15 +46,17 @@ def build(name: str, data: Any, width: float, seed: int) -> Any:
 
 
 def saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
-    """(model, metadata, dataset) for a trained file; the split seed is the one it was
-    trained on unless another dataset is asked for."""
+    """(model, metadata, dataset) for a trained file; the split seed, the split and the data
+    folder are the ones it was trained with unless another dataset or --data-dir is given."""
     from nnprune import io
 
     model, metadata = io.load(path)
     name, seed, split = args.data or metadata.get("dataset") or "digits", args.seed, args.split
+    data_dir = args.data_dir
     if name == metadata.get("dataset"):  # the same split the model was trained on
         seed, split = metadata.get("data_seed", seed), metadata.get("data_split", split)
-    data = load_data(name, data_dir=args.data_dir, download=args.download, split=split,
+        data_dir = data_dir or metadata.get("data_dir")
+    data = load_data(name, data_dir=data_dir, download=args.download, split=split,
                      seed=int(seed))
     return model, metadata, data
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from nnprune.cli.arguments import (add_data_options, add_training_options, examples,
                                    positive_float, wrap)
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     test = train.evaluate(model, (data.x_test, data.y_test))
     metadata = {"model": args.model, "width": args.width, "dataset": data.name,
                 "data_seed": args.seed, "data_split": args.split,
+                # where the files were, so that prune and sweep find them again
+                "data_dir": None if args.data_dir is None else str(Path(args.data_dir).resolve()),
                 "data_description": data.description, "input_shape": list(data.input_shape),
                 "num_classes": data.num_classes,
                 "train": {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
