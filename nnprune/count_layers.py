@@ -108,7 +108,7 @@ def elementwise_rule(name: str, layer: nn.Module, shape: Shape) -> tuple[Shape, 
     return shape, 0
 
 
-# AvgPool2d subclasses MaxPool2d; lookups walk the MRO, so subclasses of a layer use its rule
+# Both pooling layers share one rule; lookups walk the MRO, so subclasses of a layer use its rule
 RULES: dict[type, Rule] = {
     nn.Conv2d: conv2d_rule,
     nn.Linear: linear_rule,
