@@ -191,3 +191,59 @@ def pool_cases(draw, max_batch: int = 2, max_channels: int = 2):
     geometry = draw(pool_geometries())
     return {**geometry, "n": draw(st.integers(1, max_batch)),
             "c": draw(st.integers(1, max_channels)), "seed": draw(st.integers(0, 2**16))}
+
+# ---------------------------------------------------------------- structured surgery
+
+
+@st.composite
+def surgery_nets(draw, max_channels: int = 4):
+    """A small float64 conv net as ``{"layers": [layer configs], "input_shape": (C, H, W)}``:
+    one or two blocks [conv (non-square kernel, stride, padding 0/1, with or without bias)
+    → BatchNorm2d? → ReLU/Tanh/Dropout? → MaxPool2d/AvgPool2d (padding 0/1)?], then Flatten
+    → BatchNorm1d? → Linear → BatchNorm1d? → ReLU? → Linear. Every map is at least 1×1."""
+    from nnprune.count_layers import conv_output_size
+
+    input_shape = (draw(st.integers(1, 3)), draw(st.integers(3, 9)), draw(st.integers(3, 9)))
+    shape, layers = input_shape, []
+
+    def norm(kind: str, n: int) -> dict:
+        return {"type": kind, "num_features": n, "eps": 1e-5, "momentum": 0.1,
+                "affine": draw(st.booleans()), "dtype": "float64"}
+
+    for _ in range(draw(st.integers(1, 2))):
+        c, h, w = shape
+        f = draw(st.integers(1, max_channels))
+        kernel = [draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w)))]
+        stride = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+        padding = [draw(st.integers(0, 1)), draw(st.integers(0, 1))]
+        layers.append({"type": "Conv2d", "in_channels": c, "out_channels": f,
+                       "kernel_size": kernel, "stride": stride, "padding": padding,
+                       "dilation": [1, 1], "bias": draw(st.booleans()), "dtype": "float64"})
+        h, w = (conv_output_size(n, k, s, p, 1) for n, k, s, p in zip((h, w), kernel, stride,
+                                                                       padding))
+        if draw(st.booleans()):
+            layers.append(norm("BatchNorm2d", f))
+        act = draw(st.sampled_from([None, "ReLU", "Tanh", "Dropout"]))
+        if act is not None:
+            layers.append({"type": act} if act != "Dropout" else {"type": act, "p": 0.5})
+        pool = draw(st.sampled_from([None, "MaxPool2d", "AvgPool2d"]))
+        if pool is not None and h >= 2 and w >= 2:
+            pad = [draw(st.integers(0, 1)), draw(st.integers(0, 1))]
+            layers.append({"type": pool, "kernel_size": [2, 2], "stride": [2, 2],
+                           "padding": pad})
+            h, w = (h + 2 * pad[0] - 2) // 2 + 1, (w + 2 * pad[1] - 2) // 2 + 1
+        shape = (f, h, w)
+    features = int(np.prod(shape))
+    layers.append({"type": "Flatten"})
+    if draw(st.booleans()):
+        layers.append(norm("BatchNorm1d", features))
+    hidden = draw(st.integers(1, max_channels + 2))
+    layers.append({"type": "Linear", "in_features": features, "out_features": hidden,
+                   "bias": draw(st.booleans()), "dtype": "float64"})
+    if draw(st.booleans()):
+        layers.append(norm("BatchNorm1d", hidden))
+    if draw(st.booleans()):
+        layers.append({"type": "ReLU"})
+    layers.append({"type": "Linear", "in_features": hidden, "out_features": 3, "bias": True,
+                   "dtype": "float64"})
+    return {"layers": layers, "input_shape": input_shape}

@@ -1,0 +1,154 @@
+"""The route of a layer's output channels to the next weight that reads them: what surgery cuts.
+
+Surgery works on a flat model spec — the list of layer configs of a ``Sequential``
+(``model.config()["layers"]``) — and on its arrays by dotted name (``"2.weight"``), so it
+needs no layer class. Output unit f of a **producer** (a Conv2d filter or a Linear neuron)
+travels through layers that keep channels apart up to the **consumer**, the next Conv2d or
+Linear, which mixes them:
+
+=============================== ==========================================================
+on the way                      what happens to channel f
+=============================== ==========================================================
+BatchNorm2d / BatchNorm1d       its γ_f, β_f, μ_f, σ²_f belong to f: sliced with it
+ReLU, Tanh, Dropout             elementwise: f stays f
+MaxPool2d, AvgPool2d            per channel: f stays f (conv producers only)
+Flatten                         (F, H', W') -> F·H'·W': f owns the H'·W' consecutive
+                                columns f·H'W' … (f+1)·H'W' − 1 (channel-major, as PyTorch)
+consumer Conv2d                 reads input channel f: w[:, f]
+consumer Linear                 reads the columns of f: w[:, cols(f)]
+=============================== ==========================================================
+
+Any other layer (or a BatchNorm whose width does not match) is a ValueError naming it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+PRODUCERS = ("Conv2d", "Linear")
+ELEMENTWISE = ("ReLU", "Tanh", "Dropout")
+POOLS = ("MaxPool2d", "AvgPool2d")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where producer ``producer``'s channels go, by layer index in the Sequential.
+
+    - ``norms``: ``(index, per_column)`` of every BatchNorm on the way; ``per_column`` is True
+      for a BatchNorm1d after a Flatten, whose features are the consumer's columns;
+    - ``through``: every layer strictly between producer and consumer, in order;
+    - ``spatial``: consumer inputs per producer channel: H'·W' through a Flatten, else 1;
+    - ``flatten``: the Flatten that turns a conv producer's maps into columns, or None.
+    """
+
+    producer: int
+    consumer: int
+    norms: tuple[tuple[int, bool], ...]
+    through: tuple[int, ...]
+    spatial: int
+    flatten: int | None = None
+
+
+def columns(units: np.ndarray, spatial: int) -> np.ndarray:
+    """The consumer columns that channels ``units`` own: f·spatial + p for p < spatial.
+
+    (n,) -> (n·spatial,), sorted when ``units`` is.
+
+    >>> columns(np.array([0, 2]), 3)
+    array([0, 1, 2, 6, 7, 8])
+    """
+    units = np.asarray(units, dtype=np.intp)
+    return (units[:, None] * spatial + np.arange(spatial)).ravel()
+
+
+def width(config: Mapping[str, Any]) -> int:
+    """Output channels of a Conv2d, output features of a Linear."""
+    return config["out_channels"] if config["type"] == "Conv2d" else config["out_features"]
+
+
+def _refuse(i: int, config: Mapping[str, Any], producer: int, why: str) -> ValueError:
+    return ValueError(f"cannot follow the outputs of layer {producer} to a consumer: layer {i} "
+                      f"is a {config['type']}, {why}")
+
+
+def find_route(configs: Sequence[Mapping[str, Any]], producer: int) -> Route:
+    """The route from layer ``producer`` (a Conv2d or Linear) to its consumer (see module doc)."""
+    first = configs[producer]
+    if first["type"] not in PRODUCERS:
+        raise ValueError(f"layer {producer} is a {first['type']}; surgery removes the outputs "
+                         f"of a Conv2d (filters) or a Linear (neurons)")
+    n = width(first)
+    maps = first["type"] == "Conv2d"  # (N, F, H, W) until a Flatten, then (N, F·H'·W')
+    flatten = None
+    norms, through = [], []
+    for i in range(producer + 1, len(configs)):
+        config, kind = configs[i], configs[i]["type"]
+        if kind == "Conv2d" and maps and flatten is None:
+            if config["in_channels"] != n:
+                raise _refuse(i, config, producer, f"reading {config['in_channels']} channels, "
+                                                   f"not the {n} produced")
+            return Route(producer, i, tuple(norms), tuple(through), 1)
+        if kind == "Linear" and (flatten is not None or not maps):
+            spatial, extra = divmod(config["in_features"], n)
+            if extra or (not maps and spatial != 1) or spatial == 0:
+                raise _refuse(i, config, producer, f"reading {config['in_features']} features, "
+                                                   f"not a whole number of values per each of "
+                                                   f"the {n} channels produced")
+            for j, per_column in norms:
+                if configs[j]["num_features"] != (config["in_features"] if per_column else n):
+                    raise _refuse(j, configs[j], producer, f"with {configs[j]['num_features']} "
+                                                           f"features, which do not match")
+            return Route(producer, i, tuple(norms), tuple(through), spatial, flatten)
+        if kind == "BatchNorm2d" and maps and flatten is None:
+            if config["num_features"] != n:
+                raise _refuse(i, config, producer, f"with {config['num_features']} features "
+                                                   f"for {n} channels")
+            norms.append((i, False))
+        elif kind == "BatchNorm1d" and (flatten is not None or not maps):
+            norms.append((i, flatten is not None))
+        elif kind == "Flatten":
+            flatten = i if maps and flatten is None else flatten
+        elif kind in ELEMENTWISE or (kind in POOLS and maps and flatten is None):
+            pass
+        else:
+            raise _refuse(i, config, producer, "which surgery does not know how to pass through "
+                                               f"(it knows {ELEMENTWISE + POOLS}, BatchNorm and "
+                                               f"Flatten on the way to a Conv2d or Linear)")
+        through.append(i)
+    raise ValueError(f"layer {producer} ({first['type']}) has no consumer after it: its outputs "
+                     f"are the model's outputs, and removing them would change the output shape")
+
+
+def dead_output(configs: Sequence[Mapping[str, Any]], state: Mapping[str, np.ndarray],
+                route: Route, drop: np.ndarray) -> np.ndarray | None:
+    """What the consumer reads from channels ``drop`` once their weights are zero (eval mode).
+
+    (n_drop,) -> (n_drop·spatial,) float64, the consumer's columns ``columns(drop, spatial)``
+    (its input channels ``drop`` for a Conv2d consumer). A zeroed filter f outputs its bias
+    b_f everywhere; on the way BatchNorm (running statistics) maps v ↦ γ (v − μ)/√(σ² + eps) + β,
+    ReLU, Tanh apply, Dropout and pooling keep a constant map constant — except a padded
+    AvgPool2d, whose border windows average padding in: then None (not a constant) unless v = 0.
+    """
+    bias = state.get(f"{route.producer}.bias")
+    v = np.zeros(len(drop)) if bias is None else bias[drop].astype(np.float64)
+    norms = dict(route.norms)
+    for i in route.through:
+        config, kind = configs[i], configs[i]["type"]
+        if i in norms:
+            idx = columns(drop, route.spatial) if norms[i] else drop
+            gamma, beta = state.get(f"{i}.weight"), state.get(f"{i}.bias")
+            v = (v - state[f"{i}.running_mean"][idx]) / np.sqrt(
+                state[f"{i}.running_var"][idx].astype(np.float64) + config["eps"])
+            v = v * (1.0 if gamma is None else gamma[idx])
+            v = v + (0.0 if beta is None else beta[idx])
+        elif kind == "ReLU":
+            v = np.maximum(v, 0.0)
+        elif kind == "Tanh":
+            v = np.tanh(v)
+        elif kind == "AvgPool2d" and any(config["padding"]) and np.any(v != 0):
+            return None
+        elif i == route.flatten:
+            v = np.repeat(v, route.spatial)  # each channel's constant over its H'·W' columns
+    return v
