@@ -29,6 +29,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
+    if path.is_dir():  # os.replace would fail only after the data is written, and name the temp
+        raise IsADirectoryError(f"{path}: is a folder; expected the name of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:

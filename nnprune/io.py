@@ -49,6 +49,14 @@ def _read_npz(path: str | os.PathLike, expected_format: str) -> dict[str, np.nda
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # np.load takes anything that is neither a zip nor a .npy for a pickle and says so, which
+    # sends the reader the wrong way: name what the file starts with instead
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        found = f"it starts with {magic!r}" if magic else "it is empty"
+        raise ValueError(f"{path}: not a readable .npz file: {found}, and an .npz (a zip "
+                         f"archive) starts with b'PK'")
     unreadable = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
     try:
         loaded = np.load(path, allow_pickle=False)
