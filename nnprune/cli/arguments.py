@@ -7,6 +7,7 @@ An argument type turns one command-line string into a value or raises
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -104,6 +105,22 @@ def granularity(text: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------------- output paths
+def check_output_file(option: str, path: str | None, example: str = "model.npz") -> None:
+    """Refuse an output file that is an existing folder before any training starts (a save
+    at the end would fail after all the work)."""
+    if path is not None and os.path.isdir(path):
+        raise UsageError(f"argument {option}: {path!r} is a folder; expected a file name, "
+                         f"e.g. {os.path.join(path, example)!r}")
+
+
+def check_output_dir(option: str, path: str) -> None:
+    """Refuse an output folder that is an existing file, before any training starts."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"argument {option}: {path!r} is a file; expected a folder for the "
+                         f"results")
+
+
 # ---------------------------------------------------------------------- help text
 def wrap(text: str) -> str:
     return textwrap.fill(text, width=79)
@@ -121,7 +138,8 @@ def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits")
                    help="dataset (default: %(default)s; digits ship with scikit-learn)"
                    if default else "dataset (default: the saved model's, else digits)")
     g.add_argument("--data-dir", metavar="DIR",
-                   help="folder of the MNIST/Fashion-MNIST/CIFAR-10 files")
+                   help="folder of the MNIST/Fashion-MNIST/CIFAR-10 files (default: "
+                        "$NNPRUNE_DATA/<dataset>, else ~/.cache/nnprune/<dataset>)")
     g.add_argument("--download", action="store_true",
                    help="download missing MNIST/Fashion-MNIST/CIFAR-10 files (checked by SHA-256)")
     g.add_argument("--split", choices=("official", "t10k"), default="official",

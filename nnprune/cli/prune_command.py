@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from nnprune.cli.arguments import (SCHEDULES, SCOPES, add_data_options, add_pruning_options,
-                                   count, examples, fraction, positive_float, positive_int,
-                                   regularizer, wrap)
+                                   check_output_file, count, examples, fraction, positive_float,
+                                   positive_int, regularizer, wrap)
 from nnprune.cli.inputs import fresh_model, saved_model
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.scores import CRITERIA
@@ -49,8 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_pruning_options(g)
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--lr", type=positive_float, default=0.02,
-                   help="fine-tuning learning rate, cosine-decayed to 0 (default: %(default)s; "
-                        "Han et al. fine-tune below the training rate)")
+                   help="fine-tuning learning rate, cosine-decayed to 0 (default: %(default)s)")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--batch-size", type=positive_int, default=64,
@@ -95,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.report import write_json
     from nnprune.prune.apply import sparsity_report
 
+    check_output_file("--out", args.out)
+    check_output_file("--json", args.json, "result.json")
     model, metadata, data = saved_model(args.model, args)
     nm = isinstance(parse_granularity(args.granularity), tuple)
     sparsity = args.sparsity if args.sparsity is not None else (None if nm else 0.9)

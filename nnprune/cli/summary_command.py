@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from nnprune.cli.arguments import UsageError, examples, positive_float, positive_int, wrap
+from nnprune.cli.arguments import (UsageError, check_output_file, examples, positive_float,
+                                   positive_int, wrap)
 from nnprune.cli.inputs import input_shape
 from nnprune.models import MODELS
 
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.file is None) == (args.model is None):
         raise UsageError("give either a model file or --model NAME (not both)")
+    check_output_file("--json", args.json, "summary.json")
     if args.file is not None:
         model, metadata = io.load(args.file)
         shape = input_shape(metadata.get("model"), args.input_shape, metadata)

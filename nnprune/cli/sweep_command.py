@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
-                                   add_training_options, choices, examples, fractions,
-                                   positive_float, regularizer, wrap)
+                                   add_training_options, check_output_dir, choices, examples,
+                                   fractions, positive_float, regularizer, wrap)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
 from nnprune.cli.prune_command import unfit_layers
 from nnprune.models import MODELS
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.runs import fit_model
     from nnprune.prune.groups import parse_granularity
 
+    check_output_dir("--out", args.out)
     if isinstance(parse_granularity(args.granularity), tuple):
         raise ValueError(f"granularity {args.granularity!r} fixes the sparsity at 1 - N/M: "
                          f"a sweep over sparsities needs weight, kernel, filter, channel or "

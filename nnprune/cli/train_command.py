@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnprune.cli.arguments import (add_data_options, add_training_options, examples,
-                                   positive_float, wrap)
+from nnprune.cli.arguments import (add_data_options, add_training_options, check_output_file,
+                                   examples, positive_float, wrap)
 from nnprune.cli.inputs import build, check_converged, load_data
 from nnprune.models import MODELS
 
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from nnprune import io, train
     from nnprune.experiment.runs import fit_model
 
+    check_output_file("--out", args.out)
     data = load_data(args.data, data_dir=args.data_dir, download=args.download,
                      split=args.split, seed=args.seed)
     model = build(args.model, data, args.width, args.seed)
