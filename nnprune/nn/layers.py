@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from nnprune import functional as F
-from nnprune.autograd.tensor import Tensor
+from nnprune.autograd.tensor import Tensor, as_tensor
 from nnprune.nn.init import as_generator, float_dtype, init_weight
 from nnprune.nn.module import Module
 from nnprune.nn.parameter import Parameter
@@ -160,6 +160,7 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", np.ones(num_features, dt))
 
     def forward(self, x: Tensor) -> Tensor:
+        x = as_tensor(x)  # an array or a list is taken as a constant input, as by Linear
         if x.ndim != self.expected_ndim:
             raise ValueError(f"{type(self).__name__} expects {self.expected_ndim}-D input, "
                              f"got shape {x.shape}")
@@ -191,7 +192,7 @@ class ReLU(Module):
     """max(x, 0), elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return F.relu(x)
 
     def config(self) -> dict[str, Any]:
         return {"type": "ReLU"}
@@ -201,7 +202,7 @@ class Tanh(Module):
     """tanh(x), elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
+        return F.tanh(x)
 
     def config(self) -> dict[str, Any]:
         return {"type": "Tanh"}
@@ -234,7 +235,7 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.flatten(1)
+        return as_tensor(x).flatten(1)
 
     def config(self) -> dict[str, Any]:
         return {"type": "Flatten"}
