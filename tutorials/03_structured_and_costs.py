@@ -27,12 +27,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nnprune import models, nn
+from nnprune import models
 from nnprune.count import count
 from nnprune.data import digits
 from nnprune.experiment.sweep import clone_model, fit_model
-from nnprune.prune import (granularity_mask, group_scores, model_masks, nm_mask, prune_count,
-                           prune_model)
+from nnprune.prune import (granularity_mask, group_scores, nm_mask, prune_count, prune_model)
+from nnprune.prune.surgery import shrink
 from nnprune.train import evaluate, predict
 
 FAST = os.environ.get("NNPRUNE_FAST") == "1"
@@ -336,39 +336,22 @@ assert min(structured[g]["before"] for g in fine) >= max(structured[g]["before"]
 # filter pruning, 25 of conv2's 50 output channels are constant: a pruned filter still adds
 # its bias $b_f$, so its map is the constant $b_f$ (no activation sits between conv2 and the
 # pooling in Caffe's LeNet-5). **Surgery** removes them: a conv2 with 25 filters, an fc1 that
-# reads 25·2·2 = 100 inputs instead of 200, and the constants folded into fc1's bias,
+# reads 25·2·2 = 100 inputs instead of 200 (through the Flatten, channel $f$ owns the 2·2
+# consecutive columns $4f, \dots, 4f+3$), and the constants folded into fc1's bias,
 #
 # $$b^{(1)}_i \leftarrow b^{(1)}_i + \sum_{f\ \text{pruned}} \sum_{p} W^{(1)}_{i,(f,p)}\, b_f ,$$
 #
 # with $W^{(1)}, b^{(1)}$ fc1's weight and bias and $p$ the 2·2 pooled positions of channel
-# $f$. The smaller *dense* network computes the same logits (to float32 rounding), and its
-# MACs — counted as dense — are below the pruned model's effective MACs, because the fc1
-# weights that read the dead channels go too.
+# $f$. `shrink` does this for every layer whose mask has all-zero filters (or neurons): it
+# returns a new, smaller model and a report. The smaller *dense* network computes the same
+# logits (to float32 rounding), and its MACs — counted as dense — are below the pruned
+# model's effective MACs, because the fc1 weights that read the dead channels go too.
 
 # %%
 filtered = structured["filter"]["model"]
-conv2, fc1 = filtered[2], filtered[5]
-alive = model_masks(filtered)["2.weight"].any(axis=(1, 2, 3))   # (50,): filters kept
-keep, drop = np.flatnonzero(alive), np.flatnonzero(~alive)
-spatial = fc1.weight.shape[1] // conv2.weight.shape[0]           # 2·2 positions per channel
-
-
-def columns(channels: np.ndarray) -> np.ndarray:
-    """fc1 input columns of the given conv2 channels (Flatten orders them channel-major)."""
-    return (channels[:, None] * spatial + np.arange(spatial)).ravel()
-
-
-small = nn.Sequential(nn.Conv2d(1, 20, 5, padding=2), nn.MaxPool2d(2),
-                      nn.Conv2d(20, len(keep), 5, padding=2), nn.MaxPool2d(2), nn.Flatten(),
-                      nn.Linear(len(keep) * spatial, 500), nn.ReLU(), nn.Linear(500, 10))
-for i in (0, 7):  # conv1 and fc2 unchanged
-    small[i].weight.data[...] = filtered[i].weight.data
-    small[i].bias.data[...] = filtered[i].bias.data
-small[2].weight.data[...] = conv2.weight.data[keep]
-small[2].bias.data[...] = conv2.bias.data[keep]
-small[5].weight.data[...] = fc1.weight.data[:, columns(keep)]
-small[5].bias.data[...] = fc1.bias.data + fc1.weight.data[:, columns(drop)] @ np.repeat(
-    conv2.bias.data[drop], spatial)
+small, surgery_report = shrink(filtered, data.input_shape)
+print(small)
+print(surgery_report)
 
 difference = np.abs(predict(small, data.x_test) - predict(filtered, data.x_test)).max()
 small_cost = count(small, data.input_shape)
@@ -377,8 +360,55 @@ print(f"pruned model: {structured['filter']['cost'].effective_macs:,} effective 
       f"after surgery: {small_cost.macs:,} dense MACs, {small_cost.params:,} parameters "
       f"(dense speed-up {dense_cost.macs / small_cost.macs:.2f}×)")
 assert difference < 1e-4
+assert surgery_report.widths["2"] == (50, 25) and small[5].weight.shape == (500, 100)
+assert surgery_report.macs == (dense_cost.macs, small_cost.macs)
 assert small_cost.macs == 32_000 + 200_000 + 50_000 + 5_000
 assert small_cost.macs < structured["filter"]["cost"].effective_macs
+
+# %% [markdown]
+# The constant of a removed filter can be folded only where one bias can stand for it: into a
+# linear layer (each input column is one number), or into a convolution *without* padding
+# (every output position sees the constant through all its taps). conv1's consumer, conv2,
+# is padded: at the borders its taps read zeros instead of the constant, so no bias is
+# exact there, and `shrink` refuses rather than guess:
+
+# %%
+everything = clone_model(lenet_digits)
+prune_model(everything, "magnitude", 0.5, granularity="filter", exclude=["7.weight"])
+try:
+    shrink(everything, data.input_shape)
+except ValueError as err:
+    print("ValueError:", err)
+else:
+    raise AssertionError("folding into a padded convolution should have been refused")
+
+# %% [markdown]
+# ## 5. Prune, fine-tune, shrink
+#
+# The usual recipe for filter pruning (Li et al. 2017) is to prune whole filters, fine-tune
+# with the masks in force, cut the dead filters out and fine-tune the smaller network again.
+# `fold=False` drops the constants of the removed filters instead of folding them: the small
+# model is then exactly the pruned one with the *inputs* its consumers read from those filters
+# zeroed — a small change the last fine-tuning absorbs. Half of the filters of conv1 and
+# conv2 and half of fc1's neurons go; the costs follow the formulas, layer by layer:
+# conv $OH \cdot OW \cdot F' \cdot C' \cdot k_h k_w$ with both $F$ and the next layer's $C$
+# halved, so the MACs fall to about a quarter.
+
+# %%
+fit_model(everything, data, epochs=finetune_epochs, lr=0.01)
+tuned_accuracy = evaluate(everything, test_set)["accuracy"]
+small, surgery_report = shrink(everything, data.input_shape, fold=False)
+cut_accuracy = evaluate(small, test_set)["accuracy"]
+fit_model(small, data, epochs=finetune_epochs, lr=0.01)
+recipe = {"dense": dense_accuracy, "pruned and fine-tuned": tuned_accuracy,
+          "shrunk": cut_accuracy, "shrunk and fine-tuned": evaluate(small, test_set)["accuracy"]}
+print(surgery_report)
+for stage, accuracy in recipe.items():
+    print(f"{stage:>22}: test accuracy {accuracy:.3f}")
+assert [after for _, after in surgery_report.widths.values()] == [10, 25, 250, 10]
+# conv1 8·8·10·1·25, conv2 4·4·25·10·25, fc1 (25·2·2)·250, fc2 250·10
+assert surgery_report.macs[1] == 16_000 + 100_000 + 25_000 + 2_500
+assert surgery_report.params[1] == count(small, data.input_shape).params
 
 # %% [markdown]
 # ## Summary
@@ -393,16 +423,19 @@ assert small_cost.macs < structured["filter"]["cost"].effective_macs
 # - Parameters and MACs sit in different layers, so compression and speed-up differ; global
 #   magnitude pruning strips the layers with small weights (large fan-in) first.
 # - Unstructured zeros need a sparse kernel to pay off; 2:4 needs sparse tensor cores; a
-#   pruned filter is removed by surgery, leaving a smaller dense network with the same
-#   outputs — and it also removes the next layer's inputs, which effective MACs do not count.
+#   pruned filter is removed by surgery (`shrink`), leaving a smaller dense network with the
+#   same outputs — and it also removes the next layer's inputs, which effective MACs do not
+#   count. A removed filter's constant output folds into the next bias only where one bias can
+#   stand for it; elsewhere drop it (`fold=False`) and fine-tune.
 #
 # ## Exercises
 #
 # 1. Prune the 28×28 LeNet-5 to Han et al.'s per-layer densities (conv1 66 %, conv2 12 %,
 #    fc1 8 %, fc2 19 %, with `layerwise_topk_masks` and a sparsity dict) and compute its
 #    compression ratio and theoretical speed-up. Which of the two is larger, and why?
-# 2. Do the surgery for *channel* pruning of conv2: which of conv1's filters can go, and how
-#    many MACs does the smaller network need?
+# 2. Prune conv2 by *channel* (`granularity="channel"`) and `shrink` the model: which of
+#    conv1's filters go, and why is that exact even though conv2 is padded? How many MACs
+#    does the smaller network need?
 # 3. Compare `reduce="l1"` and `reduce="l2"` group scores for filter pruning of conv2's
 #    weight (`granularity_mask(np.abs(w), 0.5, "filter", reduce=...)`). Do they prune the
 #    same filters?

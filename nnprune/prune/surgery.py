@@ -155,9 +155,11 @@ def _fold(configs: list, state: dict, masks: dict, route: Route, drop: np.ndarra
         taps = w[:, drop].astype(np.float64)
         extra = taps.sum(axis=(2, 3)) @ v
         if any(consumer["padding"]) and np.any((taps != 0).any(axis=(0, 2, 3)) & (v != 0)):
-            raise ValueError(f"cannot fold the removed channels of layer {route.producer} into "
-                             f"the padded Conv2d {c}: their constant maps {v[v != 0]} are not "
-                             f"constant once padded; zero those biases or pass fold=False")
+            raise ValueError(f"cannot fold the removed channels {drop[v != 0].tolist()} of "
+                             f"layer {route.producer} into the padded Conv2d {c}: they output "
+                             f"non-zero constants, which its border windows read only in part, "
+                             f"so no bias can stand for them; zero their biases (and BatchNorm "
+                             f"β) first, or pass fold=False")
     if not np.any(extra):
         return
     bias = state.get(f"{c}.bias")
