@@ -1,6 +1,7 @@
 """What a first-time user of the ``nnprune`` command types wrong: an output file that is a
-folder, an output folder that is a file, a model file that is not an .npz. Each is refused
-with one line naming the argument, before any data is loaded or any model trained."""
+folder, an output folder that is a file, a model file that is not an .npz, an unknown model
+name to sweep. Each is refused with one line naming the argument, before any data is loaded
+or any model trained."""
 import pytest
 
 from nnprune.cli import main
@@ -87,3 +88,11 @@ def test_help_names_the_default_data_folder(capsys):
     assert status == 0
     data_dir = out.split("--data-dir DIR", 2)[2].split("--download")[0]
     assert "~/.cache/nnprune/<dataset>" in " ".join(data_dir.split())
+
+
+def test_an_unknown_model_to_sweep_is_a_usage_error(capsys, tmp_path, no_data):
+    status, _, err = run(capsys, "sweep", "--model", "resnet", "--out", tmp_path / "sweep")
+    line = one_line(err)
+    assert status == 2
+    assert "argument --model" in line and "'resnet'" in line and "lenet_300_100" in line
+    assert not (tmp_path / "sweep").exists()

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
-                                   add_training_options, check_output_dir, choices, examples,
-                                   fractions, positive_float, regularizer, wrap)
+                                   UsageError, add_training_options, check_output_dir, choices,
+                                   examples, fractions, positive_float, regularizer, wrap)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
 from nnprune.cli.prune_command import unfit_layers
 from nnprune.models import MODELS
@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         name = metadata.get("model", args.model.rsplit("/", 1)[-1][:-4])
     else:
         if args.model not in MODELS:
-            raise ValueError(f"--model must be one of {sorted(MODELS)} or a .npz file, "
-                             f"got {args.model!r}")
+            raise UsageError(f"argument --model: expected one of {', '.join(sorted(MODELS))} "
+                             f"or a saved .npz file, got {args.model!r}")
         data = load_data(args.data or "digits", data_dir=args.data_dir,
                          download=args.download, split=args.split, seed=args.seed)
         name, trained = args.model, build(args.model, data, args.width, args.seed)
