@@ -3,7 +3,7 @@ import doctest
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune import io, models, nn, optim, train
@@ -378,7 +378,10 @@ def lenet():
     (lambda: shrink(lenet(), (1, 8, 8), {"0.weight": np.ones(2)}), ValueError, "shape"),
     (lambda: shrink(lenet(), (1, 8, 8), [np.ones(2)]), TypeError, "mapping"),
     (lambda: shrink(lenet(), (1, 8, 8), sparsity={"0.bias": 0.5}), ValueError, "0.bias"),
+    (lambda: shrink(lenet(), (1, 8, 8), sparsity={"7.weight": 0.5}), ValueError, "7.weight"),
     (lambda: shrink(lenet(), (8, 8)), ValueError, "input_shape"),
+    (lambda: shrink(lenet(), (1, 8, 8), fold="yes"), TypeError, "fold must be a bool"),
+    (lambda: remove_filters(lenet(), 0, [0], fold=None), TypeError, "fold must be a bool"),
     (lambda: SurgeryReport.compare(lenet(), models.simple_cnn(1, input_size=8), (1, 8, 8)),
      ValueError, "same places"),
 ])

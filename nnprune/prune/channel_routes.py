@@ -152,3 +152,13 @@ def dead_output(configs: Sequence[Mapping[str, Any]], state: Mapping[str, np.nda
         elif i == route.flatten:
             v = np.repeat(v, route.spatial)  # each channel's constant over its H'·W' columns
     return v
+
+
+def consumer_reads(masks: Mapping[str, np.ndarray], route: Route, n: int) -> np.ndarray:
+    """Which of the producer's n channels the consumer's mask still reads (bool, (n,))."""
+    mask = masks.get(f"{route.consumer}.weight")
+    if mask is None:
+        return np.ones(n, dtype=bool)
+    # (O, in[, kh, kw]) -> (in,): is any weight reading input channel / column j kept?
+    read = (np.asarray(mask) != 0).any(axis=(0, *range(2, np.ndim(mask))))
+    return read.reshape(n, route.spatial).any(axis=1)

@@ -50,7 +50,8 @@ import numpy as np
 
 from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
-from nnprune.prune.channel_routes import Route, columns, dead_output, find_route, width
+from nnprune.prune.channel_routes import (Route, columns, consumer_reads, dead_output, find_route,
+                                          width)
 from nnprune.prune.groups import group_alive, group_scores
 from nnprune.prune.masks import check_mask, check_sparsity, prune_count
 from nnprune.prune.surgery_report import SurgeryReport
@@ -205,7 +206,14 @@ def _build(model: Any, configs: list, state: dict, masks: dict) -> Sequential:
     return new.train(bool(model.training))
 
 
+def _check_fold(fold: Any) -> bool:
+    if not isinstance(fold, (bool, np.bool_)):
+        raise TypeError(f"fold must be a bool, got {fold!r}")
+    return bool(fold)
+
+
 def _remove(model: Any, layer: int | str, keep: Any, fold: bool, kind: str) -> Sequential:
+    fold = _check_fold(fold)
     configs = _layers(model)
     index = _index(configs, layer)
     if configs[index]["type"] != kind:
@@ -213,7 +221,7 @@ def _remove(model: Any, layer: int | str, keep: Any, fold: bool, kind: str) -> S
     route = find_route(configs, index)
     keep = _check_keep(keep, width(configs[index]), index)
     state, masks = model.state_dict(), model_masks(model)
-    _cut(configs, state, masks, route, keep, bool(fold))
+    _cut(configs, state, masks, route, keep, fold)
     return _build(model, configs, state, masks)
 
 
@@ -238,15 +246,6 @@ def remove_neurons(model: Sequential, layer: int | str, keep: Any, *,
     return _remove(model, layer, keep, fold, "Linear")
 
 
-def _consumer_reads(masks: Mapping[str, np.ndarray], route: Route, n: int) -> np.ndarray:
-    """Which of the producer's n channels the consumer's mask still reads (bool, (n,))."""
-    mask = masks.get(f"{route.consumer}.weight")
-    if mask is None:
-        return np.ones(n, dtype=bool)
-    read = group_alive(mask, "channel")  # (in,): input channels or columns
-    return read.reshape(n, route.spatial).any(axis=1)
-
-
 def shrink(model: Sequential, input_shape: tuple[int, ...],
            masks: Mapping[str, np.ndarray] | None = None, *,
            sparsity: float | Mapping[str, float] | None = None, norm: str = "l1",
@@ -263,7 +262,7 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
     fraction}) removes by ``filter_keep``'s norm instead. Every layer keeps at least one unit;
     the output layer keeps all. ``fold``: see the module docstring.
     """
-    configs = _layers(model)
+    configs, fold = _layers(model), _check_fold(fold)
     if masks is not None and sparsity is not None:
         raise TypeError("give masks or sparsity, not both")
     params = named_parameters(model)
@@ -275,11 +274,12 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
         if name not in params:
             raise ValueError(f"masks names {name!r}, which is not a parameter of the model")
         check_mask(mask, tuple(params[name].shape), f"masks[{name!r}]")
+    producers = [i for i, c in enumerate(configs) if c["type"] in ("Conv2d", "Linear")]
     if isinstance(sparsity, Mapping):
         for name in sparsity:
-            if name not in params or not name.endswith(".weight"):
-                raise ValueError(f"sparsity names {name!r}, which is not a weight of the model")
-    producers = [i for i, c in enumerate(configs) if c["type"] in ("Conv2d", "Linear")]
+            if name not in [f"{i}.weight" for i in producers[:-1]]:
+                raise ValueError(f"sparsity names {name!r}, which is not the weight of a Conv2d "
+                                 f"or Linear before the output layer")
     keeps = {}
     for i in producers[:-1]:  # the output layer keeps all its units
         name, n = f"{i}.weight", width(configs[i])
@@ -297,13 +297,13 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
                 continue  # nothing to remove here, so nothing to follow
             raise
         if sparsity is None:
-            alive &= _consumer_reads(masks, route, n)
+            alive &= consumer_reads(masks, route, n)
         alive[0] |= not alive.any()  # never remove every unit
         if not alive.all():
             keeps[i] = (route, np.flatnonzero(alive))
     state, attached = model.state_dict(), model_masks(model)
     for i, (route, keep) in keeps.items():
-        _cut(configs, state, attached, route, keep, bool(fold))
+        _cut(configs, state, attached, route, keep, fold)
     small = _build(model, configs, state, attached)
     report = SurgeryReport.compare(model, small, input_shape,
                                    {str(i): keep for i, (_, keep) in keeps.items()})
