@@ -37,8 +37,15 @@ VERSION = 1
 # ---------------------------------------------------------------------- the file layer
 def _atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
-    with atomic_open(path, "wb") as f:
+    with atomic_open(_fspath(path), "wb") as f:
         np.savez(f, **arrays)
+
+def _fspath(path: Any) -> str:
+    """``path`` as a string, or a TypeError naming the argument."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    return os.fspath(path)
+
 
 def _text(value: str) -> np.ndarray:
     return np.array(value, dtype=np.str_)
@@ -46,7 +53,7 @@ def _text(value: str) -> np.ndarray:
 
 def _read_npz(path: str | os.PathLike, expected_format: str) -> dict[str, np.ndarray]:
     """Every array of the .npz at ``path``, after checking it is an nnprune file of that kind."""
-    path = os.fspath(path)
+    path = _fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     with open(path, "rb") as f:
@@ -149,7 +156,7 @@ def load(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     Raises ValueError naming the file when it is not an nnprune model file, is corrupted or
     truncated, or when its arrays do not match its architecture spec.
     """
-    path = os.fspath(path)
+    path = _fspath(path)
     arrays = _read_npz(path, MODEL_FORMAT)
     spec, metadata = _json_entry(path, arrays, "spec"), _json_entry(path, arrays, "metadata")
     try:
@@ -201,7 +208,7 @@ def save_masks(path: str | os.PathLike, masks: Mapping[str, np.ndarray]) -> None
 
 def load_masks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The ``{name: mask}`` dict written by ``save_masks``."""
-    path = os.fspath(path)
+    path = _fspath(path)
     arrays = _read_npz(path, MASKS_FORMAT)
     masks = {}
     for key, value in arrays.items():

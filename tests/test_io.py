@@ -315,3 +315,14 @@ def test_save_masks_rejects_bad_input(tmp_path):
     np.savez(foreign, w=np.ones(2))
     with pytest.raises(ValueError, match="foreign.npz.*no format tag"):
         io.load_masks(foreign)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: io.load(3),
+    lambda: io.save(3.5, lenet_300_100(seed=0)),
+    lambda: io.load_masks(None),
+    lambda: io.save_masks(1, {"w": np.ones(2, dtype=bool)}),
+])
+def test_a_path_that_is_not_a_file_name_is_refused_by_name(call):
+    with pytest.raises(TypeError, match="path must be a file name"):
+        call()
