@@ -15,7 +15,9 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
 - ``hessian.py``: Optimal Brain Damage / Surgeon;
 - on a model (through ``named_parameters()`` and the mask protocol): ``apply.py``
   (``prune_model``, ``attach_masks``, ``make_permanent``), ``pruner.py``, ``lottery.py``,
-  ``finetune.py`` (L1/L2 penalties, dropout rescaling).
+  ``finetune.py`` (L1/L2 penalties, dropout rescaling), ``surgery.py`` (``shrink``,
+  ``remove_filters``, ``remove_neurons``: whole filters and neurons physically removed, the
+  model made smaller and dense, outputs equal to the masked model's).
 """
 from nnprune.prune.report import PruneReport
 from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, percentile_mask,
@@ -36,6 +38,8 @@ from nnprune.prune.apply import (attach_masks, make_permanent, model_masks, prun
 from nnprune.prune.pruner import Pruner
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.finetune import l1_regularizer, l2_regularizer, rescale_dropout
+from nnprune.prune.surgery import filter_keep, remove_filters, remove_neurons, shrink
+from nnprune.prune.surgery_report import SurgeryReport
 
 __all__ = [
     # report.py
@@ -60,4 +64,6 @@ __all__ = [
     "prunable_weights", "prunable_parameters", "attach_masks", "model_masks", "make_permanent",
     "prune_model", "sparsity_of", "sparsity_report", "Pruner", "snapshot", "rewind",
     "prune_round", "round_sparsity", "l1_regularizer", "l2_regularizer", "rescale_dropout",
+    # surgery.py, surgery_report.py
+    "filter_keep", "remove_filters", "remove_neurons", "shrink", "SurgeryReport",
 ]
