@@ -110,7 +110,7 @@ def test_mask_matrix_keeps_one_row_per_output(shape, seed):
 def test_bad_records_are_refused(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         plots.accuracy_vs_sparsity([], tmp_path / "a.png")
-    with pytest.raises(ValueError, match="lacks the keys"):
+    with pytest.raises(ValueError, match="lacks the fields"):
         plots.accuracy_vs_sparsity([{"criterion": "magnitude"}], tmp_path / "a.png")
     with pytest.raises(TypeError, match="list of dicts"):
         plots.accuracy_vs_sparsity("records", tmp_path / "a.png")

@@ -24,6 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from nnprune.experiment.report import check_records
+
 PathLike = str | os.PathLike
 
 
@@ -98,18 +100,12 @@ def accuracy_vs_sparsity(records: Sequence[Mapping[str, Any]], path: PathLike, *
     return _save(fig, _check_path(path))
 
 
-def _check_records(records: Any, required: Sequence[str]) -> list[Mapping[str, Any]]:
-    if isinstance(records, (str, bytes)) or not isinstance(records, Sequence):
-        raise TypeError(f"records must be a list of dicts, got {type(records).__name__}")
+def _check_records(records: Any, required: Sequence[str]) -> list[dict[str, Any]]:
+    """A non-empty list of dicts with the ``required`` fields (``report.check_records``)."""
+    records = check_records(records, fields=required)
     if not records:
         raise ValueError("records is empty: there is nothing to plot")
-    for i, r in enumerate(records):
-        if not isinstance(r, Mapping):
-            raise TypeError(f"records[{i}] must be a dict, got {type(r).__name__}")
-        missing = [k for k in required if k not in r]
-        if missing:
-            raise ValueError(f"records[{i}] lacks the keys {missing}; it has {sorted(r)}")
-    return list(records)
+    return records
 
 
 # ---------------------------------------------------------------------- per-layer sparsity

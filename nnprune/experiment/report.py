@@ -64,16 +64,17 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, text + "\n")
 
 
-def check_records(records: Any) -> list[dict[str, Any]]:
-    """``records`` as a list of dicts that each have every field of ``RECORD_FIELDS``."""
+def check_records(records: Any, fields: Sequence[str] = RECORD_FIELDS) -> list[dict[str, Any]]:
+    """``records`` as a list of dicts that each have every one of ``fields`` (by default
+    every field of ``RECORD_FIELDS``)."""
     if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Sequence):
         raise TypeError(f"records must be a list of dicts, got {type(records).__name__}")
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
             raise TypeError(f"records[{i}] must be a dict, got {type(r).__name__}")
-        missing = [k for k in RECORD_FIELDS if k not in r]
+        missing = [k for k in fields if k not in r]
         if missing:
-            raise ValueError(f"records[{i}] lacks the fields {missing}")
+            raise ValueError(f"records[{i}] lacks the fields {missing}; it has {sorted(r)}")
     return [dict(r) for r in records]
 
 
