@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 import nnprune
-from nnprune import Tensor, nn
+from nnprune import Tensor
 from nnprune import functional as F
 
 FAST = os.environ.get("NNPRUNE_FAST") == "1"
