@@ -67,13 +67,13 @@ def test_conv2d_backward_equals_central_differences(layout, case):
 
 
 def test_the_default_layout_follows_the_shape():
-    """P < 256: batch-last below 64 channels, channels-last from 64; P ≥ 256:
-    channels-first below 32 channels, channels-last from 32."""
-    assert conv_module.default_layout(63, 255) == "batch_last"
-    assert conv_module.default_layout(64, 255) == "channels_last"
-    assert conv_module.default_layout(31, 256) == "channels_first"
-    assert conv_module.default_layout(32, 256) == "channels_last"
-    assert conv_module.default_layout(32, 4096) == "channels_last"
+    """channels-first for C < 8 at P ≥ 256; channels-last from C = 64, and from C = 32 at
+    P ≥ 256; batch-last in between."""
+    layout = conv_module.default_layout
+    assert [layout(7, 256), layout(8, 256), layout(31, 256), layout(32, 256)] == [
+        "channels_first", "batch_last", "batch_last", "channels_last"]
+    assert [layout(1, 255), layout(63, 255), layout(64, 255), layout(64, 4096)] == [
+        "batch_last", "batch_last", "channels_last", "channels_last"]
     x16 = np.zeros((1, 3, 18, 18))
     assert conv2d_forward(x16, np.zeros((1, 3, 3, 3)))[1].geometry.layout == "channels_first"
     x8 = np.zeros((1, 3, 10, 10))

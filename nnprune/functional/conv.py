@@ -49,17 +49,22 @@ CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in flo
 def default_layout(c: int, p: int) -> str:
     """The faster layout of cols for C channels and P output pixels per image.
 
-    Measured on 64-image batches (``nnprune bench conv`` and its neighbours, forward and
-    backward): channels-first wins for C = 1, 3, 16 at P ≥ 256; at P < 256 one GEMM per
-    image is too small to run at speed (2× at C = 20, P = 64). There batch-last wins for
-    C < 64: its col2im adds runs of OW·N values instead of C or OW (LeNet-5's conv2, C = 6,
-    P = 64: 2.0 ms against 3.1 channels-first and 3.3 channels-last; C = 20: 12.2 against
-    14.3 channels-last). From C = 64 on channels-last wins or ties: its runs of C values are
-    long enough, and batch-last's transposes of x and out grow with the image.
+    Measured forward+backward on 64-image batches, 3×3 or 5×5 kernels, 2 BLAS threads:
+    - channels-first wins only for C < 8 at P ≥ 256 (C = 3, P = 1024: 13.2 ms against 23.8
+      batch-last): its GEMMs, one per image, are too small to run at speed otherwise;
+    - batch-last wins for 8 ≤ C < 32, and for C < 64 when P < 256: its col2im adds runs of
+      OW·N values where the others add runs of OW or C (C = 16, P = 256: 9.1 against 12.7
+      channels-first and 10.6 channels-last; LeNet-5's conv2, C = 6, P = 64: 1.7 against
+      3.1 both; C = 20: 7.1 against 8.8 channels-last);
+    - channels-last wins or ties from C = 64, and from C = 32 at P ≥ 256 (C = 32, P = 256:
+      20.7 against 21.1 batch-last): its runs of C values are long enough, and batch-last's
+      transposes of x and out grow with the image.
     """
-    if p < 256:
-        return "batch_last" if c < 64 else "channels_last"
-    return "channels_first" if c < 32 else "channels_last"
+    if c >= 64 or (c >= 32 and p >= 256):
+        return "channels_last"
+    if c < 8 and p >= 256:
+        return "channels_first"
+    return "batch_last"
 
 
 def conv_output_size(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair,
