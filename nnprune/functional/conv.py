@@ -20,9 +20,10 @@ Where the time goes (``nnprune bench conv``): the GEMMs, then the copies around 
   cols at most CHUNK_ELEMENTS entries, so that they stay in cache from the copy to the GEMM.
   The scratch arrays are kept from call to call (one set per thread): fresh ones cost a page
   fault per 4 KB on first touch. The cache keeps the (padded) input: backward rebuilds each
-  chunk's cols, cheaper than keeping kh·kw copies of a large input in memory; when the whole
-  batch is one chunk, its cols (at most CHUNK_ELEMENTS entries) are kept instead (LeNet
-  conv1: 2.75 -> 2.45 ms forward+backward);
+  chunk's cols, cheaper than keeping kh·kw copies of a large input in memory (and faster:
+  keeping all 19 MB of cols of the bench's 128->256 layer took 43 ms forward+backward
+  against 41); when the whole batch is one chunk, its cols (at most CHUNK_ELEMENTS
+  entries) are kept instead (LeNet conv1: 2.75 -> 2.45 ms);
 - the layout of cols is picked per shape (``default_layout``, measured; see im2col.py).
   channels-first: one GEMM per image, (F, K+1) @ (b, K+1, P), lands straight in NCHW; it
   needs few channels and enough pixels per image. channels-last: one GEMM per chunk,
@@ -54,8 +55,8 @@ def default_layout(c: int, p: int) -> str:
       batch-last): its GEMMs, one per image, are too small to run at speed otherwise;
     - batch-last wins for 8 ≤ C < 32, and for C < 64 when P < 256: its col2im adds runs of
       OW·N values where the others add runs of OW or C (C = 16, P = 256: 9.1 against 12.7
-      channels-first and 10.6 channels-last; LeNet-5's conv2, C = 6, P = 64: 1.7 against
-      3.1 both; C = 20: 7.1 against 8.8 channels-last);
+      channels-first and 10.6 channels-last; the bench's LeNet conv2, C = 6, P = 64: 1.7
+      against 3.1 both; models.lenet5's, C = 20: 7.1 against 8.8 channels-last);
     - channels-last wins or ties from C = 64, and from C = 32 at P ≥ 256 (C = 32, P = 256:
       20.7 against 21.1 batch-last): its runs of C values are long enough, and batch-last's
       transposes of x and out grow with the image.
