@@ -22,10 +22,13 @@ Any other layer (or a BatchNorm whose width does not match) is a ValueError nami
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from nnprune.nn import Sequential
 
 PRODUCERS = ("Conv2d", "Linear")
 ELEMENTWISE = ("ReLU", "Tanh", "Dropout")
@@ -61,6 +64,22 @@ def columns(units: np.ndarray, spatial: int) -> np.ndarray:
     """
     units = np.asarray(units, dtype=np.intp)
     return (units[:, None] * spatial + np.arange(spatial)).ravel()
+
+
+def layer_configs(model: Any) -> list[dict[str, Any]]:
+    """The layer configs of a flat Sequential: the spec surgery edits (a deep copy)."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"surgery needs an nnprune.nn.Sequential, got {type(model).__name__}")
+    configs = []
+    for i, layer in enumerate(model):
+        if isinstance(layer, Sequential):
+            raise ValueError(f"layer {i} is a nested Sequential; surgery needs a flat one")
+        try:
+            configs.append(copy.deepcopy(layer.config()))
+        except NotImplementedError:
+            raise ValueError(f"layer {i} is a {type(layer).__name__}, which has no config(): "
+                             f"surgery rebuilds the model from built-in layers only") from None
+    return configs
 
 
 def width(config: Mapping[str, Any]) -> int:

@@ -31,7 +31,10 @@ outputs equal those of the original with the removed units zeroed, in one of two
   units zeroed. With affine BatchNorms this is also the original with the removed units'
   weights, biases and BatchNorm γ, β zeroed (their channels are then exactly zero).
 
-When the removed units' biases and γ, β are zero already, the two agree.
+When the removed units' biases and γ, β are zero already, the two agree. ``mask_units``
+(``units.py``) makes them so and keeps them so: it masks a dead unit's bias and BatchNorm
+γ, β with its weights, the unit then outputs exactly 0, nothing is left to fold (padded
+consumers included), and the shrunk model equals the masked one in eval and train mode.
 
 >>> import numpy as np
 >>> from nnprune import nn
@@ -42,7 +45,6 @@ When the removed units' biases and γ, β are zero already, the two agree.
 """
 from __future__ import annotations
 
-import copy
 import numbers
 from typing import Any, Mapping
 
@@ -50,11 +52,12 @@ import numpy as np
 
 from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
-from nnprune.prune.channel_routes import (Route, columns, consumer_reads, dead_output, find_route,
+from nnprune.prune.channel_routes import (Route, columns, dead_output, find_route, layer_configs,
                                           width)
-from nnprune.prune.groups import group_alive, group_scores
-from nnprune.prune.masks import check_mask, check_sparsity, prune_count
+from nnprune.prune.groups import group_scores
+from nnprune.prune.masks import check_sparsity, prune_count
 from nnprune.prune.surgery_report import SurgeryReport
+from nnprune.prune.units import dead_units
 
 
 def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
@@ -92,22 +95,6 @@ def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
 
 
 # ---------------------------------------------------------------------- the model as arrays
-def _layers(model: Any) -> list[dict[str, Any]]:
-    """The layer configs of a flat Sequential (a deep copy, free to edit)."""
-    if not isinstance(model, Sequential):
-        raise TypeError(f"surgery needs an nnprune.nn.Sequential, got {type(model).__name__}")
-    configs = []
-    for i, layer in enumerate(model):
-        if isinstance(layer, Sequential):
-            raise ValueError(f"layer {i} is a nested Sequential; surgery needs a flat one")
-        try:
-            configs.append(copy.deepcopy(layer.config()))
-        except NotImplementedError:
-            raise ValueError(f"layer {i} is a {type(layer).__name__}, which has no config(): "
-                             f"surgery rebuilds the model from built-in layers only") from None
-    return configs
-
-
 def _index(configs: list[dict[str, Any]], layer: int | str) -> int:
     """The position of ``layer``, given as an index (negative counts from the end) or a name."""
     n = len(configs)
@@ -149,7 +136,7 @@ def _fold(configs: list, state: dict, masks: dict, route: Route, drop: np.ndarra
     if v is None:
         raise ValueError(f"cannot fold the removed channels of layer {route.producer}: a padded "
                          f"AvgPool2d on the way makes their constant maps uneven; "
-                         f"pass fold=False")
+                         f"mask the whole units first (mask_units), or pass fold=False")
     if consumer["type"] == "Linear":
         extra = w[:, columns(drop, route.spatial)].astype(np.float64) @ v
     else:  # (O, F, kh, kw): a constant channel meets every tap of an unpadded kernel
@@ -159,15 +146,16 @@ def _fold(configs: list, state: dict, masks: dict, route: Route, drop: np.ndarra
             raise ValueError(f"cannot fold the removed channels {drop[v != 0].tolist()} of "
                              f"layer {route.producer} into the padded Conv2d {c}: they output "
                              f"non-zero constants, which its border windows read only in part, "
-                             f"so no bias can stand for them; zero their biases (and BatchNorm "
-                             f"β) first, or pass fold=False")
+                             f"so no bias can stand for them; mask the whole units first "
+                             f"(mask_units: biases and BatchNorm γ, β too), or pass fold=False")
     if not np.any(extra):
         return
     bias = state.get(f"{c}.bias")
     held = masks.get(f"{c}.bias")
     if bias is None or (held is not None and np.any((held == 0) & (extra != 0))):
         raise ValueError(f"cannot fold the removed channels of layer {route.producer}: consumer "
-                         f"{c} has no (unmasked) bias to hold their constant; pass fold=False")
+                         f"{c} has no (unmasked) bias to hold their constant; mask the whole "
+                         f"units first (mask_units), or pass fold=False")
     state[f"{c}.bias"] = (bias + extra).astype(bias.dtype)
 
 
@@ -214,7 +202,7 @@ def _check_fold(fold: Any) -> bool:
 
 def _remove(model: Any, layer: int | str, keep: Any, fold: bool, kind: str) -> Sequential:
     fold = _check_fold(fold)
-    configs = _layers(model)
+    configs = layer_configs(model)
     index = _index(configs, layer)
     if configs[index]["type"] != kind:
         raise ValueError(f"layer {layer!r} is a {configs[index]['type']}, not a {kind}")
@@ -246,6 +234,28 @@ def remove_neurons(model: Sequential, layer: int | str, keep: Any, *,
     return _remove(model, layer, keep, fold, "Linear")
 
 
+def _norm_drops(model: Any, configs: list, sparsity: Any, norm: str) -> dict[str, np.ndarray]:
+    """{layer: the units ``filter_keep`` leaves out} of each weight ``sparsity`` names (or all,
+    the output layer excepted)."""
+    params = named_parameters(model)
+    producers = [i for i, c in enumerate(configs) if c["type"] in ("Conv2d", "Linear")]
+    names = [f"{i}.weight" for i in producers[:-1]]  # the output layer keeps all its units
+    if isinstance(sparsity, Mapping):
+        for name in sparsity:
+            if name not in names:
+                raise ValueError(f"sparsity names {name!r}, which is not the weight of a Conv2d "
+                                 f"or Linear before the output layer")
+    drops = {}
+    for name in names:
+        target = sparsity.get(name) if isinstance(sparsity, Mapping) else sparsity
+        if target is not None:
+            w = params[name].data
+            drop = np.setdiff1d(np.arange(w.shape[0]), filter_keep(w, target, norm=norm))
+            if drop.size:
+                drops[name.split(".")[0]] = drop
+    return drops
+
+
 def shrink(model: Sequential, input_shape: tuple[int, ...],
            masks: Mapping[str, np.ndarray] | None = None, *,
            sparsity: float | Mapping[str, float] | None = None, norm: str = "l1",
@@ -257,50 +267,21 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
 
     A producer's unit f goes when its mask group ``mask[f]`` is all zero, or when the
     consumer's mask reads nothing from it (every column of channel f zero, e.g. after channel
-    pruning). ``masks`` defaults to the masks attached to the model; only which groups are
+    pruning): the units of ``dead_units``. ``masks`` defaults to the masks attached to the model; only which groups are
     all zero is read from them. Alternatively ``sparsity`` (one fraction, or {weight name:
     fraction}) removes by ``filter_keep``'s norm instead. Every layer keeps at least one unit;
     the output layer keeps all. ``fold``: see the module docstring.
     """
-    configs, fold = _layers(model), _check_fold(fold)
+    configs, fold = layer_configs(model), _check_fold(fold)
     if masks is not None and sparsity is not None:
         raise TypeError("give masks or sparsity, not both")
-    params = named_parameters(model)
-    if masks is None:
-        masks = model_masks(model) if sparsity is None else {}
-    if not isinstance(masks, Mapping):
-        raise TypeError(f"masks must be a mapping name -> 0/1 array, got {type(masks).__name__}")
-    for name, mask in masks.items():
-        if name not in params:
-            raise ValueError(f"masks names {name!r}, which is not a parameter of the model")
-        check_mask(mask, tuple(params[name].shape), f"masks[{name!r}]")
-    producers = [i for i, c in enumerate(configs) if c["type"] in ("Conv2d", "Linear")]
-    if isinstance(sparsity, Mapping):
-        for name in sparsity:
-            if name not in [f"{i}.weight" for i in producers[:-1]]:
-                raise ValueError(f"sparsity names {name!r}, which is not the weight of a Conv2d "
-                                 f"or Linear before the output layer")
+    drops = dead_units(model, masks) if sparsity is None else _norm_drops(model, configs,
+                                                                          sparsity, norm)
     keeps = {}
-    for i in producers[:-1]:  # the output layer keeps all its units
-        name, n = f"{i}.weight", width(configs[i])
-        if sparsity is not None:
-            target = sparsity.get(name) if isinstance(sparsity, Mapping) else sparsity
-            if target is None:
-                continue
-            alive = np.isin(np.arange(n), filter_keep(params[name].data, target, norm=norm))
-        else:
-            alive = group_alive(masks[name], "filter") if name in masks else np.ones(n, bool)
-        try:
-            route = find_route(configs, i)
-        except ValueError:
-            if alive.all():
-                continue  # nothing to remove here, so nothing to follow
-            raise
-        if sparsity is None:
-            alive &= consumer_reads(masks, route, n)
-        alive[0] |= not alive.any()  # never remove every unit
-        if not alive.all():
-            keeps[i] = (route, np.flatnonzero(alive))
+    for layer, drop in drops.items():
+        i = int(layer)
+        keep = np.setdiff1d(np.arange(width(configs[i])), drop)
+        keeps[i] = (find_route(configs, i), keep if keep.size else np.array([0]))  # one stays
     state, attached = model.state_dict(), model_masks(model)
     for i, (route, keep) in keeps.items():
         _cut(configs, state, attached, route, keep, fold)

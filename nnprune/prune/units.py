@@ -1,0 +1,136 @@
+"""Whole units: a filter or neuron masked with its bias and BatchNorm, so it outputs exactly 0.
+
+Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still emits a
+constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β, the activations
+and the pooling. Surgery has to fold that constant into the consumer's bias, which no bias
+can do for a padded convolution (its border windows read the constant only in part).
+
+``mask_units`` silences the whole unit instead. For every **dead** unit f of a producer —
+its weight group ``mask[f]`` all zero, or the consumer's mask reading nothing from it — it
+masks, through the Parameter mask protocol,
+
+- the producer's weight row ``w[f]`` and bias entry ``b_f``;
+- γ_f and β_f of every affine BatchNorm on the way to the consumer (``channel_routes``; a
+  BatchNorm1d after a Flatten: the H'·W' features of channel f);
+
+and sets the running mean μ_f of a BatchNorm without γ, β to 0. Then channel f is exactly
+0 where the consumer reads it, in evaluation and in training:
+
+- affine BatchNorm: y_f = 0 · x̂_f + 0 = 0 whatever the statistics;
+- BatchNorm without γ, β: x_f = 0 (weight and bias zero), so y_f = (0 − μ_f)/√(σ²_f + eps)
+  = 0 with μ_f = 0; training normalises with the batch mean of zeros, 0, and the update
+  μ_f ← (1 − m) μ_f + m · 0 keeps μ_f at 0;
+- ReLU(0) = tanh(0) = 0; dropout and pooling (zero-padded or not) keep zeros zero.
+
+So removing the unit (``shrink``) drops terms that are exactly zero: nothing to fold, and
+the shrunk model's outputs equal the masked model's up to summation-order rounding, padded
+convolutions included. The masks stay in force while fine-tuning, as every mask does: the
+optimizers re-apply them after each step, so momentum and weight decay cannot revive a unit.
+
+The output layer (the last Conv2d or Linear) is left alone: its units are the model's outputs.
+
+>>> import numpy as np
+>>> from nnprune import nn
+>>> from nnprune.prune.apply import attach_masks
+>>> model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, rng=0), nn.BatchNorm2d(3), nn.ReLU(),
+...                       nn.Conv2d(3, 2, 3, padding=1, rng=1))
+>>> mask = np.ones((3, 1, 3, 3)); mask[1] = 0
+>>> attach_masks(model, {"0.weight": mask})
+>>> mask_units(model)
+{'0': array([1])}
+>>> model[0].bias.mask.tolist(), model[1].weight.mask.tolist(), model[1].bias.mask.tolist()
+([1.0, 0.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 1.0])
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from nnprune.nn import Sequential
+from nnprune.prune.apply import attach_masks, model_masks, named_parameters
+from nnprune.prune.channel_routes import (PRODUCERS, columns, consumer_reads, find_route,
+                                          layer_configs, width)
+from nnprune.prune.groups import group_alive
+from nnprune.prune.masks import check_mask
+
+
+def check_masks(model: Any, masks: Any) -> dict[str, Any]:
+    """Check that ``masks`` maps parameter names of ``model`` to 0/1 arrays of their shapes;
+    returns the model's parameters by name."""
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks must be a mapping name -> 0/1 array, got {type(masks).__name__}")
+    params = named_parameters(model)
+    for name, mask in masks.items():
+        if name not in params:
+            raise ValueError(f"masks names {name!r}, which is not a parameter of the model")
+        check_mask(mask, tuple(params[name].shape), f"masks[{name!r}]")
+    return params
+
+
+def dead_units(model: Sequential,
+               masks: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The units ``shrink`` removes: {producer layer name: sorted indices of its dead units}.
+
+    {name: (F, ...) mask} -> {layer: (d,) int}, layers with no dead unit left out. Unit f of a
+    Conv2d or Linear (the output layer excepted) is dead when its weight group ``mask[f]`` is
+    all zero, or when its consumer's mask reads none of its columns (``consumer_reads``).
+    ``masks`` defaults to the masks attached to the model. A dead unit whose outputs cannot
+    be followed to a consumer (``channel_routes.find_route``) is a ValueError.
+    """
+    configs = layer_configs(model)
+    masks = model_masks(model) if masks is None else masks
+    check_masks(model, masks)
+    producers = [i for i, config in enumerate(configs) if config["type"] in PRODUCERS]
+    dead = {}
+    for i in producers[:-1]:
+        name, n = f"{i}.weight", width(configs[i])
+        alive = group_alive(masks[name], "filter") if name in masks else np.ones(n, bool)
+        try:
+            route = find_route(configs, i)
+        except ValueError:
+            if alive.all():
+                continue  # nothing dead here, so nothing to follow
+            raise
+        alive &= consumer_reads(masks, route, n)
+        if not alive.all():
+            dead[str(i)] = np.flatnonzero(~alive)
+    return dead
+
+
+def _off(shape: tuple[int, ...], idx: np.ndarray) -> np.ndarray:
+    """A 0/1 mask of ``shape``, zero on the rows ``idx``."""
+    mask = np.ones(shape)
+    mask[idx] = 0
+    return mask
+
+
+def mask_units(model: Sequential) -> dict[str, np.ndarray]:
+    """Mask every dead unit whole: weight row, bias, BatchNorm γ and β (see the module doc).
+
+    Returns ``dead_units(model)``, {producer layer name: (d,) dead indices}. The new masks are
+    composed with the attached ones (``attach_masks``), so nothing is revived; running means
+    of BatchNorms without γ, β are set to 0 at the dead units. Calling it again changes
+    nothing. Afterwards each dead channel reads exactly 0 at its consumer, in eval and train
+    mode, and ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
+    """
+    configs = layer_configs(model)
+    dead = dead_units(model)
+    params = named_parameters(model)
+    buffers = dict(model.named_buffers())
+    masks = {}
+    for layer, drop in dead.items():
+        i = int(layer)
+        route = find_route(configs, i)
+        for name in (f"{i}.weight", f"{i}.bias"):
+            if name in params:
+                masks[name] = _off(tuple(params[name].shape), drop)
+        for j, per_column in route.norms:
+            idx = columns(drop, route.spatial) if per_column else drop
+            if configs[j]["affine"]:
+                for name in (f"{j}.weight", f"{j}.bias"):
+                    masks[name] = _off(tuple(params[name].shape), idx)
+            else:  # no γ, β: a zero input must be normalised by a zero mean
+                buffers[f"{j}.running_mean"][idx] = 0
+    attach_masks(model, masks)
+    return dead
