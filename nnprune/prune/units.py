@@ -6,8 +6,8 @@ and the pooling. Surgery has to fold that constant into the consumer's bias, whi
 can do for a padded convolution (its border windows read the constant only in part).
 
 ``mask_units`` silences the whole unit instead. For every **dead** unit f of a producer —
-its weight group ``mask[f]`` all zero, or the consumer's mask reading nothing from it — it
-masks, through the Parameter mask protocol,
+its weight group ``mask[f]`` all zero, or the consumer's mask reading nothing from it, also
+once the consumer's own dead units are masked — it masks, through the Parameter mask protocol,
 
 - the producer's weight row ``w[f]`` and bias entry ``b_f``;
 - γ_f and β_f of every affine BatchNorm on the way to the consumer (``channel_routes``; a
@@ -105,32 +105,47 @@ def _off(shape: tuple[int, ...], idx: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     """Mask every dead unit whole: weight row, bias, BatchNorm γ and β (see the module doc).
 
-    Returns ``dead_units(model)``, {producer layer name: (d,) dead indices}. The new masks are
-    composed with the attached ones (``attach_masks``), so nothing is revived; running means
-    of BatchNorms without γ, β are set to 0 at the dead units. Calling it again changes
-    nothing. Afterwards each dead channel reads exactly 0 at its consumer, in eval and train
-    mode, and ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
+    Returns {producer layer name: (d,) dead indices}. A unit dies with the units that read
+    it: once a consumer's dead rows are masked it may read nothing from a producer's channel,
+    which is then dead too, so ``dead_units`` is repeated on the masks until nothing changes;
+    afterwards ``dead_units(model)`` is the returned dict. The new masks are composed with the
+    attached ones (``attach_masks``), so nothing is revived; running means of BatchNorms
+    without γ, β are set to 0 at the dead units. Calling it again changes nothing. Each dead
+    channel then reads exactly 0 at its consumer, in eval and train mode, and
+    ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
     """
     configs = layer_configs(model)
-    dead = dead_units(model)
     params = named_parameters(model)
+    masks, dead = model_masks(model), {}
+    while True:  # each round can only add dead units: it ends within one round per layer
+        found = dead_units(model, masks)
+        if _same(found, dead):
+            break
+        dead = found
+        for layer, drop in dead.items():
+            name = f"{layer}.weight"
+            masks[name] = masks.get(name, 1) * _off(tuple(params[name].shape), drop)
     buffers = dict(model.named_buffers())
-    masks = {}
+    silenced = {}
     for layer, drop in dead.items():
         i = int(layer)
         route = find_route(configs, i)
         for name in (f"{i}.weight", f"{i}.bias"):
             if name in params:
-                masks[name] = _off(tuple(params[name].shape), drop)
+                silenced[name] = _off(tuple(params[name].shape), drop)
         for j, per_column in route.norms:
             idx = columns(drop, route.spatial) if per_column else drop
             if configs[j]["affine"]:
                 for name in (f"{j}.weight", f"{j}.bias"):
-                    masks[name] = _off(tuple(params[name].shape), idx)
+                    silenced[name] = _off(tuple(params[name].shape), idx)
             else:  # no γ, β: a zero input must be normalised by a zero mean
                 buffers[f"{j}.running_mean"][idx] = 0
-    attach_masks(model, masks)
+    attach_masks(model, silenced)
     return dead
