@@ -33,6 +33,7 @@ from nnprune.data import digits
 from nnprune.experiment.sweep import clone_model, fit_model
 from nnprune.prune import (granularity_mask, group_scores, nm_mask, prune_count, prune_model)
 from nnprune.prune.surgery import shrink
+from nnprune.prune.units import mask_units
 from nnprune.train import evaluate, predict
 
 FAST = os.environ.get("NNPRUNE_FAST") == "1"
@@ -383,28 +384,46 @@ else:
     raise AssertionError("folding into a padded convolution should have been refused")
 
 # %% [markdown]
+# The way out is to prune the **whole unit**, not just its weights. `mask_units` finds every
+# dead filter (neuron) and masks its bias too — and the γ, β of a BatchNorm after it, had
+# LeNet-5 one, since $\gamma_f \hat x_f + \beta_f = 0$ whatever the statistics. A masked
+# unit then outputs exactly 0, there is no constant left to fold, and the masks stay in
+# force while fine-tuning like any other. Here it changes the network (the dead biases were
+# on), which is why it belongs right after pruning, before fine-tuning.
+
+# %%
+dead = mask_units(everything)
+print({layer: len(units) for layer, units in dead.items()}, "dead units masked whole")
+assert {layer: len(units) for layer, units in dead.items()} == {"0": 10, "2": 25, "5": 250}
+assert all(np.all(everything[int(layer)].bias.data[units] == 0) for layer, units in dead.items())
+
+# %% [markdown]
 # ## 5. Prune, fine-tune, shrink
 #
 # The usual recipe for filter pruning (Li et al. 2017) is to prune whole filters, fine-tune
 # with the masks in force, cut the dead filters out and fine-tune the smaller network again.
-# `fold=False` drops the constants of the removed filters instead of folding them: the small
-# model is then exactly the pruned one with the *inputs* its consumers read from those filters
-# zeroed — a small change the last fine-tuning absorbs. Half of the filters of conv1 and
-# conv2 and half of fc1's neurons go; the costs follow the formulas, layer by layer:
-# conv $OH \cdot OW \cdot F' \cdot C' \cdot k_h k_w$ with both $F$ and the next layer's $C$
-# halved, so the MACs fall to about a quarter.
+# With the units masked whole, the cut is exact: the small network computes the fine-tuned
+# pruned one's logits, through the padded conv2 too, so it starts with the same accuracy.
+# Half of the filters of conv1 and conv2 and half of fc1's neurons go; the costs follow the
+# formulas, layer by layer: conv $OH \cdot OW \cdot F' \cdot C' \cdot k_h k_w$ with both $F$
+# and the next layer's $C$ halved, so the MACs fall to about a quarter.
 
 # %%
 fit_model(everything, data, epochs=finetune_epochs, lr=0.01)
+assert all(np.all(everything[int(layer)].bias.data[units] == 0) for layer, units in dead.items())
 tuned_accuracy = evaluate(everything, test_set)["accuracy"]
-small, surgery_report = shrink(everything, data.input_shape, fold=False)
+small, surgery_report = shrink(everything, data.input_shape)
+difference = np.abs(predict(small, data.x_test) - predict(everything, data.x_test)).max()
 cut_accuracy = evaluate(small, test_set)["accuracy"]
 fit_model(small, data, epochs=finetune_epochs, lr=0.01)
 recipe = {"dense": dense_accuracy, "pruned and fine-tuned": tuned_accuracy,
           "shrunk": cut_accuracy, "shrunk and fine-tuned": evaluate(small, test_set)["accuracy"]}
 print(surgery_report)
+print(f"max |logits(small) − logits(pruned)| = {difference:.1e}")
 for stage, accuracy in recipe.items():
     print(f"{stage:>22}: test accuracy {accuracy:.3f}")
+# equal logits up to float32 rounding: the accuracies may differ only on an exact near-tie
+assert difference < 1e-4 and abs(cut_accuracy - tuned_accuracy) <= 1 / len(data.y_test)
 assert [after for _, after in surgery_report.widths.values()] == [10, 25, 250, 10]
 # conv1 8·8·10·1·25, conv2 4·4·25·10·25, fc1 (25·2·2)·250, fc2 250·10
 assert surgery_report.macs[1] == 16_000 + 100_000 + 25_000 + 2_500
@@ -426,7 +445,8 @@ assert surgery_report.params[1] == count(small, data.input_shape).params
 #   pruned filter is removed by surgery (`shrink`), leaving a smaller dense network with the
 #   same outputs — and it also removes the next layer's inputs, which effective MACs do not
 #   count. A removed filter's constant output folds into the next bias only where one bias can
-#   stand for it; elsewhere drop it (`fold=False`) and fine-tune.
+#   stand for it; masking the whole unit (`mask_units`: weights, bias, BatchNorm γ, β) leaves
+#   no constant, so the cut is exact everywhere, padded convolutions included.
 #
 # ## Exercises
 #
