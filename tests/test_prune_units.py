@@ -162,8 +162,8 @@ MODELS = {
 @pytest.mark.parametrize("name", list(MODELS))
 def test_benchmark_models_shrink_exactly_through_padded_convs(name):
     """Half the filters and neurons of every layer but the output one masked: shrink refuses
-    to fold the dead constants into a padded conv; masked whole, shrink folds nothing (every consumer conv is padded) and equals the masked model, eval and
-    train mode; each layer keeps F − ⌊F/2 + ½⌋ units."""
+    to fold the dead constants into a padded conv; masked whole, shrink folds nothing and
+    equals the masked model, eval and train mode; each layer keeps F − ⌊F/2 + ½⌋ units."""
     make, input_shape = MODELS[name]
     model = randomize(make(), seed=3)
     weights = list(apply.prunable_weights(model))

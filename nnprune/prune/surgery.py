@@ -267,10 +267,11 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
 
     A producer's unit f goes when its mask group ``mask[f]`` is all zero, or when the
     consumer's mask reads nothing from it (every column of channel f zero, e.g. after channel
-    pruning): the units of ``dead_units``. ``masks`` defaults to the masks attached to the model; only which groups are
-    all zero is read from them. Alternatively ``sparsity`` (one fraction, or {weight name:
-    fraction}) removes by ``filter_keep``'s norm instead. Every layer keeps at least one unit;
-    the output layer keeps all. ``fold``: see the module docstring.
+    pruning): the units of ``dead_units``. ``masks`` defaults to the masks attached to the
+    model; only which groups are all zero is read from them. Alternatively ``sparsity`` (one
+    fraction, or {weight name: fraction}) removes by ``filter_keep``'s norm instead. Every
+    layer keeps at least one unit; the output layer keeps all. ``fold``: see the module
+    docstring; after ``mask_units`` there is nothing to fold and the result is exact.
     """
     configs, fold = layer_configs(model), _check_fold(fold)
     if masks is not None and sparsity is not None:

@@ -117,9 +117,10 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     which is then dead too, so ``dead_units`` is repeated on the masks until nothing changes;
     afterwards ``dead_units(model)`` is the returned dict. The new masks are composed with the
     attached ones (``attach_masks``), so nothing is revived; running means of BatchNorms
-    without γ, β are set to 0 at the dead units. Calling it again changes nothing. Each dead
-    channel then reads exactly 0 at its consumer, in eval and train mode, and
-    ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
+    without γ, β are set to 0 at the dead units (a buffer, not a masked parameter: after
+    ``lottery.rewind`` or ``load_state_dict`` rewrite the buffers, call it again). Calling it
+    again changes nothing. Each dead channel then reads exactly 0 at its consumer, in eval and
+    train mode, and ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
     """
     configs = layer_configs(model)
     params = named_parameters(model)
