@@ -17,7 +17,9 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
   (``prune_model``, ``attach_masks``, ``make_permanent``), ``pruner.py``, ``lottery.py``,
   ``finetune.py`` (L1/L2 penalties, dropout rescaling), ``surgery.py`` (``shrink``,
   ``remove_filters``, ``remove_neurons``: whole filters and neurons physically removed, the
-  model made smaller and dense, outputs equal to the masked model's).
+  model made smaller and dense, outputs equal to the masked model's), ``units.py``
+  (``mask_units``, ``dead_units``: a dead filter or neuron masked whole with its bias and
+  BatchNorm γ, β, so surgery is exact).
 """
 from nnprune.prune.report import PruneReport
 from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, percentile_mask,
@@ -40,6 +42,7 @@ from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.finetune import l1_regularizer, l2_regularizer, rescale_dropout
 from nnprune.prune.surgery import filter_keep, remove_filters, remove_neurons, shrink
 from nnprune.prune.surgery_report import SurgeryReport
+from nnprune.prune.units import dead_units, mask_units
 
 __all__ = [
     # report.py
@@ -66,4 +69,6 @@ __all__ = [
     "prune_round", "round_sparsity", "l1_regularizer", "l2_regularizer", "rescale_dropout",
     # surgery.py, surgery_report.py
     "filter_keep", "remove_filters", "remove_neurons", "shrink", "SurgeryReport",
+    # units.py
+    "dead_units", "mask_units",
 ]
