@@ -12,7 +12,7 @@ from nnprune.prune import apply, model_masks, prune_count, prune_model
 from nnprune.prune import channel_routes, surgery
 from nnprune.prune.surgery import (SurgeryReport, filter_keep, remove_filters, remove_neurons,
                                    shrink)
-from strategies import arrays, sparsities, surgery_nets
+from strategies import arrays, randomize, sparsities, surgery_nets
 
 pytestmark = pytest.mark.structured
 
@@ -20,17 +20,6 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 
 # ---------------------------------------------------------------------- helpers
-def randomize(model, seed):
-    """Every parameter N(0, 0.5²), running means N(0, 0.3²), running variances in [0.5, 2]."""
-    rng = np.random.default_rng(seed)
-    for _, p in model.named_parameters():
-        p.data[...] = 0.5 * rng.standard_normal(p.shape)
-    for name, b in model.named_buffers():
-        b[...] = rng.uniform(0.5, 2.0, b.shape) if name.endswith("var") else \
-            0.3 * rng.standard_normal(b.shape)
-    return model.eval()
-
-
 def build(layers, seed=0):
     return randomize(nn.from_config({"type": "Sequential", "layers": layers}), seed)
 

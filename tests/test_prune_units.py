@@ -13,7 +13,7 @@ from nnprune.prune import units
 from nnprune.prune.channel_routes import columns
 from nnprune.prune.surgery import shrink
 from nnprune.prune.units import dead_units, mask_units
-from strategies import surgery_nets
+from strategies import randomize, surgery_nets
 
 pytestmark = pytest.mark.structured
 
@@ -21,17 +21,6 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 
 # ---------------------------------------------------------------------- helpers
-def randomize(model, seed):
-    """Parameters N(0, 0.5²), running means N(0, 0.3²), running variances in [0.5, 2]."""
-    rng = np.random.default_rng(seed)
-    for _, p in model.named_parameters():
-        p.data[...] = 0.5 * rng.standard_normal(p.shape)
-    for name, b in model.named_buffers():
-        b[...] = rng.uniform(0.5, 2.0, b.shape) if name.endswith("var") else \
-            0.3 * rng.standard_normal(b.shape)
-    return model.eval()
-
-
 def copy_of(model):
     """An independent copy: same spec, arrays, masks and mode."""
     twin = nn.from_config(model.config())
