@@ -1,16 +1,24 @@
 """``nnprune prune``: prune a saved model with a criterion, scope, granularity and schedule,
-fine-tune it, report the sparsity reached and the accuracy, save it with its masks."""
+fine-tune it, report the sparsity reached and the accuracy, save it with its masks.
+
+With ``--shrink`` (filter, neuron or channel granularity; oneshot or iterative schedule) every
+dead unit is masked whole (``prune.mask_units``: weight row, bias, BatchNorm γ and β) right
+after each pruning step, so it outputs exactly 0 while the model fine-tunes; at the end
+``prune.shrink`` cuts the dead units out and the smaller dense model is saved. It computes
+what the masked model computes, up to float32 summation order (see ``prune.units``).
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 import numpy as np
 
-from nnprune.cli.arguments import (SCHEDULES, SCOPES, add_data_options, add_pruning_options,
-                                   check_output_file, count, examples, fraction, positive_float,
-                                   positive_int, regularizer, wrap)
+from nnprune.cli.arguments import (SCHEDULES, SCOPES, UsageError, add_data_options,
+                                   add_pruning_options, check_output_file, count, examples,
+                                   fraction, positive_float, positive_int, regularizer, wrap)
 from nnprune.cli.inputs import fresh_model, saved_model
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.scores import CRITERIA
@@ -29,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "2:4 --out cnn-24.npz",
                                        "nnprune prune mlp.npz --schedule iterative --rounds 4 "
                                        "--sparsity 0.95 --l2 1e-4 --out mlp-95.npz "
-                                       "--json result.json"))
+                                       "--json result.json",
+                                       "nnprune prune cnn.npz --granularity filter --sparsity "
+                                       "0.5 --shrink --out cnn-small.npz"))
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by 'nnprune train'")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the result")
     p.add_argument("--json", metavar="RESULT.json", help="also write the result record as JSON")
@@ -47,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--rounds", type=positive_int, default=3,
                    help="rounds of the iterative and lottery schedules (default: %(default)s)")
     add_pruning_options(g)
+    g.add_argument("--shrink", action="store_true",
+                   help="filter, neuron or channel granularity, oneshot or iterative schedule: "
+                        "cut the pruned units out and save the smaller dense model")
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--lr", type=positive_float, default=0.02,
                    help="fine-tuning learning rate, cosine-decayed to 0 (default: %(default)s)")
@@ -88,12 +101,146 @@ def unfit_layers(model: Any, granularity: str, exclude: tuple[str, ...]) -> list
     return unfit
 
 
+SHRINK_GRANULARITIES = ("filter", "neuron", "channel")
+SHRINK_SCHEDULES = ("oneshot", "iterative")
+
+
+def check_shrink(granularity: str, schedule: str) -> None:
+    """Refuse ``--shrink`` with a granularity or schedule it cannot serve, before any work."""
+    if granularity not in SHRINK_GRANULARITIES:
+        g = parse_granularity(granularity)
+        what = ({"weight": "single weights", "kernel": "single kh×kw kernels"}[g]
+                if isinstance(g, str) else f"{g[1] - g[0]} of every {g[1]} consecutive weights")
+        raise UsageError(f"argument --shrink: {granularity} granularity prunes {what}, and "
+                         f"unstructured zeros cannot be cut out of a layer; use --granularity "
+                         f"filter, neuron or channel")
+    if schedule not in SHRINK_SCHEDULES:
+        raise UsageError(f"argument --shrink: works with the oneshot and iterative schedules, "
+                         f"which mask dead units whole between pruning and fine-tuning, not "
+                         f"with {schedule} (gradual prunes during training; init and lottery "
+                         f"train again from the initial weights)")
+
+
+def shrink_exclude(model: Any, granularity: str, exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """The weight ``--shrink`` leaves unpruned (if not excluded already): for filter and neuron
+    the output layer's (its units are the classes), for channel the first layer's (its input
+    channels are the image's). Neither could be cut out."""
+    from nnprune.nn import Sequential
+    from nnprune.prune.channel_routes import PRODUCERS
+
+    if not isinstance(model, Sequential):
+        raise ValueError(f"--shrink cuts units out of a Sequential model, got "
+                         f"{type(model).__name__}")
+    producers = [f"{i}.weight" for i, layer in enumerate(model.config()["layers"])
+                 if layer["type"] in PRODUCERS]
+    name = producers[0] if granularity == "channel" else producers[-1]
+    return () if name in exclude else (name,)
+
+
+def prune_units(model: Any, data: Any, *, schedule: str, sparsity: float, rounds: int = 3,
+                finetune_epochs: int = 2, **options: Any) -> dict[str, Any]:
+    """The oneshot or iterative workflow with every dead unit masked whole before fine-tuning.
+
+    Each round prunes to its target (``workflows.oneshot`` without fine-tuning: scores, group
+    masks, dropout rescaling), masks the dead units whole (``prune.mask_units``), measures the
+    test accuracy and fine-tunes ``finetune_epochs`` epochs. The model fine-tuned is then the
+    one ``shrink`` cuts: the removed units output exactly 0 throughout. Targets: oneshot
+    [``sparsity``], iterative ``iterative_sparsities(sparsity, rounds)`` (geometric).
+    ``options``: the other keyword options of the workflows (criterion, scope, granularity,
+    exclude, lr, optimizer, batch_size, seed, quiet, model_name, regularizer).
+
+    Returns the workflow record (``runs.record``); ``accuracy_before_finetune`` is measured
+    after ``mask_units``; iterative adds ``rounds``, the target, reached sparsity, dead units
+    and accuracies of each round.
+    """
+    from nnprune.experiment import workflows
+    from nnprune.experiment.runs import accuracy, fit_model, record
+    from nnprune.prune.apply import sparsity_of
+    from nnprune.prune.schedules import iterative_sparsities
+    from nnprune.prune.units import mask_units
+
+    start = time.perf_counter()
+    if schedule not in SHRINK_SCHEDULES:
+        raise ValueError(f"schedule must be one of {SHRINK_SCHEDULES}, got {schedule!r}")
+    targets = [sparsity] if schedule == "oneshot" else iterative_sparsities(sparsity, rounds)
+    exclude = tuple(options.get("exclude", ()))
+    dense, dropout, log = None, {}, []
+    before = after = None
+    for r, target in enumerate(targets, 1):
+        pruned = workflows.oneshot(model, data, sparsity=target, finetune_epochs=0,
+                                   accuracy_dense=dense, **options)
+        dense = pruned["accuracy_dense"]
+        dropout.update(pruned.get("dropout", {}))
+        dead = mask_units(model)  # {layer: dead indices}: their outputs are now exactly 0
+        before, after = accuracy(model, data), None
+        if finetune_epochs:
+            fit_model(model, data, epochs=finetune_epochs, lr=options["lr"],
+                      optimizer=options["optimizer"], batch_size=options["batch_size"],
+                      seed=options["seed"], quiet=options["quiet"],
+                      desc="fine-tune" if len(targets) == 1 else f"round {r}/{len(targets)}",
+                      regularizer=options.get("regularizer"))
+            after = accuracy(model, data)
+        log.append({"round": r, "target": target, "sparsity": sparsity_of(model, exclude),
+                    "dead_units": {k: len(v) for k, v in dead.items()},
+                    "accuracy_pruned": before, "accuracy_finetuned": after})
+    extra = {"kind": "geometric", "rounds": log} if schedule == "iterative" else {}
+    if dropout:
+        extra["dropout"] = dropout
+    return record(model, data, schedule=schedule, model_name=options.get("model_name", "model"),
+                  criterion=options["criterion"], scope=options["scope"],
+                  granularity=options["granularity"], sparsity=sparsity, exclude=exclude,
+                  finetune_epochs=finetune_epochs, lr=options["lr"],
+                  optimizer=options["optimizer"], batch_size=options["batch_size"],
+                  seed=options["seed"], dense=dense, before=before, after=after, start=start,
+                  regularizer=options.get("regularizer"), **extra)
+
+
+def drop_full_masks(model: Any) -> int:
+    """Remove every mask that keeps all its entries; returns the entries still masked."""
+    left = 0
+    for p in model.parameters():
+        if p.mask is not None:
+            if np.all(p.mask != 0):
+                p.remove_mask()
+            else:
+                left += int(np.count_nonzero(p.mask == 0))
+    return left
+
+
+def shrink_model(model: Any, data: Any, result: dict[str, Any]) -> Any:
+    """Cut the dead units out of the unit-masked ``model`` (``prune.shrink``), print the
+    SurgeryReport and the shrunk model's test accuracy, and add ``shrunk_params``,
+    ``shrunk_macs`` (dense, per image), ``accuracy_shrunk``, ``widths`` ({layer: [before,
+    after]}) and ``kept_units`` ({layer: kept indices}) to ``result``. Returns the new model,
+    its all-ones masks dropped."""
+    from nnprune.experiment.runs import accuracy
+    from nnprune.prune.surgery import shrink
+
+    small, report = shrink(model, tuple(data.input_shape))
+    left = drop_full_masks(small)
+    shrunk = accuracy(small, data)
+    masked = result["accuracy_after_finetune"]
+    masked = result["accuracy_before_finetune"] if masked is None else masked
+    surgery = report.to_dict()
+    result.update(shrunk_params=report.params[1], shrunk_macs=report.macs[1],
+                  accuracy_shrunk=shrunk, widths=surgery["widths"],
+                  kept_units=surgery["keep"])
+    print(f"shrunk: {report}")
+    print(f"test accuracy: shrunk {100 * shrunk:.2f}% (masked {100 * masked:.2f}%)")
+    if left:
+        print(f"{left:,} weights stay masked: they read channels pruned only in part (e.g. "
+              f"some of a channel's columns after a Flatten)")
+    return small
+
+
 def run(args: argparse.Namespace) -> int:
     from nnprune import io
     from nnprune.experiment import workflows
     from nnprune.experiment.report import write_json
     from nnprune.prune.apply import sparsity_report
 
+    if args.shrink:
+        check_shrink(args.granularity, args.schedule)
     check_output_file("--out", args.out)
     check_output_file("--json", args.json, "result.json")
     model, metadata, data = saved_model(args.model, args)
@@ -105,6 +252,13 @@ def run(args: argparse.Namespace) -> int:
     if unfit:
         print(f"{args.granularity} granularity does not fit {', '.join(unfit)}: left dense")
     exclude = tuple(args.exclude) + tuple(unfit)
+    if args.shrink:
+        kept = shrink_exclude(model, args.granularity, exclude)
+        for name in kept:
+            print(f"--shrink: {name} is not pruned ("
+                  + ("its input channels are the image's)" if args.granularity == "channel"
+                     else "its units are the outputs)"))
+        exclude += kept
     options = dict(criterion=args.criterion, sparsity=sparsity, scope=args.scope,
                    granularity=args.granularity, exclude=exclude,
                    finetune_epochs=args.finetune_epochs, lr=args.lr,
@@ -116,7 +270,12 @@ def run(args: argparse.Namespace) -> int:
     run_workflow = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
                     "gradual": workflows.gradual, "init": workflows.at_init,
                     "lottery": workflows.lottery}[args.schedule]
-    result = json.loads(json.dumps(run_workflow(model, data, **options), default=float))
+    if args.shrink:
+        record = prune_units(model, data, schedule=args.schedule,
+                             **{**options, "rounds": args.rounds})
+    else:
+        record = run_workflow(model, data, **options)
+    result = json.loads(json.dumps(record, default=float))
     print(f"{args.model}: {args.criterion} scores, {args.scope} scope, {args.granularity} "
           f"granularity, {args.schedule} schedule, "
           f"target sparsity {100 * result['sparsity']:.1f}%")
@@ -126,8 +285,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"test accuracy: {dense} {100 * result['accuracy_dense']:.2f}%, right after pruning "
           f"{100 * result['accuracy_before_finetune']:.2f}%, after fine-tuning "
           + ("(none)" if tuned is None else f"{100 * tuned:.2f}%"))
+    if args.shrink:
+        model = shrink_model(model, data, result)
     io.save(args.out, model, {**metadata, "pruning": result})
-    print(f"saved {args.out} (masks attached)")
+    print(f"saved {args.out} " + ("(shrunk)" if args.shrink else "(masks attached)"))
     if args.json:
         write_json(args.json, result)
         print(f"wrote {args.json}")
