@@ -308,3 +308,38 @@ def test_pruner_rejects_bad_input():
     with pytest.raises(ValueError, match="needs grads"):
         Pruner(model, "snip").prune_to(0.5)
     assert model_masks(model) == {}
+
+
+@pytest.mark.parametrize("granularity, end", [("filter", "7.weight"), ("neuron", "7.weight"),
+                                              ("channel", "0.weight")])
+@pytest.mark.parametrize("scope", ["layer", "global"])
+def test_structured_pruning_leaves_the_classes_and_the_image_channels_alone(granularity, end,
+                                                                             scope):
+    """Whole output units of the last weight are classes and whole input channels of the first
+    are the image's: by default they stay dense and are reported as excluded; prune_io=True
+    prunes them like any other weight."""
+    model = small_cnn()
+    report = prune_model(model, "magnitude", 0.5, scope=scope, granularity=granularity)
+    assert end in report.excluded
+    assert dict(model.named_parameters())[end].mask is None
+    pruned = [name for name in PRUNABLE if name != end]
+    assert all(dict(model.named_parameters())[name].mask is not None for name in pruned)
+
+    model = small_cnn()
+    report = prune_model(model, "magnitude", 0.5, scope="layer", granularity=granularity,
+                         prune_io=True)
+    assert end not in report.excluded
+    mask = dict(model.named_parameters())[end].mask
+    assert mask is not None and report.layers[end][1] == mask.size - np.count_nonzero(mask) > 0
+
+
+def test_weight_granularity_prunes_the_output_layer_too():
+    """Single weights of the output layer are pruned as in Han et al.; nothing is added to
+    the exclusions."""
+    report = prune_model(small_cnn(), "magnitude", 0.5, granularity="weight")
+    assert report.excluded == ()
+
+
+def test_prune_io_must_be_a_bool():
+    with pytest.raises(TypeError, match="prune_io must be a bool, got int"):
+        prune_model(small_cnn(), "magnitude", 0.5, granularity="filter", prune_io=1)

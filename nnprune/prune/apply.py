@@ -132,7 +132,7 @@ def prune_model(model: Any, criterion: str = "magnitude",
                 sparsity: float | Mapping[str, float] | None = 0.5,
                 scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
                 grads: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                min_keep: int = 1) -> PruneReport:
+                min_keep: int = 1, prune_io: bool = False) -> PruneReport:
     """Score the prunable weights, build masks and attach them; returns what was reached.
 
     {name: (shape)} weights -> {name: (shape)} 0/1 masks, attached to the model.
@@ -150,6 +150,11 @@ def prune_model(model: Any, criterion: str = "magnitude",
     - ``exclude``: prunable weight names left dense (e.g. the last layer).
     - ``min_keep``: global scope keeps at least this many entries (groups) in every layer,
       so no layer is emptied; layer scope prunes each layer to exactly its target.
+    - ``prune_io``: whole output units of the last prunable weight (in model order: the output
+      layer of a ``Sequential``) are classes, and whole input channels of the first are the
+      image's channels. So ``filter``/``neuron`` granularity leaves the last weight dense and
+      ``channel`` granularity the first, and the report lists them as excluded, unless
+      ``prune_io=True``.
     """
     if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
@@ -182,6 +187,11 @@ def prune_model(model: Any, criterion: str = "magnitude",
     if not params:
         raise ValueError("the model has no prunable weights (parameters '*.weight' with ndim >= 2)")
     exclude = _check_exclude(exclude, params)
+    if not isinstance(prune_io, bool):
+        raise TypeError(f"prune_io must be a bool, got {type(prune_io).__name__}")
+    if not prune_io and g in ("filter", "neuron", "channel"):
+        end = list(params)[0 if g == "channel" else -1]
+        exclude = exclude if end in exclude else (*exclude, end)
     if grads is not None and not isinstance(grads, Mapping):
         raise TypeError(f"grads must be a mapping name -> dL/dw array, got {type(grads).__name__}")
 
