@@ -167,6 +167,8 @@ def test_lottery_from_a_final_sparsity(data):
     (workflows.lottery, dict(rate=0.2, sparsity=0.9), ValueError, "not both"),
     (workflows.lottery, dict(granularity="filter"), ValueError, "granularity"),
     (workflows.lottery, dict(rewind_step=10**6), ValueError, "rewind_step"),
+    (workflows.oneshot, dict(after_prune="mask_units"), TypeError, "after_prune"),
+    (workflows.iterative, dict(after_prune=3), TypeError, "after_prune"),
 ])
 def test_workflows_reject_bad_input_before_training(data, run, kwargs, error, match):
     model = fresh()
@@ -314,3 +316,27 @@ def test_finetune_helpers_reject_bad_input():
     with pytest.raises(TypeError, match="named_modules"):
         rescale_dropout(object(), 1.0, 0.5)
     assert model[1].p == 0.5  # nothing changed by the refused calls
+
+
+@pytest.mark.parametrize("run, options", [(workflows.oneshot, {}),
+                                          (workflows.iterative, {"rounds": 2})])
+def test_after_prune_runs_after_each_pruning_step_before_the_accuracy(data, trained, run,
+                                                                      options):
+    """The hook sees the model freshly pruned (its masks already attached), once per pruning
+    step; what it does is in force when the pruned accuracy is measured; what it returns is
+    recorded per step."""
+    model = clone_model(trained)
+    seen = []
+
+    def hook(m):
+        seen.append(sparsity_of(m))
+        params = dict(m.named_parameters())
+        params["5.weight"].data[...] = 0  # the output layer now always says 9
+        params["5.bias"].data[...] = np.arange(10)
+        return len(seen)
+
+    result = run(model, data, sparsity=0.75, finetune_epochs=0, after_prune=hook, **options)
+    steps = result.get("rounds", [result])
+    assert [step["after_prune"] for step in steps] == list(range(1, len(steps) + 1))
+    assert all(s > 0 for s in seen)
+    assert result["accuracy_before_finetune"] == pytest.approx(np.mean(data.y_test == 9))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
 import numpy as np
@@ -137,62 +136,30 @@ def shrink_exclude(model: Any, granularity: str, exclude: tuple[str, ...]) -> tu
     return () if name in exclude else (name,)
 
 
-def prune_units(model: Any, data: Any, *, schedule: str, sparsity: float, rounds: int = 3,
-                finetune_epochs: int = 2, **options: Any) -> dict[str, Any]:
+def prune_units(model: Any, data: Any, *, schedule: str, **options: Any) -> dict[str, Any]:
     """The oneshot or iterative workflow with every dead unit masked whole before fine-tuning.
 
-    Each round prunes to its target (``workflows.oneshot`` without fine-tuning: scores, group
-    masks, dropout rescaling), masks the dead units whole (``prune.mask_units``), measures the
-    test accuracy and fine-tunes ``finetune_epochs`` epochs. The model fine-tuned is then the
-    one ``shrink`` cuts: the removed units output exactly 0 throughout. Targets: oneshot
-    [``sparsity``], iterative ``iterative_sparsities(sparsity, rounds)`` (geometric).
-    ``options``: the other keyword options of the workflows (criterion, scope, granularity,
-    exclude, lr, optimizer, batch_size, seed, quiet, model_name, regularizer).
+    ``prune.mask_units`` runs as the workflow's ``after_prune`` hook: after each pruning step
+    the dead filters and neurons are masked whole (weight, bias, BatchNorm γ and β), so they
+    output exactly 0 while the model fine-tunes, and the fine-tuned model is the one ``shrink``
+    cuts. ``options``: the keyword options of ``workflows.oneshot`` / ``workflows.iterative``.
 
     Returns the workflow record (``runs.record``); ``accuracy_before_finetune`` is measured
-    after ``mask_units``; iterative adds ``rounds``, the target, reached sparsity, dead units
-    and accuracies of each round.
+    after ``mask_units``; ``dead_units`` ({layer: count}) is in the record (oneshot) or in each
+    of its ``rounds`` (iterative).
     """
     from nnprune.experiment import workflows
-    from nnprune.experiment.runs import accuracy, fit_model, record
-    from nnprune.prune.apply import sparsity_of
-    from nnprune.prune.schedules import iterative_sparsities
     from nnprune.prune.units import mask_units
 
-    start = time.perf_counter()
     if schedule not in SHRINK_SCHEDULES:
         raise ValueError(f"schedule must be one of {SHRINK_SCHEDULES}, got {schedule!r}")
-    targets = [sparsity] if schedule == "oneshot" else iterative_sparsities(sparsity, rounds)
-    exclude = tuple(options.get("exclude", ()))
-    dense, dropout, log = None, {}, []
-    before = after = None
-    for r, target in enumerate(targets, 1):
-        pruned = workflows.oneshot(model, data, sparsity=target, finetune_epochs=0,
-                                   accuracy_dense=dense, **options)
-        dense = pruned["accuracy_dense"]
-        dropout.update(pruned.get("dropout", {}))
-        dead = mask_units(model)  # {layer: dead indices}: their outputs are now exactly 0
-        before, after = accuracy(model, data), None
-        if finetune_epochs:
-            fit_model(model, data, epochs=finetune_epochs, lr=options["lr"],
-                      optimizer=options["optimizer"], batch_size=options["batch_size"],
-                      seed=options["seed"], quiet=options["quiet"],
-                      desc="fine-tune" if len(targets) == 1 else f"round {r}/{len(targets)}",
-                      regularizer=options.get("regularizer"))
-            after = accuracy(model, data)
-        log.append({"round": r, "target": target, "sparsity": sparsity_of(model, exclude),
-                    "dead_units": {k: len(v) for k, v in dead.items()},
-                    "accuracy_pruned": before, "accuracy_finetuned": after})
-    extra = {"kind": "geometric", "rounds": log} if schedule == "iterative" else {}
-    if dropout:
-        extra["dropout"] = dropout
-    return record(model, data, schedule=schedule, model_name=options.get("model_name", "model"),
-                  criterion=options["criterion"], scope=options["scope"],
-                  granularity=options["granularity"], sparsity=sparsity, exclude=exclude,
-                  finetune_epochs=finetune_epochs, lr=options["lr"],
-                  optimizer=options["optimizer"], batch_size=options["batch_size"],
-                  seed=options["seed"], dense=dense, before=before, after=after, start=start,
-                  regularizer=options.get("regularizer"), **extra)
+    run = workflows.oneshot if schedule == "oneshot" else workflows.iterative
+    if schedule == "oneshot":
+        options.pop("rounds", None)
+    result = run(model, data, after_prune=mask_units, **options)
+    for step in result.get("rounds", [result]):  # {layer: dead indices} -> {layer: count}
+        step["dead_units"] = {k: len(v) for k, v in step.pop("after_prune").items()}
+    return result
 
 
 def drop_full_masks(model: Any) -> int:

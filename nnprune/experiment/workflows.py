@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from nnprune.experiment.runs import (Regularizer, accuracy, check_int, check_options,
                                      fit_model, gradients_for, prune_and_rescale, record,
@@ -57,29 +57,42 @@ def _free_sparsity(granularity: str, workflow: str) -> None:
 
 
 # ---------------------------------------------------------------------- workflows
+def _check_hook(after_prune: Any) -> None:
+    if after_prune is not None and not callable(after_prune):
+        raise TypeError(f"after_prune must be a function of the model or None, got "
+                        f"{type(after_prune).__name__}")
+
+
 def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: float | None = 0.9,
             scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
             finetune_epochs: int = 2, lr: float = 0.02, optimizer: str = "sgd",
             batch_size: int = 64, seed: int = 0, quiet: bool = True, model_name: str = "model",
             min_keep: int = 1, regularizer: Regularizer | None = None, rescale: bool = True,
             cosine: bool = True, grads: dict | None = None,
-            accuracy_dense: float | None = None) -> dict[str, Any]:
+            accuracy_dense: float | None = None,
+            after_prune: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Prune ``model`` once to ``sparsity``, then fine-tune ``finetune_epochs`` epochs (0: not).
 
     The gradient criteria use dL/dw averaged over the whole training split, or ``grads`` when
     given (a sweep computes them once for all its runs); ``accuracy_dense``, when given, is
     taken as the accuracy before pruning instead of measuring it again. With ``rescale`` every
     dropout rate becomes D_r = D_o·√(C_r/C_o) (Han et al. 2015); ``cosine=False`` keeps the
-    fine-tuning rate constant.
+    fine-tuning rate constant. ``after_prune(model)`` runs right after pruning, before the
+    accuracy is measured and fine-tuning starts (e.g. ``prune.mask_units``); what it returns is
+    recorded as ``after_prune``.
     """
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 0, lr, optimizer, batch_size, regularizer)
+    _check_hook(after_prune)
     dense = accuracy(model, data) if accuracy_dense is None else float(accuracy_dense)
     if grads is None:
         grads = gradients_for(criterion, model, data, batch_size, seed)
     _, dropout = prune_and_rescale(model, criterion, sparsity, scope, granularity, exclude, grads,
                                    seed, min_keep, rescale)
+    extra = {"dropout": dropout} if dropout else {}
+    if after_prune is not None:
+        extra["after_prune"] = after_prune(model)
     before, after = accuracy(model, data), None
     if finetune_epochs:
         fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
@@ -90,8 +103,7 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
                   scope=scope, granularity=granularity, sparsity=target_of(sparsity, granularity),
                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
                   batch_size=batch_size, seed=seed, dense=dense, before=before, after=after,
-                  start=start, regularizer=regularizer,
-                  **({"dropout": dropout} if dropout else {}))
+                  start=start, regularizer=regularizer, **extra)
 
 
 def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
@@ -99,18 +111,22 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
               granularity: str = "weight", exclude: Iterable[str] = (), finetune_epochs: int = 2,
               lr: float = 0.02, optimizer: str = "sgd", batch_size: int = 64, seed: int = 0,
               quiet: bool = True, model_name: str = "model", min_keep: int = 1,
-              rescale: bool = True, regularizer: Regularizer | None = None) -> dict[str, Any]:
+              rescale: bool = True, regularizer: Regularizer | None = None,
+              after_prune: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Han et al. 2015: ``rounds`` rounds of prune → fine-tune (``finetune_epochs`` each), the
     target rising as ``iterative_sparsities(sparsity, rounds, kind)`` to exactly ``sparsity``.
 
     With ``rescale`` every dropout layer is rescaled after each pruning step,
     D_r = D_o·√(C_r/C_o) (``rescale_dropout``). The record's ``rounds`` lists each round's
-    target, reached sparsity and accuracies; ``dropout`` the final rates.
+    target, reached sparsity and accuracies; ``dropout`` the final rates. ``after_prune(model)``
+    runs after each pruning step, before that round's accuracy and fine-tuning; what it returns
+    is in the round's ``after_prune``.
     """
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 0, lr, optimizer, batch_size, regularizer)
     _free_sparsity(granularity, "iterative")
+    _check_hook(after_prune)
     targets = iterative_sparsities(sparsity, check_int("rounds", rounds, 1), kind)
     dense, log, dropout = accuracy(model, data), [], {}
     before = after = None
@@ -119,6 +135,7 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
             model, criterion, target, scope, granularity, exclude,
             gradients_for(criterion, model, data, batch_size, seed), seed, min_keep, rescale)
         dropout.update(rates)
+        hook = {} if after_prune is None else {"after_prune": after_prune(model)}
         before = accuracy(model, data)
         if finetune_epochs:
             fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
@@ -126,7 +143,7 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
                       regularizer=regularizer)
             after = accuracy(model, data)
         log.append({"round": r, "target": target, "sparsity": report.sparsity,
-                    "accuracy_pruned": before, "accuracy_finetuned": after})
+                    "accuracy_pruned": before, "accuracy_finetuned": after, **hook})
     return record(model, data, schedule="iterative", model_name=model_name, criterion=criterion,
                   scope=scope, granularity=granularity, sparsity=sparsity, exclude=exclude,
                   finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
