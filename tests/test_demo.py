@@ -1,6 +1,7 @@
 """Sweep and demo: independent copies of the trained model, records that match the models they
-describe, the demo's expectations computed from its records, and ``nnprune demo --quick``
-end to end."""
+describe, the demo's expectations computed from its records, the structured part (a filter-
+pruned model shrunk into a smaller one that computes what the masked one does, timed beside
+the dense one) and ``nnprune demo --quick`` end to end. No test asserts a timing."""
 import json
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from nnprune import data as datasets
 from nnprune import models, train
 from nnprune.cli import main
-from nnprune.experiment import demo, sweep
+from nnprune.count import count
+from nnprune.experiment import demo, demo_structured, report, sweep
 from nnprune.experiment.report import RECORD_FIELDS
 
 pytestmark = pytest.mark.report
@@ -101,6 +103,100 @@ def test_clone_and_optimizer_refuse_bad_input(mlp):
         sweep.make_optimizer("rmsprop", mlp, 0.1)
 
 
+# ---------------------------------------------------------------------- structured part
+@pytest.fixture(scope="module")
+def cnn(digits):
+    """The small CNN trained two epochs on the digits."""
+    c, h, w = digits.input_shape
+    model = models.simple_cnn(in_channels=c, num_classes=digits.num_classes, input_size=(h, w),
+                              seed=0)
+    sweep.fit_model(model, digits, epochs=2, lr=0.05)
+    return model
+
+
+def test_structured_run_records_the_shrunk_model(cnn, digits):
+    """The shrunk model is smaller, is the one the record counts and measures, and predicts
+    what the masked model did; the trained model is left untouched."""
+    before = [p.data.copy() for p in cnn.parameters()]
+    record, small = demo_structured.structured_run(cnn, digits, sparsity=0.5, finetune_epochs=1,
+                                                   lr=0.02, batch_size=64, repeats=2)
+    assert set(demo_structured.STRUCTURED_FIELDS) <= set(record)
+    for p, old in zip(cnn.parameters(), before):
+        np.testing.assert_array_equal(p.data, old)
+    cost, dense = count(small, digits.input_shape), count(cnn, digits.input_shape)
+    assert (record["params_shrunk"], record["macs_shrunk"]) == (cost.params, cost.macs)
+    assert (record["params"], record["macs"]) == (dense.params, dense.macs)
+    assert record["params_shrunk"] < record["params"] and record["macs_shrunk"] < record["macs"]
+    layers = small.config()["layers"]
+    for name, (old, new) in record["widths"].items():
+        config = layers[int(name)]
+        assert new == config.get("out_channels", config.get("out_features"))
+        assert new == (old if name == "9" else old // 2)  # the output layer keeps its classes
+    test = (digits.x_test, digits.y_test)
+    assert record["accuracy_shrunk"] == train.evaluate(small, test)["accuracy"]
+    assert record["accuracy_masked"] == record["accuracy_shrunk"]
+    assert record["unstructured"]["sparsity_reached"] == pytest.approx(0.5, abs=0.01)
+    assert record["unstructured"]["effective_macs"] < record["macs"]
+    assert set(record["predict_seconds"]) == set(demo_structured.TIMED)
+    assert all(t > 0 for t in record["predict_seconds"].values())
+
+
+def test_predict_seconds_times_every_model(cnn, mlp, digits):
+    x = digits.x_test[:40]
+    seconds = demo_structured.predict_seconds({"cnn": cnn, "mlp": mlp}, x, repeats=2,
+                                              batch_size=16)
+    assert set(seconds) == {"cnn", "mlp"} and all(t > 0 for t in seconds.values())
+
+
+@pytest.mark.parametrize("models_, kwargs, error, match", [
+    ({}, {}, TypeError, "models"),
+    ([("a", None)], {}, TypeError, "models"),
+    ({"a": "model"}, {}, TypeError, r"models\['a'\]"),
+    (None, {"repeats": 0}, ValueError, "repeats"),
+    (None, {"batch_size": 0}, ValueError, "batch_size"),
+])
+def test_predict_seconds_refuses_bad_input(mlp, digits, models_, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        demo_structured.predict_seconds({"mlp": mlp} if models_ is None else models_,
+                                        digits.x_test[:8], **kwargs)
+
+
+@pytest.mark.parametrize("sparsities", [[], "0.5", [1.0], [0.0], [True]])
+def test_structured_runs_refuse_bad_sparsities(cnn, digits, sparsities):
+    with pytest.raises(ValueError, match="sparsities"):
+        demo_structured.structured_runs(cnn, digits, sparsities=sparsities, finetune_epochs=0,
+                                        lr=0.01, batch_size=64)
+
+
+def test_structured_run_refuses_a_bad_sparsity(cnn, digits):
+    with pytest.raises(ValueError, match="sparsity"):
+        demo_structured.structured_run(cnn, digits, sparsity=1.5, finetune_epochs=0, lr=0.01,
+                                       batch_size=64)
+
+
+def test_structured_tables_refuse_records_without_their_fields():
+    for table in (demo_structured.structured_table, demo_structured.structured_markdown,
+                  demo_structured.structured_console):
+        with pytest.raises(ValueError, match="predict_seconds"):
+            table([{"model": "m", "sparsity": 0.5}])
+    with pytest.raises(ValueError, match="empty"):
+        demo_structured.structured_markdown([])
+
+
+def test_write_results_keeps_extra_lists_beside_the_records(tmp_path):
+    rec = {k: None for k in RECORD_FIELDS}
+    path = report.write_results(tmp_path / "r.json", [rec], {"seed": 0},
+                                extra={"structured": [{"sparsity": 0.5}]})
+    assert json.loads(path.read_text())["structured"] == [{"sparsity": 0.5}]
+    assert report.read_results(path) == ([rec], {"seed": 0})
+    with pytest.raises(ValueError, match="records"):
+        report.write_results(tmp_path / "r.json", [rec], extra={"records": []})
+    with pytest.raises(TypeError, match="extra"):
+        report.write_results(tmp_path / "r.json", [rec], extra=[("structured", [])])
+    with pytest.raises(TypeError, match="extra"):
+        report.write_results(tmp_path / "r.json", [rec], extra={"structured": "none"})
+
+
 # ---------------------------------------------------------------------- the demo's checks
 def _mlp_records(dense, magnitude, random, no_ft):
     base = {"model": demo.MLP, "scope": "global", "accuracy_dense": dense}
@@ -152,3 +248,14 @@ def test_quick_demo_end_to_end(capsys, tmp_path):
         assert f"{100 * r['accuracy_before_finetune']:.1f}%" in report
     assert "## Expectations" in report
     assert printed.count("[") >= 3 and "wrote" in printed
+    structured = results["structured"]
+    assert [r["sparsity"] for r in structured] == list(settings.structured)
+    assert "## Structured pruning: a really smaller model" in report
+    assert "vary from machine to machine" in report
+    for r in structured:
+        assert r["model"] == settings.structured_model and r["granularity"] == "filter"
+        assert r["params_shrunk"] < r["params"] and r["macs_shrunk"] < r["macs"]
+        assert r["accuracy_masked"] == r["accuracy_shrunk"]
+        assert all(t > 0 for t in r["predict_seconds"].values())
+        assert f"{r['params']:,} → {r['params_shrunk']:,}" in report
+        assert f"{r['params']:,}->{r['params_shrunk']:,}" in printed

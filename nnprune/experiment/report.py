@@ -79,13 +79,30 @@ def check_records(records: Any, fields: Sequence[str] = RECORD_FIELDS) -> list[d
 
 
 def write_results(path: str | os.PathLike, records: Sequence[Mapping[str, Any]],
-                  meta: Mapping[str, Any] | None = None) -> Path:
-    """Write ``{"format", "version", "meta", "records"}`` to ``path`` (atomically)."""
+                  meta: Mapping[str, Any] | None = None,
+                  extra: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> Path:
+    """Write ``{"format", "version", "meta", "records"}`` to ``path`` (atomically).
+
+    ``extra``: further lists of records of another kind, each under its own top-level key
+    beside ``records`` (e.g. the demo's ``{"structured": [...]}``); ``read_results`` ignores
+    them.
+    """
     records = check_records(records)
     if meta is not None and not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a dict or None, got {type(meta).__name__}")
-    return write_json(path, {"format": RESULTS_FORMAT, "version": RESULTS_VERSION,
-                             "meta": dict(meta or {}), "records": records})
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(f"extra must be a dict of name: list of dicts or None, got "
+                        f"{type(extra).__name__}")
+    content = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "meta": dict(meta or {}),
+               "records": records}
+    for key, items in (extra or {}).items():
+        if not isinstance(key, str) or key in content:
+            raise ValueError(f"extra: key {key!r} must be a str other than {sorted(content)}")
+        try:
+            content[key] = check_records(items, fields=())
+        except TypeError as err:
+            raise TypeError(f"extra[{key!r}]: {err}") from None
+    return write_json(path, content)
 
 
 def read_results(path: str | os.PathLike) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -1,0 +1,213 @@
+"""The demo's structured part: filter pruning that makes the model really smaller, and faster.
+
+Unstructured pruning zeroes single weights: the effective MACs (MACs × weight density) fall,
+but the layers keep their shapes and the dense kernels still multiply every zero, so the
+measured time stays that of the dense model. Filter pruning zeroes whole filters (conv) and
+neurons (linear); ``prune.mask_units`` then masks each dead unit whole (bias, BatchNorm γ and
+β), the masked model is fine-tuned, and ``prune.shrink`` cuts the dead units out: a smaller
+dense model that computes what the masked one does (Li et al. 2017, "Pruning Filters for
+Efficient ConvNets"). Its dense MACs are real, and so is its speed-up.
+
+One *structured record* (``STRUCTURED_FIELDS``) per sparsity s holds, from the same trained
+model: the filter-pruned, fine-tuned model's accuracy masked and shrunk (equal), its params
+and dense MACs per image before → after surgery, its widths; the unstructured model pruned
+to the same s (same criterion, scope and fine-tuning) with its effective MACs; and the
+measured ``train.predict`` time on the test split of the dense, unstructured, masked and
+shrunk models (``predict_seconds``; ``speedup`` = dense time / time).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nnprune import train
+from nnprune.experiment import workflows
+from nnprune.experiment.report import check_records
+from nnprune.experiment.runs import accuracy, clone_model
+from nnprune.nn import Module
+from nnprune.prune.surgery import shrink
+from nnprune.prune.units import mask_units
+
+STRUCTURED_FIELDS = (
+    "model", "dataset", "criterion", "scope", "granularity", "sparsity", "finetune_epochs",
+    "seed", "accuracy_dense", "accuracy_masked", "accuracy_shrunk", "params", "params_shrunk",
+    "macs", "macs_shrunk", "widths", "unstructured", "predict_seconds", "speedup", "repeats",
+    "images",
+)
+TIMED = ("dense", "unstructured", "masked", "shrunk")
+
+
+def predict_seconds(models: Mapping[str, Module], x: np.ndarray, *, repeats: int = 9,
+                    batch_size: int = 256) -> dict[str, float]:
+    """The median wall-clock time of ``train.predict(model, x)`` for each model, in seconds.
+
+    x (N, ...) -> {name: median over ``repeats`` calls}, timed with ``time.perf_counter``.
+    Every model is called once untimed first (warm-up), then the models take turns, one call
+    each per round, so a change of machine load during the measurement hits all of them.
+    The figures are this machine's and this moment's: they vary from one to another.
+    """
+    if isinstance(models, (str, bytes)) or not isinstance(models, Mapping) or not models:
+        raise TypeError(f"models must be a non-empty dict of name: Module, got "
+                        f"{type(models).__name__}")
+    for name, model in models.items():
+        if not isinstance(model, Module):
+            raise TypeError(f"models[{name!r}] must be an nnprune.nn.Module, got "
+                            f"{type(model).__name__}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    for model in models.values():
+        train.predict(model, x, batch_size=batch_size)  # warm-up; also checks x and batch_size
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            train.predict(model, x, batch_size=batch_size)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def structured_run(trained: Module, data: Any, *, sparsity: float, finetune_epochs: int,
+                   lr: float, batch_size: int, seed: int = 0, model_name: str = "model",
+                   repeats: int = 9) -> tuple[dict[str, Any], Module]:
+    """Filter-prune a copy of ``trained``, fine-tune, shrink; prune another copy unstructured
+    to the same ``sparsity``; time all of them. Returns (structured record, shrunk model).
+
+    Both copies: magnitude scores, layer-wise scope, ``workflows.oneshot`` with
+    ``finetune_epochs`` epochs from ``lr`` (cosine decay). The filter copy has
+    ``granularity="filter"`` (the output layer stays dense: its units are the classes) and
+    ``mask_units`` as its ``after_prune`` hook, so dead units stay exactly 0 while it
+    fine-tunes; ``shrink`` then removes them. ``trained`` is never modified.
+    """
+    start = time.perf_counter()
+    options = dict(criterion="magnitude", sparsity=sparsity, scope="layer",
+                   finetune_epochs=finetune_epochs, lr=lr, batch_size=batch_size, seed=seed,
+                   model_name=model_name)
+    dense = accuracy(trained, data)
+    masked = clone_model(trained)
+    filters = workflows.oneshot(masked, data, granularity="filter", after_prune=mask_units,
+                                accuracy_dense=dense, **options)
+    small, surgery = shrink(masked, tuple(data.input_shape))
+    unstructured = clone_model(trained)
+    weights = workflows.oneshot(unstructured, data, granularity="weight", accuracy_dense=dense,
+                                **options)
+    seconds = predict_seconds({"dense": trained, "unstructured": unstructured,
+                               "masked": masked, "shrunk": small}, data.x_test,
+                              repeats=repeats)
+    after = filters["accuracy_after_finetune"]
+    return {
+        "model": model_name, "dataset": filters["dataset"], "criterion": "magnitude",
+        "scope": "layer", "granularity": "filter", "sparsity": float(sparsity),
+        "finetune_epochs": int(finetune_epochs), "seed": int(seed), "accuracy_dense": dense,
+        "accuracy_masked": filters["accuracy_before_finetune"] if after is None else after,
+        "accuracy_shrunk": accuracy(small, data),
+        "params": surgery.params[0], "params_shrunk": surgery.params[1],
+        "macs": surgery.macs[0], "macs_shrunk": surgery.macs[1],
+        "widths": {name: list(w) for name, w in surgery.widths.items()},
+        "unstructured": {k: weights[k] for k in (
+            "granularity", "sparsity_reached", "accuracy_before_finetune",
+            "accuracy_after_finetune", "nonzero_params", "effective_macs")},
+        "predict_seconds": seconds,
+        "speedup": {name: seconds["dense"] / seconds[name] for name in TIMED[1:]},
+        "repeats": int(repeats), "images": int(len(data.x_test)),
+        "seconds": time.perf_counter() - start,
+    }, small
+
+
+def structured_runs(trained: Module, data: Any, *, sparsities: Sequence[float],
+                    finetune_epochs: int, lr: float, batch_size: int, seed: int = 0,
+                    model_name: str = "model", repeats: int = 9) -> list[dict[str, Any]]:
+    """The records of ``structured_run`` at every sparsity of ``sparsities`` (fractions in
+    (0, 1)), in that order."""
+    if isinstance(sparsities, (str, bytes)) or not isinstance(sparsities, Sequence) \
+            or not sparsities:
+        raise ValueError(f"sparsities must be a non-empty list, got {sparsities!r}")
+    for s in sparsities:
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 < s < 1.0:
+            raise ValueError(f"sparsities must be fractions in (0, 1), got {s!r}")
+    return [structured_run(trained, data, sparsity=float(s), finetune_epochs=finetune_epochs,
+                           lr=lr, batch_size=batch_size, seed=seed, model_name=model_name,
+                           repeats=repeats)[0] for s in sparsities]
+
+
+# ---------------------------------------------------------------------- tables
+def _ms(seconds: float) -> str:
+    return f"{1000 * seconds:.2f} ms"
+
+
+def structured_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table, one row per structured record (see ``STRUCTURED_FIELDS``)."""
+    records = check_records(records, STRUCTURED_FIELDS)
+    lines = ["| filter sparsity | widths | params | dense MACs | acc. masked | acc. shrunk | "
+             "time dense | time shrunk | speed-up | unstructured eff. MACs | "
+             "time unstructured | speed-up |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        t, u = r["predict_seconds"], r["unstructured"]
+        widths = ", ".join(f"{a}→{b}" for a, b in r["widths"].values())
+        cells = (f"{100 * r['sparsity']:.0f}%", widths,
+                 f"{r['params']:,} → {r['params_shrunk']:,}",
+                 f"{r['macs']:,} → {r['macs_shrunk']:,}",
+                 f"{100 * r['accuracy_masked']:.1f}%", f"{100 * r['accuracy_shrunk']:.1f}%",
+                 _ms(t["dense"]), _ms(t["shrunk"]), f"×{r['speedup']['shrunk']:.2f}",
+                 f"{r['macs']:,} → {u['effective_macs']:,}", _ms(t["unstructured"]),
+                 f"×{r['speedup']['unstructured']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def structured_markdown(records: Sequence[Mapping[str, Any]]) -> str:
+    """The report's section: what was done, the table, and the figures in words."""
+    records = check_records(records, STRUCTURED_FIELDS)
+    if not records:
+        raise ValueError("records is empty: there is no structured run to report")
+    first = records[0]
+    epochs = f"{first['finetune_epochs']} epoch{'s' if first['finetune_epochs'] != 1 else ''}"
+    text = [f"`{first['model']}`, from the same trained weights: magnitude filter pruning "
+            f"(whole conv filters and hidden neurons, layer-wise; the output layer stays "
+            f"dense), every dead unit masked whole (`prune.mask_units`), fine-tuned "
+            f"{epochs}, then cut out (`prune.shrink`) into a smaller "
+            f"dense model. Beside it, the same model pruned unstructured (single weights) to "
+            f"the same sparsity and fine-tuned alike. *widths*: output channels / features of "
+            f"each conv and linear layer; params and dense MACs per image, before → after "
+            f"surgery; *eff. MACs* = MACs × weight density.", "",
+            f"Times are the median of {first['repeats']} calls of `train.predict` on the "
+            f"{first['images']} test images, measured by this run (`time.perf_counter`): wall "
+            f"clock on this machine, at this moment; they vary from machine to machine and "
+            f"run to run. *speed-up* = dense time / time.", "", structured_table(records), ""]
+    for r in records:
+        t, u = r["predict_seconds"], r["unstructured"]
+        same = "equal" if r["accuracy_masked"] == r["accuracy_shrunk"] else "**not equal**"
+        tuned = u["accuracy_after_finetune"]
+        unstructured = u["accuracy_before_finetune"] if tuned is None else tuned
+        text.append(
+            f"- {100 * r['sparsity']:.0f}%: the shrunk model has "
+            f"{r['params_shrunk'] / r['params']:.1%} of the parameters and "
+            f"{r['macs_shrunk'] / r['macs']:.1%} of the dense MACs and runs in "
+            f"{t['shrunk'] / t['dense']:.0%} of the dense time; test accuracy "
+            f"{100 * r['accuracy_masked']:.1f}% masked, {100 * r['accuracy_shrunk']:.1f}% "
+            f"shrunk ({same}; dense {100 * r['accuracy_dense']:.1f}%). The unstructured model "
+            f"({100 * unstructured:.1f}%) has "
+            f"{u['effective_macs'] / r['macs']:.1%} of the effective MACs but runs in "
+            f"{t['unstructured'] / t['dense']:.0%} of the dense time, and the filter-pruned "
+            f"model before surgery in {t['masked'] / t['dense']:.0%}: both still run the "
+            f"dense kernels over their zeros.")
+    return "\n".join(text)
+
+
+def structured_console(records: Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text table of the structured records: params, accuracy, times in ms."""
+    records = check_records(records, STRUCTURED_FIELDS)
+    header = (f"{'filters':>8} {'params':>16} {'masked':>7} {'shrunk':>7} {'dense ms':>9} "
+              f"{'shrunk ms':>9} {'unstr. ms':>9}")
+    lines = [header, "-" * len(header)]
+    for r in records:
+        t = r["predict_seconds"]
+        lines.append(f"{100 * r['sparsity']:>7.0f}% "
+                     f"{r['params']:>7,}->{r['params_shrunk']:<7,} "
+                     f"{100 * r['accuracy_masked']:>6.1f}% {100 * r['accuracy_shrunk']:>6.1f}% "
+                     f"{1000 * t['dense']:>9.2f} {1000 * t['shrunk']:>9.2f} "
+                     f"{1000 * t['unstructured']:>9.2f}")
+    return "\n".join(lines)
