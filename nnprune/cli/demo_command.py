@@ -14,7 +14,9 @@ def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) 
                        description=wrap("Train a small CNN and an MLP on scikit-learn's digits, "
                                         "prune them with magnitude, gradient, Taylor and random "
                                         "scores at several sparsities (global and layer-wise, "
-                                        "with and without fine-tuning) and write report.md, "
+                                        "with and without fine-tuning), cut whole filters out "
+                                        "of the CNN and time the smaller model against the "
+                                        "dense and the unstructured one, and write report.md, "
                                         "results.json and figures."),
                        epilog=examples("nnprune demo", "nnprune demo --quick --out /tmp/demo"))
     p.add_argument("--quick", action="store_true",
