@@ -12,6 +12,7 @@ from gradcheck import check_vjp
 from strategies import conv_cases
 
 from nnprune.functional import conv as conv_module
+from nnprune.functional import im2col as im2col_module
 from nnprune.functional import naive
 from nnprune.functional.conv import conv2d_backward, conv2d_forward, conv_output_size
 from nnprune.functional.im2col import LAYOUTS, interior, pad_images
@@ -85,7 +86,8 @@ def test_float32_agrees_with_the_float64_loops(layout):
     """The float32 result agrees with the float64 loops to float32 accuracy and stays
     float32, forward and backward."""
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((2, 32, 5, 4)), rng.standard_normal((3, 32, 3, 2)), rng.standard_normal(3)
+    x, w, b = (rng.standard_normal((2, 32, 5, 4)), rng.standard_normal((3, 32, 3, 2)),
+               rng.standard_normal(3))
     out, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32),
                                 b.astype(np.float32), 2, 1, 1, layout=layout)
     assert cache.geometry.layout == layout and out.dtype == np.float32
@@ -264,3 +266,50 @@ def test_padded_images_equal_np_pad(layout, shape, padding):
     xp = pad_images(x, padding, layout)
     np.testing.assert_array_equal(xp, expected)
     np.testing.assert_array_equal(interior(xp, padding, layout), x)
+
+
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(1, 40)),
+       caller=st.sampled_from([16, 8192, 100_000]))
+def test_col2im_buffer_is_one_block_row_and_restored(shape, caller):
+    """Inside _ufunc_buffer, NumPy's ufunc buffer holds the block's last two axes (rounded up
+    to a multiple of 16) if they hold at least MIN_BUFFER values, else the caller's size
+    stays; on exit, also by an exception, the caller's size is back."""
+    previous = np.setbufsize(caller)
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with im2col_module._ufunc_buffer(np.empty(shape)):
+                size = np.getbufsize()
+                raise RuntimeError("inside")
+        assert np.getbufsize() == caller
+    finally:
+        np.setbufsize(previous)
+    row = shape[1] * shape[2]
+    if row < im2col_module.MIN_BUFFER:
+        assert size == caller
+    else:
+        assert size % 16 == 0 and row <= size < row + 16
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=20)
+@given(case=conv_cases(), caller=st.sampled_from([16, 48, 65536]))
+def test_col2im_with_its_buffer_on_every_block_equals_the_naive_twin(layout, case, caller):
+    """With MIN_BUFFER lowered so that col2im sets the ufunc buffer for every block (the
+    drawn problems are too small to reach 128 values a row), the gradients still equal the
+    plain loops on drawn geometries (stride, padding, dilation, non-square kernels, batch 1),
+    and the caller's buffer size is unchanged afterwards."""
+    x, w, b = arrays_for(case)
+    geometry = [case[k] for k in GEOMETRY]
+    out, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
+    ref_cache = naive.conv2d_naive_forward(x, w, b, *geometry)[1]
+    dout = np.random.default_rng(case["seed"] + 1).standard_normal(out.shape)
+    previous = np.setbufsize(caller)
+    try:
+        with mock.patch.object(im2col_module, "MIN_BUFFER", 1):
+            got = conv2d_backward(dout, cache)
+        assert np.getbufsize() == caller
+    finally:
+        np.setbufsize(previous)
+    expected = naive.conv2d_naive_backward(dout, ref_cache)
+    for name, g, e in zip(("dx", "dw", "db"), got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10, err_msg=name)
