@@ -233,11 +233,11 @@ def _ufunc_buffer(block: np.ndarray) -> Iterator[None]:
     Why: an add between strided 4-D views runs through NumPy's buffered iterator, which
     copies strided operands through its buffers (default 8192 values; larger ones were
     slower still). Buffers of one row of the block (the two axes col2im's adds run along)
-    made col2im 1.3–4.5× faster (measured, NumPy 2.4, 64 images: channels-last 64->128 @16:
-    10.2 -> 5.7 ms, forward+backward 53 -> 49; channels-first C = 6 at 28×28: 17.6 -> 3.9
-    ms; batch-last LeNet conv2: 0.39 -> 0.17 ms). No one size suits all shapes: 1024 costs
-    1.2× at rows of 2048 values, and rows under MIN_BUFFER values (8–36 measured) lost up
-    to 40 %.
+    made col2im 1.45–2.3× faster (measured, NumPy 2.4, 64 images, whole batch: channels-last
+    64->128 @16: 8.4 -> 5.2 ms, forward+backward 51.8 -> 48.6; channels-first LeNet conv1:
+    0.81 -> 0.55 ms; batch-last LeNet conv2: 0.38 -> 0.17 ms, forward+backward 1.61 -> 1.42).
+    No one size suits all shapes: 1024 costs 1.2× at rows of 2048 values, and rows under
+    MIN_BUFFER values (8–36 measured) lost up to 40 %.
     """
     values = block.shape[-1] * block.shape[-2]
     if values < MIN_BUFFER:
