@@ -9,7 +9,7 @@ import pytest
 from nnprune import io, nn, train
 from nnprune.cli import main
 from nnprune.cli.arguments import UsageError
-from nnprune.cli.prune_command import check_shrink, prune_units, shrink_exclude
+from nnprune.cli.prune_command import check_shrink, prune_units
 from nnprune.count import count
 from nnprune.data import digits
 
@@ -117,7 +117,7 @@ def test_channel_pruning_keeps_the_image_channels_and_partly_read_columns(
                            "--finetune-epochs", "0", "--quiet", "--shrink", "--out",
                            tmp_path / "ch.npz", "--json", json_path)
     assert status == 0, err
-    assert "0.weight is not pruned (its input channels are the image's)" in out
+    assert "0.weight is not pruned at channel granularity (its input channels are the image's)" in out
     result = json.loads(json_path.read_text())
     assert result["exclude"] == ["0.weight"]
     assert result["widths"]["0"] == [8, 4] and result["widths"]["7"] == [64, 32]
@@ -165,10 +165,5 @@ def test_helpers_refuse_bad_input():
         check_shrink("2:4", "oneshot")
     check_shrink("channel", "iterative")  # a fitting pair passes
     model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
-    assert shrink_exclude(model, "neuron", ()) == ("2.weight",)
-    assert shrink_exclude(model, "channel", ()) == ("0.weight",)
-    assert shrink_exclude(model, "filter", ("2.weight",)) == ()
-    with pytest.raises(ValueError, match="Sequential"):
-        shrink_exclude(nn.Linear(4, 3, rng=0), "filter", ())
     with pytest.raises(ValueError, match="schedule must be one of"):
         prune_units(model, digits(seed=0), schedule="gradual", sparsity=0.5)

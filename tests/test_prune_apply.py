@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from nnprune import nn
 from nnprune.optim import SGD
-from nnprune.prune.apply import (attach_masks, make_permanent, model_masks, prunable_parameters,
+from nnprune.prune.apply import (attach_masks, exclude_io, make_permanent, model_masks, prunable_parameters,
                                  prunable_weights, prune_model, sparsity_of, sparsity_report)
 from nnprune.prune.masks import prune_count
 from nnprune.prune.pruner import Pruner
@@ -343,3 +343,30 @@ def test_weight_granularity_prunes_the_output_layer_too():
 def test_prune_io_must_be_a_bool():
     with pytest.raises(TypeError, match="prune_io must be a bool, got int"):
         prune_model(small_cnn(), "magnitude", 0.5, granularity="filter", prune_io=1)
+
+
+def test_exclude_io_adds_the_class_or_image_layer_once():
+    """filter/neuron add the last weight, channel the first, others nothing; a name already
+    excluded is not repeated; prune_io=True adds nothing."""
+    names = ["0.weight", "2.weight", "4.weight"]
+    assert exclude_io(names, "neuron") == ("4.weight",)
+    assert exclude_io(names, "channel", ["2.weight"]) == ("2.weight", "0.weight")
+    assert exclude_io(names, "filter", ("4.weight",)) == ("4.weight",)
+    assert exclude_io(names, "weight") == exclude_io(names, "2:4") == ()
+    assert exclude_io(names, "filter", prune_io=True) == ()
+
+
+def test_workflow_records_count_the_io_exclusion():
+    """A neuron-pruned workflow's record lists the output layer as excluded and measures the
+    sparsity reached on the layers it prunes (the rounding rule per layer, on whole rows)."""
+    from nnprune.data import digits
+    from nnprune.experiment import workflows
+    from nnprune.models import lenet_300_100
+
+    model = lenet_300_100(in_channels=1, input_size=8, width=0.25, seed=0)
+    result = workflows.oneshot(model, digits(seed=0), granularity="neuron", sparsity=0.5,
+                               finetune_epochs=0)
+    assert result["exclude"] == ["5.weight"]
+    # 64-75-25-10: ⌊0.5·75 + ½⌋ rows of 64 and ⌊0.5·25 + ½⌋ rows of 75 over the two layers
+    zeros = prune_count(75, 0.5) * 64 + prune_count(25, 0.5) * 75
+    assert result["sparsity_reached"] == pytest.approx(zeros / (75 * 64 + 25 * 75), abs=1e-12)

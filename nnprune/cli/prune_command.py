@@ -120,22 +120,6 @@ def check_shrink(granularity: str, schedule: str) -> None:
                          f"train again from the initial weights)")
 
 
-def shrink_exclude(model: Any, granularity: str, exclude: tuple[str, ...]) -> tuple[str, ...]:
-    """The weight ``--shrink`` leaves unpruned (if not excluded already): for filter and neuron
-    the output layer's (its units are the classes), for channel the first layer's (its input
-    channels are the image's). Neither could be cut out."""
-    from nnprune.nn import Sequential
-    from nnprune.prune.channel_routes import PRODUCERS
-
-    if not isinstance(model, Sequential):
-        raise ValueError(f"--shrink cuts units out of a Sequential model, got "
-                         f"{type(model).__name__}")
-    producers = [f"{i}.weight" for i, layer in enumerate(model.config()["layers"])
-                 if layer["type"] in PRODUCERS]
-    name = producers[0] if granularity == "channel" else producers[-1]
-    return () if name in exclude else (name,)
-
-
 def prune_units(model: Any, data: Any, *, schedule: str, **options: Any) -> dict[str, Any]:
     """The oneshot or iterative workflow with every dead unit masked whole before fine-tuning.
 
@@ -204,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from nnprune import io
     from nnprune.experiment import workflows
     from nnprune.experiment.report import write_json
-    from nnprune.prune.apply import sparsity_report
+    from nnprune.prune.apply import exclude_io, prunable_weights, sparsity_report
 
     if args.shrink:
         check_shrink(args.granularity, args.schedule)
@@ -219,13 +203,12 @@ def run(args: argparse.Namespace) -> int:
     if unfit:
         print(f"{args.granularity} granularity does not fit {', '.join(unfit)}: left dense")
     exclude = tuple(args.exclude) + tuple(unfit)
-    if args.shrink:
-        kept = shrink_exclude(model, args.granularity, exclude)
-        for name in kept:
-            print(f"--shrink: {name} is not pruned ("
-                  + ("its input channels are the image's)" if args.granularity == "channel"
-                     else "its units are the outputs)"))
-        exclude += kept
+    kept = exclude_io(prunable_weights(model), args.granularity, exclude)[len(exclude):]
+    for name in kept:
+        print(f"{name} is not pruned at {args.granularity} granularity ("
+              + ("its input channels are the image's)" if args.granularity == "channel"
+                 else "its units are the classes)"))
+    exclude += kept
     options = dict(criterion=args.criterion, sparsity=sparsity, scope=args.scope,
                    granularity=args.granularity, exclude=exclude,
                    finetune_epochs=args.finetune_epochs, lr=args.lr,

@@ -26,7 +26,8 @@ import numpy as np
 from nnprune import optim, train
 from nnprune.count import count
 from nnprune.nn import Module, from_config
-from nnprune.prune.apply import SCOPES, prunable_parameters, prune_model, sparsity_report
+from nnprune.prune.apply import (SCOPES, exclude_io, prunable_parameters, prune_model,
+                                 sparsity_report)
 from nnprune.prune.finetune import rescale_dropout
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_sparsity
@@ -103,7 +104,9 @@ def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: s
     if sparsity is not None:
         check_sparsity(sparsity)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    prunable_parameters(model, exclude)
+    prunable_parameters(model, exclude)  # every name must be a prunable weight
+    # the output layer under filter/neuron, the first under channel: what prune_model leaves
+    exclude = exclude_io(prunable_parameters(model), granularity, exclude)
     check_int("finetune_epochs", finetune_epochs, min_epochs)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive number, got {lr!r}")

@@ -59,6 +59,27 @@ def _check_exclude(exclude: Iterable[str], prunable: Iterable[str]) -> tuple[str
     return exclude
 
 
+def exclude_io(names: Iterable[str], granularity: str, exclude: Iterable[str] = (),
+               prune_io: bool = False) -> tuple[str, ...]:
+    """``exclude`` plus the weight a structured granularity must not prune, unless ``prune_io``.
+
+    ``names``: the prunable weights in model order. Whole output units of the last are the
+    classes (``filter``/``neuron``), whole input channels of the first are the image's
+    (``channel``); either is added once. Other granularities add nothing.
+
+    >>> exclude_io(["0.weight", "3.weight", "9.weight"], "filter")
+    ('9.weight',)
+    """
+    if not isinstance(prune_io, bool):
+        raise TypeError(f"prune_io must be a bool, got {type(prune_io).__name__}")
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    names = list(names)
+    if prune_io or not names or granularity not in ("filter", "neuron", "channel"):
+        return exclude
+    end = names[0 if granularity == "channel" else -1]
+    return exclude if end in exclude else (*exclude, end)
+
+
 def prunable_parameters(model: Any, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """The prunable parameters (conv and linear weights) by name, in model order, minus
     ``exclude``. An ``exclude`` name that is not a prunable weight is a ValueError."""
@@ -187,11 +208,7 @@ def prune_model(model: Any, criterion: str = "magnitude",
     if not params:
         raise ValueError("the model has no prunable weights (parameters '*.weight' with ndim >= 2)")
     exclude = _check_exclude(exclude, params)
-    if not isinstance(prune_io, bool):
-        raise TypeError(f"prune_io must be a bool, got {type(prune_io).__name__}")
-    if not prune_io and g in ("filter", "neuron", "channel"):
-        end = list(params)[0 if g == "channel" else -1]
-        exclude = exclude if end in exclude else (*exclude, end)
+    exclude = exclude_io(params, granularity, exclude, prune_io)
     if grads is not None and not isinstance(grads, Mapping):
         raise TypeError(f"grads must be a mapping name -> dL/dw array, got {type(grads).__name__}")
 
