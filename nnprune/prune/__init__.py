@@ -35,8 +35,9 @@ from nnprune.prune.schedules import (KINDS, Gradual, Iterative, Lottery, OneShot
                                      polynomial_sparsity)
 from nnprune.prune.hessian import obd_saliency, obs_prune, obs_saliency, obs_update
 # the model level: reaches a model only through named_parameters() and the mask protocol
-from nnprune.prune.apply import (attach_masks, make_permanent, model_masks, prunable_parameters,
-                                 prunable_weights, prune_model, sparsity_of, sparsity_report)
+from nnprune.prune.apply import (attach_masks, exclude_io, make_permanent, model_masks,
+                                 prunable_parameters, prunable_weights, prune_model, sparsity_of,
+                                 sparsity_report)
 from nnprune.prune.pruner import Pruner
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.finetune import l1_regularizer, l2_regularizer, rescale_dropout
@@ -64,8 +65,8 @@ __all__ = [
     # hessian.py
     "obd_saliency", "obs_saliency", "obs_update", "obs_prune",
     # apply.py, pruner.py, lottery.py, finetune.py
-    "prunable_weights", "prunable_parameters", "attach_masks", "model_masks", "make_permanent",
-    "prune_model", "sparsity_of", "sparsity_report", "Pruner", "snapshot", "rewind",
+    "prunable_weights", "prunable_parameters", "exclude_io", "attach_masks", "model_masks",
+    "make_permanent", "prune_model", "sparsity_of", "sparsity_report", "Pruner", "snapshot", "rewind",
     "prune_round", "round_sparsity", "l1_regularizer", "l2_regularizer", "rescale_dropout",
     # surgery.py, surgery_report.py
     "filter_keep", "remove_filters", "remove_neurons", "shrink", "SurgeryReport",
