@@ -1,7 +1,7 @@
 """nnprune: a pure-NumPy, property-tested reference implementation of neural-network pruning.
 
 ``import nnprune`` is light: the subpackages (``nnprune.nn``, ``nnprune.prune``, ``nnprune.data``,
-...) load on first use, so scikit-learn and matplotlib are imported only when needed.
+...) load on first use, so matplotlib is imported only when needed.
 """
 import importlib
 

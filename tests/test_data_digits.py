@@ -1,16 +1,82 @@
 """The digits dataset, the shared stratified split, the Dataset result and load_dataset."""
+import hashlib
+import importlib
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sklearn.datasets import load_digits
 
 from nnprune.data import DATASETS, Dataset, digits, load_dataset, stratified_split
+from nnprune.data.digits import DIGITS_SHA256, digits_arrays
 from tests.strategies import label_arrays
 
 pytestmark = pytest.mark.data
 
-RAW = load_digits()
+digits_module = importlib.import_module("nnprune.data.digits")  # the package exports the function
+
+_images, _target = digits_arrays()
+RAW = SimpleNamespace(images=_images.astype(np.float64), target=_target)
+
+# sha256 over (dtype, shape, bytes) of x_train, y_train, x_test, y_test, computed with the
+# arrays scikit-learn 1.9.1's load_digits() returned, before the digits were bundled
+OUTPUT_SHA256 = {
+    "default": "ba5ddf8f8a822f2ee6596bbc0cc029c9944317175f0efa9004f6756359a915a4",
+    "seed3_float64": "d81d9ab5719bbfc77ae54d5b0f1dbd038d09bcc1f2cc314121bdcd959e877fbb",
+    "raw_pixels": "6f30c9162368019776520f63894201e148ab4d830c4a3c5d96b35e76c64b9a4a",
+    "half_seed7": "ec7bead118204a43ef6036bc7a5675589664e110dd2810165fb234f18ec06056",
+}
+OUTPUT_KWARGS = {"default": {}, "seed3_float64": {"seed": 3, "dtype": np.float64},
+                 "raw_pixels": {"standardize": False},
+                 "half_seed7": {"test_fraction": 0.5, "seed": 7}}
+
+
+def _output_digest(data):
+    digest = hashlib.sha256()
+    for a in data:
+        digest.update(str(a.dtype).encode())
+        digest.update(str(a.shape).encode())
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUT_SHA256))
+def test_bundled_digits_give_the_bits_scikit_learn_gave(case):
+    """digits() from the bundled arrays returns exactly what it returned from scikit-learn."""
+    assert _output_digest(digits(**OUTPUT_KWARGS[case])) == OUTPUT_SHA256[case]
+
+
+def test_bundled_arrays_match_their_checksum_and_shapes():
+    """images (1797, 8, 8) uint8 in 0..16, ten classes of 174–183, sha256 as stated."""
+    images, target = digits_arrays()
+    assert images.shape == (1797, 8, 8) and images.dtype == np.uint8
+    assert target.shape == (1797,) and target.dtype == np.int64
+    assert images.max() == 16 and images.min() == 0
+    assert np.bincount(target).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    raw = hashlib.sha256(images.tobytes() + target.astype(np.uint8).tobytes()).hexdigest()
+    assert raw == DIGITS_SHA256
+
+
+def test_a_damaged_bundle_is_refused(tmp_path, monkeypatch):
+    """One changed pixel in the shipped file: a ValueError naming the file, not other digits."""
+    images, target = digits_arrays()
+    images = images.copy()
+    images[0, 0, 0] += 1
+    np.savez_compressed(tmp_path / "damaged.npz", images=images, target=target.astype(np.uint8))
+    monkeypatch.setattr(digits_module.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(digits_module, "DIGITS_FILE", "damaged.npz")
+    with pytest.raises(ValueError, match="damaged.npz.*damaged"):
+        digits_arrays()
+
+
+def test_bundled_digits_equal_scikit_learns_when_installed():
+    """Where scikit-learn is installed, its load_digits() holds the same images and labels."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    raw = datasets.load_digits()
+    images, target = digits_arrays()
+    np.testing.assert_array_equal(raw.images, images)
+    np.testing.assert_array_equal(raw.target, target)
 
 
 @pytest.fixture(scope="module")

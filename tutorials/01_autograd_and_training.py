@@ -89,7 +89,7 @@ assert np.allclose(fast, slow)
 # %% [markdown]
 # ## 4. A model, an optimizer, and training on real digits
 #
-# scikit-learn ships 1,797 real 8×8 handwritten digits, so this runs offline. The small CNN
+# nnprune ships 1,797 real 8×8 handwritten digits (UCI optdigits), so this runs offline. The small CNN
 # has two conv + pool blocks and an MLP head; `fit` shows a progress bar per epoch. The recipe —
 # SGD with momentum, a little weight decay and a cosine learning-rate decay — reaches about
 # 97.5 % test accuracy in a few seconds; without the decay terms the CNN overfits.

@@ -135,7 +135,7 @@ def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits")
     """--data, --data-dir, --download, --split."""
     g = p.add_argument_group("data")
     g.add_argument("--data", choices=DATASETS, default=default,
-                   help="dataset (default: %(default)s; digits ship with scikit-learn)"
+                   help="dataset (default: %(default)s; digits ship with nnprune)"
                    if default else "dataset (default: the saved model's, else digits)")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder of the MNIST/Fashion-MNIST/CIFAR-10 files (default: "

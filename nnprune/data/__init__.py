@@ -1,7 +1,7 @@
 """Datasets as NCHW arrays with a seeded train/test split, file readers, and a seeded DataLoader.
 
 =================== ===================================================================
-``digits()``         scikit-learn's 1,797 real 8×8 digits, bundled: no network, no files
+``digits()``         the 1,797 real 8×8 UCI digits, shipped in the package: no network
 ``mnist()``          MNIST from the four official IDX files (or the two t10k files, split)
 ``fashion_mnist()``  Fashion-MNIST, same files and options
 ``cifar10()``        CIFAR-10 from the official binary version (no pickle)

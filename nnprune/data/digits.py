@@ -1,16 +1,47 @@
-"""scikit-learn's bundled 8×8 handwritten digits: 1,797 real images, no network needed.
+"""The 8×8 handwritten digits: 1,797 real images shipped inside nnprune, no network needed.
 
-The images ship inside scikit-learn (``sklearn.datasets.load_digits``): 8×8 pixels with
-values 0..16, ten classes of about 180 images each. They are the project's default data:
-small enough for tests and CI, real enough for accuracy to mean something.
+8×8 pixels with values 0..16, ten classes of about 180 images each. They are the project's
+default data: small enough for tests and CI, real enough for accuracy to mean something.
+
+Provenance and licence. The images are the test set (``optdigits.tes``) of the UCI Machine
+Learning Repository's "Optical Recognition of Handwritten Digits" (E. Alpaydin and C. Kaynak,
+1998; https://archive.ics.uci.edu/dataset/80), distributed by the UCI repository under the
+Creative Commons Attribution 4.0 licence (CC BY 4.0). nnprune ships them exactly as
+scikit-learn bundles them (``sklearn.datasets.load_digits``, scikit-learn 1.9.1, same order):
+``digits.npz`` beside this file holds ``images`` (1797, 8, 8) uint8 and ``target`` (1797,)
+uint8, 45 KB compressed. ``DIGITS_SHA256`` is the SHA-256 of the two arrays' bytes (images,
+then target); every load checks it, so a damaged file is an error, never other digits.
 """
 from __future__ import annotations
+
+import hashlib
+from importlib import resources
 
 import numpy as np
 
 from nnprune.data.dataset import Dataset, build_dataset, stratified_split
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
+DIGITS_FILE = "digits.npz"
+# sha256(images.tobytes() + target.tobytes()) of the arrays scikit-learn 1.9.1 returns
+DIGITS_SHA256 = "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The raw digits as shipped: images (1797, 8, 8) uint8 in 0..16, labels (1797,) int64.
+
+    The arrays are read from the package (``allow_pickle=False``) and checked against
+    ``DIGITS_SHA256``; a mismatch raises ValueError naming the file.
+    """
+    source = resources.files(__package__).joinpath(DIGITS_FILE)
+    with source.open("rb") as f, np.load(f, allow_pickle=False) as npz:
+        images, target = npz["images"], npz["target"]
+    digest = hashlib.sha256(images.tobytes() + target.tobytes()).hexdigest()
+    if (images.shape, images.dtype, target.shape) != ((1797, 8, 8), np.uint8, (1797,)) \
+            or digest != DIGITS_SHA256:
+        raise ValueError(f"{source}: the bundled digits are damaged (sha256 {digest}, expected "
+                         f"{DIGITS_SHA256}); reinstall nnprune")
+    return images, target.astype(np.int64)
 
 
 def digits(test_fraction: float = 0.2, seed: int = 0, dtype=np.float32,
@@ -31,11 +62,8 @@ def digits(test_fraction: float = 0.2, seed: int = 0, dtype=np.float32,
     ((1438, 1, 8, 8), (359, 1, 8, 8), dtype('int64'))
     >>> x_train, y_train, x_test, y_test = data
     """
-    from sklearn.datasets import load_digits  # imported here: only this dataset needs it
-
-    raw = load_digits()
-    x = raw.images[:, None, :, :]  # (1797, 1, 8, 8), float64 values 0..16
-    y = raw.target.astype(np.int64)
+    images, y = digits_arrays()
+    x = images[:, None, :, :]  # (1797, 1, 8, 8), uint8 values 0..16
     train, test = stratified_split(y, test_fraction, seed)
     description = (f"scikit-learn digits (1,797 images 8x8), stratified split "
                    f"{len(train)}/{len(test)} with test_fraction={test_fraction}, seed={seed}")
