@@ -1,8 +1,10 @@
 """The classic pruning benchmarks, as ``nn.Sequential`` models.
 
 Every builder takes ``in_channels``, ``num_classes``, ``input_size`` (an int or (H, W)),
-a ``width`` multiplier (channel/feature counts are ``max(1, round(width * c))``), a ``seed``
-and a ``dtype``, so the same architecture runs on 28×28 MNIST and on 8×8 digits.
+a ``width`` multiplier (channel/feature counts are ``max(1, round(width * c))``), a ``seed``,
+a ``dtype`` and the initialisation ``init`` / ``bias_init`` of every Linear and Conv2d
+(PyTorch's U(±1/√fan_in) by default, see ``nn.init``), so the same architecture runs on 28×28
+MNIST and on 8×8 digits. All layers draw, in order, from one generator seeded by ``seed``.
 
 Parameter counts at the papers' settings (tested exactly):
 
@@ -33,8 +35,10 @@ def _size(input_size: int | tuple[int, int]) -> tuple[int, int]:
     return int(hw[0]), int(hw[1])
 
 
-def _common(in_channels: Any, num_classes: Any, seed: Any) -> np.random.Generator:
+def _common(in_channels: Any, num_classes: Any, seed: Any, init: Any = "torch",
+            bias_init: Any = None) -> np.random.Generator:
     """Check the arguments every builder shares; the generator all its layers draw from."""
+    nn.init.resolve_bias_init(nn.init.check_init(init), bias_init)
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -50,25 +54,28 @@ def _scaled(c: int, width: float) -> int:
 
 
 def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
-                  width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+                  width: float = 1.0, seed: int = 0, dtype: Any = np.float32, init: str = "torch",
+               bias_init: str | None = None) -> nn.Sequential:
     """LeNet-300-100: Flatten, Linear(C·H·W, 300), ReLU, Linear(300, 100), ReLU, Linear(100, K).
 
     (N, C, H, W) -> (N, K). 266,610 parameters on 28×28 (266,200 weights + 410 biases).
     """
     h, w = _size(input_size)
-    rng = _common(in_channels, num_classes, seed)
+    rng = _common(in_channels, num_classes, seed, init, bias_init)
+    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
     h1, h2 = _scaled(300, width), _scaled(100, width)
     return nn.Sequential(
         nn.Flatten(),
-        nn.Linear(in_channels * h * w, h1, rng=rng, dtype=dtype), nn.ReLU(),
-        nn.Linear(h1, h2, rng=rng, dtype=dtype), nn.ReLU(),
-        nn.Linear(h2, num_classes, rng=rng, dtype=dtype),
+        nn.Linear(in_channels * h * w, h1, **kw), nn.ReLU(),
+        nn.Linear(h1, h2, **kw), nn.ReLU(),
+        nn.Linear(h2, num_classes, **kw),
     )
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
            width: float = 1.0, seed: int = 0, dtype: Any = np.float32,
-           padding: int | None = None) -> nn.Sequential:
+           padding: int | None = None, init: str = "torch",
+           bias_init: str | None = None) -> nn.Sequential:
     """The Caffe LeNet-5 used by Han et al. 2015.
 
     conv 5×5 (20) → max-pool 2 → conv 5×5 (50) → max-pool 2 → fc 500 → ReLU → fc K, as in
@@ -81,23 +88,25 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
                                 or padding < 0):
         raise ValueError(f"padding must be None or an int >= 0, got {padding!r}")
     pad = (0 if min(h, w) >= 28 else 2) if padding is None else padding
-    rng = _common(in_channels, num_classes, seed)
+    rng = _common(in_channels, num_classes, seed, init, bias_init)
+    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
     c1, c2, f1 = _scaled(20, width), _scaled(50, width), _scaled(500, width)
     for _ in range(2):  # two conv + pool blocks
         h, w = (h + 2 * pad - 4) // 2, (w + 2 * pad - 4) // 2
     if h < 1 or w < 1:
         raise ValueError(f"input_size {input_size!r} is too small for lenet5 with padding {pad}")
     return nn.Sequential(
-        nn.Conv2d(in_channels, c1, 5, padding=pad, rng=rng, dtype=dtype), nn.MaxPool2d(2),
-        nn.Conv2d(c1, c2, 5, padding=pad, rng=rng, dtype=dtype), nn.MaxPool2d(2),
+        nn.Conv2d(in_channels, c1, 5, padding=pad, **kw), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 5, padding=pad, **kw), nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(c2 * h * w, f1, rng=rng, dtype=dtype), nn.ReLU(),
-        nn.Linear(f1, num_classes, rng=rng, dtype=dtype),
+        nn.Linear(c2 * h * w, f1, **kw), nn.ReLU(),
+        nn.Linear(f1, num_classes, **kw),
     )
 
 
 def simple_cnn(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
-               width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+               width: float = 1.0, seed: int = 0, dtype: Any = np.float32, init: str = "torch",
+               bias_init: str | None = None) -> nn.Sequential:
     """Two conv blocks and an MLP head: the classic small CNN.
 
     [conv 3×3 pad 1 (16) → ReLU → max-pool 2] → [conv 3×3 pad 1 (32) → ReLU → max-pool 2]
@@ -106,14 +115,15 @@ def simple_cnn(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32
     h, w = _size(input_size)
     if h < 4 or w < 4:
         raise ValueError(f"simple_cnn needs an input of at least 4×4, got {input_size!r}")
-    rng = _common(in_channels, num_classes, seed)
+    rng = _common(in_channels, num_classes, seed, init, bias_init)
+    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
     c1, c2, f1 = _scaled(16, width), _scaled(32, width), _scaled(128, width)
     return nn.Sequential(
-        nn.Conv2d(in_channels, c1, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(c1, c2, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(in_channels, c1, 3, padding=1, **kw), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1, **kw), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(c2 * (h // 4) * (w // 4), f1, rng=rng, dtype=dtype), nn.ReLU(),
-        nn.Linear(f1, num_classes, rng=rng, dtype=dtype),
+        nn.Linear(c2 * (h // 4) * (w // 4), f1, **kw), nn.ReLU(),
+        nn.Linear(f1, num_classes, **kw),
     )
 
 
@@ -122,7 +132,8 @@ VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
 
 
 def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
-          width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+          width: float = 1.0, seed: int = 0, dtype: Any = np.float32, init: str = "torch",
+          bias_init: str | None = None) -> nn.Sequential:
     """CIFAR VGG-16 as in Li et al. 2017 ("Pruning Filters for Efficient ConvNets").
 
     13 bias-free 3×3 pad-1 convolutions, each followed by BatchNorm (γ, β) and ReLU, five
@@ -131,7 +142,8 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     A max-pool that would shrink a map below 1×1 is left out, so small inputs still fit.
     """
     h, w = _size(input_size)
-    rng = _common(in_channels, num_classes, seed)
+    rng = _common(in_channels, num_classes, seed, init, bias_init)
+    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
     layers: list[nn.Module] = []
     c = in_channels
     for v in VGG16_LAYERS:
@@ -141,13 +153,13 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
                 h, w = h // 2, w // 2
             continue
         out = _scaled(v, width)
-        layers += [nn.Conv2d(c, out, 3, padding=1, bias=False, rng=rng, dtype=dtype),
+        layers += [nn.Conv2d(c, out, 3, padding=1, bias=False, **kw),
                    nn.BatchNorm2d(out, dtype=dtype), nn.ReLU()]
         c = out
     hidden = _scaled(512, width)
     layers += [nn.Flatten(),
-               nn.Linear(c * h * w, hidden, rng=rng, dtype=dtype), nn.ReLU(),
-               nn.Linear(hidden, num_classes, rng=rng, dtype=dtype)]
+               nn.Linear(c * h * w, hidden, **kw), nn.ReLU(),
+               nn.Linear(hidden, num_classes, **kw)]
     return nn.Sequential(*layers)
 
 

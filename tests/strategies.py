@@ -259,3 +259,16 @@ def randomize(model, seed):
         b[...] = rng.uniform(0.5, 2.0, b.shape) if name.endswith("var") else \
             0.3 * rng.standard_normal(b.shape)
     return model.eval()
+
+# ---------------------------------------------------------------- initialisation (nn.init)
+
+
+@st.composite
+def layer_weight_shapes(draw, max_fan_in: int = 400, max_out: int = 64):
+    """Weight shapes of a Linear (out, in) or a Conv2d (out, in, kh, kw) layer, non-square
+    kernels included, with fan_in = in·kh·kw at most ``max_fan_in``."""
+    out = draw(st.integers(1, max_out))
+    if draw(st.booleans()):
+        return (out, draw(st.integers(1, max_fan_in)))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return (out, draw(st.integers(1, max(1, max_fan_in // (kh * kw)))), kh, kw)

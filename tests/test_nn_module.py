@@ -162,11 +162,11 @@ def test_glorot_is_the_documented_draw_and_has_the_glorot_variance(shape):
 
 
 def test_layers_draw_their_weights_from_the_seed():
-    """nn.Linear(rng=s) and nn.Conv2d(rng=s) hold exactly init_weight(shape, init, s); the
-    biases start at zero."""
+    """nn.Linear(rng=s) and nn.Conv2d(rng=s) hold exactly init_weight(shape, init, s); with
+    "glorot" and "kaiming" the biases start at zero."""
     lin = nn.Linear(5, 4, init="glorot", rng=11)
     np.testing.assert_array_equal(lin.weight.data, init.glorot_uniform((4, 5), 11))
-    conv = nn.Conv2d(3, 6, (3, 2), rng=12, dtype=np.float64)
+    conv = nn.Conv2d(3, 6, (3, 2), init="kaiming", rng=12, dtype=np.float64)
     np.testing.assert_array_equal(conv.weight.data,
                                   init.kaiming_normal((6, 3, 3, 2), 12, dtype=np.float64))
     assert np.all(lin.bias.data == 0) and np.all(conv.bias.data == 0)

@@ -1,14 +1,23 @@
-"""Weight initialisation from an explicit seed or random generator.
+"""Weight and bias initialisation from an explicit seed or random generator.
 
 fan_in of a weight (out, in, *k) is ``in * prod(k)``; fan_out is ``out * prod(k)``.
 
-- Kaiming / He (He et al. 2015, "Delving Deep into Rectifiers", eq. 10), for ReLU nets:
-  w ~ N(0, σ²) with σ² = 2 / fan_in, so the variance of the activations is preserved.
-- Glorot / Xavier (Glorot & Bengio 2010, "Understanding the difficulty of training deep
-  feedforward neural networks", eq. 16): w ~ U(−a, a) with a = √(6 / (fan_in + fan_out)),
-  whose variance a²/3 = 2 / (fan_in + fan_out).
+- PyTorch's default (``"torch"``, the default of ``nn.Linear`` and ``nn.Conv2d``): the
+  weight is ``kaiming_uniform_(w, a=√5)``, i.e. U(−b, b) with
+  b = gain·√(3 / fan_in), gain = √(2 / (1 + a²)) = √(1/3), so b = √(6 / ((1 + 5)·fan_in))
+  = 1/√fan_in; the bias is U(−1/√fan_in, 1/√fan_in) with the weight's fan_in
+  (``torch.nn.Linear.reset_parameters``). Both have variance b²/3 = 1 / (3·fan_in).
+- Kaiming / He (``"kaiming"``; He et al. 2015, "Delving Deep into Rectifiers", eq. 10), for
+  ReLU nets: w ~ N(0, σ²) with σ² = 2 / fan_in, so the variance of the activations is preserved.
+- Glorot / Xavier (``"glorot"``; Glorot & Bengio 2010, "Understanding the difficulty of
+  training deep feedforward neural networks", eq. 16): w ~ U(−a, a) with
+  a = √(6 / (fan_in + fan_out)), whose variance a²/3 = 2 / (fan_in + fan_out).
 
-Biases start at zero (the layers do that). The same seed gives the same bits.
+Biases: ``"torch"`` (U(±1/√fan_in), as PyTorch) or ``"zeros"``. A layer's ``bias_init=None``
+means ``"torch"`` after a ``"torch"`` weight and ``"zeros"`` after ``"kaiming"``/``"glorot"``
+(so ``init="kaiming"`` is exactly the Kaiming-normal, zero-bias start of earlier versions).
+A layer draws its weight, then its bias, from one generator, in PyTorch's order. The same
+seed gives the same bits.
 """
 from __future__ import annotations
 
@@ -77,12 +86,58 @@ def glorot_uniform(shape: tuple[int, ...], rng: int | np.random.Generator,
     return rng.uniform(-a, a, size=tuple(shape)).astype(dt)
 
 
-INITIALIZERS = {"kaiming": kaiming_normal, "glorot": glorot_uniform}
+def torch_uniform(shape: tuple[int, ...], rng: int | np.random.Generator,
+                  dtype: Any = np.float32) -> np.ndarray:
+    """PyTorch's default weight: kaiming-uniform with a = √5, i.e. w ~ U(−b, b) with
+    b = √(6 / ((1 + a²)·fan_in)) = 1/√fan_in, drawn as ``rng.uniform(-b, b, shape)``.
+    shape -> array of ``shape``; variance 1 / (3·fan_in).
+
+    >>> w = torch_uniform((300, 784), 0)
+    >>> bool(abs(w).max() <= 1 / 784 ** 0.5)
+    True
+    """
+    fan_in, _ = fans(shape)
+    dt, rng = float_dtype(dtype), as_generator(rng)
+    b = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-b, b, size=tuple(shape)).astype(dt)
+
+
+INITIALIZERS = {"torch": torch_uniform, "kaiming": kaiming_normal, "glorot": glorot_uniform}
+BIAS_INITS = ("torch", "zeros")
 
 
 def init_weight(shape: tuple[int, ...], init: str, rng: int | np.random.Generator,
                 dtype: Any = np.float32) -> np.ndarray:
-    """Draw a weight with the initialiser named ``init`` ("kaiming" or "glorot")."""
+    """Draw a weight with the initialiser named ``init`` ("torch", "kaiming" or "glorot")."""
+    check_init(init)
+    return INITIALIZERS[init](shape, rng, dtype)
+
+
+def check_init(init: Any) -> str:
+    """``init`` if it names a weight initialiser, else a ValueError listing them."""
     if not isinstance(init, str) or init not in INITIALIZERS:
         raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {init!r}")
-    return INITIALIZERS[init](shape, rng, dtype)
+    return init
+
+
+def resolve_bias_init(init: str, bias_init: Any) -> str:
+    """The bias scheme a layer uses: ``bias_init`` itself, or for None "torch" after a
+    "torch" weight and "zeros" after any other (a ValueError for an unknown name)."""
+    if bias_init is None:
+        return "torch" if check_init(init) == "torch" else "zeros"
+    if not isinstance(bias_init, str) or bias_init not in BIAS_INITS:
+        raise ValueError(f"bias_init must be one of {list(BIAS_INITS)} or None, got {bias_init!r}")
+    return bias_init
+
+
+def init_bias(size: int, fan_in: int, bias_init: str, rng: int | np.random.Generator,
+              dtype: Any = np.float32) -> np.ndarray:
+    """A bias of ``size`` entries: U(−1/√fan_in, 1/√fan_in) for "torch" (``fan_in`` is the
+    weight's), zeros for "zeros".  -> array (size,)."""
+    dt = float_dtype(dtype)
+    if bias_init == "zeros":
+        return np.zeros(size, dt)
+    if bias_init != "torch":
+        raise ValueError(f"bias_init must be one of {list(BIAS_INITS)}, got {bias_init!r}")
+    b = 1.0 / np.sqrt(fan_in)
+    return as_generator(rng).uniform(-b, b, size=int(size)).astype(dt)

@@ -11,7 +11,8 @@ import numpy as np
 
 from nnprune import functional as F
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.nn.init import as_generator, float_dtype, init_weight
+from nnprune.nn.init import (as_generator, check_init, fans, float_dtype, init_bias, init_weight,
+                             resolve_bias_init)
 from nnprune.nn.module import Module
 from nnprune.nn.parameter import Parameter
 
@@ -30,23 +31,34 @@ def _pair(name: str, value: Any, minimum: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+def _draw(shape: tuple[int, ...], bias: bool, init: str, bias_init: str | None,
+          rng: int | np.random.Generator | None,
+          dtype: Any) -> tuple[Parameter, Parameter | None]:
+    """A layer's weight of ``shape``, then its bias (None when ``bias`` is False), drawn in
+    that order from one generator, as PyTorch's ``reset_parameters`` does."""
+    check_init(init)
+    scheme, dt, gen = resolve_bias_init(init, bias_init), float_dtype(dtype), as_generator(rng)
+    weight = Parameter(init_weight(shape, init, gen, dt))
+    fan_in, _ = fans(shape)
+    return weight, (Parameter(init_bias(shape[0], fan_in, scheme, gen, dt)) if bias else None)
+
+
 class Linear(Module):
     """y = x Wᵀ + b.  (N, in_features) -> (N, out_features); W is (out_features, in_features).
 
-    W is drawn by ``init`` ("kaiming" or "glorot", see ``nn.init``) from ``rng`` (a seed or
-    a Generator); b starts at zero.
+    W is drawn by ``init`` from ``rng`` (a seed or a Generator), then b by ``bias_init``
+    (see ``nn.init``). The default is PyTorch's: W and b ~ U(−1/√in_features, 1/√in_features).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 init: str = "kaiming", rng: int | np.random.Generator | None = None,
-                 dtype: Any = np.float32) -> None:
+                 init: str = "torch", bias_init: str | None = None,
+                 rng: int | np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
         self.in_features = _positive_int("in_features", in_features)
         self.out_features = _positive_int("out_features", out_features)
-        self.init, dt = init, float_dtype(dtype)
-        w = init_weight((self.out_features, self.in_features), init, as_generator(rng), dt)
-        self.weight = Parameter(w)
-        self.bias = Parameter(np.zeros(self.out_features, dt)) if bias else None
+        self.weight, self.bias = _draw((self.out_features, self.in_features), bias, init,
+                                       bias_init, rng, dtype)
+        self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -57,7 +69,7 @@ class Linear(Module):
     def config(self) -> dict[str, Any]:
         return {"type": "Linear", "in_features": self.in_features,
                 "out_features": self.out_features, "bias": self.bias is not None,
-                "dtype": str(self.weight.dtype)}
+                "dtype": str(self.weight.dtype), "init": self.init, "bias_init": self.bias_init}
 
 
 class Conv2d(Module):
@@ -65,14 +77,15 @@ class Conv2d(Module):
 
     (N, C, H, W) ⋆ (F, C, kh, kw) -> (N, F, OH, OW),
     OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW).
-    The weight is drawn by ``init`` from ``rng`` as in ``Linear``; the bias starts at zero.
+    The weight and the bias are drawn by ``init`` and ``bias_init`` from ``rng`` as in
+    ``Linear``; by default both ~ U(−1/√fan_in, 1/√fan_in), fan_in = in_channels·kh·kw.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
                  dilation: int | tuple[int, int] = 1, bias: bool = True, *,
-                 init: str = "kaiming", rng: int | np.random.Generator | None = None,
-                 dtype: Any = np.float32) -> None:
+                 init: str = "torch", bias_init: str | None = None,
+                 rng: int | np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
         self.in_channels = _positive_int("in_channels", in_channels)
         self.out_channels = _positive_int("out_channels", out_channels)
@@ -80,10 +93,9 @@ class Conv2d(Module):
         self.stride = _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
         self.dilation = _pair("dilation", dilation, 1)
-        dt = float_dtype(dtype)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        self.weight = Parameter(init_weight(shape, init, as_generator(rng), dt))
-        self.bias = Parameter(np.zeros(self.out_channels, dt)) if bias else None
+        self.weight, self.bias = _draw(shape, bias, init, bias_init, rng, dtype)
+        self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -97,7 +109,7 @@ class Conv2d(Module):
                 "out_channels": self.out_channels, "kernel_size": list(self.kernel_size),
                 "stride": list(self.stride), "padding": list(self.padding),
                 "dilation": list(self.dilation), "bias": self.bias is not None,
-                "dtype": str(self.weight.dtype)}
+                "dtype": str(self.weight.dtype), "init": self.init, "bias_init": self.bias_init}
 
 
 class _Pool2d(Module):
