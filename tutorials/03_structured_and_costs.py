@@ -264,10 +264,12 @@ for row in rows:
 
 # %% [markdown]
 # Global magnitude pruning compares weights across layers, and the layers do not share a
-# scale: He initialisation draws $w \sim \mathcal N(0, 2/\text{fan-in})$, so a layer with a
-# large fan-in starts — and, with little training, stays — with small weights, and one
-# threshold strips it first. Here that layer is conv2 (fan-in 20·5·5 = 500), which also does
-# most of the MACs: global pruning buys a larger speed-up than its compression ratio.
+# scale: PyTorch's default initialisation (ours too) draws $w \sim U(-1/\sqrt{\text{fan-in}},
+# 1/\sqrt{\text{fan-in}})$, so a layer with a large fan-in starts — and, with little
+# training, stays — with small weights, and one threshold strips it first. Here that layer is
+# conv2 (fan-in 20·5·5 = 500), which also does most of the MACs; conv1 (fan-in 25) has the
+# largest weights and keeps most of them. Which of the speed-up and the compression ratio
+# ends higher depends on where the MACs of the surviving weights sit: print both.
 
 # %%
 at_90 = next(row for row in rows if row["scope"] == "global" and row["sparsity"] == 0.9)
@@ -276,8 +278,10 @@ mean_abs = {name: float(np.abs(p.data).mean())
 densities = {f"{r.name}.weight": r.density for r in at_90["cost"].layers if r.macs}
 for name in mean_abs:
     print(f"{name}: mean |w| {mean_abs[name]:.4f}, density after 90 % global {densities[name]:.3f}")
+print(f"90 % global: compression {at_90['cost'].compression_ratio:.2f}×, "
+      f"theoretical speed-up {at_90['cost'].speedup:.2f}×")
 assert min(densities, key=densities.get) == min(mean_abs, key=mean_abs.get) == "2.weight"
-assert at_90["cost"].speedup > at_90["cost"].compression_ratio
+assert max(densities, key=densities.get) == max(mean_abs, key=mean_abs.get) == "0.weight"
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -325,11 +329,11 @@ for granularity, result in structured.items():
 
 # %% [markdown]
 # The coarser the group, the more the same sparsity costs before fine-tuning: whole filters
-# cost most, the fine-grained patterns (single weights, 2:4) least.
+# or whole input channels cost most, the fine-grained patterns (single weights, 2:4) least.
 
 # %%
 fine, coarse = ("weight", "2:4"), ("kernel", "filter", "channel")
-assert min(structured, key=lambda g: structured[g]["before"]) == "filter"
+assert min(structured, key=lambda g: structured[g]["before"]) in ("filter", "channel")
 assert min(structured[g]["before"] for g in fine) >= max(structured[g]["before"] for g in coarse)
 
 # %% [markdown]
