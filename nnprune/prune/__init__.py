@@ -44,6 +44,7 @@ from nnprune.prune.finetune import l1_regularizer, l2_regularizer, rescale_dropo
 from nnprune.prune.surgery import filter_keep, remove_filters, remove_neurons, shrink
 from nnprune.prune.surgery_report import SurgeryReport
 from nnprune.prune.units import dead_units, mask_units
+from nnprune.prune.masks import ROUNDINGS, check_rounding
 
 __all__ = [
     # report.py
@@ -72,4 +73,6 @@ __all__ = [
     "filter_keep", "remove_filters", "remove_neurons", "shrink", "SurgeryReport",
     # units.py
     "dead_units", "mask_units",
+    # masks.py: how a sparsity becomes a count (nnprune's half up, PyTorch's half to even)
+    "ROUNDINGS", "check_rounding",
 ]

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from nnprune.prune.groups import parse_granularity
-from nnprune.prune.masks import check_mask, check_sparsity
+from nnprune.prune.masks import check_mask, check_rounding, check_sparsity
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
 from nnprune.prune.report import PruneReport
 from nnprune.prune.scores import CRITERIA, compute_scores
@@ -153,7 +153,8 @@ def prune_model(model: Any, criterion: str = "magnitude",
                 sparsity: float | Mapping[str, float] | None = 0.5,
                 scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
                 grads: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                min_keep: int = 1, prune_io: bool = False) -> PruneReport:
+                min_keep: int = 1, prune_io: bool = False, *,
+                rounding: str = "half_up") -> PruneReport:
     """Score the prunable weights, build masks and attach them; returns what was reached.
 
     {name: (shape)} weights -> {name: (shape)} 0/1 masks, attached to the model.
@@ -176,11 +177,15 @@ def prune_model(model: Any, criterion: str = "magnitude",
       image's channels. So ``filter``/``neuron`` granularity leaves the last weight dense and
       ``channel`` granularity the first, and the report lists them as excluded, unless
       ``prune_io=True``.
+    - ``rounding``: how a sparsity becomes a count. "half_up" (default): k = ⌊s·n + ½⌋;
+      "half_even": PyTorch's k = round(s·n), as ``torch.nn.utils.prune`` counts (0.25 of 10
+      weights: 3 against 2), for masks identical to PyTorch's (see ``masks.prune_count``).
     """
     if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    check_rounding(rounding)
     g = parse_granularity(granularity)
     per_layer = isinstance(sparsity, Mapping)
     if per_layer:
@@ -220,9 +225,10 @@ def prune_model(model: Any, criterion: str = "magnitude",
               for name, p in params.items()}
     old = {name: p.mask for name, p in params.items() if p.mask is not None}
     if scope == "layer":
-        masks, report = layerwise_topk_masks(scores, sparsity, old, exclude, granularity)
+        masks, report = layerwise_topk_masks(scores, sparsity, old, exclude, granularity,
+                                             rounding=rounding)
     else:
         masks, report = global_topk_masks(scores, sparsity, old, exclude, int(min_keep),
-                                          granularity)
+                                          granularity, rounding=rounding)
     attach_masks(model, {name: masks[name] for name in pruned})
     return report

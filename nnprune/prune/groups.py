@@ -180,7 +180,8 @@ def nm_mask(scores: np.ndarray, n: int, m: int, mask: np.ndarray | None = None) 
 
 
 def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: str,
-                     mask: np.ndarray | None = None, reduce: str = "l1") -> np.ndarray:
+                     mask: np.ndarray | None = None, reduce: str = "l1", *,
+                     rounding: str = "half_up") -> np.ndarray:
     """One tensor's mask at any granularity: group scores -> top-k over groups -> expand.
 
     any shape (what the granularity needs) -> same shape, 0./1. of the scores' float dtype.
@@ -190,6 +191,7 @@ def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: st
       lowest group scores (of ``scores · mask``), ties by group index.
     - "N:M": ``nm_mask``; the sparsity is fixed at 1 − N/M, so ``sparsity`` must be None or
       within 1e-9 of it (a conflicting value is an error, not silently ignored).
+    - ``rounding``: "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     g = parse_granularity(granularity)
     scores = check_scores(scores)
@@ -206,7 +208,7 @@ def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: st
                         f"(only 'N:M' fixes its own)")
     if g == "weight":
         _check_reduce(reduce)
-        return topk_mask(scores, sparsity, old)
+        return topk_mask(scores, sparsity, old, rounding=rounding)
     keep_groups = topk_mask(group_scores(scores * old, g, reduce), sparsity,
-                            group_alive(old, g))
+                            group_alive(old, g), rounding=rounding)
     return expand_group_mask(keep_groups, scores.shape, g).astype(scores.dtype) * old

@@ -15,6 +15,13 @@ Three ways to turn scores into a mask, all over one tensor:
 
       k = ⌊sparsity · n + ½⌋          (``prune_count``: round half up, the one rounding rule)
 
+  PyTorch's ``torch.nn.utils.prune`` counts ``round(sparsity · n)`` instead, Python's round
+  half to even: the two differ exactly when sparsity · n ends in .5 with an even integer part
+  (0.25 of 10 weights: nnprune prunes 3, PyTorch 2; 0.5 of 5: 3 against 2; 0.35 of 10 is
+  3.5000000000000004 in floating point, so both prune 4). ``rounding="half_even"`` gives
+  PyTorch's count, and so PyTorch's masks for ``l1_unstructured``, wherever a sparsity is
+  turned into a count (``topk_mask``, the scope functions, ``prune_model``).
+
   Ties are broken by flat index: a stable sort puts equal scores in index order, so among
   equal scores the lower flat index is pruned first. Same scores, same mask, every time.
 
@@ -104,18 +111,37 @@ def check_threshold(value: float, name: str) -> float:
 # ------------------------------------------------------------------ one tensor
 
 
-def prune_count(n: int, sparsity: float) -> int:
+ROUNDINGS = ("half_up", "half_even")
+
+
+def check_rounding(rounding: str) -> str:
+    """``rounding`` if it is one of ``ROUNDINGS``, else a clear ValueError."""
+    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS} ('half_up': nnprune's "
+                         f"floor(s*n + 0.5); 'half_even': PyTorch's round(s*n)), "
+                         f"got {rounding!r}")
+    return rounding
+
+
+def prune_count(n: int, sparsity: float, rounding: str = "half_up") -> int:
     """The number of entries pruned from n: k = ⌊sparsity · n + ½⌋ (round half up).
 
     Every mask function uses this one rule, so "sparsity 0.35 of 10 weights" means 4
-    everywhere. 0 ≤ k ≤ n.
+    everywhere. 0 ≤ k ≤ n. ``rounding="half_even"`` counts as ``torch.nn.utils.prune``
+    does, k = round(sparsity · n) with Python's round half to even on the float product:
+    0.25 of 10 gives 2 there and 3 here.
 
     >>> prune_count(10, 0.25), prune_count(10, 0.35), prune_count(3, 0.5), prune_count(7, 1.0)
     (3, 4, 2, 7)
+    >>> prune_count(10, 0.25, rounding="half_even"), prune_count(5, 0.5, rounding="half_even")
+    (2, 2)
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"n must be a non-negative int (a number of entries), got {n!r}")
-    return int(math.floor(check_sparsity(sparsity) * int(n) + 0.5))
+    product = check_sparsity(sparsity) * int(n)
+    if check_rounding(rounding) == "half_even":
+        return int(round(product))
+    return int(math.floor(product + 0.5))
 
 
 def ranked_prune(scores: np.ndarray, alive: np.ndarray, k: int,
@@ -174,19 +200,28 @@ def percentile_mask(scores: np.ndarray, q: float, mask: np.ndarray | None = None
     return threshold_mask(scores, float(np.percentile(scores, q)), mask)
 
 
-def topk_mask(scores: np.ndarray, sparsity: float, mask: np.ndarray | None = None) -> np.ndarray:
+def topk_mask(scores: np.ndarray, sparsity: float, mask: np.ndarray | None = None, *,
+              rounding: str = "half_up") -> np.ndarray:
     """Prune exactly k = ⌊sparsity · n + ½⌋ entries: the lowest scores, ties by flat index.
 
     any shape -> same shape, 0./1. of the scores' float dtype. The zeros of ``mask`` are
     pruned first and count toward k; if there are more than k of them they all stay pruned
     (never revived) and the mask has more than k zeros.
 
+    Rounding: k = ⌊s·n + ½⌋ rounds halves up, while PyTorch's ``torch.nn.utils.prune``
+    rounds them to even (k = round(s·n)): 0.25 of 10 weights prunes 3 here, 2 there.
+    ``rounding="half_even"`` prunes PyTorch's count; with distinct scores the mask then
+    equals ``l1_unstructured``'s for ``scores = |w|`` (PyTorch breaks ties its own way).
+
     >>> topk_mask(np.array([[3.0, 1.0], [2.0, 1.0]]), 0.5)   # two 1.0s: both pruned
     array([[1., 0.],
            [1., 0.]])
+    >>> w = np.arange(1.0, 11.0)                               # 0.25 of 10 weights
+    >>> topk_mask(w, 0.25)[:4], topk_mask(w, 0.25, rounding="half_even")[:4]
+    (array([0., 0., 0., 1.]), array([0., 0., 1., 1.]))
     """
     scores = check_scores(scores)
-    k = prune_count(scores.size, sparsity)
+    k = prune_count(scores.size, sparsity, rounding)
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
     pruned = ranked_prune(scores.ravel(), old.ravel() != 0, k)
     keep = (~pruned).reshape(scores.shape).astype(scores.dtype)

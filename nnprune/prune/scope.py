@@ -23,14 +23,15 @@ Both accept ``exclude`` (names left as they are, e.g. the last layer), existing 
 from __future__ import annotations
 
 import numbers
+from functools import partial
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from nnprune.prune.groups import (expand_group_mask, granularity_mask, group_alive,
                                   group_scores, parse_granularity)
-from nnprune.prune.masks import (check_threshold, ranked_prune, check_mask, check_scores,
-                                 check_sparsity, prune_count, threshold_mask)
+from nnprune.prune.masks import (check_threshold, ranked_prune, check_mask, check_rounding,
+                                 check_scores, check_sparsity, prune_count, threshold_mask)
 from nnprune.prune.report import PruneReport
 
 def _prepare(scores, masks, exclude):
@@ -70,7 +71,8 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
                          sparsity: float | Mapping[str, float] | None,
                          masks: Mapping[str, np.ndarray] | None = None,
                          exclude: Iterable[str] = (), granularity: str = "weight",
-                         reduce: str = "l1") -> tuple[dict[str, np.ndarray], PruneReport]:
+                         reduce: str = "l1", *,
+                         rounding: str = "half_up") -> tuple[dict[str, np.ndarray], PruneReport]:
     """Prune every tensor to its own sparsity: k = ⌊s · n + ½⌋ per tensor (per group count).
 
     {name: (shape)} -> ({name: (shape) mask}, PruneReport).
@@ -80,6 +82,7 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
       reported as excluded. An unknown name in the dict is an error.
     - ``granularity``, ``reduce``: see ``groups.granularity_mask`` (group sparsity counts
       groups; an "N:M" granularity fixes the sparsity at 1 − N/M: pass None or that value).
+    - ``rounding``: "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
     g = parse_granularity(granularity)
@@ -100,7 +103,8 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
     out = {}
     for name, s in arrays.items():
         out[name] = olds[name] if name in skipped else _for_layer(
-            name, granularity_mask, s, targets[name], granularity, olds[name], reduce)
+            name, partial(granularity_mask, rounding=rounding), s, targets[name], granularity,
+            olds[name], reduce)
     return out, PruneReport.from_masks(out, skipped, target)
 
 
@@ -108,7 +112,8 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
                       masks: Mapping[str, np.ndarray] | None = None,
                       exclude: Iterable[str] = (), min_keep: int = 1,
                       granularity: str = "weight",
-                      reduce: str = "l1") -> tuple[dict[str, np.ndarray], PruneReport]:
+                      reduce: str = "l1", *,
+                      rounding: str = "half_up") -> tuple[dict[str, np.ndarray], PruneReport]:
     """One ranking across every non-excluded tensor: prune k = ⌊s · N + ½⌋ of all N entries.
 
     {name: (shape)} -> ({name: (shape) mask}, PruneReport).
@@ -130,6 +135,8 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
     ``granularity`` (see ``groups.py``): with groups, N counts groups, the ranking is over group
     scores (``reduce`` = "l1" or "l2") and ``min_keep`` counts groups. With "N:M" every group
     of M is its own ranking, so global and layer-wise coincide (``min_keep`` is not used).
+
+    ``rounding``: "half_up" (k = ⌊s·N + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
     if isinstance(min_keep, (bool, np.bool_)) or not isinstance(min_keep, numbers.Integral) \
@@ -138,8 +145,10 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
                          f"got {min_keep!r}")
     g = parse_granularity(granularity)
     if isinstance(g, tuple):
-        return layerwise_topk_masks(scores, sparsity, masks, exclude, granularity, reduce)
+        return layerwise_topk_masks(scores, sparsity, masks, exclude, granularity, reduce,
+                                    rounding=rounding)
     s = check_sparsity(sparsity)
+    check_rounding(rounding)
     names = [name for name in arrays if name not in exclude]
     flat_scores, flat_alive, flat_protected, group_shapes = [], [], [], []
     for name in names:
@@ -159,7 +168,8 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
     if names:
         all_scores = np.concatenate(flat_scores).astype(np.float64)
         pruned = ranked_prune(all_scores, np.concatenate(flat_alive),
-                               prune_count(all_scores.size, s), np.concatenate(flat_protected))
+                               prune_count(all_scores.size, s, rounding),
+                               np.concatenate(flat_protected))
         start = 0
         for name, group_shape in zip(names, group_shapes):
             size = int(np.prod(group_shape))
