@@ -10,7 +10,7 @@ from nnprune.autograd import Tensor, no_grad
 __version__ = "0.1.0"
 
 _SUBMODULES = ("autograd", "functional", "nn", "optim", "models", "data", "train", "io",
-               "count", "prune", "curvature", "experiment", "assignments")
+               "count", "prune", "curvature", "experiment", "assignments", "interop")
 
 __all__ = ["Tensor", "no_grad", "__version__", *_SUBMODULES]
 

@@ -272,3 +272,19 @@ def layer_weight_shapes(draw, max_fan_in: int = 400, max_out: int = 64):
         return (out, draw(st.integers(1, max_fan_in)))
     kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     return (out, draw(st.integers(1, max(1, max_fan_in // (kh * kw)))), kh, kw)
+
+
+# ---------------------------------------------------------------- interop (state dicts in and out)
+
+
+@st.composite
+def renamed_mlp_states(draw, min_layers: int = 2, max_layers: int = 5):
+    """(widths, names, order): an MLP's distinct layer widths (so every Linear has its own
+    weight shape), a foreign module name per Linear, and the order the source lists them in."""
+    widths = draw(st.lists(st.integers(1, 12), min_size=min_layers + 1,
+                           max_size=max_layers + 1, unique=True))
+    n = len(widths) - 1
+    names = draw(st.lists(st.from_regex(r"[a-z]{1,6}(\.[a-z0-9]{1,3})?", fullmatch=True),
+                          min_size=n, max_size=n, unique=True))
+    order = draw(st.permutations(range(n)))
+    return widths, names, order

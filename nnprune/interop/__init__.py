@@ -1,0 +1,13 @@
+"""Other frameworks' weights in and out, with no framework imported.
+
+- ``load_state(model, state)``: a PyTorch ``state_dict`` (as NumPy), Keras weights or any dict
+  of arrays into an nnprune model, by name, key map, shape or order, masks included; returns a
+  ``LoadReport`` of what went where (``state_in.py``);
+- ``export_state(model)``: the arrays under PyTorch's names and layouts and the architecture
+  spec; ``torch_module(spec, torch, state)`` builds the equivalent torch model
+  (``state_out.py``).
+"""
+from nnprune.interop.state_in import LoadReport, load_state
+from nnprune.interop.state_out import export_state, torch_module
+
+__all__ = ["LoadReport", "load_state", "export_state", "torch_module"]
