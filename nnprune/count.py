@@ -30,6 +30,7 @@ import numpy as np
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
 from nnprune.count_layers import Shape, rule_for
+from nnprune.foreign import reject_foreign
 
 
 def _ratio(num: int, den: int) -> float:
@@ -204,6 +205,7 @@ def count(model: nn.Module, input_shape: tuple[int, int, int]) -> CostReport:
     >>> report.params, report.macs, report.flops, report.layers[0].output_shape
     (431080, 2293000, 4586000, (20, 24, 24))
     """
+    reject_foreign(model, "model", "model")
     shape = _input_shape(input_shape)
     rows, current = [], shape
     for name, layer in leaf_layers(model):

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from nnprune.files import atomic_open
+from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, from_config
 
 MODEL_FORMAT = "nnprune.model"
@@ -125,6 +126,7 @@ def save(path: str | os.PathLike, model: Module, metadata: Mapping[str, Any] | N
     >>> metadata, bool((loaded[0].weight.data == model[0].weight.data).all())
     ({'accuracy': 0.9}, True)
     """
+    reject_foreign(model, "model", "model")
     if not isinstance(model, Module):
         raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
     if metadata is None:

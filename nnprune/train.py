@@ -20,6 +20,7 @@ from tqdm import tqdm
 from nnprune import functional as F
 from nnprune.autograd import Tensor, no_grad
 from nnprune.data import DataLoader
+from nnprune.foreign import reject_foreign
 from nnprune.nn import Module
 from nnprune.optim import Optimizer
 
@@ -61,6 +62,8 @@ def _check_pair(data: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{name} must be an (x, y) pair of arrays or a DataLoader, "
                         f"got {type(data).__name__}")
+    reject_foreign(data[0], f"{name}[0]", "array")
+    reject_foreign(data[1], f"{name}[1]", "array")
     x, y = np.asarray(data[0]), np.asarray(data[1])
     if x.ndim < 1 or y.ndim != 1:
         raise ValueError(f"{name}: x must be (N, ...) and y (N,), got shapes {x.shape} and {y.shape}")
@@ -157,6 +160,7 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
     >>> history.last["accuracy"] > 0.9
     True
     """
+    reject_foreign(model, "model", "model")
     if not isinstance(model, Module):
         raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
     if not isinstance(optimizer, Optimizer):
@@ -230,6 +234,7 @@ def evaluate(model: Module, data: Any, batch_size: int = 256) -> dict[str, float
     x (N, ...) -> {"loss": −(1/N) Σᵢ log softmax(zᵢ)[yᵢ], "accuracy": (1/N) Σᵢ [argmax zᵢ = yᵢ]}.
     The model's mode is restored afterwards.
     """
+    reject_foreign(model, "model", "model")
     if not isinstance(model, Module):
         raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
     batch_size = _check_positive("batch_size", batch_size)
@@ -251,9 +256,11 @@ def evaluate(model: Module, data: Any, batch_size: int = 256) -> dict[str, float
 
 def predict(model: Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """The logits of ``model`` on ``x``, in eval mode, without grad: (N, ...) -> (N, K)."""
+    reject_foreign(model, "model", "model")
     if not isinstance(model, Module):
         raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
     batch_size = _check_positive("batch_size", batch_size)
+    reject_foreign(x, "x", "array")
     x = np.asarray(x)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"x must be a non-empty (N, ...) array, got shape {x.shape}")
@@ -284,6 +291,7 @@ def gradients(model: Module, data: Any, batch_size: int = 64, num_batches: int |
     afterwards every ``.grad``, BatchNorm running statistic, dropout generator and the
     module modes are exactly as they were before the call. Pruned entries get gradient 0.
     """
+    reject_foreign(model, "model", "model")
     if not isinstance(model, Module):
         raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
     batch_size = _check_positive("batch_size", batch_size)

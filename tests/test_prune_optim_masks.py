@@ -65,7 +65,10 @@ def test_masked_weights_stay_exactly_zero_under_every_optimizer(name, sparsity, 
     for k, mask in masks.items():
         assert np.all(weights[k][mask == 0] == 0), f"{name}: a pruned entry of {k} moved"
         np.testing.assert_array_equal(model_masks(model)[k], mask)
-        assert np.any(weights[k][mask == 1] != start[k][mask == 1]), f"{k} never trained"
+    # survivors train; not necessarily in every layer: a conv filter left with one weight
+    # feeds BatchNorm, which cancels that weight's scale, so its gradient is ~0 (seed 0, 0.9375)
+    assert any(np.any(weights[k][mask == 1] != start[k][mask == 1])
+               for k, mask in masks.items()), "no surviving weight trained"
 
 
 @settings(max_examples=10)

@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from nnprune.foreign import reject_foreign
+
 _grad_enabled = True
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -46,6 +48,8 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """Float ndarray from ``data``: float32 by default; a float32/float64 ndarray keeps its dtype."""
     if isinstance(data, Tensor):
         data = data.data
+    elif not isinstance(data, np.ndarray):
+        reject_foreign(data, "data", "array")
     if dtype is not None:
         try:
             dtype = np.dtype(dtype)

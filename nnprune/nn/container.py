@@ -6,6 +6,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor
+from nnprune.foreign import reject_foreign
 from nnprune.nn import layers
 from nnprune.nn.module import Module
 
@@ -22,6 +23,7 @@ class Sequential(Module):
     def __init__(self, *modules: Module) -> None:
         super().__init__()
         for i, m in enumerate(modules):
+            reject_foreign(m, f"argument {i}", "model")
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential takes Modules, argument {i} is {type(m).__name__}")
             setattr(self, str(i), m)

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from nnprune.foreign import reject_foreign
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_mask, check_rounding, check_sparsity
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
@@ -35,6 +36,7 @@ SCOPES = ("layer", "global")
 
 def named_parameters(model: Any) -> dict[str, Any]:
     """Every parameter of ``model`` by name, through the protocol (``named_parameters()``)."""
+    reject_foreign(model, "model", "model")
     if not callable(getattr(model, "named_parameters", None)):
         raise TypeError(f"model must have a named_parameters() method yielding (name, parameter), "
                         f"got {type(model).__name__}")

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from nnprune.foreign import reject_foreign
 from nnprune.nn import Sequential
 
 PRODUCERS = ("Conv2d", "Linear")
@@ -68,6 +69,7 @@ def columns(units: np.ndarray, spatial: int) -> np.ndarray:
 
 def layer_configs(model: Any) -> list[dict[str, Any]]:
     """The layer configs of a flat Sequential: the spec surgery edits (a deep copy)."""
+    reject_foreign(model, "model", "model")
     if not isinstance(model, Sequential):
         raise TypeError(f"surgery needs an nnprune.nn.Sequential, got {type(model).__name__}")
     configs = []

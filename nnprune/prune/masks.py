@@ -48,6 +48,8 @@ import numbers
 
 import numpy as np
 
+from nnprune.foreign import reject_foreign
+
 # ------------------------------------------------------------------ validation
 
 
@@ -64,6 +66,7 @@ def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
 def check_scores(scores: np.ndarray, name: str = "scores") -> np.ndarray:
     """``scores`` as a float array (integers become float64), or a clear error: a real-valued
     numeric array (not bool) with no NaN or infinity."""
+    reject_foreign(scores, name, "array")
     scores = np.asarray(scores)
     if scores.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be a real-valued numeric array, got dtype {scores.dtype}")

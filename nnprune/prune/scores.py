@@ -45,6 +45,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from nnprune.foreign import reject_foreign
 from nnprune.prune.masks import check_scores
 
 CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip")
@@ -177,8 +178,11 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
     """
     if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
+    reject_foreign(weights, "weights", "array")
     if not isinstance(weights, Mapping):
         raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
+    for name, w in weights.items():
+        reject_foreign(w, f"weights[{name!r}]", "array")
     if criterion in NEEDS_GRADS:
         if grads is None:
             raise ValueError(f"criterion {criterion!r} needs grads (∂L/∂w for every weight)")
