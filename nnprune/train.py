@@ -20,6 +20,7 @@ from tqdm import tqdm
 from nnprune import functional as F
 from nnprune.autograd import Tensor, no_grad
 from nnprune.data import DataLoader
+from nnprune.divergence import DivergenceError, DivergenceMonitor, check_finite_samples
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module
 from nnprune.optim import Optimizer
@@ -151,6 +152,12 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
     DataLoader, which batches and shuffles itself. The model trains in training mode and is
     left in the mode it had. ``quiet`` hides the per-epoch progress bar.
 
+    Inputs that are not finite are refused (a ValueError naming the first bad sample).
+    Divergence raises ``DivergenceError`` (a ValueError naming the learning rate): a batch
+    loss that is not finite or far above its starting level, parameters that are not finite
+    after an epoch, or an epoch collapsed onto one class after a loss spike (see
+    ``nnprune.divergence``). The model is then left as the diverged step made it.
+
     >>> import numpy as np
     >>> from nnprune import nn, optim
     >>> rng = np.random.default_rng(0)
@@ -173,14 +180,15 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
             raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
         raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
-    if not isinstance(train, DataLoader):
-        _check_pair(train, "train")
-    if val is not None and not isinstance(val, DataLoader):
-        _check_pair(val, "val")
+    for name, data in (("train", train), ("val", val)):
+        if isinstance(data, DataLoader):
+            check_finite_samples(data.x, name)
+        elif data is not None:
+            check_finite_samples(_check_pair(data, name)[0], name)
 
     rng = np.random.default_rng(seed)
     dtype = _model_dtype(model)
-    history, step, modes = History(), 0, _modes(model)
+    history, step, modes, monitor = History(), 0, _modes(model), DivergenceMonitor()
     try:
         for epoch in range(1, epochs + 1):
             model.train()
@@ -194,6 +202,9 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
                 logits = _forward(model, xb, yb, dtype)
                 loss = F.cross_entropy(logits, np.asarray(yb))
                 batch_loss = loss.item()
+                predicted = logits.data.argmax(axis=1)
+                monitor.batch(batch_loss, predicted, logits.shape[1], epoch=epoch,
+                              step=step + 1, lr=float(optimizer.lr))
                 if regularizer is not None:
                     loss = loss + regularizer(model)
                 loss.backward()
@@ -203,13 +214,15 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
                     step_callback(step)
                 n = len(yb)
                 loss_sum += batch_loss * n
-                correct += int(np.sum(logits.data.argmax(axis=1) == np.asarray(yb)))
+                correct += int(np.sum(predicted == np.asarray(yb)))
                 seen += n
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
                                 refresh=False)  # redrawn at tqdm's own pace
             bar.close()
             entry = {"epoch": epoch, "loss": loss_sum / seen, "accuracy": correct / seen,
                      "val_loss": None, "val_accuracy": None, "lr": lr}
+            monitor.epoch_end(model, epoch=epoch, loss=entry["loss"], accuracy=entry["accuracy"],
+                              lr=lr)
             if val is not None:
                 metrics = evaluate(model, val)
                 entry["val_loss"], entry["val_accuracy"] = metrics["loss"], metrics["accuracy"]

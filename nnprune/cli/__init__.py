@@ -2,7 +2,8 @@
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for bad arguments (one line on
 stderr, from argparse), 1 when the library refuses an input (a ValueError or a missing
-file, printed as ``nnprune: error: ...``). No traceback is shown for either.
+file, printed as ``nnprune: error: ...``) or training diverges (``DivergenceError``: one
+line naming the learning rate and its option; nothing is saved). No traceback is shown.
 
 - ``arguments.py``: argument types, the shared option groups, the one-line-error parser;
 - ``inputs.py``: datasets, saved and built-in models, input shapes;
@@ -20,8 +21,12 @@ from nnprune.cli import (demo_command, prune_command, summary_command, sweep_com
                          train_command)
 from nnprune.cli.arguments import Parser, UsageError, examples, wrap
 from nnprune.data.download import DatasetNotFoundError
+from nnprune.divergence import DivergenceError
 
 __all__ = ["main", "build_parser", "Parser", "UsageError"]
+
+# where each command takes its learning rates, named when training diverges
+LR_OPTIONS = {"train": "--lr", "prune": "--lr", "sweep": "--lr (training) or --finetune-lr"}
 
 
 def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
@@ -69,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetNotFoundError as err:
         print(f"nnprune: error: {err}\nnnprune: pass --download to fetch them, or --data-dir "
               "to read them from another folder", file=sys.stderr)
+        return 1
+    except DivergenceError as err:  # nothing was saved: every command saves after training
+        hint = LR_OPTIONS.get(args.command, "")
+        print(f"nnprune: error: {err}" + (f" (set with {hint})" if hint else ""),
+              file=sys.stderr)
         return 1
     except (ValueError, OSError) as err:  # a refused input or a missing/unwritable file
         print(f"nnprune: error: {err}", file=sys.stderr)
