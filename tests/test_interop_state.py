@@ -305,3 +305,14 @@ def test_custom_torch_module_state_dict_loads_by_shape():
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(predict(ours, x), expected, rtol=0, atol=1e-12)
+
+
+def test_onnx_functions_without_the_onnx_package_say_how_to_install_it(monkeypatch):
+    import sys
+
+    from nnprune.interop import from_onnx, to_onnx
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    for call in (lambda: to_onnx(nn.Sequential(nn.Linear(2, 2, rng=0)), (2,)),
+                 lambda: from_onnx("model.onnx")):
+        with pytest.raises(ImportError, match=r'pip install "nnprune\[onnx\]"'):
+            call()

@@ -1,4 +1,4 @@
-"""The ``nnprune`` command: train, summary, prune, sweep, demo, bench.
+"""The ``nnprune`` command: train, summary, prune, sweep, demo, bench, export.
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for bad arguments (one line on
 stderr, from argparse), 1 when the library refuses an input (a ValueError or a missing
@@ -8,8 +8,8 @@ line naming the learning rate and its option; nothing is saved). No traceback is
 - ``arguments.py``: argument types, the shared option groups, the one-line-error parser;
 - ``inputs.py``: datasets, saved and built-in models, input shapes;
 - ``train_command.py``, ``summary_command.py``, ``prune_command.py``, ``sweep_command.py``,
-  ``demo_command.py`` (demo and bench): each command's options (``add_parser``) and what it
-  does (``run``).
+  ``demo_command.py`` (demo and bench), ``export_command.py``: each command's options
+  (``add_parser``) and what it does (``run``).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from nnprune.cli import (demo_command, prune_command, summary_command, sweep_command,
                          train_command)
+from nnprune.cli import export_command
 from nnprune.cli.arguments import Parser, UsageError, examples, wrap
 from nnprune.data.download import DatasetNotFoundError
 from nnprune.divergence import DivergenceError
@@ -51,6 +52,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     prune_command.add_parser(sub)
     sweep_command.add_parser(sub)
     demo_command.add_parsers(sub, configure_bench)
+    export_command.add_parser(sub)
     return parser
 
 

@@ -5,9 +5,13 @@
   ``LoadReport`` of what went where (``state_in.py``);
 - ``export_state(model)``: the arrays under PyTorch's names and layouts and the architecture
   spec; ``torch_module(spec, torch, state)`` builds the equivalent torch model
-  (``state_out.py``).
+  (``state_out.py``);
+- ``to_onnx(model, input_shape, path)`` and ``from_onnx(path)``: ONNX graphs out and in
+  (``onnx_export.py``, ``onnx_import.py``; the ``onnx`` package is an optional extra).
 """
 from nnprune.interop.state_in import LoadReport, load_state
 from nnprune.interop.state_out import export_state, torch_module
+from nnprune.interop.onnx_export import to_onnx
+from nnprune.interop.onnx_import import from_onnx
 
-__all__ = ["LoadReport", "load_state", "export_state", "torch_module"]
+__all__ = ["LoadReport", "load_state", "export_state", "torch_module", "to_onnx", "from_onnx"]
