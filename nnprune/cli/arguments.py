@@ -153,7 +153,7 @@ def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str
     g.add_argument(epochs_flag, type=positive_int, default=epochs, metavar="N",
                    help="epochs (default: %(default)s)")
     g.add_argument("--lr", type=positive_float, default=lr,
-                   help="initial learning rate, cosine-decayed to 0 (default: %(default)s)")
+                   help="initial learning rate, moved by --lr-schedule (default: %(default)s)")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
@@ -164,6 +164,25 @@ def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str
                    help="seed of the data split, initial weights, shuffling and random "
                         "scores (default: %(default)s)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_lr_schedule_option(g)
+
+
+def lr_schedule(text: str) -> str:
+    """constant, cosine or step:S[:G], checked by ``optim.LRSchedule.parse``."""
+    from nnprune.optim import LRSchedule
+
+    try:
+        return str(LRSchedule.parse(text))
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_lr_schedule_option(g: Any, flag: str = "--lr-schedule", what: str = "training") -> None:
+    """The learning-rate schedule of a training run (``optim.LRSchedule``)."""
+    g.add_argument(flag, type=lr_schedule, default="cosine", metavar="SCHEDULE",
+                   help=f"{what} learning-rate schedule: cosine (to 0 at the last epoch), "
+                        f"constant, or step:S[:G] (times G, default 0.1, every S epochs) "
+                        f"(default: %(default)s)")
 
 
 def add_pruning_options(g: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nnprune.cli.arguments import (SCHEDULES, SCOPES, UsageError, add_data_options,
+                                   add_lr_schedule_option, nonnegative_float,
                                    add_pruning_options, check_output_file, count, examples,
                                    fraction, positive_float, positive_int, regularizer, wrap)
 from nnprune.cli.inputs import fresh_model, saved_model
@@ -61,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "cut the pruned units out and save the smaller dense model")
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--lr", type=positive_float, default=0.02,
-                   help="fine-tuning learning rate, cosine-decayed to 0 (default: %(default)s)")
+                   help="fine-tuning learning rate, moved by --lr-schedule (default: %(default)s)")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--batch-size", type=positive_int, default=64,
@@ -69,6 +70,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=count, default=0,
                    help="seed of shuffling and random scores (default: %(default)s)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
+                   help="PyTorch's coupled weight decay on every parameter while fine-tuning "
+                        "(beside --l1/--l2, which penalise the pruned weights) "
+                        "(default: %(default)s)")
+    add_lr_schedule_option(g, what="fine-tuning")
+    g.add_argument("--rounds-kind", choices=("geometric", "linear"), default="geometric",
+                   help="how the iterative schedule's targets rise: keep the same fraction "
+                        "each round, or add equal steps (default: %(default)s)")
     add_data_options(p, default=None)
     p.set_defaults(handler=run)
 
@@ -214,9 +223,12 @@ def run(args: argparse.Namespace) -> int:
                    finetune_epochs=args.finetune_epochs, lr=args.lr,
                    optimizer=args.optimizer, batch_size=args.batch_size, seed=args.seed,
                    quiet=args.quiet, model_name=metadata.get("model", "model"),
-                   regularizer=regularizer(args))
+                   regularizer=regularizer(args), weight_decay=args.weight_decay,
+                   lr_schedule=args.lr_schedule)
     if args.schedule in ("iterative", "lottery"):
         options["rounds"] = args.rounds
+    if args.schedule == "iterative":
+        options["kind"] = args.rounds_kind
     run_workflow = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
                     "gradual": workflows.gradual, "init": workflows.at_init,
                     "lottery": workflows.lottery}[args.schedule]

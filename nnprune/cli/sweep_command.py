@@ -7,7 +7,8 @@ from typing import Any
 
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
                                    UsageError, add_training_options, check_output_dir, choices,
-                                   examples, fractions, positive_float, regularizer, wrap)
+                                   examples, fractions, positive_float, regularizer, wrap,
+                                   add_lr_schedule_option, nonnegative_float)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
 from nnprune.cli.prune_command import unfit_layers
 from nnprune.models import MODELS
@@ -43,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--finetune-lr", type=positive_float, default=0.02,
                    help="fine-tuning learning rate (default: %(default)s)")
     add_pruning_options(g)
+    g.add_argument("--finetune-weight-decay", type=nonnegative_float, default=0.0,
+                   help="PyTorch's coupled weight decay while fine-tuning (default: %(default)s)")
+    add_lr_schedule_option(g, "--finetune-lr-schedule", "fine-tuning")
     add_data_options(p, default=None)
     add_training_options(p, lr=0.02)
     p.set_defaults(handler=run)
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         history = fit_model(trained, data, epochs=args.epochs, lr=args.lr,
                             optimizer=args.optimizer, weight_decay=args.weight_decay,
                             batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
-                            desc=f"train {name}")
+                            desc=f"train {name}", lr_schedule=args.lr_schedule)
         check_converged(history, args.lr)
     unfit = unfit_layers(trained, args.granularity, tuple(args.exclude))
     if unfit:
@@ -89,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
                     finetune_epochs=args.finetune_epochs, lr=args.finetune_lr,
                     optimizer=args.optimizer, batch_size=args.batch_size, seed=args.seed,
                     exclude=tuple(args.exclude) + tuple(unfit), model_name=name,
-                    progress=not args.quiet, on_run=keep, regularizer=regularizer(args))
+                    progress=not args.quiet, on_run=keep, regularizer=regularizer(args),
+                    weight_decay=args.finetune_weight_decay,
+                    lr_schedule=args.finetune_lr_schedule)
     paths = write_outputs(args.out, records, trained={name: trained}, pruned=kept,
                           title=f"Pruning sweep: {name} on {data.name}",
                           intro=f"Data: {data.description}.",

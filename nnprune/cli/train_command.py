@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     model = build(args.model, data, args.width, args.seed)
     history = fit_model(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, batch_size=args.batch_size,
-                        seed=args.seed, quiet=args.quiet, desc=f"train {args.model}")
+                        seed=args.seed, quiet=args.quiet, desc=f"train {args.model}",
+                        lr_schedule=args.lr_schedule)
     check_converged(history, args.lr)
     test = train.evaluate(model, (data.x_test, data.y_test))
     metadata = {"model": args.model, "width": args.width, "dataset": data.name,
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 "num_classes": data.num_classes,
                 "train": {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
                           "weight_decay": args.weight_decay, "batch_size": args.batch_size,
-                          "seed": args.seed},
+                          "seed": args.seed, "lr_schedule": args.lr_schedule},
                 "test_accuracy": test["accuracy"], "test_loss": test["loss"],
                 "history": history.to_dict()}
     io.save(args.out, model, metadata)

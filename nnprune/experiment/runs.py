@@ -17,6 +17,8 @@ and the seed), plus ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``ba
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 import time
 from typing import Any, Callable, Iterable, Mapping
@@ -33,6 +35,7 @@ from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_sparsity
 from nnprune.prune.report import PruneReport
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
+from nnprune.optim import LRSchedule
 
 OPTIMIZERS = ("sgd", "adam")
 Regularizer = Callable[[Any], Any]  # model -> scalar Tensor penalty (``prune.finetune``)
@@ -65,20 +68,55 @@ def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: st
               batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
               cosine: bool = True, quiet: bool = True, desc: str = "train",
               regularizer: Regularizer | None = None,
-              step_callback: Callable[[int], None] | None = None) -> train.History:
+              step_callback: Callable[[int], None] | None = None,
+              lr_schedule: str | LRSchedule | None = None) -> train.History:
     """Train (or fine-tune) ``model`` on the training split of ``data`` for ``epochs`` epochs.
 
-    The learning rate starts at ``lr`` and, with ``cosine``, decays as
-    lr_e = ½·lr·(1 + cos(π e / epochs)) (Loshchilov & Hutter 2017) towards 0 at the end,
-    so the last epochs settle. Masks attached to the model stay in force throughout.
-    ``regularizer(model)`` is added to each batch's loss (e.g. ``prune.finetune``'s L1/L2
-    penalty on the remaining weights); ``step_callback(step)`` runs after every step.
+    The learning rate starts at ``lr`` and moves by ``lr_schedule`` ("constant", "step:S:G"
+    or "cosine", see ``optim.LRSchedule``); None means "cosine" with ``cosine`` and
+    "constant" without: lr_e = ½·lr·(1 + cos(π e / epochs)) (Loshchilov & Hutter 2017)
+    decays towards 0 at the end, so the last epochs settle. ``weight_decay`` λ is PyTorch's
+    coupled form on every parameter, g ← g + λ·w before the momentum update. Masks attached
+    to the model stay in force throughout. ``regularizer(model)`` is added to each batch's
+    loss (e.g. ``prune.finetune``'s L1/L2 penalty on the remaining weights);
+    ``step_callback(step)`` runs after every step.
     """
+    schedule = LRSchedule.parse("cosine" if cosine else "constant") if lr_schedule is None \
+        else LRSchedule.parse(lr_schedule)
     opt = make_optimizer(optimizer, model, lr, weight_decay=weight_decay)
-    scheduler = optim.CosineAnnealingLR(opt, epochs) if cosine else None
+    scheduler = schedule.scheduler(opt, epochs)
     return train.fit(model, (data.x_train, data.y_train), opt, epochs, batch_size=batch_size,
                      seed=seed, scheduler=scheduler, regularizer=regularizer,
                      step_callback=step_callback, quiet=quiet, desc=desc)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training settings every workflow run shares beyond lr and optimizer: PyTorch's
+    coupled ``weight_decay`` (on all parameters) and the ``lr_schedule`` of each run."""
+
+    weight_decay: float = 0.0
+    lr_schedule: LRSchedule = LRSchedule("cosine")
+
+    @classmethod
+    def of(cls, weight_decay: Any, lr_schedule: Any, cosine: bool = True) -> "Recipe":
+        """Checked settings; ``lr_schedule`` None means cosine (constant if not ``cosine``)."""
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
+                or not 0 <= weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+        schedule = LRSchedule("cosine" if cosine else "constant") if lr_schedule is None \
+            else LRSchedule.parse(lr_schedule)
+        return cls(float(weight_decay), schedule)
+
+    @property
+    def fit(self) -> dict[str, Any]:
+        """The keyword arguments of ``fit_model``."""
+        return {"weight_decay": self.weight_decay, "lr_schedule": self.lr_schedule}
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The fields a result record keeps."""
+        return {"weight_decay": self.weight_decay, "lr_schedule": str(self.lr_schedule)}
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:

@@ -40,7 +40,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
                batch_size: int = 64, seed: int = 0, exclude: Sequence[str] = (),
                grads: Mapping[str, np.ndarray] | None = None,
                accuracy_dense: float | None = None, model_name: str = "model",
-               quiet: bool = True, regularizer: Regularizer | None = None
+               quiet: bool = True, regularizer: Regularizer | None = None,
+               weight_decay: float = 0.0, lr_schedule: str | None = None
                ) -> tuple[dict[str, Any], Module]:
     """Prune a copy of ``trained`` once, evaluate, fine-tune, evaluate: (record, pruned model).
 
@@ -48,7 +49,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
     ``data``: a ``nnprune.data.Dataset`` (x_train, y_train, x_test, y_test, name,
     input_shape). ``grads``: dL/dw of ``trained`` for the gradient criteria (computed when
     None and needed); ``accuracy_dense``: its test accuracy (measured when None). Fine-tuning
-    uses ``lr``, ``optimizer``, ``cosine`` and ``regularizer``; ``finetune_epochs=0`` skips it
+    uses ``lr``, ``optimizer``, ``cosine`` (or ``lr_schedule``), ``weight_decay`` and
+    ``regularizer``; ``finetune_epochs=0`` skips it
     (``accuracy_after_finetune`` is then None). The record also carries ``layer_sparsity``
     (the reached sparsity of every prunable weight, excluded ones included) and ``seconds``.
     """
@@ -58,7 +60,7 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
         granularity=granularity, exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
         optimizer=optimizer, batch_size=batch_size, seed=seed, quiet=quiet,
         model_name=model_name, regularizer=regularizer, cosine=cosine, grads=grads,
-        accuracy_dense=accuracy_dense)
+        accuracy_dense=accuracy_dense, weight_decay=weight_decay, lr_schedule=lr_schedule)
     return record, model
 
 
@@ -78,7 +80,8 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
           cosine: bool = True, batch_size: int = 64, seed: int = 0, exclude: Sequence[str] = (),
           model_name: str = "model", progress: bool = True,
           on_run: Callable[[dict[str, Any], Module], None] | None = None,
-          regularizer: Regularizer | None = None) -> list[dict[str, Any]]:
+          regularizer: Regularizer | None = None, weight_decay: float = 0.0,
+          lr_schedule: str | None = None) -> list[dict[str, Any]]:
     """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
 
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
@@ -113,7 +116,7 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
             granularity=granularity, finetune_epochs=finetune_epochs, lr=lr,
             optimizer=optimizer, cosine=cosine, batch_size=batch_size, seed=seed, exclude=exclude,
             grads=grads, accuracy_dense=accuracy_dense, model_name=model_name,
-            regularizer=regularizer)
+            regularizer=regularizer, weight_decay=weight_decay, lr_schedule=lr_schedule)
         records.append(record)
         if on_run is not None:
             on_run(record, model)

@@ -15,13 +15,15 @@ lottery      train → prune p of what remains → rewind, R times,      Frankle
 Every workflow prunes ``model`` in place (its masks stay attached) and takes the same keyword
 options: ``criterion``, ``sparsity`` (the final target), ``scope``, ``granularity``,
 ``exclude``, ``finetune_epochs`` (the epochs of each training run: the fine-tuning after
-pruning, each round's, or the whole run while pruning for ``gradual``), ``lr`` (cosine-decayed
-to 0 over each run), ``optimizer`` ("sgd" with momentum 0.9 or "adam"), ``batch_size``,
-``seed``, ``quiet``, ``model_name``, ``min_keep`` (global scope: entries kept per layer) and
+pruning, each round's, or the whole run while pruning for ``gradual``), ``lr`` (the rate
+each run starts from), ``optimizer`` ("sgd" with momentum 0.9 or "adam"), ``batch_size``,
+``seed``, ``quiet``, ``model_name``, ``min_keep`` (global scope: entries kept per layer),
 ``regularizer`` (None, or a penalty added to the loss of every training run, e.g.
 ``prune.finetune.l2_regularizer(1e-4)``: Han et al. 2015 fine-tune with L2 regularisation of
-the remaining weights). ``data`` is a ``nnprune.data.Dataset``. The shared steps live in
-``runs.py``.
+the remaining weights), ``weight_decay`` (PyTorch's coupled decay g ← g + λ·w on every
+parameter, in the optimizer) and ``lr_schedule`` ("constant", "step:S:G" or "cosine", the
+default, see ``optim.LRSchedule``; it restarts with every training run). ``data`` is a
+``nnprune.data.Dataset``. The shared steps live in ``runs.py``.
 
 The record has the fields of ``nnprune.experiment.report.RECORD_FIELDS``: ``accuracy_dense``
 is the test accuracy just before the first pruning, ``accuracy_before_finetune`` right after
@@ -37,7 +39,7 @@ import math
 import time
 from typing import Any, Callable, Iterable
 
-from nnprune.experiment.runs import (Regularizer, accuracy, check_int, check_options,
+from nnprune.experiment.runs import (Recipe, Regularizer, accuracy, check_int, check_options,
                                      fit_model, gradients_for, prune_and_rescale, record,
                                      target_of)
 from nnprune.prune.apply import prune_model
@@ -70,7 +72,8 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
             min_keep: int = 1, regularizer: Regularizer | None = None, rescale: bool = True,
             cosine: bool = True, grads: dict | None = None,
             accuracy_dense: float | None = None,
-            after_prune: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+            after_prune: Callable[[Any], Any] | None = None, weight_decay: float = 0.0,
+            lr_schedule: str | None = None) -> dict[str, Any]:
     """Prune ``model`` once to ``sparsity``, then fine-tune ``finetune_epochs`` epochs (0: not).
 
     The gradient criteria use dL/dw averaged over the whole training split, or ``grads`` when
@@ -84,6 +87,7 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 0, lr, optimizer, batch_size, regularizer)
+    recipe = Recipe.of(weight_decay, lr_schedule, cosine)
     _check_hook(after_prune)
     dense = accuracy(model, data) if accuracy_dense is None else float(accuracy_dense)
     if grads is None:
@@ -95,15 +99,15 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
         extra["after_prune"] = after_prune(model)
     before, after = accuracy(model, data), None
     if finetune_epochs:
-        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
-                  batch_size=batch_size, seed=seed, cosine=cosine, quiet=quiet,
+        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer, **recipe.fit,
+                  batch_size=batch_size, seed=seed, quiet=quiet,
                   desc="fine-tune", regularizer=regularizer)
         after = accuracy(model, data)
     return record(model, data, schedule="oneshot", model_name=model_name, criterion=criterion,
                   scope=scope, granularity=granularity, sparsity=target_of(sparsity, granularity),
                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
                   batch_size=batch_size, seed=seed, dense=dense, before=before, after=after,
-                  start=start, regularizer=regularizer, **extra)
+                  start=start, regularizer=regularizer, **recipe.record, **extra)
 
 
 def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
@@ -112,7 +116,8 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
               lr: float = 0.02, optimizer: str = "sgd", batch_size: int = 64, seed: int = 0,
               quiet: bool = True, model_name: str = "model", min_keep: int = 1,
               rescale: bool = True, regularizer: Regularizer | None = None,
-              after_prune: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+              after_prune: Callable[[Any], Any] | None = None, weight_decay: float = 0.0,
+              lr_schedule: str | None = None) -> dict[str, Any]:
     """Han et al. 2015: ``rounds`` rounds of prune → fine-tune (``finetune_epochs`` each), the
     target rising as ``iterative_sparsities(sparsity, rounds, kind)`` to exactly ``sparsity``.
 
@@ -125,6 +130,7 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 0, lr, optimizer, batch_size, regularizer)
+    recipe = Recipe.of(weight_decay, lr_schedule)
     _free_sparsity(granularity, "iterative")
     _check_hook(after_prune)
     targets = iterative_sparsities(sparsity, check_int("rounds", rounds, 1), kind)
@@ -139,6 +145,7 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
         before = accuracy(model, data)
         if finetune_epochs:
             fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+                      **recipe.fit,
                       batch_size=batch_size, seed=seed, quiet=quiet, desc=f"round {r}/{rounds}",
                       regularizer=regularizer)
             after = accuracy(model, data)
@@ -148,14 +155,16 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
                   scope=scope, granularity=granularity, sparsity=sparsity, exclude=exclude,
                   finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
                   batch_size=batch_size, seed=seed, dense=dense, before=before, after=after,
-                  start=start, regularizer=regularizer, kind=kind, rounds=log, dropout=dropout)
+                  start=start, regularizer=regularizer, **recipe.record, kind=kind, rounds=log,
+                  dropout=dropout)
 def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: int = 4,
             begin_step: int = 0, end_step: int | None = None, frequency: int | None = None,
             initial_sparsity: float = 0.0, criterion: str = "magnitude", scope: str = "layer",
             granularity: str = "weight", exclude: Iterable[str] = (), lr: float = 0.02,
             optimizer: str = "sgd", batch_size: int = 64, seed: int = 0, quiet: bool = True,
             model_name: str = "model", min_keep: int = 1,
-            grads_batches: int = 4, regularizer: Regularizer | None = None) -> dict[str, Any]:
+            grads_batches: int = 4, regularizer: Regularizer | None = None,
+            weight_decay: float = 0.0, lr_schedule: str | None = None) -> dict[str, Any]:
     """Zhu & Gupta 2017: train ``finetune_epochs`` epochs, pruning at the optimizer steps
     t0 = ``begin_step``, t0 + Δt, ..., ``end_step`` (Δt = ``frequency``) to
     s_t = s_f + (s_i − s_f)(1 − (t − t0)/(nΔt))³, exactly ``sparsity`` at ``end_step``.
@@ -168,6 +177,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
+    recipe = Recipe.of(weight_decay, lr_schedule)
     _free_sparsity(granularity, "gradual")
     steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
     total = finetune_epochs * steps_per_epoch
@@ -196,7 +206,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
 
     if begin_step == 0:  # fit counts steps from 1: the update at t0 = 0 happens now
         pruner.on_step(0)
-    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer, **recipe.fit,
               batch_size=batch_size, seed=seed, quiet=quiet, desc="gradual",
               regularizer=regularizer, step_callback=step_callback)
     return record(model, data, schedule="gradual", model_name=model_name,
@@ -204,7 +214,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
                   optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
                   before=at_end["accuracy"], after=accuracy(model, data), start=start,
-                  regularizer=regularizer,
+                  regularizer=regularizer, **recipe.record,
                   begin_step=begin_step, end_step=end_step, frequency=frequency,
                   total_steps=total, history=pruner.history)
 
@@ -214,7 +224,8 @@ def at_init(model: Any, data: Any, *, criterion: str = "snip", sparsity: float |
             finetune_epochs: int = 4, lr: float = 0.02, optimizer: str = "sgd",
             batch_size: int = 64, seed: int = 0, quiet: bool = True, model_name: str = "model",
             min_keep: int = 1, grads_batches: int = 1,
-            regularizer: Regularizer | None = None) -> dict[str, Any]:
+            regularizer: Regularizer | None = None, weight_decay: float = 0.0,
+            lr_schedule: str | None = None) -> dict[str, Any]:
     """Prune at initialisation, then train ``finetune_epochs`` epochs under the masks.
 
     ``model``'s current weights are taken as the initialisation: pass a freshly built model.
@@ -227,11 +238,12 @@ def at_init(model: Any, data: Any, *, criterion: str = "snip", sparsity: float |
         raise ValueError(f"at_init prunes with one of {AT_INIT_CRITERIA}, got {criterion!r}")
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
+    recipe = Recipe.of(weight_decay, lr_schedule)
     dense = accuracy(model, data)
     grads = gradients_for(criterion, model, data, batch_size, seed, grads_batches)
     prune_model(model, criterion, sparsity, scope, granularity, exclude, grads, seed, min_keep)
     before = accuracy(model, data)
-    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer, **recipe.fit,
               batch_size=batch_size, seed=seed, quiet=quiet, desc="train",
               regularizer=regularizer)
     return record(model, data, schedule="init", model_name=model_name, criterion=criterion,
@@ -239,7 +251,7 @@ def at_init(model: Any, data: Any, *, criterion: str = "snip", sparsity: float |
                   exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
                   optimizer=optimizer, batch_size=batch_size, seed=seed, dense=dense,
                   before=before, after=accuracy(model, data), start=start,
-                  regularizer=regularizer,
+                  regularizer=regularizer, **recipe.record,
                   grads_batches=grads_batches)
 
 
@@ -248,7 +260,8 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
             scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
             finetune_epochs: int = 2, lr: float = 0.02, optimizer: str = "sgd",
             batch_size: int = 64, seed: int = 0, quiet: bool = True, model_name: str = "model",
-            min_keep: int = 1, regularizer: Regularizer | None = None) -> dict[str, Any]:
+            min_keep: int = 1, regularizer: Regularizer | None = None,
+            weight_decay: float = 0.0, lr_schedule: str | None = None) -> dict[str, Any]:
     """Frankle & Carbin 2019: ``rounds`` times train (``finetune_epochs`` epochs) → prune
     ``rate`` of the remaining weights → rewind the survivors to θ_k; then train the ticket.
 
@@ -262,6 +275,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
+    recipe = Recipe.of(weight_decay, lr_schedule)
     if granularity != "weight":
         raise ValueError(f"lottery prunes single weights: granularity must be 'weight', "
                          f"got {granularity!r}")
@@ -284,7 +298,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
 
     log = []
     for r in range(1, rounds + 1):
-        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+        fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer, **recipe.fit,
                   batch_size=batch_size, seed=seed, quiet=quiet, desc=f"round {r}/{rounds}",
                   regularizer=regularizer,
                   step_callback=keep_theta_k if r == 1 and rewind_step else None)
@@ -296,7 +310,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
         log.append({"round": r, "target": round_sparsity(rate, r), "sparsity": report.sparsity,
                     "accuracy_trained": trained, "accuracy_pruned": pruned})
     rewound = accuracy(model, data)
-    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer,
+    fit_model(model, data, epochs=finetune_epochs, lr=lr, optimizer=optimizer, **recipe.fit,
               batch_size=batch_size, seed=seed, quiet=quiet, desc="ticket",
               regularizer=regularizer)
     return record(model, data, schedule="lottery", model_name=model_name,
@@ -306,5 +320,6 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
                   finetune_epochs=finetune_epochs, lr=lr, optimizer=optimizer,
                   batch_size=batch_size, seed=seed, dense=log[0]["accuracy_trained"],
                   before=log[-1]["accuracy_pruned"], after=accuracy(model, data),
-                  start=start, regularizer=regularizer, rate=rate, rewind_step=rewind_step,
+                  start=start, regularizer=regularizer, **recipe.record, rate=rate,
+                  rewind_step=rewind_step,
                   accuracy_rewound=rewound, rounds=log)
