@@ -59,6 +59,11 @@ def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any =
     """LeNet-300-100: Flatten, Linear(C·H·W, 300), ReLU, Linear(300, 100), ReLU, Linear(100, K).
 
     (N, C, H, W) -> (N, K). 266,610 parameters on 28×28 (266,200 weights + 410 biases).
+    Its parameter names are those of the equivalent PyTorch ``nn.Sequential(nn.Flatten(),
+    nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10))``:
+    ``1.weight, 1.bias, 3.weight, 3.bias, 5.weight, 5.bias``, with the same shapes, so a
+    state dict moves across unchanged (a model written as fc1/fc2/fc3 maps 1→fc1, 3→fc2,
+    5→fc3).
     """
     h, w = _size(input_size)
     rng = _common(in_channels, num_classes, seed, init, bias_init)

@@ -148,3 +148,13 @@ def test_the_cli_carries_weight_decay_schedule_and_linear_rounds(tmp_path, capsy
     assert main(["train", "--model", "lenet_300_100", "--lr-schedule", "step:0",
                  "--out", str(tmp_path / "x.npz")]) == 2
     assert "--lr-schedule" in capsys.readouterr().err
+
+
+def test_lenet_300_100_names_are_the_pytorch_sequentials():
+    """The keys and shapes of torch's nn.Sequential(Flatten, Linear(784, 300), ReLU,
+    Linear(300, 100), ReLU, Linear(100, 10)).state_dict(), listed here as PyTorch 2 prints
+    them, are the model's."""
+    torch_keys = {"1.weight": (300, 784), "1.bias": (300,), "3.weight": (100, 300),
+                  "3.bias": (100,), "5.weight": (10, 100), "5.bias": (10,)}
+    shapes = {n: p.shape for n, p in models.lenet_300_100().named_parameters()}
+    assert shapes == torch_keys

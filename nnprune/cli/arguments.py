@@ -134,9 +134,11 @@ def examples(*lines: str) -> str:
 def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits") -> None:
     """--data, --data-dir, --download, --split."""
     g = p.add_argument_group("data")
-    g.add_argument("--data", choices=DATASETS, default=default,
-                   help="dataset (default: %(default)s; digits ship with nnprune)"
-                   if default else "dataset (default: the saved model's, else digits)")
+    g.add_argument("--data", type=dataset, default=default, metavar="NAME|FILE.npz",
+                   help=f"dataset: {', '.join(DATASETS)}, or an .npz of your arrays (x and y, "
+                        f"or x_train, y_train, x_test and y_test) "
+                   + ("(default: %(default)s; digits ship with nnprune)" if default
+                      else "(default: the saved model's, else digits)"))
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder of the MNIST/Fashion-MNIST/CIFAR-10 files (default: "
                         "$NNPRUNE_DATA/<dataset>, else ~/.cache/nnprune/<dataset>)")
@@ -144,6 +146,15 @@ def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits")
                    help="download missing MNIST/Fashion-MNIST/CIFAR-10 files (checked by SHA-256)")
     g.add_argument("--split", choices=("official", "t10k"), default="official",
                    help="MNIST split: the official 60k/10k, or the t10k files split 80/20")
+    g.add_argument("--split-indices", metavar="FILE.npz",
+                   help="your own split: an .npz of 'train' and 'test' index arrays into the "
+                        "digits, the t10k files (with --split t10k) or the x of --data FILE.npz")
+    g.add_argument("--no-stratify", dest="stratify", action="store_const", const=False,
+                   default=None, help="split at random instead of keeping every class's share")
+    g.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
+                   default=None, help="keep the pixels scaled to [0, 1] (digits: x/16) instead "
+                                      "of standardising them with the training split's mean "
+                                      "and std")
 
 
 def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str = "--epochs",
@@ -165,6 +176,18 @@ def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str
                         "scores (default: %(default)s)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     add_lr_schedule_option(g)
+
+
+def dataset(text: str) -> str:
+    """A bundled dataset's name, or the path of an existing .npz of arrays."""
+    if text in DATASETS:
+        return text
+    if text.endswith(".npz"):
+        if not os.path.isfile(text):
+            raise argparse.ArgumentTypeError(f"{text!r}: no such file")
+        return text
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(DATASETS)} or an .npz file, "
+                                     f"got {text!r}")
 
 
 def lr_schedule(text: str) -> str:

@@ -13,15 +13,46 @@ DEFAULT_INPUT = {"lenet_300_100": (1, 28, 28), "lenet5": (1, 28, 28),
 
 
 def load_data(name: str, *, data_dir: str | None = None, download: bool = False,
-              split: str = "official", seed: int = 0) -> Any:
-    """The dataset ``name`` as the commands load it (digits need no files)."""
+              split: str = "official", seed: int = 0, split_indices: str | None = None,
+              standardize: bool | None = None, stratify: bool | None = None) -> Any:
+    """The dataset ``name`` (or an .npz of arrays) as the commands load it (digits need no
+    files); ``split_indices`` an .npz of train/test indices; None options mean the defaults
+    (standardised, stratified)."""
     from nnprune import data
 
+    standardize = True if standardize is None else standardize
+    stratify = True if stratify is None else stratify
+    index = {} if split_indices is None else dict(zip(
+        ("train_index", "test_index"), data.load_split_indices(split_indices)))
+    if name.endswith(".npz"):
+        return data.load_arrays(name, seed=seed, standardize=standardize, stratify=stratify,
+                                **index)
+    if index or not stratify:
+        if name != "digits" and split != "t10k":
+            raise ValueError(f"your own split of {name} (--split-indices, --no-stratify) is a "
+                             f"split of the t10k files: add --split t10k")
+        x, y, scale = data.split_pool(name, data_dir, download=download)
+        return data.from_arrays(x, y, seed=seed, stratify=stratify, standardize=standardize,
+                                scale=scale, name=name, **index)
     if name == "digits":
-        return data.digits(seed=seed)
+        return data.digits(seed=seed, standardize=standardize)
     if name in ("mnist", "fashion_mnist"):
-        return data.load_dataset(name, root=data_dir, split=split, seed=seed, download=download)
-    return data.load_dataset(name, root=data_dir, download=download)
+        return data.load_dataset(name, root=data_dir, split=split, seed=seed, download=download,
+                                 standardize=standardize)
+    return data.load_dataset(name, root=data_dir, download=download, standardize=standardize)
+
+
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How the data were chosen, for a saved model's metadata (so prune and sweep load the
+    same split): the .npz of arrays and of split indices as absolute paths, the flags."""
+    from pathlib import Path
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).resolve())
+
+    return {"data_file": absolute(args.data) if args.data.endswith(".npz") else None,
+            "split_indices": absolute(args.split_indices),
+            "standardize": args.standardize is not False, "stratify": args.stratify is not False}
 
 
 def input_shape(model_name: str | None, given: Sequence[int] | None,
@@ -46,18 +77,25 @@ def build(name: str, data: Any, width: float, seed: int) -> Any:
 
 
 def saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
-    """(model, metadata, dataset) for a trained file; the split seed, the split and the data
-    folder are the ones it was trained with unless another dataset or --data-dir is given."""
+    """(model, metadata, dataset) for a trained file; the split seed, the split, the data
+    folder, the split indices and the standardisation are the ones it was trained with
+    unless another dataset or option is given."""
     from nnprune import io
 
     model, metadata = io.load(path)
-    name, seed, split = args.data or metadata.get("dataset") or "digits", args.seed, args.split
-    data_dir = args.data_dir
-    if name == metadata.get("dataset"):  # the same split the model was trained on
+    name = (args.data or metadata.get("data_file") or metadata.get("dataset") or "digits")
+    seed, split, data_dir = args.seed, args.split, args.data_dir
+    indices = getattr(args, "split_indices", None)
+    standardize, stratify = getattr(args, "standardize", None), getattr(args, "stratify", None)
+    if name in (metadata.get("dataset"), metadata.get("data_file")):  # the training data
         seed, split = metadata.get("data_seed", seed), metadata.get("data_split", split)
         data_dir = data_dir or metadata.get("data_dir")
+        indices = indices or metadata.get("split_indices")
+        standardize = metadata.get("standardize") if standardize is None else standardize
+        stratify = metadata.get("stratify") if stratify is None else stratify
     data = load_data(name, data_dir=data_dir, download=args.download, split=split,
-                     seed=int(seed))
+                     seed=int(seed), split_indices=indices, standardize=standardize,
+                     stratify=stratify)
     return model, metadata, data
 
 

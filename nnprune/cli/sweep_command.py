@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"argument --model: expected one of {', '.join(sorted(MODELS))} "
                              f"or a saved .npz file, got {args.model!r}")
         data = load_data(args.data or "digits", data_dir=args.data_dir,
-                         download=args.download, split=args.split, seed=args.seed)
+                         download=args.download, split=args.split, seed=args.seed,
+                         split_indices=args.split_indices, standardize=args.standardize,
+                         stratify=args.stratify)
         name, trained = args.model, build(args.model, data, args.width, args.seed)
         history = fit_model(trained, data, epochs=args.epochs, lr=args.lr,
                             optimizer=args.optimizer, weight_decay=args.weight_decay,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nnprune.cli.arguments import (add_data_options, add_training_options, check_output_file,
                                    examples, positive_float, wrap)
-from nnprune.cli.inputs import build, check_converged, load_data
+from nnprune.cli.inputs import build, check_converged, data_options, load_data
 from nnprune.models import MODELS
 
 
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_file("--out", args.out)
     data = load_data(args.data, data_dir=args.data_dir, download=args.download,
-                     split=args.split, seed=args.seed)
+                     split=args.split, seed=args.seed, split_indices=args.split_indices,
+                     standardize=args.standardize, stratify=args.stratify)
     model = build(args.model, data, args.width, args.seed)
     history = fit_model(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, batch_size=args.batch_size,
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                 # where the files were, so that prune and sweep find them again
                 "data_dir": None if args.data_dir is None else str(Path(args.data_dir).resolve()),
                 "data_description": data.description, "input_shape": list(data.input_shape),
-                "num_classes": data.num_classes,
+                "num_classes": data.num_classes, **data_options(args),
                 "train": {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
                           "weight_decay": args.weight_decay, "batch_size": args.batch_size,
                           "seed": args.seed, "lr_schedule": args.lr_schedule},

@@ -6,6 +6,7 @@
 ``fashion_mnist()``  Fashion-MNIST, same files and options
 ``cifar10()``        CIFAR-10 from the official binary version (no pickle)
 ``load_dataset()``   any of the above by name
+``from_arrays()``    the user's own arrays, split here or as given (``load_arrays``: .npz)
 =================== ===================================================================
 
 Each returns a ``Dataset``: ``x_train, y_train, x_test, y_test`` (also unpacked in that
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from nnprune.data.arrays import (from_arrays, load_arrays, load_split_indices, random_split,
+                                 split_pool)
 from nnprune.data.cifar import cifar10, read_cifar_bin
 from nnprune.data.dataset import Dataset, stratified_split
 from nnprune.data.digits import digits
@@ -35,6 +38,7 @@ __all__ = [
     "Dataset", "DATASETS", "load_dataset", "digits", "mnist", "fashion_mnist", "cifar10",
     "read_idx", "write_idx", "read_cifar_bin", "download", "DatasetNotFoundError",
     "ChecksumError", "DataLoader", "standardize", "channel_stats", "stratified_split",
+    "from_arrays", "load_arrays", "load_split_indices", "random_split", "split_pool",
 ]
 
 

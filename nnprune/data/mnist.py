@@ -238,3 +238,17 @@ def fashion_mnist(root: str | os.PathLike | None = None, *, split: str = "offici
     and options as ``mnist``. With ``verify=True`` a file on disk must be the official
     ``.gz`` (no digest of the uncompressed content is published)."""
     return _load(_FASHION, root, split, test_fraction, seed, download, standardize, dtype, verify)
+
+
+def t10k_arrays(name: str = "mnist", root: str | os.PathLike | None = None, *,
+                download: bool = False, verify: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 images and labels of the t10k files of ``name`` ("mnist" or
+    "fashion_mnist"), unsplit and unscaled, in file order: (N, 1, 28, 28) uint8, (N,) uint8.
+    For a split of one's own (``data.from_arrays(x, y, train_index=..., test_index=...)``)."""
+    sources = {"mnist": _MNIST, "fashion_mnist": _FASHION}
+    if name not in sources:
+        raise ValueError(f"name must be one of {sorted(sources)}, got {name!r}")
+    source = sources[name]
+    names = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    paths = _locate(source, data_root(source.name, root), names, download)
+    return _read_pair(source, paths, "t10k", verify)
