@@ -310,7 +310,7 @@ def test_prune_reads_the_data_the_model_was_trained_on(capsys, tmp_path, monkeyp
     io.save(tmp_path / "mnist.npz", model, {**metadata, "dataset": "mnist", "data_seed": 3,
                                             "data_split": "t10k", "data_dir": "/data/mnist"})
 
-    def load_data(name, *, data_dir, download, split, seed):
+    def load_data(name, *, data_dir, download, split, seed, **options):
         raise ValueError(f"asked for {name} from {data_dir}, split {split}, seed {seed}")
     monkeypatch.setattr("nnprune.cli.inputs.load_data", load_data)
     status, _, err = run(capsys, "prune", tmp_path / "mnist.npz", "--out", tmp_path / "p.npz")
