@@ -288,3 +288,15 @@ def renamed_mlp_states(draw, min_layers: int = 2, max_layers: int = 5):
                           min_size=n, max_size=n, unique=True))
     order = draw(st.permutations(range(n)))
     return widths, names, order
+
+# ---------------------------------------------------------------- filter criteria
+
+
+@st.composite
+def filter_banks(draw, min_filters: int = 2, max_filters: int = 6, conv: bool | None = None):
+    """A layer's weight (F, C, kh, kw) or (F, C) with F in [min_filters, max_filters], float64."""
+    conv = draw(st.booleans()) if conv is None else conv
+    f = draw(st.integers(min_filters, max_filters))
+    shape = (f, draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))) \
+        if conv else (f, draw(st.integers(1, 6)))
+    return draw(arrays(shape))

@@ -236,3 +236,31 @@ def regularizer(args: argparse.Namespace) -> Any:
     if getattr(args, "l2", None):
         return l2_regularizer(args.l2)
     return None
+
+
+UNIT_SCHEDULES = ("oneshot", "iterative")
+
+
+def add_layer_norm_option(g: Any) -> None:
+    """--layer-norm: each layer's filter scores on a common scale before a global ranking."""
+    g.add_argument("--layer-norm", choices=("none", "l2", "max"), default="none",
+                   help="filter or neuron granularity: divide each layer's unit scores by "
+                        "their L2 norm or maximum before ranking, so a global ranking compares "
+                        "layers whose scores differ in scale (default: %(default)s)")
+
+
+def check_unit_criteria(criterion: str, granularity: str, schedule: str,
+                        layer_norm: str) -> None:
+    """Refuse a filter criterion or --layer-norm where they do not apply, before any work."""
+    from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
+
+    if criterion in CHANNEL_CRITERIA and granularity not in ("filter", "neuron"):
+        raise UsageError(f"argument --criterion: {criterion} scores whole filters or neurons; "
+                         f"use --granularity filter or neuron, not {granularity}")
+    if layer_norm != "none" and granularity not in ("filter", "neuron", "channel"):
+        raise UsageError(f"argument --layer-norm: normalises the scores of whole units; use "
+                         f"--granularity filter, neuron or channel, not {granularity}")
+    if (criterion in CHANNEL_CRITERIA or layer_norm != "none") and \
+            schedule not in UNIT_SCHEDULES:
+        raise UsageError(f"the filter criteria and --layer-norm work with the oneshot and "
+                         f"iterative schedules, not with {schedule}")

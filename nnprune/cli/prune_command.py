@@ -18,9 +18,11 @@ import numpy as np
 from nnprune.cli.arguments import (SCHEDULES, SCOPES, UsageError, add_data_options,
                                    add_lr_schedule_option, nonnegative_float,
                                    add_pruning_options, check_output_file, count, examples,
-                                   fraction, positive_float, positive_int, regularizer, wrap)
+                                   fraction, positive_float, positive_int, regularizer, wrap,
+                                   add_layer_norm_option, check_unit_criteria)
 from nnprune.cli.inputs import fresh_model, saved_model
 from nnprune.prune.groups import parse_granularity
+from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.scores import CRITERIA
 
 
@@ -44,8 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the result")
     p.add_argument("--json", metavar="RESULT.json", help="also write the result record as JSON")
     g = p.add_argument_group("pruning")
-    g.add_argument("--criterion", choices=CRITERIA, default="magnitude",
-                   help="importance score (default: %(default)s)")
+    g.add_argument("--criterion", choices=CRITERIA + CHANNEL_CRITERIA, default="magnitude",
+                   help="importance score (default: %(default)s); "
+                        f"{', '.join(CHANNEL_CRITERIA)} score whole filters or neurons")
+    add_layer_norm_option(g)
     g.add_argument("--sparsity", type=fraction, default=None,
                    help="target fraction of zeros (default: 0.9; an N:M granularity fixes it "
                         "at 1 - N/M)")
@@ -201,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.shrink:
         check_shrink(args.granularity, args.schedule)
+    check_unit_criteria(args.criterion, args.granularity, args.schedule, args.layer_norm)
     check_output_file("--out", args.out)
     check_output_file("--json", args.json, "result.json")
     model, metadata, data = saved_model(args.model, args)
@@ -229,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         options["rounds"] = args.rounds
     if args.schedule == "iterative":
         options["kind"] = args.rounds_kind
+    if args.layer_norm != "none":
+        options["layer_norm"] = args.layer_norm
     run_workflow = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
                     "gradual": workflows.gradual, "init": workflows.at_init,
                     "lottery": workflows.lottery}[args.schedule]

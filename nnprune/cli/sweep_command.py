@@ -8,10 +8,12 @@ from typing import Any
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
                                    UsageError, add_training_options, check_output_dir, choices,
                                    examples, fractions, positive_float, regularizer, wrap,
-                                   add_lr_schedule_option, nonnegative_float)
+                                   add_lr_schedule_option, nonnegative_float,
+                                   add_layer_norm_option, check_unit_criteria)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
 from nnprune.cli.prune_command import unfit_layers
 from nnprune.models import MODELS
+from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.scores import CRITERIA
 
 
@@ -34,9 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="width multiplier of a built-in model (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g = p.add_argument_group("sweep")
-    g.add_argument("--criteria", type=choices(CRITERIA),
+    g.add_argument("--criteria", type=choices(CRITERIA + CHANNEL_CRITERIA),
                    default=["magnitude", "random", "gradient", "taylor"],
-                   help="comma-separated criteria (default: magnitude,random,gradient,taylor)")
+                   help="comma-separated criteria (default: magnitude,random,gradient,taylor); "
+                        f"with --granularity filter or neuron also {', '.join(CHANNEL_CRITERIA)}")
+    add_layer_norm_option(g)
     g.add_argument("--sparsities", type=fractions, default=[0.5, 0.7, 0.9, 0.95],
                    help="comma-separated target sparsities (default: 0.5,0.7,0.9,0.95)")
     g.add_argument("--scope", type=choices(SCOPES), default=["global"],
@@ -63,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
                          f"a sweep over sparsities needs weight, kernel, filter, channel or "
                          f"neuron (prune one model with 'nnprune prune --granularity "
                          f"{args.granularity}')")
+    for criterion in args.criteria:
+        check_unit_criteria(criterion, args.granularity, "oneshot", args.layer_norm)
     if args.model.endswith(".npz"):
         trained, metadata, data = saved_model(args.model, args)
         name = metadata.get("model", args.model.rsplit("/", 1)[-1][:-4])
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                     exclude=tuple(args.exclude) + tuple(unfit), model_name=name,
                     progress=not args.quiet, on_run=keep, regularizer=regularizer(args),
                     weight_decay=args.finetune_weight_decay,
-                    lr_schedule=args.finetune_lr_schedule)
+                    lr_schedule=args.finetune_lr_schedule, layer_norm=args.layer_norm)
     paths = write_outputs(args.out, records, trained={name: trained}, pruned=kept,
                           title=f"Pruning sweep: {name} on {data.name}",
                           intro=f"Data: {data.description}.",

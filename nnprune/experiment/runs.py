@@ -28,6 +28,7 @@ import numpy as np
 from nnprune import optim, train
 from nnprune.count import count
 from nnprune.nn import Module, from_config
+from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA
 from nnprune.prune.apply import (SCOPES, exclude_io, prunable_parameters, prune_model,
                                  sparsity_report)
 from nnprune.prune.finetune import rescale_dropout
@@ -134,8 +135,12 @@ def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: s
         if not hasattr(data, field):
             raise TypeError(f"data must be a nnprune.data Dataset (x_train, y_train, x_test, "
                             f"y_test, input_shape), got {type(data).__name__} without {field}")
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
+    if criterion not in CRITERIA + CHANNEL_CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of "
+                         f"{CRITERIA + CHANNEL_CRITERIA}")
+    if criterion in CHANNEL_CRITERIA and granularity not in ("filter", "neuron"):
+        raise ValueError(f"criterion {criterion!r} scores whole units: it needs granularity "
+                         f"'filter' or 'neuron', got {granularity!r}")
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     parse_granularity(granularity)
@@ -174,13 +179,17 @@ def gradients_for(criterion: str, model: Any, data: Any, batch_size: int, seed: 
 def prune_and_rescale(model: Any, criterion: str, sparsity: float | None, scope: str,
                       granularity: str, exclude: tuple[str, ...],
                       grads: Mapping[str, np.ndarray] | None, seed: int, min_keep: int,
-                      rescale: bool) -> tuple[PruneReport, dict[str, float]]:
+                      rescale: bool, layer_norm: str = "none",
+                      data: Any = None) -> tuple[PruneReport, dict[str, float]]:
     """``prune_model``, then (with ``rescale``) every dropout rate set to
     D_r = D_o·√(C_r/C_o) from the densities before and after (``rescale_dropout``, Han et
-    al. 2015). Returns the report and {dropout name: new rate}."""
+    al. 2015). Returns the report and {dropout name: new rate}. ``data`` (a Dataset): its
+    training split feeds the filter criteria that run the model (``NEEDS_DATA``)."""
     old = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
+    sample = (data.x_train, data.y_train) if criterion in NEEDS_DATA and data is not None \
+        else None
     report = prune_model(model, criterion, sparsity, scope, granularity, exclude, grads, seed,
-                         min_keep)
+                         min_keep, layer_norm=layer_norm, data=sample)
     if not rescale:
         return report, {}
     new = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}

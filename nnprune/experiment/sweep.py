@@ -41,8 +41,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
                grads: Mapping[str, np.ndarray] | None = None,
                accuracy_dense: float | None = None, model_name: str = "model",
                quiet: bool = True, regularizer: Regularizer | None = None,
-               weight_decay: float = 0.0, lr_schedule: str | None = None
-               ) -> tuple[dict[str, Any], Module]:
+               weight_decay: float = 0.0, lr_schedule: str | None = None,
+               layer_norm: str = "none") -> tuple[dict[str, Any], Module]:
     """Prune a copy of ``trained`` once, evaluate, fine-tune, evaluate: (record, pruned model).
 
     ``workflows.oneshot`` on ``clone_model(trained)``, so ``trained`` is never modified.
@@ -60,7 +60,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
         granularity=granularity, exclude=exclude, finetune_epochs=finetune_epochs, lr=lr,
         optimizer=optimizer, batch_size=batch_size, seed=seed, quiet=quiet,
         model_name=model_name, regularizer=regularizer, cosine=cosine, grads=grads,
-        accuracy_dense=accuracy_dense, weight_decay=weight_decay, lr_schedule=lr_schedule)
+        accuracy_dense=accuracy_dense, weight_decay=weight_decay, lr_schedule=lr_schedule,
+        layer_norm=layer_norm)
     return record, model
 
 
@@ -81,11 +82,12 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
           model_name: str = "model", progress: bool = True,
           on_run: Callable[[dict[str, Any], Module], None] | None = None,
           regularizer: Regularizer | None = None, weight_decay: float = 0.0,
-          lr_schedule: str | None = None) -> list[dict[str, Any]]:
+          lr_schedule: str | None = None, layer_norm: str = "none") -> list[dict[str, Any]]:
     """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
 
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
     after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
+    ``layer_norm`` (filter criteria, global scope): see ``prune_model``.
     """
     criteria = _check_choices("criteria", criteria, None)
     scopes = _check_choices("scopes", scopes, SCOPES)
@@ -116,7 +118,8 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
             granularity=granularity, finetune_epochs=finetune_epochs, lr=lr,
             optimizer=optimizer, cosine=cosine, batch_size=batch_size, seed=seed, exclude=exclude,
             grads=grads, accuracy_dense=accuracy_dense, model_name=model_name,
-            regularizer=regularizer, weight_decay=weight_decay, lr_schedule=lr_schedule)
+            regularizer=regularizer, weight_decay=weight_decay, lr_schedule=lr_schedule,
+            layer_norm=layer_norm)
         records.append(record)
         if on_run is not None:
             on_run(record, model)

@@ -73,7 +73,7 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
             cosine: bool = True, grads: dict | None = None,
             accuracy_dense: float | None = None,
             after_prune: Callable[[Any], Any] | None = None, weight_decay: float = 0.0,
-            lr_schedule: str | None = None) -> dict[str, Any]:
+            lr_schedule: str | None = None, layer_norm: str = "none") -> dict[str, Any]:
     """Prune ``model`` once to ``sparsity``, then fine-tune ``finetune_epochs`` epochs (0: not).
 
     The gradient criteria use dL/dw averaged over the whole training split, or ``grads`` when
@@ -82,7 +82,7 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
     dropout rate becomes D_r = D_o·√(C_r/C_o) (Han et al. 2015); ``cosine=False`` keeps the
     fine-tuning rate constant. ``after_prune(model)`` runs right after pruning, before the
     accuracy is measured and fine-tuning starts (e.g. ``prune.mask_units``); what it returns is
-    recorded as ``after_prune``.
+    recorded as ``after_prune``. ``layer_norm``: see ``prune_model`` (recorded when not "none").
     """
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
@@ -93,8 +93,10 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
     if grads is None:
         grads = gradients_for(criterion, model, data, batch_size, seed)
     _, dropout = prune_and_rescale(model, criterion, sparsity, scope, granularity, exclude, grads,
-                                   seed, min_keep, rescale)
+                                   seed, min_keep, rescale, layer_norm, data)
     extra = {"dropout": dropout} if dropout else {}
+    if layer_norm != "none":
+        extra["layer_norm"] = layer_norm
     if after_prune is not None:
         extra["after_prune"] = after_prune(model)
     before, after = accuracy(model, data), None
@@ -117,7 +119,7 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
               quiet: bool = True, model_name: str = "model", min_keep: int = 1,
               rescale: bool = True, regularizer: Regularizer | None = None,
               after_prune: Callable[[Any], Any] | None = None, weight_decay: float = 0.0,
-              lr_schedule: str | None = None) -> dict[str, Any]:
+              lr_schedule: str | None = None, layer_norm: str = "none") -> dict[str, Any]:
     """Han et al. 2015: ``rounds`` rounds of prune → fine-tune (``finetune_epochs`` each), the
     target rising as ``iterative_sparsities(sparsity, rounds, kind)`` to exactly ``sparsity``.
 
@@ -139,7 +141,8 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
     for r, target in enumerate(targets, 1):
         report, rates = prune_and_rescale(
             model, criterion, target, scope, granularity, exclude,
-            gradients_for(criterion, model, data, batch_size, seed), seed, min_keep, rescale)
+            gradients_for(criterion, model, data, batch_size, seed), seed, min_keep, rescale,
+            layer_norm, data)
         dropout.update(rates)
         hook = {} if after_prune is None else {"after_prune": after_prune(model)}
         before = accuracy(model, data)

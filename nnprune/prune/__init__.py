@@ -19,7 +19,9 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
   ``remove_filters``, ``remove_neurons``: whole filters and neurons physically removed, the
   model made smaller and dense, outputs equal to the masked model's), ``units.py``
   (``mask_units``, ``dead_units``: a dead filter or neuron masked whole with its bias and
-  BatchNorm γ, β, so surgery is exact).
+  BatchNorm γ, β, so surgery is exact), ``channel_scores.py`` / ``channel_criteria.py``
+  (filter criteria: L1/L2 norm, FPGM, BatchNorm |γ|, group Taylor, APoZ, mean activation,
+  and the per-layer normalisation of a global ranking).
 """
 from nnprune.prune.report import PruneReport
 from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, percentile_mask,
@@ -45,6 +47,11 @@ from nnprune.prune.surgery import filter_keep, remove_filters, remove_neurons, s
 from nnprune.prune.surgery_report import SurgeryReport
 from nnprune.prune.units import dead_units, mask_units
 from nnprune.prune.masks import ROUNDINGS, check_rounding
+from nnprune.prune.channel_scores import (LAYER_NORMS, apoz_scores, bn_gamma_scores,
+                                          filter_norm_scores, fpgm_scores, gate_gradient,
+                                          mean_activation_scores, normalise_layer,
+                                          taylor_group_scores)
+from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA, unit_scores
 
 __all__ = [
     # report.py
@@ -75,4 +82,8 @@ __all__ = [
     "dead_units", "mask_units",
     # masks.py: how a sparsity becomes a count (nnprune's half up, PyTorch's half to even)
     "ROUNDINGS", "check_rounding",
+    # channel_scores.py, channel_criteria.py
+    "LAYER_NORMS", "filter_norm_scores", "fpgm_scores", "bn_gamma_scores", "gate_gradient",
+    "taylor_group_scores", "apoz_scores", "mean_activation_scores", "normalise_layer",
+    "CHANNEL_CRITERIA", "NEEDS_DATA", "unit_scores",
 ]

@@ -156,7 +156,8 @@ def prune_model(model: Any, criterion: str = "magnitude",
                 scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
                 grads: Mapping[str, np.ndarray] | None = None, seed: int = 0,
                 min_keep: int = 1, prune_io: bool = False, *,
-                rounding: str = "half_up") -> PruneReport:
+                rounding: str = "half_up", reduce: str = "l1", layer_norm: str = "none",
+                data: Any = None) -> PruneReport:
     """Score the prunable weights, build masks and attach them; returns what was reached.
 
     {name: (shape)} weights -> {name: (shape)} 0/1 masks, attached to the model.
@@ -182,9 +183,20 @@ def prune_model(model: Any, criterion: str = "magnitude",
     - ``rounding``: how a sparsity becomes a count. "half_up" (default): k = ⌊s·n + ½⌋;
       "half_even": PyTorch's k = round(s·n), as ``torch.nn.utils.prune`` counts (0.25 of 10
       weights: 3 against 2), for masks identical to PyTorch's (see ``masks.prune_count``).
+    - ``reduce``: how a group's entry scores add up, "l1" (Σ|s|) or "l2" (√Σs²).
+    - filter criteria (``channel_criteria.CHANNEL_CRITERIA``: l1_norm, l2_norm, fpgm,
+      bn_gamma, taylor_group, apoz, mean_activation) score whole units and need
+      ``granularity="filter"`` or ``"neuron"``; taylor_group, apoz and mean_activation need
+      ``data`` = (x, y), a sample of training inputs and labels (8 batches of 64 are used).
+    - ``layer_norm``: "none", "l2" or "max": each layer's group scores divided by their L2
+      norm or maximum before ranking (``channel_scores.normalise_layer``), so a global
+      ranking compares filters of layers whose scores have different scales.
     """
-    if not isinstance(criterion, str) or criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
+    from nnprune.prune import channel_criteria as cc
+
+    if not isinstance(criterion, str) or criterion not in CRITERIA + cc.CHANNEL_CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of "
+                         f"{CRITERIA + cc.CHANNEL_CRITERIA}")
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     check_rounding(rounding)
@@ -218,19 +230,42 @@ def prune_model(model: Any, criterion: str = "magnitude",
     exclude = exclude_io(params, granularity, exclude, prune_io)
     if grads is not None and not isinstance(grads, Mapping):
         raise TypeError(f"grads must be a mapping name -> dL/dw array, got {type(grads).__name__}")
+    if reduce not in ("l1", "l2"):
+        raise ValueError(f"reduce must be 'l1' or 'l2', got {reduce!r}")
+    if layer_norm not in cc.cs.LAYER_NORMS:
+        raise ValueError(f"layer_norm must be one of {cc.cs.LAYER_NORMS}, got {layer_norm!r}")
+    by_unit = criterion in cc.CHANNEL_CRITERIA
+    if (by_unit or layer_norm != "none") and g not in ("filter", "neuron", "channel"):
+        raise ValueError(f"criterion {criterion!r} with layer_norm={layer_norm!r} ranks whole "
+                         f"units: it needs granularity 'filter' or 'neuron', got {granularity!r}")
+    if by_unit and g == "channel":
+        raise ValueError(f"criterion {criterion!r} scores output units: use granularity "
+                         f"'filter' or 'neuron', not 'channel'")
 
     pruned = {name: p.data for name, p in params.items()
               if name not in exclude and (not per_layer or name in sparsity)}
+    old = {name: p.mask for name, p in params.items() if p.mask is not None}
+    if by_unit or layer_norm != "none":
+        if by_unit:
+            group = cc.unit_scores(model, criterion, list(pruned), data, seed=seed) \
+                if pruned else {}
+        else:
+            group = cc.entry_group_scores(compute_scores(criterion, pruned, grads, seed), old,
+                                          g, reduce) if pruned else {}
+        masks, report = cc.ranked_group_masks(
+            group, {name: p.data for name, p in params.items()}, old, sparsity, scope, g,
+            exclude, int(min_keep), layer_norm)
+        attach_masks(model, {name: masks[name] for name in pruned})
+        return report
     scores = compute_scores(criterion, pruned, grads, seed) if pruned else {}
     # an excluded weight is never ranked: the core only needs a placeholder of its shape
     scores = {name: scores[name] if name in scores else np.zeros(np.shape(p.data))
               for name, p in params.items()}
-    old = {name: p.mask for name, p in params.items() if p.mask is not None}
     if scope == "layer":
         masks, report = layerwise_topk_masks(scores, sparsity, old, exclude, granularity,
-                                             rounding=rounding)
+                                             reduce, rounding=rounding)
     else:
         masks, report = global_topk_masks(scores, sparsity, old, exclude, int(min_keep),
-                                          granularity, rounding=rounding)
+                                          granularity, reduce, rounding=rounding)
     attach_masks(model, {name: masks[name] for name in pruned})
     return report
