@@ -168,8 +168,8 @@ def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
     leaves = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.Sequential):
-            continue  # its children follow, depth first, in forward order
+        if isinstance(module, (nn.Sequential, nn.Residual)):
+            continue  # its children follow, depth first (a Residual: body, then shortcut)
         if next(module.children(), None) is not None:
             raise TypeError(f"module {name!r} ({type(module).__name__}) has child modules and "
                             "is not a Sequential, so count() cannot know their order")
@@ -207,12 +207,30 @@ def count(model: nn.Module, input_shape: tuple[int, int, int]) -> CostReport:
     """
     reject_foreign(model, "model", "model")
     shape = _input_shape(input_shape)
-    rows, current = [], shape
-    for name, layer in leaf_layers(model):
-        row = _layer_cost(name, layer, current)
-        rows.append(row)
-        current = row.output_shape
+    leaf_layers(model)  # refuses containers whose order is unknown
+    rows: list[LayerCost] = []
+    _walk(model, "", shape, rows)
     return CostReport(input_shape=shape, layers=tuple(rows))
+
+
+def _walk(module: nn.Module, name: str, shape: Shape, rows: list[LayerCost]) -> Shape:
+    """Append the costs of ``module``'s layers to ``rows``; returns its output shape. A
+    Residual's body and shortcut both start from the block's input shape and must agree."""
+    if isinstance(module, nn.Sequential):
+        for child, sub in module._modules.items():
+            shape = _walk(sub, f"{name}.{child}" if name else child, shape, rows)
+        return shape
+    if isinstance(module, nn.Residual):
+        out = _walk(module.body, f"{name}.body", shape, rows)
+        skip = shape if module.shortcut is None else _walk(module.shortcut, f"{name}.shortcut",
+                                                            shape, rows)
+        if out != skip:
+            raise ValueError(f"Residual {name!r}: the body outputs {out} but the shortcut "
+                             f"{skip} per image; they must match to be added")
+        return out
+    row = _layer_cost(name, module, shape)
+    rows.append(row)
+    return row.output_shape
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ lenet_300_100      266,610   Han et al. 2015 (784-300-100-10 MLP)
 lenet5             431,080   Han et al. 2015, the Caffe LeNet-5 (conv 20, 50 of 5×5; fc 500)
 simple_cnn         268,650   two 3×3 conv + pool blocks (16, 32), fc 128, on 3×32×32
 vgg16           14,986,698   Li et al. 2017, CIFAR VGG-16 with BatchNorm
+resnet20           272,474   He et al. 2016, CIFAR ResNet-20 (1×1 projection shortcuts)
 ============== ============ ==============================================================
 """
 from __future__ import annotations
@@ -168,11 +169,68 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     return nn.Sequential(*layers)
 
 
+def _basic_block(c_in: int, c_out: int, stride: int, rng: np.random.Generator,
+                 dtype: Any) -> nn.Residual:
+    """[conv 3×3 (stride) → BN → ReLU → conv 3×3 → BN] + shortcut; the shortcut is the
+    identity, or conv 1×1 (stride) → BN where the width or the map size changes."""
+    body = nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False, rng=rng, dtype=dtype),
+        nn.BatchNorm2d(c_out, dtype=dtype), nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False, rng=rng, dtype=dtype),
+        nn.BatchNorm2d(c_out, dtype=dtype))
+    shortcut = None
+    if stride != 1 or c_in != c_out:
+        shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False, rng=rng,
+                                           dtype=dtype), nn.BatchNorm2d(c_out, dtype=dtype))
+    return nn.Residual(body, shortcut)
+
+
+def resnet(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
+           width: float = 1.0, seed: int = 0, dtype: Any = np.float32,
+           depth: int = 20) -> nn.Sequential:
+    """The CIFAR ResNet of He et al. 2016 (Sec. 4.2): 6n + 2 layers, ``depth`` = 20, 32, 44, ...
+
+    conv 3×3 (16) → BN → ReLU → 3 stages of n basic blocks (16, 32, 64 channels; the first
+    block of stages 2 and 3 has stride 2), each followed by a ReLU → global average pool →
+    fc K. Convolutions have no bias (BatchNorm follows). Where a block changes the width and
+    map size its shortcut is a 1×1 convolution with BatchNorm (He et al.'s option B; their
+    CIFAR models use option A, zero-padding, which has no parameters), so ResNet-20 has
+    269,722 + 2,752 = 272,474 parameters and 40,813,184 MACs on 3×32×32 (the paper: 0.27 M).
+    Any input size works (each stride-2 stage halves it, rounding up).
+    """
+    h, w = _size(input_size)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110), "
+                         f"got {depth!r}")
+    rng = _common(in_channels, num_classes, seed)
+    widths = [_scaled(c, width) for c in (16, 32, 64)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype),
+        nn.BatchNorm2d(widths[0], dtype=dtype), nn.ReLU()]
+    c = widths[0]
+    for stage, c_out in enumerate(widths):
+        for block in range((depth - 2) // 6):
+            stride = 2 if stage > 0 and block == 0 else 1
+            layers += [_basic_block(c, c_out, stride, rng, dtype), nn.ReLU()]
+            h, w, c = (h + 1) // stride if stride == 2 else h, \
+                (w + 1) // stride if stride == 2 else w, c_out
+    layers += [nn.AvgPool2d((h, w)), nn.Flatten(),
+               nn.Linear(c, num_classes, rng=rng, dtype=dtype)]
+    return nn.Sequential(*layers)
+
+
+def resnet20(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
+             width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+    """ResNet-20 (He et al. 2016): ``resnet`` with depth 20, three blocks per stage."""
+    return resnet(in_channels, num_classes, input_size, width, seed, dtype, depth=20)
+
+
 MODELS: dict[str, Callable[..., nn.Sequential]] = {
     "lenet_300_100": lenet_300_100,
     "lenet5": lenet5,
     "simple_cnn": simple_cnn,
     "vgg16": vgg16,
+    "resnet20": resnet20,
 }
 
 

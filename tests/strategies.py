@@ -300,3 +300,69 @@ def filter_banks(draw, min_filters: int = 2, max_filters: int = 6, conv: bool | 
     shape = (f, draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))) \
         if conv else (f, draw(st.integers(1, 6)))
     return draw(arrays(shape))
+
+# ---------------------------------------------------------------- residual nets
+
+
+@st.composite
+def residual_nets(draw, max_channels: int = 4):
+    """A small float64 residual net as a description (build it with ``residual_config``): a
+    stem conv (k×k, padding k//2, bias?, BatchNorm2d?) → ReLU, one to three blocks
+    [conv 3×3 (stride 1/2) → BN? → ReLU → conv 3×3 → BN?] + (identity, or conv 1×1 (stride)
+    → BN? where the width or size changes, or by choice) → ReLU, then (a global AvgPool2d?)
+    → Flatten → Linear(·, 3). ``maps`` lists the (H, W) after the stem and each block."""
+    c, h, w = draw(st.integers(1, 2)), draw(st.integers(2, 6)), draw(st.integers(2, 6))
+    stem = {"out": draw(st.integers(1, max_channels)), "k": draw(st.sampled_from([1, 3])),
+            "bias": draw(st.booleans()), "bn": draw(st.booleans())}
+    blocks, width, maps = [], stem["out"], [(h, w)]
+    for _ in range(draw(st.integers(1, 3))):
+        stride = draw(st.sampled_from([1, 2]))
+        out = draw(st.integers(1, max_channels))
+        proj = stride != 1 or out != width or draw(st.booleans())
+        blocks.append({"mid": draw(st.integers(1, max_channels)), "out": out if proj else width,
+                       "stride": stride, "proj": proj, "bn": draw(st.booleans()),
+                       "bias": draw(st.booleans())})
+        width = blocks[-1]["out"]
+        h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
+        maps.append((h, w))
+    return {"input_shape": (c, *maps[0]), "stem": stem, "blocks": blocks, "maps": maps,
+            "pool": draw(st.booleans())}
+
+
+def residual_config(net, widths=None):
+    """The ``nn.from_config`` spec of a ``residual_nets`` description; ``widths`` =
+    {"stem": n, (b, "mid"): n, (b, "out"): n} overrides the channel counts (tied ones must
+    agree: block b's "out" with the stream it adds to)."""
+    widths = widths or {}
+    conv = lambda i, o, k, s, p, b: {"type": "Conv2d", "in_channels": i, "out_channels": o,
+                                     "kernel_size": [k, k], "stride": [s, s], "padding": [p, p],
+                                     "dilation": [1, 1], "bias": b, "dtype": "float64"}
+    bn = lambda n: {"type": "BatchNorm2d", "num_features": n, "eps": 1e-5, "momentum": 0.1,
+                    "affine": True, "dtype": "float64"}
+    stem = net["stem"]
+    c = widths.get("stem", stem["out"])
+    layers = [conv(net["input_shape"][0], c, stem["k"], 1, stem["k"] // 2, stem["bias"])]
+    layers += [bn(c)] if stem["bn"] else []
+    layers.append({"type": "ReLU"})
+    for b, block in enumerate(net["blocks"]):
+        mid, out = widths.get((b, "mid"), block["mid"]), widths.get((b, "out"), block["out"])
+        body = [conv(c, mid, 3, block["stride"], 1, block["bias"])] + (
+            [bn(mid)] if block["bn"] else []) + [{"type": "ReLU"},
+                                                 conv(mid, out, 3, 1, 1, block["bias"])] + (
+            [bn(out)] if block["bn"] else [])
+        shortcut = None
+        if block["proj"]:
+            shortcut = {"type": "Sequential", "layers": [conv(c, out, 1, block["stride"], 0,
+                                                              block["bias"])]
+                        + ([bn(out)] if block["bn"] else [])}
+        layers += [{"type": "Residual", "body": {"type": "Sequential", "layers": body},
+                    "shortcut": shortcut}, {"type": "ReLU"}]
+        c = out
+    h, w = net["maps"][-1]
+    if net["pool"]:
+        layers.append({"type": "AvgPool2d", "kernel_size": [h, w], "stride": [h, w],
+                       "padding": [0, 0]})
+        h = w = 1
+    layers += [{"type": "Flatten"}, {"type": "Linear", "in_features": c * h * w,
+                                     "out_features": 3, "bias": True, "dtype": "float64"}]
+    return {"type": "Sequential", "layers": layers}

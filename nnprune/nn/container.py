@@ -9,6 +9,7 @@ from nnprune.autograd.tensor import Tensor
 from nnprune.foreign import reject_foreign
 from nnprune.nn import layers
 from nnprune.nn.module import Module
+from nnprune.nn.residual import Residual
 
 
 class Sequential(Module):
@@ -66,8 +67,14 @@ def from_config(config: Mapping[str, Any]) -> Module:
     args = {k: v for k, v in config.items() if k != "type"}
     if kind == "Sequential":
         return Sequential(*(from_config(c) for c in args.get("layers", [])))
+    if kind == "Residual":
+        if not isinstance(args.get("body"), Mapping):
+            raise ValueError(f"a Residual config needs a 'body' config, got {config!r}")
+        shortcut = args.get("shortcut")
+        return Residual(from_config(args["body"]),
+                        None if shortcut is None else from_config(shortcut))
     if kind not in BUILDERS:
-        raise ValueError(f"unknown layer type {kind!r}; known: {sorted(BUILDERS) + ['Sequential']}")
+        raise ValueError(f"unknown layer type {kind!r}; known: {sorted(BUILDERS) + ['Residual', 'Sequential']}")
     for key in ("kernel_size", "stride", "padding", "dilation"):
         if isinstance(args.get(key), list):
             args[key] = tuple(args[key])

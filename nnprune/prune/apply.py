@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from nnprune.foreign import reject_foreign
+from nnprune.prune.dependency import has_residual
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_mask, check_rounding, check_sparsity
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
@@ -245,6 +246,13 @@ def prune_model(model: Any, criterion: str = "magnitude",
     pruned = {name: p.data for name, p in params.items()
               if name not in exclude and (not per_layer or name in sparsity)}
     old = {name: p.mask for name, p in params.items() if p.mask is not None}
+    if g in ("filter", "neuron") and has_residual(model):  # channels tied by skips
+        from nnprune.prune.group_prune import prune_groups
+
+        masks, report = prune_groups(model, params, criterion, sparsity, scope, exclude,
+                                     int(min_keep), layer_norm, reduce, data, seed)
+        attach_masks(model, masks)
+        return report
     if by_unit or layer_norm != "none":
         if by_unit:
             group = cc.unit_scores(model, criterion, list(pruned), data, seed=seed) \

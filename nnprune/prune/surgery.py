@@ -54,6 +54,7 @@ from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
 from nnprune.prune.channel_routes import (Route, columns, dead_output, find_route, layer_configs,
                                           width)
+from nnprune.prune.dependency import has_residual
 from nnprune.prune.groups import group_scores
 from nnprune.prune.masks import check_sparsity, prune_count
 from nnprune.prune.surgery_report import SurgeryReport
@@ -272,7 +273,18 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
     fraction, or {weight name: fraction}) removes by ``filter_keep``'s norm instead. Every
     layer keeps at least one unit; the output layer keeps all. ``fold``: see the module
     docstring; after ``mask_units`` there is nothing to fold and the result is exact.
+
+    A model with Residual blocks is cut by channel group (``group_surgery.shrink_groups``:
+    channels tied by a skip connection go together, only once ``mask_units`` silenced them).
     """
+    if has_residual(model):
+        if sparsity is not None:
+            raise TypeError("a model with Residual blocks is shrunk from its masks: prune it "
+                            "with prune_model(granularity='filter'), call mask_units, then "
+                            "shrink without sparsity")
+        from nnprune.prune.group_surgery import shrink_groups
+
+        return shrink_groups(model, input_shape, masks)
     configs, fold = layer_configs(model), _check_fold(fold)
     if masks is not None and sparsity is not None:
         raise TypeError("give masks or sparsity, not both")

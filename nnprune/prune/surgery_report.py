@@ -54,6 +54,27 @@ class SurgeryReport:
                    widths={name: (w_old[name], w_new[name]) for name in w_old},
                    keep={name: np.asarray(k) for name, k in (keep or {}).items()})
 
+    @classmethod
+    def compare_modules(cls, before: Any, after: Any, input_shape: tuple[int, ...],
+                        keep: Mapping[str, np.ndarray] | None = None) -> SurgeryReport:
+        """``compare`` for nested models (Residual blocks): widths of every Conv2d and Linear
+        by module name, at any depth."""
+        old, new = count(before, input_shape), count(after, input_shape)
+
+        def widths(model: Any) -> dict[str, int]:
+            return {name: m.out_channels if hasattr(m, "out_channels") else m.out_features
+                    for name, m in model.named_modules()
+                    if type(m).__name__ in ("Conv2d", "Linear")}
+
+        w_old, w_new = widths(before), widths(after)
+        if list(w_old) != list(w_new):
+            raise ValueError(f"before and after must have the same Conv2d / Linear layers, got "
+                             f"{list(w_old)} and {list(w_new)}")
+        return cls(input_shape=old.input_shape, params=(old.params, new.params),
+                   macs=(old.macs, new.macs),
+                   widths={name: (w_old[name], w_new[name]) for name in w_old},
+                   keep={name: np.asarray(k) for name, k in (keep or {}).items()})
+
     @property
     def macs_ratio(self) -> float:
         """Dense MACs after / before: the real cost left, 1.0 when nothing was removed."""

@@ -51,6 +51,7 @@ from nnprune.nn import Sequential
 from nnprune.prune.apply import attach_masks, model_masks, named_parameters
 from nnprune.prune.channel_routes import (PRODUCERS, columns, consumer_reads, find_route,
                                           layer_configs, width)
+from nnprune.prune.dependency import has_residual
 from nnprune.prune.groups import group_alive
 from nnprune.prune.masks import check_mask
 
@@ -121,7 +122,13 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     ``lottery.rewind`` or ``load_state_dict`` rewrite the buffers, call it again). Calling it
     again changes nothing. Each dead channel then reads exactly 0 at its consumer, in eval and
     train mode, and ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
+    A model with Residual blocks is handled by channel group
+    (``group_surgery.mask_group_units``: the returned dict is keyed by group name).
     """
+    if has_residual(model):
+        from nnprune.prune.group_surgery import mask_group_units
+
+        return mask_group_units(model)
     configs = layer_configs(model)
     params = named_parameters(model)
     masks, dead = model_masks(model), {}
