@@ -264,3 +264,25 @@ def check_unit_criteria(criterion: str, granularity: str, schedule: str,
             schedule not in UNIT_SCHEDULES:
         raise UsageError(f"the filter criteria and --layer-norm work with the oneshot and "
                          f"iterative schedules, not with {schedule}")
+
+
+def sparsity_spec(text: str) -> float | dict[str, float]:
+    """A fraction (``0.5``), a per-layer list (``0.weight=0.3,3.weight=0.6``) or a sensitivity
+    file written by ``nnprune sensitivity`` (``sens/sensitivity.json``: its tolerated ratios)."""
+    if text.endswith(".json"):
+        from nnprune.experiment.sensitivity import read_ratios
+
+        try:
+            return read_ratios(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    if "=" not in text:
+        return fraction(text)
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected layer=fraction pairs like "
+                                             f"0.weight=0.3,3.weight=0.6, got {text!r}")
+        out[name.strip()] = fraction(value.strip())
+    return out

@@ -19,7 +19,7 @@ from nnprune.cli.arguments import (SCHEDULES, SCOPES, UsageError, add_data_optio
                                    add_lr_schedule_option, nonnegative_float,
                                    add_pruning_options, check_output_file, count, examples,
                                    fraction, positive_float, positive_int, regularizer, wrap,
-                                   add_layer_norm_option, check_unit_criteria)
+                                   add_layer_norm_option, check_unit_criteria, sparsity_spec)
 from nnprune.cli.inputs import fresh_model, saved_model
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
@@ -50,9 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="importance score (default: %(default)s); "
                         f"{', '.join(CHANNEL_CRITERIA)} score whole filters or neurons")
     add_layer_norm_option(g)
-    g.add_argument("--sparsity", type=fraction, default=None,
+    g.add_argument("--sparsity", type=sparsity_spec, default=None,
                    help="target fraction of zeros (default: 0.9; an N:M granularity fixes it "
-                        "at 1 - N/M)")
+                        "at 1 - N/M); or per layer (oneshot, layer scope): a list "
+                        "0.weight=0.3,3.weight=0.6 or a sensitivity.json written by "
+                        "'nnprune sensitivity'")
     g.add_argument("--scope", choices=SCOPES, default="layer",
                    help="rank per layer or across all layers (default: %(default)s)")
     g.add_argument("--schedule", choices=SCHEDULES, default="oneshot",
@@ -206,6 +208,9 @@ def run(args: argparse.Namespace) -> int:
     if args.shrink:
         check_shrink(args.granularity, args.schedule)
     check_unit_criteria(args.criterion, args.granularity, args.schedule, args.layer_norm)
+    if isinstance(args.sparsity, dict) and (args.schedule != "oneshot" or args.scope != "layer"):
+        raise UsageError(f"argument --sparsity: a per-layer sparsity works with the oneshot "
+                         f"schedule and layer scope, not {args.schedule} / {args.scope}")
     check_output_file("--out", args.out)
     check_output_file("--json", args.json, "result.json")
     model, metadata, data = saved_model(args.model, args)
@@ -247,7 +252,9 @@ def run(args: argparse.Namespace) -> int:
     result = json.loads(json.dumps(record, default=float))
     print(f"{args.model}: {args.criterion} scores, {args.scope} scope, {args.granularity} "
           f"granularity, {args.schedule} schedule, "
-          f"target sparsity {100 * result['sparsity']:.1f}%")
+          + ("per-layer targets (mean " if isinstance(args.sparsity, dict) else "")
+          + f"target sparsity {100 * result['sparsity']:.1f}%"
+          + (")" if isinstance(args.sparsity, dict) else ""))
     print(sparsity_report(model, exclude))
     dense = "initial" if args.schedule == "init" else "dense"
     tuned = result["accuracy_after_finetune"]

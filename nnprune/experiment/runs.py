@@ -144,7 +144,10 @@ def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: s
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     parse_granularity(granularity)
-    if sparsity is not None:
+    if isinstance(sparsity, Mapping):  # per layer (oneshot, layer scope): each value a fraction
+        for name, value in sparsity.items():
+            check_sparsity(value, f"sparsity[{name!r}]")
+    elif sparsity is not None:
         check_sparsity(sparsity)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     prunable_parameters(model, exclude)  # every name must be a prunable weight
@@ -196,8 +199,11 @@ def prune_and_rescale(model: Any, criterion: str, sparsity: float | None, scope:
     return report, {k: v[1] for k, v in rescale_dropout(model, old, new).items()}
 
 
-def target_of(sparsity: float | None, granularity: str) -> float:
-    """The target for the record: an N:M granularity fixes it at 1 − N/M."""
+def target_of(sparsity: float | Mapping[str, float] | None, granularity: str) -> float:
+    """The target for the record: an N:M granularity fixes it at 1 − N/M; a per-layer dict
+    gives the mean of its targets (the dict itself is recorded as ``layer_targets``)."""
+    if isinstance(sparsity, Mapping):
+        return float(np.mean(list(sparsity.values()))) if sparsity else 0.0
     g = parse_granularity(granularity)
     return 1 - g[0] / g[1] if isinstance(g, tuple) else float(sparsity)
 

@@ -97,6 +97,8 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
     extra = {"dropout": dropout} if dropout else {}
     if layer_norm != "none":
         extra["layer_norm"] = layer_norm
+    if isinstance(sparsity, dict):
+        extra["layer_targets"] = dict(sparsity)
     if after_prune is not None:
         extra["after_prune"] = after_prune(model)
     before, after = accuracy(model, data), None

@@ -1,0 +1,163 @@
+"""Sensitivity analysis (Li et al. 2017, Fig. 2): how much each layer tolerates alone.
+
+Each prunable layer is pruned **alone**, without fine-tuning, at every ratio of a grid
+(``prune_model(copy, criterion, {layer: r}, granularity=...)``) and the accuracy recorded,
+one curve per layer. Li et al. found some layers flat up to 50–80 % of their filters and
+others collapsing at once, and pruned each layer by what it tolerates: here the largest
+ratio r of the grid such that every ratio up to r keeps the accuracy within ``tolerance`` of
+the dense model's,
+
+    r_ℓ = max { r : acc_ℓ(r') ≥ acc_dense − tolerance for every grid ratio r' ≤ r },
+
+on the data the curves were measured on. Pruning all layers at once at their r_ℓ costs more
+than any one of them (the losses add up roughly), which fine-tuning then recovers.
+
+With filter (neuron) granularity the layers are the Conv2d / Linear weights before the
+output layer; in a model with Residual blocks they are the channel groups, named by their
+first producer's weight (``prune.group_prune``).
+
+A sensitivity file (``write_sensitivity``) is JSON: ``format`` "nnprune.sensitivity",
+``criterion``, ``granularity``, ``accuracy_dense``, ``curves`` {layer: [[ratio, accuracy],
+...]}, ``tolerance`` and ``ratios`` {layer: r_ℓ}; ``nnprune prune --sparsity FILE`` reads
+the ``ratios``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from nnprune import train
+from nnprune.experiment.report import write_json
+from nnprune.experiment.runs import clone_model
+from nnprune.prune.apply import exclude_io, prunable_parameters, prune_model
+from nnprune.prune.dependency import has_residual
+from nnprune.prune.masks import check_sparsity
+
+FORMAT = "nnprune.sensitivity"
+RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def sensitivity_layers(model: Any, granularity: str = "filter") -> list[str]:
+    """The names the analysis prunes one at a time (see the module doc)."""
+    if granularity in ("filter", "neuron") and has_residual(model):
+        from nnprune.prune.group_surgery import prunable_groups
+
+        return [f"{g.name}.weight" for g in prunable_groups(model)]
+    names = list(prunable_parameters(model))
+    excluded = exclude_io(names, granularity)
+    return [n for n in names if n not in excluded]
+
+
+def _accuracy(model: Any, data: tuple[np.ndarray, np.ndarray]) -> float:
+    return float(train.evaluate(model, data)["accuracy"])
+
+
+def layer_sensitivity(model: Any, data: tuple[np.ndarray, np.ndarray], *,
+                      ratios: Sequence[float] = RATIOS, criterion: str = "l1_norm",
+                      granularity: str = "filter", layers: Sequence[str] | None = None,
+                      train_data: tuple[np.ndarray, np.ndarray] | None = None,
+                      seed: int = 0) -> dict[str, Any]:
+    """Accuracy on ``data`` = (x, y) with each layer alone pruned at each ratio, no fine-tuning.
+
+    {layer: (shape)} -> {"accuracy_dense": float, "curves": {layer: [[ratio, accuracy], ...]}}
+    with the ratios sorted and 0 first. ``model`` is not changed (each run prunes a copy).
+    ``train_data`` feeds the criteria that run the model (taylor_group, apoz, ...).
+    """
+    if not isinstance(ratios, Sequence) or isinstance(ratios, str) or not ratios:
+        raise ValueError(f"ratios must be a non-empty list of fractions, got {ratios!r}")
+    grid = sorted({0.0, *(check_sparsity(r, "ratios") for r in ratios)})
+    names = sensitivity_layers(model, granularity) if layers is None else list(layers)
+    known = sensitivity_layers(model, granularity)
+    for name in names:
+        if name not in known:
+            raise ValueError(f"layers names {name!r}; the layers to analyse are {known}")
+    dense = _accuracy(model, data)
+    curves = {}
+    for name in names:
+        curve = []
+        for r in grid:
+            if r == 0.0:
+                curve.append([0.0, dense])  # nothing pruned: the dense model itself
+                continue
+            pruned = clone_model(model)
+            prune_model(pruned, criterion, {name: r}, "layer", granularity, seed=seed,
+                        data=train_data)
+            curve.append([r, _accuracy(pruned, data)])
+        curves[name] = curve
+    return {"criterion": criterion, "granularity": granularity, "accuracy_dense": dense,
+            "curves": curves}
+
+
+def tolerated_ratios(curves: Mapping[str, Sequence[Sequence[float]]], accuracy_dense: float,
+                     tolerance: float) -> dict[str, float]:
+    """r_ℓ per layer: the largest grid ratio up to which the accuracy stays ≥ dense − tolerance
+    (see the module doc); 0.0 when even the smallest ratio costs more."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) \
+            or not 0 <= tolerance <= 1 or math.isnan(tolerance):
+        raise ValueError(f"tolerance must be an accuracy drop in [0, 1] (0.01 = 1 point), "
+                         f"got {tolerance!r}")
+    out = {}
+    for name, curve in curves.items():
+        best = 0.0
+        for ratio, acc in sorted(curve):
+            if acc < accuracy_dense - tolerance - 1e-12:
+                break
+            best = float(ratio)
+        out[name] = best
+    return out
+
+
+def write_sensitivity(path: str | os.PathLike, result: Mapping[str, Any],
+                      tolerance: float) -> Path:
+    """The sensitivity file: ``result`` of ``layer_sensitivity`` plus the tolerated ratios."""
+    ratios = tolerated_ratios(result["curves"], result["accuracy_dense"], tolerance)
+    return write_json(path, {"format": FORMAT, **result, "tolerance": tolerance,
+                             "ratios": ratios})
+
+
+def read_ratios(path: str | os.PathLike) -> dict[str, float]:
+    """{layer: ratio} from a sensitivity file (its ``ratios``), checked."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a readable sensitivity file: {err}") from None
+    if not isinstance(content, dict) or content.get("format") != FORMAT \
+            or not isinstance(content.get("ratios"), dict):
+        raise ValueError(f"{path}: not a sensitivity file written by 'nnprune sensitivity' "
+                         f"(no format {FORMAT!r} with ratios)")
+    return {str(k): check_sparsity(v, f"ratios[{k!r}]") for k, v in content["ratios"].items()}
+
+
+def sensitivity_plot(result: Mapping[str, Any], path: str | os.PathLike, *,
+                     tolerance: float | None = None, title: str | None = None) -> Path:
+    """One curve per layer: accuracy (%) against the fraction of its filters pruned."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    curves = result["curves"]
+    colours = [f"C{i % 10}" for i in range(len(curves))]
+    for colour, (name, curve) in zip(colours, curves.items()):
+        r, acc = np.asarray(curve, dtype=float).T
+        ax.plot(100 * r, 100 * acc, marker="o", ms=3, color=colour, label=name)
+    dense = 100 * result["accuracy_dense"]
+    ax.axhline(dense, color="0.5", lw=0.8, ls=":")
+    if tolerance is not None:
+        ax.axhline(dense - 100 * tolerance, color="0.3", lw=0.8, ls="--",
+                   label=f"dense − {100 * tolerance:g} points")
+    ax.set_xlabel(f"{result['granularity']}s pruned in that layer alone (%)")
+    ax.set_ylabel("accuracy, no fine-tuning (%)")
+    ax.set_title(title or f"Sensitivity to pruning ({result['criterion']})")
+    ax.legend(fontsize=7, ncol=2)
+    FigureCanvasAgg(fig)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
