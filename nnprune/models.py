@@ -169,25 +169,26 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     return nn.Sequential(*layers)
 
 
-def _basic_block(c_in: int, c_out: int, stride: int, rng: np.random.Generator,
-                 dtype: Any) -> nn.Residual:
+def _basic_block(c_in: int, c_out: int, stride: int, kw: dict[str, Any]) -> nn.Residual:
     """[conv 3×3 (stride) → BN → ReLU → conv 3×3 → BN] + shortcut; the shortcut is the
-    identity, or conv 1×1 (stride) → BN where the width or the map size changes."""
+    identity, or conv 1×1 (stride) → BN where the width or the map size changes. ``kw``:
+    the Conv2d options (rng, dtype, init, bias_init)."""
+    dtype = kw["dtype"]
     body = nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False, rng=rng, dtype=dtype),
+        nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False, **kw),
         nn.BatchNorm2d(c_out, dtype=dtype), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False, rng=rng, dtype=dtype),
+        nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False, **kw),
         nn.BatchNorm2d(c_out, dtype=dtype))
     shortcut = None
     if stride != 1 or c_in != c_out:
-        shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False, rng=rng,
-                                           dtype=dtype), nn.BatchNorm2d(c_out, dtype=dtype))
+        shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False, **kw),
+                                 nn.BatchNorm2d(c_out, dtype=dtype))
     return nn.Residual(body, shortcut)
 
 
 def resnet(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
-           width: float = 1.0, seed: int = 0, dtype: Any = np.float32,
-           depth: int = 20) -> nn.Sequential:
+           width: float = 1.0, seed: int = 0, dtype: Any = np.float32, init: str = "torch",
+           bias_init: str | None = None, depth: int = 20) -> nn.Sequential:
     """The CIFAR ResNet of He et al. 2016 (Sec. 4.2): 6n + 2 layers, ``depth`` = 20, 32, 44, ...
 
     conv 3×3 (16) → BN → ReLU → 3 stages of n basic blocks (16, 32, 64 channels; the first
@@ -202,27 +203,30 @@ def resnet(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110), "
                          f"got {depth!r}")
-    rng = _common(in_channels, num_classes, seed)
+    rng = _common(in_channels, num_classes, seed, init, bias_init)
+    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
     widths = [_scaled(c, width) for c in (16, 32, 64)]
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype),
+        nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, **kw),
         nn.BatchNorm2d(widths[0], dtype=dtype), nn.ReLU()]
     c = widths[0]
     for stage, c_out in enumerate(widths):
         for block in range((depth - 2) // 6):
             stride = 2 if stage > 0 and block == 0 else 1
-            layers += [_basic_block(c, c_out, stride, rng, dtype), nn.ReLU()]
+            layers += [_basic_block(c, c_out, stride, kw), nn.ReLU()]
             h, w, c = (h + 1) // stride if stride == 2 else h, \
                 (w + 1) // stride if stride == 2 else w, c_out
     layers += [nn.AvgPool2d((h, w)), nn.Flatten(),
-               nn.Linear(c, num_classes, rng=rng, dtype=dtype)]
+               nn.Linear(c, num_classes, **kw)]
     return nn.Sequential(*layers)
 
 
 def resnet20(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
-             width: float = 1.0, seed: int = 0, dtype: Any = np.float32) -> nn.Sequential:
+             width: float = 1.0, seed: int = 0, dtype: Any = np.float32, init: str = "torch",
+             bias_init: str | None = None) -> nn.Sequential:
     """ResNet-20 (He et al. 2016): ``resnet`` with depth 20, three blocks per stage."""
-    return resnet(in_channels, num_classes, input_size, width, seed, dtype, depth=20)
+    return resnet(in_channels, num_classes, input_size, width, seed, dtype, init, bias_init,
+                  depth=20)
 
 
 MODELS: dict[str, Callable[..., nn.Sequential]] = {
