@@ -15,7 +15,7 @@ from typing import Any
 from nnprune.prune.groups import parse_granularity
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
-SCHEDULES = ("oneshot", "iterative", "gradual", "init", "lottery")
+SCHEDULES = ("oneshot", "iterative", "gradual", "init", "lottery", "slimming")
 SCOPES = ("global", "layer")
 
 
@@ -238,7 +238,7 @@ def regularizer(args: argparse.Namespace) -> Any:
     return None
 
 
-UNIT_SCHEDULES = ("oneshot", "iterative")
+UNIT_SCHEDULES = ("oneshot", "iterative", "slimming")
 
 
 def add_layer_norm_option(g: Any) -> None:

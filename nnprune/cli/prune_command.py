@@ -59,10 +59,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="rank per layer or across all layers (default: %(default)s)")
     g.add_argument("--schedule", choices=SCHEDULES, default="oneshot",
                    help="oneshot, iterative (prune/fine-tune rounds), gradual (Zhu & Gupta), "
-                        "init (SNIP-style, then train), lottery (rewind) (default: %(default)s)")
+                        "init (SNIP-style, then train), lottery (rewind), slimming (L1 on "
+                        "BatchNorm scales, then prune by |gamma|, Liu et al.) "
+                        "(default: %(default)s)")
     g.add_argument("--rounds", type=positive_int, default=3,
                    help="rounds of the iterative and lottery schedules (default: %(default)s)")
     add_pruning_options(g)
+    g.add_argument("--slimming-l1", type=positive_float, default=1e-4, metavar="LAMBDA",
+                   help="slimming schedule: the penalty LAMBDA * sum |gamma| on every "
+                        "BatchNorm scale while training (default: %(default)s, Liu et al.)")
+    g.add_argument("--sparse-epochs", type=positive_int, default=5, metavar="N",
+                   help="slimming schedule: epochs of training with that penalty before "
+                        "pruning (default: %(default)s)")
     g.add_argument("--shrink", action="store_true",
                    help="filter, neuron or channel granularity, oneshot or iterative schedule: "
                         "cut the pruned units out and save the smaller dense model")
@@ -205,8 +213,13 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.report import write_json
     from nnprune.prune.apply import exclude_io, prunable_weights, sparsity_report
 
+    if args.schedule == "slimming":  # Liu et al.: |γ| ranked globally, whole channels
+        if (args.criterion, args.scope, args.granularity) != ("bn_gamma", "global", "filter"):
+            print("the slimming schedule prunes by bn_gamma, global scope, filter granularity")
+        args.criterion, args.scope, args.granularity = "bn_gamma", "global", "filter"
     if args.shrink:
-        check_shrink(args.granularity, args.schedule)
+        check_shrink(args.granularity,
+                     "oneshot" if args.schedule == "slimming" else args.schedule)
     check_unit_criteria(args.criterion, args.granularity, args.schedule, args.layer_norm)
     if isinstance(args.sparsity, dict) and (args.schedule != "oneshot" or args.scope != "layer"):
         raise UsageError(f"argument --sparsity: a per-layer sparsity works with the oneshot "
@@ -243,8 +256,13 @@ def run(args: argparse.Namespace) -> int:
         options["layer_norm"] = args.layer_norm
     run_workflow = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
                     "gradual": workflows.gradual, "init": workflows.at_init,
-                    "lottery": workflows.lottery}[args.schedule]
-    if args.shrink:
+                    "lottery": workflows.lottery}.get(args.schedule)
+    if args.schedule == "slimming":  # mask_units is part of the schedule
+        from nnprune.experiment.slimming import slimming
+
+        options.update(strength=args.slimming_l1, sparse_epochs=args.sparse_epochs)
+        record = slimming(model, data, **options)
+    elif args.shrink:
         record = prune_units(model, data, schedule=args.schedule,
                              **{**options, "rounds": args.rounds})
     else:
