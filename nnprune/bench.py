@@ -219,8 +219,13 @@ def _positive_int(text: str) -> int:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the bench options to ``parser`` (the ``nnprune bench`` subcommand)."""
-    parser.add_argument("what", nargs="?", default="conv", choices=["conv"],
-                        help="what to time (conv: the conv layers and a LeNet-5 step)")
+    parser.add_argument("what", nargs="?", default="conv", choices=["conv", "prune"],
+                        help="what to time (conv: the conv layers and a LeNet-5 step; prune: "
+                             "inference of dense, masked and shrunk filter-pruned models)")
+    parser.add_argument("--cases", type=lambda text: [t.strip() for t in text.split(",")
+                                                      if t.strip()],
+                        help="prune: comma-separated cases (default: all of "
+                             "nnprune.bench_prune.CASES)")
     parser.add_argument("--repeat", type=_positive_int, default=10,
                         help="timed runs per case, the median is reported (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE",
@@ -245,6 +250,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table (and write JSON); the exit status."""
     if isinstance(args.repeat, bool) or not isinstance(args.repeat, int) or args.repeat < 1:
         raise ValueError(f"--repeat must be a positive int, got {args.repeat!r}")
+    if getattr(args, "what", "conv") == "prune":
+        from nnprune import bench_prune
+
+        return bench_prune.run(args)
     out = sys.stderr if args.json == "-" else sys.stdout
 
     def say(line: str = "") -> None:

@@ -26,3 +26,25 @@ def test_bench_conv_writes_every_case(tmp_path, capsys):
 def test_bench_rejects_a_bad_repeat(capsys):
     assert main(["bench", "conv", "--repeat", "0"]) != 0
     assert "repeat" in capsys.readouterr().err
+
+
+def test_bench_prune_times_dense_masked_and_shrunk(tmp_path, capsys):
+    """Every figure of a case is there; the shrunk LeNet-5 has the MACs and parameters of
+    LeNet-5 with half its conv1, conv2 and fc1 units (closed form, no timing asserted)."""
+    out = tmp_path / "prune.json"
+    assert main(["bench", "prune", "--repeat", "1", "--cases", "lenet5-50",
+                 "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["cases"][0]
+    assert row["case"] == "lenet5-50" and row["batch"] == 64
+    macs = 10 * 24 * 24 * 25 + 25 * 8 * 8 * 10 * 25 + 25 * 16 * 250 + 250 * 10
+    params = (10 * 25 + 10) + (25 * 10 * 25 + 25) + (400 * 250 + 250) + (250 * 10 + 10)
+    assert row["macs"] == [2_293_000, macs] and row["params"] == [431_080, params]
+    assert row["mac_ratio"] == pytest.approx(2_293_000 / macs)
+    assert all(row["ms"][k] > 0 for k in ("dense", "masked", "shrunk"))
+    assert row["speedup_shrunk"] == pytest.approx(row["ms"]["dense"] / row["ms"]["shrunk"])
+    assert "MAC ratio" in capsys.readouterr().out
+
+
+def test_bench_prune_rejects_an_unknown_case(capsys):
+    assert main(["bench", "prune", "--cases", "alexnet"]) != 0
+    assert "alexnet" in capsys.readouterr().err

@@ -1,0 +1,160 @@
+"""``nnprune bench prune``: measured inference speed of dense, masked and shrunk models.
+
+Filter pruning only pays once the zeros are cut out: a masked model multiplies its zero
+filters like the dense one, the shrunk model (``prune.shrink``) is a smaller dense network.
+Each case builds a model with random weights (timing does not depend on their values),
+prunes whole filters by L1 norm, masks the units whole, shrinks, and times the forward pass
+(eval mode, no autograd graph) of all three on one random batch of 64:
+
+================= ========================================================================
+case               filters removed (by L1 norm), on the model's input shape
+================= ========================================================================
+vgg16-pruned-A     Li et al. 2017: 50 % of conv 1 and convs 8–13 of VGG-16, 3×32×32
+                   (the paper: 34 % fewer FLOPs, a 1.52× MAC ratio)
+vgg16-slim         60 % of every conv and of the hidden fc: ≥ 80 % fewer parameters
+lenet5-50          LeNet-5 (Caffe, Han et al. 2015), 1×28×28: 50 % of conv1, conv2, fc1
+lenet5-75          the same, 75 %
+resnet20-50        ResNet-20, 3×32×32: 50 % of every channel group (skips tied)
+================= ========================================================================
+
+Repeats are interleaved (dense, masked, shrunk, dense, ...) and the median of each is
+taken, so a load that changes during the run hits all three alike; the speed-up is
+median(dense) / median(shrunk), printed beside the theoretical MAC ratio dense MACs /
+shrunk MACs (``nnprune.count``). The load average is printed: on a shared machine the
+ratios within one run are what can be compared, not the milliseconds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+CASES = ("vgg16-pruned-A", "vgg16-slim", "lenet5-50", "lenet5-75", "resnet20-50")
+
+
+def _conv_names(model: Any) -> list[str]:
+    return [f"{name}.weight" for name, m in model.named_modules()
+            if type(m).__name__ == "Conv2d"]
+
+
+def build_case(name: str) -> tuple[Any, tuple[int, int, int], dict[str, float] | float]:
+    """(dense model, input shape (C, H, W), per-layer sparsity or one fraction) of a case."""
+    from nnprune import models
+
+    if name.startswith("vgg16"):
+        model = models.vgg16(3, 10, 32, seed=0)
+        convs = _conv_names(model)
+        if name == "vgg16-pruned-A":  # conv_1 and conv_8 .. conv_13 (1-based)
+            return model, (3, 32, 32), {convs[i]: 0.5 for i in (0, *range(7, 13))}
+        linear = [f"{n}.weight" for n, m in model.named_modules()
+                  if type(m).__name__ == "Linear"][0]
+        return model, (3, 32, 32), {**{c: 0.6 for c in convs}, linear: 0.6}
+    if name.startswith("lenet5"):
+        model = models.lenet5(1, 10, 28, seed=0)
+        return model, (1, 28, 28), {"0.weight": 0.5, "2.weight": 0.5, "5.weight": 0.5} \
+            if name == "lenet5-50" else {"0.weight": 0.75, "2.weight": 0.75, "5.weight": 0.75}
+    if name == "resnet20-50":
+        return models.resnet20(3, 10, 32, seed=0), (3, 32, 32), 0.5
+    raise ValueError(f"unknown case {name!r}; the cases are {CASES}")
+
+
+def pruned_variants(name: str) -> dict[str, Any]:
+    """{"dense", "masked", "shrunk": model, "input_shape", "params", "macs"} of a case."""
+    from nnprune.count import count
+    from nnprune.experiment.runs import clone_model
+    from nnprune.prune import mask_units, prune_model, shrink
+
+    dense, shape, sparsity = build_case(name)
+    masked = clone_model(dense)
+    prune_model(masked, "l1_norm", sparsity, "layer", "filter")
+    mask_units(masked)
+    shrunk, report = shrink(masked, shape)
+    cost = {k: count(m, shape) for k, m in (("dense", dense), ("shrunk", shrunk))}
+    return {"dense": dense.eval(), "masked": masked.eval(), "shrunk": shrunk.eval(),
+            "input_shape": shape, "params": (cost["dense"].params, cost["shrunk"].params),
+            "macs": (report.macs[0], report.macs[1])}
+
+
+def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int,
+                   warmup: int = 1) -> dict[str, list[float]]:
+    """Milliseconds of ``repeat`` rounds, each calling every function once in turn."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Build, prune and time one case; a JSON-able row."""
+    from nnprune.autograd import Tensor, no_grad
+
+    v = pruned_variants(name)
+    x = Tensor(np.random.default_rng(seed).standard_normal((batch, *v["input_shape"]),
+                                                            dtype=np.float32))
+
+    def forward(model: Any) -> Callable[[], Any]:
+        def run() -> Any:
+            with no_grad():
+                return model(x)
+        return run
+
+    times = interleaved_ms({k: forward(v[k]) for k in ("dense", "masked", "shrunk")}, repeat)
+    ms = {k: statistics.median(t) for k, t in times.items()}
+    spread = {k: [min(t), max(t)] for k, t in times.items()}
+    mac_ratio = v["macs"][0] / v["macs"][1]
+    return {"case": name, "input_shape": list(v["input_shape"]), "batch": batch,
+            "params": list(v["params"]), "macs": list(v["macs"]),
+            "params_fewer": 1 - v["params"][1] / v["params"][0], "mac_ratio": mac_ratio,
+            "ms": ms, "ms_range": spread, "speedup_masked": ms["dense"] / ms["masked"],
+            "speedup_shrunk": ms["dense"] / ms["shrunk"],
+            "share_of_theory": ms["dense"] / ms["shrunk"] / mac_ratio}
+
+
+def run(args: Any) -> int:
+    """``nnprune bench prune``: time every case of ``args.cases`` (default all), print the
+    table, write JSON with ``--json``."""
+    from nnprune.bench import blas_info
+
+    cases = list(CASES) if not getattr(args, "cases", None) else args.cases
+    for case in cases:
+        if case not in CASES:
+            raise ValueError(f"--cases: unknown case {case!r}; the cases are {', '.join(CASES)}")
+    out = sys.stderr if args.json == "-" else sys.stdout
+
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)
+
+    result: dict[str, Any] = {"blas": blas_info(),
+                              "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+                              "load_average": list(os.getloadavg()), "repeat": args.repeat,
+                              "cases": []}
+    say(f"BLAS: {result['blas']}; OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE'] or '(unset)'}")
+    say(f"inference, batch 64, median of {args.repeat} interleaved runs; load average "
+        f"{result['load_average'][0]:.2f} on {os.cpu_count()} CPUs (a loaded machine slows "
+        f"all three alike: compare the ratios)")
+    say(f"{'case':<16}{'params':>12}{'fewer':>7}{'MAC ratio':>10}{'dense ms':>10}"
+        f"{'masked':>9}{'shrunk':>9}{'speed-up':>9}{'of theory':>10}")
+    for case in cases:
+        row = time_case(case, args.repeat)
+        result["cases"].append(row)
+        say(f"{case:<16}{row['params'][1]:>12,}{row['params_fewer']:>7.0%}"
+            f"{row['mac_ratio']:>9.2f}×{row['ms']['dense']:>10.1f}{row['ms']['masked']:>9.1f}"
+            f"{row['ms']['shrunk']:>9.1f}{row['speedup_shrunk']:>8.2f}×"
+            f"{row['share_of_theory']:>10.0%}")
+    if args.json == "-":
+        print(json.dumps(result, indent=2))
+    elif args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return 0
