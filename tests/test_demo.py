@@ -240,7 +240,9 @@ def test_quick_demo_end_to_end(capsys, tmp_path):
     assert {r["model"] for r in records} == {"simple_cnn", "lenet_300_100"}
     report = (out / "report.md").read_text()
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert len(figures) == 2 * 5  # per model: 2 accuracy charts, layer bars, histogram, mask
+    # per model: 2 accuracy charts, layer bars, histogram, mask; then accuracy vs MACs and
+    # the sensitivity curves of the filter criteria
+    assert len(figures) == 2 * 5 + 2
     for name in figures:
         assert f"](figures/{name})" in report
     assert all((out / "figures" / name).stat().st_size > 1000 for name in figures)
@@ -259,3 +261,24 @@ def test_quick_demo_end_to_end(capsys, tmp_path):
         assert all(t > 0 for t in r["predict_seconds"].values())
         assert f"{r['params']:,} → {r['params_shrunk']:,}" in report
         assert f"{r['params']:,}->{r['params_shrunk']:,}" in printed
+    criteria = results["criteria"]
+    assert [r["criterion"] for r in criteria] == list(settings.filter_criteria)
+    assert "## Filter criteria compared" in report
+    for r in criteria:
+        assert r["macs_shrunk"] < r["macs"] and r["sparsity"] == settings.structured[0]
+        assert f"| {r['criterion']} | {100 * r['accuracy_pruned']:.1f}% |" in report
+    sensitivity = results["sensitivity"][0]
+    assert all(curve[0] == [0.0, sensitivity["accuracy_dense"]]
+               for curve in sensitivity["curves"].values())
+
+
+def test_criteria_report_pieces_refuse_empty_input(tmp_path):
+    from nnprune.experiment import demo_criteria
+
+    with pytest.raises(ValueError, match="empty"):
+        demo_criteria.criteria_markdown([])
+    with pytest.raises(ValueError, match="empty"):
+        demo_criteria.accuracy_vs_macs([], tmp_path / "x.png")
+    path = demo_criteria.accuracy_vs_macs([("dense", 1000, 0.9), ("shrunk", 250, 0.88)],
+                                          tmp_path / "x.png")
+    assert path.stat().st_size > 1000

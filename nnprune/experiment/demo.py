@@ -6,7 +6,8 @@ with four criteria (magnitude, gradient, Taylor, random), at several sparsities,
 global and with layer-wise scope, and measured on the test split before and after
 fine-tuning. The small CNN is also filter-pruned and shrunk into a smaller dense model
 (``demo_structured``), whose measured inference time is set beside the dense model's and the
-unstructured one's. The output folder gets ``results.json`` (the structured runs under
+unstructured one's; the filter criteria are compared at the first structured sparsity, with an
+accuracy-vs-MACs chart and per-layer sensitivity curves (``demo_criteria``). The output folder gets ``results.json`` (the structured runs under
 ``"structured"``), ``report.md`` and ``figures/``.
 
 The demo checks three expectations on its own numbers (they are measured, not assumed):
@@ -27,6 +28,8 @@ from nnprune import data as datasets
 from nnprune import models, train
 from nnprune.experiment.demo_structured import (structured_console, structured_markdown,
                                                 structured_runs)
+from nnprune.experiment.demo_criteria import (CRITERIA, criteria_figures, criteria_markdown,
+                                              criteria_runs)
 from nnprune.experiment.report import nearest_sparsity, tolerated_sparsity, write_results
 from nnprune.experiment.sweep import fit_model, representative, sweep, write_outputs
 from nnprune.nn import Module
@@ -61,6 +64,8 @@ class DemoSettings:
     structured: tuple[float, ...] = (0.5, 0.75)  # filter sparsities of the structured part
     structured_model: str = "simple_cnn"
     timing_repeats: int = 21  # train.predict calls per model, their median is reported
+    filter_criteria: tuple[str, ...] = CRITERIA  # compared at the first structured sparsity
+    sensitivity_ratios: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 # Measured over seeds 0-4 (split and initial weights), from PyTorch's default initialisation.
@@ -75,7 +80,8 @@ FULL = DemoSettings(models=(DemoModel("simple_cnn", epochs=30, finetune_epochs=5
                                       weight_decay=5e-3)))
 QUICK = DemoSettings(models=(DemoModel("simple_cnn", epochs=2, finetune_epochs=1),
                              DemoModel("lenet_300_100", epochs=4, finetune_epochs=2)),
-                     sparsities=(0.5, 0.9), structured=(0.5,), timing_repeats=3)
+                     sparsities=(0.5, 0.9), structured=(0.5,), timing_repeats=3,
+                     filter_criteria=("l1_norm", "fpgm"), sensitivity_ratios=(0.5,))
 
 DEFAULT_OUT = "nnprune-demo"
 MLP, TARGET_SPARSITY, TOLERANCE, CLEAR_GAP = "lenet_300_100", 0.9, 0.01, 0.05
@@ -192,6 +198,16 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
     echo(f"{spec.name}: filter pruning and shrinking at "
          f"{', '.join(f'{s:.0%}' for s in settings.structured)} in "
          f"{time.perf_counter() - t0:.1f}s")
+    t0 = time.perf_counter()
+    criteria = criteria_runs(trained[spec.name], data, sparsity=settings.structured[0],
+                             finetune_epochs=spec.finetune_epochs, lr=spec.finetune_lr,
+                             batch_size=spec.batch_size, seed=seed, model_name=spec.name,
+                             criteria=settings.filter_criteria)
+    criteria_plots, sensitivity = criteria_figures(out_dir, trained[spec.name], data, criteria,
+                                                   structured,
+                                                   ratios=settings.sensitivity_ratios)
+    echo(f"{spec.name}: {len(criteria)} filter criteria and the sensitivity curves in "
+         f"{time.perf_counter() - t0:.1f}s")
     seconds = time.perf_counter() - start
     checks = demo_checks(records)
     meta = {"demo": "quick" if quick else "full", "seed": seed, "dataset": data.description,
@@ -201,18 +217,30 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
                           intro=_intro(settings, data, seed, quick, seconds), meta=meta,
                           sections=[("Expectations", _checks_markdown(checks)),
                                     ("Structured pruning: a really smaller model",
-                                     structured_markdown(structured))])
+                                     structured_markdown(structured)),
+                                    ("Filter criteria compared",
+                                     criteria_markdown(criteria) + "\n\n" + "\n\n".join(
+                                         f"![{caption}](figures/{path.name})"
+                                         for caption, path in criteria_plots))])
     # write_outputs writes the sweep's records; the structured runs join them in the same file
-    write_results(paths["results"], records, meta, extra={"structured": structured})
+    write_results(paths["results"], records, meta,
+                  extra={"structured": structured, "criteria": criteria,
+                         "sensitivity": [sensitivity]})
+    for _, path in criteria_plots:
+        paths[f"figures/{path.name}"] = path
     echo(console_table(records))
     echo(structured_console(structured))
+    for r in criteria:
+        echo(f"{r['criterion']:<16} {100 * r['sparsity']:.0f}% filters: pruned "
+             f"{100 * r['accuracy_pruned']:5.1f}%, shrunk after fine-tuning "
+             f"{100 * r['accuracy_shrunk']:5.1f}% (dense {100 * r['accuracy_dense']:.1f}%)")
     for check in checks:
         status = {True: "met", False: "NOT met", None: "not run"}[check["met"]]
         echo(f"[{status}] {check['name']}: {check['detail']}")
     echo(f"wrote {paths['report']}, {paths['results']} and {len(paths) - 2} figures "
          f"in {seconds:.1f}s")
     return {"records": records, "checks": checks, "structured": structured, "paths": paths,
-            "seconds": seconds}
+            "seconds": seconds, "criteria": criteria, "sensitivity": sensitivity}
 
 
 def _intro(settings: DemoSettings, data: Any, seed: int, quick: bool, seconds: float) -> str:

@@ -1,0 +1,137 @@
+"""The demo's comparison of filter criteria: which filters to remove, and what it costs.
+
+From the same trained small CNN, for each criterion of ``CRITERIA`` (Li et al.'s L1 and the
+L2 norm, FPGM, group Taylor, APoZ, mean activation, random): remove the fraction
+``sparsity`` of every hidden layer's filters and neurons (layer-wise; the output layer stays
+dense), mask the units whole, fine-tune, shrink — one *criterion record* each
+(``CRITERION_FIELDS``). Beside them, per-layer sensitivity curves (Li et al. 2017, Fig. 2:
+each layer pruned alone, no fine-tuning) and one chart of test accuracy against the MACs
+each model really runs: the dense model, the unstructured one (its effective MACs, which
+dense kernels do not skip), each criterion's shrunk model.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nnprune.experiment import workflows
+from nnprune.experiment.report import check_records
+from nnprune.experiment.runs import accuracy, clone_model
+from nnprune.experiment.sensitivity import layer_sensitivity, sensitivity_plot
+from nnprune.nn import Module
+from nnprune.prune.surgery import shrink
+from nnprune.prune.units import mask_units
+
+CRITERIA = ("l1_norm", "l2_norm", "fpgm", "taylor_group", "apoz", "mean_activation", "random")
+CRITERION_FIELDS = ("model", "criterion", "sparsity", "finetune_epochs", "seed",
+                    "accuracy_dense", "accuracy_pruned", "accuracy_finetuned",
+                    "accuracy_shrunk", "macs", "macs_shrunk", "params", "params_shrunk")
+
+
+def criteria_runs(trained: Module, data: Any, *, sparsity: float, finetune_epochs: int,
+                  lr: float, batch_size: int, seed: int = 0, model_name: str = "model",
+                  criteria: Sequence[str] = CRITERIA) -> list[dict[str, Any]]:
+    """One criterion record per criterion (see the module doc); ``trained`` is not changed."""
+    dense = accuracy(trained, data)
+    rows = []
+    for criterion in criteria:
+        model = clone_model(trained)
+        r = workflows.oneshot(model, data, criterion=criterion, sparsity=sparsity,
+                              scope="layer", granularity="filter", after_prune=mask_units,
+                              finetune_epochs=finetune_epochs, lr=lr, batch_size=batch_size,
+                              seed=seed, model_name=model_name, accuracy_dense=dense)
+        small, surgery = shrink(model, tuple(data.input_shape))
+        rows.append({"model": model_name, "criterion": criterion, "sparsity": float(sparsity),
+                     "finetune_epochs": int(finetune_epochs), "seed": int(seed),
+                     "accuracy_dense": dense,
+                     "accuracy_pruned": r["accuracy_before_finetune"],
+                     "accuracy_finetuned": r["accuracy_after_finetune"],
+                     "accuracy_shrunk": accuracy(small, data),
+                     "macs": surgery.macs[0], "macs_shrunk": surgery.macs[1],
+                     "params": surgery.params[0], "params_shrunk": surgery.params[1]})
+    return rows
+
+
+def criteria_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The report's table of criterion records and the best criterion in words."""
+    rows = check_records(rows, CRITERION_FIELDS)
+    if not rows:
+        raise ValueError("rows is empty: there is no criterion run to report")
+    first = rows[0]
+    lines = [f"`{first['model']}`: {100 * first['sparsity']:.0f}% of the filters and hidden "
+             f"neurons of every hidden layer removed by each criterion (layer-wise), units "
+             f"masked whole, fine-tuned {first['finetune_epochs']} "
+             f"epoch{'s' if first['finetune_epochs'] != 1 else ''}, shrunk. Dense "
+             f"accuracy {100 * first['accuracy_dense']:.1f}%; "
+             f"{first['params']:,} → {first['params_shrunk']:,} parameters, "
+             f"{first['macs']:,} → {first['macs_shrunk']:,} MACs per image.", "",
+             "| criterion | pruned | fine-tuned | shrunk | shrunk − dense (points) |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        tuned = r["accuracy_finetuned"]
+        tuned = r["accuracy_pruned"] if tuned is None else tuned
+        lines.append(f"| {r['criterion']} | {100 * r['accuracy_pruned']:.1f}% | "
+                     f"{100 * tuned:.1f}% | {100 * r['accuracy_shrunk']:.1f}% | "
+                     f"{100 * (r['accuracy_shrunk'] - r['accuracy_dense']):+.1f} |")
+    best = max(rows, key=lambda r: r["accuracy_shrunk"])
+    spread = [100 * (max(r[k] for r in rows) - min(r[k] for r in rows))
+              for k in ("accuracy_pruned", "accuracy_shrunk")]
+    lines += ["", f"Best after fine-tuning: {best['criterion']}, "
+                  f"{100 * (best['accuracy_shrunk'] - best['accuracy_dense']):+.1f} points from "
+                  f"the dense model. The criteria span {spread[0]:.1f} points right after "
+                  f"pruning and {spread[1]:.1f} points after fine-tuning."]
+    return "\n".join(lines)
+
+
+def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: str | Path, *,
+                     title: str = "Test accuracy against the MACs run") -> Path:
+    """A scatter of (label, MACs per image, accuracy) points, one marker and label each."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not points:
+        raise ValueError("points is empty: nothing to plot")
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    for i, (label, macs, acc) in enumerate(points):
+        ax.scatter([macs], [100 * acc], color=f"C{i % 10}", label=label, s=28)
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs per image (dense, or effective for unstructured)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    FigureCanvasAgg(fig)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def criteria_figures(out_dir: str | Path, trained: Module, data: Any,
+                     rows: Sequence[Mapping[str, Any]],
+                     structured: Sequence[Mapping[str, Any]], *,
+                     ratios: Sequence[float]) -> tuple[list[tuple[str, Path]], dict[str, Any]]:
+    """The accuracy-vs-MACs chart and the sensitivity curves in ``out_dir/figures``; returns
+    ([(caption, path)], the sensitivity result)."""
+    out = Path(out_dir) / "figures"
+    first = rows[0]
+    points = [("dense", first["macs"], first["accuracy_dense"])]
+    for s in structured:
+        u = s["unstructured"]
+        tuned = u["accuracy_after_finetune"]
+        points.append((f"unstructured {100 * s['sparsity']:.0f}% (effective MACs)",
+                       u["effective_macs"], u["accuracy_before_finetune"] if tuned is None
+                       else tuned))
+        points.append((f"magnitude filters {100 * s['sparsity']:.0f}%, shrunk",
+                       s["macs_shrunk"], s["accuracy_shrunk"]))
+    points += [(f"{r['criterion']} {100 * r['sparsity']:.0f}%, shrunk", r["macs_shrunk"],
+                r["accuracy_shrunk"]) for r in rows]
+    macs = accuracy_vs_macs(points, out / "accuracy_vs_macs.png",
+                            title=f"{first['model']}: test accuracy against MACs")
+    sens = layer_sensitivity(trained, (data.x_test, data.y_test), ratios=ratios,
+                             criterion="l1_norm")
+    curves = sensitivity_plot(sens, out / "sensitivity.png", tolerance=0.01,
+                              title=f"{first['model']}: sensitivity of each layer (L1 norm)")
+    return [("Test accuracy against the MACs each model runs", macs),
+            ("Each layer pruned alone, no fine-tuning (Li et al. 2017, Fig. 2)", curves)], sens
