@@ -179,3 +179,20 @@ def test_group_criteria_refuse_what_they_cannot_score():
                     data=(np.zeros((2, 1, 8, 8)), np.zeros(2, int)))
     with pytest.raises(ValueError, match="group"):
         prune_model(model, "l1_norm", {"3.body.3.weight": 0.5}, granularity="filter")
+
+
+def test_group_functions_refuse_bad_input():
+    from nnprune.prune.channel_criteria import unit_scores
+    from nnprune.prune.group_surgery import group_scores_of, prunable_groups
+
+    with pytest.raises(TypeError, match="Sequential"):
+        channel_groups(nn.Linear(2, 2))
+    model = models.resnet20(in_channels=1, input_size=8, width=0.25)
+    with pytest.raises(ValueError, match="criterion"):
+        group_scores_of(model, prunable_groups(model), "snip")
+    with pytest.raises(ValueError, match="channel criterion"):
+        unit_scores(nn.Sequential(nn.Linear(2, 2)), "l3_norm", ["0.weight"])
+    bad = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Residual(nn.Sequential(nn.Conv2d(2, 3, 1))),
+                        nn.Flatten(), nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="Residual '1' adds 3 channels"):
+        channel_groups(bad)
