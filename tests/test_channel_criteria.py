@@ -245,3 +245,11 @@ def test_array_functions_refuse_bad_input():
 
 def test_docstring_examples():
     assert doctest.testmod(channel_scores, extraglobs={"np": np}).failed == 0
+
+
+@pytest.mark.parametrize("rounding, pruned", [("half_up", 3), ("half_even", 2)])
+def test_filter_criteria_follow_the_rounding_rule(rounding, pruned):
+    """0.3125 of 8 filters is 2.5: nnprune's half up prunes 3, PyTorch's half to even 2."""
+    model = _two_layer_cnn()
+    apply.prune_model(model, "fpgm", 0.3125, "layer", "filter", rounding=rounding)
+    assert (~model[0].weight.mask.reshape(8, -1).any(axis=1)).sum() == pruned

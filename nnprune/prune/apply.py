@@ -250,7 +250,8 @@ def prune_model(model: Any, criterion: str = "magnitude",
         from nnprune.prune.group_prune import prune_groups
 
         masks, report = prune_groups(model, params, criterion, sparsity, scope, exclude,
-                                     int(min_keep), layer_norm, reduce, data, seed)
+                                     int(min_keep), layer_norm, reduce, data, seed,
+                                     rounding=rounding)
         attach_masks(model, masks)
         return report
     if by_unit or layer_norm != "none":
@@ -262,7 +263,7 @@ def prune_model(model: Any, criterion: str = "magnitude",
                                           g, reduce) if pruned else {}
         masks, report = cc.ranked_group_masks(
             group, {name: p.data for name, p in params.items()}, old, sparsity, scope, g,
-            exclude, int(min_keep), layer_norm)
+            exclude, int(min_keep), layer_norm, rounding=rounding)
         attach_masks(model, {name: masks[name] for name in pruned})
         return report
     scores = compute_scores(criterion, pruned, grads, seed) if pruned else {}

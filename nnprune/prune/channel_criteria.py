@@ -137,14 +137,16 @@ def unit_scores(model: Any, criterion: str, names: list[str], data: Any = None, 
 def ranked_group_masks(group: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
                        old: Mapping[str, np.ndarray], sparsity: Any, scope: str,
                        granularity: str, exclude: tuple[str, ...], min_keep: int,
-                       layer_norm: str) -> tuple[dict[str, np.ndarray], PruneReport]:
+                       layer_norm: str, *, rounding: str = "half_up"
+                       ) -> tuple[dict[str, np.ndarray], PruneReport]:
     """Masks from one score per group: rank the groups, expand the kept ones to the weights.
 
     {name: (G,)} group scores, {name: weight}, {name: existing mask} -> ({name: mask},
     PruneReport counted in weights). Dead groups (all zero in ``old``) are pruned first and
     score 0 before normalisation; ``layer_norm`` (``channel_scores.normalise_layer``) puts each
     layer's scores on a common scale before a global ranking. ``sparsity``: a float (groups
-    pruned, per layer or overall) or {name: float} (layer scope).
+    pruned, per layer or overall) or {name: float} (layer scope); ``rounding``: see
+    ``masks.prune_count``.
     """
     ones = {n: np.ones(np.shape(w)) for n, w in weights.items()}
     olds = {n: np.asarray(old[n], np.float64) if n in old else ones[n] for n in weights}
@@ -152,9 +154,10 @@ def ranked_group_masks(group: Mapping[str, np.ndarray], weights: Mapping[str, np
     scores = {n: cs.normalise_layer(np.asarray(group[n]) * alive[n], layer_norm)
               if n in group else np.zeros(alive[n].shape) for n in weights}
     if scope == "layer":
-        keep, _ = layerwise_topk_masks(scores, sparsity, alive, exclude)
+        keep, _ = layerwise_topk_masks(scores, sparsity, alive, exclude, rounding=rounding)
     else:
-        keep, _ = global_topk_masks(scores, sparsity, alive, exclude, min_keep)
+        keep, _ = global_topk_masks(scores, sparsity, alive, exclude, min_keep,
+                                    rounding=rounding)
     masks = {n: expand_group_mask(keep[n], np.shape(weights[n]), granularity) * olds[n]
              for n in weights}
     target = None if isinstance(sparsity, Mapping) else sparsity

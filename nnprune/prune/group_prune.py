@@ -25,7 +25,8 @@ from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
 
 def prune_groups(model: Any, params: Mapping[str, Any], criterion: str, sparsity: Any,
                  scope: str, exclude: tuple[str, ...], min_keep: int, layer_norm: str,
-                 reduce: str, data: Any, seed: int) -> tuple[dict[str, np.ndarray], PruneReport]:
+                 reduce: str, data: Any, seed: int, *,
+                 rounding: str = "half_up") -> tuple[dict[str, np.ndarray], PruneReport]:
     """({weight name: mask} of every producer pruned, PruneReport over the prunable weights).
 
     ``params``: the model's prunable parameters by name; the options are ``prune_model``'s,
@@ -46,9 +47,10 @@ def prune_groups(model: Any, params: Mapping[str, Any], criterion: str, sparsity
     masks: dict[str, np.ndarray] = {}
     if groups:
         if scope == "layer":
-            keep, _ = layerwise_topk_masks(scores, sparsity, alive)
+            keep, _ = layerwise_topk_masks(scores, sparsity, alive, rounding=rounding)
         else:
-            keep, _ = global_topk_masks(scores, sparsity, alive, (), min_keep)
+            keep, _ = global_topk_masks(scores, sparsity, alive, (), min_keep,
+                                        rounding=rounding)
         for g in groups:
             for name, mask in group_keep_masks(model, g, keep[g.name] > 0).items():
                 old = params[name].mask
