@@ -160,5 +160,7 @@ def channel_groups(model: Any) -> list[ChannelGroup]:
 
 
 def has_residual(model: Any) -> bool:
-    """Whether ``model`` holds a Residual block anywhere (then surgery needs groups)."""
-    return any(type(m).__name__ == "Residual" for m in model.modules())
+    """Whether ``model`` holds a Residual block anywhere (then surgery needs groups). An
+    object without ``modules()`` has none: the caller's own checks say what it is."""
+    modules = getattr(model, "modules", None)
+    return callable(modules) and any(type(m).__name__ == "Residual" for m in modules())
