@@ -1,0 +1,252 @@
+"""3×3, stride-1 convolution by Winograd's minimal filtering (Lavin & Gray 2016).
+
+Shapes: x (N, C, H, W) ⋆ w (F, C, 3, 3) + b (F,) -> out (N, F, OH, OW), OH = H + 2·ph − 2
+(likewise OW): PyTorch's Conv2d with kernel 3, stride 1, dilation 1, any padding.
+
+The idea in one dimension, F(m, 3): m outputs of a 3-tap correlation, y_i = Σ_k d_{i+k} g_k,
+from α = m + 2 inputs with α multiplications instead of 3m:
+
+    y = Aᵀ [(G g) ⊙ (Bᵀ d)]          g (3,), d (α,), y (m,)
+
+G (α, 3), Bᵀ (α, α) and Aᵀ (m, α) evaluate the two polynomials at α points (0, ±1, ±2, ∞),
+multiply pointwise and interpolate back (Toom-Cook; Winograd 1980). Nesting it in both
+directions gives F(m×m, 3×3) on a tile d (α, α) of the padded input:
+
+    Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A   Y (m, m): one output tile.
+
+Over channels the sum moves inside, because everything but ⊙ is linear: with
+U = G g Gᵀ per (f, c) and V = Bᵀ d B per (c, tile), output tile t of filter f is
+Aᵀ [Σ_c U[f, c] ⊙ V[c, t]] A. For each of the α² points ξ of the tile that sum is a matrix
+product, so the whole layer is α² GEMMs (16 for m = 2, 36 for m = 4):
+
+    M[ξ] = U[ξ] V[ξ]                 (F, C) @ (C, T) -> (F, T),   T = N·⌈OH/m⌉·⌈OW/m⌉ tiles
+
+with m²·9/α² of im2col's multiplications (1/2.25 for F(2×2, 3×3), 1/4 for F(4×4, 3×3)).
+The transforms are GEMMs too, by vec(Bᵀ d B) = (Bᵀ ⊗ Bᵀ) vec(d) with row-major vec.
+
+Backward (every step linear, so each gradient is the transpose of its step):
+    dM = (Aᵀ ⊗ Aᵀ)ᵀ dY,   dU[ξ] = dM[ξ] V[ξ]ᵀ,   dw = (G ⊗ G)ᵀ dU,   db = Σ dout;
+    dx is the full correlation of dout with the kernel rotated by 180° and its F and C axes
+    swapped: dx = dout ⋆ rot(w) with padding 2 − p, the same algorithm again.
+
+Tiles that run past the output (OH or OW not a multiple of m) read zeros and their extra
+outputs are dropped. F(4×4, 3×3)'s matrices hold 4, 5 and 1/24: in float32 it loses more
+accuracy than F(2×2, 3×3), whose entries are 0, ±1/2 and ±1 (``nnprune bench conv`` prints
+both errors against float64).
+"""
+from __future__ import annotations
+
+import threading
+from fractions import Fraction as Fr
+from typing import NamedTuple
+
+import numpy as np
+
+from nnprune.autograd.function import Function
+from nnprune.functional.validation import Pair, check_float, check_vector, pair
+
+# m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
+TRANSFORMS: dict[int, tuple[tuple, tuple, tuple]] = {
+    2: (((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        ((1, 0, 0), (Fr(1, 2), Fr(1, 2), Fr(1, 2)), (Fr(1, 2), Fr(-1, 2), Fr(1, 2)), (0, 0, 1)),
+        ((1, 1, 1, 0), (0, 1, -1, -1))),
+    4: (((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+         (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+        ((Fr(1, 4), 0, 0), (Fr(-1, 6), Fr(-1, 6), Fr(-1, 6)), (Fr(-1, 6), Fr(1, 6), Fr(-1, 6)),
+         (Fr(1, 24), Fr(1, 12), Fr(1, 6)), (Fr(1, 24), Fr(-1, 12), Fr(1, 6)), (0, 0, 1)),
+        ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))),
+}
+
+
+class Tiling(NamedTuple):
+    """The tile grid of one call: m×m output tiles, ⌈OH/m⌉ × ⌈OW/m⌉ of them per image."""
+    m: int
+    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    padding: Pair
+    out_hw: Pair                        # (OH, OW)
+    tiles: Pair                         # (⌈OH/m⌉, ⌈OW/m⌉)
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2
+
+    @property
+    def count(self) -> int:
+        """T, the tiles of the whole batch."""
+        return self.x_shape[0] * self.tiles[0] * self.tiles[1]
+
+
+class WinogradCache(NamedTuple):
+    """What winograd_backward needs: the transformed input tiles V (α², C, T), w, the tiling."""
+    v: np.ndarray
+    w: np.ndarray
+    has_bias: bool
+    tiling: Tiling
+
+
+def transform_matrices(m: int, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Bᵀ, G, Aᵀ) of F(m×m, 3×3) as ``dtype`` arrays, m = 2 or 4 (α = m + 2):
+    Bᵀ (α, α), G (α, 3), Aᵀ (m, α)."""
+    if m not in TRANSFORMS:
+        raise ValueError(f"m must be one of {sorted(TRANSFORMS)} (output tile m×m), got {m!r}")
+    return tuple(np.array([[float(v) for v in row] for row in mat], dtype)
+                 for mat in TRANSFORMS[m])
+
+
+def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                     padding: int | Pair = 0, *, m: int = 2) -> tuple[np.ndarray, WinogradCache]:
+    """out = x ⋆ w + b by F(m×m, 3×3):  (N, C, H, W) ⋆ (F, C, 3, 3) + (F,) -> (N, F, OH, OW).
+
+    out[n, f, y, z] = b[f] + Σ_{c,i,j} x_pad[n, c, y + i, z + j] · w[f, c, i, j], computed
+    tile by tile as Aᵀ [Σ_c (G w[f, c] Gᵀ) ⊙ (Bᵀ d[c] B)] A (module docstring). m = 2 or 4.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> out, _ = winograd_forward(x, np.ones((1, 1, 3, 3)), np.array([0.5]))
+    >>> out[0, 0]
+    array([[45.5, 54.5],
+           [81.5, 90.5]])
+    """
+    padding = pair("padding", padding, 0)
+    _check_inputs(x, w, b, padding, m)
+    dtype = np.result_type(x, w, *(() if b is None else (b,)))
+    tiling = _tiling(x.shape, padding, m)
+    v = _input_transform(x.astype(dtype, copy=False), tiling)
+    u = _filter_transform(w.astype(dtype, copy=False), m)
+    out = _multiply_and_gather(u, v, None if b is None else b.astype(dtype, copy=False), tiling)
+    return out, WinogradCache(v, w, b is not None, tiling)
+
+
+def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool = True
+                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """dx (N, C, H, W), dw (F, C, 3, 3), db (F,) or None from dout (N, F, OH, OW).
+
+    dw = (G ⊗ G)ᵀ [dM V ᵀ] with dM = (Aᵀ ⊗ Aᵀ)ᵀ dY; dx = dout ⋆ rot180(w)ᵀ with padding 2 − p
+    (a full correlation, by the same Winograd forward). ``need_dx=False`` skips dx.
+    """
+    v, w, has_bias, t = cache
+    n, c, h, wd = t.x_shape
+    f = w.shape[0]
+    if dout.shape != (n, f, *t.out_hw):
+        raise ValueError(f"dout must have the output's shape {(n, f, *t.out_hw)}, "
+                         f"got {dout.shape}")
+    dtype = v.dtype
+    dout = dout.astype(dtype, copy=False)
+    _, g, at = transform_matrices(t.m, dtype)
+    (th, tw), m, (oh, ow) = t.tiles, t.m, t.out_hw
+    # dY (F, N, th, tw, m, m): each output tile's m×m gradients, zeros past the output's edge
+    dy = _scratch("dy", (f, n, th, tw, m, m), dtype)
+    if (th * m, tw * m) != (oh, ow):
+        dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
+    np.copyto(dy.transpose(1, 0, 2, 4, 3, 5), dout.reshape(n, f, th, m, tw, m))
+    dm = np.kron(at, at).T @ dy.reshape(-1, m * m).T          # (α², m²) @ (m², F·T)
+    du = np.matmul(dm.reshape(-1, f, t.count), v.transpose(0, 2, 1))  # (α², F, C)
+    dw = (np.kron(g, g).T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    dx = None
+    if need_dx:
+        # dx_pad = dout padded by 2, correlated with w rotated and transposed: (C, F, 3, 3)
+        w_rot = np.ascontiguousarray(w.astype(dtype, copy=False)[:, :, ::-1, ::-1]
+                                     .transpose(1, 0, 2, 3))
+        pad = tuple(max(2 - p, 0) for p in t.padding)
+        crop = tuple(max(p - 2, 0) for p in t.padding)
+        full, _ = winograd_forward(dout, w_rot, padding=pad, m=m)
+        dx = full[:, :, crop[0]:crop[0] + h, crop[1]:crop[1] + wd]
+        if any(crop):
+            dx = np.ascontiguousarray(dx)
+    return dx, np.ascontiguousarray(dw), db
+
+
+class WinogradConv2d(Function):
+    """out = x ⋆ w + b (3×3, stride 1) as one autograd op, by F(m×m, 3×3)."""
+
+    def forward(self, x, w, *b, padding=0, m=2):
+        self.dtypes = [a.dtype for a in (x, w, *b)]
+        out, self.cache = winograd_forward(x, w, b[0] if b else None, padding, m=m)
+        return out
+
+    def backward(self, dout):
+        need_dx = self.parents[0].requires_grad
+        grads = winograd_backward(dout, self.cache, need_dx=need_dx)[:len(self.dtypes)]
+        return tuple(None if g is None else g.astype(dt, copy=False)
+                     for g, dt in zip(grads, self.dtypes))
+
+
+# ---------------------------------------------------------------------------- the three steps
+def _tiling(x_shape: tuple, padding: Pair, m: int) -> Tiling:
+    oh, ow = x_shape[2] + 2 * padding[0] - 2, x_shape[3] + 2 * padding[1] - 2
+    return Tiling(m, tuple(x_shape), padding, (oh, ow), (-(-oh // m), -(-ow // m)))
+
+
+def _input_transform(x: np.ndarray, t: Tiling) -> np.ndarray:
+    """V = Bᵀ d B of every α×α input tile d (tiles overlap by 2):  (N, C, H, W) -> (α², C, T)."""
+    (n, c, h, wd), (ph, pw), (th, tw), m, a = t.x_shape, t.padding, t.tiles, t.m, t.alpha
+    # x padded, and extended with zeros to whole tiles: (N, C, th·m + 2, tw·m + 2)
+    xp = _scratch("xp", (n, c, th * m + 2, tw * m + 2), x.dtype)
+    xp[:, :, :ph], xp[:, :, ph + h:], xp[:, :, :, :pw], xp[:, :, :, pw + wd:] = 0, 0, 0, 0
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    sn, sc, sh, sw = xp.strides
+    tiles = np.lib.stride_tricks.as_strided(   # (N, C, th, tw, α, α), a view
+        xp, (n, c, th, tw, a, a), (sn, sc, m * sh, m * sw, sh, sw), writeable=False)
+    d = _scratch("d", (a, a, c, n, th, tw), x.dtype)  # d[i, j, c, tile]
+    np.copyto(d, tiles.transpose(4, 5, 1, 0, 2, 3))
+    bt = transform_matrices(m, x.dtype)[0]
+    v = np.kron(bt, bt) @ d.reshape(a * a, -1)  # (α², α²) @ (α², C·T)
+    return v.reshape(a * a, c, t.count)
+
+
+def _filter_transform(w: np.ndarray, m: int) -> np.ndarray:
+    """U = G g Gᵀ of every 3×3 kernel g:  (F, C, 3, 3) -> (α², F, C)."""
+    f, c = w.shape[:2]
+    g = transform_matrices(m, w.dtype)[1]
+    return (np.kron(g, g) @ w.reshape(f * c, 9).T).reshape(-1, f, c)  # (α², 9) @ (9, F·C)
+
+
+def _multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None,
+                         t: Tiling) -> np.ndarray:
+    """The α² GEMMs M[ξ] = U[ξ] V[ξ], then Y = Aᵀ M A per tile, placed into (N, F, OH, OW)."""
+    (n, c, _, _), (th, tw), m, a = t.x_shape, t.tiles, t.m, t.alpha
+    at = transform_matrices(m, v.dtype)[2]
+    f = u.shape[1]
+    # M with one more row holding the bias, so the output transform adds it: [Aᵀ⊗Aᵀ | 1]
+    mm = _scratch("m", (a * a + 1, f, t.count), v.dtype)
+    np.matmul(u, v, out=mm[:a * a])
+    mm[a * a] = 0 if b is None else b[:, None]
+    ka = np.empty((m * m, a * a + 1), v.dtype)
+    ka[:, :a * a], ka[:, a * a] = np.kron(at, at), 1
+    y = mm.reshape(a * a + 1, -1).T @ ka.T  # (F·T, α²+1) @ (α²+1, m²): rows (f, n, ty, tx)
+    y = y.reshape(f, n, th, tw, m, m).transpose(1, 0, 2, 4, 3, 5).reshape(n, f, th * m, tw * m)
+    oh, ow = t.out_hw
+    return np.ascontiguousarray(y[:, :, :oh, :ow])
+
+
+# Scratch arrays live from call to call, one set per thread (fresh ones cost page faults)
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A contiguous array of ``shape`` with garbage in it, kept under ``name`` for this thread."""
+    arrays = _SCRATCH.__dict__.setdefault("arrays", {})
+    size = int(np.prod(shape))
+    flat = arrays.get((name, np.dtype(dtype)))
+    if flat is None or flat.size < size:
+        flat = arrays[(name, np.dtype(dtype))] = np.empty(size, dtype)
+    return flat[:size].reshape(shape)
+
+
+def _check_inputs(x, w, b, padding: Pair, m: int) -> None:
+    check_float("x", x)
+    check_float("weight", w)
+    if m not in TRANSFORMS:
+        raise ValueError(f"m must be one of {sorted(TRANSFORMS)} (output tile m×m), got {m!r}")
+    if x.ndim != 4 or 0 in x.shape:
+        raise ValueError(f"x must be 4-D (N, C, H, W) with no empty axis, got shape {x.shape}")
+    if w.ndim != 4 or w.shape[2:] != (3, 3) or 0 in w.shape:
+        raise ValueError(f"weight must be (F, C, 3, 3) for Winograd F(m×m, 3×3), "
+                         f"got shape {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but weight expects {w.shape[1]} "
+                         f"(weight shape {w.shape} is (F, C, 3, 3))")
+    check_vector("bias", b, w.shape[0], "filter")
+    if min(x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]) < 3:
+        raise ValueError(f"the 3×3 kernel is larger than the padded input "
+                         f"{(x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])}")
