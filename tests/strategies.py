@@ -366,3 +366,22 @@ def residual_config(net, widths=None):
     layers += [{"type": "Flatten"}, {"type": "Linear", "in_features": c * h * w,
                                      "out_features": 3, "bias": True, "dtype": "float64"}]
     return {"type": "Sequential", "layers": layers}
+
+
+
+# ---------------------------------------------------------------- Winograd conv (3×3, stride 1)
+
+
+@st.composite
+def winograd_cases(draw, max_batch: int = 2, max_channels: int = 3, max_side: int = 9):
+    """3×3 stride-1 conv problems for the Winograd kernels: batch ``n`` (1 included), channels
+    ``c`` and filters ``f`` from 1, H ≠ W allowed, sides odd and even (partial output tiles
+    for both m = 2 and m = 4), padding 0–2 per axis with the padded input at least 3×3, the
+    tile ``m`` (2 or 4), ``bias`` on or off and a ``seed``."""
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, 3 - 2 * ph), max_side))
+    w = draw(st.integers(max(1, 3 - 2 * pw), max_side))
+    return {"n": draw(st.integers(1, max_batch)), "c": draw(st.integers(1, max_channels)),
+            "f": draw(st.integers(1, max_channels)), "h": h, "w": w, "padding": (ph, pw),
+            "m": draw(st.sampled_from([2, 4])), "bias": draw(st.booleans()),
+            "seed": draw(st.integers(0, 2**16))}

@@ -8,7 +8,8 @@ pytestmark = pytest.mark.kernels
 
 MODULES = ["nnprune.functional", "nnprune.functional.conv", "nnprune.functional.pool",
            "nnprune.functional.norm", "nnprune.functional.loss", "nnprune.functional.dense",
-           "nnprune.functional.noise", "nnprune.functional.validation"]
+           "nnprune.functional.noise", "nnprune.functional.validation",
+           "nnprune.functional.winograd"]
 
 
 @pytest.mark.parametrize("name", MODULES)

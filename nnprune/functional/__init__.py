@@ -5,6 +5,7 @@ conv2d_forward(...)``, ``dx, dw, db = conv2d_backward(dout, cache)``), each with
 twin in ``naive.py``:
 
     conv.py     conv2d as a GEMM                   im2col.py   its im2col and col2im
+    winograd.py 3×3 conv2d by Winograd's minimal filtering (F(2×2, 3×3), F(4×4, 3×3))
     pool.py     max_pool2d, avg_pool2d             norm.py     batch_norm
     loss.py     log_softmax, cross_entropy,        dense.py    linear
                 mse_loss                           noise.py    dropout
@@ -35,6 +36,8 @@ from nnprune.functional.dense import Linear
 from nnprune.functional.loss import CrossEntropy, LogSoftmax, MSELoss
 from nnprune.functional.norm import BatchNorm
 from nnprune.functional.pool import AvgPool2d, MaxPool2d
+from nnprune.functional.validation import pair
+from nnprune.functional.winograd import TILE, WinogradConv2d, conv_algorithm
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
            "tanh", "sigmoid", "log_softmax", "cross_entropy", "mse_loss"]
@@ -53,11 +56,23 @@ def linear(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None) ->
 
 
 def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
-           stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1) -> Tensor:
+           stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1,
+           algorithm: str = "auto") -> Tensor:
     """2-D cross-correlation:  (N, C, H, W) ⋆ (F, C, kh, kw) + (F,) -> (N, F, OH, OW),
-    OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW)."""
-    return Conv2d.apply(*_with_bias(x, weight, bias=bias), stride=stride, padding=padding,
-                        dilation=dilation)
+    OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW).
+
+    ``algorithm``: "im2col" (conv.py), "winograd2" or "winograd4" (F(2×2, 3×3) or
+    F(4×4, 3×3), winograd.py: 3×3 kernels, stride 1, dilation 1), or "auto": Winograd where
+    ``nnprune bench conv`` measured it faster (``winograd.auto_winograd``), im2col elsewhere.
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    chosen = conv_algorithm(algorithm, x.shape, weight.shape, pair("stride", stride, 1),
+                            pair("dilation", dilation, 1))
+    if chosen == "im2col":
+        return Conv2d.apply(*_with_bias(x, weight, bias=bias), stride=stride, padding=padding,
+                            dilation=dilation)
+    return WinogradConv2d.apply(*_with_bias(x, weight, bias=bias), padding=padding,
+                                m=TILE[chosen])
 
 
 def max_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = None,

@@ -11,6 +11,7 @@ import numpy as np
 
 from nnprune import functional as F
 from nnprune.autograd.tensor import Tensor, as_tensor
+from nnprune.functional.winograd import ALGORITHMS
 from nnprune.nn.init import (as_generator, check_init, fans, float_dtype, init_bias, init_weight,
                              resolve_bias_init)
 from nnprune.nn.module import Module
@@ -85,8 +86,12 @@ class Conv2d(Module):
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
                  dilation: int | tuple[int, int] = 1, bias: bool = True, *,
                  init: str = "torch", bias_init: str | None = None,
-                 rng: int | np.random.Generator | None = None, dtype: Any = np.float32) -> None:
+                 rng: int | np.random.Generator | None = None, dtype: Any = np.float32,
+                 algorithm: str = "auto") -> None:
         super().__init__()
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        self.algorithm = algorithm  # "auto", "im2col", "winograd2" or "winograd4": F.conv2d
         self.in_channels = _positive_int("in_channels", in_channels)
         self.out_channels = _positive_int("out_channels", out_channels)
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
@@ -98,7 +103,8 @@ class Conv2d(Module):
         self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        algorithm=self.algorithm)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -109,7 +115,8 @@ class Conv2d(Module):
                 "out_channels": self.out_channels, "kernel_size": list(self.kernel_size),
                 "stride": list(self.stride), "padding": list(self.padding),
                 "dilation": list(self.dilation), "bias": self.bias is not None,
-                "dtype": str(self.weight.dtype), "init": self.init, "bias_init": self.bias_init}
+                "dtype": str(self.weight.dtype), "init": self.init, "bias_init": self.bias_init,
+                **({} if self.algorithm == "auto" else {"algorithm": self.algorithm})}
 
 
 class _Pool2d(Module):
