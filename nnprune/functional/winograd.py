@@ -146,12 +146,19 @@ def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     """
     padding = pair("padding", padding, 0)
     _check_inputs(x, w, b, padding, m)
+    out, v, tiling = _correlate(x, w, b, padding, m, keep=True)
+    return out, WinogradCache(v, w, b is not None, tiling)
+
+
+def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair, m: int,
+               keep: bool) -> tuple[np.ndarray, np.ndarray, Tiling]:
+    """out, V and the tiling of x ⋆ w + b; V in scratch memory unless ``keep``."""
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
     tiling = _tiling(x.shape, padding, m)
-    v = _input_transform(x.astype(dtype, copy=False), tiling)
+    v = _input_transform(x.astype(dtype, copy=False), tiling, keep)
     u = _filter_transform(w.astype(dtype, copy=False), m)
     out = _multiply_and_gather(u, v, None if b is None else b.astype(dtype, copy=False), tiling)
-    return out, WinogradCache(v, w, b is not None, tiling)
+    return out, v, tiling
 
 
 def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool = True
@@ -176,7 +183,8 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
     if (th * m, tw * m) != (oh, ow):
         dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
     np.copyto(dy.transpose(1, 0, 2, 4, 3, 5), dout.reshape(n, f, th, m, tw, m))
-    dm = np.kron(at, at).T @ dy.reshape(-1, m * m).T          # (α², m²) @ (m², F·T)
+    dm = np.matmul(np.kron(at, at).T, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², F·T)
+                   out=_scratch("dm", (t.alpha ** 2, f * t.count), dtype))
     du = np.matmul(dm.reshape(-1, f, t.count), v.transpose(0, 2, 1))  # (α², F, C)
     dw = (np.kron(g, g).T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
@@ -187,7 +195,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
                                      .transpose(1, 0, 2, 3))
         pad = tuple(max(2 - p, 0) for p in t.padding)
         crop = tuple(max(p - 2, 0) for p in t.padding)
-        full, _ = winograd_forward(dout, w_rot, padding=pad, m=m)
+        full = _correlate(dout, w_rot, None, pad, m, keep=False)[0]
         dx = full[:, :, crop[0]:crop[0] + h, crop[1]:crop[1] + wd]
         if any(crop):
             dx = np.ascontiguousarray(dx)
@@ -215,8 +223,9 @@ def _tiling(x_shape: tuple, padding: Pair, m: int) -> Tiling:
     return Tiling(m, tuple(x_shape), padding, (oh, ow), (-(-oh // m), -(-ow // m)))
 
 
-def _input_transform(x: np.ndarray, t: Tiling) -> np.ndarray:
-    """V = Bᵀ d B of every α×α input tile d (tiles overlap by 2):  (N, C, H, W) -> (α², C, T)."""
+def _input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
+    """V = Bᵀ d B of every α×α input tile d (tiles overlap by 2):  (N, C, H, W) -> (α², C, T),
+    a new array if ``keep``, else scratch memory."""
     (n, c, h, wd), (ph, pw), (th, tw), m, a = t.x_shape, t.padding, t.tiles, t.m, t.alpha
     # x padded, and extended with zeros to whole tiles: (N, C, th·m + 2, tw·m + 2)
     xp = _scratch("xp", (n, c, th * m + 2, tw * m + 2), x.dtype)
@@ -228,7 +237,9 @@ def _input_transform(x: np.ndarray, t: Tiling) -> np.ndarray:
     d = _scratch("d", (a, a, c, n, th, tw), x.dtype)  # d[i, j, c, tile]
     np.copyto(d, tiles.transpose(4, 5, 1, 0, 2, 3))
     bt = transform_matrices(m, x.dtype)[0]
-    v = np.kron(bt, bt) @ d.reshape(a * a, -1)  # (α², α²) @ (α², C·T)
+    v = np.empty((a * a, c * t.count), x.dtype) if keep else _scratch("v", (a * a, c * t.count),
+                                                                        x.dtype)
+    np.matmul(np.kron(bt, bt), d.reshape(a * a, -1), out=v)  # (α², α²) @ (α², C·T)
     return v.reshape(a * a, c, t.count)
 
 
@@ -251,10 +262,14 @@ def _multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None,
     mm[a * a] = 0 if b is None else b[:, None]
     ka = np.empty((m * m, a * a + 1), v.dtype)
     ka[:, :a * a], ka[:, a * a] = np.kron(at, at), 1
-    y = mm.reshape(a * a + 1, -1).T @ ka.T  # (F·T, α²+1) @ (α²+1, m²): rows (f, n, ty, tx)
-    y = y.reshape(f, n, th, tw, m, m).transpose(1, 0, 2, 4, 3, 5).reshape(n, f, th * m, tw * m)
+    y = np.matmul(mm.reshape(a * a + 1, -1).T, ka.T,  # (F·T, α²+1) @ (α²+1, m²)
+                  out=_scratch("y", (f * t.count, m * m), v.dtype))  # rows (f, n, ty, tx)
+    # out (N, F, th, m, tw, m) <- y (F, N, th, tw, m, m)
+    out = np.empty((n, f, th * m, tw * m), v.dtype)
+    np.copyto(out.reshape(n, f, th, m, tw, m), y.reshape(f, n, th, tw, m, m)
+              .transpose(1, 0, 2, 4, 3, 5))
     oh, ow = t.out_hw
-    return np.ascontiguousarray(y[:, :, :oh, :ow])
+    return out if (oh, ow) == out.shape[2:] else out[:, :, :oh, :ow].copy()
 
 
 # Scratch arrays live from call to call, one set per thread (fresh ones cost page faults)
