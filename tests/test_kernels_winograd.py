@@ -3,6 +3,7 @@ forward and both backward passes equal the seven-loop twin (float64) and im2col 
 within the stated tolerance), the automatic choice changes no result beyond that tolerance,
 and bad arguments are refused with a clear error."""
 from fractions import Fraction
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from strategies import winograd_cases
 from nnprune import Tensor, nn
 from nnprune import functional as F
 from nnprune.functional import naive
+from nnprune.functional import winograd as winograd_module
 from nnprune.functional.conv import conv2d_backward, conv2d_forward
 from nnprune.functional.winograd import (FLOAT32_TOLERANCE, TRANSFORMS, conv_algorithm,
                                          transform_matrices, winograd_backward,
@@ -205,3 +207,22 @@ def test_bad_arguments_are_refused(call, match):
 def test_integer_input_is_refused_with_a_type_error():
     with pytest.raises(TypeError, match="x must be a float32 or float64"):
         winograd_forward(np.ones((1, 1, 5, 5), int), np.ones((1, 1, 3, 3)))
+
+
+@settings(max_examples=10)
+@given(case=winograd_cases(max_batch=4))
+def test_chunks_of_one_image_give_the_same_result(case):
+    """With chunks of one image (CHUNK_ELEMENTS = 1) forward and backward still equal the
+    naive loops (float64): the chunks split the batch, nothing else."""
+    x, w, b = arrays_for(case)
+    with mock.patch.object(winograd_module, "CHUNK_ELEMENTS", 1):
+        out, cache = winograd_forward(x, w, b, case["padding"], m=case["m"])
+        assert len(cache.v) == case["n"]
+        dout = np.random.default_rng(case["seed"] + 1).standard_normal(out.shape)
+        fast = winograd_backward(dout, cache)
+    ref, ref_cache = naive.conv2d_naive_forward(x, w, b, 1, case["padding"])
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
+    for name, got, expected in zip(("dx", "dw", "db"), fast,
+                                   naive.conv2d_naive_backward(dout, ref_cache)):
+        if expected is not None:
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=name)

@@ -48,6 +48,7 @@ from nnprune.functional.validation import Pair, check_float, check_vector, pair
 # float32 results stay within FLOAT32_TOLERANCE[m] · max(|x| ⋆ |w| + |b|) of the exact ones
 # (and likewise for dx and dw with |dout|): measured up to 5e-7 for m = 2, 4e-6 for m = 4
 FLOAT32_TOLERANCE = {2: 1e-6, 4: 1e-5}
+CHUNK_ELEMENTS = 1 << 20  # values of d, V and M per chunk of images (4 MB in float32)
 
 # m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
 TRANSFORMS: dict[int, tuple[tuple, tuple, tuple]] = {
@@ -115,8 +116,9 @@ class Tiling(NamedTuple):
 
 
 class WinogradCache(NamedTuple):
-    """What winograd_backward needs: the transformed input tiles V (α², C, T), w, the tiling."""
-    v: np.ndarray
+    """What winograd_backward needs: the transformed input tiles V (α², C, T_chunk) of each
+    chunk of images, w, the tiling of the whole batch."""
+    v: list[np.ndarray]
     w: np.ndarray
     has_bias: bool
     tiling: Tiling
@@ -151,14 +153,29 @@ def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
 
 
 def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair, m: int,
-               keep: bool) -> tuple[np.ndarray, np.ndarray, Tiling]:
-    """out, V and the tiling of x ⋆ w + b; V in scratch memory unless ``keep``."""
+               keep: bool) -> tuple[np.ndarray, list[np.ndarray], Tiling]:
+    """out, V of each chunk of images and the tiling of x ⋆ w + b; V in scratch memory (and
+    overwritten by the next chunk) unless ``keep``."""
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
+    x, b = x.astype(dtype, copy=False), None if b is None else b.astype(dtype, copy=False)
     tiling = _tiling(x.shape, padding, m)
-    v = _input_transform(x.astype(dtype, copy=False), tiling, keep)
     u = _filter_transform(w.astype(dtype, copy=False), m)
-    out = _multiply_and_gather(u, v, None if b is None else b.astype(dtype, copy=False), tiling)
-    return out, v, tiling
+    out = np.empty((x.shape[0], w.shape[0], *tiling.out_hw), dtype)
+    vs = []
+    for s in _chunks(tiling, w.shape[0]):
+        chunk = _tiling(x[s].shape, padding, m)
+        vs.append(_input_transform(x[s], chunk, keep))
+        _multiply_and_gather(u, vs[-1], b, chunk, out[s])
+    return out, vs, tiling
+
+
+def _chunks(t: Tiling, f: int) -> list[slice]:
+    """The batch in chunks of images whose tiles (d, V and M: α²·(2C + F) values per tile)
+    fit in CHUNK_ELEMENTS, so that each array stays in cache from one step to the next."""
+    n, c = t.x_shape[:2]
+    per_image = t.alpha ** 2 * (2 * c + f) * t.tiles[0] * t.tiles[1]
+    size = max(1, min(n, CHUNK_ELEMENTS // per_image))
+    return [slice(s, min(n, s + size)) for s in range(0, n, size)]
 
 
 def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool = True
@@ -174,18 +191,18 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
     if dout.shape != (n, f, *t.out_hw):
         raise ValueError(f"dout must have the output's shape {(n, f, *t.out_hw)}, "
                          f"got {dout.shape}")
-    dtype = v.dtype
+    dtype = v[0].dtype
     dout = dout.astype(dtype, copy=False)
     _, g, at = transform_matrices(t.m, dtype)
-    (th, tw), m, (oh, ow) = t.tiles, t.m, t.out_hw
-    # dY (F, N, th, tw, m, m): each output tile's m×m gradients, zeros past the output's edge
-    dy = _scratch("dy", (f, n, th, tw, m, m), dtype)
-    if (th * m, tw * m) != (oh, ow):
-        dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
-    np.copyto(dy.transpose(1, 0, 2, 4, 3, 5), dout.reshape(n, f, th, m, tw, m))
-    dm = np.matmul(np.kron(at, at).T, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², F·T)
-                   out=_scratch("dm", (t.alpha ** 2, f * t.count), dtype))
-    du = np.matmul(dm.reshape(-1, f, t.count), v.transpose(0, 2, 1))  # (α², F, C)
+    ka_t, m = np.kron(at, at).T, t.m
+    du = np.zeros((t.alpha ** 2, f, c), dtype)
+    for s, v_chunk in zip(_chunks(t, f), v):
+        chunk = _tiling(dout[s].shape[:2] + (h, wd), t.padding, m)
+        # dY (F, b, th, tw, m, m): each output tile's m×m gradients, zeros past the edge
+        dy = _output_tiles(dout[s], chunk)
+        dm = np.matmul(ka_t, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², F·T)
+                       out=_scratch("dm", (t.alpha ** 2, f * chunk.count), dtype))
+        du += np.matmul(dm.reshape(-1, f, chunk.count), v_chunk.transpose(0, 2, 1))  # (α², F, C)
     dw = (np.kron(g, g).T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     dx = None
@@ -223,6 +240,17 @@ def _tiling(x_shape: tuple, padding: Pair, m: int) -> Tiling:
     return Tiling(m, tuple(x_shape), padding, (oh, ow), (-(-oh // m), -(-ow // m)))
 
 
+def _output_tiles(dout: np.ndarray, t: Tiling) -> np.ndarray:
+    """dout (b, F, OH, OW) as its m×m output tiles (F, b, th, tw, m, m), zero-padded to whole
+    tiles, in scratch memory."""
+    (n, f), (th, tw), m, (oh, ow) = dout.shape[:2], t.tiles, t.m, t.out_hw
+    dy = _scratch("dy", (f, n, th, tw, m, m), dout.dtype)
+    if (th * m, tw * m) != (oh, ow):
+        dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
+    np.copyto(dy.transpose(1, 0, 2, 4, 3, 5), dout.reshape(n, f, th, m, tw, m))
+    return dy
+
+
 def _input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
     """V = Bᵀ d B of every α×α input tile d (tiles overlap by 2):  (N, C, H, W) -> (α², C, T),
     a new array if ``keep``, else scratch memory."""
@@ -250,9 +278,9 @@ def _filter_transform(w: np.ndarray, m: int) -> np.ndarray:
     return (np.kron(g, g) @ w.reshape(f * c, 9).T).reshape(-1, f, c)  # (α², 9) @ (9, F·C)
 
 
-def _multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None,
-                         t: Tiling) -> np.ndarray:
-    """The α² GEMMs M[ξ] = U[ξ] V[ξ], then Y = Aᵀ M A per tile, placed into (N, F, OH, OW)."""
+def _multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: Tiling,
+                         out: np.ndarray) -> None:
+    """The α² GEMMs M[ξ] = U[ξ] V[ξ], then Y = Aᵀ M A per tile, written into out (N, F, OH, OW)."""
     (n, c, _, _), (th, tw), m, a = t.x_shape, t.tiles, t.m, t.alpha
     at = transform_matrices(m, v.dtype)[2]
     f = u.shape[1]
@@ -264,12 +292,13 @@ def _multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None,
     ka[:, :a * a], ka[:, a * a] = np.kron(at, at), 1
     y = np.matmul(mm.reshape(a * a + 1, -1).T, ka.T,  # (F·T, α²+1) @ (α²+1, m²)
                   out=_scratch("y", (f * t.count, m * m), v.dtype))  # rows (f, n, ty, tx)
-    # out (N, F, th, m, tw, m) <- y (F, N, th, tw, m, m)
-    out = np.empty((n, f, th * m, tw * m), v.dtype)
-    np.copyto(out.reshape(n, f, th, m, tw, m), y.reshape(f, n, th, tw, m, m)
-              .transpose(1, 0, 2, 4, 3, 5))
-    oh, ow = t.out_hw
-    return out if (oh, ow) == out.shape[2:] else out[:, :, :oh, :ow].copy()
+    tiles = y.reshape(f, n, th, tw, m, m).transpose(1, 0, 2, 4, 3, 5)  # (N, F, th, m, tw, m)
+    if (th * m, tw * m) == out.shape[2:]:
+        np.copyto(out.reshape(n, f, th, m, tw, m), tiles)
+    else:  # whole tiles first, then the part inside the output
+        whole = _scratch("whole", (n, f, th * m, tw * m), v.dtype)
+        np.copyto(whole.reshape(n, f, th, m, tw, m), tiles)
+        np.copyto(out, whole[:, :, :out.shape[2], :out.shape[3]])
 
 
 # Scratch arrays live from call to call, one set per thread (fresh ones cost page faults)
