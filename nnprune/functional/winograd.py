@@ -36,6 +36,7 @@ both errors against float64).
 """
 from __future__ import annotations
 
+import functools
 import threading
 from fractions import Fraction as Fr
 from typing import NamedTuple
@@ -129,8 +130,19 @@ def transform_matrices(m: int, dtype=np.float64) -> tuple[np.ndarray, np.ndarray
     Bᵀ (α, α), G (α, 3), Aᵀ (m, α)."""
     if m not in TRANSFORMS:
         raise ValueError(f"m must be one of {sorted(TRANSFORMS)} (output tile m×m), got {m!r}")
-    return tuple(np.array([[float(v) for v in row] for row in mat], dtype)
+    return tuple(a.copy() for a in _matrices(m, np.dtype(dtype).str))
+
+
+@functools.lru_cache(maxsize=None)
+def _matrices(m: int, dtype: str) -> tuple[np.ndarray, ...]:
+    """Bᵀ, G, Aᵀ and the Kronecker products Bᵀ⊗Bᵀ, G⊗G, Aᵀ⊗Aᵀ that transform a whole
+    (row-major flattened) tile at once; made once per (m, dtype), read-only."""
+    bt, g, at = (np.array([[float(v) for v in row] for row in mat], dtype)
                  for mat in TRANSFORMS[m])
+    arrays = (bt, g, at, np.kron(bt, bt), np.kron(g, g), np.kron(at, at))
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -193,17 +205,16 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
                          f"got {dout.shape}")
     dtype = v[0].dtype
     dout = dout.astype(dtype, copy=False)
-    _, g, at = transform_matrices(t.m, dtype)
-    ka_t, m = np.kron(at, at).T, t.m
+    kg, ka, m = *_matrices(t.m, dtype.str)[4:], t.m
     du = np.zeros((t.alpha ** 2, f, c), dtype)
     for s, v_chunk in zip(_chunks(t, f), v):
         chunk = _tiling(dout[s].shape[:2] + (h, wd), t.padding, m)
         # dY (F, b, th, tw, m, m): each output tile's m×m gradients, zeros past the edge
         dy = _output_tiles(dout[s], chunk)
-        dm = np.matmul(ka_t, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², F·T)
+        dm = np.matmul(ka.T, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², F·T)
                        out=_scratch("dm", (t.alpha ** 2, f * chunk.count), dtype))
         du += np.matmul(dm.reshape(-1, f, chunk.count), v_chunk.transpose(0, 2, 1))  # (α², F, C)
-    dw = (np.kron(g, g).T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
+    dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     dx = None
     if need_dx:
@@ -264,32 +275,29 @@ def _input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
         xp, (n, c, th, tw, a, a), (sn, sc, m * sh, m * sw, sh, sw), writeable=False)
     d = _scratch("d", (a, a, c, n, th, tw), x.dtype)  # d[i, j, c, tile]
     np.copyto(d, tiles.transpose(4, 5, 1, 0, 2, 3))
-    bt = transform_matrices(m, x.dtype)[0]
     v = np.empty((a * a, c * t.count), x.dtype) if keep else _scratch("v", (a * a, c * t.count),
                                                                         x.dtype)
-    np.matmul(np.kron(bt, bt), d.reshape(a * a, -1), out=v)  # (α², α²) @ (α², C·T)
+    np.matmul(_matrices(m, x.dtype.str)[3], d.reshape(a * a, -1), out=v)  # (α², α²) @ (α², C·T)
     return v.reshape(a * a, c, t.count)
 
 
 def _filter_transform(w: np.ndarray, m: int) -> np.ndarray:
     """U = G g Gᵀ of every 3×3 kernel g:  (F, C, 3, 3) -> (α², F, C)."""
     f, c = w.shape[:2]
-    g = transform_matrices(m, w.dtype)[1]
-    return (np.kron(g, g) @ w.reshape(f * c, 9).T).reshape(-1, f, c)  # (α², 9) @ (9, F·C)
+    return (_matrices(m, w.dtype.str)[4] @ w.reshape(f * c, 9).T).reshape(-1, f, c)  # (α², 9) @ (9, F·C)
 
 
 def _multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: Tiling,
                          out: np.ndarray) -> None:
     """The α² GEMMs M[ξ] = U[ξ] V[ξ], then Y = Aᵀ M A per tile, written into out (N, F, OH, OW)."""
     (n, c, _, _), (th, tw), m, a = t.x_shape, t.tiles, t.m, t.alpha
-    at = transform_matrices(m, v.dtype)[2]
     f = u.shape[1]
     # M with one more row holding the bias, so the output transform adds it: [Aᵀ⊗Aᵀ | 1]
     mm = _scratch("m", (a * a + 1, f, t.count), v.dtype)
     np.matmul(u, v, out=mm[:a * a])
     mm[a * a] = 0 if b is None else b[:, None]
     ka = np.empty((m * m, a * a + 1), v.dtype)
-    ka[:, :a * a], ka[:, a * a] = np.kron(at, at), 1
+    ka[:, :a * a], ka[:, a * a] = _matrices(m, v.dtype.str)[5], 1
     y = np.matmul(mm.reshape(a * a + 1, -1).T, ka.T,  # (F·T, α²+1) @ (α²+1, m²)
                   out=_scratch("y", (f * t.count, m * m), v.dtype))  # rows (f, n, ty, tx)
     tiles = y.reshape(f, n, th, tw, m, m).transpose(1, 0, 2, 4, 3, 5)  # (N, F, th, m, tw, m)
