@@ -141,15 +141,15 @@ def test_winograd_float32_equals_im2col_within_the_stated_tolerance(case):
 
 
 @settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 2**16), n=st.integers(1, 2), c=st.integers(32, 40),
-       side=st.integers(3, 10), padding=st.integers(0, 2))
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 2), c=st.integers(16, 24),
+       side=st.integers(6, 10), padding=st.integers(0, 2))
 def test_automatic_choice_changes_no_result_beyond_the_tolerance(seed, n, c, side, padding):
     """F.conv2d with algorithm="auto" (Winograd on these many-channel 3×3 layers) gives the
     output and gradients of im2col within the Winograd tolerance, in float32."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, side, side + 1))
     w, b = rng.standard_normal((c, c, 3, 3)), rng.standard_normal(c)
-    chosen = conv_algorithm("auto", x.shape, w.shape, (1, 1), (1, 1))
+    chosen = conv_algorithm("auto", x.shape, w.shape, (1, 1), (1, 1), (padding, padding))
     assert chosen != "im2col"
     tensors = [Tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b)]
     out = F.conv2d(*tensors, padding=padding)
@@ -160,11 +160,15 @@ def test_automatic_choice_changes_no_result_beyond_the_tolerance(seed, n, c, sid
 
 
 def test_auto_keeps_im2col_where_winograd_cannot_run():
-    """5×5 kernels, stride 2 and dilation 2 run im2col; so do the few-channel 3×3 layers."""
+    """5×5 kernels, stride 2 and dilation 2 run im2col; so do few-channel 3×3 layers and
+    outputs smaller than one 4×4 tile."""
     assert conv_algorithm("auto", (8, 64, 16, 16), (64, 64, 5, 5), (1, 1), (1, 1)) == "im2col"
     assert conv_algorithm("auto", (8, 64, 16, 16), (64, 64, 3, 3), (2, 2), (1, 1)) == "im2col"
     assert conv_algorithm("auto", (8, 64, 16, 16), (64, 64, 3, 3), (1, 1), (2, 2)) == "im2col"
     assert conv_algorithm("auto", (8, 3, 32, 32), (64, 3, 3, 3), (1, 1), (1, 1)) == "im2col"
+    assert conv_algorithm("auto", (8, 64, 2, 2), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1)) == "im2col"
+    assert conv_algorithm("auto", (8, 64, 4, 4), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1)) \
+        == "winograd4"
 
 
 @pytest.mark.parametrize("algorithm", ["im2col", "winograd2", "winograd4"])

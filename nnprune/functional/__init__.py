@@ -67,7 +67,7 @@ def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
     """
     x, weight = as_tensor(x), as_tensor(weight)
     chosen = conv_algorithm(algorithm, x.shape, weight.shape, pair("stride", stride, 1),
-                            pair("dilation", dilation, 1))
+                            pair("dilation", dilation, 1), pair("padding", padding, 0))
     if chosen == "im2col":
         return Conv2d.apply(*_with_bias(x, weight, bias=bias), stride=stride, padding=padding,
                             dilation=dilation)
