@@ -1,0 +1,192 @@
+"""``nnprune bench train``: end-to-end figures, nnprune against PyTorch when importable.
+
+- one training epoch of LeNet-5 on the 10,000 MNIST t10k images (``--data-dir``: the folder
+  with ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``; skipped, with a
+  message, when the files are not there), batch 64, SGD lr 0.01 momentum 0.9;
+- one epoch of VGG-16 at width 0.25 (``models.vgg16``, BatchNorm, train mode) on
+  ``--vgg-samples`` random CIFAR-sized images (3×32×32), batch 64, same optimizer;
+- optionally the wall time of ``nnprune demo`` (``--demo``) and of the test suite
+  (``--tests``, run from ``--project``), each a fresh process.
+
+Each epoch runs ``--epochs`` times, nnprune and PyTorch in turns; the median is reported.
+The PyTorch models mirror nnprune's layer for layer (same shapes, same optimizer); their
+initial weights differ, which does not change the time of an epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+BATCH = 64
+MNIST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def read_t10k(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | str:
+    """MNIST t10k as x (10000, 1, 28, 28) float32 in [0, 1] and y (10000,) int64, or the
+    reason it cannot be read (a message naming the folder and the missing files)."""
+    from nnprune.data.idx import read_idx
+
+    root, arrays = Path(data_dir), []
+    for name in MNIST_FILES:
+        found = [root / (name + ext) for ext in ("", ".gz") if (root / (name + ext)).is_file()]
+        if not found:
+            return f"{name}[.gz] not found in {root}"
+        arrays.append(read_idx(found[0]))
+    images, labels = arrays
+    return (images.reshape(-1, 1, 28, 28).astype(np.float32) / 255,
+            labels.astype(np.int64))
+
+
+def nnprune_epoch(model: Any, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """One epoch of SGD (lr 0.01, momentum 0.9) over (x, y) in batches of 64, seeded order."""
+    from nnprune import Tensor
+    from nnprune import functional as F
+    from nnprune.optim import SGD
+
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    rng = np.random.default_rng(0)
+
+    def epoch() -> None:
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), BATCH):
+            batch = order[start:start + BATCH]
+            optimizer.zero_grad()
+            F.cross_entropy(model(Tensor(x[batch])), y[batch]).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def torch_epoch(torch: Any, model: Any, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """The same epoch in PyTorch."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    generator = torch.Generator().manual_seed(0)
+
+    def epoch() -> None:
+        order = torch.randperm(len(tx), generator=generator)
+        for start in range(0, len(tx), BATCH):
+            batch = order[start:start + BATCH]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx[batch]), ty[batch]).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def torch_lenet5(torch: Any) -> Any:
+    """``models.lenet5()`` on 28×28 in PyTorch."""
+    nnt = torch.nn
+    return nnt.Sequential(nnt.Conv2d(1, 20, 5), nnt.MaxPool2d(2), nnt.Conv2d(20, 50, 5),
+                          nnt.MaxPool2d(2), nnt.Flatten(), nnt.Linear(800, 500), nnt.ReLU(),
+                          nnt.Linear(500, 10))
+
+
+def torch_vgg16(torch: Any, width: float) -> Any:
+    """``models.vgg16(width=width)`` on 3×32×32 in PyTorch."""
+    from nnprune.models import VGG16_LAYERS, _scaled
+
+    nnt, layers, c = torch.nn, [], 3
+    for v in VGG16_LAYERS:
+        if v == "M":
+            layers.append(nnt.MaxPool2d(2))
+            continue
+        out = _scaled(v, width)
+        layers += [nnt.Conv2d(c, out, 3, padding=1, bias=False), nnt.BatchNorm2d(out),
+                   nnt.ReLU()]
+        c = out
+    hidden = _scaled(512, width)
+    return nnt.Sequential(*layers, nnt.Flatten(), nnt.Linear(c, hidden), nnt.ReLU(),
+                          nnt.Linear(hidden, 10))
+
+
+def time_epochs(fns: dict[str, Callable[[], None]], epochs: int) -> dict[str, float]:
+    """Median seconds of each epoch function, run in turns ``epochs`` times."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(epochs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def wall_time(command: list[str], cwd: str | Path | None = None) -> dict[str, Any]:
+    """Seconds a fresh process of ``command`` took, and its exit status."""
+    start = time.perf_counter()
+    status = subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, check=False).returncode
+    return {"command": " ".join(command), "seconds": time.perf_counter() - start,
+            "exit_status": status}
+
+
+def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """The end-to-end figures, printed with ``say``; returned as a dict for the JSON."""
+    from nnprune import models
+
+    result: dict[str, Any] = {}
+    cases: list[tuple[str, Callable[[], Any], Any]] = []
+    data = read_t10k(args.data_dir) if args.data_dir else "no --data-dir given"
+    if isinstance(data, str):
+        say(f"LeNet-5 epoch on MNIST t10k: skipped ({data})")
+        result["lenet5_epoch"] = {"skipped": data}
+    else:
+        cases.append(("lenet5_epoch", lambda: models.lenet5(seed=0), data))
+    rng = np.random.default_rng(0)
+    vgg_data = (rng.standard_normal((args.vgg_samples, 3, 32, 32), dtype=np.float32),
+                rng.integers(0, 10, args.vgg_samples))
+    cases.append(("vgg16_epoch", lambda: models.vgg16(width=args.vgg_width, seed=0), vgg_data))
+    for name, build, (x, y) in cases:
+        fns = {"nnprune_s": nnprune_epoch(build(), x, y)}
+        if torch:
+            net = torch_lenet5(torch) if name == "lenet5_epoch" else torch_vgg16(torch,
+                                                                                 args.vgg_width)
+            fns["torch_s"] = torch_epoch(torch, net, x, y)
+        row = {"samples": len(x), "batch": BATCH, **time_epochs(fns, args.epochs)}
+        label = ("LeNet-5, one epoch of MNIST t10k" if name == "lenet5_epoch" else
+                 f"VGG-16 width {args.vgg_width}, one epoch of {len(x)} random 3×32×32")
+        line = f"{label} (batch {BATCH}): {row['nnprune_s']:.2f} s"
+        if torch:
+            row["ratio"] = row["nnprune_s"] / row["torch_s"]
+            line += f", torch {row['torch_s']:.2f} s, ratio {row['ratio']:.2f}×"
+        result[name] = row
+        say(line + f"  (median of {args.epochs})")
+    if args.demo:
+        result["demo"] = wall_time([sys.executable, "-m", "nnprune", "demo"])
+        say(f"nnprune demo: {result['demo']['seconds']:.1f} s wall "
+            f"(exit status {result['demo']['exit_status']})")
+    if args.tests:
+        result["tests"] = wall_time([sys.executable, "-m", "pytest", "-q", "-x",
+                                     "-p", "no:cacheprovider"], cwd=args.project)
+        say(f"test suite in {args.project}: {result['tests']['seconds']:.1f} s wall "
+            f"(exit status {result['tests']['exit_status']})")
+    return result
+
+
+def configure_parser(parser: argparse.ArgumentParser, positive_int: Callable) -> None:
+    """The options of ``nnprune bench train``."""
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="train: folder with the MNIST t10k files for the LeNet-5 epoch "
+                             "(skipped without it)")
+    parser.add_argument("--vgg-samples", type=positive_int, default=1024,
+                        help="train: random images in the VGG-16 epoch (default: %(default)s)")
+    parser.add_argument("--vgg-width", type=float, default=0.25,
+                        help="train: VGG-16 width multiplier (default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=3,
+                        help="train: epochs timed per framework, in turns; the median is "
+                             "reported (default: %(default)s)")
+    parser.add_argument("--demo", action="store_true",
+                        help="train: also time `nnprune demo` in a fresh process")
+    parser.add_argument("--tests", action="store_true",
+                        help="train: also time the test suite (pytest) in --project")
+    parser.add_argument("--project", default=".", metavar="DIR",
+                        help="train: the checkout whose tests --tests runs (default: .)")
