@@ -90,10 +90,11 @@ def conv_kernels(algorithm: str) -> tuple[Callable, Callable]:
     """(forward, backward) array kernels of ``algorithm``, called as forward(x, w, b, padding)
     and backward(dout, cache) for stride 1."""
     from nnprune.functional import conv, winograd
+    from nnprune.functional.conv_algorithms import TILE
 
     if algorithm == "im2col":
         return (lambda x, w, b, p: conv.conv2d_forward(x, w, b, 1, p)), conv.conv2d_backward
-    m = winograd.TILE[algorithm]
+    m = TILE[algorithm]
     return (lambda x, w, b, p: winograd.winograd_forward(x, w, b, p, m=m)), \
         winograd.winograd_backward
 
@@ -120,7 +121,7 @@ def conv_algorithms(case: tuple) -> list[str]:
 
 def auto_algorithm(case: tuple) -> str:
     """The algorithm conv2d(algorithm="auto") runs for ``case``."""
-    from nnprune.functional.winograd import conv_algorithm
+    from nnprune.functional.conv_algorithms import conv_algorithm
 
     _, n, c, h, w, f, k, p = case
     return conv_algorithm("auto", (n, c, h, w), (f, c, k, k), (1, 1), (1, 1), (p, p))

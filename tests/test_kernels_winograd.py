@@ -17,9 +17,9 @@ from nnprune import functional as F
 from nnprune.functional import naive
 from nnprune.functional import winograd as winograd_module
 from nnprune.functional.conv import conv2d_backward, conv2d_forward
-from nnprune.functional.winograd import (FLOAT32_TOLERANCE, TRANSFORMS, conv_algorithm,
-                                         transform_matrices, winograd_backward,
-                                         winograd_forward)
+from nnprune.functional.conv_algorithms import conv_algorithm
+from nnprune.functional.winograd import (FLOAT32_TOLERANCE, TRANSFORMS, transform_matrices,
+                                         winograd_backward, winograd_forward)
 
 pytestmark = pytest.mark.kernels
 

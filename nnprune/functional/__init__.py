@@ -6,6 +6,7 @@ twin in ``naive.py``:
 
     conv.py     conv2d as a GEMM                   im2col.py   its im2col and col2im
     winograd.py 3×3 conv2d by Winograd's minimal filtering (F(2×2, 3×3), F(4×4, 3×3))
+    conv_algorithms.py   which of the two runs (conv2d's algorithm=)
     pool.py     max_pool2d, avg_pool2d             norm.py     batch_norm
     loss.py     log_softmax, cross_entropy,        dense.py    linear
                 mse_loss                           noise.py    dropout
@@ -37,7 +38,8 @@ from nnprune.functional.loss import CrossEntropy, LogSoftmax, MSELoss
 from nnprune.functional.norm import BatchNorm
 from nnprune.functional.pool import AvgPool2d, MaxPool2d
 from nnprune.functional.validation import pair
-from nnprune.functional.winograd import TILE, WinogradConv2d, conv_algorithm
+from nnprune.functional.conv_algorithms import TILE, conv_algorithm
+from nnprune.functional.winograd import WinogradConv2d
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
            "tanh", "sigmoid", "log_softmax", "cross_entropy", "mse_loss"]
@@ -63,7 +65,8 @@ def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
 
     ``algorithm``: "im2col" (conv.py), "winograd2" or "winograd4" (F(2×2, 3×3) or
     F(4×4, 3×3), winograd.py: 3×3 kernels, stride 1, dilation 1), or "auto": Winograd where
-    ``nnprune bench conv`` measured it faster (``winograd.auto_winograd``), im2col elsewhere.
+    ``nnprune bench conv`` measured it faster (``conv_algorithms.auto_winograd``), im2col
+    elsewhere.
     """
     x, weight = as_tensor(x), as_tensor(weight)
     chosen = conv_algorithm(algorithm, x.shape, weight.shape, pair("stride", stride, 1),

@@ -11,7 +11,7 @@ import numpy as np
 
 from nnprune import functional as F
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.functional.winograd import ALGORITHMS
+from nnprune.functional.conv_algorithms import ALGORITHMS
 from nnprune.nn.init import (as_generator, check_init, fans, float_dtype, init_bias, init_weight,
                              resolve_bias_init)
 from nnprune.nn.module import Module
