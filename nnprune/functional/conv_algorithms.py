@@ -26,10 +26,11 @@ def conv_algorithm(algorithm: str, x_shape: tuple, w_shape: tuple, stride: Pair,
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    four_d = len(x_shape) == 4 and len(w_shape) == 4  # else the kernel's checks say why
     fits = tuple(w_shape[2:]) == (3, 3) and stride == (1, 1) and dilation == (1, 1)
     if algorithm == "auto":
-        return auto_winograd(x_shape, w_shape, padding) if fits else "im2col"
-    if algorithm != "im2col" and not fits:
+        return auto_winograd(x_shape, w_shape, padding) if four_d and fits else "im2col"
+    if algorithm != "im2col" and four_d and not fits:
         raise ValueError(f"algorithm {algorithm!r} computes 3×3 kernels at stride 1 and "
                          f"dilation 1 only, got kernel {tuple(w_shape[2:])}, stride {stride}, "
                          f"dilation {dilation}")
