@@ -424,7 +424,7 @@ def run_conv(args: argparse.Namespace, torch: Any, say: Callable[[str], None]
         line += f"  {algorithm} ({row['layout']})"
         if case[6] == 3:
             row["float32_error"] = {name: float32_errors(case, name)
-                                    for name in ("winograd2", "winograd4")}
+                                    for name in ("im2col", "winograd2", "winograd4")}
             winograd_lines.append(f"{case[0]:<17}" + "".join(
                 f"{ms[name + ' fwd']:8.2f}{ms[name + ' f+b']:8.2f}"
                 for name in conv_algorithms(case)) + "".join(
@@ -435,7 +435,7 @@ def run_conv(args: argparse.Namespace, torch: Any, say: Callable[[str], None]
     say("\n3×3 layers by algorithm, fwd and f+b ms; float32 error of out, dx, dw against float64 "
         "im2col (max |error| / max |value|)")
     say(f"{'':<17}{'im2col':>16}{'F(2×2,3×3)':>16}{'F(4×4,3×3)':>16}"
-        f"{'F(2×2) error':>26}{'F(4×4) error':>26}")
+        f"{'im2col error':>26}{'F(2×2) error':>26}{'F(4×4) error':>26}")
     for line in winograd_lines:
         say(line)
     try:

@@ -21,6 +21,14 @@ def test_bench_conv_writes_every_case(tmp_path, capsys):
     assert result["matmul_peak_gflops"] > 0 and result["lenet5_step"]["kernels_ms"] > 0
     printed = capsys.readouterr().out
     assert "BLAS:" in printed and "LeNet-5 training step" in printed
+    assert [r["algorithm"] for r in result["conv"]] == ["im2col", "im2col", "im2col",
+                                                        "winograd4", "winograd4"]
+    for row in result["conv"][2:]:  # the 3×3 layers: every algorithm timed, errors measured
+        assert set(row["algorithms"]) == {"im2col", "winograd2", "winograd4"}
+        errors = row["float32_error"]
+        assert all(0 < e < 1e-4 for algo in errors.values() for e in algo.values())
+        assert errors["im2col"]["out"] < errors["winograd4"]["out"]
+    assert "F(4×4) error" in printed
 
 
 def test_bench_rejects_a_bad_repeat(capsys):
