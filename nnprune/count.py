@@ -17,6 +17,10 @@ Conventions, stated once:
 - ``nonzero_params`` counts entries ``!= 0`` in the parameters' data; a masked Parameter is
   zero where pruned, so pruned weights are not counted (nor is a bias still at its zero
   initialisation: the count is of the values, whatever made them zero).
+- Dead units: a Conv2d/Linear weight that reads a channel which is 0 for every input (a
+  filter or neuron pruned whole, with its bias; see ``nnprune.count_alive``) counts as zero
+  in ``nonzero_params``, ``density`` and ``effective_macs``: it multiplies zeros. So a
+  unit-masked model and its shrunk twin (``prune.shrink``) report the same effective figures.
 - ``compression_ratio = params / nonzero_params``; ``speedup = macs / effective_macs``, the
   theoretical speed-up of a sparse kernel that skips every zero weight.
 """
@@ -29,6 +33,7 @@ import numpy as np
 
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
+from nnprune.count_alive import alive_after, input_alive, live_weight
 from nnprune.count_layers import Shape, rule_for
 from nnprune.foreign import reject_foreign
 
@@ -177,19 +182,24 @@ def leaf_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return leaves
 
 
-def _layer_cost(name: str, layer: nn.Module, shape: Shape) -> LayerCost:
+def _layer_cost(name: str, layer: nn.Module, shape: Shape,
+                alive: np.ndarray) -> tuple[LayerCost, np.ndarray]:
+    """The layer's costs, its input's ``alive`` channels applied; the output's alive ones."""
     out_shape, weight_uses = rule_for(name, layer)(name, layer, shape)
     params = [p.data for p in layer.parameters()]
+    nonzero = sum(int(np.count_nonzero(p)) for p in params)
     weight = getattr(layer, "weight", None)
     density, nnz_weight, macs = None, 0, 0
     if isinstance(weight, nn.Parameter):
-        nnz_weight = int(np.count_nonzero(weight.data))
+        live = live_weight(layer, alive)  # weights reading dead channels multiply zeros
+        nnz_weight = int(np.count_nonzero(weight.data if live is None else live))
+        nonzero -= int(np.count_nonzero(weight.data)) - nnz_weight
         density = nnz_weight / weight.size
         macs = weight_uses * weight.size  # conv: OH·OW·F·C·kh·kw, linear: out·in, else 0
-    return LayerCost(name=name, kind=type(layer).__name__, output_shape=out_shape,
-                     params=sum(int(p.size) for p in params),
-                     nonzero_params=sum(int(np.count_nonzero(p)) for p in params),
-                     macs=macs, effective_macs=weight_uses * nnz_weight, density=density)
+    row = LayerCost(name=name, kind=type(layer).__name__, output_shape=out_shape,
+                    params=sum(int(p.size) for p in params), nonzero_params=nonzero,
+                    macs=macs, effective_macs=weight_uses * nnz_weight, density=density)
+    return row, alive_after(layer, alive, out_shape)
 
 
 def count(model: nn.Module, input_shape: tuple[int, int, int]) -> CostReport:
@@ -209,28 +219,30 @@ def count(model: nn.Module, input_shape: tuple[int, int, int]) -> CostReport:
     shape = _input_shape(input_shape)
     leaf_layers(model)  # refuses containers whose order is unknown
     rows: list[LayerCost] = []
-    _walk(model, "", shape, rows)
+    _walk(model, "", shape, input_alive(shape), rows)
     return CostReport(input_shape=shape, layers=tuple(rows))
 
 
-def _walk(module: nn.Module, name: str, shape: Shape, rows: list[LayerCost]) -> Shape:
-    """Append the costs of ``module``'s layers to ``rows``; returns its output shape. A
-    Residual's body and shortcut both start from the block's input shape and must agree."""
+def _walk(module: nn.Module, name: str, shape: Shape, alive: np.ndarray,
+          rows: list[LayerCost]) -> tuple[Shape, np.ndarray]:
+    """Append the costs of ``module``'s layers to ``rows``; returns its output shape and
+    alive channels. A Residual's body and shortcut both start from the block's input shape
+    and must agree; a channel of their sum is alive when either side's is."""
     if isinstance(module, nn.Sequential):
         for child, sub in module._modules.items():
-            shape = _walk(sub, f"{name}.{child}" if name else child, shape, rows)
-        return shape
+            shape, alive = _walk(sub, f"{name}.{child}" if name else child, shape, alive, rows)
+        return shape, alive
     if isinstance(module, nn.Residual):
-        out = _walk(module.body, f"{name}.body", shape, rows)
-        skip = shape if module.shortcut is None else _walk(module.shortcut, f"{name}.shortcut",
-                                                            shape, rows)
+        out, out_alive = _walk(module.body, f"{name}.body", shape, alive, rows)
+        skip, skip_alive = (shape, alive) if module.shortcut is None else _walk(
+            module.shortcut, f"{name}.shortcut", shape, alive, rows)
         if out != skip:
             raise ValueError(f"Residual {name!r}: the body outputs {out} but the shortcut "
                              f"{skip} per image; they must match to be added")
-        return out
-    row = _layer_cost(name, module, shape)
+        return out, out_alive | skip_alive
+    row, alive = _layer_cost(name, module, shape, alive)
     rows.append(row)
-    return row.output_shape
+    return row.output_shape, alive
 
 
 @dataclass(frozen=True)
