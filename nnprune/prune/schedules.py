@@ -81,6 +81,8 @@ def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: floa
     if step <= t0:
         return s_i
     j = (step - t0) // dt  # updates done after the one at t0
+    if j == 0:  # still the value of the update at t0, exactly (the formula rounds)
+        return s_i
     if j >= n:
         return s_f
     value = s_f + (s_i - s_f) * ((n - j) / n) ** power
