@@ -195,7 +195,9 @@ def _layer_cost(name: str, layer: nn.Module, shape: Shape,
         nnz_weight = int(np.count_nonzero(weight.data if live is None else live))
         nonzero -= int(np.count_nonzero(weight.data)) - nnz_weight
         density = nnz_weight / weight.size
+        # task 4.1: MAC counting (output sizes, dense and effective MACs)
         macs = weight_uses * weight.size  # conv: OH·OW·F·C·kh·kw, linear: out·in, else 0
+        # end task
     row = LayerCost(name=name, kind=type(layer).__name__, output_shape=out_shape,
                     params=sum(int(p.size) for p in params), nonzero_params=nonzero,
                     macs=macs, effective_macs=weight_uses * nnz_weight, density=density)

@@ -42,7 +42,9 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     >>> conv_output_size(28, 5, 1, 0, 1), conv_output_size(32, 3, 1, 1, 1)
     (24, 32)
     """
+    # task 4.1: MAC counting (output sizes, dense and effective MACs)
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    # end task
 
 
 def conv2d_rule(name: str, layer: nn.Module, shape: Shape) -> tuple[Shape, int]:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from nnprune.cli import (demo_command, prune_command, sensitivity_command, summary_command,
                          sweep_command, train_command)
 from nnprune.cli import export_command
+from nnprune.cli import assignment_command
 from nnprune.cli.arguments import Parser, UsageError, examples, wrap
 from nnprune.data.download import DatasetNotFoundError
 from nnprune.divergence import DivergenceError
@@ -54,6 +55,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     demo_command.add_parsers(sub, configure_bench)
     export_command.add_parser(sub)
     sensitivity_command.add_parser(sub)
+    assignment_command.add_parser(sub)
     return parser
 
 

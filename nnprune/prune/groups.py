@@ -117,9 +117,11 @@ def group_scores(scores: np.ndarray, granularity: str, reduce: str = "l1") -> np
     axes = reduced_axes(scores.shape, granularity)
     if not axes:
         return scores.copy()
+    # task 2.4: group scores, one L1 or L2 norm per filter, channel or kernel
     if reduce == "l1":
         return np.abs(scores).sum(axis=axes)
     return np.sqrt(np.square(scores).sum(axis=axes))
+    # end task
 
 
 def group_alive(mask: np.ndarray, granularity: str) -> np.ndarray:

@@ -54,7 +54,9 @@ def obd_saliency(w: np.ndarray, h_diag: np.ndarray) -> np.ndarray:
         raise ValueError(f"h_diag must have w's shape {w.shape}, got {h_diag.shape}")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(h_diag))):
         raise ValueError("w and h_diag must be finite")
+    # task 3.2: OBD saliency
     return 0.5 * h_diag * w * w
+    # end task
 
 
 def obs_saliency(w: np.ndarray, h_inv: np.ndarray) -> np.ndarray:
@@ -82,9 +84,11 @@ def obs_update(w: np.ndarray, h_inv: np.ndarray, q: int) -> tuple[np.ndarray, fl
     d = h_inv[q, q]
     if d <= 0:
         raise ValueError(f"h_inv[{q}, {q}] must be positive, got {d}")
+    # task 3.3: the OBS update that deletes one weight
     new = w - (w[q] / d) * h_inv[:, q]
     new[q] = 0.0  # exactly, not up to rounding
     return new, float(0.5 * w[q] ** 2 / d)
+    # end task
 
 
 def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,

@@ -157,6 +157,7 @@ def ranked_prune(scores: np.ndarray, alive: np.ndarray, k: int,
     """
     n = scores.size
     protected = np.zeros(n, bool) if protected is None else protected
+    # task 2.1: exact top-k ranking (dead first, then lowest score, ties by index)
     # np.lexsort sorts by its LAST key first: dead before alive, unprotected before protected,
     # then by score, then by index (the sort is stable; the index key makes it explicit)
     order = np.lexsort((np.arange(n), scores, protected, alive))
@@ -165,6 +166,7 @@ def ranked_prune(scores: np.ndarray, alive: np.ndarray, k: int,
     pruned = np.zeros(n, bool)
     pruned[order[:min(max(k, dead), limit)]] = True
     return pruned
+    # end task
 
 
 def threshold_mask(scores: np.ndarray, threshold: float,
@@ -180,7 +182,9 @@ def threshold_mask(scores: np.ndarray, threshold: float,
     scores = check_scores(scores)
     t = check_threshold(threshold, "threshold")
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
+    # task 2.2: the percentile mask
     return (scores > t).astype(scores.dtype) * old
+    # end task
 
 
 def percentile_mask(scores: np.ndarray, q: float, mask: np.ndarray | None = None) -> np.ndarray:
@@ -200,7 +204,9 @@ def percentile_mask(scores: np.ndarray, q: float, mask: np.ndarray | None = None
         raise ValueError(f"q must be a percentile in [0, 100], got {q!r}")
     if scores.size == 0:
         raise ValueError("scores is empty: an empty array has no percentile")
+    # task 2.2: the percentile mask
     return threshold_mask(scores, float(np.percentile(scores, q)), mask)
+    # end task
 
 
 def topk_mask(scores: np.ndarray, sparsity: float, mask: np.ndarray | None = None, *,

@@ -78,7 +78,8 @@ def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: floa
     if isinstance(power, bool) or not isinstance(power, numbers.Real) \
             or not 0 < power < math.inf:
         raise ValueError(f"power must be a positive finite number, got {power!r}")
-    if step <= t0:
+    # task 3.1: the Zhu-Gupta gradual sparsity schedule
+    if step < t0 + dt:  # up to the first update after t0 the target is s_i, exactly
         return s_i
     j = (step - t0) // dt  # updates done after the one at t0
     if j == 0:  # still the value of the update at t0, exactly (the formula rounds)
@@ -87,6 +88,7 @@ def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: floa
         return s_f
     value = s_f + (s_i - s_f) * ((n - j) / n) ** power
     return min(max(value, s_i), s_f)  # rounding cannot step outside [s_i, s_f]
+    # end task
 
 
 def iterative_sparsities(final_sparsity: float, rounds: int,

@@ -149,6 +149,7 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
                                     rounding=rounding)
     s = check_sparsity(sparsity)
     check_rounding(rounding)
+    # task 2.3: one top-k ranking across layers, min_keep per layer (needs 2.1)
     names = [name for name in arrays if name not in exclude]
     flat_scores, flat_alive, flat_protected, group_shapes = [], [], [], []
     for name in names:
@@ -177,6 +178,7 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
             start += size
             keep = expand_group_mask(keep_groups, arrays[name].shape, g)
             out[name] = keep.astype(olds[name].dtype) * olds[name]
+    # end task
     return out, PruneReport.from_masks(out, exclude, s)
 
 
