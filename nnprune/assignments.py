@@ -3,15 +3,16 @@
 In a solution file (a tutorial or any Python file) a line holding only ``# solution`` starts a
 block that students will write. The block runs from that line to the first line indented less
 than the marker, to a new ``# %%`` cell, or to an explicit ``# end solution`` line, whichever
-comes first. ``make_exercise`` replaces each block with one ``# Write your code here.`` line at
-the marker's indentation, keeping everything else byte for byte, and checks that the exercise
-still compiles (a function body needs its docstring to stay valid Python).
+comes first. ``make_exercise`` replaces each block with two lines at the marker's indentation,
+``# Write your code here.`` and ``raise NotImplementedError("Exercise: ...")``, so an unfilled
+exercise stops where the work is and says so; everything else is kept byte for byte.
+``solution_spans`` gives the blocks' extents (the notebook export marks the same blocks).
 
->>> src = 'def area(r):\\n    \"\"\"Area of a disk.\"\"\"\\n    # solution\\n    return 3.14159 * r * r\\n'
+>>> src = 'def area(r):\\n    # solution\\n    return 3.14159 * r * r\\n'
 >>> print(make_exercise(src), end="")
 def area(r):
-    \"\"\"Area of a disk.\"\"\"
     # Write your code here.
+    raise NotImplementedError("Exercise: write the code of this block")
 """
 from __future__ import annotations
 
@@ -23,10 +24,46 @@ from nnprune.files import atomic_write_text
 MARKER = "# solution"
 END_MARKER = "# end solution"
 PLACEHOLDER = "# Write your code here."
+STUB = 'raise NotImplementedError("Exercise: write the code of this block")'
 
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
+
+
+def solution_spans(lines: list[str]) -> list[tuple[int, int, int]]:
+    """(marker, stop, keep_from) line indices of each ``# solution`` block of ``lines``.
+
+    The block's code is ``lines[marker + 1:stop]``; ``lines[stop:keep_from]`` is the
+    ``# end solution`` line if there is one (else empty); the blank lines that separated the
+    block from what follows are not part of it.
+    """
+    spans = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != MARKER:
+            i += 1
+            continue
+        marker, indent = i, _indent(lines[i])
+        i += 1
+        end_line = None
+        while i < len(lines):
+            stripped = lines[i].strip()
+            if stripped == END_MARKER:
+                end_line = i
+                break
+            if stripped.startswith("# %%") or (stripped and _indent(lines[i]) < indent):
+                break
+            i += 1
+        if end_line is not None:
+            spans.append((marker, end_line, end_line + 1))
+            i = end_line + 1
+            continue
+        stop = i
+        while stop > marker + 1 and not lines[stop - 1].strip():
+            stop -= 1
+        spans.append((marker, stop, stop))
+    return spans
 
 
 def make_exercise(source: str, filename: str = "<solution>") -> str:
@@ -34,41 +71,18 @@ def make_exercise(source: str, filename: str = "<solution>") -> str:
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, got {type(source).__name__}")
     lines = source.splitlines(keepends=True)
-    out: list[str] = []
-    i, blocks = 0, 0
-    while i < len(lines):
-        line = lines[i]
-        if line.strip() != MARKER:
-            out.append(line)
-            i += 1
-            continue
-        blocks += 1
-        indent = _indent(line)
-        out.append(" " * indent + PLACEHOLDER + "\n")
-        start = i = i + 1
-        while i < len(lines):
-            stripped = lines[i].strip()
-            if stripped == END_MARKER:
-                i += 1
-                start = i  # the end marker goes too; nothing to give back
-                break
-            if stripped.startswith("# %%") or (stripped and _indent(lines[i]) < indent):
-                break
-            i += 1
-        # give back the blank lines that separated the block from what follows
-        back = i
-        while back > start and not lines[back - 1].strip():
-            back -= 1
-        out.extend(lines[back:i])
-    if blocks == 0:
+    spans = solution_spans(lines)
+    if not spans:
         raise ValueError(f"{filename}: no '{MARKER}' marker found; nothing to turn into an exercise")
-    exercise = "".join(out)
+    for marker, _, keep_from in reversed(spans):
+        pad = " " * _indent(lines[marker])
+        lines[marker:keep_from] = [pad + PLACEHOLDER + "\n", pad + STUB + "\n"]
+    exercise = "".join(lines)
     try:
         compile(exercise, filename, "exec")
     except SyntaxError as err:
         raise ValueError(f"{filename}: the exercise would not compile ({err.msg}, line {err.lineno}); "
-                         "keep a docstring or a statement before each '# solution' "
-                         "inside a function") from None
+                         "a '# solution' block must hold whole statements") from None
     return exercise
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from nnprune import functional as F
 from nnprune.autograd import Tensor, no_grad

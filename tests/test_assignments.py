@@ -1,7 +1,7 @@
 """Exercise files generated from solution files."""
 import pytest
 
-from nnprune.assignments import PLACEHOLDER, make_exercise, write_exercise
+from nnprune.assignments import PLACEHOLDER, STUB, make_exercise, solution_spans, write_exercise
 
 pytestmark = pytest.mark.tutorials
 
@@ -34,19 +34,25 @@ def test_solution_blocks_become_placeholders_and_the_rest_is_kept():
     exercise = make_exercise(SOLUTION)
     assert "np.abs" not in exercise and "total =" not in exercise
     assert exercise.count(PLACEHOLDER) == 2
-    assert '    """|w|, elementwise."""\n    ' + PLACEHOLDER + "\n\n\ndef keep_me():" in exercise
+    assert ('    """|w|, elementwise."""\n    ' + PLACEHOLDER + "\n    " + STUB
+            + "\n\n\ndef keep_me():") in exercise
     assert "def keep_me():\n    return 1\n" in exercise and 'print("done")' in exercise
     compile(exercise, "exercise", "exec")
 
 
 def test_end_marker_stops_a_block_early():
     src = "x = 1\n# solution\ny = 2\n# end solution\nz = 3\n"
-    assert make_exercise(src) == f"x = 1\n{PLACEHOLDER}\nz = 3\n"
+    assert make_exercise(src) == f"x = 1\n{PLACEHOLDER}\n{STUB}\nz = 3\n"
+    assert solution_spans(src.splitlines(keepends=True)) == [(1, 3, 4)]
 
 
-def test_a_function_left_without_a_body_is_reported():
-    with pytest.raises(ValueError, match="would not compile"):
-        make_exercise("def f(x):\n    # solution\n    return x\n")
+def test_an_unfilled_exercise_says_it_is_not_implemented():
+    """A function whose whole body was the solution still compiles, and calling it raises
+    NotImplementedError naming the exercise (not a TypeError on None or a NameError)."""
+    namespace = {}
+    exec(make_exercise("def f(x):\n    # solution\n    return x\n"), namespace)
+    with pytest.raises(NotImplementedError, match="Exercise: write the code"):
+        namespace["f"](1)
 
 
 def test_no_marker_and_wrong_types_are_errors(tmp_path):

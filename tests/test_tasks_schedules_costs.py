@@ -150,3 +150,66 @@ def test_macs_of_a_conv_and_a_linear_layer(c, f, kernel, stride, padding, seed):
     assert report.macs == conv_macs + f * oh * ow * 3
     assert report.layers[0].macs == conv_macs
     assert report.layers[0].effective_macs == int((~zeroed).sum()) * oh * ow
+
+# ---------------------------------------------------------------- 4.2 surgery
+
+
+def silence(model, layer, drop, norm=None):
+    """The units ``drop`` of ``layer`` output exactly 0: weight rows, biases, BN γ, β, mean 0."""
+    model[layer].weight.data[drop] = 0.0
+    model[layer].bias.data[drop] = 0.0
+    if norm is not None:
+        for array in (model[norm].weight.data, model[norm].bias.data, model[norm].running_mean):
+            array[drop] = 0.0
+
+
+@pytest.mark.task4_2
+@given(st.integers(2, 5), st.integers(0, 99), st.data())
+def test_removed_filters_leave_a_smaller_model_computing_the_same(filters, seed, data):
+    """Conv → ReLU → Conv: the shrunk conv keeps rows ``keep`` of its weight, the next conv
+    keeps those input channels, and the outputs equal the silenced model's."""
+    from nnprune.prune.surgery import remove_filters
+
+    keep = sorted(data.draw(st.sets(st.integers(0, filters - 1), min_size=1)))
+    drop = [f for f in range(filters) if f not in keep]
+    model = nn.Sequential(nn.Conv2d(2, filters, (3, 2), padding=(1, 0), rng=seed), nn.ReLU(),
+                          nn.Conv2d(filters, 3, 2, stride=(1, 2), rng=seed + 1)).eval()
+    silence(model, 0, drop)
+    small = remove_filters(model, 0, keep, fold=False).eval()
+    assert small[0].weight.shape == (len(keep), 2, 3, 2) and small[2].weight.shape[1] == len(keep)
+    assert np.array_equal(small[0].weight.data, model[0].weight.data[keep])
+    assert np.array_equal(small[2].weight.data, model[2].weight.data[:, keep])
+    x = np.random.default_rng(seed).standard_normal((2, 2, 5, 6)).astype(np.float32)
+    assert np.allclose(small(x).data, model(x).data, atol=1e-5)
+
+
+@pytest.mark.task4_2
+@given(st.integers(0, 99), st.data())
+def test_removed_filters_take_their_flattened_columns_of_the_linear_along(seed, data):
+    """Conv (4 filters, 2×3 maps) → Flatten → Linear: filter c owns columns c·6 … c·6 + 5."""
+    from nnprune.prune.surgery import remove_filters
+
+    keep = sorted(data.draw(st.sets(st.integers(0, 3), min_size=1)))
+    model = nn.Sequential(nn.Conv2d(1, 4, 2, rng=seed), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 2 * 3, 5, rng=seed)).eval()
+    silence(model, 0, [f for f in range(4) if f not in keep])
+    small = remove_filters(model, 0, keep, fold=False).eval()
+    columns = [c * 6 + p for c in keep for p in range(6)]
+    assert np.array_equal(small[3].weight.data, model[3].weight.data[:, columns])
+    x = np.random.default_rng(seed).standard_normal((3, 1, 3, 4)).astype(np.float32)
+    assert np.allclose(small(x).data, model(x).data, atol=1e-5)
+
+
+@pytest.mark.task4_2
+def test_removed_neurons_shrink_the_batch_norm_between():
+    from nnprune.prune.surgery import remove_neurons
+
+    model = nn.Sequential(nn.Linear(6, 5, rng=0), nn.BatchNorm1d(5), nn.ReLU(),
+                          nn.Linear(5, 3, rng=1)).eval()
+    model[1].running_var[:] = np.arange(1.0, 6.0)
+    silence(model, 0, [1, 3], norm=1)
+    small = remove_neurons(model, 0, [0, 2, 4], fold=False).eval()
+    assert small[1].num_features == 3 and small[3].weight.shape == (3, 3)
+    assert np.array_equal(small[1].running_var, [1.0, 3.0, 5.0])
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    assert np.allclose(small(x).data, model(x).data, atol=1e-5)

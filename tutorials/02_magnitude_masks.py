@@ -136,6 +136,19 @@ def my_topk_mask(scores: np.ndarray, sparsity: float) -> np.ndarray:
     return keep.reshape(scores.shape)
 
 
+# %% tags=["check"]
+# Check: exactly k = ⌊s·n + ½⌋ entries pruned, the lowest scores, ties by flat index —
+# the ranking spelled out as a loop.
+check_scores = np.random.default_rng(1).integers(0, 3, size=(4, 5)).astype(float)
+for s in (0.0, 0.2, 0.35, 0.5, 1.0):
+    k = int(np.floor(s * check_scores.size + 0.5))
+    ranked = sorted(range(check_scores.size), key=lambda i: (check_scores.flat[i], i))
+    want = np.ones(check_scores.size)
+    want[ranked[:k]] = 0.0
+    got = my_topk_mask(check_scores, s)
+    assert got.shape == check_scores.shape and np.array_equal(got.ravel(), want), s
+
+# %%
 rng = np.random.default_rng(0)
 quantised = rng.integers(0, 4, size=(6, 7)).astype(float)  # scores with many ties
 for s in (0.0, 0.25, 0.5, 0.9, 1.0):

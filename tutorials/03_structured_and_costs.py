@@ -146,6 +146,20 @@ def conv_macs(out_h: int, out_w: int, weight_shape: tuple[int, int, int, int]) -
     return out_h * out_w * f * c * k_h * k_w
 
 
+# %% tags=["check"]
+# Check: count the multiply-accumulates of small convolutions one at a time.
+def macs_by_loop(out_h, out_w, f, c, k_h, k_w):
+    total = 0
+    for _ in range(out_h * out_w * f):      # every output value ...
+        for _ in range(c * k_h * k_w):      # ... sums C·kh·kw products
+            total += 1
+    return total
+
+
+for shape in ((3, 2, 3, 2), (1, 1, 1, 1), (4, 3, 5, 1)):
+    assert conv_macs(5, 4, shape) == macs_by_loop(5, 4, *shape), shape
+
+# %%
 by_hand = {"conv1": conv_macs(24, 24, (20, 1, 5, 5)),    # 28 − 5 + 1 = 24
            "conv2": conv_macs(8, 8, (50, 20, 5, 5)),     # pool → 12, 12 − 5 + 1 = 8
            "fc1": 50 * 4 * 4 * 500,                      # pool → 4: 800 inputs

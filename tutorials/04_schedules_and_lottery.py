@@ -69,6 +69,15 @@ def my_cubic(t: int, s_i: float, s_f: float, t0: int, n: int, dt: int) -> float:
     return s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3
 
 
+# %% tags=["check"]
+# Check: the endpoints, the halfway value 0.9 − 0.9·(½)³ = 0.7875, and ever smaller steps.
+assert my_cubic(100, 0.0, 0.9, 100, 10, 50) == 0.0
+assert np.isclose(my_cubic(600, 0.0, 0.9, 100, 10, 50), 0.9)
+assert np.isclose(my_cubic(350, 0.0, 0.9, 100, 10, 50), 0.7875)
+check_steps = np.diff([my_cubic(100 + 50 * j, 0.2, 0.8, 100, 10, 50) for j in range(11)])
+assert np.all(check_steps > 0) and np.all(np.diff(check_steps) < 0)
+
+# %%
 s_i, s_f, t0, n_updates, dt = 0.0, 0.9, 100, 10, 50
 end = t0 + n_updates * dt
 steps = np.arange(0, end + 201)

@@ -88,7 +88,10 @@ w = layer.weight.data.ravel().copy()
 # solution
 saliency = 0.5 * np.diag(H) * w * w  # OBD: s_k = ½ h_kk w_k²
 # end solution
-assert np.allclose(saliency, obd_saliency(w, np.diag(H)))  # the library agrees
+
+# %% tags=["check"]
+# Check: deleting weight k alone raises the loss by saliency[k] (measured, not computed).
+assert saliency.shape == w.shape
 order = np.argsort(saliency)
 for k in (*order[:2], order[n_in // 2], order[-1]):  # the two cheapest, a middle one, the dearest
     layer.weight.data[...] = np.where(np.arange(n_in) == k, 0.0, w)[None, :]
@@ -96,6 +99,9 @@ for k in (*order[:2], order[n_in // 2], order[-1]):  # the two cheapest, a middl
     print(f"weight {k:2d}: predicted {saliency[k]:.4e}   measured {measured:.4e}")
     assert np.isclose(measured, saliency[k], rtol=1e-5, atol=1e-12)
 layer.weight.data[...] = w[None, :]
+
+# %%
+assert np.allclose(saliency, obd_saliency(w, np.diag(H)))  # the library agrees
 
 # %% [markdown]
 # ## 4. Magnitude vs OBD vs OBS at rising sparsity

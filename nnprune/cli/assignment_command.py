@@ -3,6 +3,8 @@
 - ``make --out DIR [--tasks 2.3,3.1] [--hidden DIR]``: the student copy (``course.student``);
 - ``grade DIR [--tasks ...] [--hidden DIR] [--json FILE]``: each task's tests run in a copy;
 - ``check [--tasks ...]``: each task's tests fail on its stub and no other task's break;
+- ``notebooks --out DIR``: the tutorials as notebooks, exercises with nbgrader metadata;
+- ``score NOTEBOOK.ipynb``: a notebook's test cells graded as ``nbgrader autograde`` does;
 - ``list``: the tasks marked in the library.
 """
 from __future__ import annotations
@@ -48,6 +50,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     grade.add_argument("--hidden", metavar="DIR", help="add the hidden tests from this folder")
     grade.add_argument("--json", metavar="FILE.json", help="also write the grades as JSON")
     grade.set_defaults(handler=run_grade)
+
+    books = actions.add_parser("notebooks", help="the tutorials as notebooks, their exercises "
+                               "with nbgrader metadata")
+    books.add_argument("--out", required=True, metavar="DIR", help="where to write them")
+    books.add_argument("--source", metavar="DIR", help="the project checkout")
+    books.set_defaults(handler=run_notebooks)
+
+    score = actions.add_parser("score", help="grade a notebook's test cells as nbgrader "
+                               "autograde does")
+    score.add_argument("notebook", metavar="NOTEBOOK.ipynb")
+    score.set_defaults(handler=run_score)
 
     check = actions.add_parser("check", help="prove the tests fit the tasks (slow: a copy and "
                                "two test runs per task)")
@@ -95,3 +108,29 @@ def run_check(args: argparse.Namespace) -> int:
     print("every task's tests fail on its stub alone and no other task's break"
           if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def run_notebooks(args: argparse.Namespace) -> int:
+    from nnprune.course.notebooks import export_tutorials
+
+    for path in export_tutorials(args.out, args.source):
+        print(f"wrote {path}")
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from nnprune.course.notebooks import score
+
+    path = Path(args.notebook)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not a notebook (JSON): {err}") from None
+    result = score(nb, path.resolve().parent)
+    for grade_id, earned, error in result.tests:
+        print(f"{grade_id}: {earned:g}" + (f"  ({error})" if error else ""))
+    print(f"score: {result.earned:g} / {result.possible:g}")
+    return 0

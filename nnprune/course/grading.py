@@ -77,6 +77,14 @@ _outcomes = {}
 
 
 def pytest_collection_modifyitems(items):
+    try:  # a failing example is reported as it is: shrinking it only costs time here
+        from hypothesis import Phase, settings
+    except ImportError:
+        pass
+    else:
+        settings.register_profile("nnprune-grading", settings.default, database=None,
+                                  phases=[Phase.explicit, Phase.reuse, Phase.generate])
+        settings.load_profile("nnprune-grading")
     for item in items:
         tasks = sorted({m.name for m in item.iter_markers() if m.name.startswith("task")})
         _outcomes[item.nodeid] = {"tasks": tasks, "failed": False, "message": ""}

@@ -111,7 +111,7 @@ def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
         expected = int(length) if length and length.isdigit() else None
         bar = None
         if progress:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             bar = tqdm(total=expected, unit="B", unit_scale=True, desc=label)
         try:

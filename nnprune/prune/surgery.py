@@ -167,6 +167,7 @@ def _cut(configs: list, state: dict, masks: dict, route: Route, keep: np.ndarray
     drop = np.setdiff1d(np.arange(width(configs[p])), keep)
     if fold and drop.size:
         _fold(configs, state, masks, route, drop)
+    # task 4.2: one step of surgery, a layer's units cut out with everything that reads them
     for arrays in (state, masks):
         _slice(arrays, f"{p}.weight", keep, 0)
         _slice(arrays, f"{p}.bias", keep, 0)
@@ -183,6 +184,7 @@ def _cut(configs: list, state: dict, masks: dict, route: Route, keep: np.ndarray
         configs[c]["in_channels"] = keep.size
     else:
         configs[c]["in_features"] = keep.size * route.spatial
+    # end task
 
 
 def _build(model: Any, configs: list, state: dict, masks: dict) -> Sequential:

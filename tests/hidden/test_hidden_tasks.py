@@ -79,3 +79,19 @@ def test_macs_with_dilation_and_stride():
     report = count(model, (2, 11, 10))
     # rows: (11 + 2 - 4 - 1) // 2 + 1 = 5, columns: (10 - 2 - 1) // 3 + 1 = 3
     assert report.layers[0].output_shape == (3, 5, 3) and report.macs == 3 * 2 * 3 * 2 * 15
+
+
+@pytest.mark.task4_2
+def test_removed_filters_slice_the_batch_norm2d_between_two_convs():
+    from nnprune.prune.surgery import remove_filters
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 2, rng=0), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 2, 2, rng=1)).eval()
+    model[1].running_mean[:] = [0.5, 0.0, -1.0, 0.0]
+    for array in (model[0].weight.data, model[0].bias.data, model[1].weight.data,
+                  model[1].bias.data, model[1].running_mean):
+        array[[1, 3]] = 0.0
+    small = remove_filters(model, 0, [0, 2], fold=False).eval()
+    assert np.array_equal(small[1].running_mean, [0.5, -1.0]) and small[3].in_channels == 2
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32)
+    assert np.allclose(small(x).data, model(x).data, atol=1e-5)
