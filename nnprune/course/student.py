@@ -51,10 +51,18 @@ class StudentCopy:
         return "\n".join(lines)
 
 
+def _is_project(path: Path) -> bool:
+    return (path / "pyproject.toml").is_file() and (path / "nnprune").is_dir()
+
+
 def project_root(root: str | os.PathLike | None = None) -> Path:
-    """The project folder: ``root``, or the checkout this package was installed from."""
-    path = Path(root) if root is not None else Path(__file__).resolve().parents[2]
-    if not (path / "pyproject.toml").is_file() or not (path / "nnprune").is_dir():
+    """The project folder: ``root``; else the checkout this package was installed from (an
+    editable install), else the current folder."""
+    if root is None:
+        installed = Path(__file__).resolve().parents[2]
+        root = installed if _is_project(installed) else Path.cwd()
+    path = Path(root)
+    if not _is_project(path):
         raise ValueError(f"source must be the nnprune project folder (with pyproject.toml, "
                          f"nnprune/ and tests/), got {path}; pass --source DIR with a checkout")
     return path
