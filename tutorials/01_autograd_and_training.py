@@ -19,6 +19,7 @@
 
 # %%
 import os
+import time
 
 import numpy as np
 
@@ -92,7 +93,10 @@ assert np.allclose(fast, slow)
 # nnprune ships 1,797 real 8×8 handwritten digits (UCI optdigits), so this runs offline. The small CNN
 # has two conv + pool blocks and an MLP head; `fit` shows a progress bar per epoch. The recipe —
 # SGD with momentum, a little weight decay and a cosine learning-rate decay — reaches about
-# 97.5 % test accuracy in a few seconds; without the decay terms the CNN overfits.
+# 98 % test accuracy in 30 epochs (98.1 % for seed 0: one run, one seed). Those 30 epochs
+# take well under a minute on 2 cores (39 s measured on a shared machine); the cell prints
+# its own time. With `NNPRUNE_FAST=1` it trains 3 epochs and only checks that the network
+# learns.
 
 # %%
 from nnprune import models  # noqa: E402
@@ -106,11 +110,13 @@ print(model)
 print("parameters:", sum(p.size for p in model.parameters()))
 epochs = 3 if FAST else 30
 optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+started = time.perf_counter()
 history = fit(model, (data.x_train, data.y_train), optimizer, epochs=epochs, batch_size=16,
               seed=0, scheduler=CosineAnnealingLR(optimizer, T_max=epochs), quiet=FAST)
 result = evaluate(model, (data.x_test, data.y_test))
-print(f"test accuracy: {result['accuracy']:.3f}")
-assert result["accuracy"] > (0.5 if FAST else 0.95)
+print(f"test accuracy: {result['accuracy']:.3f} after {epochs} epochs "
+      f"({time.perf_counter() - started:.0f} s, seed 0)")
+assert result["accuracy"] > (0.5 if FAST else 0.975)
 
 # %% [markdown]
 # ## Summary
