@@ -254,6 +254,7 @@ def test_quick_demo_end_to_end(capsys, tmp_path):
     assert [r["sparsity"] for r in structured] == list(settings.structured)
     assert "## Structured pruning: a really smaller model" in report
     assert "vary from machine to machine" in report
+    assert "Seeds behind each number: 1 (seed 0" in report
     for r in structured:
         assert r["model"] == settings.structured_model and r["granularity"] == "filter"
         assert r["params_shrunk"] < r["params"] and r["macs_shrunk"] < r["macs"]

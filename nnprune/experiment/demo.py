@@ -246,7 +246,9 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
 def _intro(settings: DemoSettings, data: Any, seed: int, quick: bool, seconds: float) -> str:
     lines = [f"{'Quick' if quick else 'Full'} demo, seed {seed}, run in {seconds:.0f} s. "
              f"Data: {data.description}; {len(data.y_test)} test images, so one point of "
-             f"accuracy is {len(data.y_test) / 100:.1f} images.", ""]
+             f"accuracy is {len(data.y_test) / 100:.1f} images.",
+             f"Seeds behind each number: 1 (seed {seed}: one split, one initialisation, one "
+             f"run; no error bars). `nnprune demo --seed N` repeats it with another seed.", ""]
     for m in settings.models:
         lines.append(f"- `{m.name}`: trained {m.epochs} epochs (SGD, momentum 0.9, lr "
                      f"{m.lr} with cosine decay, L2 weight decay {m.weight_decay}, batch "
