@@ -138,3 +138,13 @@ def test_a_tutorial_exercise_notebook_grades_zero_unfilled_and_full_when_solved(
     unfilled = score(notebook(cells, "student", "02"), tmp_path, env)
     assert solved.possible >= 1 and solved.earned == solved.possible
     assert unfilled.possible == solved.possible and unfilled.earned == 0
+
+
+def test_bad_input_is_named(tmp_path, capsys):
+    bad = tmp_path / "x.ipynb"
+    bad.write_text("not json")
+    assert main(["assignment", "score", str(bad)]) == 1
+    assert "is not a notebook (JSON)" in capsys.readouterr().err
+    assert main(["assignment", "notebooks", "--out", str(tmp_path / "nb"),
+                 "--source", str(tmp_path)]) == 1
+    assert "source must be the nnprune project folder" in capsys.readouterr().err
