@@ -121,6 +121,8 @@ def test_the_student_copy_holds_the_project_with_the_tasks_stubbed(tmp_path):
     for name in ("pyproject.toml", "README.md", "tests/conftest.py", "TASKS.md"):
         assert (out / name).is_file(), name
     assert not (out / "tests/hidden").exists()
+    assert not list((out / "tests").glob("test_course_*.py"))
+    assert (out / "tests/test_tasks_engine_masks.py").is_file()
     assert (tmp_path / "h/test_hidden_tasks.py").is_file()
     assert "# solution" not in (out / "tutorials/05_obd_obs.py").read_text()
     assert "pytest -m task2_2" in (out / "TASKS.md").read_text()

@@ -7,7 +7,9 @@ git, or every file outside build and cache folders when it is not a git checkout
 - ``tutorials/*.py`` with their ``# solution`` blocks turned into exercises
   (``assignments.make_exercise``); a tutorial without one is copied as it is;
 - everything else (tests, pyproject.toml, README.md, the package's data) byte for byte,
-  except ``tests/hidden/``: the instructor's hidden tests, written to ``hidden`` if given;
+  except ``tests/hidden/``, the instructor's hidden tests (written to ``hidden`` if given),
+  and ``tests/test_course_*.py``, the tests of this tooling, which compare a copy with the
+  instructor's solutions;
 - ``TASKS.md``: the tasks to write, where they are and the command that tests each one.
 
 The copy installs (``pip install -e .``) and runs; every call into a stubbed body raises
@@ -16,6 +18,7 @@ The copy installs (``pip install -e .``) and runs; every call into a stubbed bod
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from nnprune.course.tasks import Task, find_tasks, select_tasks, stub_source
 from nnprune.files import atomic_write_text
 
 HIDDEN = "tests/hidden"
+INSTRUCTOR_TESTS = re.compile(r"tests/test_course_[^/]*\.py")
 SKIP_DIRS = {".git", "__pycache__", ".pytest_cache", ".hypothesis", "build", "dist",
              ".ipynb_checkpoints"}
 
@@ -131,6 +135,8 @@ def write_student_copy(out: str | os.PathLike, tasks: str | list[str] | None = N
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, target)
                 hidden_count += 1
+            continue
+        if INSTRUCTOR_TESTS.fullmatch(rel):
             continue
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
