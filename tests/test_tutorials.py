@@ -53,3 +53,9 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
 
 def test_tutorial_01_runs_as_a_script(tmp_path):
     run_script(TUTORIALS[0], tmp_path)
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_says_how_many_seeds_stand_behind_its_numbers(path):
+    text = path.read_text()
+    assert "one seed" in text or "seeds)" in text, path.name
