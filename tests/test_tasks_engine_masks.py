@@ -5,6 +5,7 @@ references and closed forms written here, never to other parts of the library, s
 another nnprune function can pass them.
 """
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ from hypothesis.extra import numpy as hnp
 from strategies import arrays, binary_masks, distinct_score_dicts, shapes, sparsities, tied_scores
 
 from nnprune import Tensor
+from nnprune.functional import conv as tuned_conv
+from nnprune.functional import conv_plain, naive
+from nnprune.functional.conv_plain import conv2d_plain_forward
 from nnprune.prune.groups import group_scores
 from nnprune.prune.masks import percentile_mask, ranked_prune, threshold_mask, topk_mask
 from nnprune.prune.scope import global_topk_masks
@@ -61,6 +65,77 @@ def test_mul_backward_matches_the_sum_over_broadcast_axes(shapes_, seed):
         db.flat[ib[idx]] += dout[idx] * ab[0][idx]
     assert ta.grad.shape == sa and tb.grad.shape == sb
     assert np.allclose(ta.grad, da) and np.allclose(tb.grad, db)
+
+# ---------------------------------------------------------------- 1.2 im2col convolution
+
+
+@contextmanager
+def no_other_convolution():
+    """The library's other convolutions raise while task 1.2 runs: it is written, not
+    borrowed (also where the task's module imported them by name)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("task 1.2 is the convolution itself: do not call another one")
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in list(vars(conv_plain).items()):
+            if value is tuned_conv.conv2d_forward or value is naive.conv2d_naive_forward:
+                mp.setattr(conv_plain, name, refuse)
+        mp.setattr(tuned_conv, "conv2d_forward", refuse)
+        mp.setattr(naive, "conv2d_naive_forward", refuse)
+        yield
+
+
+def loops_conv(x, w, b, stride, padding, dilation):
+    """out[n, f, y, z] = b[f] + Σ x_pad[n, c, y·sh + i·dh, z·sw + j·dw] · w[f, c, i, j]."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c = x.shape[:2]
+    f, _, kh, kw = w.shape
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, f, oh, ow))
+    for idx in np.ndindex(out.shape):
+        i_n, i_f, y, z = idx
+        out[idx] = b[i_f] + sum(xp[i_n, i_c, y * sh + i * dh, z * sw + j * dw] * w[i_f, i_c, i, j]
+                                for i_c in range(c) for i in range(kh) for j in range(kw))
+    return out
+
+
+@pytest.mark.task1_2
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 3), st.tuples(st.integers(1, 2), st.integers(1, 3)),
+       st.tuples(st.integers(0, 2), st.integers(0, 1)),
+       st.tuples(st.integers(1, 2), st.integers(1, 2)), st.integers(0, 99))
+def test_im2col_conv_matches_the_seven_loops(n, c, f, kh, kw, stride, padding, dilation, seed):
+    """Non-square kernels, unequal H and W, strides, padding and dilation."""
+    rng = np.random.default_rng(seed)
+    h, wd = dilation[0] * (kh - 1) + 1 + rng.integers(0, 4), dilation[1] * (kw - 1) + 2
+    x, w = rng.standard_normal((n, c, h, wd)), rng.standard_normal((f, c, kh, kw))
+    b = rng.standard_normal(f)
+    with no_other_convolution():
+        got = conv2d_plain_forward(x, w, b, stride, padding, dilation)
+    want = loops_conv(x, w, b, stride, padding, dilation)
+    assert got.shape == want.shape
+    assert np.allclose(got, want)
+
+
+@pytest.mark.task1_2
+def test_im2col_conv_example_and_no_bias():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.arange(2 * 3 * 1 * 2, dtype=float).reshape(2, 3, 1, 2)
+    x2 = np.random.default_rng(0).standard_normal((2, 3, 3, 4))
+    with no_other_convolution():
+        out = conv2d_plain_forward(x, np.ones((1, 1, 2, 2)), np.array([0.5]), stride=2)
+        no_bias = conv2d_plain_forward(x2, w)
+    assert np.array_equal(out[0, 0], [[10.5, 18.5], [42.5, 50.5]])
+    assert np.allclose(no_bias, loops_conv(x2, w, np.zeros(2), (1, 1), (0, 0), (1, 1)))
+
+
+@pytest.mark.kernels
+def test_borrowing_another_convolution_is_refused():
+    """The guard itself: inside it, the tuned kernel cannot be called."""
+    with no_other_convolution(), pytest.raises(AssertionError, match="task 1.2"):
+        tuned_conv.conv2d_forward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1)))
 
 # ---------------------------------------------------------------- 2.1 exact top-k
 

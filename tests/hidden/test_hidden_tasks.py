@@ -95,3 +95,14 @@ def test_removed_filters_slice_the_batch_norm2d_between_two_convs():
     assert np.array_equal(small[1].running_mean, [0.5, -1.0]) and small[3].in_channels == 2
     x = np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32)
     assert np.allclose(small(x).data, model(x).data, atol=1e-5)
+
+
+@pytest.mark.task1_2
+def test_a_1x1_conv_is_a_matrix_product_over_channels():
+    from nnprune.functional.conv_plain import conv2d_plain_forward
+
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, 3, 5)), rng.standard_normal((6, 4, 1, 1))
+    want = np.einsum("fc,nchw->nfhw", w[:, :, 0, 0], x)
+    assert np.allclose(conv2d_plain_forward(x, w), want)
+    assert np.allclose(conv2d_plain_forward(x, w, padding=1)[:, :, 1:-1, 1:-1], want)
