@@ -195,7 +195,7 @@ def _layer_cost(name: str, layer: nn.Module, shape: Shape,
         nnz_weight = int(np.count_nonzero(weight.data if live is None else live))
         nonzero -= int(np.count_nonzero(weight.data)) - nnz_weight
         density = nnz_weight / weight.size
-        # task 4.1: MAC counting (output sizes, dense and effective MACs)
+        # task 4.1: MAC counting (output sizes and dense MACs)
         macs = weight_uses * weight.size  # conv: OH·OW·F·C·kh·kw, linear: out·in, else 0
         # end task
     row = LayerCost(name=name, kind=type(layer).__name__, output_shape=out_shape,

@@ -42,7 +42,7 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     >>> conv_output_size(28, 5, 1, 0, 1), conv_output_size(32, 3, 1, 1, 1)
     (24, 32)
     """
-    # task 4.1: MAC counting (output sizes, dense and effective MACs)
+    # task 4.1: MAC counting (output sizes and dense MACs)
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
     # end task
 

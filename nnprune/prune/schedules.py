@@ -79,7 +79,7 @@ def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: floa
             or not 0 < power < math.inf:
         raise ValueError(f"power must be a positive finite number, got {power!r}")
     # task 3.1: the Zhu-Gupta gradual sparsity schedule
-    if step < t0 + dt:  # up to the first update after t0 the target is s_i, exactly
+    if step <= t0:
         return s_i
     j = (step - t0) // dt  # updates done after the one at t0
     if j == 0:  # still the value of the update at t0, exactly (the formula rounds)
