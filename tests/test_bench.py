@@ -50,6 +50,7 @@ def test_bench_prune_times_dense_masked_and_shrunk(tmp_path, capsys):
     assert row["mac_ratio"] == pytest.approx(2_293_000 / macs)
     assert all(row["ms"][k] > 0 for k in ("dense", "masked", "shrunk"))
     assert row["speedup_shrunk"] == pytest.approx(row["ms"]["dense"] / row["ms"]["shrunk"])
+    assert row["speedup_shrunk_cpu"] == pytest.approx(row["cpu_ms"]["dense"] / row["cpu_ms"]["shrunk"])
     assert "MAC ratio" in capsys.readouterr().out
 
 
