@@ -181,7 +181,7 @@ def test_unit_scores_read_the_right_arrays():
     np.testing.assert_array_equal(got["0.weight"], np.abs(np.arange(8.0) - 3.5))
     got = channel_criteria.unit_scores(model, "fpgm", ["3.weight"])
     np.testing.assert_array_equal(got["3.weight"], fpgm_scores(model[3].weight.data))
-    batches = channel_criteria._batches(DATA, 64, 8, 0)
+    batches = channel_criteria.sample_batches(DATA, 64, 8, 0)
     grads = [train.gradients(model, b, batch_size=len(b[1])) for b in batches]
     got = channel_criteria.unit_scores(model, "taylor_group", ["0.weight"], DATA)
     np.testing.assert_allclose(got["0.weight"], taylor_group_scores(

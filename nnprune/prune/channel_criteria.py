@@ -34,7 +34,8 @@ CHANNEL_CRITERIA = ("l1_norm", "l2_norm", "fpgm", "bn_gamma", "taylor_group", "a
 NEEDS_DATA = ("taylor_group", "apoz", "mean_activation")
 
 
-def _check_data(data: Any, criterion: str) -> tuple[np.ndarray, np.ndarray]:
+def check_sample(data: Any, criterion: str) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` as an (x, y) pair of arrays for ``criterion``, or a ValueError saying why not."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(f"criterion {criterion!r} needs data=(x, y): a sample of training "
                          f"inputs and labels to run the model on, got {type(data).__name__}")
@@ -45,7 +46,7 @@ def _check_data(data: Any, criterion: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _batches(data: tuple[np.ndarray, np.ndarray], batch_size: int, num_batches: int,
+def sample_batches(data: tuple[np.ndarray, np.ndarray], batch_size: int, num_batches: int,
              seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The first ``num_batches`` batches of a pass over ``data`` shuffled by ``seed``."""
     x, y = data
@@ -58,7 +59,7 @@ def _layer(name: str) -> int:
     return int(name.split(".")[0])
 
 
-def _gamma(model: Any, configs: list, name: str) -> np.ndarray:
+def following_gamma(model: Any, configs: list, name: str) -> np.ndarray:
     """γ of the affine BatchNorm on the way from layer ``name``'s outputs to their consumer."""
     route = find_route(configs, _layer(name))
     for j, per_column in route.norms:
@@ -122,8 +123,8 @@ def unit_scores(model: Any, criterion: str, names: list[str], data: Any = None, 
         return {n: cs.fpgm_scores(w) for n, w in weights.items()}
     configs = layer_configs(model)
     if criterion == "bn_gamma":
-        return {n: cs.bn_gamma_scores(_gamma(model, configs, n)) for n in names}
-    batches = _batches(_check_data(data, criterion), batch_size, num_batches, seed)
+        return {n: cs.bn_gamma_scores(following_gamma(model, configs, n)) for n in names}
+    batches = sample_batches(check_sample(data, criterion), batch_size, num_batches, seed)
     if criterion == "taylor_group":
         from nnprune.train import gradients  # the loss and its backward pass live there
 

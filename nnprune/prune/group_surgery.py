@@ -63,10 +63,10 @@ def group_scores_of(model: Any, groups: list[ChannelGroup], criterion: str, *,
         return {g.name: sum(cs.bn_gamma_scores(modules[n].weight.data) for n in g.norms)
                 for g in groups}
     if criterion == "taylor_group":
-        from nnprune.prune.channel_criteria import _batches, _check_data
+        from nnprune.prune.channel_criteria import sample_batches, check_sample
         from nnprune.train import gradients
 
-        batches = _batches(_check_data(data, criterion), 64, num_batches, seed)
+        batches = sample_batches(check_sample(data, criterion), 64, num_batches, seed)
         grads = [gradients(model, b, batch_size=len(b[1])) for b in batches]
         return {g.name: np.mean([np.square(sum(cs.gate_gradient(w[p], gb[f"{p}.weight"])
                                                for p in g.producers)) for gb in grads], axis=0)

@@ -47,7 +47,7 @@ def without_gamma(model: Any, names: list[str]) -> list[str]:
     """The weights of ``names`` (Conv2d / Linear) whose channels pass no affine BatchNorm
     before they are read: slimming has no γ to rank them by, so it leaves them dense (Liu et
     al. prune the convolutions of VGG, not its BatchNorm-free classifier)."""
-    from nnprune.prune.channel_criteria import _gamma
+    from nnprune.prune.channel_criteria import following_gamma
     from nnprune.prune.channel_routes import layer_configs
     from nnprune.prune.dependency import has_residual
 
@@ -61,7 +61,7 @@ def without_gamma(model: Any, names: list[str]) -> list[str]:
     configs, out = layer_configs(model), []
     for name in names:
         try:
-            _gamma(model, configs, name)
+            following_gamma(model, configs, name)
         except ValueError:
             out.append(name)
     return out
