@@ -137,3 +137,15 @@ def test_cli_sensitivity_then_prune_with_its_ratios(capsys, saved, tmp_path):
 def test_cli_refuses_bad_options(capsys, saved, tmp_path, argv, message):
     status, _, err = run(capsys, argv[0], saved, *argv[1:], "--out", tmp_path / "o")
     assert status == 2 and message in err, err
+
+
+def test_a_residual_group_is_pruned_alone_at_each_ratio():
+    """The stem group of a ResNet (stem conv and every first-stage block's last conv) is
+    pruned alone: at ratio 0 the accuracy is the dense one, and the curve has every ratio."""
+    model = models.resnet20(1, 10, 8, width=0.25, seed=0).eval()
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(32, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 32))
+    result = layer_sensitivity(model, data, ratios=[0.5, 1.0], layers=["0.weight"])
+    curve = result["curves"]["0.weight"]
+    assert [r for r, _ in curve] == [0.0, 0.5, 1.0]
+    assert curve[0][1] == train.evaluate(model, data)["accuracy"]
