@@ -94,8 +94,14 @@ def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: str | Pat
         raise ValueError("points is empty: nothing to plot")
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
+    markers = "o s ^ v D P X * < > h p d".split()
+    colours = [f"C{i}" for i in range(10)] + ["black", "olive", "navy"]
     for i, (label, macs, acc) in enumerate(points):
-        ax.scatter([macs], [100 * acc], color=f"C{i % 10}", label=label, s=28)
+        # hollow, each point its own marker and colour: criteria at equal MACs and accuracy
+        # overlap, and stay distinguishable
+        ax.scatter([macs], [100 * acc], marker=markers[i % len(markers)], s=46,
+                   facecolors="none", edgecolors=colours[i % len(colours)], linewidths=1.4,
+                   label=label)
     ax.set_xscale("log")
     ax.set_xlabel("MACs per image (dense, or effective for unstructured)")
     ax.set_ylabel("test accuracy (%)")
