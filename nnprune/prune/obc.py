@@ -1,0 +1,215 @@
+"""Layer-wise Optimal Brain Surgeon, exact per row: Optimal Brain Compression, on arrays.
+
+A layer y = W x (W: (R, d), one row per output unit) is pruned to keep its outputs on the
+calibration inputs X (d, N): minimise ‖W X − Ŵ X‖² / N over Ŵ with the chosen zeros. That loss
+is quadratic in each row with the same Hessian for every row (Frantar, Singh & Alistarh 2022),
+
+    H = 2 X Xᵀ / N,      δL_r = ½ (ŵ_r − w_r)ᵀ H (ŵ_r − w_r) = ‖(w_r − ŵ_r) X‖² / N,
+
+so the rows are independent and OBS is exact within each: delete the weight with the least
+saliency ½ w_q² / [H⁻¹]_qq, move the others by δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q, downdate
+H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq, repeat (``hessian.obs_prune`` for one vector).
+
+- ``obc_traces`` runs that greedy to the end on every row and records the order and the loss
+  of each deletion (the row's *loss trace*). The order does not depend on the target, so one
+  trace serves every sparsity. Rows run in chunks of ``rows_per_chunk``; the downdates are
+  kept lazily as a low-rank factor V (current H⁻¹ = base − V Vᵀ) and folded into the base by
+  one batched GEMM every ``lazy`` deletions, when the deleted indices are also cut out (each
+  row has lost the same number by then), so the work is BLAS-3 and shrinks as rows empty.
+- ``select_counts`` picks how many deletions each row takes: the k cheapest steps over all
+  rows, each row a prefix of its trace (its increments made non-decreasing by a running max).
+- ``refit_rows`` gives the compensated rows for a chosen set: least squares on the kept
+  inputs, ŵ_K = w_K + H_KK⁻¹ H_KS w_S (what the sequential downdates reach, exactly).
+- ``damp``: H + λ · mean(diag H) · I, λ = ``damping`` (0.01 by default in the model code):
+  a real layer's H is singular (dead ReLUs, constant pixels, N < d).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def damp(h: np.ndarray, damping: float) -> np.ndarray:
+    """H + λ·mean(diag H)·I (λ ≥ 0), checked positive definite. (d, d) -> (d, d) float64.
+
+    Without damping a singular H (fewer samples than inputs, or an input that never varies)
+    is a ValueError that says so.
+    """
+    h = np.asarray(h, dtype=np.float64)
+    if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] == 0:
+        raise ValueError(f"H must be a non-empty square matrix, got shape {h.shape}")
+    if not np.all(np.isfinite(h)):
+        raise ValueError("H contains NaN or infinite values")
+    if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not damping >= 0:
+        raise ValueError(f"damping must be a number >= 0, got {damping!r}")
+    mean = float(np.mean(np.diag(h)))
+    h = h + damping * (mean if mean > 0 else 1.0) * np.eye(len(h))
+    try:
+        np.linalg.cholesky(h)
+        ok = np.linalg.cond(h) < 1e12
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        raise ValueError(f"H ({len(h)}×{len(h)}) is singular or ill-conditioned with damping="
+                         f"{damping}: there are fewer calibration samples than inputs, or "
+                         "inputs that never vary; use more calibration batches or damping > 0 "
+                         "(e.g. 0.01)")
+    return h
+
+
+def _rows(w: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = np.asarray(w, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    if w.ndim != 2 or w.size == 0:
+        raise ValueError(f"W must be a non-empty 2-D array (rows, inputs), got shape {w.shape}")
+    if h.shape != (w.shape[1], w.shape[1]):
+        raise ValueError(f"H must be ({w.shape[1]}, {w.shape[1]}) to match W {w.shape}, "
+                         f"got {h.shape}")
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(h))):
+        raise ValueError("W and H must be finite")
+    return w, h
+
+
+def obc_traces(w: np.ndarray, h: np.ndarray, alive: np.ndarray | None = None,
+               groups: tuple[np.ndarray, int] | None = None, rows_per_chunk: int = 32,
+               lazy: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy OBS to the end of every row: (order, losses), both (R, d).
+
+    (R, d) W, (d, d) H (positive definite: ``damp`` it) -> order[r, t] the input deleted at
+    step t of row r, losses[r, t] = ½ w_q² / [H⁻¹]_qq its loss increase (exactly the rise
+    of ‖w_r X − ŵ_r X‖²/N). Entries with ``alive`` = 0 are deleted first (they are zero in a
+    pruned model, so at no cost). ``groups`` = (gid (d,), n): N:M, at most n deletions per
+    group id (the rest of a full group is never chosen; its order entries are −1).
+    """
+    w, h = _rows(w, h)
+    r_all, d = w.shape
+    alive = np.ones(w.shape, bool) if alive is None else np.asarray(alive) != 0
+    if alive.shape != w.shape:
+        raise ValueError(f"alive must have W's shape {w.shape}, got {alive.shape}")
+    h_inv = np.linalg.inv(h)
+    order = np.full((r_all, d), -1, np.int64)
+    losses = np.full((r_all, d), np.inf)
+    for start in range(0, r_all, rows_per_chunk):
+        rows = slice(start, min(r_all, start + rows_per_chunk))
+        order[rows], losses[rows] = _chunk_traces(w[rows].copy(), h_inv, alive[rows], groups,
+                                                  lazy)
+    return order, losses
+
+
+def _chunk_traces(w, h_inv, alive, groups, lazy):
+    """``obc_traces`` for one chunk of rows (see there): the lazy low-rank downdates."""
+    r, d = w.shape
+    at = np.arange(r)
+    idx = np.broadcast_to(np.arange(d), (r, d)).copy()   # column of each compact position
+    base = np.broadcast_to(h_inv, (r, d, d)).copy()       # (r, m, m): H⁻¹ before V
+    diag = base[:, np.arange(d), np.arange(d)].copy()     # current diag(H⁻¹), kept exact
+    forced = ~alive                                       # pruned already: deleted first
+    open_ = np.ones((r, d), bool)                          # not deleted yet
+    v = np.zeros((r, d, lazy))                            # current H⁻¹ = base − V Vᵀ
+    if groups is not None:
+        gid, limit = groups
+        used = np.zeros((r, int(gid.max()) + 1), np.int64)
+    order = np.full((r, d), -1, np.int64)
+    losses = np.full((r, d), np.inf)
+    t = 0
+    for step in range(d):
+        with np.errstate(divide="ignore", invalid="ignore"):  # deleted entries: diag 0
+            saliency = np.where(open_, 0.5 * w * w / diag, np.inf)
+        saliency[forced & open_] = -1.0
+        if groups is not None:  # a group that has lost n may lose no more
+            saliency[used[at[:, None], gid[idx]] >= limit] = np.inf
+        q = np.argmin(saliency, axis=1)
+        ok = np.isfinite(saliency[at, q])
+        if not ok.any():
+            break
+        col = base[at, :, q] - np.einsum("rmt,rt->rm", v[:, :, :t], v[at, q, :t])
+        dq = col[at, q]
+        wq = w[at, q]
+        order[ok, step] = idx[at, q][ok]
+        losses[ok, step] = np.where(forced[at, q], 0.0, 0.5 * wq * wq / dq)[ok]
+        scale = np.where(ok, wq / dq, 0.0)
+        w -= scale[:, None] * col
+        diag -= np.where(ok, 1.0 / dq, 0.0)[:, None] * col * col
+        v[:, :, t] = col * np.where(ok, 1.0 / np.sqrt(dq), 0.0)[:, None]
+        w[at[ok], q[ok]] = 0.0
+        open_[at[ok], q[ok]] = False
+        if groups is not None:
+            used[at[ok], gid[idx[at[ok], q[ok]]]] += 1
+        t += 1
+        if t == lazy or step == d - 1:
+            base -= np.matmul(v[:, :, :t], v[:, :, :t].transpose(0, 2, 1))
+            t = 0
+            if ok.all() and groups is None:  # every row lost one per step: cut them out
+                keep = np.argsort(~open_, axis=1, kind="stable")[:, :d - step - 1]
+                base = np.take_along_axis(np.take_along_axis(base, keep[:, :, None], 1),
+                                          keep[:, None, :], 2)
+                w, diag, idx, open_, forced = (np.take_along_axis(a, keep, 1)
+                                               for a in (w, diag, idx, open_, forced))
+                v = np.zeros((r, keep.shape[1], lazy))
+                if keep.shape[1] == 0:
+                    break
+    return order, losses
+
+
+def select_counts(losses: np.ndarray, k: int) -> np.ndarray:
+    """How many of its first trace steps each row deletes: the k cheapest over all rows.
+
+    (R, d) losses (+inf where a row cannot go on) -> (R,) counts summing to min(k, finite
+    steps). Each row's increments are first replaced by their running maximum, so a row's
+    steps are taken in order (a prefix of its trace); ties by row, then step.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    envelope = np.maximum.accumulate(np.nan_to_num(losses, nan=np.inf), axis=1)
+    flat = envelope.ravel()
+    k = int(min(k, np.isfinite(flat).sum()))
+    chosen = np.argsort(flat, kind="stable")[:k]
+    return np.bincount(chosen // losses.shape[1], minlength=losses.shape[0])
+
+
+def masks_from_counts(order: np.ndarray, counts: np.ndarray, d: int) -> np.ndarray:
+    """(R, d) 0/1 mask deleting the first counts[r] entries of each row's order."""
+    mask = np.ones((len(order), d))
+    for r, c in enumerate(counts):
+        mask[r, order[r, :int(c)]] = 0.0
+    return mask
+
+
+def refit_rows(w: np.ndarray, h: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The best rows with ``mask``'s zeros: ŵ_K = w_K + H_KK⁻¹ H_KS w_S, 0 on S.
+
+    (R, d), (d, d), (R, d) -> (R, d): argmin ½(ŵ − w)ᵀH(ŵ − w) with ŵ_S = 0, row by row
+    (rows with the same mask solved together).
+    """
+    w, h = _rows(w, h)
+    keep = np.asarray(mask) != 0
+    out = np.where(keep, w, 0.0)
+    patterns, which = np.unique(keep, axis=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which.ravel() == p)
+        k, s = np.flatnonzero(pattern), np.flatnonzero(~pattern)
+        if k.size and s.size:
+            rhs = h[np.ix_(k, s)] @ w[np.ix_(rows, s)].T            # (|K|, rows)
+            out[np.ix_(rows, k)] += np.linalg.solve(h[np.ix_(k, k)], rhs).T
+    return out
+
+
+def reconstruction_loss(w: np.ndarray, w_new: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """½ (ŵ_r − w_r)ᵀ H (ŵ_r − w_r) per row: = ‖(w_r − ŵ_r) X‖²/N for H = 2XXᵀ/N. -> (R,)."""
+    delta = np.asarray(w_new, np.float64) - np.asarray(w, np.float64)
+    return 0.5 * np.einsum("rd,de,re->r", delta, np.asarray(h, np.float64), delta)
+
+
+def obc_prune(w: np.ndarray, h: np.ndarray, sparsity: float,
+              alive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """One layer to ``sparsity`` by exact OBC: (Ŵ, mask, δL), rows combined by their traces.
+
+    (R, d), (d, d) -> (R, d), (R, d), float. k = ⌊sparsity·R·d + ½⌋ deletions, shared among
+    the rows by ``select_counts``; δL = Σ_r ½ δw_rᵀ H δw_r, the rise of ‖WX − ŴX‖²/N.
+    """
+    from nnprune.prune.masks import prune_count
+
+    w, h = _rows(w, h)
+    order, losses = obc_traces(w, h, alive)
+    counts = select_counts(losses, prune_count(w.size, sparsity))
+    mask = masks_from_counts(order, counts, w.shape[1])
+    new = refit_rows(w, h, mask)
+    return new, mask, float(reconstruction_loss(w, new, h).sum())
