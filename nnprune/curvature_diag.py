@@ -1,0 +1,257 @@
+"""Hessian diagonals of a model's loss by second-order backpropagation, and the Fisher diagonal.
+
+For a chain z = f_L(… f_1(x)) and a loss L = (1/N) Σ_n ℓ(z_n), the Hessian with respect to
+the weights splits (Gauss–Newton; Levenberg–Marquardt in LeCun et al. 1990)
+
+    H = (1/N) Σ_n J_nᵀ H_ℓ,n J_n  +  (1/N) Σ_n Σ_k (∂ℓ/∂z_nk) ∇²z_nk,
+
+J_n = ∂z_n/∂w, H_ℓ = ∂²ℓ/∂z². The first term G (the Gauss–Newton matrix) drops the f''
+terms. Three diagonals of it are computed here, each by one backward walk over the layers
+(Linear, Conv2d, ReLU, Tanh, MaxPool2d, AvgPool2d, Flatten, Dropout as the identity):
+
+- ``gauss_newton_diagonal``: diag(G) exactly. Factor H_ℓ = S Sᵀ (cross-entropy:
+  S = diag(√p) − p √pᵀ, since Σp = 1; MSE with mean reduction over K outputs: S = √(2/K)·I)
+  and backpropagate the K columns of S instead of one gradient: for a Linear weight,
+  G_ij = (1/N) Σ_n Σ_k (B_nk,i x_nj)², B = Jᵀ-propagated columns at the layer's output. It
+  costs K column-backprops through the layers above the first (LeNet-300-100: K = 10 columns
+  through two small layers, about 2 backward passes in all, ``nnprune bench hessian``).
+- ``lecun_diagonal``: OBD's own recursion (LeCun, Denker & Solla 1990): only the diagonal
+  ∂²E/∂a_i² of each layer's output is carried, ∂²E/∂a_i² = f'(a_i)² Σ_l w_li² ∂²E/∂a_l²,
+  and ∂²E/∂w_ij² = Σ_n (∂²E/∂a_i²) x_j²; one backward pass. It drops the cross terms between
+  units of a layer, so it equals diag(G) on the output layer and wherever no unit feeds two
+  units on its way to the loss; elsewhere it is an approximation (tested both ways).
+- ``fisher_diagonal``: the empirical Fisher, (1/N) Σ_n (∇_w ℓ_n)², per-sample gradients by
+  the same walk with the one column ∇_z ℓ_n.
+
+diag(G) is the exact Hessian diagonal (up to kinks of measure zero) of the **last** Linear
+layer of any chain (z is linear in its weights) and of every layer of a **piecewise-linear**
+chain (Linear, Conv2d, ReLU, max/avg pool, Flatten): z is then piecewise linear in any one
+weight, so ∂²z/∂w² = 0. With Tanh before a weight's output it is not.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnprune import nn
+from nnprune.functional.columns import patches
+from nnprune.functional.conv import conv2d_backward, conv2d_forward
+from nnprune.functional.pool import (avg_pool2d_backward, avg_pool2d_forward,
+                                     max_pool2d_backward, max_pool2d_forward)
+
+LOSSES = ("cross_entropy", "mse")
+SUPPORTED = (nn.Linear, nn.Conv2d, nn.ReLU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten,
+             nn.Dropout)
+
+
+def chain(model: Any) -> list[tuple[str, Any]]:
+    """(prefix, layer) of a ``Sequential`` whose layers the walk supports, else a ValueError."""
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential of layers, got {type(model).__name__}")
+    layers = []
+    for i, layer in enumerate(model):
+        if not isinstance(layer, SUPPORTED):
+            raise ValueError(f"layer {i} is {type(layer).__name__}, which the second-order "
+                             f"backpropagation does not handle (it handles "
+                             f"{', '.join(t.__name__ for t in SUPPORTED)}); use hessian="
+                             f"'hutchinson' or 'exact' for this model")
+        layers.append((str(i), layer))
+    return layers
+
+
+def _forward(layers, x):
+    """Run the chain in float64, keeping what each layer's backward walk needs."""
+    tape = []
+    for name, layer in layers:
+        if isinstance(layer, nn.Linear):
+            w = layer.weight.data.astype(np.float64)
+            out = x @ w.T + (0 if layer.bias is None else layer.bias.data)
+            tape.append((name, layer, x, w))
+        elif isinstance(layer, nn.Conv2d):
+            w = layer.weight.data.astype(np.float64)
+            b = None if layer.bias is None else layer.bias.data.astype(np.float64)
+            out, cache = conv2d_forward(x, w, b, layer.stride, layer.padding, layer.dilation)
+            tape.append((name, layer, x, (w, cache)))
+        elif isinstance(layer, nn.ReLU):
+            out = np.maximum(x, 0.0)
+            tape.append((name, layer, None, (x > 0).astype(np.float64)))
+        elif isinstance(layer, nn.Tanh):
+            out = np.tanh(x)
+            tape.append((name, layer, None, 1.0 - out * out))
+        elif isinstance(layer, nn.MaxPool2d):
+            out, cache = max_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding)
+            tape.append((name, layer, None, cache))
+        elif isinstance(layer, nn.AvgPool2d):
+            out, cache = avg_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding)
+            tape.append((name, layer, None, cache))
+        elif isinstance(layer, nn.Flatten):
+            out = x.reshape(len(x), -1)
+            tape.append((name, layer, None, x.shape))
+        else:  # Dropout: the identity outside training
+            out = x
+            tape.append((name, layer, None, None))
+        x = out
+    return x, tape
+
+
+def _output_factor(z, y, loss, kind):
+    """Columns at the output, (N, c, K): S of H_ℓ = S Sᵀ (exact), √diag H_ℓ (lecun, as
+    (N, 1, K) squared later) or ∇_z ℓ_n (fisher)."""
+    n, k = z.shape
+    if loss == "cross_entropy":
+        y = np.asarray(y)
+        if y.shape != (n,) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= k:
+            raise ValueError(f"y must be {n} class indices in [0, {k}), got shape {y.shape}")
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        if kind == "fisher":
+            g = p.copy()
+            g[np.arange(n), y] -= 1
+            return g[:, None, :]
+        if kind == "lecun":
+            return np.sqrt(p - p * p)[:, None, :]
+        root = np.sqrt(p)
+        s = root[:, :, None] * np.eye(k) - p[:, :, None] * root[:, None, :]  # (N, K, K) rows
+        return s.transpose(0, 2, 1)  # (N, column, K): column c is S[:, c]
+    t = np.asarray(y, dtype=np.float64)
+    if t.shape != z.shape:
+        raise ValueError(f"y (MSE targets) must have the output's shape {z.shape}, got {t.shape}")
+    if kind == "fisher":
+        return (2.0 / k * (z - t))[:, None, :]
+    scale = np.sqrt(2.0 / k)
+    if kind == "lecun":
+        return np.full((n, 1, k), scale)
+    return np.broadcast_to(scale * np.eye(k), (n, k, k)).copy()
+
+
+def _conv_weight_squares(b, x, layer):
+    """Σ_n Σ_c (B[n, c] colsᵀ)²: (F, C·kh·kw) from B (N, c, F, P) and the layer input x."""
+    cols = patches(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    n, c, f, p = b.shape
+    total = np.zeros((f, cols.shape[1]))
+    step = max(1, (1 << 21) // max(1, c * f * cols.shape[1]))
+    for s in range(0, n, step):
+        g = np.matmul(b[s:s + step].reshape(-1, c * f, p), cols[s:s + step].transpose(0, 2, 1))
+        total += np.square(g).reshape(-1, c, f, cols.shape[1]).sum(axis=(0, 1))
+    return total
+
+
+def _backward(tape, b, squared_only, units):
+    """Walk the tape backwards with the columns b (N, c, …) — or, ``squared_only``, with the
+    diagonal carrier d (N, …) = Σ_c b² of LeCun's recursion. Returns {param: Σ_n squares}."""
+    out = {}
+    for name, layer, x, saved in reversed(tape):
+        if isinstance(layer, nn.Linear):
+            w = saved
+            s2 = b if squared_only else np.square(b).sum(axis=1)          # (N, out)
+            units[name] = s2.mean(axis=0)
+            out[f"{name}.weight"] = s2.T @ np.square(x)
+            if layer.bias is not None:
+                out[f"{name}.bias"] = s2.sum(axis=0)
+            b = b @ np.square(w) if squared_only else b @ w
+        elif isinstance(layer, nn.Conv2d):
+            w, cache = saved
+            shape = w.shape
+            if squared_only:
+                units[name] = b.mean(axis=(0, 2, 3))
+                _, cache2 = conv2d_forward(np.square(x), np.square(w), None, layer.stride,
+                                           layer.padding, layer.dilation)
+                dx, dw, _ = conv2d_backward(b, cache2)
+                out[f"{name}.weight"] = dw
+                if layer.bias is not None:
+                    out[f"{name}.bias"] = b.sum(axis=(0, 2, 3))
+                b = dx
+            else:
+                n, c = b.shape[:2]
+                flat = b.reshape(n, c, shape[0], -1)
+                units[name] = np.square(flat).sum(axis=1).mean(axis=(0, 2))
+                out[f"{name}.weight"] = _conv_weight_squares(flat, x, layer).reshape(shape)
+                if layer.bias is not None:
+                    out[f"{name}.bias"] = np.square(flat.sum(axis=3)).sum(axis=(0, 1))
+                b = np.stack([conv2d_backward(np.ascontiguousarray(b[:, j]), cache)[0]
+                              for j in range(c)], axis=1)
+        elif isinstance(layer, (nn.ReLU, nn.Tanh)):
+            factor = saved * saved if squared_only and isinstance(layer, nn.Tanh) else saved
+            b = b * (factor if squared_only else factor[:, None])
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            back = max_pool2d_backward if isinstance(layer, nn.MaxPool2d) else \
+                avg_pool2d_backward
+            if squared_only:  # Σ_i A_ij² d_i: A is 0/1 (max) or 1/(kh·kw) (average)
+                b = back(b, saved)
+                if isinstance(layer, nn.AvgPool2d):
+                    b = b / (layer.kernel_size[0] * layer.kernel_size[1])
+            else:
+                b = np.stack([back(np.ascontiguousarray(b[:, j]), saved)
+                              for j in range(b.shape[1])], axis=1)
+        elif isinstance(layer, nn.Flatten):
+            b = b.reshape(saved) if squared_only else b.reshape(len(b), -1, *saved[1:])
+    return out
+
+
+def _diagonal(model, x, y, loss, kind, batch_size, units=None):
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    layers = chain(model)
+    x = np.asarray(x)
+    if len(x) == 0 or (loss == "cross_entropy" and len(np.asarray(y)) != len(x)) \
+            or (loss == "mse" and len(np.asarray(y)) != len(x)):
+        raise ValueError(f"x and y must hold the same positive number of samples, got "
+                         f"{len(x)} and {len(np.asarray(y))}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    total, unit_sums = {}, {}
+    for s in range(0, len(x), batch_size):
+        z, tape = _forward(layers, np.asarray(x[s:s + batch_size], dtype=np.float64))
+        b = _output_factor(z, np.asarray(y)[s:s + batch_size], loss, kind)
+        if kind == "lecun":
+            b = np.square(b).sum(axis=1)
+        found = {}
+        part = _backward(tape, b, kind == "lecun", found)
+        for name, value in part.items():
+            total[name] = total.get(name, 0.0) + value
+        for name, value in found.items():
+            unit_sums[name] = unit_sums.get(name, 0.0) + value * len(z)
+    if units is not None:
+        units.update({name: v / len(x) for name, v in unit_sums.items()})
+    params = dict(model.named_parameters())
+    return {name: (v / len(x)).astype(params[name].dtype) for name, v in total.items()}
+
+
+def gauss_newton_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
+                          batch_size: int = 256) -> dict[str, np.ndarray]:
+    """diag of G = (1/N) Σ_n J_nᵀ H_ℓ J_n for every weight and bias: {name: (shape)}.
+
+    x: (N, …) inputs; y: (N,) labels (cross-entropy) or (N, K) targets (MSE, mean over all
+    entries, as ``F.mse_loss``). See the module docstring for the method and its exactness.
+    """
+    return _diagonal(model, x, y, loss, "exact", batch_size)
+
+
+def lecun_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
+                   batch_size: int = 256) -> dict[str, np.ndarray]:
+    """OBD's second-order backpropagation (LeCun et al. 1990), Gauss–Newton form: {name: (shape)}.
+
+    ∂²E/∂a_i² = f'(a_i)² Σ_l w_li² ∂²E/∂a_l² from diag(H_ℓ) at the output; exact on the
+    output layer, an approximation (no cross terms between units) below it.
+    """
+    return _diagonal(model, x, y, loss, "lecun", batch_size)
+
+
+def fisher_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
+                    batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Empirical Fisher diagonal (1/N) Σ_n (∇_w ℓ_n)², per-sample gradients batched: {name: (shape)}."""
+    return _diagonal(model, x, y, loss, "fisher", batch_size)
+
+
+def unit_curvature(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
+                   batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Mean Gauss–Newton curvature of the loss in each Linear/Conv2d output unit:
+    {layer prefix: (F,)}, (1/N) Σ_n [J_aᵀ H_ℓ J_a]_ii averaged over a conv's positions.
+
+    ½ · this · E[δa_i²] is the loss rise of a small error δa_i in unit i's pre-activation:
+    the weight layer-wise OBS puts on each row's reconstruction error to compare layers.
+    """
+    units: dict[str, np.ndarray] = {}
+    _diagonal(model, x, y, loss, "exact", batch_size, units)
+    return units
