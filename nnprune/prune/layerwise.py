@@ -1,0 +1,252 @@
+"""Layer-wise OBS on a model: calibrate each Linear and Conv2d, prune it, compensate, mask it.
+
+Optimal Brain Compression (Frantar, Singh & Alistarh 2022) prunes a network one layer at a
+time. Layer l sees the calibration images after the layers before it **were already pruned**,
+so each layer also makes up for the errors of the ones before. Its Hessian is H = 2XXᵀ/N from
+its inputs X (d, N): a Linear's input vectors, or a Conv2d's receptive fields (im2col columns,
+one per image and output position, in the weight's (c, i, j) order), damped as
+H + λ·mean(diag H)·I with λ = ``damping`` (0.01 by default, as SparseGPT; OBC uses a
+similar small multiple). The rows of W share H; ``obc.py`` prunes them exactly (``"exact"``),
+``sparsegpt.py`` in one pass (``"sparsegpt"``). The compensated weights replace the old ones
+and the masks are attached, so fine-tuning works as after any other criterion.
+
+**How much each layer keeps.** ``scope="layer"`` gives every layer the same target (or a
+dict of them). ``scope="global"`` spreads one target over the layers as OBC does, by their
+loss traces: every row's greedy OBS steps, with each row's reconstruction error put in loss
+units by the mean Gauss–Newton curvature of the loss in that unit (``curvature_diag.
+unit_curvature``: ½ c_i E[δa_i²] is the loss rise of an error δa_i in unit i), are merged and
+the k cheapest taken, each row a prefix of its trace (``obc.select_counts``). The traces come
+from the dense model in a first pass, which fixes every layer's count; the second pass prunes
+layer by layer on the pruned model's inputs. With ``"sparsegpt"`` (no traces) each layer is
+pruned by SparseGPT at the sparsities of ``GRID`` in the first pass and its weighted loss
+interpolated between them; the layers' counts are the cheapest steps of those curves.
+
+Granularity: ``weight``, or ``"N:M"`` (n kept of every m consecutive inputs; in a conv, m
+consecutive channels at each kernel position, as ``groups.nm_mask``). Whole filters or
+neurons are refused: deleting a row cannot be compensated inside its layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from nnprune import nn
+from nnprune.autograd.tensor import Tensor
+from nnprune.functional.columns import patches
+from nnprune.prune.groups import parse_granularity
+from nnprune.prune.masks import check_sparsity, prune_count
+from nnprune.prune.obc import damp, masks_from_counts, obc_traces, refit_rows, select_counts
+from nnprune.prune.report import PruneReport
+from nnprune.prune.sparsegpt import sparsegpt
+
+METHODS = ("exact", "sparsegpt")
+
+
+@dataclass(frozen=True)
+class ObsSettings:
+    """How layer-wise OBS runs: ``method`` ("exact" OBC or "sparsegpt"), ``damping`` λ, the
+    ``calibration_batches`` of training images the workflows take (of their batch size),
+    SparseGPT's ``blocksize`` and the ``loss`` whose curvature weighs the rows globally."""
+
+    method: str = "exact"
+    damping: float = 0.01
+    calibration_batches: int = 16
+    blocksize: int = 128
+    loss: str = "cross_entropy"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) \
+                or not self.damping >= 0:
+            raise ValueError(f"damping must be a number >= 0, got {self.damping!r}")
+        for name in ("calibration_batches", "blocksize"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def layer_inputs(layer: Any, x: np.ndarray) -> np.ndarray:
+    """The rows a layer's weight multiplies: (N, in) for a Linear, (N·OH·OW, C·kh·kw) for a
+    Conv2d (its receptive fields), in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if isinstance(layer, nn.Linear):
+        return x.reshape(len(x), -1)
+    cols = patches(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    return cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
+
+
+def layer_hessian(layer: Any, x: np.ndarray) -> np.ndarray:
+    """H = 2 X Xᵀ / N of a Linear or Conv2d from its input batch x: (d, d), d = in or C·kh·kw."""
+    rows = layer_inputs(layer, x)
+    return 2.0 * rows.T @ rows / len(rows)
+
+
+def _chain(model: Any) -> list[Any]:
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"layer-wise OBS needs an nn.Sequential, got {type(model).__name__}")
+    for i, layer in enumerate(model):
+        if any(True for _ in layer.parameters()) and not isinstance(
+                layer, (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)):
+            raise ValueError(f"layer {i} ({type(layer).__name__}) has parameters that "
+                             f"layer-wise OBS cannot prune or pass: it handles Linear and "
+                             f"Conv2d weights between parameter-free layers and BatchNorm")
+    return list(model)
+
+
+def _groups(layer: Any, nm: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """Group id of each input column for N:M, j // m (Linear) or (c // m, i, j) (Conv2d), and
+    the span of consecutive columns a group lies in (m, or m·kh·kw)."""
+    w = layer.weight.data
+    if w.ndim == 2:
+        return np.arange(w.shape[1]) // nm[1], nm[1]
+    c, k = w.shape[1], w.shape[2] * w.shape[3]
+    return ((np.arange(c)[:, None] // nm[1]) * k + np.arange(k)[None, :]).ravel(), nm[1] * k
+
+
+def _forward(layer: Any, x: np.ndarray) -> np.ndarray:
+    return layer(Tensor(x.astype(layer_dtype(layer), copy=False))).data
+
+
+def layer_dtype(layer: Any) -> np.dtype:
+    params = list(layer.parameters())
+    return params[0].dtype if params else np.dtype(np.float64)
+
+
+def _prune_layer(w, h, count, alive, settings, nm, groups, traces=None):
+    """(Ŵ, mask) of one layer's (R, d) weight: ``count`` deletions, or N:M."""
+    gid, span = groups if groups is not None else (None, 1)
+    if settings.method == "sparsegpt":
+        block = max(span, (settings.blocksize // span) * span)  # whole N:M groups per block
+        return sparsegpt(w, h, sparsity=None if nm else count / w.size, alive=alive, nm=nm,
+                         blocksize=block, groups=gid)
+    order, losses = traces if traces is not None else obc_traces(
+        w, h, alive, None if nm is None else (gid, nm[1] - nm[0]))
+    counts = select_counts(losses, w.size if nm is not None else count)
+    counts = np.maximum(counts, (~alive).sum(axis=1))  # never revive
+    mask = masks_from_counts(order, counts, w.shape[1])
+    return refit_rows(w, h, mask), mask
+
+
+def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mapping[str, float],
+                    scope: str = "global", granularity: str = "weight",
+                    exclude: Iterable[str] = (), settings: ObsSettings = ObsSettings(),
+                    labels: np.ndarray | None = None, min_keep: int = 1) -> PruneReport:
+    """Prune every Linear/Conv2d weight of ``model`` (not in ``exclude``) by layer-wise OBS.
+
+    ``calibration``: (N, …) training inputs; ``labels`` (N,) the classes, needed by
+    ``scope="global"`` (the loss curvature that weighs the rows). Masks are attached and the
+    compensated weights written back. Returns the sparsity reached (a ``PruneReport``).
+    """
+    layers = _chain(model)
+    g = parse_granularity(granularity)
+    if g not in ("weight",) and not isinstance(g, tuple):
+        raise ValueError(f"criterion 'obs' prunes single weights or N:M groups; granularity "
+                         f"{granularity!r} deletes whole rows or kernels, which layer-wise OBS "
+                         f"cannot compensate: use granularity 'weight' or 'N:M', or another "
+                         f"criterion (e.g. 'obd')")
+    nm = g if isinstance(g, tuple) else None
+    x = np.asarray(calibration)
+    names = {i: f"{i}.weight" for i, layer in enumerate(layers)
+             if isinstance(layer, (nn.Linear, nn.Conv2d))}
+    exclude = set(exclude)
+    per_layer = isinstance(sparsity, Mapping)
+    first: dict = {}
+    pruned = [i for i, name in names.items() if name not in exclude
+              and (not per_layer or name in sparsity)]
+    sizes = {i: layers[i].weight.data.size for i in pruned}
+    alive = {i: (layers[i].weight.mask != 0 if layers[i].weight.mask is not None
+                 else np.ones(layers[i].weight.shape, bool)).reshape(len(layers[i].weight.data),
+                                                                     -1) for i in pruned}
+    if nm is not None:
+        counts = {i: None for i in pruned}
+    elif per_layer:
+        counts = {i: prune_count(sizes[i], check_sparsity(sparsity[names[i]])) for i in pruned}
+    elif scope == "layer":
+        counts = {i: prune_count(sizes[i], check_sparsity(sparsity)) for i in pruned}
+    else:
+        counts, first = _global_counts(model, layers, pruned, alive, x, labels,
+                                       check_sparsity(sparsity), settings, min_keep)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        for i, layer in enumerate(layers):
+            if i in pruned:
+                p = layer.weight
+                w = p.data.reshape(len(p.data), -1).astype(np.float64)
+                h = damp(layer_hessian(layer, x), settings.damping)
+                groups = None if nm is None else _groups(layer, nm)
+                traces = first.get(i) if nm is None and scope == "global" and not per_layer \
+                    else None
+                new, mask = _prune_layer(w, h, counts[i], alive[i], settings, nm, groups,
+                                         traces)
+                p.data[...] = new.reshape(p.shape).astype(p.dtype)
+                p.set_mask(mask.reshape(p.shape).astype(p.dtype))
+            x = _forward(layer, x)
+    finally:
+        for m, training in modes:
+            object.__setattr__(m, "training", training)
+    masks = {name: (p.mask if p.mask is not None else np.ones(p.shape))
+             for name, p in model.named_parameters() if name in names.values()}
+    target = None if per_layer else (1 - nm[0] / nm[1] if nm else float(sparsity))
+    return PruneReport.from_masks(masks, [n for i, n in names.items() if i not in pruned],
+                                  target)
+
+
+GRID = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 1.0)
+
+
+def _sparsegpt_steps(w, h, c, alive, blocksize):
+    """(1, R·d) cost of each further deletion in one layer: SparseGPT run at the sparsities
+    of ``GRID``, its curvature-weighted loss interpolated linearly between them."""
+    from nnprune.prune.obc import reconstruction_loss
+
+    counts, losses = [], []
+    for s in GRID:
+        new, _ = sparsegpt(w, h, sparsity=s, alive=alive, blocksize=blocksize)
+        counts.append(prune_count(w.size, s))
+        losses.append(float((c[:, 0] * reconstruction_loss(w, new, h)).sum()))
+    steps = np.concatenate([np.full(b - a, (lb - la) / max(1, b - a))
+                            for a, b, la, lb in zip(counts, counts[1:], losses, losses[1:])])
+    return steps[None, :]
+
+
+def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, min_keep):
+    """Each layer's deletions for one global target, from the dense model's traces."""
+    from nnprune.curvature_diag import unit_curvature
+
+    if labels is None:
+        raise ValueError("scope='global' needs labels for the calibration inputs (the loss "
+                         "curvature weighs each row's error)")
+    curvature = unit_curvature(model, x, labels, settings.loss)
+    steps, traces = {}, {}
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        for i, layer in enumerate(layers):
+            if i in pruned:
+                w = layer.weight.data.reshape(len(layer.weight.data), -1).astype(np.float64)
+                h = damp(layer_hessian(layer, x), settings.damping)
+                c = curvature[str(i)][:, None]
+                if settings.method == "exact":
+                    traces[i] = obc_traces(w, h, alive[i])
+                    steps[i] = c * traces[i][1]
+                else:
+                    steps[i] = _sparsegpt_steps(w, h, c, alive[i], settings.blocksize)
+            x = _forward(layer, x)
+    finally:
+        for m, training in modes:
+            object.__setattr__(m, "training", training)
+    total = sum(steps[i].size for i in pruned)
+    width = max(s.shape[1] for s in steps.values())
+    # every row of every layer, its steps in loss units, padded with +inf to one width
+    losses = np.vstack([np.pad(steps[i], ((0, 0), (0, width - steps[i].shape[1])),
+                               constant_values=np.inf) for i in pruned])
+    owner = np.concatenate([np.full(len(steps[i]), i) for i in pruned])
+    per_row = select_counts(losses, prune_count(total, sparsity))
+    first = {pruned[0]: traces[pruned[0]]} if settings.method == "exact" and pruned else {}
+    # min_keep: no layer is emptied; a layer over its cap prunes fewer (the report says so)
+    return {i: int(min(per_row[owner == i].sum(), max(0, steps[i].size - min_keep)))
+            for i in pruned}, first
