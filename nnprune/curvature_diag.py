@@ -255,3 +255,69 @@ def unit_curvature(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_
     units: dict[str, np.ndarray] = {}
     _diagonal(model, x, y, loss, "exact", batch_size, units)
     return units
+
+
+HESSIANS = ("gauss-newton", "lecun", "fisher", "hutchinson", "exact")
+EXACT_MAX_SIZE = 4096  # weights per layer for hessian="exact": one H·e_i product each
+
+
+def hessian_diagonals(model: Any, x: np.ndarray, y: np.ndarray, kind: str = "gauss-newton",
+                      names: Any = None, samples: int = 100, seed: int = 0,
+                      batch_size: int = 256) -> dict[str, np.ndarray]:
+    """diag(H) of the mean cross-entropy on (x, y) for the named weights, by ``kind``:
+
+    ``gauss-newton`` (``gauss_newton_diagonal``), ``lecun`` (``lecun_diagonal``), ``fisher``
+    (``fisher_diagonal``), ``hutchinson`` (``samples`` Rademacher products, ``seed``) or
+    ``exact`` (one finite-difference product per weight, refused above ``EXACT_MAX_SIZE``
+    weights in a layer). The last two run on a float64 copy of the model.
+    {name: (shape)} for ``names`` (default: every weight with ndim ≥ 2).
+    """
+    from nnprune import curvature
+    from nnprune.functional import cross_entropy
+
+    if kind not in HESSIANS:
+        raise ValueError(f"hessian must be one of {HESSIANS}, got {kind!r}")
+    params = dict(model.named_parameters())
+    names = [n for n, p in params.items() if n.endswith("weight") and p.ndim >= 2] \
+        if names is None else list(names)
+    if kind in ("gauss-newton", "lecun", "fisher"):
+        diag = {"gauss-newton": gauss_newton_diagonal, "lecun": lecun_diagonal,
+                "fisher": fisher_diagonal}[kind](model, x, y, batch_size=batch_size)
+        return {n: diag[n] for n in names}
+    big = {n: params[n].size for n in names if params[n].size > EXACT_MAX_SIZE}
+    if kind == "exact" and big:
+        raise ValueError(f"hessian='exact' takes one Hessian-vector product per weight and is "
+                         f"limited to {EXACT_MAX_SIZE} weights per layer; "
+                         f"{', '.join(f'{n} has {s}' for n, s in big.items())}: use "
+                         f"hessian='gauss-newton' (the exact Gauss–Newton diagonal, equal to "
+                         f"the Hessian's for ReLU networks) or 'hutchinson'")
+    copy = _float64_copy(model)
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y)
+
+    def loss(m):
+        from nnprune.autograd.tensor import Tensor
+        return cross_entropy(m(Tensor(xs)), ys)
+
+    diag = curvature.hessian_diagonal(copy, loss, names, method=kind, samples=samples,
+                                      seed=seed, max_size=max(EXACT_MAX_SIZE, 1))
+    return {n: d.astype(params[n].dtype) for n, d in diag.items()}
+
+
+def _float64_copy(model: Any) -> Any:
+    """The model rebuilt in float64 with the same weights and masks, in eval mode."""
+    config = _with_dtype(model.config(), "float64")
+    copy = nn.from_config(config)
+    params = dict(copy.named_parameters())
+    for name, p in model.named_parameters():
+        params[name].data[...] = p.data
+        if p.mask is not None:
+            params[name].set_mask(p.mask.astype(np.float64))
+    return copy.eval()
+
+
+def _with_dtype(config: Any, dtype: str) -> Any:
+    if isinstance(config, dict):
+        return {k: (dtype if k == "dtype" else _with_dtype(v, dtype)) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_with_dtype(v, dtype) for v in config]
+    return config

@@ -183,8 +183,10 @@ def prune_and_rescale(model: Any, criterion: str, sparsity: float | None, scope:
                       granularity: str, exclude: tuple[str, ...],
                       grads: Mapping[str, np.ndarray] | None, seed: int, min_keep: int,
                       rescale: bool, layer_norm: str = "none",
-                      data: Any = None) -> tuple[PruneReport, dict[str, float]]:
-    """``prune_model``, then (with ``rescale``) every dropout rate set to
+                      data: Any = None, **second_order: Any
+                      ) -> tuple[PruneReport, dict[str, float]]:
+    """``prune_model`` (``second_order``: obd's hessian_diag, obs's calibration and obs
+    settings), then (with ``rescale``) every dropout rate set to
     D_r = D_o·√(C_r/C_o) from the densities before and after (``rescale_dropout``, Han et
     al. 2015). Returns the report and {dropout name: new rate}. ``data`` (a Dataset): its
     training split feeds the filter criteria that run the model (``NEEDS_DATA``)."""
@@ -192,7 +194,7 @@ def prune_and_rescale(model: Any, criterion: str, sparsity: float | None, scope:
     sample = (data.x_train, data.y_train) if criterion in NEEDS_DATA and data is not None \
         else None
     report = prune_model(model, criterion, sparsity, scope, granularity, exclude, grads, seed,
-                         min_keep, layer_norm=layer_norm, data=sample)
+                         min_keep, layer_norm=layer_norm, data=sample, **second_order)
     if not rescale:
         return report, {}
     new = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}

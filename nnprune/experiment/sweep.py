@@ -13,6 +13,7 @@ they would be the same each time.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from nnprune import train
 from nnprune.experiment import plots, report, workflows
 from nnprune.experiment.runs import (OPTIMIZERS, Regularizer, clone_model, fit_model,
                                      make_optimizer)
+from nnprune.experiment.second_order import SecondOrder, second_order_inputs, split_variant
 from nnprune.nn import Module
 from nnprune.prune.scores import NEEDS_GRADS
 
@@ -42,7 +44,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
                accuracy_dense: float | None = None, model_name: str = "model",
                quiet: bool = True, regularizer: Regularizer | None = None,
                weight_decay: float = 0.0, lr_schedule: str | None = None,
-               layer_norm: str = "none") -> tuple[dict[str, Any], Module]:
+               layer_norm: str = "none", second_order: SecondOrder | None = None,
+               pruning_inputs: dict[str, Any] | None = None) -> tuple[dict[str, Any], Module]:
     """Prune a copy of ``trained`` once, evaluate, fine-tune, evaluate: (record, pruned model).
 
     ``workflows.oneshot`` on ``clone_model(trained)``, so ``trained`` is never modified.
@@ -53,7 +56,12 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
     ``regularizer``; ``finetune_epochs=0`` skips it
     (``accuracy_after_finetune`` is then None). The record also carries ``layer_sparsity``
     (the reached sparsity of every prunable weight, excluded ones included) and ``seconds``.
+    ``criterion`` may name a second-order variant (``obd:fisher``, ``obs:sparsegpt``, see
+    ``second_order.split_variant``), kept as the record's criterion; ``pruning_inputs`` are
+    its Hessian diagonal or calibration samples when computed already.
     """
+    label = criterion
+    criterion, second_order = split_variant(criterion, second_order)
     model = clone_model(trained)
     record = workflows.oneshot(
         model, data, criterion=criterion, sparsity=sparsity, scope=scope,
@@ -61,7 +69,8 @@ def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
         optimizer=optimizer, batch_size=batch_size, seed=seed, quiet=quiet,
         model_name=model_name, regularizer=regularizer, cosine=cosine, grads=grads,
         accuracy_dense=accuracy_dense, weight_decay=weight_decay, lr_schedule=lr_schedule,
-        layer_norm=layer_norm)
+        layer_norm=layer_norm, second_order=second_order, pruning_inputs=pruning_inputs)
+    record["criterion"] = label
     return record, model
 
 
@@ -82,8 +91,13 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
           model_name: str = "model", progress: bool = True,
           on_run: Callable[[dict[str, Any], Module], None] | None = None,
           regularizer: Regularizer | None = None, weight_decay: float = 0.0,
-          lr_schedule: str | None = None, layer_norm: str = "none") -> list[dict[str, Any]]:
+          lr_schedule: str | None = None, layer_norm: str = "none",
+          second_order: SecondOrder | None = None) -> list[dict[str, Any]]:
     """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
+
+    obd's Hessian diagonal and obs's calibration samples are computed once per criterion
+    (variant), from ``trained``, with ``second_order``'s settings; every record keeps the
+    seconds its pruning took (``prune_seconds``, the shared diagonal's time included).
 
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
     after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
@@ -108,6 +122,12 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     if any(c in NEEDS_GRADS for c in criteria):
         grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
                                 seed=seed)
+    inputs, setup = {}, {}
+    for c in criteria:  # once per second-order criterion: its diagonal or calibration set
+        base, settings = split_variant(c, second_order)
+        start = time.perf_counter()
+        inputs[c] = second_order_inputs(base, trained, data, settings, batch_size, seed)
+        setup[c] = time.perf_counter() - start
     runs = [(scope, c, float(s)) for scope in scopes for c in criteria for s in sparsities]
     records = []
     bar = tqdm(runs, desc=f"sweep {model_name}", disable=not progress, dynamic_ncols=True)
@@ -119,7 +139,8 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
             optimizer=optimizer, cosine=cosine, batch_size=batch_size, seed=seed, exclude=exclude,
             grads=grads, accuracy_dense=accuracy_dense, model_name=model_name,
             regularizer=regularizer, weight_decay=weight_decay, lr_schedule=lr_schedule,
-            layer_norm=layer_norm)
+            layer_norm=layer_norm, second_order=second_order, pruning_inputs=inputs[criterion])
+        record["prune_seconds"] += setup[criterion]
         records.append(record)
         if on_run is not None:
             on_run(record, model)

@@ -48,6 +48,8 @@ from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
 from nnprune.prune.pruner import Pruner
 from nnprune.prune.schedules import Gradual, iterative_sparsities
+from nnprune.experiment.second_order import (SecondOrder, check_first_order, describe,
+                                             second_order_inputs)
 
 AT_INIT_CRITERIA = ("snip", "random", "magnitude")
 
@@ -73,7 +75,9 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
             cosine: bool = True, grads: dict | None = None,
             accuracy_dense: float | None = None,
             after_prune: Callable[[Any], Any] | None = None, weight_decay: float = 0.0,
-            lr_schedule: str | None = None, layer_norm: str = "none") -> dict[str, Any]:
+            lr_schedule: str | None = None, layer_norm: str = "none",
+            second_order: SecondOrder | None = None,
+            pruning_inputs: dict | None = None) -> dict[str, Any]:
     """Prune ``model`` once to ``sparsity``, then fine-tune ``finetune_epochs`` epochs (0: not).
 
     The gradient criteria use dL/dw averaged over the whole training split, or ``grads`` when
@@ -83,6 +87,10 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
     fine-tuning rate constant. ``after_prune(model)`` runs right after pruning, before the
     accuracy is measured and fine-tuning starts (e.g. ``prune.mask_units``); what it returns is
     recorded as ``after_prune``. ``layer_norm``: see ``prune_model`` (recorded when not "none").
+    ``obd`` and ``obs`` take their settings from ``second_order`` (a
+    ``second_order.SecondOrder``; default settings when None), their Hessian diagonal or
+    calibration samples from the training split (or, from a sweep that computed them once,
+    ``pruning_inputs``); the record gives the seconds pruning took as ``prune_seconds``.
     """
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
@@ -90,15 +98,20 @@ def oneshot(model: Any, data: Any, *, criterion: str = "magnitude", sparsity: fl
     recipe = Recipe.of(weight_decay, lr_schedule, cosine)
     _check_hook(after_prune)
     dense = accuracy(model, data) if accuracy_dense is None else float(accuracy_dense)
+    began = time.perf_counter()
     if grads is None:
         grads = gradients_for(criterion, model, data, batch_size, seed)
+    inputs = pruning_inputs if pruning_inputs is not None else \
+        second_order_inputs(criterion, model, data, second_order, batch_size, seed)
     _, dropout = prune_and_rescale(model, criterion, sparsity, scope, granularity, exclude, grads,
-                                   seed, min_keep, rescale, layer_norm, data)
+                                   seed, min_keep, rescale, layer_norm, data, **inputs)
     extra = {"dropout": dropout} if dropout else {}
     if layer_norm != "none":
         extra["layer_norm"] = layer_norm
     if isinstance(sparsity, dict):
         extra["layer_targets"] = dict(sparsity)
+    extra["prune_seconds"] = time.perf_counter() - began
+    extra.update(describe(criterion, second_order))
     if after_prune is not None:
         extra["after_prune"] = after_prune(model)
     before, after = accuracy(model, data), None
@@ -121,7 +134,8 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
               quiet: bool = True, model_name: str = "model", min_keep: int = 1,
               rescale: bool = True, regularizer: Regularizer | None = None,
               after_prune: Callable[[Any], Any] | None = None, weight_decay: float = 0.0,
-              lr_schedule: str | None = None, layer_norm: str = "none") -> dict[str, Any]:
+              lr_schedule: str | None = None, layer_norm: str = "none",
+              second_order: SecondOrder | None = None) -> dict[str, Any]:
     """Han et al. 2015: ``rounds`` rounds of prune → fine-tune (``finetune_epochs`` each), the
     target rising as ``iterative_sparsities(sparsity, rounds, kind)`` to exactly ``sparsity``.
 
@@ -129,7 +143,8 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
     D_r = D_o·√(C_r/C_o) (``rescale_dropout``). The record's ``rounds`` lists each round's
     target, reached sparsity and accuracies; ``dropout`` the final rates. ``after_prune(model)``
     runs after each pruning step, before that round's accuracy and fine-tuning; what it returns
-    is in the round's ``after_prune``.
+    is in the round's ``after_prune``. ``obd``/``obs`` recompute their Hessian diagonal or
+    calibrate again each round, with ``second_order``'s settings.
     """
     start = time.perf_counter()
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
@@ -144,7 +159,8 @@ def iterative(model: Any, data: Any, *, sparsity: float = 0.9, rounds: int = 3,
         report, rates = prune_and_rescale(
             model, criterion, target, scope, granularity, exclude,
             gradients_for(criterion, model, data, batch_size, seed), seed, min_keep, rescale,
-            layer_norm, data)
+            layer_norm, data,
+            **second_order_inputs(criterion, model, data, second_order, batch_size, seed))
         dropout.update(rates)
         hook = {} if after_prune is None else {"after_prune": after_prune(model)}
         before = accuracy(model, data)
@@ -184,6 +200,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
                             finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
     recipe = Recipe.of(weight_decay, lr_schedule)
     _free_sparsity(granularity, "gradual")
+    check_first_order(criterion, "gradual")
     steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
     total = finetune_epochs * steps_per_epoch
     frequency = max(1, steps_per_epoch // 4) if frequency is None else frequency
@@ -281,6 +298,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
     exclude = check_options(model, data, criterion, sparsity, scope, granularity, exclude,
                             finetune_epochs, 1, lr, optimizer, batch_size, regularizer)
     recipe = Recipe.of(weight_decay, lr_schedule)
+    check_first_order(criterion, "lottery")
     if granularity != "weight":
         raise ValueError(f"lottery prunes single weights: granularity must be 'weight', "
                          f"got {granularity!r}")

@@ -158,7 +158,9 @@ def prune_model(model: Any, criterion: str = "magnitude",
                 grads: Mapping[str, np.ndarray] | None = None, seed: int = 0,
                 min_keep: int = 1, prune_io: bool = False, *,
                 rounding: str = "half_up", reduce: str = "l1", layer_norm: str = "none",
-                data: Any = None) -> PruneReport:
+                data: Any = None, hessian_diag: Mapping[str, np.ndarray] | None = None,
+                calibration: tuple[np.ndarray, np.ndarray] | None = None,
+                obs: Any = None) -> PruneReport:
     """Score the prunable weights, build masks and attach them; returns what was reached.
 
     {name: (shape)} weights -> {name: (shape)} 0/1 masks, attached to the model.
@@ -192,6 +194,13 @@ def prune_model(model: Any, criterion: str = "magnitude",
     - ``layer_norm``: "none", "l2" or "max": each layer's group scores divided by their L2
       norm or maximum before ranking (``channel_scores.normalise_layer``), so a global
       ranking compares filters of layers whose scores have different scales.
+    - ``obd`` scores ½ h_jj w_j² from ``hessian_diag`` = {name: diag(H)}
+      (``nnprune.curvature_diag.hessian_diagonals``), at any scope and granularity (a
+      group's saliency is the sum over the group).
+    - ``obs`` is layer-wise OBS (``layerwise.obs_prune_model``): ``calibration`` = (x, y),
+      training inputs and their labels; ``obs`` a ``layerwise.ObsSettings`` (method
+      "exact" or "sparsegpt", damping). It moves the weights it keeps, granularity
+      ``weight`` or N:M.
     """
     from nnprune.prune import channel_criteria as cc
 
@@ -245,6 +254,12 @@ def prune_model(model: Any, criterion: str = "magnitude",
 
     pruned = {name: p.data for name, p in params.items()
               if name not in exclude and (not per_layer or name in sparsity)}
+    if criterion == "obs":
+        if layer_norm != "none" or rounding != "half_up":
+            raise ValueError("criterion 'obs' counts k = ⌊s·n + ½⌋ and spreads a global target "
+                             "by its loss traces: layer_norm and rounding do not apply")
+        return _obs(model, calibration, obs, sparsity, scope, granularity, exclude,
+                    int(min_keep))
     old = {name: p.mask for name, p in params.items() if p.mask is not None}
     if g in ("filter", "neuron") and has_residual(model):  # channels tied by skips
         from nnprune.prune.group_prune import prune_groups
@@ -259,14 +274,15 @@ def prune_model(model: Any, criterion: str = "magnitude",
             group = cc.unit_scores(model, criterion, list(pruned), data, seed=seed) \
                 if pruned else {}
         else:
-            group = cc.entry_group_scores(compute_scores(criterion, pruned, grads, seed), old,
+            group = cc.entry_group_scores(compute_scores(criterion, pruned, grads, seed,
+                                                         hessian_diag), old,
                                           g, reduce) if pruned else {}
         masks, report = cc.ranked_group_masks(
             group, {name: p.data for name, p in params.items()}, old, sparsity, scope, g,
             exclude, int(min_keep), layer_norm, rounding=rounding)
         attach_masks(model, {name: masks[name] for name in pruned})
         return report
-    scores = compute_scores(criterion, pruned, grads, seed) if pruned else {}
+    scores = compute_scores(criterion, pruned, grads, seed, hessian_diag) if pruned else {}
     # an excluded weight is never ranked: the core only needs a placeholder of its shape
     scores = {name: scores[name] if name in scores else np.zeros(np.shape(p.data))
               for name, p in params.items()}
@@ -278,3 +294,19 @@ def prune_model(model: Any, criterion: str = "magnitude",
                                           granularity, reduce, rounding=rounding)
     attach_masks(model, {name: masks[name] for name in pruned})
     return report
+
+
+def _obs(model, calibration, settings, sparsity, scope, granularity, exclude, min_keep):
+    """``prune_model``'s criterion "obs": calibration checked, then ``obs_prune_model``."""
+    from nnprune.prune.layerwise import ObsSettings, obs_prune_model
+
+    if not (isinstance(calibration, tuple) and len(calibration) == 2):
+        raise ValueError("criterion 'obs' needs calibration=(x, y): a few batches of training "
+                         "inputs and their labels, run through the model layer by layer")
+    settings = ObsSettings() if settings is None else settings
+    if not isinstance(settings, ObsSettings):
+        raise TypeError(f"obs must be a layerwise.ObsSettings or None, got "
+                        f"{type(settings).__name__}")
+    x, y = calibration
+    return obs_prune_model(model, x, sparsity, scope, granularity, exclude, settings, y,
+                           min_keep)

@@ -149,6 +149,8 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
                          f"criterion (e.g. 'obd')")
     nm = g if isinstance(g, tuple) else None
     x = np.asarray(calibration)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"calibration must be a batch of inputs (N, ...), got shape {x.shape}")
     names = {i: f"{i}.weight" for i, layer in enumerate(layers)
              if isinstance(layer, (nn.Linear, nn.Conv2d))}
     exclude = set(exclude)
@@ -157,6 +159,11 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
     pruned = [i for i, name in names.items() if name not in exclude
               and (not per_layer or name in sparsity)]
     sizes = {i: layers[i].weight.data.size for i in pruned}
+    for i in pruned:
+        if nm is not None and layers[i].weight.shape[1] % nm[1]:
+            raise ValueError(f"granularity {granularity!r} groups {nm[1]} consecutive inputs, "
+                             f"but {names[i]} {layers[i].weight.shape} has "
+                             f"{layers[i].weight.shape[1]}: exclude it")
     alive = {i: (layers[i].weight.mask != 0 if layers[i].weight.mask is not None
                  else np.ones(layers[i].weight.shape, bool)).reshape(len(layers[i].weight.data),
                                                                      -1) for i in pruned}

@@ -158,7 +158,7 @@ def select_counts(losses: np.ndarray, k: int) -> np.ndarray:
     steps are taken in order (a prefix of its trace); ties by row, then step.
     """
     losses = np.asarray(losses, dtype=np.float64)
-    envelope = np.maximum.accumulate(np.nan_to_num(losses, nan=np.inf), axis=1)
+    envelope = np.maximum.accumulate(np.where(np.isnan(losses), np.inf, losses), axis=1)
     flat = envelope.ravel()
     k = int(min(k, np.isfinite(flat).sum()))
     chosen = np.argsort(flat, kind="stable")[:k]
@@ -169,7 +169,8 @@ def masks_from_counts(order: np.ndarray, counts: np.ndarray, d: int) -> np.ndarr
     """(R, d) 0/1 mask deleting the first counts[r] entries of each row's order."""
     mask = np.ones((len(order), d))
     for r, c in enumerate(counts):
-        mask[r, order[r, :int(c)]] = 0.0
+        steps = order[r, :int(c)]
+        mask[r, steps[steps >= 0]] = 0.0  # −1: a step the row could not take
     return mask
 
 

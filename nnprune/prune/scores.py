@@ -16,7 +16,12 @@ taylor       |w_j g_j|                 first-order Taylor estimate of the loss c
 taylor2      (w_j g_j)²                its square (Molchanov et al. 2019)
 snip         |w_j g_j| / Σ_k |w_k g_k| connection sensitivity at initialisation, normalised
                                        over all the tensors scored together (Lee et al. 2019)
+obd          ½ h_jj w_j²               second-order loss rise of deleting w_j alone at a
+                                       minimum, h = diag of the Hessian (LeCun et al. 1990)
 ============ ========================= =====================================================
+
+``obs`` (layer-wise Optimal Brain Surgeon) is a criterion of ``prune_model`` but not a score:
+it moves the surviving weights as it prunes (``layerwise.py``).
 
 **Gradients over several batches.** The functions take the gradient the caller gives. The
 usual one (what ``nnprune.train.gradients`` returns) is the mean over B batches,
@@ -50,6 +55,10 @@ from nnprune.prune.masks import check_scores
 
 CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip")
 NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
+# second order: obd scores from a Hessian diagonal; obs prunes layer by layer (prune_model)
+CRITERIA += ("obd", "obs")
+NEEDS_HESSIAN = ("obd",)
+NEEDS_CALIBRATION = ("obs",)
 
 
 def magnitude(w: np.ndarray, p: int = 1) -> np.ndarray:
@@ -167,18 +176,26 @@ def _grad_for(grads: Mapping[str, np.ndarray], name: str) -> np.ndarray:
 
 def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
                    grads: Mapping[str, np.ndarray] | None = None,
-                   seed: int | np.random.Generator | None = None) -> dict[str, np.ndarray]:
-    """Scores of every named weight by ``criterion`` (one of ``CRITERIA``).
+                   seed: int | np.random.Generator | None = None,
+                   hessian_diag: Mapping[str, np.ndarray] | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Scores of every named weight by ``criterion`` (one of ``CRITERIA`` but ``obs``).
 
     {name: (shape)} -> {name: (shape)}. ``grads`` = {name: ∂L/∂w} is needed by gradient,
     taylor, taylor2 and snip (extra names in it are ignored); ``seed`` by random: with an int,
     each tensor's stream is derived from (seed, name), so a tensor's scores do not depend on
     which other tensors are scored; with a Generator, tensors are drawn in mapping order.
-    snip is normalised over all the given tensors together.
+    snip is normalised over all the given tensors together. ``hessian_diag`` = {name:
+    diag(H)} is needed by obd (``nnprune.curvature_diag.hessian_diagonals`` computes it).
     """
     if not isinstance(criterion, str) or criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
     reject_foreign(weights, "weights", "array")
+    if criterion in NEEDS_CALIBRATION:
+        raise ValueError(f"criterion {criterion!r} is not a score: it moves the weights it "
+                         f"keeps; use prune_model(model, {criterion!r}, ..., calibration=(x, y))")
+    if criterion in NEEDS_HESSIAN:
+        return _obd_scores(weights, hessian_diag)
     if not isinstance(weights, Mapping):
         raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
     for name, w in weights.items():
@@ -209,3 +226,28 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
         return {name: taylor(*_pair(w, grads[name], f"weights[{name!r}]", f"grads[{name!r}]"),
                              squared=criterion == "taylor2") for name, w in weights.items()}
     return snip(weights, {name: grads[name] for name in weights})
+
+
+def _obd_scores(weights: Mapping[str, np.ndarray],
+                hessian_diag: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """OBD: ½ h_jj w_j² per weight (``hessian.obd_saliency``), {name: (shape)}."""
+    from nnprune.prune.hessian import obd_saliency
+
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
+    if not isinstance(hessian_diag, Mapping):
+        raise ValueError("criterion 'obd' needs hessian_diag = {name: diagonal of the Hessian} "
+                         "for every weight (nnprune.curvature_diag.hessian_diagonals)")
+    missing = [name for name in weights if name not in hessian_diag]
+    if missing:
+        raise ValueError(f"hessian_diag is missing {missing}: criterion 'obd' needs the Hessian "
+                         f"diagonal of every weight")
+    out = {}
+    for name, w in weights.items():
+        w = check_scores(w, f"weights[{name!r}]")
+        h = check_scores(hessian_diag[name], f"hessian_diag[{name!r}]")
+        if h.shape != w.shape:
+            raise ValueError(f"hessian_diag[{name!r}] must have the weight's shape {w.shape}, "
+                             f"got {h.shape}")
+        out[name] = obd_saliency(w, np.maximum(h, 0)).astype(w.dtype)
+    return out
