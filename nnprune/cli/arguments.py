@@ -286,3 +286,34 @@ def sparsity_spec(text: str) -> float | dict[str, float]:
                                              f"0.weight=0.3,3.weight=0.6, got {text!r}")
         out[name.strip()] = fraction(value.strip())
     return out
+
+
+def add_second_order_options(g: Any) -> None:
+    """--hessian, --calibration-batches, --obs-method, --damping (the obd and obs criteria),
+    added to the group ``g``."""
+    from nnprune.curvature_diag import HESSIANS
+    from nnprune.prune.layerwise import METHODS
+
+    g.add_argument("--hessian", choices=HESSIANS, default="gauss-newton",
+                   help="obd: the Hessian diagonal, by second-order backpropagation "
+                        "(gauss-newton: exact Gauss-Newton; lecun: OBD's own recursion), the "
+                        "empirical fisher, hutchinson's estimate or exact (small layers "
+                        "only) (default: %(default)s)")
+    g.add_argument("--calibration-batches", type=positive_int, default=16, metavar="N",
+                   help="obd/obs: training batches the Hessian is measured on "
+                        "(default: %(default)s)")
+    g.add_argument("--obs-method", choices=METHODS, default="exact",
+                   help="obs: exact layer-wise OBS per row (Optimal Brain Compression) or the "
+                        "one-pass sparsegpt (default: %(default)s)")
+    g.add_argument("--damping", type=nonnegative_float, default=0.01,
+                   help="obs: H + DAMPING * mean(diag H) * I (default: %(default)s)")
+
+
+def second_order(args: argparse.Namespace) -> Any:
+    """The ``SecondOrder`` settings of the obd/obs options."""
+    from nnprune.experiment.second_order import SecondOrder
+    from nnprune.prune.layerwise import ObsSettings
+
+    return SecondOrder(hessian=args.hessian, obs=ObsSettings(
+        method=args.obs_method, damping=args.damping,
+        calibration_batches=args.calibration_batches))

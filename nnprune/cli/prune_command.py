@@ -20,6 +20,7 @@ from nnprune.cli.arguments import (SCHEDULES, SCOPES, UsageError, add_data_optio
                                    add_pruning_options, check_output_file, count, examples,
                                    fraction, positive_float, positive_int, regularizer, wrap,
                                    add_layer_norm_option, check_unit_criteria, sparsity_spec)
+from nnprune.cli.arguments import add_second_order_options, second_order
 from nnprune.cli.inputs import fresh_model, saved_model
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
@@ -41,7 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "--sparsity 0.95 --l2 1e-4 --out mlp-95.npz "
                                        "--json result.json",
                                        "nnprune prune cnn.npz --granularity filter --sparsity "
-                                       "0.5 --shrink --out cnn-small.npz"))
+                                       "0.5 --shrink --out cnn-small.npz",
+                                       "nnprune prune mlp.npz --criterion obs --scope global "
+                                       "--sparsity 0.9 --finetune-epochs 0 --out mlp-obs.npz",
+                                       "nnprune prune mlp.npz --criterion obd --hessian fisher "
+                                       "--out mlp-obd.npz"))
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by 'nnprune train'")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the result")
     p.add_argument("--json", metavar="RESULT.json", help="also write the result record as JSON")
@@ -71,6 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--sparse-epochs", type=positive_int, default=5, metavar="N",
                    help="slimming schedule: epochs of training with that penalty before "
                         "pruning (default: %(default)s)")
+    add_second_order_options(g)
     g.add_argument("--shrink", action="store_true",
                    help="filter, neuron or channel granularity, oneshot or iterative schedule: "
                         "cut the pruned units out and save the smaller dense model")
@@ -248,6 +254,11 @@ def run(args: argparse.Namespace) -> int:
                    quiet=args.quiet, model_name=metadata.get("model", "model"),
                    regularizer=regularizer(args), weight_decay=args.weight_decay,
                    lr_schedule=args.lr_schedule)
+    if args.criterion in ("obd", "obs"):
+        if args.schedule not in ("oneshot", "iterative"):
+            raise UsageError(f"argument --criterion: {args.criterion} runs with the oneshot "
+                             f"and iterative schedules, not {args.schedule}")
+        options["second_order"] = second_order(args)
     if args.schedule in ("iterative", "lottery"):
         options["rounds"] = args.rounds
     if args.schedule == "iterative":

@@ -15,6 +15,8 @@ from nnprune.cli.prune_command import unfit_layers
 from nnprune.models import MODELS
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.scores import CRITERIA
+from nnprune.cli.arguments import add_second_order_options, second_order
+from nnprune.experiment.second_order import VARIANTS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,10 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="width multiplier of a built-in model (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g = p.add_argument_group("sweep")
-    g.add_argument("--criteria", type=choices(CRITERIA + CHANNEL_CRITERIA),
+    g.add_argument("--criteria", type=choices(CRITERIA + CHANNEL_CRITERIA + VARIANTS),
                    default=["magnitude", "random", "gradient", "taylor"],
                    help="comma-separated criteria (default: magnitude,random,gradient,taylor); "
-                        f"with --granularity filter or neuron also {', '.join(CHANNEL_CRITERIA)}")
+                        f"with --granularity filter or neuron also {', '.join(CHANNEL_CRITERIA)}; "
+                        "obd:HESSIAN and obs:METHOD name a second-order variant, e.g. "
+                        "magnitude,obd,obd:fisher,obs,obs:sparsegpt")
     add_layer_norm_option(g)
     g.add_argument("--sparsities", type=fractions, default=[0.5, 0.7, 0.9, 0.95],
                    help="comma-separated target sparsities (default: 0.5,0.7,0.9,0.95)")
@@ -51,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--finetune-weight-decay", type=nonnegative_float, default=0.0,
                    help="PyTorch's coupled weight decay while fine-tuning (default: %(default)s)")
     add_lr_schedule_option(g, "--finetune-lr-schedule", "fine-tuning")
+    add_second_order_options(g)
     add_data_options(p, default=None)
     add_training_options(p, lr=0.02)
     p.set_defaults(handler=run)
@@ -103,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
                     exclude=tuple(args.exclude) + tuple(unfit), model_name=name,
                     progress=not args.quiet, on_run=keep, regularizer=regularizer(args),
                     weight_decay=args.finetune_weight_decay,
-                    lr_schedule=args.finetune_lr_schedule, layer_norm=args.layer_norm)
+                    lr_schedule=args.finetune_lr_schedule, layer_norm=args.layer_norm,
+                    second_order=second_order(args))
     paths = write_outputs(args.out, records, trained={name: trained}, pruned=kept,
                           title=f"Pruning sweep: {name} on {data.name}",
                           intro=f"Data: {data.description}.",
