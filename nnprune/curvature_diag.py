@@ -17,9 +17,11 @@ terms. Three diagonals of it are computed here, each by one backward walk over t
   through two small layers, about 2 backward passes in all, ``nnprune bench hessian``).
 - ``lecun_diagonal``: OBD's own recursion (LeCun, Denker & Solla 1990): only the diagonal
   ∂²E/∂a_i² of each layer's output is carried, ∂²E/∂a_i² = f'(a_i)² Σ_l w_li² ∂²E/∂a_l²,
-  and ∂²E/∂w_ij² = Σ_n (∂²E/∂a_i²) x_j²; one backward pass. It drops the cross terms between
-  units of a layer, so it equals diag(G) on the output layer and wherever no unit feeds two
-  units on its way to the loss; elsewhere it is an approximation (tested both ways).
+  and ∂²E/∂w_ij² = Σ_n (∂²E/∂a_i²) x_j²; one backward pass. It drops the cross terms
+  ∂²E/∂a_l∂a_m (l ≠ m) of the layer above, so it equals diag(G) where those vanish: on the
+  output layer for any loss, and on the layer below it too for MSE (H_ℓ = (2/K)·I is
+  diagonal; cross-entropy's diag(p) − ppᵀ is not). Further down it is an approximation
+  (tested both ways).
 - ``fisher_diagonal``: the empirical Fisher, (1/N) Σ_n (∇_w ℓ_n)², per-sample gradients by
   the same walk with the one column ∇_z ℓ_n.
 
@@ -233,7 +235,7 @@ def lecun_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_
     """OBD's second-order backpropagation (LeCun et al. 1990), Gauss–Newton form: {name: (shape)}.
 
     ∂²E/∂a_i² = f'(a_i)² Σ_l w_li² ∂²E/∂a_l² from diag(H_ℓ) at the output; exact on the
-    output layer, an approximation (no cross terms between units) below it.
+    output layer (and, for MSE, the one below), an approximation (no cross terms) elsewhere.
     """
     return _diagonal(model, x, y, loss, "lecun", batch_size)
 

@@ -385,3 +385,61 @@ def winograd_cases(draw, max_batch: int = 2, max_channels: int = 3, max_side: in
             "f": draw(st.integers(1, max_channels)), "h": h, "w": w, "padding": (ph, pw),
             "m": draw(st.sampled_from([2, 4])), "bias": draw(st.booleans()),
             "seed": draw(st.integers(0, 2**16))}
+
+
+# ---------------------------------------------------------------- second order (OBC, curvature)
+
+
+@st.composite
+def layer_problems(draw, max_rows: int = 4, max_inputs: int = 7):
+    """A layer-wise OBS problem: W (R, d), calibration inputs X (d, N) with N ≥ d + 2 (so
+    H = 2XXᵀ/N is positive definite), drawn from a seed."""
+    rows, d = draw(st.integers(1, max_rows)), draw(st.integers(1, max_inputs))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((d, d + 2 + draw(st.integers(0, 10))))
+    return rng.standard_normal((rows, d)), x
+
+
+@st.composite
+def curvature_nets(draw, piecewise_linear: bool | None = None):
+    """A small float64 chain and its input shape: an optional conv block (Conv2d with a
+    non-square kernel, stride and padding, an activation, max- or avg-pool), then Flatten,
+    one or two Linear layers with activations, and a Linear output of K classes.
+    ``piecewise_linear`` True: ReLU only; False: Tanh somewhere; None: either."""
+    from nnprune import nn
+
+    acts = (["relu"] if piecewise_linear else ["tanh"] if piecewise_linear is False
+            else ["relu", "tanh"])
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    layers, shape = [], (draw(st.integers(1, 2)), draw(st.integers(4, 6)), draw(st.integers(4, 7)))
+
+    def act():
+        return nn.ReLU() if draw(st.sampled_from(acts)) == "relu" else nn.Tanh()
+
+    features = int(np.prod(shape))
+    if draw(st.booleans()):
+        c, h, w = shape
+        f, kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        stride, pad = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+        layers += [nn.Conv2d(c, f, (kh, kw), stride=stride, padding=pad, rng=rng,
+                             dtype=np.float64), act()]
+        oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+        if oh >= 2 and ow >= 2:
+            layers.append(nn.MaxPool2d(2) if draw(st.booleans()) else nn.AvgPool2d(2))
+            oh, ow = oh // 2, ow // 2
+        features = f * oh * ow
+    layers.append(nn.Flatten())
+    for _ in range(draw(st.integers(1, 2))):
+        width = draw(st.integers(1, 5))
+        layers += [nn.Linear(features, width, rng=rng, dtype=np.float64), act()]
+        features = width
+    k = draw(st.integers(2, 4))
+    layers.append(nn.Linear(features, k, rng=rng, dtype=np.float64))
+    model = nn.Sequential(*layers)
+    if piecewise_linear is False and not any(isinstance(m, nn.Tanh) for m in layers):
+        model = nn.Sequential(*layers[:-1], nn.Tanh(), layers[-1])
+    for name, p in model.named_parameters():  # biases off 0: no ReLU sits on its kink
+        if name.endswith("bias"):
+            p.data[...] = rng.uniform(0.1, 0.5, p.shape) * rng.choice([-1.0, 1.0], p.shape)
+    return model, shape, k, seed

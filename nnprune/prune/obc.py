@@ -56,6 +56,26 @@ def damp(h: np.ndarray, damping: float) -> np.ndarray:
     return h
 
 
+def recursive_inverse(x: np.ndarray, alpha: float) -> np.ndarray:
+    """Hassibi & Stork's H⁻¹ by Sherman–Morrison, one sample at a time. (P, d) -> (d, d).
+
+    H_0 = αI, H_{k+1} = H_k + x_k x_kᵀ / P, so
+    H_{k+1}⁻¹ = H_k⁻¹ − H_k⁻¹ x_k x_kᵀ H_k⁻¹ / (P + x_kᵀ H_k⁻¹ x_k):
+    the result is inv(αI + (1/P) Σ_k x_k x_kᵀ), in any order of the samples.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"x must be (P, d) with P >= 1 samples, got shape {x.shape}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    p = len(x)
+    h_inv = np.eye(x.shape[1]) / alpha
+    for row in x:
+        hx = h_inv @ row
+        h_inv -= np.outer(hx, hx) / (p + row @ hx)
+    return h_inv
+
+
 def _rows(w: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(w, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
