@@ -96,8 +96,9 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
 
     obd's Hessian diagonal and obs's calibration samples are computed once per criterion
-    (variant), from ``trained``, with ``second_order``'s settings; every record keeps the
-    seconds its pruning took (``prune_seconds``, the shared diagonal's time included).
+    (variant), from ``trained``, with ``second_order``'s settings, like the gradients; every
+    record keeps the seconds its own pruning took (``prune_seconds``) and the seconds those
+    shared inputs took (``setup_seconds``): one pruning from scratch costs their sum.
 
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
     after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
@@ -118,16 +119,18 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
         raise TypeError(f"on_run must be callable or None, got {type(on_run).__name__}")
 
     accuracy_dense = train.evaluate(trained, (data.x_test, data.y_test))["accuracy"]
-    grads = None
+    grads, grads_seconds = None, 0.0
     if any(c in NEEDS_GRADS for c in criteria):
+        start = time.perf_counter()
         grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
                                 seed=seed)
+        grads_seconds = time.perf_counter() - start
     inputs, setup = {}, {}
     for c in criteria:  # once per second-order criterion: its diagonal or calibration set
         base, settings = split_variant(c, second_order)
         start = time.perf_counter()
         inputs[c] = second_order_inputs(base, trained, data, settings, batch_size, seed)
-        setup[c] = time.perf_counter() - start
+        setup[c] = time.perf_counter() - start + (grads_seconds if c in NEEDS_GRADS else 0.0)
     runs = [(scope, c, float(s)) for scope in scopes for c in criteria for s in sparsities]
     records = []
     bar = tqdm(runs, desc=f"sweep {model_name}", disable=not progress, dynamic_ncols=True)
@@ -140,7 +143,7 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
             grads=grads, accuracy_dense=accuracy_dense, model_name=model_name,
             regularizer=regularizer, weight_decay=weight_decay, lr_schedule=lr_schedule,
             layer_norm=layer_norm, second_order=second_order, pruning_inputs=inputs[criterion])
-        record["prune_seconds"] += setup[criterion]
+        record["setup_seconds"] = setup[criterion]
         records.append(record)
         if on_run is not None:
             on_run(record, model)

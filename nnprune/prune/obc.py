@@ -28,6 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 
+SHRINK = 0.75  # cut deleted entries out of H⁻¹ when the survivors are this share of it
+
+
 def damp(h: np.ndarray, damping: float) -> np.ndarray:
     """H + λ·mean(diag H)·I (λ ≥ 0), checked positive definite. (d, d) -> (d, d) float64.
 
@@ -158,7 +161,10 @@ def _chunk_traces(w, h_inv, alive, groups, lazy):
         if t == lazy or step == d - 1:
             base -= np.matmul(v[:, :, :t], v[:, :, :t].transpose(0, 2, 1))
             t = 0
-            if ok.all() and groups is None:  # every row lost one per step: cut them out
+            m = base.shape[1]
+            if ok.all() and groups is None and (d - step - 1) <= SHRINK * m:
+                # every row has lost one per step: cut the deleted out once enough are
+                # (the gather costs more per entry than a GEMM update, so not every time)
                 keep = np.argsort(~open_, axis=1, kind="stable")[:, :d - step - 1]
                 base = np.take_along_axis(np.take_along_axis(base, keep[:, :, None], 1),
                                           keep[:, None, :], 2)
