@@ -295,10 +295,12 @@ def _positive_int(text: str) -> int:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the bench options to ``parser`` (the ``nnprune bench`` subcommand)."""
-    parser.add_argument("what", nargs="?", default="conv", choices=["conv", "prune", "train"],
+    parser.add_argument("what", nargs="?", default="conv",
+                        choices=["conv", "prune", "train", "hessian"],
                         help="what to time (conv: the conv layers and a LeNet-5 step; prune: "
                              "inference of dense, masked and shrunk filter-pruned models; train: "
-                             "training epochs end to end, see nnprune.bench_train)")
+                             "training epochs end to end, see nnprune.bench_train; hessian: "
+                             "exact OBC, SparseGPT and the Hessian diagonals)")
     parser.add_argument("--cases", type=lambda text: [t.strip() for t in text.split(",")
                                                       if t.strip()],
                         help="prune: comma-separated cases (default: all of "
@@ -348,6 +350,9 @@ def run(args: argparse.Namespace) -> int:
         from nnprune import bench_prune
 
         return bench_prune.run(args)
+    if getattr(args, "what", "conv") == "hessian":
+        from nnprune import bench_hessian
+        return bench_hessian.run(args)
     out = sys.stderr if args.json == "-" else sys.stdout
 
     def say(line: str = "") -> None:

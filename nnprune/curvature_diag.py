@@ -63,21 +63,21 @@ def chain(model: Any) -> list[tuple[str, Any]]:
 
 
 def _forward(layers, x):
-    """Run the chain in float64, keeping what each layer's backward walk needs."""
+    """Run the chain in x's dtype (the model's), keeping what each layer's backward needs."""
     tape = []
     for name, layer in layers:
         if isinstance(layer, nn.Linear):
-            w = layer.weight.data.astype(np.float64)
+            w = layer.weight.data
             out = x @ w.T + (0 if layer.bias is None else layer.bias.data)
             tape.append((name, layer, x, w))
         elif isinstance(layer, nn.Conv2d):
-            w = layer.weight.data.astype(np.float64)
-            b = None if layer.bias is None else layer.bias.data.astype(np.float64)
+            w = layer.weight.data
+            b = None if layer.bias is None else layer.bias.data
             out, cache = conv2d_forward(x, w, b, layer.stride, layer.padding, layer.dilation)
             tape.append((name, layer, x, (w, cache)))
         elif isinstance(layer, nn.ReLU):
             out = np.maximum(x, 0.0)
-            tape.append((name, layer, None, (x > 0).astype(np.float64)))
+            tape.append((name, layer, None, (x > 0).astype(x.dtype)))
         elif isinstance(layer, nn.Tanh):
             out = np.tanh(x)
             tape.append((name, layer, None, 1.0 - out * out))
@@ -114,24 +114,24 @@ def _output_factor(z, y, loss, kind):
         if kind == "lecun":
             return np.sqrt(p - p * p)[:, None, :]
         root = np.sqrt(p)
-        s = root[:, :, None] * np.eye(k) - p[:, :, None] * root[:, None, :]  # (N, K, K) rows
+        s = root[:, :, None] * np.eye(k, dtype=z.dtype) - p[:, :, None] * root[:, None, :]
         return s.transpose(0, 2, 1)  # (N, column, K): column c is S[:, c]
-    t = np.asarray(y, dtype=np.float64)
+    t = np.asarray(y, dtype=z.dtype)
     if t.shape != z.shape:
         raise ValueError(f"y (MSE targets) must have the output's shape {z.shape}, got {t.shape}")
     if kind == "fisher":
         return (2.0 / k * (z - t))[:, None, :]
     scale = np.sqrt(2.0 / k)
     if kind == "lecun":
-        return np.full((n, 1, k), scale)
-    return np.broadcast_to(scale * np.eye(k), (n, k, k)).copy()
+        return np.full((n, 1, k), scale, z.dtype)
+    return np.broadcast_to(scale * np.eye(k, dtype=z.dtype), (n, k, k)).copy()
 
 
 def _conv_weight_squares(b, x, layer):
     """Σ_n Σ_c (B[n, c] colsᵀ)²: (F, C·kh·kw) from B (N, c, F, P) and the layer input x."""
     cols = patches(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
     n, c, f, p = b.shape
-    total = np.zeros((f, cols.shape[1]))
+    total = np.zeros((f, cols.shape[1]), b.dtype)
     step = max(1, (1 << 21) // max(1, c * f * cols.shape[1]))
     for s in range(0, n, step):
         g = np.matmul(b[s:s + step].reshape(-1, c * f, p), cols[s:s + step].transpose(0, 2, 1))
@@ -143,7 +143,11 @@ def _backward(tape, b, squared_only, units):
     """Walk the tape backwards with the columns b (N, c, …) — or, ``squared_only``, with the
     diagonal carrier d (N, …) = Σ_c b² of LeCun's recursion. Returns {param: Σ_n squares}."""
     out = {}
-    for name, layer, x, saved in reversed(tape):
+    first = next(i for i, entry in enumerate(tape) if isinstance(entry[1], (nn.Linear,
+                                                                            nn.Conv2d)))
+    for i in range(len(tape) - 1, first - 1, -1):  # nothing below the first weight needs b
+        name, layer, x, saved = tape[i]
+        below = i > first
         if isinstance(layer, nn.Linear):
             w = saved
             s2 = b if squared_only else np.square(b).sum(axis=1)          # (N, out)
@@ -151,7 +155,10 @@ def _backward(tape, b, squared_only, units):
             out[f"{name}.weight"] = s2.T @ np.square(x)
             if layer.bias is not None:
                 out[f"{name}.bias"] = s2.sum(axis=0)
-            b = b @ np.square(w) if squared_only else b @ w
+            # (N, c, out) as one (N·c, out) GEMM: matmul would loop over N small products
+            if below:
+                b = b @ np.square(w) if squared_only else \
+                    (b.reshape(-1, w.shape[0]) @ w).reshape(*b.shape[:2], w.shape[1])
         elif isinstance(layer, nn.Conv2d):
             w, cache = saved
             shape = w.shape
@@ -159,7 +166,7 @@ def _backward(tape, b, squared_only, units):
                 units[name] = b.mean(axis=(0, 2, 3))
                 _, cache2 = conv2d_forward(np.square(x), np.square(w), None, layer.stride,
                                            layer.padding, layer.dilation)
-                dx, dw, _ = conv2d_backward(b, cache2)
+                dx, dw, _ = conv2d_backward(b, cache2, need_dx=below)
                 out[f"{name}.weight"] = dw
                 if layer.bias is not None:
                     out[f"{name}.bias"] = b.sum(axis=(0, 2, 3))
@@ -171,8 +178,9 @@ def _backward(tape, b, squared_only, units):
                 out[f"{name}.weight"] = _conv_weight_squares(flat, x, layer).reshape(shape)
                 if layer.bias is not None:
                     out[f"{name}.bias"] = np.square(flat.sum(axis=3)).sum(axis=(0, 1))
-                b = np.stack([conv2d_backward(np.ascontiguousarray(b[:, j]), cache)[0]
-                              for j in range(c)], axis=1)
+                if below:
+                    b = np.stack([conv2d_backward(np.ascontiguousarray(b[:, j]), cache)[0]
+                                  for j in range(c)], axis=1)
         elif isinstance(layer, (nn.ReLU, nn.Tanh)):
             factor = saved * saved if squared_only and isinstance(layer, nn.Tanh) else saved
             b = b * (factor if squared_only else factor[:, None])
@@ -203,15 +211,17 @@ def _diagonal(model, x, y, loss, kind, batch_size, units=None):
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     total, unit_sums = {}, {}
+    # the model's float dtype: float32 halves the cost, float64 models are computed in float64
+    dtype = np.result_type(np.float32, *(p.dtype for p in model.parameters()))
     for s in range(0, len(x), batch_size):
-        z, tape = _forward(layers, np.asarray(x[s:s + batch_size], dtype=np.float64))
+        z, tape = _forward(layers, np.asarray(x[s:s + batch_size], dtype=dtype))
         b = _output_factor(z, np.asarray(y)[s:s + batch_size], loss, kind)
         if kind == "lecun":
             b = np.square(b).sum(axis=1)
         found = {}
         part = _backward(tape, b, kind == "lecun", found)
         for name, value in part.items():
-            total[name] = total.get(name, 0.0) + value
+            total[name] = total.get(name, 0.0) + value.astype(np.float64)  # sums in float64
         for name, value in found.items():
             unit_sums[name] = unit_sums.get(name, 0.0) + value * len(z)
     if units is not None:

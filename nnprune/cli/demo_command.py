@@ -34,7 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) 
                        description=wrap("Time the NumPy kernels (conv forward and backward, a "
                                         "LeNet-5 training step) and print the BLAS in use."),
                        epilog=examples("nnprune bench conv --repeat 5",
-                                       "nnprune bench prune --repeat 7"))
+                                       "nnprune bench prune --repeat 7",
+                                       "nnprune bench hessian --repeat 3"))
     if configure_bench:  # imported only for the bench command: it is the only user
         importlib.import_module("nnprune.bench").configure_parser(p)
     p.set_defaults(handler=run_bench)
