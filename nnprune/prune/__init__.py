@@ -12,7 +12,9 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
 - ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
 - ``schedules.py``: one-shot, iterative, lottery and gradual (Zhu & Gupta) targets;
 - ``report.py``: ``PruneReport``, the sparsity actually reached;
-- ``hessian.py``: Optimal Brain Damage / Surgeon;
+- ``hessian.py``: Optimal Brain Damage / Surgeon; ``obc.py``, ``sparsegpt.py``: layer-wise
+  OBS of one layer's rows (exact per row, or in one pass), ``layerwise.py`` on a model
+  (criterion ``obs`` of ``prune_model``);
 - on a model (through ``named_parameters()`` and the mask protocol): ``apply.py``
   (``prune_model``, ``attach_masks``, ``make_permanent``), ``pruner.py``, ``lottery.py``,
   ``finetune.py`` (L1/L2 penalties, dropout rescaling), ``surgery.py`` (``shrink``,
@@ -52,6 +54,10 @@ from nnprune.prune.channel_scores import (LAYER_NORMS, apoz_scores, bn_gamma_sco
                                           mean_activation_scores, normalise_layer,
                                           taylor_group_scores)
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA, unit_scores
+# layer-wise OBS: exact per row (obc.py), one pass (sparsegpt.py), on a model (layerwise.py)
+from nnprune.prune.obc import obc_prune, obc_traces, refit_rows, select_counts
+from nnprune.prune.sparsegpt import sparsegpt
+from nnprune.prune.layerwise import ObsSettings, obs_prune_model
 
 __all__ = [
     # report.py
@@ -86,4 +92,7 @@ __all__ = [
     "LAYER_NORMS", "filter_norm_scores", "fpgm_scores", "bn_gamma_scores", "gate_gradient",
     "taylor_group_scores", "apoz_scores", "mean_activation_scores", "normalise_layer",
     "CHANNEL_CRITERIA", "NEEDS_DATA", "unit_scores",
+    # obc.py, sparsegpt.py, layerwise.py
+    "obc_prune", "obc_traces", "refit_rows", "select_counts", "sparsegpt", "ObsSettings",
+    "obs_prune_model",
 ]
