@@ -118,6 +118,29 @@ def test_obs_nm_keeps_n_of_every_m_inputs(method):
     np.testing.assert_array_equal(conv.sum(axis=1), 2)
 
 
+def test_obs_channel_granularity_prunes_whole_input_channels():
+    """channel: k = ⌊s·C + ½⌋ input channels of each layer deleted from every row (the first
+    conv's image channels left alone), the kept columns refitted; SparseGPT refuses it."""
+    model, before = cnn(), cnn()
+    x, y = samples((4, 5, 4))
+    report = prune_model(model, "obs", 0.5, granularity="channel", calibration=(x, y))
+    assert report.per_layer["0.weight"] == 0.0
+    for i, channels in ((4, 24), (6, 8)):
+        dead = np.all(model[i].weight.mask == 0, axis=0)
+        assert dead.sum() == channels // 2 and np.all(model[i].weight.mask[:, ~dead] == 1)
+    hidden = model[3](model[2](model[1](model[0](Tensor(x))))).data
+    h = damp(layer_hessian(model[4], hidden), 0.01)
+    np.testing.assert_allclose(model[4].weight.data, refit_rows(before[4].weight.data, h,
+                                                                model[4].weight.mask),
+                               rtol=1e-9, atol=1e-12)
+    report = prune_model(cnn(), "obs", 0.5, scope="global", granularity="channel",
+                         calibration=(x, y))
+    assert report.sparsity > 0.3
+    with pytest.raises(ValueError, match="method='exact'"):
+        prune_model(cnn(), "obs", 0.5, granularity="channel", calibration=(x, y),
+                    obs=ObsSettings(method="sparsegpt"))
+
+
 def test_existing_zeros_stay_pruned():
     """A mask already attached is never revived and counts toward the target."""
     model = mlp()

@@ -234,3 +234,34 @@ def test_too_few_calibration_samples_without_damping_is_a_clear_error():
 def test_bad_input_is_a_value_error_naming_it(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@given(layer_problems(max_inputs=8), st.integers(1, 3), st.data())
+def test_group_traces_pay_the_group_formula_and_reach_least_squares(problem, q, data):
+    """Deleting input groups from every row at once: each step costs
+    ½ Σ_r w_rQ([H⁻¹]_QQ)⁻¹w_rQᵀ on the downdated H⁻¹, the sum after k steps is the rise of
+    ‖WX − ŴX‖²/N of the least-squares fit without those columns, and each step is the
+    cheapest group then."""
+    from nnprune.prune.obc import group_traces
+
+    w, x = problem
+    d = q * max(1, w.shape[1] // q)
+    w, x = np.resize(w, (len(w), d)), np.resize(x, (d, d + 4)) + np.eye(d, d + 4)
+    h = hessian_of(x)
+    groups = np.arange(d).reshape(-1, q)
+    order, losses = group_traces(w, h, groups)
+    assert sorted(order) == list(range(len(groups)))
+    k = data.draw(st.integers(0, len(groups)))
+    mask = np.ones(w.shape)
+    mask[:, groups[order[:k]].ravel()] = 0
+    new = refit_rows(w, h, mask)
+    assert losses[:k].sum() == pytest.approx(reconstruction_loss(w, new, h).sum(), rel=1e-6,
+                                             abs=1e-9)
+    if k < len(groups):  # the next step is the cheapest of the groups left
+        left = [g for g in range(len(groups)) if g not in order[:k]]
+        costs = []
+        for g in left:
+            trial = mask.copy()
+            trial[:, groups[g]] = 0
+            costs.append(reconstruction_loss(w, refit_rows(w, h, trial), h).sum())
+        assert losses[k] + losses[:k].sum() == pytest.approx(min(costs), rel=1e-6, abs=1e-9)

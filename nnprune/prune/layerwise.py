@@ -21,9 +21,12 @@ layer by layer on the pruned model's inputs. With ``"sparsegpt"`` (no traces) ea
 pruned by SparseGPT at the sparsities of ``GRID`` in the first pass and its weighted loss
 interpolated between them; the layers' counts are the cheapest steps of those curves.
 
-Granularity: ``weight``, or ``"N:M"`` (n kept of every m consecutive inputs; in a conv, m
-consecutive channels at each kernel position, as ``groups.nm_mask``). Whole filters or
-neurons are refused: deleting a row cannot be compensated inside its layer.
+Granularity: ``weight``, ``"N:M"`` (n kept of every m consecutive inputs; in a conv, m
+consecutive channels at each kernel position, as ``groups.nm_mask``), or ``channel``: whole
+input channels, by greedy group OBS (``obc.group_traces``: all rows lose the same columns and
+share one H⁻¹; OBC's structured case). A channel no layer reads any more leaves its producer's
+filter dead: ``mask_units`` and ``shrink`` then remove it. Whole filters or neurons of the
+layer itself are refused: deleting a row cannot be compensated inside its layer.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ from nnprune.autograd.tensor import Tensor
 from nnprune.functional.columns import patches
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_sparsity, prune_count
-from nnprune.prune.obc import damp, masks_from_counts, obc_traces, refit_rows, select_counts
+from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces, refit_rows,
+                               select_counts)
 from nnprune.prune.report import PruneReport
 from nnprune.prune.sparsegpt import sparsegpt
 
@@ -130,6 +134,28 @@ def _prune_layer(w, h, count, alive, settings, nm, groups, traces=None):
     return refit_rows(w, h, mask), mask
 
 
+def _channels(layer: Any) -> np.ndarray:
+    """(G, q): the input columns of each input channel, kh·kw of them (Conv2d) or one
+    (Linear), in the order of ``w.reshape(F, -1)``."""
+    w = layer.weight.data
+    k = int(np.prod(w.shape[2:])) if w.ndim == 4 else 1
+    return np.arange(w.shape[1] * k).reshape(w.shape[1], k)
+
+
+def _dead(alive: np.ndarray, chans: np.ndarray) -> np.ndarray:
+    """(G,) the channels whose every weight is pruned already."""
+    return ~alive[:, chans].any(axis=(0, 2))
+
+
+def _prune_channels(w, h, count, alive, chans, traces=None):
+    """(Ŵ, mask) deleting ``count`` input channels by greedy group OBS (``group_traces``)."""
+    dead = _dead(alive, chans)
+    order, _ = traces if traces is not None else group_traces(w, h, chans, dead=dead)
+    mask = alive.copy()
+    mask[:, chans[order[:max(int(count), int(dead.sum()))]].ravel()] = False
+    return refit_rows(w, h, mask), mask.astype(np.float64)
+
+
 def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mapping[str, float],
                     scope: str = "global", granularity: str = "weight",
                     exclude: Iterable[str] = (), settings: ObsSettings = ObsSettings(),
@@ -142,12 +168,17 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
     """
     layers = _chain(model)
     g = parse_granularity(granularity)
-    if g not in ("weight",) and not isinstance(g, tuple):
-        raise ValueError(f"criterion 'obs' prunes single weights or N:M groups; granularity "
-                         f"{granularity!r} deletes whole rows or kernels, which layer-wise OBS "
-                         f"cannot compensate: use granularity 'weight' or 'N:M', or another "
-                         f"criterion (e.g. 'obd')")
+    if g not in ("weight", "channel") and not isinstance(g, tuple):
+        raise ValueError(f"criterion 'obs' prunes single weights, N:M groups or input channels; "
+                         f"granularity {granularity!r} deletes whole rows or kernels, which "
+                         f"layer-wise OBS cannot compensate inside their layer: use 'weight', "
+                         f"'N:M' or 'channel' (a producer's filter dies with the channel its "
+                         f"consumer no longer reads), or another criterion (e.g. 'obd')")
+    if g == "channel" and settings.method == "sparsegpt":
+        raise ValueError("channel granularity needs method='exact' (group OBS); SparseGPT "
+                         "prunes single weights or N:M groups")
     nm = g if isinstance(g, tuple) else None
+    channel = g == "channel"
     x = np.asarray(calibration)
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"calibration must be a batch of inputs (N, ...), got shape {x.shape}")
@@ -167,6 +198,8 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
     alive = {i: (layers[i].weight.mask != 0 if layers[i].weight.mask is not None
                  else np.ones(layers[i].weight.shape, bool)).reshape(len(layers[i].weight.data),
                                                                      -1) for i in pruned}
+    if channel:  # counts and targets in input channels
+        sizes = {i: len(_channels(layers[i])) for i in pruned}
     if nm is not None:
         counts = {i: None for i in pruned}
     elif per_layer:
@@ -175,7 +208,7 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
         counts = {i: prune_count(sizes[i], check_sparsity(sparsity)) for i in pruned}
     else:
         counts, first = _global_counts(model, layers, pruned, alive, x, labels,
-                                       check_sparsity(sparsity), settings, min_keep)
+                                       check_sparsity(sparsity), settings, min_keep, channel)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -187,8 +220,12 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
                 groups = None if nm is None else _groups(layer, nm)
                 traces = first.get(i) if nm is None and scope == "global" and not per_layer \
                     else None
-                new, mask = _prune_layer(w, h, counts[i], alive[i], settings, nm, groups,
-                                         traces)
+                if channel:
+                    new, mask = _prune_channels(w, h, counts[i], alive[i], _channels(layer),
+                                                traces)
+                else:
+                    new, mask = _prune_layer(w, h, counts[i], alive[i], settings, nm, groups,
+                                             traces)
                 p.data[...] = new.reshape(p.shape).astype(p.dtype)
                 p.set_mask(mask.reshape(p.shape).astype(p.dtype))
             x = _forward(layer, x)
@@ -221,7 +258,8 @@ def _sparsegpt_steps(w, h, c, alive, blocksize):
     return steps[None, :]
 
 
-def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, min_keep):
+def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, min_keep,
+                   channel=False):
     """Each layer's deletions for one global target, from the dense model's traces."""
     from nnprune.curvature_diag import unit_curvature
 
@@ -240,7 +278,11 @@ def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, 
                 w = layer.weight.data.reshape(len(layer.weight.data), -1).astype(np.float64)
                 h = damp(layer_hessian(layer, x), settings.damping)
                 c = curvature[str(i)][:, None]
-                if settings.method == "exact":
+                if channel:
+                    chans = _channels(layer)
+                    traces[i] = group_traces(w, h, chans, c[:, 0], _dead(alive[i], chans))
+                    steps[i] = traces[i][1][None, :]
+                elif settings.method == "exact":
                     traces[i] = obc_traces(w, h, alive[i])
                     steps[i] = c * traces[i][1]
                 else:

@@ -240,3 +240,48 @@ def obc_prune(w: np.ndarray, h: np.ndarray, sparsity: float,
     mask = masks_from_counts(order, counts, w.shape[1])
     new = refit_rows(w, h, mask)
     return new, mask, float(reconstruction_loss(w, new, h).sum())
+
+
+def group_traces(w: np.ndarray, h: np.ndarray, groups: np.ndarray,
+                 row_weights: np.ndarray | None = None,
+                 dead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy group OBS when every row deletes the same inputs: (order, losses), both (G,).
+
+    (R, d) W, (d, d) H, (G, q) ``groups`` (the input columns of each group, e.g. the kh·kw
+    columns of one input channel of a conv) -> the group deleted at each step and its loss.
+    Deleting a set Q from every row at once costs (Hassibi & Stork's group form, as OBC)
+
+        δL_Q = ½ Σ_r c_r w_rQ ([H⁻¹]_QQ)⁻¹ w_rQᵀ,   δW = −W_Q ([H⁻¹]_QQ)⁻¹ [H⁻¹]_Q:,
+
+    and since all rows lose the same inputs they share one H⁻¹, downdated as
+    H⁻¹ ← H⁻¹ − [H⁻¹]_:Q ([H⁻¹]_QQ)⁻¹ [H⁻¹]_Q:. ``row_weights`` c_r (default 1); ``dead``
+    (G,) bool: groups pruned already, deleted first (at the cost their weights still have).
+    """
+    w, h = _rows(w, h)
+    groups = np.asarray(groups, dtype=np.int64)
+    if groups.ndim != 2 or groups.size == 0 or groups.min() < 0 or groups.max() >= w.shape[1]:
+        raise ValueError(f"groups must be a (G, q) array of input columns in [0, {w.shape[1]}), "
+                         f"got shape {groups.shape}")
+    c = np.ones(len(w)) if row_weights is None else np.asarray(row_weights, np.float64)
+    dead = np.zeros(len(groups), bool) if dead is None else np.asarray(dead, bool)
+    h_inv = np.linalg.inv(h)
+    w = w.copy()
+    open_ = np.ones(len(groups), bool)
+    order, losses = np.empty(len(groups), np.int64), np.empty(len(groups))
+    for step in range(len(groups)):
+        blocks = np.linalg.inv(h_inv[groups[:, :, None], groups[:, None, :]])  # (G, q, q)
+        wq = w[:, groups]                                                       # (R, G, q)
+        cost = 0.5 * np.einsum("r,rgi,gij,rgj->g", c, wq, blocks, wq)
+        cost[~open_] = np.inf
+        cost[open_ & dead] = -1.0  # already pruned: first
+        g = int(np.argmin(cost))
+        q, m = groups[g], blocks[g]
+        order[step] = g
+        losses[step] = 0.5 * np.einsum("r,ri,ij,rj->", c, w[:, q], m, w[:, q])
+        w -= (w[:, q] @ m) @ h_inv[q, :]
+        w[:, q] = 0.0
+        h_inv = h_inv - h_inv[:, q] @ m @ h_inv[q, :]
+        h_inv[q, :] = h_inv[:, q] = 0.0
+        h_inv[q, q] = 1.0  # a placeholder: q is closed, its block stays invertible
+        open_[g] = False
+    return order, losses
