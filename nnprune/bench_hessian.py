@@ -24,8 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-LAYERS = (("lenet_300_100 fc1", 784, 300), ("lenet5 fc1", 800, 500))
+LAYERS = (("lenet_300_100 fc1", 784, 300), ("lenet5 fc1", 800, 500))  # (name, d, rows)
 SPARSITY = 0.9
+SAMPLES = 1024      # calibration inputs per layer
+DIAG_BATCH = 256    # images per Hessian-diagonal timing
 
 
 def _seconds(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -105,11 +107,11 @@ def run(args: Any) -> int:
     say(f"{'layer to 90%':<20}{'exact OBC s':>12}{'SparseGPT s':>12}{'loss OBC':>11}"
         f"{'SparseGPT':>11}{'ratio':>7}")
     for name, d, rows in LAYERS:
-        row = time_layer(d, rows, 1024, args.repeat)
+        row = time_layer(d, rows, SAMPLES, args.repeat)
         result["layers"][name] = row
         say(f"{name:<20}{row['obc_seconds']:12.1f}{row['sparsegpt_seconds']:12.2f}"
             f"{row['obc_loss']:11.4f}{row['sparsegpt_loss']:11.4f}{row['loss_ratio']:7.2f}")
-    diag = time_diagonals(256, args.repeat)
+    diag = time_diagonals(DIAG_BATCH, args.repeat)
     result["diagonals"] = diag
     say(f"LeNet-300-100 Hessian diagonals, batch {diag['batch']} (one backward pass "
         f"{diag['backward_ms']:.1f} ms):")

@@ -57,3 +57,21 @@ def test_bench_prune_times_dense_masked_and_shrunk(tmp_path, capsys):
 def test_bench_prune_rejects_an_unknown_case(capsys):
     assert main(["bench", "prune", "--cases", "alexnet"]) != 0
     assert "alexnet" in capsys.readouterr().err
+
+
+def test_bench_hessian_reports_obc_sparsegpt_and_the_diagonals(tmp_path, capsys, monkeypatch):
+    """The same code on small layers: every figure present (no timing asserted)."""
+    from nnprune import bench_hessian
+
+    monkeypatch.setattr(bench_hessian, "LAYERS", (("small", 12, 5),))
+    monkeypatch.setattr(bench_hessian, "SAMPLES", 40)
+    monkeypatch.setattr(bench_hessian, "DIAG_BATCH", 8)
+    out = tmp_path / "hessian.json"
+    assert main(["bench", "hessian", "--repeat", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    row = result["layers"]["small"]
+    assert row["shape"] == [5, 12] and row["obc_seconds"] > 0 and row["sparsegpt_seconds"] > 0
+    assert row["obc_loss"] > 0 and row["loss_ratio"] == row["sparsegpt_loss"] / row["obc_loss"]
+    assert all(result["diagonals"][k]["backward_passes"] > 0
+               for k in ("gauss-newton", "lecun", "fisher"))
+    assert "backward passes" in capsys.readouterr().out
