@@ -17,7 +17,9 @@ units by the mean Gauss–Newton curvature of the loss in that unit (``curvature
 unit_curvature``: ½ c_i E[δa_i²] is the loss rise of an error δa_i in unit i), are merged and
 the k cheapest taken, each row a prefix of its trace (``obc.select_counts``). The traces come
 from the dense model in a first pass, which fixes every layer's count; the second pass prunes
-layer by layer on the pruned model's inputs. With ``"sparsegpt"`` (no traces) each layer is
+layer by layer on the pruned model's inputs, sharing each layer's count among its rows by
+their own traces (weighing them by the curvature there too measured no better: LeNet-300-100
+on the digits, 95 % 95.5 against 95.8 %, 98 % 85.2 against 87.5 %). With ``"sparsegpt"`` (no traces) each layer is
 pruned by SparseGPT at the sparsities of ``GRID`` in the first pass and its weighted loss
 interpolated between them; the layers' counts are the cheapest steps of those curves.
 
@@ -267,8 +269,8 @@ def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, 
         raise ValueError("scope='global' needs labels for the calibration inputs (the loss "
                          "curvature weighs each row's error)")
     # a mean over samples: CURVATURE_SAMPLES of them estimate it well, at a fraction of the cost
-    curvature = unit_curvature(model, x[:CURVATURE_SAMPLES], np.asarray(labels)[:CURVATURE_SAMPLES],
-                               settings.loss)
+    few = slice(0, CURVATURE_SAMPLES)
+    curvature = unit_curvature(model, x[few], np.asarray(labels)[few], settings.loss)
     steps, traces = {}, {}
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
