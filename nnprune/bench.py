@@ -352,7 +352,9 @@ def run(args: argparse.Namespace) -> int:
         return bench_prune.run(args)
     if getattr(args, "what", "conv") == "hessian":
         from nnprune import bench_hessian
-        return bench_hessian.run(args)
+
+        with _blas_threads(getattr(args, "threads", None)):
+            return bench_hessian.run(args)
     out = sys.stderr if args.json == "-" else sys.stdout
 
     def say(line: str = "") -> None:

@@ -252,7 +252,10 @@ def lecun_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_
 
 def fisher_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
                     batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Empirical Fisher diagonal (1/N) Σ_n (∇_w ℓ_n)², per-sample gradients batched: {name: (shape)}."""
+    """Empirical Fisher diagonal (1/N) Σ_n (∇_w ℓ_n)², per-sample gradients batched.
+
+    {name: (shape)} for every weight and bias.
+    """
     return _diagonal(model, x, y, loss, "fisher", batch_size)
 
 

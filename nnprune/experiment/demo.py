@@ -5,8 +5,8 @@ head) and the LeNet-300-100-style MLP. Each is pruned one shot, from its trained
 with six criteria (magnitude, gradient, Taylor, random, and the second-order OBD with the
 Gauss–Newton diagonal and layer-wise OBS, exact per row), at several sparsities, with
 global and with layer-wise scope, and measured on the test split before and after
-fine-tuning; the seconds each criterion took to prune are reported beside. The small CNN is also filter-pruned and shrunk into a smaller dense model
-(``demo_structured``), whose measured inference time is set beside the dense model's and the
+fine-tuning; the seconds each criterion took to prune are reported beside. The small CNN
+is also filter-pruned and shrunk into a smaller dense model (``demo_structured``), whose measured inference time is set beside the dense model's and the
 unstructured one's; the filter criteria are compared at the first structured sparsity, with an
 accuracy-vs-MACs chart and per-layer sensitivity curves (``demo_criteria``). The output folder gets ``results.json`` (the structured runs under
 ``"structured"``), ``report.md`` and ``figures/``.

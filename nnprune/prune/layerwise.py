@@ -19,9 +19,10 @@ the k cheapest taken, each row a prefix of its trace (``obc.select_counts``). Th
 from the dense model in a first pass, which fixes every layer's count; the second pass prunes
 layer by layer on the pruned model's inputs, sharing each layer's count among its rows by
 their own traces (weighing them by the curvature there too measured no better: LeNet-300-100
-on the digits, 95 % 95.5 against 95.8 %, 98 % 85.2 against 87.5 %). With ``"sparsegpt"`` (no traces) each layer is
-pruned by SparseGPT at the sparsities of ``GRID`` in the first pass and its weighted loss
-interpolated between them; the layers' counts are the cheapest steps of those curves.
+on the digits, 95 % 95.5 against 95.8 %, 98 % 85.2 against 87.5 %). With ``"sparsegpt"``
+(no traces) each layer is pruned by SparseGPT at the sparsities of ``GRID`` in the first pass
+and its weighted loss interpolated between them; the layers' counts are the cheapest steps
+of those curves.
 
 Granularity: ``weight``, ``"N:M"`` (n kept of every m consecutive inputs; in a conv, m
 consecutive channels at each kernel position, as ``groups.nm_mask``), or ``channel``: whole

@@ -7,7 +7,8 @@ the columns to its right (never to the left, already fixed), and column j leaves
 order for all rows the downdated inverses are the same for every row, and all of them are in
 the upper Cholesky factor of the inverse:
 
-    H⁻¹ = Uᵀ U  (U upper triangular):   U[j, j:] = (H⁻¹ after deleting 0..j−1)[j, j:] / √(its [j, j])
+    H⁻¹ = Uᵀ U  (U upper triangular):
+    U[j, j:] = (H⁻¹ after deleting 0..j−1)[j, j:] / √(its [j, j])
 
 so deleting (or keeping) column j moves the row by δw_{j:} = −(err_j) U[j, j:], with
 err_j = (w_j − ŵ_j) / U_jj, where ŵ_j = 0 if pruned, w_j if kept (Algorithm 1 of the paper).
