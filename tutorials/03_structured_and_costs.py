@@ -468,6 +468,11 @@ assert surgery_report.params[1] == count(small, data.input_shape).params
 #   count. A removed filter's constant output folds into the next bias only where one bias can
 #   stand for it; masking the whole unit (`mask_units`: weights, bias, BatchNorm γ, β) leaves
 #   no constant, so the cut is exact everywhere, padded convolutions included.
+# - A filter's norm is one criterion of several: `prune_model(model, "fpgm", 0.5,
+#   granularity="filter")` takes any of `nnprune.prune.channel_criteria.CHANNEL_CRITERIA`
+#   (`l1_norm`, `l2_norm`, `fpgm`, `bn_gamma`, `taylor_group`, `apoz`, `mean_activation`),
+#   with `layer_norm` to rank layers of different scales together; `nnprune sensitivity`
+#   measures how much pruning each layer tolerates (the README shows them on a ResNet-20).
 #
 # ## Exercises
 #

@@ -259,3 +259,6 @@ assert stepped[3] == 0.0
 #    to the end of training (then weight rewinding is LR rewinding). Where does accuracy drop?
 # 3. Raise the sparsity to 98 % and rerun section 4 with five seeds. Does the gap's sign
 #    hold, and is it larger than its standard deviation?
+# 4. Prune with a second-order criterion instead of magnitude: `prune_model(model, "obd", ...)`
+#    or `"obs"` (tutorial 05; the README's "Second order" section). Layer-wise OBS moves the
+#    kept weights when it prunes: how much of section 1's fine-tuning does it still need?
