@@ -145,5 +145,8 @@ def normalise_layer(scores: np.ndarray, how: str = "l2") -> np.ndarray:
     s = check_scores(scores, "scores").astype(np.float64)
     if how == "none":
         return s
-    scale = np.sqrt(np.square(s).sum()) if how == "l2" else np.abs(s).max(initial=0.0)
-    return s / scale if scale > 0 else s
+    peak = np.abs(s).max(initial=0.0)
+    if peak == 0:
+        return s
+    s = s / peak  # divide by the largest first, so squaring tiny scores cannot underflow
+    return s if how == "max" else s / np.sqrt(np.square(s).sum())
