@@ -7,7 +7,8 @@ from typing import Any
 
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
                                    UsageError, add_training_options, check_output_dir, choices,
-                                   examples, fractions, positive_float, regularizer, wrap,
+                                   examples, fractions, positive_float, positive_int,
+                                   regularizer, wrap,
                                    add_lr_schedule_option, nonnegative_float,
                                    add_layer_norm_option, check_unit_criteria)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
@@ -17,6 +18,18 @@ from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.scores import CRITERIA
 from nnprune.cli.arguments import add_second_order_options, second_order
 from nnprune.experiment.second_order import VARIANTS
+
+
+def seed_list(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]: distinct ints >= 0."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 0,1,2, "
+                                         f"got {text!r}") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct ints >= 0, got {text!r}")
+    return seeds
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="global, layer or global,layer (default: global)")
     g.add_argument("--finetune-lr", type=positive_float, default=0.02,
                    help="fine-tuning learning rate (default: %(default)s)")
+    g.add_argument("--jobs", type=positive_int, default=1,
+                   help="run the pruning runs in this many processes (same numbers as 1; "
+                        "default: %(default)s)")
+    g.add_argument("--seeds", type=seed_list, default=None,
+                   help="comma-separated seeds: repeat every run with each (random scores, "
+                        "gradient batches, fine-tuning order); the report shows means and "
+                        "ranges, results.json every run (default: --seed)")
     add_pruning_options(g)
     g.add_argument("--finetune-weight-decay", type=nonnegative_float, default=0.0,
                    help="PyTorch's coupled weight decay while fine-tuning (default: %(default)s)")
@@ -98,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     kept = {}
 
     def keep(record: dict[str, Any], model: Any) -> None:
-        if (record["criterion"], record["scope"], record["sparsity"]) == shown:
+        if (record["criterion"], record["scope"], record["sparsity"]) == shown \
+                and name not in kept:  # the first seed's
             kept[name] = model
 
     records = sweep(trained, data, criteria=args.criteria, sparsities=args.sparsities,
@@ -109,14 +130,24 @@ def run(args: argparse.Namespace) -> int:
                     progress=not args.quiet, on_run=keep, regularizer=regularizer(args),
                     weight_decay=args.finetune_weight_decay,
                     lr_schedule=args.finetune_lr_schedule, layer_norm=args.layer_norm,
-                    second_order=second_order(args))
-    paths = write_outputs(args.out, records, trained={name: trained}, pruned=kept,
-                          title=f"Pruning sweep: {name} on {data.name}",
-                          intro=f"Data: {data.description}.",
-                          meta={"command": "sweep", "model": name, "dataset": data.name})
+                    second_order=second_order(args), jobs=args.jobs, seeds=args.seeds)
+    meta = {"command": "sweep", "model": name, "dataset": data.name}
+    shown_records, intro = records, f"Data: {data.description}."
+    if args.seeds is not None and len(args.seeds) > 1:
+        from nnprune.experiment.repeats import mean_over_seeds
+        shown_records = mean_over_seeds(records)
+        intro += (f" Every run repeated with seeds {', '.join(map(str, args.seeds))}: the "
+                  f"table, findings and figures show means over them; results.json holds "
+                  f"every run (the figures' model is seed {args.seeds[0]}'s).")
+    paths = write_outputs(args.out, shown_records, trained={name: trained}, pruned=kept,
+                          title=f"Pruning sweep: {name} on {data.name}", intro=intro, meta=meta)
+    if shown_records is not records:
+        from nnprune.experiment.report import write_results
+        write_results(paths["results"], records, meta | {"seeds": args.seeds})
     for r in records:
         tuned = r["accuracy_after_finetune"]
-        print(f"{r['scope']:<6} {r['criterion']:<9} {100 * r['sparsity']:5.1f}%  "
+        print(("" if shown_records is records else f"seed {r['seed']:<3} ")
+              + f"{r['scope']:<6} {r['criterion']:<9} {100 * r['sparsity']:5.1f}%  "
               f"pruned {100 * r['accuracy_before_finetune']:5.1f}%  fine-tuned "
               + ("   –" if tuned is None else f"{100 * tuned:5.1f}%"))
     print(f"wrote {paths['results']}, {paths['report']} and {len(paths) - 2} figures")

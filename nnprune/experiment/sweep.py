@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from nnprune import train
 from nnprune.experiment import plots, report, workflows
+from nnprune.experiment.parallel import check_jobs, map_runs
 from nnprune.experiment.runs import (OPTIMIZERS, Regularizer, clone_model, fit_model,
                                      make_optimizer)
 from nnprune.experiment.second_order import SecondOrder, second_order_inputs, split_variant
@@ -92,8 +93,9 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
           on_run: Callable[[dict[str, Any], Module], None] | None = None,
           regularizer: Regularizer | None = None, weight_decay: float = 0.0,
           lr_schedule: str | None = None, layer_norm: str = "none",
-          second_order: SecondOrder | None = None) -> list[dict[str, Any]]:
-    """Every (scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
+          second_order: SecondOrder | None = None, jobs: int = 1,
+          seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Every (seed, scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
 
     obd's Hessian diagonal and obs's calibration samples are computed once per criterion
     (variant), from ``trained``, with ``second_order``'s settings, like the gradients; every
@@ -103,6 +105,10 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
     after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
     ``layer_norm`` (filter criteria, global scope): see ``prune_model``.
+    ``seeds``: repeat every run with each seed (random scores, gradient batches, calibration
+    samples, fine-tuning order; default ``[seed]``). ``jobs``: worker processes
+    (``parallel.map_runs``); the records are the same, bit for bit, whatever the number
+    (their ``*seconds`` timings aside).
     """
     criteria = _check_choices("criteria", criteria, None)
     scopes = _check_choices("scopes", scopes, SCOPES)
@@ -118,37 +124,65 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     if on_run is not None and not callable(on_run):
         raise TypeError(f"on_run must be callable or None, got {type(on_run).__name__}")
 
+    jobs = check_jobs(jobs)
+    seeds = [seed] if seeds is None else _check_choices("seeds", seeds, None)
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"seeds must be ints >= 0, got {s!r}")
+
     accuracy_dense = train.evaluate(trained, (data.x_test, data.y_test))["accuracy"]
-    grads, grads_seconds = None, 0.0
-    if any(c in NEEDS_GRADS for c in criteria):
-        start = time.perf_counter()
-        grads = train.gradients(trained, (data.x_train, data.y_train), batch_size=batch_size,
-                                seed=seed)
-        grads_seconds = time.perf_counter() - start
-    inputs, setup = {}, {}
-    for c in criteria:  # once per second-order criterion: its diagonal or calibration set
-        base, settings = split_variant(c, second_order)
-        start = time.perf_counter()
-        inputs[c] = second_order_inputs(base, trained, data, settings, batch_size, seed)
-        setup[c] = time.perf_counter() - start + (grads_seconds if c in NEEDS_GRADS else 0.0)
-    runs = [(scope, c, float(s)) for scope in scopes for c in criteria for s in sparsities]
+    grads, inputs, setup = {}, {}, {}
+    for run_seed in seeds:  # the shared inputs, once per seed (their batches are seeded)
+        grads[run_seed], grads_seconds = None, 0.0
+        if any(c in NEEDS_GRADS for c in criteria):
+            start = time.perf_counter()
+            grads[run_seed] = train.gradients(trained, (data.x_train, data.y_train),
+                                              batch_size=batch_size, seed=run_seed)
+            grads_seconds = time.perf_counter() - start
+        for c in criteria:  # once per second-order criterion: its diagonal or calibration set
+            base, settings = split_variant(c, second_order)
+            start = time.perf_counter()
+            inputs[run_seed, c] = second_order_inputs(base, trained, data, settings, batch_size,
+                                                      run_seed)
+            setup[run_seed, c] = time.perf_counter() - start + (grads_seconds
+                                                                 if c in NEEDS_GRADS else 0.0)
+    shared = {"trained": trained, "data": data, "grads": grads, "inputs": inputs,
+              "keep_models": on_run is not None,
+              "options": dict(granularity=granularity, finetune_epochs=finetune_epochs, lr=lr,
+                              optimizer=optimizer, cosine=cosine, batch_size=batch_size,
+                              exclude=exclude, accuracy_dense=accuracy_dense,
+                              model_name=model_name, regularizer=regularizer,
+                              weight_decay=weight_decay, lr_schedule=lr_schedule,
+                              layer_norm=layer_norm, second_order=second_order)}
+    runs = [(run_seed, scope, c, float(s)) for run_seed in seeds for scope in scopes
+            for c in criteria for s in sparsities]
     records = []
-    bar = tqdm(runs, desc=f"sweep {model_name}", disable=not progress, dynamic_ncols=True)
-    for scope, criterion, s in bar:
-        bar.set_postfix_str(f"{scope} {criterion} {s:.0%}", refresh=False)
-        record, model = prune_once(
-            trained, data, criterion=criterion, sparsity=s, scope=scope,
-            granularity=granularity, finetune_epochs=finetune_epochs, lr=lr,
-            optimizer=optimizer, cosine=cosine, batch_size=batch_size, seed=seed, exclude=exclude,
-            grads=grads, accuracy_dense=accuracy_dense, model_name=model_name,
-            regularizer=regularizer, weight_decay=weight_decay, lr_schedule=lr_schedule,
-            layer_norm=layer_norm, second_order=second_order, pruning_inputs=inputs[criterion])
-        record["setup_seconds"] = setup[criterion]
+    bar = tqdm(total=len(runs), desc=f"sweep {model_name}" + (f" ({jobs} jobs)" if jobs > 1
+                                                              else ""),
+               disable=not progress, dynamic_ncols=True)
+    for (run_seed, _, criterion, _), (record, model) in zip(
+            runs, map_runs(_one_run, shared, runs, jobs)):
+        bar.set_postfix_str(f"{record['scope']} {criterion} {record['sparsity']:.0%}",
+                            refresh=False)
+        bar.update()
+        record["setup_seconds"] = setup[run_seed, criterion]
         records.append(record)
         if on_run is not None:
             on_run(record, model)
     bar.close()
     return records
+
+
+def _one_run(shared: Mapping[str, Any], run: tuple[int, str, str, float]
+             ) -> tuple[dict[str, Any], Module | None]:
+    """One run of ``sweep``: (record, pruned model, or None when no one keeps it)."""
+    seed, scope, criterion, sparsity = run
+    record, model = prune_once(shared["trained"], shared["data"], criterion=criterion,
+                               sparsity=sparsity, scope=scope, seed=seed,
+                               grads=shared["grads"][seed],
+                               pruning_inputs=shared["inputs"][seed, criterion],
+                               **shared["options"])
+    return record, model if shared["keep_models"] else None
 
 
 # ---------------------------------------------------------------------- outputs
