@@ -32,8 +32,8 @@ def without_timings(value):
 
 def sweep_results(trained, out, *extra):
     argv = ["sweep", "--model", str(trained), "--criteria", "magnitude,random",
-            "--sparsities", "0.5,0.9", "--finetune-epochs", "1", "--quiet", "--out", str(out),
-            *extra]
+            "--sparsities", "0.5,0.9", "--finetune-epochs", "1", "--l2", "1e-4", "--quiet",
+            "--out", str(out), *extra]  # the L2 penalty travels to the workers too
     assert main(argv) == 0
     return json.loads((out / "results.json").read_text())
 

@@ -29,23 +29,29 @@ def _strength(strength: float) -> float:
     return float(strength)
 
 
-def _penalty(strength: float, exclude: Iterable[str], power: int) -> Callable[[Any], Tensor]:
-    strength, exclude = _strength(strength), tuple(exclude)
+class _Penalty:
+    """λ Σ |w|^power over the prunable weights: a callable model -> scalar Tensor, and a plain
+    object, so it travels to the worker processes of a parallel sweep."""
 
-    def regularizer(model: Any) -> Tensor:
-        params = prunable_parameters(model, exclude)
+    def __init__(self, strength: float, exclude: tuple[str, ...], power: int) -> None:
+        self.strength, self.exclude, self.power = strength, exclude, power
+        # what a result record shows for it, e.g. "l2 0.0001"
+        self.description = f"l{power} {strength:g}"
+
+    def __call__(self, model: Any) -> Tensor:
+        params = prunable_parameters(model, self.exclude)
         if not params:
             raise ValueError("the model has no prunable weights to penalise")
         total = None
         for p in params.values():
             # |w| = w · sign(w): value |w|, gradient sign(w) (0 at 0, so a zero stays put)
-            term = (p * np.sign(p.data) if power == 1 else p * p).sum()
+            term = (p * np.sign(p.data) if self.power == 1 else p * p).sum()
             total = term if total is None else total + term
-        return total * Tensor(strength, dtype=total.dtype)
+        return total * Tensor(self.strength, dtype=total.dtype)
 
-    # what a result record shows for it, e.g. "l2 0.0001"
-    regularizer.description = f"l{power} {strength:g}"  # type: ignore[attr-defined]
-    return regularizer
+
+def _penalty(strength: float, exclude: Iterable[str], power: int) -> Callable[[Any], Tensor]:
+    return _Penalty(_strength(strength), tuple(exclude), power)
 
 
 def l1_regularizer(strength: float, exclude: Iterable[str] = ()) -> Callable[[Any], Tensor]:
