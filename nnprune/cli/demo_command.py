@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from nnprune.cli.arguments import check_output_dir, count, examples, wrap
+from nnprune.cli.arguments import count, examples, wrap
+from nnprune.cli.outputs import check_outputs
 
 
 def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) -> None:
@@ -44,7 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) 
 def run_demo(args: argparse.Namespace) -> int:
     from nnprune.experiment.demo import run_demo as demo
 
-    check_output_dir("--out", args.out)
+    check_outputs({}, {}, {"--out": args.out})
     demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
     return 0
 

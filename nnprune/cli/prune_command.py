@@ -17,11 +17,12 @@ import numpy as np
 
 from nnprune.cli.arguments import (SCHEDULES, SCOPES, UsageError, add_data_options,
                                    add_lr_schedule_option, nonnegative_float,
-                                   add_pruning_options, check_output_file, count, examples,
+                                   add_pruning_options, count, examples,
                                    fraction, positive_float, positive_int, regularizer, wrap,
                                    add_layer_norm_option, check_unit_criteria, sparsity_spec)
 from nnprune.cli.arguments import add_second_order_options, second_order
 from nnprune.cli.inputs import fresh_model, saved_model
+from nnprune.cli.outputs import check_outputs
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.scores import CRITERIA
@@ -50,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by 'nnprune train'")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the result")
     p.add_argument("--json", metavar="RESULT.json", help="also write the result record as JSON")
+    p.add_argument("--overwrite-input", action="store_true",
+                   help="allow --out to be MODEL.npz itself (replaced by the pruned model)")
     g = p.add_argument_group("pruning")
     g.add_argument("--criterion", choices=CRITERIA + CHANNEL_CRITERIA, default="magnitude",
                    help="importance score (default: %(default)s); "
@@ -230,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(args.sparsity, dict) and (args.schedule != "oneshot" or args.scope != "layer"):
         raise UsageError(f"argument --sparsity: a per-layer sparsity works with the oneshot "
                          f"schedule and layer scope, not {args.schedule} / {args.scope}")
-    check_output_file("--out", args.out)
-    check_output_file("--json", args.json, "result.json")
+    check_outputs({"MODEL.npz": args.model}, {"--out": args.out, "--json": args.json},
+                  overwrite_input="--out" if args.overwrite_input else None)
     model, metadata, data = saved_model(args.model, args)
     nm = isinstance(parse_granularity(args.granularity), tuple)
     sparsity = args.sparsity if args.sparsity is not None else (None if nm else 0.9)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from nnprune.cli.arguments import (UsageError, check_output_file, examples, positive_float,
+from nnprune.cli.arguments import (UsageError, examples, positive_float,
                                    positive_int, wrap)
 from nnprune.cli.inputs import input_shape
+from nnprune.cli.outputs import check_outputs
 from nnprune.models import MODELS
 
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.file is None) == (args.model is None):
         raise UsageError("give either a model file or --model NAME (not both)")
-    check_output_file("--json", args.json, "summary.json")
+    check_outputs({"FILE.npz": args.file}, {"--json": args.json})
     if args.file is not None:
         model, metadata = io.load(args.file)
         shape = input_shape(metadata.get("model"), args.input_shape, metadata)

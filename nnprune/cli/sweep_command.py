@@ -6,12 +6,13 @@ import argparse
 from typing import Any
 
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
-                                   UsageError, add_training_options, check_output_dir, choices,
+                                   UsageError, add_training_options, choices,
                                    examples, fractions, positive_float, positive_int,
                                    regularizer, wrap,
                                    add_lr_schedule_option, nonnegative_float,
                                    add_layer_norm_option, check_unit_criteria)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
+from nnprune.cli.outputs import check_outputs
 from nnprune.cli.prune_command import unfit_layers
 from nnprune.models import MODELS
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.runs import fit_model
     from nnprune.prune.groups import parse_granularity
 
-    check_output_dir("--out", args.out)
+    check_outputs({"--model": args.model if args.model.endswith(".npz") else None}, {},
+                  {"--out": args.out})
     if isinstance(parse_granularity(args.granularity), tuple):
         raise ValueError(f"granularity {args.granularity!r} fixes the sparsity at 1 - N/M: "
                          f"a sweep over sparsities needs weight, kernel, filter, channel or "

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnprune.cli.arguments import (add_data_options, add_training_options, check_output_file,
+from nnprune.cli.arguments import (add_data_options, add_training_options,
                                    examples, positive_float, wrap)
 from nnprune.cli.inputs import build, check_converged, data_options, load_data
+from nnprune.cli.outputs import check_outputs
 from nnprune.models import MODELS
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from nnprune import io, train
     from nnprune.experiment.runs import fit_model
 
-    check_output_file("--out", args.out)
+    check_outputs({}, {"--out": args.out})
     data = load_data(args.data, data_dir=args.data_dir, download=args.download,
                      split=args.split, seed=args.seed, split_indices=args.split_indices,
                      standardize=args.standardize, stratify=args.stratify)
