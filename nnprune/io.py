@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-import zlib
+import re
 from typing import Any, Mapping
 
 import numpy as np
 
+from nnprune.archive import read_npz
 from nnprune.files import atomic_open
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, from_config
+from nnprune.nn.init import skip_init
+from nnprune.nn.spec import SpecError, state_shapes
 
 MODEL_FORMAT = "nnprune.model"
 MASKS_FORMAT = "nnprune.masks"
@@ -52,11 +54,18 @@ def _text(value: str) -> np.ndarray:
     return np.array(value, dtype=np.str_)
 
 
-def _read_npz(path: str | os.PathLike, expected_format: str) -> dict[str, np.ndarray]:
-    """Every array of the .npz at ``path``, after checking it is an nnprune file of that kind."""
+def _read_npz(path: str | os.PathLike, expected_format: str,
+              max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Every array of the .npz at ``path``, after checking it is an nnprune file of that kind:
+    its members' names, dtypes and declared sizes are checked before any is read
+    (``nnprune.archive``)."""
     path = _fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        what = "is a folder, not a file" if os.path.isdir(path) else "no such file"
+        raise FileNotFoundError(f"{path}: {what}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
+                                  or max_bytes < 0):
+        raise TypeError(f"max_bytes must be None or an int >= 0, got {max_bytes!r}")
     with open(path, "rb") as f:
         magic = f.read(6)
     # np.load takes anything that is neither a zip nor a .npy for a pickle and says so, which
@@ -65,42 +74,82 @@ def _read_npz(path: str | os.PathLike, expected_format: str) -> dict[str, np.nda
         found = f"it starts with {magic!r}" if magic else "it is empty"
         raise ValueError(f"{path}: not a readable .npz file: {found}, and an .npz (a zip "
                          f"archive) starts with b'PK'")
-    unreadable = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except unreadable as err:
-        raise ValueError(f"{path}: not a readable .npz file (corrupted, truncated or of "
-                         f"another kind): {err}") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
+    if magic.startswith(b"\x93NUMPY"):
         raise ValueError(f"{path}: not an nnprune file: it holds a single .npy array, "
                          f"not an .npz archive")
-    try:
-        with loaded as npz:
-            arrays = {key: npz[key] for key in npz.files}  # reading each one checks its CRC
-    except unreadable as err:
-        raise ValueError(f"{path}: corrupted .npz file, an array cannot be read: {err}") from None
+    policy = _member_policy(expected_format)
+    arrays = read_npz(path, policy, max_bytes, only=("format", "version"))
     tag = arrays.get("format")
-    if tag is None or tag.dtype.kind != "U" or tag.shape != () or str(tag) != expected_format:
-        found = "no format tag" if tag is None else f"format tag {tag!r}"
+    if tag is None or str(tag) != expected_format:
+        found = "no format tag" if tag is None else f"format tag {str(tag)[:40]!r}"
         raise ValueError(f"{path}: not an {expected_format!r} file ({found}); it was not written "
                          f"by nnprune.io")
     version = arrays.get("version")
-    if version is None or version.shape != () or version.dtype.kind not in "iu":
+    if version is None:
         raise ValueError(f"{path}: the format version is missing or malformed")
     if int(version) > VERSION:
         raise ValueError(f"{path}: format version {int(version)} is newer than this nnprune "
                          f"reads ({VERSION}); upgrade nnprune")
+    arrays = read_npz(path, policy, max_bytes)
     return arrays
+
+
+MAX_TEXT = 16 * 2**20  # bytes of the spec or the metadata (stored as UTF-32)
+MAX_JSON_DEPTH = 64
+
+
+def _member_policy(kind: str) -> Any:
+    """What each key of an nnprune file of ``kind`` may hold (see ``archive.read_npz``)."""
+    def allowed(key: str, dtype: np.dtype, shape: tuple) -> str | None:
+        unexpected = f"unexpected entry {key[:80]!r}"
+        role = key.partition("/")[0] if "/" in key else key
+        if role in ("format", "spec", "metadata"):
+            if dtype.kind != "U" or shape != ():
+                return f"the {key!r} entry must be text (a 0-d unicode array), got {dtype} {shape}"
+            if dtype.itemsize > MAX_TEXT:
+                return f"the {key!r} entry is longer than {MAX_TEXT // 4:,} characters"
+            return None if role == "format" or kind == MODEL_FORMAT else unexpected
+        if role == "version":
+            ok = dtype.kind in "iu" and shape == ()
+            return None if ok else f"the format version must be an integer, got {dtype} {shape}"
+        if key == role or role not in ("param", "buffer", "mask"):
+            return unexpected
+        if role == "mask":
+            return None if dtype.kind in "biuf" else (f"{key} must hold 0 and 1 as bools, ints "
+                                                     f"or floats, got dtype {dtype}")
+        if kind != MODEL_FORMAT:
+            return unexpected
+        return None if dtype.kind == "f" else f"{key} must hold real floats, got dtype {dtype}"
+    return allowed
 
 
 def _json_entry(path: str, arrays: Mapping[str, np.ndarray], key: str) -> Any:
     value = arrays.get(key)
     if value is None or value.dtype.kind != "U" or value.shape != ():
         raise ValueError(f"{path}: the {key!r} entry is missing or is not a JSON string")
+    text = str(value)
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"{path}: the {key!r} entry is nested more than {MAX_JSON_DEPTH} "
+                         f"levels deep")
     try:
-        return json.loads(str(value))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: the {key!r} entry is not valid JSON: {err}") from None
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise ValueError(f"{path}: the {key!r} entry is not valid JSON: "
+                         f"{str(err)[:200]}") from None
+
+
+def _nesting(text: str) -> int:
+    """The nesting depth of the JSON ``text``: its brackets counted outside strings."""
+    outside = _STRING.sub("", text)
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(outside):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
 def _check_mask(name: str, mask: Any) -> np.ndarray:
@@ -152,43 +201,63 @@ def save(path: str | os.PathLike, model: Module, metadata: Mapping[str, Any] | N
     _atomic_savez(path, arrays)
 
 
-def load(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
+def load(path: str | os.PathLike,
+         max_bytes: int | None = None) -> tuple[Module, dict[str, Any]]:
     """The model saved at ``path`` (architecture, weights, buffers, masks) and its metadata.
 
     Raises ValueError naming the file when it is not an nnprune model file, is corrupted or
-    truncated, or when its arrays do not match its architecture spec.
+    truncated, or when its arrays do not match its architecture spec. A file is checked
+    before anything is allocated (``nnprune.archive``): its arrays may declare at most
+    ``max_bytes`` bytes (default: 32 MiB or 8 times the file's size, whichever is more);
+    their shapes must be the spec's (``nn.spec.state_shapes``), and only then is the model
+    built, without drawing initial weights, and filled from them.
     """
     path = _fspath(path)
-    arrays = _read_npz(path, MODEL_FORMAT)
+    arrays = _read_npz(path, MODEL_FORMAT, max_bytes)
     spec, metadata = _json_entry(path, arrays, "spec"), _json_entry(path, arrays, "metadata")
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: the metadata is not a JSON object")
     try:
-        model = from_config(spec)
-    except (ValueError, TypeError) as err:
+        expected = state_shapes(spec)
+    except SpecError as err:
         raise ValueError(f"{path}: the architecture spec cannot be rebuilt: {err}") from None
     state, masks = {}, {}
     for key, value in arrays.items():
         kind, _, name = key.partition("/")
-        if kind in ("param", "buffer") and name:
+        if kind in ("param", "buffer"):
+            if name not in expected:
+                raise ValueError(f"{path}: unexpected entry {key!r}: the architecture spec has "
+                                 f"no {kind} {name}")
+            role, shape = expected[name]
+            if role != kind or value.shape != shape:
+                raise ValueError(f"{path}: {key} has shape {value.shape}; the spec declares "
+                                 f"{role}/{name} of shape {shape}")
             state[name] = value
-        elif kind == "mask" and name:
+        elif kind == "mask":
             masks[name] = value
-        elif key not in ("format", "version", "spec", "metadata"):
-            raise ValueError(f"{path}: unexpected entry {key!r}")
+    missing = sorted(f"{role}/{name}" for name, (role, _) in expected.items()
+                     if name not in state)
+    if missing:
+        raise ValueError(f"{path}: the arrays do not match the architecture spec: missing "
+                         f"{missing[:5]}")
+    try:
+        with skip_init():  # every value comes from the file: draw nothing
+            model = from_config(spec)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: the architecture spec cannot be rebuilt: {err}") from None
     try:
         model.load_state_dict(state, strict=True)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise ValueError(f"{path}: the arrays do not match the architecture spec: {err}") from None
     params = dict(model.named_parameters())
     for name, mask in masks.items():
         if name not in params:
             raise ValueError(f"{path}: mask/{name} names no parameter of the model; "
-                             f"parameters: {sorted(params)}")
+                             f"parameters: {sorted(params)[:10]}")
         try:
             params[name].set_mask(mask)
         except ValueError as err:
             raise ValueError(f"{path}: mask/{name} is invalid: {err}") from None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{path}: the metadata is not a JSON object")
     return model, metadata
 
 

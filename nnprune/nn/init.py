@@ -21,9 +21,28 @@ seed gives the same bits.
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import threading
+from typing import Any, Iterator
 
 import numpy as np
+
+_skipping = threading.local()
+
+
+@contextlib.contextmanager
+def skip_init() -> Iterator[None]:
+    """Layers built inside the block get uninitialised weights (``np.empty``), nothing drawn.
+
+    For loading, where every value is overwritten from a file (PyTorch's ``skip_init``
+    idea): building costs no random draws and touches no memory until the values arrive.
+    """
+    before = getattr(_skipping, "on", False)
+    _skipping.on = True
+    try:
+        yield
+    finally:
+        _skipping.on = before
 
 
 def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
@@ -110,6 +129,8 @@ def init_weight(shape: tuple[int, ...], init: str, rng: int | np.random.Generato
                 dtype: Any = np.float32) -> np.ndarray:
     """Draw a weight with the initialiser named ``init`` ("torch", "kaiming" or "glorot")."""
     check_init(init)
+    if getattr(_skipping, "on", False):
+        return np.empty(tuple(shape), float_dtype(dtype))
     return INITIALIZERS[init](shape, rng, dtype)
 
 
@@ -139,5 +160,7 @@ def init_bias(size: int, fan_in: int, bias_init: str, rng: int | np.random.Gener
         return np.zeros(size, dt)
     if bias_init != "torch":
         raise ValueError(f"bias_init must be one of {list(BIAS_INITS)}, got {bias_init!r}")
+    if getattr(_skipping, "on", False):
+        return np.empty(int(size), dt)
     b = 1.0 / np.sqrt(fan_in)
     return as_generator(rng).uniform(-b, b, size=int(size)).astype(dt)
