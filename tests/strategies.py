@@ -443,3 +443,44 @@ def curvature_nets(draw, piecewise_linear: bool | None = None):
         if name.endswith("bias"):
             p.data[...] = rng.uniform(0.1, 0.5, p.shape) * rng.choice([-1.0, 1.0], p.shape)
     return model, shape, k, seed
+
+
+# ---------------------------------------------------------------------- hostile model files
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 10**12) | st.floats(allow_nan=True)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+ODD_DTYPES = st.sampled_from([np.complex64, np.complex128, np.int32, np.int8, np.bool_,
+                              np.float16, np.float64, np.float32, "U3", "S4", "V8"])
+
+
+@st.composite
+def file_mutations(draw):
+    """One change to a valid model file, as ("bytes", list of (offset fraction, byte)) or
+    ("truncate", fraction), ("spec", layer fraction, key, JSON value),
+    ("metadata", key, JSON value), ("shape", entry fraction, new shape),
+    ("dtype", entry fraction, dtype) or ("header", entry fraction, claimed shape)."""
+    kind = draw(st.sampled_from(["bytes", "truncate", "spec", "metadata", "shape", "dtype",
+                                 "header"]))
+    where = draw(st.floats(0, 1, exclude_max=True))
+    if kind == "bytes":
+        return kind, draw(st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                             st.integers(0, 255)), min_size=1, max_size=4))
+    if kind == "truncate":
+        return kind, where
+    if kind == "spec":
+        key = draw(st.sampled_from(["type", "in_features", "out_features", "bias", "dtype",
+                                    "kernel_size", "stride", "padding", "in_channels",
+                                    "out_channels", "num_features", "eps", "momentum",
+                                    "affine", "layers", "p", "extra"]))
+        return kind, where, key, draw(JSON_VALUES)
+    if kind == "metadata":
+        return kind, draw(st.text(max_size=5)), draw(JSON_VALUES)
+    if kind == "shape":
+        return kind, where, tuple(draw(st.lists(st.integers(0, 5), max_size=4)))
+    if kind == "dtype":
+        return kind, where, draw(ODD_DTYPES)
+    return kind, where, tuple(draw(st.lists(st.integers(0, 10**12), min_size=1, max_size=3)))
