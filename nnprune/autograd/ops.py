@@ -266,10 +266,14 @@ class Log(Function):
 
 
 class ReLU(Function):
-    """out = max(a, 0);  da = dout where a > 0 (the subgradient 0 at a = 0)."""
+    """out = max(a, 0);  da = dout where a > 0 (the subgradient 0 at a = 0).
+
+    NaN stays NaN and passes its gradient, as in PyTorch (``a <= 0`` is false for NaN): a
+    diverging network shows NaN, never a finite loss computed from zeros.
+    """
 
     def forward(self, a):
-        self.positive = a > 0
+        self.positive = ~(a <= 0)  # True for a > 0 and for NaN
         return np.where(self.positive, a, 0).astype(a.dtype, copy=False)
 
     def backward(self, dout):

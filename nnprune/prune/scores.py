@@ -167,6 +167,18 @@ def snip(w: np.ndarray | Mapping[str, np.ndarray],
     return scores if isinstance(w, Mapping) else scores[""]
 
 
+def _check_finite(array: np.ndarray, what: str) -> None:
+    """A ValueError naming ``what`` when ``array`` holds NaN or infinity."""
+    array = np.asarray(array)
+    if array.dtype.kind in "fc":
+        bad = ~np.isfinite(array)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{what} has {int(bad.sum()):,} NaN or infinite values (the first "
+                             f"{array[where]} at index {where}): it cannot be ranked; was the "
+                             f"model trained to divergence?")
+
+
 def _grad_for(grads: Mapping[str, np.ndarray], name: str) -> np.ndarray:
     if name not in grads:
         raise ValueError(f"grads is missing {name!r}: a gradient is needed for every weight "
@@ -209,6 +221,10 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
         if missing:
             raise ValueError(f"grads is missing {missing}: criterion {criterion!r} needs a "
                              f"gradient for every weight")
+    for name, w in weights.items():  # every criterion: a NaN weight is a broken model
+        _check_finite(w, f"weight {name!r}")
+        if criterion in NEEDS_GRADS:
+            _check_finite(grads[name], f"the gradient of weight {name!r}")
     if criterion == "magnitude":
         return {name: magnitude(w) for name, w in weights.items()}
     if criterion == "random":
