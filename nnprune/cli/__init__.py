@@ -77,8 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except DatasetNotFoundError as err:
-        print(f"nnprune: error: {err}\nnnprune: pass --download to fetch them, or --data-dir "
-              "to read them from another folder", file=sys.stderr)
+        advice = ("the download failed: check the network, or put the files there yourself "
+                  "(or in another folder given with --data-dir)"
+                  if getattr(args, "download", False) else
+                  "pass --download to fetch them, or --data-dir to read them from another folder")
+        print(f"nnprune: error: {err.missing}\nnnprune: {advice}", file=sys.stderr)
         return 1
     except DivergenceError as err:  # nothing was saved: every command saves after training
         hint = LR_OPTIONS.get(args.command, "")

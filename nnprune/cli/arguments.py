@@ -144,6 +144,9 @@ def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits")
                         "$NNPRUNE_DATA/<dataset>, else ~/.cache/nnprune/<dataset>)")
     g.add_argument("--download", action="store_true",
                    help="download missing MNIST/Fashion-MNIST/CIFAR-10 files (checked by SHA-256)")
+    g.add_argument("--verify", action="store_true",
+                   help="check the SHA-256 of MNIST/Fashion-MNIST/CIFAR-10 files already on "
+                        "disk before reading them")
     g.add_argument("--split", choices=("official", "t10k"), default="official",
                    help="MNIST split: the official 60k/10k, or the t10k files split 80/20")
     g.add_argument("--split-indices", metavar="FILE.npz",

@@ -14,10 +14,12 @@ DEFAULT_INPUT = {"lenet_300_100": (1, 28, 28), "lenet5": (1, 28, 28),
 
 def load_data(name: str, *, data_dir: str | None = None, download: bool = False,
               split: str = "official", seed: int = 0, split_indices: str | None = None,
-              standardize: bool | None = None, stratify: bool | None = None) -> Any:
+              standardize: bool | None = None, stratify: bool | None = None,
+              verify: bool = False) -> Any:
     """The dataset ``name`` (or an .npz of arrays) as the commands load it (digits need no
     files); ``split_indices`` an .npz of train/test indices; None options mean the defaults
-    (standardised, stratified)."""
+    (standardised, stratified); ``verify`` checks the SHA-256 of MNIST, Fashion-MNIST or
+    CIFAR-10 files already on disk."""
     from nnprune import data
 
     standardize = True if standardize is None else standardize
@@ -38,8 +40,9 @@ def load_data(name: str, *, data_dir: str | None = None, download: bool = False,
         return data.digits(seed=seed, standardize=standardize)
     if name in ("mnist", "fashion_mnist"):
         return data.load_dataset(name, root=data_dir, split=split, seed=seed, download=download,
-                                 standardize=standardize)
-    return data.load_dataset(name, root=data_dir, download=download, standardize=standardize)
+                                 standardize=standardize, verify=verify)
+    return data.load_dataset(name, root=data_dir, download=download, standardize=standardize,
+                             **({"verify": True} if verify else {}))
 
 
 def data_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,26 +80,38 @@ def build(name: str, data: Any, width: float, seed: int) -> Any:
 
 
 def saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
-    """(model, metadata, dataset) for a trained file; the split seed, the split, the data
-    folder, the split indices and the standardisation are the ones it was trained with
+    """(model, metadata, dataset) for a trained file; the split seed, the split, the split
+    indices and the standardisation are the ones it was trained with
     unless another dataset or option is given."""
-    from nnprune import io
-
-    model, metadata = io.load(path)
+    model, metadata = load_model(path)
     name = (args.data or metadata.get("data_file") or metadata.get("dataset") or "digits")
     seed, split, data_dir = args.seed, args.split, args.data_dir
     indices = getattr(args, "split_indices", None)
     standardize, stratify = getattr(args, "standardize", None), getattr(args, "stratify", None)
     if name in (metadata.get("dataset"), metadata.get("data_file")):  # the training data
         seed, split = metadata.get("data_seed", seed), metadata.get("data_split", split)
-        data_dir = data_dir or metadata.get("data_dir")
+        # not the file's data_dir: a file does not choose which folder is read or created
+        # (with --download); --data-dir or the default cache does
         indices = indices or metadata.get("split_indices")
         standardize = metadata.get("standardize") if standardize is None else standardize
         stratify = metadata.get("stratify") if stratify is None else stratify
     data = load_data(name, data_dir=data_dir, download=args.download, split=split,
                      seed=int(seed), split_indices=indices, standardize=standardize,
-                     stratify=stratify)
+                     stratify=stratify, **_verify(args))
     return model, metadata, data
+
+
+def load_model(path: str) -> tuple[Any, dict[str, Any]]:
+    """(model, metadata) of a saved file, the metadata fields the commands read checked."""
+    from nnprune import io
+    from nnprune.metadata import check_metadata
+
+    model, metadata = io.load(path)
+    return model, check_metadata(metadata, path)
+
+
+def _verify(args: argparse.Namespace) -> dict[str, bool]:
+    return {"verify": True} if getattr(args, "verify", False) else {}
 
 
 def fresh_model(metadata: dict[str, Any]) -> Any:

@@ -5,7 +5,7 @@ import argparse
 
 from nnprune.cli.arguments import (UsageError, examples, positive_float,
                                    positive_int, wrap)
-from nnprune.cli.inputs import input_shape
+from nnprune.cli.inputs import input_shape, load_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.models import MODELS
 
@@ -31,7 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nnprune import io
     from nnprune.count import count
     from nnprune.models import build_model
 
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give either a model file or --model NAME (not both)")
     check_outputs({"FILE.npz": args.file}, {"--json": args.json})
     if args.file is not None:
-        model, metadata = io.load(args.file)
+        model, metadata = load_model(args.file)
         shape = input_shape(metadata.get("model"), args.input_shape, metadata)
         title = f"{args.file}" + (f" ({metadata['model']})" if "model" in metadata else "")
     else:

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         data = load_data(args.data or "digits", data_dir=args.data_dir,
                          download=args.download, split=args.split, seed=args.seed,
                          split_indices=args.split_indices, standardize=args.standardize,
-                         stratify=args.stratify)
+                         stratify=args.stratify, verify=args.verify)
         name, trained = args.model, build(args.model, data, args.width, args.seed)
         history = fit_model(trained, data, epochs=args.epochs, lr=args.lr,
                             optimizer=args.optimizer, weight_decay=args.weight_decay,

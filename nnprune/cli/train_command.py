@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({}, {"--out": args.out})
     data = load_data(args.data, data_dir=args.data_dir, download=args.download,
                      split=args.split, seed=args.seed, split_indices=args.split_indices,
-                     standardize=args.standardize, stratify=args.stratify)
+                     standardize=args.standardize, stratify=args.stratify,
+                     verify=args.verify)
     model = build(args.model, data, args.width, args.seed)
     history = fit_model(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, batch_size=args.batch_size,

@@ -25,7 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from nnprune.data.dataset import Dataset, build_dataset
-from nnprune.data.download import DatasetNotFoundError, data_root, fetch
+from nnprune.data.download import (ChecksumError, DatasetNotFoundError, data_root, fetch,
+                                   file_sha256)
 from nnprune.files import atomic_write_bytes
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -82,6 +83,9 @@ def _extract(archive: Path, root: Path, names: list[str]) -> None:
                                      f"CIFAR-10 binary version?") from None
                 if not member.isfile():
                     raise ValueError(f"{archive}: {member.name} is not a regular file")
+                if member.size > 10_000 * RECORD_BYTES:  # every batch holds 10,000 images
+                    raise ValueError(f"{archive}: {member.name} declares {member.size:,} "
+                                     f"bytes; a CIFAR-10 batch has {10_000 * RECORD_BYTES:,}")
                 atomic_write_bytes(root / CIFAR10_DIR / name, tar.extractfile(member).read())
     except (tarfile.TarError, EOFError, zlib.error) as error:
         raise ValueError(f"{archive}: corrupt or truncated archive ({error})") from error
@@ -105,19 +109,35 @@ def _locate(root: Path, names: list[str], download: bool) -> dict[str, Path]:
     archive = root / CIFAR10_ARCHIVE
     if not archive.is_file():
         if not download:
-            raise DatasetNotFoundError(_missing_message(root, missing))
+            raise DatasetNotFoundError(_missing_message(root, missing),
+                                       missing=_missing_message(root, missing).split("\nPut")[0])
         root.mkdir(parents=True, exist_ok=True)
         try:
             fetch([CIFAR10_URL], archive, CIFAR10_SHA256)
         except DatasetNotFoundError as error:
-            raise DatasetNotFoundError(f"{error}\n{_missing_message(root, missing)}") from error
+            raise DatasetNotFoundError(f"{error}\n{_missing_message(root, missing)}",
+                                       missing=str(error)) from error
     _extract(archive, root, missing)
     return {name: _find(root, name) for name in names}
 
 
+def _verified(root: Path, names: list[str]) -> dict[str, Path]:
+    """The batch files extracted afresh from an archive whose SHA-256 was checked."""
+    archive = root / CIFAR10_ARCHIVE
+    if not archive.is_file():
+        raise ValueError(f"cannot verify CIFAR-10 in {root}: only {CIFAR10_ARCHIVE} has a "
+                         f"published SHA-256, and it is not there")
+    got = file_sha256(archive)
+    if got != CIFAR10_SHA256:
+        raise ChecksumError(f"{archive}: sha256 {got} differs from the official "
+                            f"{CIFAR10_SHA256}; delete it and download it again")
+    _extract(archive, root, names)
+    return {name: root / CIFAR10_DIR / name for name in names}
+
+
 def cifar10(root: str | os.PathLike | None = None, *, download: bool = False,
             standardize: bool = True, dtype=np.float32,
-            train_batches: Sequence[int] = (1, 2, 3, 4, 5)) -> Dataset:
+            train_batches: Sequence[int] = (1, 2, 3, 4, 5), verify: bool = False) -> Dataset:
     """CIFAR-10 from the official binary files in ``root`` (default ``$NNPRUNE_DATA/cifar10``
     or ``~/.cache/nnprune/cifar10``).
 
@@ -130,10 +150,12 @@ def cifar10(root: str | os.PathLike | None = None, *, download: bool = False,
     first; otherwise a ``DatasetNotFoundError`` says which files to put where.
     ``train_batches`` picks some of data_batch_1..5 (fewer batches, less memory). Pixels are
     scaled x / 255 to [0, 1]; ``standardize`` then applies the training split's per-channel
-    (R, G, B) mean and std to both splits.
+    (R, G, B) mean and std to both splits. ``verify=True`` checks the archive on disk against
+    its published SHA-256 and reads the batches from it (the extracted files have no
+    published checksum of their own).
     """
-    if not isinstance(download, bool):
-        raise TypeError(f"download must be a bool, got {download!r}")
+    if not isinstance(download, bool) or not isinstance(verify, bool):
+        raise TypeError(f"download and verify must be bools, got {download!r} and {verify!r}")
     try:
         batches = [int(b) if isinstance(b, numbers.Integral) and not isinstance(b, bool) else None
                    for b in train_batches]
@@ -144,7 +166,7 @@ def cifar10(root: str | os.PathLike | None = None, *, download: bool = False,
         raise ValueError(f"train_batches must be distinct ints from 1..5, got {train_batches!r}")
     root = data_root("cifar10", root)
     names = [f"data_batch_{b}.bin" for b in batches] + ["test_batch.bin"]
-    paths = _locate(root, names, download)
+    paths = _verified(root, names) if verify else _locate(root, names, download)
     parts = [read_cifar_bin(paths[name]) for name in names[:-1]]
     x_train = np.concatenate([images for images, _ in parts])
     y_train = np.concatenate([labels for _, labels in parts])

@@ -27,7 +27,15 @@ _SCHEMES = ("http", "https", "file")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The files of a dataset are not on disk (and were not, or could not be, downloaded)."""
+    """The files of a dataset are not on disk (and were not, or could not be, downloaded).
+
+    ``missing`` says which files are missing where, without the advice worded for Python
+    callers (``mnist(root=..., download=True)``), so a command can word its own.
+    """
+
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = message if missing is None else missing
 
 
 class ChecksumError(ValueError):

@@ -20,6 +20,8 @@ the gzip signature 0x1f 0x8b are decompressed first, whatever their name.
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
 import zlib
 from pathlib import Path
@@ -68,10 +70,31 @@ def read_decompressed(source: str | os.PathLike | BinaryIO) -> tuple[bytes, str]
     data, name = _read_bytes(source)
     if data[:2] == _GZIP_SIGNATURE:
         try:
-            data = gzip.decompress(data)
+            data = _gunzip_bounded(data, name)
         except (OSError, EOFError, zlib.error) as error:
             raise ValueError(f"{name}: corrupt or truncated gzip data ({error})") from error
     return data, name
+
+
+MAX_BYTES = 2**30  # an IDX file may declare up to 1 GiB of data (MNIST's largest: 47 MB)
+
+
+def _gunzip_bounded(data: bytes, name: str) -> bytes:
+    """The IDX bytes inside gzip ``data``, decompressing no more than its header declares
+    (plus one byte, to detect trailing data) and never more than ``MAX_BYTES``."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        head = stream.read(4)
+        if len(head) < 4 or head[2] not in IDX_DTYPES:
+            return head  # parse_idx says what is wrong with the header
+        dims = stream.read(4 * head[3])
+        if len(dims) < 4 * head[3]:
+            return head + dims
+        size = IDX_DTYPES[head[2]].itemsize * math.prod(
+            int(d) for d in np.frombuffer(dims, dtype=">u4"))
+        if size > MAX_BYTES:
+            raise ValueError(f"{name}: the header declares {size:,} bytes of data, more than "
+                             f"the {MAX_BYTES:,} an IDX file may hold")
+        return head + dims + stream.read(size + 1)
 
 
 def read_idx(source: str | os.PathLike | BinaryIO) -> np.ndarray:

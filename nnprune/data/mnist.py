@@ -109,10 +109,14 @@ def _find(root: Path, name: str) -> Path | None:
     return None
 
 
-def _missing_message(source: _Source, root: Path, missing: list[str], call: str) -> str:
+def _missing_files(source: _Source, root: Path, missing: list[str]) -> str:
     files = "\n".join(f"  {name}.gz   (or uncompressed: {name})" for name in missing)
+    return f"{source.title} files are missing from {root}:\n{files}"
+
+
+def _missing_message(source: _Source, root: Path, missing: list[str], call: str) -> str:
     mirrors = "\n".join(f"  {url}" for url in source.mirrors)
-    return (f"{source.title} files are missing from {root}:\n{files}\n"
+    return (f"{_missing_files(source, root, missing)}\n"
             f"Put them in that directory, or call {call}(root={str(root)!r}, download=True) "
             f"to fetch and verify them (network needed). Official downloads:\n{mirrors}")
 
@@ -129,13 +133,14 @@ def _locate(source: _Source, root: Path, names: list[str], download: bool) -> di
                 found[name] = fetch(urls, root / f"{name}.gz", source.files[name].sha256_gz)
             except DatasetNotFoundError as error:
                 raise DatasetNotFoundError(
-                    f"{error}\n" + _missing_message(source, root, missing, source.name)) from error
+                    f"{error}\n" + _missing_message(source, root, missing, source.name),
+                    missing=f"{error}") from error
     elif missing:
         message = _missing_message(source, root, missing, source.name)
         if all(name.startswith("train") for name in missing):
             message += (f"\nThe t10k files are there: {source.name}(root, split='t10k') splits "
                         f"their 10,000 images into train and test.")
-        raise DatasetNotFoundError(message)
+        raise DatasetNotFoundError(message, missing=_missing_files(source, root, missing))
     return found
 
 

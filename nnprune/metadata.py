@@ -1,0 +1,63 @@
+"""The metadata fields ``nnprune train`` writes into a model file, checked where they are read.
+
+A model file's metadata is free JSON (``io.save`` takes any dict); the commands that read a
+saved model trust only these fields, and only once ``check_metadata`` has seen their types:
+
+================ =============================================================
+field             type
+================ =============================================================
+model, dataset    str (a built-in model's name; the dataset's name)
+data_split        str
+data_seed         int >= 0
+width             positive number
+input_shape       [C, H, W], positive ints up to 65,536
+num_classes       positive int
+train             object; its ``seed`` an int >= 0
+data_dir          str or null, for information only: a file never decides which folder
+                  is read or created (``--data-dir`` does)
+================ =============================================================
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+MAX_SIDE = 65_536
+
+
+def _is_int(value: Any, low: int, high: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e6
+
+
+FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "model": ("a string", lambda v: isinstance(v, str)),
+    "dataset": ("a string", lambda v: isinstance(v, str)),
+    "data_split": ("a string", lambda v: isinstance(v, str)),
+    "data_dir": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "data_seed": ("an int >= 0", lambda v: _is_int(v, 0)),
+    "width": ("a positive number", _is_number),
+    "input_shape": (f"[C, H, W] of positive ints up to {MAX_SIDE:,}",
+                    lambda v: isinstance(v, list) and len(v) == 3
+                    and all(_is_int(d, 1, MAX_SIDE) for d in v)),
+    "num_classes": ("a positive int", lambda v: _is_int(v, 1, 10**6)),
+    "train": ("an object whose seed is an int >= 0",
+              lambda v: isinstance(v, dict) and _is_int(v.get("seed", 0), 0)),
+}
+
+
+def check_metadata(metadata: dict[str, Any], path: str) -> dict[str, Any]:
+    """``metadata`` itself, or a ValueError naming the file, the field, what it holds and
+    what it should."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: the metadata is not a JSON object")
+    for field, (expected, ok) in FIELDS.items():
+        if field in metadata and not ok(metadata[field]):
+            shown = repr(metadata[field])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise ValueError(f"{path}: the metadata field {field!r} must be {expected}, got "
+                             f"{shown}")
+    return metadata
