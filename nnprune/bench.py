@@ -1,4 +1,5 @@
-"""``nnprune bench conv``: time the conv kernels and a LeNet-5 training step.
+"""``nnprune bench conv``: time the conv kernels and a LeNet-5 training step (``nnprune bench
+demo``: the quick demo at 1 and 2 BLAS threads, see ``nnprune.bench_demo``).
 
 Every timing is the median of ``--repeat`` runs after two warm-up runs. FLOPs = 2 · MACs; a
 conv's MACs are N·F·OH·OW·C·kh·kw (bias excluded), and its backward is two GEMMs of the same
@@ -296,11 +297,12 @@ def _positive_int(text: str) -> int:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the bench options to ``parser`` (the ``nnprune bench`` subcommand)."""
     parser.add_argument("what", nargs="?", default="conv",
-                        choices=["conv", "prune", "train", "hessian"],
+                        choices=["conv", "prune", "train", "hessian", "demo"],
                         help="what to time (conv: the conv layers and a LeNet-5 step; prune: "
                              "inference of dense, masked and shrunk filter-pruned models; train: "
                              "training epochs end to end, see nnprune.bench_train; hessian: "
-                             "exact OBC, SparseGPT and the Hessian diagonals)")
+                             "exact OBC, SparseGPT and the Hessian diagonals; demo: "
+                             "'demo --quick' with 1 and 2 BLAS threads, try --repeat 3)")
     parser.add_argument("--cases", type=lambda text: [t.strip() for t in text.split(",")
                                                       if t.strip()],
                         help="prune: comma-separated cases (default: all of "
@@ -360,6 +362,13 @@ def run(args: argparse.Namespace) -> int:
     def say(line: str = "") -> None:
         print(line, file=out, flush=True)
 
+    if getattr(args, "what", "conv") == "demo":
+        from nnprune.bench_demo import bench_demo
+
+        say(f"BLAS: {blas_info()}; OPENBLAS_CORETYPE="
+            f"{os.environ.get('OPENBLAS_CORETYPE') or '(unset)'}")
+        _write_json(args.json, bench_demo(args.repeat, say))
+        return 0
     threads = getattr(args, "threads", None)
     torch = _import_torch(args.no_torch, threads)
     with _blas_threads(threads):
@@ -378,11 +387,7 @@ def run(args: argparse.Namespace) -> int:
             result.update(bench_train.run(args, torch, say))
         else:
             result = run_conv(args, torch, say)
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-    elif args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    _write_json(args.json, result)
     return 0
 
 
@@ -460,3 +465,13 @@ def run_conv(args: argparse.Namespace, torch: Any, say: Callable[[str], None]
             step["ratio"] = step["autograd_ms"] / step["torch_ms"]
             say(f"  torch: {step['torch_ms']:.1f} ms, ratio {step['ratio']:.2f}×")
     return result
+
+
+def _write_json(where: str | None, result: dict[str, Any]) -> None:
+    """``result`` as JSON to standard output ('-') or to the file ``where`` (None: nowhere)."""
+    if where == "-":
+        print(json.dumps(result, indent=2))
+    elif where:
+        from nnprune.files import atomic_write_text
+
+        atomic_write_text(where, json.dumps(result, indent=2))

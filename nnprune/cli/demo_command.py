@@ -45,8 +45,11 @@ def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) 
 def run_demo(args: argparse.Namespace) -> int:
     from nnprune.experiment.demo import run_demo as demo
 
+    from nnprune.threads import blas_threads
+
     check_outputs({}, {}, {"--out": args.out})
-    demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    with blas_threads(1):  # every demo model is digits-sized: far below SMALL_LAYER_MACS
+        demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
     return 0
 
 

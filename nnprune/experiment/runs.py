@@ -37,6 +37,7 @@ from nnprune.prune.masks import check_sparsity
 from nnprune.prune.report import PruneReport
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 from nnprune.optim import LRSchedule
+from nnprune.threads import blas_threads_for
 
 OPTIMIZERS = ("sgd", "adam")
 Regularizer = Callable[[Any], Any]  # model -> scalar Tensor penalty (``prune.finetune``)
@@ -86,9 +87,12 @@ def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: st
         else LRSchedule.parse(lr_schedule)
     opt = make_optimizer(optimizer, model, lr, weight_decay=weight_decay)
     scheduler = schedule.scheduler(opt, epochs)
-    return train.fit(model, (data.x_train, data.y_train), opt, epochs, batch_size=batch_size,
-                     seed=seed, scheduler=scheduler, regularizer=regularizer,
-                     step_callback=step_callback, quiet=quiet, desc=desc)
+    # one BLAS thread for a small model: a second one only spins (nnprune.threads)
+    with blas_threads_for(model, data.input_shape, batch_size):
+        return train.fit(model, (data.x_train, data.y_train), opt, epochs,
+                         batch_size=batch_size, seed=seed, scheduler=scheduler,
+                         regularizer=regularizer, step_callback=step_callback, quiet=quiet,
+                         desc=desc)
 
 
 @dataclass(frozen=True)
