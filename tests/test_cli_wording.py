@@ -83,3 +83,102 @@ def test_a_failed_download_does_not_say_pass_download(capsys, tmp_path, monkeypa
     status, _, err = run(capsys, *argv)
     assert status == 1 and "pass --download" in err and "mnist(" not in err
     assert "download=True" not in err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (("--schedule", "gradual", "--finetune-epochs", "0"), "--finetune-epochs"),
+    (("--schedule", "lottery", "--finetune-epochs", "0"), "--finetune-epochs"),
+    (("--granularity", "2:4", "--sparsity", "0.9"), "--sparsity"),
+])
+def test_schedule_and_granularity_conflicts_are_worded_for_the_command_line(
+        capsys, tmp_path, argv, option):
+    path = tiny(tmp_path / "m.npz")
+    status, _, err = run(capsys, "prune", path, "--out", tmp_path / "p.npz", *argv)
+    line = one_line(err)
+    assert status == 2 and f"argument {option}" in line
+    for python_word in ("finetune_epochs", "None", "sparsity="):
+        assert python_word not in line
+
+
+def test_prune_and_sweep_share_the_default_scope_and_finetune_lr():
+    from nnprune.cli import build_parser
+
+    parser = build_parser()
+    prune = parser.parse_args(["prune", "m.npz", "--out", "p.npz"])
+    sweep = parser.parse_args(["sweep", "--model", "m.npz", "--out", "d"])
+    assert [prune.scope] == sweep.scope
+    assert prune.lr == sweep.finetune_lr
+    assert parser.parse_args(["prune", "m.npz", "--out", "p", "--finetune-lr", "0.3"]).lr == 0.3
+
+
+@pytest.mark.parametrize("option", [["--epochs", "3"], ["--lr", "0.5"], ["--lr=0.5"]])
+def test_sweep_of_a_saved_model_refuses_training_options(capsys, tmp_path, option):
+    path = tiny(tmp_path / "m.npz")
+    status, _, err = run(capsys, "sweep", "--model", path, "--out", tmp_path / "s", *option)
+    line = one_line(err)
+    assert status == 2 and option[0].split("=")[0] in line and "--finetune-epochs" in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_repeated_sparsities_and_criteria_run_once(capsys, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    seen = {}
+    monkeypatch.setattr("nnprune.cli.inputs.load_data",
+                        lambda name, **kwargs: SimpleNamespace(name=name, input_shape=(1, 8, 8)))
+
+    def sweep(trained, data, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop here")
+    monkeypatch.setattr("nnprune.experiment.sweep.sweep", sweep)
+    path = tiny(tmp_path / "m.npz")
+    status, _, err = run(capsys, "sweep", "--model", path, "--out", tmp_path / "s",
+                         "--sparsities", "0.5,0.9,0.5", "--criteria", "random,magnitude,random",
+                         "--scope", "layer,layer")
+    assert status == 1 and "stop here" in err
+    assert seen["sparsities"] == [0.5, 0.9] and seen["criteria"] == ["random", "magnitude"]
+    assert seen["scopes"] == ["layer"]
+
+
+@pytest.mark.report
+def test_a_reused_output_folder_keeps_only_this_runs_figures(tmp_path, monkeypatch):
+    from nnprune.experiment.sweep import write_outputs
+    from strategies import pruning_records
+    from hypothesis import find
+
+    def fake_plot(rows, path, **kwargs):  # the figures' content does not matter here
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"png")
+        return path
+    monkeypatch.setattr("nnprune.experiment.plots.accuracy_vs_sparsity", fake_plot)
+    monkeypatch.setattr("nnprune.experiment.plots.layer_sparsity_bars", fake_plot)
+    first = find(pruning_records(models=("mlp",)), lambda r: len(r) > 0)
+    second = [{**r, "model": "cnn"} for r in first]
+    mine = tmp_path / "figures" / "my_notes.png"
+    write_outputs(tmp_path, first)
+    old = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    assert old and all("mlp" in name for name in old)
+    mine.write_bytes(b"not nnprune's")
+    paths = write_outputs(tmp_path, second)
+    left = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    assert left == sorted([p.name for k, p in paths.items() if k.startswith("figures/")]
+                          + ["my_notes.png"])
+    assert not any("mlp" in name for name in left)
+
+
+@pytest.mark.masks
+def test_global_scope_keeps_one_weight_per_layer_unless_min_keep_is_0(capsys, tmp_path):
+    """The README's statement: sparsity 1.0 in global scope leaves one weight per layer;
+    --min-keep 0 prunes them all."""
+    path = tmp_path / "mlp.npz"
+    io.save(path, nn.Sequential(nn.Flatten(), nn.Linear(64, 12, rng=0), nn.ReLU(),
+                                nn.Linear(12, 10, rng=1)), {"dataset": "digits"})
+    for min_keep, zeros in (("1", 64 * 12 + 12 * 10 - 2), ("0", 64 * 12 + 12 * 10)):
+        out = tmp_path / f"p{min_keep}.npz"
+        status, _, err = run(capsys, "prune", path, "--scope", "global", "--sparsity", "1",
+                             "--finetune-epochs", "0", "--min-keep", min_keep, "--quiet",
+                             "--out", out)
+        assert status == 0, err
+        model, _ = io.load(out)
+        assert sum(int((p.mask == 0).sum()) for p in model.parameters()
+                   if p.mask is not None) == zeros

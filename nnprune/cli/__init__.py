@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except SystemExit as exit_:  # --help, --version, or a bad argument (status 2)
         return exit_.code if isinstance(exit_.code, int) else 0
+    # the options typed (not their defaults), for commands that refuse one that does nothing
+    args.given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
     try:
         return args.handler(args)
     except UsageError as err:

@@ -48,7 +48,7 @@ def fractions(text: str) -> list[float]:
     values = [fraction(t.strip()) for t in text.split(",") if t.strip()]
     if not values:
         raise argparse.ArgumentTypeError(f"expected fractions like 0.5,0.9, got {text!r}")
-    return values
+    return list(dict.fromkeys(values))  # a value given twice runs once
 
 
 def positive_int(text: str) -> int:
@@ -92,7 +92,7 @@ def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
         if not values or bad:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list of "
                                              f"{', '.join(allowed)}; got {text!r}")
-        return values
+        return list(dict.fromkeys(values))  # a name given twice runs once
     return parse
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import numpy as np
@@ -80,12 +81,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="slimming schedule: epochs of training with that penalty before "
                         "pruning (default: %(default)s)")
     add_second_order_options(g)
+    g.add_argument("--min-keep", type=count, default=1, metavar="N",
+                   help="global scope: entries (or groups) every layer keeps, so no layer is "
+                        "emptied; 0 turns the floor off (default: %(default)s)")
     g.add_argument("--shrink", action="store_true",
                    help="filter, neuron or channel granularity, oneshot or iterative schedule: "
                         "cut the pruned units out and save the smaller dense model")
     g = p.add_argument_group("fine-tuning")
-    g.add_argument("--lr", type=positive_float, default=0.02,
-                   help="fine-tuning learning rate, moved by --lr-schedule (default: %(default)s)")
+    g.add_argument("--finetune-lr", dest="lr", type=positive_float, default=0.02,
+                   help="fine-tuning learning rate, moved by --lr-schedule, as in sweep "
+                        "(default: %(default)s)")
+    g.add_argument("--lr", dest="lr", type=positive_float, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the old name of --finetune-lr
     g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--batch-size", type=positive_int, default=64,
@@ -150,6 +157,20 @@ def check_shrink(granularity: str, schedule: str) -> None:
                          f"which mask dead units whole between pruning and fine-tuning, not "
                          f"with {schedule} (gradual prunes during training; init and lottery "
                          f"train again from the initial weights)")
+
+
+def check_schedule_options(args: argparse.Namespace) -> None:
+    """Refuse, in the command's words and before any work, options the schedule or the
+    granularity cannot honour."""
+    if args.finetune_epochs < 1 and args.schedule in ("gradual", "init", "lottery"):
+        raise UsageError(f"argument --finetune-epochs: the {args.schedule} schedule trains "
+                         f"while or after it prunes: give 1 or more, got {args.finetune_epochs}")
+    g = parse_granularity(args.granularity)
+    if isinstance(g, tuple) and args.sparsity is not None and abs(
+            args.sparsity - (1 - g[0] / g[1])) > 1e-12:
+        raise UsageError(f"argument --sparsity: {args.granularity} granularity keeps {g[0]} of "
+                         f"every {g[1]} weights, which fixes the sparsity at "
+                         f"{1 - g[0] / g[1]:g}: leave --sparsity out, got {args.sparsity:g}")
 
 
 def prune_units(model: Any, data: Any, *, schedule: str, **options: Any) -> dict[str, Any]:
@@ -235,6 +256,10 @@ def run(args: argparse.Namespace) -> int:
                          f"schedule and layer scope, not {args.schedule} / {args.scope}")
     check_outputs({"MODEL.npz": args.model}, {"--out": args.out, "--json": args.json},
                   overwrite_input="--out" if args.overwrite_input else None)
+    check_schedule_options(args)
+    if "--lr" in getattr(args, "given", ()):
+        print("nnprune prune: note: --lr is now called --finetune-lr (as in sweep, where --lr "
+              "is the training rate)", file=sys.stderr)
     model, metadata, data = saved_model(args.model, args)
     nm = isinstance(parse_granularity(args.granularity), tuple)
     sparsity = args.sparsity if args.sparsity is not None else (None if nm else 0.9)
@@ -256,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
                    optimizer=args.optimizer, batch_size=args.batch_size, seed=args.seed,
                    quiet=args.quiet, model_name=metadata.get("model", "model"),
                    regularizer=regularizer(args), weight_decay=args.weight_decay,
-                   lr_schedule=args.lr_schedule)
+                   lr_schedule=args.lr_schedule, min_keep=args.min_keep)
     if args.criterion in ("obd", "obs"):
         if args.schedule not in ("oneshot", "iterative"):
             raise UsageError(f"argument --criterion: {args.criterion} runs with the oneshot "

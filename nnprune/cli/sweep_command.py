@@ -61,8 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_layer_norm_option(g)
     g.add_argument("--sparsities", type=fractions, default=[0.5, 0.7, 0.9, 0.95],
                    help="comma-separated target sparsities (default: 0.5,0.7,0.9,0.95)")
-    g.add_argument("--scope", type=choices(SCOPES), default=["global"],
-                   help="global, layer or global,layer (default: global)")
+    g.add_argument("--scope", type=choices(SCOPES), default=["layer"],
+                   help="layer, global or layer,global (default: layer, as in prune)")
     g.add_argument("--finetune-lr", type=positive_float, default=0.02,
                    help="fine-tuning learning rate (default: %(default)s)")
     g.add_argument("--jobs", type=positive_int, default=1,
@@ -82,6 +82,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+TRAINING_OPTIONS = ("--epochs", "--lr", "--weight-decay")
+
+
 def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.sweep import representative, sweep, write_outputs
     from nnprune.experiment.runs import fit_model
@@ -97,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
     for criterion in args.criteria:
         check_unit_criteria(criterion, args.granularity, "oneshot", args.layer_norm)
     if args.model.endswith(".npz"):
+        ignored = sorted(set(getattr(args, "given", ())) & set(TRAINING_OPTIONS))
+        if ignored:
+            raise UsageError(f"argument {ignored[0]}: {args.model} is already trained, and "
+                             f"{', '.join(ignored)} only train a built-in --model; the pruned "
+                             f"copies fine-tune with --finetune-epochs and --finetune-lr")
         trained, metadata, data = saved_model(args.model, args)
         name = metadata.get("model", args.model.rsplit("/", 1)[-1][:-4])
     else:

@@ -13,6 +13,7 @@ they would be the same each time.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -212,6 +213,20 @@ def _mask_to_show(masks: Mapping[str, np.ndarray]) -> str:
     return max(conv, key=lambda name: masks[name].size) if conv else next(iter(masks))
 
 
+FIGURE_NAMES = re.compile(r"(accuracy|layers|weights|mask)_.+\.png")
+
+
+def remove_stale_figures(folder: Path, written: set[str]) -> list[Path]:
+    """Remove the figures an earlier run wrote in ``folder`` that this run did not write
+    again (only files named as write_outputs names them), so a reused output folder shows
+    this run's results only; returns the removed files."""
+    stale = [p for p in folder.glob("*.png") if FIGURE_NAMES.fullmatch(p.name)
+             and p.name not in written]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any]], *,
                   trained: Mapping[str, Module] | None = None,
                   pruned: Mapping[str, Module] | None = None, title: str = "Pruning sweep",
@@ -269,6 +284,7 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
             figures.append((f"{model_name}: mask of {shown} (black = kept)", path))
     for caption, path in figures:
         paths[f"figures/{path.name}"] = path
+    remove_stale_figures(out / "figures", {path.name for _, path in figures})
     paths["report"] = report.write_report(out / "report.md", records, title=title, intro=intro,
                                           figures=figures, sections=sections, at=at)
     return paths
