@@ -15,6 +15,14 @@ key                           content
 
 Text is stored as a 0-d unicode array. Files are written to a temporary file in the same
 directory and renamed over the target, so a failed save never leaves a partial file.
+
+Loading trusts nothing the file says until it is checked, and checks before it allocates:
+every member's name, dtype (real floats for weights, 0-d text for the spec and metadata) and
+declared size are read from its ``.npy`` header and held against the zip directory and a
+budget (``max_bytes``, see ``nnprune.archive``); the spec's nesting and its layers' shapes
+(``nn.spec.state_shapes``) are compared with the stored arrays; only then is the model built,
+without drawing initial weights (``nn.init.skip_init``), and filled from them. Every refusal
+is one ValueError line naming the file.
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ def _atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> 
     """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
     with atomic_open(_fspath(path), "wb") as f:
         np.savez(f, **arrays)
+
 
 def _fspath(path: Any) -> str:
     """``path`` as a string, or a TypeError naming the argument."""
@@ -277,10 +286,10 @@ def save_masks(path: str | os.PathLike, masks: Mapping[str, np.ndarray]) -> None
     _atomic_savez(path, arrays)
 
 
-def load_masks(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The ``{name: mask}`` dict written by ``save_masks``."""
+def load_masks(path: str | os.PathLike, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """The ``{name: mask}`` dict written by ``save_masks`` (``max_bytes`` as in ``load``)."""
     path = _fspath(path)
-    arrays = _read_npz(path, MASKS_FORMAT)
+    arrays = _read_npz(path, MASKS_FORMAT, max_bytes)
     masks = {}
     for key, value in arrays.items():
         if key.startswith("mask/") and len(key) > len("mask/"):

@@ -255,3 +255,15 @@ def test_a_mutated_file_loads_as_written_or_is_refused_in_one_line(original, tmp
         reference, _ = io.load(original)
         for name, value in reference.state_dict().items():
             np.testing.assert_array_equal(state[name], value)
+
+
+def test_max_bytes_lets_a_large_deflated_file_load(tmp_path):
+    """A legitimate file that deflates well past the default budget loads when the caller
+    raises ``max_bytes``; the default refuses it saying how."""
+    path = deflated_zeros(tmp_path / "zeros.npz", 3000)  # 36 MB of weights in a small file
+    with pytest.raises(ValueError, match="pass max_bytes"):
+        io.load(path)
+    model, _ = io.load(path, max_bytes=40 * MB)
+    assert model[0].weight.shape == (3000, 3000) and not model[0].weight.data.any()
+    with pytest.raises(TypeError, match="max_bytes"):
+        io.load(path, max_bytes=-1)
