@@ -206,8 +206,8 @@ def test_n_m_granularity_fixes_the_sparsity(capsys, trained, tmp_path):
         np.testing.assert_array_equal(np.count_nonzero(pairs, axis=2), 1)
     status, _, err = run(capsys, "prune", trained, "--granularity", "1:2", "--sparsity", "0.9",
                          "--out", tmp_path / "x.npz")
-    assert status == 1
-    assert_one_line_error(err, "1:2")
+    assert status == 2  # an option error, refused before the model is read
+    assert_one_line_error(err, "1:2", "argument --sparsity")
 
 
 def test_sweep_writes_results_report_and_figures(capsys, trained, tmp_path):
