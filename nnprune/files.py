@@ -56,10 +56,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, file_mode)
-        os.replace(tmp, path)
+            try:  # the disk filling up, or a folder that vanished: say it of the user's path
+                f.flush()
+                os.fsync(f.fileno())
+                os.chmod(tmp, file_mode)
+                os.replace(tmp, path)
+            except OSError as err:
+                raise _named(err, given) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)

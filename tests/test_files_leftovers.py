@@ -123,3 +123,16 @@ def test_path_sanity_errors_name_the_users_path(tmp_path, name, error, fragment)
     with pytest.raises(error):
         atomic_write_bytes(path, b"x")
     assert not (tmp_path / "newdir").exists()
+
+
+def test_a_failed_rename_names_the_users_path_and_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "model.npz"
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device", str(src))
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(target, b"x")
+    assert str(target) in str(info.value) and ".tmp" not in str(info.value)
+    assert "No space left" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
