@@ -41,6 +41,21 @@ def test_max_pool_outputs_nan_for_a_window_holding_nan(padding):
     assert windows.sum() == 1 and windows[0, 1].any() and not windows[0, 0].any()
 
 
+@pytest.mark.kernels
+@given(nan=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_max_pool_sends_the_gradient_to_the_last_nan_of_a_window(nan):
+    """PyTorch's rule (an entry replaces the max when greater or NaN): the window's last NaN
+    in row-major order receives dout; without NaN, its first maximum."""
+    x = np.array([5.0, 9.0, 9.0, 3.0])
+    x[np.array(nan)] = np.nan
+    t = Tensor(x.reshape(1, 1, 2, 2), requires_grad=True)
+    out = F.max_pool2d(t, 2)
+    out.sum().backward()
+    winner = max(np.flatnonzero(nan)) if any(nan) else int(np.argmax(x))
+    assert np.isnan(out.data).item() == any(nan)
+    np.testing.assert_array_equal(t.grad.ravel(), np.eye(4)[winner])
+
+
 @pytest.mark.nn
 def test_one_nan_pixel_makes_the_loss_nan():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8, rng=0), nn.ReLU(), nn.Linear(8, 3, rng=1))

@@ -86,7 +86,8 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: int | Pair, stride: int | Pai
     """out[n, c, y, z] = max over the window at (y·sh, z·sw) of the −inf-padded input.
 
     (N, C, H, W) -> (N, C, OH, OW). The cache keeps, per output, the window offset of its
-    FIRST maximum (row-major): ties send the whole gradient to the earliest entry.
+    FIRST maximum (row-major): ties send the whole gradient to the earliest entry. A window
+    holding NaN outputs NaN and sends the gradient to its LAST NaN, as PyTorch does.
 
     >>> x = np.array([[[[1., 3.], [3., 2.]]]])
     >>> out, cache = max_pool2d_forward(x, 2)
@@ -108,6 +109,9 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: int | Pair, stride: int | Pai
         # mask mispredicts: 0.73 against 0.01 ms on LeNet-5's first pooling)
         np.maximum(arg, better.astype(offsets_dtype) * offsets_dtype(k), out=arg)
         np.maximum(out, view, out=out)
+    if np.isnan(out).any():  # a NaN wins its window, as in PyTorch: the last NaN gets dout
+        for k, index in _offsets(g):
+            np.copyto(arg, offsets_dtype(k), where=np.isnan(xp[index]))
     return out, (g, arg)
 
 
