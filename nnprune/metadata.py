@@ -15,6 +15,10 @@ num_classes       positive int
 train             object; its ``seed`` an int >= 0
 data_dir          str or null, for information only: a file never decides which folder
                   is read or created (``--data-dir`` does)
+data_file,        str or null: the user's .npz of arrays and of split indices the model
+split_indices     was trained on, read again (never created) by prune and sweep
+standardize,      true or false
+stratify
 ================ =============================================================
 """
 from __future__ import annotations
@@ -38,6 +42,10 @@ FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "dataset": ("a string", lambda v: isinstance(v, str)),
     "data_split": ("a string", lambda v: isinstance(v, str)),
     "data_dir": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "data_file": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "split_indices": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "standardize": ("true or false", lambda v: isinstance(v, bool)),
+    "stratify": ("true or false", lambda v: isinstance(v, bool)),
     "data_seed": ("an int >= 0", lambda v: _is_int(v, 0)),
     "width": ("a positive number", _is_number),
     "input_shape": (f"[C, H, W] of positive ints up to {MAX_SIDE:,}",

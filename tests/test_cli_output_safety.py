@@ -52,6 +52,8 @@ def model_file(tmp_path):
     (("prune", "{m}", "--out", "{link}"), "--out"),
     (("prune", "{m}", "--out", "{dir}/p.npz", "--json", "{m}"), "--json"),
     (("prune", "{m}", "--out", "{dir}/p.npz", "--json", "{dir}/./p.npz"), "--json"),
+    (("export", "{m}", "--state-dict", "{m}"), "--state-dict"),
+    (("export", "{m}", "--onnx", "{dir}/p.npz", "--state-dict", "{dir}/p.npz"), "--state-dict"),
 ])
 def test_an_output_that_is_an_input_or_another_output_is_refused(capsys, tmp_path, no_work,
                                                                   model_file, argv, option):
@@ -122,6 +124,8 @@ def read_only_folder(tmp_path):
     ("summary", "{m}", "--json", "{ro}/s.json"),
     ("sweep", "--model", "{m}", "--out", "{ro}/sweep"),
     ("demo", "--quick", "--out", "{ro}/demo"),
+    ("sensitivity", "{m}", "--out", "{ro}/sens"),
+    ("export", "{m}", "--state-dict", "{ro}/s.npz"),
 ])
 def test_a_read_only_folder_is_refused_before_any_work(capsys, tmp_path, no_work, model_file,
                                                        read_only_folder, argv):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from nnprune.cli.arguments import UsageError, check_output_file, examples, positive_int, wrap
-from nnprune.cli.inputs import input_shape
+from nnprune.cli.arguments import UsageError, examples, positive_int, wrap
+from nnprune.cli.inputs import input_shape, load_model
+from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,15 +37,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from nnprune import io
     from nnprune.files import atomic_open, atomic_write_text
     from nnprune.interop import export_state, to_onnx
 
     if args.onnx is None and args.state_dict is None:
         raise UsageError("give --onnx OUT.onnx and/or --state-dict OUT.npz")
-    check_output_file("--onnx", args.onnx, "model.onnx")
-    check_output_file("--state-dict", args.state_dict, "state.npz")
-    model, metadata = io.load(args.model)
+    spec_path = None if args.state_dict is None else (
+        (args.state_dict[:-4] if args.state_dict.endswith(".npz") else args.state_dict)
+        + ".spec.json")
+    check_outputs({"MODEL.npz": args.model},
+                  {"--onnx": args.onnx, "--state-dict": args.state_dict,
+                   "--state-dict (its spec)": spec_path})
+    model, metadata = load_model(args.model)
     if args.onnx is not None:
         shape = input_shape(metadata.get("model"), args.input_shape, metadata)
         try:
@@ -56,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
         state, spec = export_state(model, masks=args.masks)
         with atomic_open(args.state_dict, "wb") as f:
             np.savez(f, **state)
-        spec_path = (args.state_dict[:-4] if args.state_dict.endswith(".npz")
-                     else args.state_dict) + ".spec.json"
         atomic_write_text(spec_path, json.dumps(spec, indent=1))
         print(f"wrote {args.state_dict} ({len(state)} arrays) and {spec_path}")
     return 0

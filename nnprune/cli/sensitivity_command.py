@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from nnprune.cli.arguments import (UsageError, add_data_options, check_output_dir, examples,
+from nnprune.cli.arguments import (UsageError, add_data_options, examples,
                                    fraction, fractions, wrap)
 from nnprune.cli.inputs import saved_model
+from nnprune.cli.outputs import check_outputs
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.sensitivity import (layer_sensitivity, sensitivity_plot,
                                                 tolerated_ratios, write_sensitivity)
 
-    check_output_dir("--out", args.out)
+    check_outputs({"MODEL.npz": args.model}, {}, {"--out": args.out})
     if args.criterion in NEEDS_GRADS:
         raise UsageError(f"argument --criterion: {args.criterion} needs gradients; use one of "
                          f"magnitude, random or {', '.join(CHANNEL_CRITERIA)}")
