@@ -475,7 +475,7 @@ def file_mutations(draw):
         key = draw(st.sampled_from(["type", "in_features", "out_features", "bias", "dtype",
                                     "kernel_size", "stride", "padding", "in_channels",
                                     "out_channels", "num_features", "eps", "momentum",
-                                    "affine", "layers", "p", "extra"]))
+                                    "affine", "layers", "p", "body", "shortcut", "extra"]))
         return kind, where, key, draw(JSON_VALUES)
     if kind == "metadata":
         return kind, draw(st.text(max_size=5)), draw(JSON_VALUES)

@@ -4,7 +4,7 @@
 parameter and buffer it declares, by dotted name, so that a loader can compare them with
 the arrays a file holds (and refuse a 200 KB file whose spec says Linear(200000, 200000))
 before a single weight is allocated. The walk is iterative, at most ``MAX_DEPTH`` nested
-``Sequential`` deep and ``MAX_LAYERS`` layers long.
+containers (``Sequential``, ``Residual``) deep and ``MAX_LAYERS`` layers long.
 
 The shapes, as the layers create them (PyTorch's):
 
@@ -14,6 +14,7 @@ layer                            state
 Linear(in, out, bias)            weight (out, in); bias (out,)
 Conv2d(in, out, (kh, kw), bias)  weight (out, in, kh, kw); bias (out,)
 BatchNorm1d/2d(n, affine)        weight, bias (n,) when affine; buffers running_mean, _var (n,)
+Residual(body, shortcut)         body.<its state>; shortcut.<its state> (none: the identity)
 pools, ReLU, Tanh, Dropout,      none
 Flatten
 =============================== =============================================================
@@ -27,6 +28,8 @@ import numpy as np
 MAX_DEPTH = 32
 MAX_LAYERS = 10_000
 STATELESS = ("MaxPool2d", "AvgPool2d", "ReLU", "Tanh", "Dropout", "Flatten")
+CONTAINERS = ("Sequential", "Residual")
+KNOWN = STATELESS + CONTAINERS + ("Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d")
 
 
 class SpecError(ValueError):
@@ -62,6 +65,12 @@ def state_shapes(spec: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
             for i in reversed(range(len(children))):
                 stack.append((f"{prefix}.{i}" if prefix else str(i), children[i], depth + 1))
             continue
+        if kind == "Residual":  # body(x) + shortcut(x); no shortcut is the identity
+            if node.get("shortcut") is not None:
+                stack.append((f"{prefix}.shortcut" if prefix else "shortcut",
+                              node["shortcut"], depth + 1))
+            stack.append((f"{prefix}.body" if prefix else "body", node.get("body"), depth + 1))
+            continue
         for name, (role, shape) in _leaf(kind, node, prefix or "(top)").items():
             shapes[f"{prefix}.{name}" if prefix else name] = (role, shape)
     return shapes
@@ -87,8 +96,7 @@ def _leaf(kind: str, node: dict, where: str) -> dict[str, tuple[str, tuple[int, 
         return state
     if kind in STATELESS:
         return {}
-    raise SpecError(f"layer {where}: unknown layer type {_short(kind)}; known: "
-                    f"{sorted(STATELESS + ('Linear', 'Conv2d', 'BatchNorm1d', 'BatchNorm2d', 'Sequential'))}")
+    raise SpecError(f"layer {where}: unknown layer type {_short(kind)}; known: {sorted(KNOWN)}")
 
 
 def _with_bias(node: dict, where: str, weight: tuple[int, ...], n_out: int) -> dict:
