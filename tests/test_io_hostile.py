@@ -283,3 +283,21 @@ def test_max_bytes_lets_a_large_deflated_file_load(tmp_path):
     assert model[0].weight.shape == (3000, 3000) and not model[0].weight.data.any()
     with pytest.raises(TypeError, match="max_bytes"):
         io.load(path, max_bytes=-1)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("x, fragment", [
+    (npy_bytes(header={"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)}),
+     "declares shape (100000, 100000)"),
+    (np.zeros((4, 2), np.complex64), "not real numbers"),
+])
+def test_a_users_array_file_is_checked_before_it_is_read(tmp_path, x, fragment):
+    """data.load_arrays and load_split_indices read through the same checks."""
+    from nnprune import data
+
+    path = write_npz(tmp_path / "arrays.npz", {"x": x, "y": np.zeros(4, np.int64)})
+    for load in (data.load_arrays, data.load_split_indices):
+        with pytest.raises(ValueError) as info:
+            load(path)
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message and fragment in message

@@ -141,16 +141,27 @@ def from_arrays(x: Any, y: Any, x_test: Any = None, y_test: Any = None, *,
                          description=f"{name} ({len(x_train) + len(x_test)} samples), {how}")
 
 
+def _read_numbers(path: str, what: str) -> dict[str, np.ndarray]:
+    """Every array of the .npz at ``path``, each member's header (real numbers only) and
+    declared size checked before it is read (``nnprune.archive``; at most 1 GiB, or 64 times
+    the file's size for a compressed file)."""
+    from nnprune.archive import read_npz
+
+    def numbers(key: str, dtype: np.dtype, shape: tuple) -> str | None:
+        return None if dtype.kind in "biuf" else f"{key} holds {dtype}, not real numbers"
+    try:
+        return read_npz(path, numbers, max(2**30, 64 * os.path.getsize(path)))
+    except (OSError, ValueError) as err:
+        reason = str(err).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: cannot be read as an .npz of {what}: {reason}") from None
+
+
 def load_arrays(path: str | os.PathLike, **options: Any) -> Dataset:
     """``from_arrays`` on the arrays of an ``.npz`` file: ``x`` and ``y`` (one pool, split by
     ``options``) or ``x_train, y_train, x_test, y_test`` (a given split). Loaded without
     pickle; the dataset is named after the file unless ``name`` is given."""
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot be read as an .npz of arrays: {err}") from None
+    arrays = _read_numbers(path, "arrays")
     options.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         return from_arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"],
@@ -181,11 +192,7 @@ def load_split_indices(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
     """(train_index, test_index) from an ``.npz`` holding ``train`` and ``test`` (or
     ``train_index`` and ``test_index``) integer arrays; loaded without pickle."""
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: cannot be read as an .npz of split indices: {err}") from None
+    arrays = _read_numbers(path, "split indices")
     for train, test in (("train", "test"), ("train_index", "test_index")):
         if {train, test} <= arrays.keys():
             return arrays[train], arrays[test]
