@@ -166,10 +166,10 @@ def test_prune_and_sweep_exit_non_zero_and_save_nothing(capsys, tmp_path):
     assert run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1", *SMALL,
                "--out", dense)[0] == 0
     status, _, err = run(capsys, "prune", dense, "--sparsity", "0.5", "--finetune-epochs",
-                         "1", "--lr", "1e4", "--quiet", "--out", tmp_path / "p.npz",
+                         "1", "--finetune-lr", "1e4", "--quiet", "--out", tmp_path / "p.npz",
                          "--json", tmp_path / "p.json")
     assert status == 1
-    assert_divergence_line(err, "--lr")
+    assert_divergence_line(err, "--finetune-lr")
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "p.json").exists()
     status, _, err = run(capsys, "sweep", "--model", "lenet_300_100", "--epochs", "1",
                          "--lr", "1e4", "--criteria", "magnitude", "--sparsities", "0.5",

@@ -213,15 +213,35 @@ def _mask_to_show(masks: Mapping[str, np.ndarray]) -> str:
     return max(conv, key=lambda name: masks[name].size) if conv else next(iter(masks))
 
 
-FIGURE_NAMES = re.compile(r"(accuracy|layers|weights|mask)_.+\.png")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,100}")
 
 
-def remove_stale_figures(folder: Path, written: set[str]) -> list[Path]:
-    """Remove the figures an earlier run wrote in ``folder`` that this run did not write
-    again (only files named as write_outputs names them), so a reused output folder shows
-    this run's results only; returns the removed files."""
-    stale = [p for p in folder.glob("*.png") if FIGURE_NAMES.fullmatch(p.name)
-             and p.name not in written]
+def figure_names(records: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Every file name ``write_outputs`` may give a figure of these records' models."""
+    names = set()
+    for r in records:
+        model, scope = str(r.get("model")), str(r.get("scope"))
+        names |= {f"layers_{model}.png", f"weights_{model}.png", f"mask_{model}.png",
+                  f"accuracy_{model}_{scope}.png"}
+    return {n for n in names if _PLAIN_NAME.fullmatch(n)}
+
+
+def earlier_figures(out: Path) -> set[str]:
+    """The figure names the run recorded in ``out/results.json`` may have written (none if
+    there is no such file, or it is not one of ours)."""
+    try:
+        old, _ = report.read_results(out / "results.json")
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()
+    return figure_names(old)
+
+
+def remove_stale_figures(out: Path, earlier: set[str], written: set[str]) -> list[Path]:
+    """Remove the ``earlier`` run's figures this run did not write again (``written``), so a
+    reused output folder shows this run's results only. Only plain file names inside
+    ``out/figures`` are removed; returns them."""
+    stale = [out / "figures" / name for name in sorted(earlier - written)]
+    stale = [p for p in stale if p.is_file()]
     for path in stale:
         path.unlink()
     return stale
@@ -244,6 +264,7 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
     """
     out = Path(out_dir)
     records = report.check_records(records)
+    earlier = earlier_figures(out)  # read before results.json is replaced
     trained, pruned = dict(trained or {}), dict(pruned or {})
     paths: dict[str, Path] = {"results": report.write_results(out / "results.json", records,
                                                               meta)}
@@ -284,7 +305,7 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
             figures.append((f"{model_name}: mask of {shown} (black = kept)", path))
     for caption, path in figures:
         paths[f"figures/{path.name}"] = path
-    remove_stale_figures(out / "figures", {path.name for _, path in figures})
+    remove_stale_figures(out, earlier, {path.name for _, path in figures})
     paths["report"] = report.write_report(out / "report.md", records, title=title, intro=intro,
                                           figures=figures, sections=sections, at=at)
     return paths
