@@ -48,7 +48,8 @@ def read_npz(path: str | os.PathLike, allowed: Policy, max_bytes: int | None = N
     """{key: array} of the ``.npz`` at ``path``, every member checked before any is read.
 
     ``allowed(key, dtype, shape)`` returns None to accept a member, else the reason it is
-    refused (a sentence naming the key). With ``only``, the other members are skipped. ``max_bytes`` (default ``default_budget(path)``) bounds the bytes all the arrays
+    refused (a sentence naming the key). With ``only``, the other members are skipped.
+    ``max_bytes`` (default ``default_budget(path)``) bounds the bytes all the arrays
     declare together.
     """
     path = os.fspath(path)
@@ -65,7 +66,7 @@ def read_npz(path: str | os.PathLike, allowed: Policy, max_bytes: int | None = N
 
 
 def _plan(path: str, archive: zipfile.ZipFile, allowed: Policy, budget: int,
-          only: Collection[str] | None) -> dict[str, tuple[zipfile.ZipInfo, tuple[tuple, bool, np.dtype, int]]]:
+          only: Collection[str] | None) -> dict[str, tuple[zipfile.ZipInfo, tuple]]:
     """Every member's (zip entry, (shape, fortran_order, dtype, header length)), checked."""
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:

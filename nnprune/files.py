@@ -40,7 +40,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     if not isinstance(suffix, str) or not re.fullmatch(r"\.[A-Za-z0-9]+", suffix):
-        raise ValueError(f"suffix must be a dot and letters or digits, e.g. '.tmp', got {suffix!r}")
+        raise ValueError(f"suffix must be a dot and letters or digits, e.g. '.tmp', got "
+                         f"{suffix!r}")
     given = path
     path = _write_target(path)
     check_writable(given)

@@ -28,7 +28,8 @@ from nnprune.divergence import DivergenceError
 __all__ = ["main", "build_parser", "Parser", "UsageError"]
 
 # where each command takes its learning rates, named when training diverges
-LR_OPTIONS = {"train": "--lr", "prune": "--finetune-lr", "sweep": "--lr (training) or --finetune-lr"}
+LR_OPTIONS = {"train": "--lr", "prune": "--finetune-lr",
+              "sweep": "--lr (training) or --finetune-lr"}
 
 
 def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
