@@ -77,10 +77,12 @@ def nan_model():
 def test_every_criterion_refuses_non_finite_weights_naming_the_layer(criterion, bad):
     model = nan_model()
     model[3].weight.data[1, 2] = bad
-    grads = ({name: np.ones_like(p.data) for name, p in model.named_parameters()}
-             if criterion in NEEDS_GRADS else None)
+    ones = {name: np.ones_like(p.data) for name, p in model.named_parameters()}
+    needs = {"obd": {"hessian_diag": ones},
+             "obs": {"calibration": (np.ones((4, 1, 4, 4), np.float32), np.zeros(4, int))}}
+    extra = {"grads": ones} if criterion in NEEDS_GRADS else needs.get(criterion, {})
     with pytest.raises(ValueError, match=r"weight '3\.weight' has 1 NaN or infinite") as info:
-        prune_model(model, criterion, 0.5, grads=grads, seed=0)
+        prune_model(model, criterion, 0.5, seed=0, **extra)
     assert "index (1, 2)" in str(info.value)
     assert all(p.mask is None for p in model.parameters())
 
@@ -104,3 +106,16 @@ def test_prune_refuses_a_file_with_nan_weights(capsys, tmp_path, criterion):
     err = capsys.readouterr().err
     assert status == 1 and "'1.weight'" in err and "NaN" in err and "Traceback" not in err
     assert not (tmp_path / "p.npz").exists()
+
+
+@pytest.mark.scores
+@pytest.mark.parametrize("criterion", [c for c in CRITERIA if c != "obs"])
+def test_compute_scores_refuses_non_finite_weights_naming_them(criterion):
+    """The arrays-in entry point (a PyTorch state dict as NumPy) refuses NaN as prune_model."""
+    from nnprune.prune import compute_scores
+
+    w = {"fc1.weight": np.ones((3, 4)), "fc2.weight": np.ones((2, 3))}
+    w["fc2.weight"][1, 0] = np.nan
+    ones = {k: np.ones_like(v) for k, v in w.items()}
+    with pytest.raises(ValueError, match=r"weight 'fc2\.weight' has 1 NaN"):
+        compute_scores(criterion, w, grads=ones, seed=0, hessian_diag=ones)

@@ -30,7 +30,7 @@ from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_mask, check_rounding, check_sparsity
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
 from nnprune.prune.report import PruneReport
-from nnprune.prune.scores import CRITERIA, compute_scores
+from nnprune.prune.scores import CRITERIA, check_finite, compute_scores
 
 SCOPES = ("layer", "global")
 
@@ -254,6 +254,8 @@ def prune_model(model: Any, criterion: str = "magnitude",
 
     pruned = {name: p.data for name, p in params.items()
               if name not in exclude and (not per_layer or name in sparsity)}
+    for name, w in pruned.items():  # every criterion, obs included: NaN is a broken model
+        check_finite(w, f"weight {name!r}")
     if criterion == "obs":
         if layer_norm != "none" or rounding != "half_up":
             raise ValueError("criterion 'obs' counts k = ⌊s·n + ½⌋ and spreads a global target "

@@ -167,7 +167,7 @@ def snip(w: np.ndarray | Mapping[str, np.ndarray],
     return scores if isinstance(w, Mapping) else scores[""]
 
 
-def _check_finite(array: np.ndarray, what: str) -> None:
+def check_finite(array: np.ndarray, what: str) -> None:
     """A ValueError naming ``what`` when ``array`` holds NaN or infinity."""
     array = np.asarray(array)
     if array.dtype.kind in "fc":
@@ -207,6 +207,8 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
         raise ValueError(f"criterion {criterion!r} is not a score: it moves the weights it "
                          f"keeps; use prune_model(model, {criterion!r}, ..., calibration=(x, y))")
     if criterion in NEEDS_HESSIAN:
+        for name, w in dict(weights).items():
+            check_finite(w, f"weight {name!r}")
         return _obd_scores(weights, hessian_diag)
     if not isinstance(weights, Mapping):
         raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
@@ -222,9 +224,9 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
             raise ValueError(f"grads is missing {missing}: criterion {criterion!r} needs a "
                              f"gradient for every weight")
     for name, w in weights.items():  # every criterion: a NaN weight is a broken model
-        _check_finite(w, f"weight {name!r}")
+        check_finite(w, f"weight {name!r}")
         if criterion in NEEDS_GRADS:
-            _check_finite(grads[name], f"the gradient of weight {name!r}")
+            check_finite(grads[name], f"the gradient of weight {name!r}")
     if criterion == "magnitude":
         return {name: magnitude(w) for name, w in weights.items()}
     if criterion == "random":
