@@ -6,7 +6,8 @@
 - one epoch of VGG-16 at width 0.25 (``models.vgg16``, BatchNorm, train mode) on
   ``--vgg-samples`` random CIFAR-sized images (3×32×32), batch 64, same optimizer;
 - optionally the wall time of ``nnprune demo`` (``--demo``) and of the test suite
-  (``--tests``, run from ``--project``), each a fresh process.
+  (``--tests``, run from ``--project``), each a fresh process (with ``--threads`` N, its
+  OpenBLAS runs N threads too).
 
 Each epoch runs ``--epochs`` times, nnprune and PyTorch in turns; the median is reported.
 The PyTorch models mirror nnprune's layer for layer (same shapes, same optimizer); their
@@ -15,6 +16,7 @@ initial weights differ, which does not change the time of an epoch.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -120,10 +122,13 @@ def time_epochs(fns: dict[str, Callable[[], None]], epochs: int) -> dict[str, fl
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def wall_time(command: list[str], cwd: str | Path | None = None) -> dict[str, Any]:
-    """Seconds a fresh process of ``command`` took, and its exit status."""
+def wall_time(command: list[str], cwd: str | Path | None = None,
+              threads: int | None = None) -> dict[str, Any]:
+    """Seconds a fresh process of ``command`` took, and its exit status; with ``threads``,
+    the process's OpenBLAS runs that many threads (OPENBLAS_NUM_THREADS, for it alone)."""
+    env = None if threads is None else {**os.environ, "OPENBLAS_NUM_THREADS": str(threads)}
     start = time.perf_counter()
-    status = subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL,
+    status = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, check=False).returncode
     return {"command": " ".join(command), "seconds": time.perf_counter() - start,
             "exit_status": status}
@@ -161,12 +166,14 @@ def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dic
         result[name] = row
         say(line + f"  (median of {args.epochs})")
     if args.demo:
-        result["demo"] = wall_time([sys.executable, "-m", "nnprune", "demo"])
+        result["demo"] = wall_time([sys.executable, "-m", "nnprune", "demo"],
+                                   threads=getattr(args, "threads", None))
         say(f"nnprune demo: {result['demo']['seconds']:.1f} s wall "
             f"(exit status {result['demo']['exit_status']})")
     if args.tests:
         result["tests"] = wall_time([sys.executable, "-m", "pytest", "-q", "-x",
-                                     "-p", "no:cacheprovider"], cwd=args.project)
+                                     "-p", "no:cacheprovider"], cwd=args.project,
+                                    threads=getattr(args, "threads", None))
         say(f"test suite in {args.project}: {result['tests']['seconds']:.1f} s wall "
             f"(exit status {result['tests']['exit_status']})")
     return result

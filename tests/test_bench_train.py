@@ -65,3 +65,17 @@ def test_torch_mirrors_have_nnprune_parameter_counts():
                          (models.vgg16(width=0.25), torch_vgg16(torch, 0.25))):
         assert sum(p.data.size for p in ours.parameters()) == \
             sum(p.numel() for p in theirs.parameters())
+
+
+def test_wall_time_runs_the_command_with_the_thread_count(tmp_path):
+    """The child's OPENBLAS_NUM_THREADS is the thread count given; its exit status and a
+    positive time come back."""
+    import sys
+
+    from nnprune.bench_train import wall_time
+
+    probe = [sys.executable, "-c",
+             "import os, sys; sys.exit(int(os.environ.get('OPENBLAS_NUM_THREADS', '0') == '3'))"]
+    with_threads = wall_time(probe, cwd=tmp_path, threads=3)
+    assert with_threads["exit_status"] == 1 and with_threads["seconds"] > 0
+    assert wall_time(probe, cwd=tmp_path, threads=2)["exit_status"] == 0
