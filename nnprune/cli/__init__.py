@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from nnprune.cli import (demo_command, prune_command, sensitivity_command, summary_command,
-                         sweep_command, train_command)
+                         sweep_command, train_command, reproduce_command)
 from nnprune.cli import export_command
 from nnprune.cli import assignment_command
 from nnprune.cli.arguments import Parser, UsageError, examples, wrap
@@ -29,7 +29,7 @@ __all__ = ["main", "build_parser", "Parser", "UsageError"]
 
 # where each command takes its learning rates, named when training diverges
 LR_OPTIONS = {"train": "--lr", "prune": "--finetune-lr",
-              "sweep": "--lr (training) or --finetune-lr"}
+              "sweep": "--lr (training) or --finetune-lr", "reproduce": "--lr"}
 
 
 def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
@@ -57,6 +57,7 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     export_command.add_parser(sub)
     sensitivity_command.add_parser(sub)
     assignment_command.add_parser(sub)
+    reproduce_command.add_parser(sub)
     return parser
 
 
