@@ -185,7 +185,7 @@ assert np.array_equal(topk_mask(gradient(g_big), 0.3, mask=first), first)  # can
 # ## 4. A trained network to prune
 #
 # The LeNet-300-100 network of Han et al. (an MLP 784-300-100-10 on MNIST) runs here on
-# scikit-learn's 8×8 digits: 64-300-100-10, 50,200 weights. It is trained with SGD and
+# the bundled 8×8 digits: 64-300-100-10, 50,200 weights. It is trained with SGD and
 # weight decay, which pushes the weights the task does not need toward zero — exactly what
 # magnitude pruning then removes.
 #

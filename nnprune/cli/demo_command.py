@@ -12,7 +12,7 @@ from nnprune.cli.outputs import check_outputs
 def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("demo", help="the end-to-end demo on the digits", formatter_class=fmt,
-                       description=wrap("Train a small CNN and an MLP on scikit-learn's digits, "
+                       description=wrap("Train a small CNN and an MLP on the bundled 8×8 digits, "
                                         "prune them with magnitude, gradient, Taylor and random "
                                         "scores at several sparsities (global and layer-wise, "
                                         "with and without fine-tuning), cut whole filters out "

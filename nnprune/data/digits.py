@@ -65,7 +65,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0, dtype=np.float32,
     images, y = digits_arrays()
     x = images[:, None, :, :]  # (1797, 1, 8, 8), uint8 values 0..16
     train, test = stratified_split(y, test_fraction, seed)
-    description = (f"scikit-learn digits (1,797 images 8x8), stratified split "
+    description = (f"UCI optdigits (1,797 images 8x8, bundled), stratified split "
                    f"{len(train)}/{len(test)} with test_fraction={test_fraction}, seed={seed}")
     return build_dataset("digits", x[train], y[train], x[test], y[test], scale=16.0,
                          classes=DIGIT_CLASSES, standardize=standardize, dtype=dtype,

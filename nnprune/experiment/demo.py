@@ -1,4 +1,4 @@
-"""``nnprune demo``: train, prune and report on scikit-learn's digits, end to end, offline.
+"""``nnprune demo``: train, prune and report on the bundled 8×8 digits, end to end, offline.
 
 Two models are trained on the 8×8 digits: the small CNN (two 3×3 conv blocks and an MLP
 head) and the LeNet-300-100-style MLP. Each is pruned one shot, from its trained weights,
