@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nnprune.autograd import tensor as _tensor
+from nnprune.autograd.grad_mode import is_grad_enabled
 
 
 class Function:
@@ -43,7 +44,7 @@ class Function:
         tensors = tuple(_tensor.as_tensor(x) for x in inputs)
         fn = cls()
         out = fn.forward(*(t.data for t in tensors), **options)
-        needs_grad = _tensor.is_grad_enabled() and any(t.requires_grad for t in tensors)
+        needs_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         result = _tensor.Tensor(out, requires_grad=needs_grad, _copy=False)
         if needs_grad:
             fn.parents = tensors

@@ -6,42 +6,13 @@ value used twice (``x * x``, a diamond) receives the sum of both contributions.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from nnprune.foreign import reject_foreign
 
-_grad_enabled = True
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside a ``no_grad()`` block."""
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Run a block without recording the graph (evaluation, weight updates).
-
-    Blocks nest: leaving an inner block restores the state it found (still off inside an
-    outer block), and an exception inside a block restores it too.
-
-    >>> from nnprune import Tensor, no_grad
-    >>> w = Tensor([1.0, 2.0], requires_grad=True)
-    >>> with no_grad():
-    ...     y = w * 2
-    >>> y.requires_grad
-    False
-    """
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -187,59 +158,59 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other: Any) -> Tensor:
-        return _ops.Add.apply(self, _like(other, self))
+        return Add.apply(self, _like(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
-        return _ops.Add.apply(_like(other, self), self)
+        return Add.apply(_like(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ops.Sub.apply(self, _like(other, self))
+        return Sub.apply(self, _like(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ops.Sub.apply(_like(other, self), self)
+        return Sub.apply(_like(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ops.Mul.apply(self, _like(other, self))
+        return Mul.apply(self, _like(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ops.Mul.apply(_like(other, self), self)
+        return Mul.apply(_like(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _ops.Div.apply(self, _like(other, self))
+        return Div.apply(self, _like(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.Div.apply(_like(other, self), self)
+        return Div.apply(_like(other, self), self)
 
     def __neg__(self) -> Tensor:
-        return _ops.Neg.apply(self)
+        return Neg.apply(self)
 
     def __pow__(self, exponent: float) -> Tensor:
-        return _ops.Pow.apply(self, exponent=exponent)
+        return Pow.apply(self, exponent=exponent)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return _ops.MatMul.apply(self, _like(other, self))
+        return MatMul.apply(self, _like(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.MatMul.apply(_like(other, self), self)
+        return MatMul.apply(_like(other, self), self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _ops.GetItem.apply(self, index=index)
+        return GetItem.apply(self, index=index)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+        return Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+        return Max.apply(self, axis=axis, keepdims=keepdims)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: int | tuple[int, ...]) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.Reshape.apply(self, shape=shape)
+        return Reshape.apply(self, shape=shape)
 
     def flatten(self, start_dim: int = 1) -> Tensor:
         """Merge the axes from ``start_dim`` on: (N, C, H, W) -> (N, C*H*W) by default."""
@@ -250,7 +221,7 @@ class Tensor:
         return self.reshape(self.shape[:start_dim] + (-1,))
 
     def transpose(self, *axes: int) -> Tensor:
-        return _ops.Transpose.apply(self, axes=axes or None)
+        return Transpose.apply(self, axes=axes or None)
 
     @property
     def T(self) -> Tensor:
@@ -258,19 +229,19 @@ class Tensor:
 
     # ------------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:
-        return _ops.Exp.apply(self)
+        return Exp.apply(self)
 
     def log(self) -> Tensor:
-        return _ops.Log.apply(self)
+        return Log.apply(self)
 
     def relu(self) -> Tensor:
-        return _ops.ReLU.apply(self)
+        return ReLU.apply(self)
 
     def tanh(self) -> Tensor:
-        return _ops.Tanh.apply(self)
+        return Tanh.apply(self)
 
     def sigmoid(self) -> Tensor:
-        return _ops.Sigmoid.apply(self)
+        return Sigmoid.apply(self)
 
 
 def as_tensor(x: Any) -> Tensor:
@@ -303,4 +274,8 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-from nnprune.autograd import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
+# the ops need Tensor defined first
+from nnprune.autograd.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub  # noqa: E402
+from nnprune.autograd.elementwise import Exp, Log, ReLU, Sigmoid, Tanh  # noqa: E402
+from nnprune.autograd.reductions import Max, Mean, Sum  # noqa: E402
+from nnprune.autograd.shape import GetItem, Reshape, Transpose  # noqa: E402

@@ -1,0 +1,131 @@
+"""Arithmetic ops: + - * / negation, powers and matrix products, one small class each.
+
+Notation: ``dout`` is dL/d(out); each ``backward`` returns dL/d(input) for every input.
+Binary ops broadcast like NumPy, so their gradients are summed back to the input's shape
+(``unbroadcast``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnprune.autograd.function import Function, unbroadcast
+
+
+def _mismatch(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast together "
+                      f"(NumPy's rule: aligned from the right, each pair equal or one of them 1)")
+
+
+class Add(Function):
+    """out = a + b;  da = dout, db = dout (summed over broadcast axes)."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        try:
+            return a + b
+        except ValueError:
+            raise _mismatch("add", a, b) from None
+
+    def backward(self, dout):
+        sa, sb = self.shapes
+        return unbroadcast(dout, sa), unbroadcast(dout, sb)
+
+
+class Sub(Function):
+    """out = a - b;  da = dout, db = -dout."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        try:
+            return a - b
+        except ValueError:
+            raise _mismatch("sub", a, b) from None
+
+    def backward(self, dout):
+        sa, sb = self.shapes
+        return unbroadcast(dout, sa), unbroadcast(-dout, sb)
+
+
+class Mul(Function):
+    """out = a * b;  da = dout * b, db = dout * a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        try:
+            return a * b
+        except ValueError:
+            raise _mismatch("mul", a, b) from None
+
+    def backward(self, dout):
+        # task 1.1: the backward of Tensor multiplication
+        return (unbroadcast(dout * self.b, self.a.shape),
+                unbroadcast(dout * self.a, self.b.shape))
+        # end task
+
+
+class Div(Function):
+    """out = a / b;  da = dout / b, db = -dout * a / b²."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        try:
+            return a / b
+        except ValueError:
+            raise _mismatch("div", a, b) from None
+
+    def backward(self, dout):
+        da = dout / self.b
+        db = -dout * self.a / (self.b * self.b)
+        return unbroadcast(da, self.a.shape), unbroadcast(db, self.b.shape)
+
+
+class Neg(Function):
+    """out = -a;  da = -dout."""
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, dout):
+        return (-dout,)
+
+
+class Pow(Function):
+    """out = a ** p for a constant real p;  da = dout * p * a^(p-1)."""
+
+    def forward(self, a, exponent):
+        if isinstance(exponent, bool) or not isinstance(exponent, (int, float, np.number)):
+            raise TypeError(f"exponent must be a real number, got {type(exponent).__name__}")
+        self.a, self.p = a, exponent
+        return a ** exponent
+
+    def backward(self, dout):
+        return (dout * self.p * self.a ** (self.p - 1),)
+
+
+class MatMul(Function):
+    """out = a @ b for 2-D (or batched) operands;  da = dout @ bᵀ, db = aᵀ @ dout.
+
+    (n, k) @ (k, m) -> (n, m). A 1-D operand is treated as a row (left) or column (right)
+    vector, as ``np.matmul`` does.
+    """
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("matmul needs operands with at least one dimension, got a scalar")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul shapes do not match: {a.shape} @ {b.shape}")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, dout):
+        a = self.a[None, :] if self.a.ndim == 1 else self.a
+        b = self.b[:, None] if self.b.ndim == 1 else self.b
+        if self.b.ndim == 1:  # restore the dropped column axis first, then the row axis
+            dout = dout[..., None]
+        if self.a.ndim == 1:
+            dout = dout[..., None, :]
+        da = dout @ np.swapaxes(b, -1, -2)
+        db = np.swapaxes(a, -1, -2) @ dout
+        da = unbroadcast(da, a.shape).reshape(self.a.shape)
+        db = unbroadcast(db, b.shape).reshape(self.b.shape)
+        return da, db
