@@ -1,5 +1,5 @@
 """Schedules: Zhu & Gupta's gradual schedule (exact endpoints, monotone, decelerating, held
-between updates), iterative and lottery targets, rounds of top-k, schedule objects, errors."""
+between updates), iterative and lottery targets, rounds of top-k, the Gradual object, errors."""
 import doctest
 
 import numpy as np
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnprune.prune import (Gradual, Iterative, Lottery, OneShot, iterative_sparsities,
-                           lottery_sparsities, polynomial_sparsity, prune_count, topk_mask)
+from nnprune.prune import (Gradual, iterative_sparsities, lottery_rate, lottery_sparsities,
+                           polynomial_sparsity, prune_count, topk_mask)
 from nnprune.prune import schedules as schedules_module
 from strategies import sparsities
 
@@ -83,22 +83,31 @@ def test_topk_round_after_round_follows_the_rounding_rule(p, rounds, n, seed):
         mask = new
 
 
-def test_schedule_objects():
-    """OneShot, Iterative, Lottery and Gradual give the functions' targets; round-based
-    schedules hold their last target after the last round; Gradual's targets are its values
-    at its update steps."""
-    assert OneShot(0.7).targets() == [0.7] and OneShot(0.7).sparsity_at(5) == 0.7
-    it = Iterative(0.9, 3, "linear")
-    assert it.targets() == iterative_sparsities(0.9, 3, "linear")
-    assert [it.sparsity_at(r) for r in range(5)] == it.targets() + [0.9, 0.9]
-    lot = Lottery(0.2, 4)
-    assert lot.targets() == lottery_sparsities(0.2, 4) and lot.sparsity_at(10) == lot.targets()[-1]
+def test_gradual_object():
+    """Gradual's update steps are t0 + jΔt, j = 0..n, ``is_update`` is true exactly there, its
+    targets are polynomial_sparsity at them, and it holds the last value between updates."""
     grad = Gradual(0.1, 0.8, begin_step=10, num_steps=4, frequency=5)
-    assert grad.update_steps() == [10, 15, 20, 25, 30]
+    assert grad.update_steps() == [10, 15, 20, 25, 30] and grad.end_step == 30
+    assert [t for t in range(50) if grad.is_update(t)] == grad.update_steps()
     assert grad.targets()[0] == 0.1 and grad.targets()[-1] == 0.8
     expected = [polynomial_sparsity(t, 0.1, 0.8, 10, 4, 5) for t in grad.update_steps()]
     assert grad.targets() == expected
     assert grad.sparsity_at(17) == grad.sparsity_at(15)
+
+
+@given(rising, geometry)
+def test_gradual_ending_at_is_the_same_schedule(s_if, t0_n_dt):
+    """Gradual.ending_at(t0, t0 + nΔt, Δt) is Gradual(t0, n, Δt)."""
+    (s_i, s_f), (t0, n, dt) = s_if, t0_n_dt
+    assert Gradual.ending_at(s_i, s_f, t0, t0 + n * dt, dt) == Gradual(s_i, s_f, t0, n, dt)
+
+
+@given(sparsities, st.integers(1, 12))
+def test_lottery_rate_reaches_the_final_sparsity(s_f, rounds):
+    """``rounds`` lottery rounds at lottery_rate(s_f, rounds) end at s_f (to 1e-9)."""
+    rate = lottery_rate(s_f, rounds)
+    assert 0 <= rate <= 1
+    assert lottery_sparsities(rate, rounds)[-1] == pytest.approx(s_f, abs=1e-9)
 
 
 def test_docstring_examples():
@@ -123,11 +132,13 @@ def test_docstring_examples():
     (lambda: iterative_sparsities(True, 2), TypeError, "final_sparsity"),
     (lambda: lottery_sparsities(0.2, 0), ValueError, "rounds"),
     (lambda: lottery_sparsities(1.2, 3), ValueError, "rate"),
-    (lambda: OneShot(2.0), ValueError, "sparsity"),
-    (lambda: Iterative(0.9, 2, "exp"), ValueError, "kind"),
-    (lambda: Lottery(-0.1, 2), ValueError, "rate"),
+    (lambda: lottery_rate(0.9, 0), ValueError, "rounds"),
+    (lambda: lottery_rate(1.5, 2), ValueError, "final_sparsity"),
     (lambda: Gradual(0.5, 0.2, 0, 10), ValueError, "initial_sparsity"),
-    (lambda: OneShot(0.5).sparsity_at(-1), ValueError, "step"),
+    (lambda: Gradual(0.0, 0.5, 0, 10).sparsity_at(-1), ValueError, "step"),
+    (lambda: Gradual.ending_at(0.0, 0.5, 10, 10, 5), ValueError, "positive multiple"),
+    (lambda: Gradual.ending_at(0.0, 0.5, 0, 12, 5), ValueError, "positive multiple"),
+    (lambda: Gradual.ending_at(0.0, 0.5, 0, 10, 0), ValueError, "frequency"),
 ])
 def test_bad_input_is_rejected(call, error, match):
     """Falling or out-of-range targets, bad steps, counts, powers and kinds: clear errors."""

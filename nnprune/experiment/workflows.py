@@ -47,7 +47,7 @@ from nnprune.prune.groups import parse_granularity
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
 from nnprune.prune.pruner import Pruner
-from nnprune.prune.schedules import Gradual, iterative_sparsities
+from nnprune.prune.schedules import Gradual, iterative_sparsities, lottery_rate
 from nnprune.experiment.second_order import (SecondOrder, check_first_order, describe,
                                              second_order_inputs)
 
@@ -207,11 +207,7 @@ def gradual(model: Any, data: Any, *, sparsity: float = 0.9, finetune_epochs: in
     check_int("frequency", frequency, 1), check_int("begin_step", begin_step, 0)
     if end_step is None:
         end_step = begin_step + max(1, (int(0.75 * total) - begin_step) // frequency) * frequency
-    updates, rest = divmod(check_int("end_step", end_step, 0) - begin_step, frequency)
-    if updates < 1 or rest:
-        raise ValueError(f"end_step − begin_step must be a positive multiple of frequency "
-                         f"({frequency}), got begin_step={begin_step}, end_step={end_step}")
-    schedule = Gradual(initial_sparsity, sparsity, begin_step, updates, frequency)
+    schedule = Gradual.ending_at(initial_sparsity, sparsity, begin_step, end_step, frequency)
     if end_step > total:
         raise ValueError(f"end_step {end_step} is after the last of the {total} training steps "
                          f"({finetune_epochs} epochs of {steps_per_epoch})")
@@ -307,7 +303,7 @@ def lottery(model: Any, data: Any, *, rate: float | None = None, sparsity: float
         raise ValueError(f"give rate or sparsity, not both (got rate={rate!r}, "
                          f"sparsity={sparsity!r})")
     if rate is None:
-        rate = 0.2 if sparsity is None else 1 - (1 - sparsity) ** (1 / rounds)
+        rate = 0.2 if sparsity is None else lottery_rate(sparsity, rounds)
     rate = check_sparsity(rate, "rate")
     steps = finetune_epochs * math.ceil(len(data.x_train) / batch_size)
     if check_int("rewind_step", rewind_step, 0) > steps:

@@ -10,7 +10,7 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
 - ``masks.py``: exact top-k, threshold and percentile masks of one tensor;
 - ``scope.py``: the same over a dict of tensors, layer-wise or global (``min_keep``);
 - ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
-- ``schedules.py``: one-shot, iterative, lottery and gradual (Zhu & Gupta) targets;
+- ``schedules.py``: iterative, lottery and gradual (Zhu & Gupta) targets;
 - ``report.py``: ``PruneReport``, the sparsity actually reached;
 - ``hessian.py``: Optimal Brain Damage / Surgeon; ``obc.py``, ``sparsegpt.py``: layer-wise
   OBS of one layer's rows (exact per row, or in one pass), ``layerwise.py`` on a model
@@ -34,9 +34,8 @@ from nnprune.prune.groups import (GRANULARITIES, REDUCTIONS, expand_group_mask, 
                                   reduced_axes)
 from nnprune.prune.scores import (CRITERIA, NEEDS_GRADS, accumulate_taylor, compute_scores,
                                   gradient, magnitude, random_scores, snip, taylor)
-from nnprune.prune.schedules import (KINDS, Gradual, Iterative, Lottery, OneShot,
-                                     iterative_sparsities, lottery_sparsities,
-                                     polynomial_sparsity)
+from nnprune.prune.schedules import (KINDS, Gradual, iterative_sparsities, lottery_rate,
+                                     lottery_sparsities, polynomial_sparsity)
 from nnprune.prune.hessian import obd_saliency, obs_prune, obs_saliency, obs_update
 # the model level: reaches a model only through named_parameters() and the mask protocol
 from nnprune.prune.apply import (attach_masks, exclude_io, make_permanent, model_masks,
@@ -74,8 +73,8 @@ __all__ = [
     "CRITERIA", "NEEDS_GRADS", "magnitude", "random_scores", "gradient", "taylor",
     "accumulate_taylor", "snip", "compute_scores",
     # schedules.py
-    "KINDS", "polynomial_sparsity", "iterative_sparsities", "lottery_sparsities", "OneShot",
-    "Iterative", "Lottery", "Gradual",
+    "KINDS", "polynomial_sparsity", "iterative_sparsities", "lottery_sparsities",
+    "lottery_rate", "Gradual",
     # hessian.py
     "obd_saliency", "obs_saliency", "obs_update", "obs_prune",
     # apply.py, pruner.py, lottery.py, finetune.py

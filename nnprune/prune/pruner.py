@@ -26,13 +26,6 @@ from nnprune.prune.schedules import Gradual
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
 
-def _is_update(schedule: Gradual, step: int) -> bool:
-    """True at t0, t0 + Δt, ..., t0 + nΔt (``schedule.update_steps()``), False elsewhere."""
-    end = schedule.begin_step + schedule.num_steps * schedule.frequency
-    return (schedule.begin_step <= step <= end
-            and (step - schedule.begin_step) % schedule.frequency == 0)
-
-
 class Pruner:
     """Prunes ``model`` with a fixed criterion, scope, granularity and exclusions.
 
@@ -88,7 +81,7 @@ class Pruner:
             raise ValueError("on_step needs a schedule: Pruner(..., schedule=Gradual(...))")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
-        if not _is_update(self.schedule, step):
+        if not self.schedule.is_update(step):
             return None
         report = self.prune_to(self.schedule.sparsity_at(step))
         self.history[-1]["step"] = int(step)

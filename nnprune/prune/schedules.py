@@ -24,9 +24,9 @@ the zeros after round r are exactly ``prune_count(n, s_r)`` = ⌊s_r · n + ½�
 and ``prune_count`` is monotone). The kept count n − ⌊s_r n + ½⌋ is within ½ of n (1 − p)^r;
 it is *not* the count obtained by rounding p × survivors each round, which can drift.
 
-The dataclasses ``OneShot``, ``Iterative``, ``Lottery`` and ``Gradual`` package a schedule for
-a driver: ``targets()`` lists the targets at which masks are recomputed and
-``sparsity_at(step)`` gives the target at a step (a round index for the round-based ones).
+The dataclass ``Gradual`` packages the Zhu & Gupta schedule for ``Pruner.on_step``: its update
+steps, whether a step is one (``is_update``) and the target there (``sparsity_at``). The
+round-based schedules are plain lists of targets, driven by ``experiment.workflows``.
 
 >>> [round(s, 4) for s in lottery_sparsities(0.2, 3)]
 [0.2, 0.36, 0.488]
@@ -118,67 +118,16 @@ def lottery_sparsities(rate: float, rounds: int) -> list[float]:
     rounds = _int("rounds", rounds, 1)
     return [1 - (1 - p) ** r for r in range(1, rounds + 1)]
 
-# ------------------------------------------------------------------ schedule objects
 
+def lottery_rate(final_sparsity: float, rounds: int) -> float:
+    """The per-round rate p that reaches ``final_sparsity`` in ``rounds`` lottery rounds:
+    (1 − p)^R = 1 − s_f, so p = 1 − (1 − s_f)^(1/R).
 
-def _round_target(targets: list[float], step: int) -> float:
-    step = _int("step", step, 0)
-    return targets[min(step, len(targets) - 1)]
-
-
-@dataclass(frozen=True)
-class OneShot:
-    """Prune once to ``sparsity``."""
-
-    sparsity: float
-
-    def __post_init__(self):
-        check_sparsity(self.sparsity)
-
-    def targets(self) -> list[float]:
-        return [float(self.sparsity)]
-
-    def sparsity_at(self, step: int) -> float:
-        """The target at round ``step`` (any round: there is one)."""
-        return _round_target(self.targets(), step)
-
-
-@dataclass(frozen=True)
-class Iterative:
-    """``rounds`` prune → fine-tune rounds up to ``final_sparsity`` (see iterative_sparsities)."""
-
-    final_sparsity: float
-    rounds: int
-    kind: str = "geometric"
-
-    def __post_init__(self):
-        self.targets()  # validates
-
-    def targets(self) -> list[float]:
-        return iterative_sparsities(self.final_sparsity, self.rounds, self.kind)
-
-    def sparsity_at(self, step: int) -> float:
-        """The target of round ``step`` (0-based); the last one after the last round."""
-        return _round_target(self.targets(), step)
-
-
-@dataclass(frozen=True)
-class Lottery:
-    """Prune ``rate`` of the remaining weights in each of ``rounds`` rounds."""
-
-    rate: float
-    rounds: int
-
-    def __post_init__(self):
-        self.targets()
-
-    def targets(self) -> list[float]:
-        return lottery_sparsities(self.rate, self.rounds)
-
-    def sparsity_at(self, step: int) -> float:
-        """The target of round ``step`` (0-based); the last one after the last round."""
-        return _round_target(self.targets(), step)
-
+    >>> round(lottery_rate(0.488, 3), 6)
+    0.2
+    """
+    s_f = check_sparsity(final_sparsity, "final_sparsity")
+    return 1 - (1 - s_f) ** (1 / _int("rounds", rounds, 1))
 
 @dataclass(frozen=True)
 class Gradual:
@@ -193,6 +142,29 @@ class Gradual:
 
     def __post_init__(self):
         self.sparsity_at(self.begin_step)  # validates every field
+
+    @classmethod
+    def ending_at(cls, initial_sparsity: float, final_sparsity: float, begin_step: int,
+                  end_step: int, frequency: int = 1, power: float = 3) -> Gradual:
+        """The schedule that updates every ``frequency`` steps from ``begin_step`` to
+        ``end_step``: n = (end_step − begin_step) / Δt updates, which must be a whole
+        number ≥ 1."""
+        updates, rest = divmod(_int("end_step", end_step, 0) - _int("begin_step", begin_step, 0),
+                               _int("frequency", frequency, 1))
+        if updates < 1 or rest:
+            raise ValueError(f"end_step − begin_step must be a positive multiple of frequency "
+                             f"({frequency}), got begin_step={begin_step}, end_step={end_step}")
+        return cls(initial_sparsity, final_sparsity, begin_step, updates, frequency, power)
+
+    @property
+    def end_step(self) -> int:
+        """The last update step t0 + nΔt, from which the target is s_f."""
+        return self.begin_step + self.num_steps * self.frequency
+
+    def is_update(self, step: int) -> bool:
+        """True at the update steps t0, t0 + Δt, ..., t0 + nΔt, False at any other step."""
+        return (self.begin_step <= step <= self.end_step
+                and (step - self.begin_step) % self.frequency == 0)
 
     def update_steps(self) -> list[int]:
         """The training steps at which the target changes: t0, t0 + Δt, …, t0 + nΔt."""
