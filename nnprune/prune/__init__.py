@@ -9,6 +9,8 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
 - ``scores.py``: importance scores (magnitude, random, gradient, Taylor, SNIP);
 - ``masks.py``: exact top-k, threshold and percentile masks of one tensor;
 - ``scope.py``: the same over a dict of tensors, layer-wise or global (``min_keep``);
+- ``granularity.py``: ``Granularity``, a granularity string parsed once; ``spec.py``:
+  ``PruneSpec``, one pruning step's choices checked once (``nnprune.checks``);
 - ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
 - ``schedules.py``: iterative, lottery and gradual (Zhu & Gupta) targets;
 - ``report.py``: ``PruneReport``, the sparsity actually reached;
@@ -57,6 +59,9 @@ from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA, unit_sc
 from nnprune.prune.obc import obc_prune, obc_traces, refit_rows, select_counts
 from nnprune.prune.sparsegpt import sparsegpt
 from nnprune.prune.layerwise import ObsSettings, obs_prune_model
+# specs: a granularity parsed once, a pruning step checked once (spec.py, granularity.py)
+from nnprune.prune.granularity import Granularity
+from nnprune.prune.spec import PruneSpec
 
 __all__ = [
     # report.py
@@ -94,4 +99,6 @@ __all__ = [
     # obc.py, sparsegpt.py, layerwise.py
     "obc_prune", "obc_traces", "refit_rows", "select_counts", "sparsegpt", "ObsSettings",
     "obs_prune_model",
+    # granularity.py, spec.py
+    "Granularity", "PruneSpec",
 ]

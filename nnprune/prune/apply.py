@@ -30,7 +30,8 @@ from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_mask, check_rounding, check_sparsity
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
 from nnprune.prune.report import PruneReport
-from nnprune.prune.scores import CRITERIA, check_finite, compute_scores
+from nnprune.checks import check_finite
+from nnprune.prune.scores import CRITERIA, compute_scores
 
 SCOPES = ("layer", "global")
 

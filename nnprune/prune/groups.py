@@ -44,36 +44,24 @@ array([[1., 0., 1., 0.]])
 from __future__ import annotations
 
 import numbers
-import re
 
 import numpy as np
 
-from nnprune.prune.masks import check_mask, check_scores, check_sparsity, topk_mask
+from nnprune.prune.granularity import GRANULARITIES, Granularity, as_granularity
+from nnprune.prune.masks import check_mask, check_scores, topk_mask
 
-GRANULARITIES = ("weight", "kernel", "filter", "channel", "neuron")
 REDUCTIONS = ("l1", "l2")
 
 
 def parse_granularity(granularity: str) -> str | tuple[int, int]:
-    """One of ``GRANULARITIES`` as given, or ``(n, m)`` for an ``"N:M"`` string (1 ≤ N ≤ M).
+    """One of ``GRANULARITIES`` as given, or ``(n, m)`` for an ``"N:M"`` string (1 ≤ N ≤ M):
+    the plain form of a ``Granularity`` (``granularity.py``), which the library passes on.
 
     >>> parse_granularity("filter"), parse_granularity("2:4")
     ('filter', (2, 4))
     """
-    if not isinstance(granularity, str):
-        raise TypeError(f"granularity must be a string, got {granularity!r} of type "
-                        f"{type(granularity).__name__}")
-    if granularity in GRANULARITIES:
-        return granularity
-    match = re.fullmatch(r"(\d+):(\d+)", granularity)
-    if match is None:
-        raise ValueError(f"granularity must be one of {GRANULARITIES} or an 'N:M' string "
-                         f"like '2:4', got {granularity!r}")
-    n, m = int(match[1]), int(match[2])
-    if not 1 <= n <= m:
-        raise ValueError(f"N:M granularity needs 1 <= N <= M (N kept of every M), "
-                         f"got {granularity!r}")
-    return n, m
+    g = as_granularity(granularity)
+    return g.nm if g.is_nm else g.kind
 
 
 def reduced_axes(shape: tuple[int, ...], granularity: str) -> tuple[int, ...]:
@@ -82,22 +70,7 @@ def reduced_axes(shape: tuple[int, ...], granularity: str) -> tuple[int, ...]:
     >>> reduced_axes((8, 3, 5, 5), "kernel"), reduced_axes((10, 4), "channel")
     ((2, 3), (0,))
     """
-    shape = tuple(shape)
-    if granularity == "weight":
-        return ()
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES} here, got {granularity!r}")
-    if granularity == "kernel":
-        if len(shape) != 4:
-            raise ValueError(f"kernel granularity needs a 4-D conv weight (O, I, kh, kw), got "
-                             f"shape {shape}; exclude the other weights or use 'weight'")
-        return (2, 3)
-    if len(shape) < 2:
-        raise ValueError(f"{granularity} granularity needs a weight with >= 2 dims "
-                         f"(O, I, ...), got shape {shape}")
-    if granularity in ("filter", "neuron"):
-        return tuple(range(1, len(shape)))
-    return (0,) + tuple(range(2, len(shape)))  # channel
+    return as_granularity(granularity).axes(shape)
 
 
 def _check_reduce(reduce: str) -> str:
@@ -192,22 +165,15 @@ def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: st
     - groups: k = ⌊sparsity · G + ½⌋ of the G groups are pruned, dead groups first, then the
       lowest group scores (of ``scores · mask``), ties by group index.
     - "N:M": ``nm_mask``; the sparsity is fixed at 1 − N/M, so ``sparsity`` must be None or
-      within 1e-9 of it (a conflicting value is an error, not silently ignored).
+      within ``NM_TOLERANCE`` of it (a conflicting value is an error, not silently ignored).
     - ``rounding``: "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
-    g = parse_granularity(granularity)
+    g = as_granularity(granularity)
     scores = check_scores(scores)
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
-    if isinstance(g, tuple):
-        n, m = g
-        fixed = 1 - n / m
-        if sparsity is not None and abs(check_sparsity(sparsity) - fixed) > 1e-9:
-            raise ValueError(f"granularity {granularity!r} fixes sparsity at 1 - {n}/{m} = "
-                             f"{fixed:g}, got sparsity={sparsity!r}; pass None or {fixed:g}")
-        return nm_mask(scores, n, m, old)
-    if sparsity is None:
-        raise TypeError(f"sparsity is required for granularity {granularity!r} "
-                        f"(only 'N:M' fixes its own)")
+    sparsity = g.target(sparsity)
+    if g.is_nm:
+        return nm_mask(scores, g.n, g.m, old)
     if g == "weight":
         _check_reduce(reduce)
         return topk_mask(scores, sparsity, old, rounding=rounding)

@@ -33,7 +33,6 @@ layer itself are refused: deleting a row cannot be compensated inside its layer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -47,33 +46,7 @@ from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces
                                select_counts)
 from nnprune.prune.report import PruneReport
 from nnprune.prune.sparsegpt import sparsegpt
-
-METHODS = ("exact", "sparsegpt")
-
-
-@dataclass(frozen=True)
-class ObsSettings:
-    """How layer-wise OBS runs: ``method`` ("exact" OBC or "sparsegpt"), ``damping`` λ, the
-    ``calibration_batches`` of training images the workflows take (of their batch size),
-    SparseGPT's ``blocksize`` and the ``loss`` whose curvature weighs the rows globally."""
-
-    method: str = "exact"
-    damping: float = 0.01
-    calibration_batches: int = 16
-    blocksize: int = 128
-    loss: str = "cross_entropy"
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) \
-                or not self.damping >= 0:
-            raise ValueError(f"damping must be a number >= 0, got {self.damping!r}")
-        for name in ("calibration_batches", "blocksize"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-
+from nnprune.prune.spec import METHODS, ObsSettings  # noqa: F401  (their old home)
 
 def layer_inputs(layer: Any, x: np.ndarray) -> np.ndarray:
     """The rows a layer's weight multiplies: (N, in) for a Linear, (N·OH·OW, C·kh·kw) for a

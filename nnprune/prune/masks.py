@@ -48,68 +48,10 @@ import numbers
 
 import numpy as np
 
-from nnprune.foreign import reject_foreign
+from nnprune.checks import check_mask, check_real, check_scores, check_sparsity
 
-# ------------------------------------------------------------------ validation
-
-
-def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
-    """``sparsity`` as a float, or a clear error: a real number (not bool) in [0, 1]."""
-    if isinstance(sparsity, (bool, np.bool_)) or not isinstance(sparsity, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1] (a fraction of zeros), "
-                        f"got {sparsity!r} of type {type(sparsity).__name__}")
-    if not 0.0 <= float(sparsity) <= 1.0:  # NaN fails both comparisons
-        raise ValueError(f"{name} must be in [0, 1] (a fraction of zeros), got {sparsity!r}")
-    return float(sparsity)
-
-
-def check_scores(scores: np.ndarray, name: str = "scores") -> np.ndarray:
-    """``scores`` as a float array (integers become float64), or a clear error: a real-valued
-    numeric array (not bool) with no NaN or infinity."""
-    reject_foreign(scores, name, "array")
-    scores = np.asarray(scores)
-    if scores.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real-valued numeric array, got dtype {scores.dtype}")
-    if scores.dtype.kind != "f":
-        scores = scores.astype(np.float64)
-    bad = ~np.isfinite(scores)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be finite (no NaN or infinity), got {scores[where]} "
-                         f"at index {where}")
-    return scores
-
-
-def check_mask(mask: np.ndarray | None, shape: tuple[int, ...], name: str = "mask",
-               dtype: np.dtype = np.float64) -> np.ndarray:
-    """The existing mask as a 0./1. array of ``dtype`` (all ones when None), or a clear error:
-    the same shape as the scores, bool or numeric, only 0 and 1."""
-    if not isinstance(shape, tuple) or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) and d >= 0
-            for d in shape):
-        raise TypeError(f"shape must be a tuple of ints >= 0 (the scores' shape), got {shape!r}")
-    if mask is None:
-        return np.ones(shape, dtype)
-    mask = np.asarray(mask)
-    if mask.shape != tuple(shape):
-        raise ValueError(f"{name} must have the scores' shape {tuple(shape)}, got {mask.shape}")
-    if mask.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a bool or numeric 0/1 array, got dtype {mask.dtype}")
-    bad = (mask != 0) & (mask != 1)  # NaN is bad too
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must contain only 0 and 1, got {mask[where]} at index {where}")
-    return mask.astype(dtype)
-
-
-def check_threshold(value: float, name: str) -> float:
-    """``value`` as a float, or a clear error: a real number (not bool), not NaN."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type "
-                        f"{type(value).__name__}")
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, got NaN")
-    return float(value)
+__all__ = ["check_mask", "check_scores", "check_sparsity", "check_rounding", "ROUNDINGS",
+           "prune_count", "ranked_prune", "threshold_mask", "percentile_mask", "topk_mask"]
 
 # ------------------------------------------------------------------ one tensor
 
@@ -180,7 +122,7 @@ def threshold_mask(scores: np.ndarray, threshold: float,
     array([1., 0., 0.])
     """
     scores = check_scores(scores)
-    t = check_threshold(threshold, "threshold")
+    t = check_real(threshold, "threshold")
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
     # task 2.2: the percentile mask
     return (scores > t).astype(scores.dtype) * old
@@ -199,7 +141,7 @@ def percentile_mask(scores: np.ndarray, q: float, mask: np.ndarray | None = None
     array([0., 0., 0., 1.])
     """
     scores = check_scores(scores)
-    q = check_threshold(q, "q")
+    q = check_real(q, "q")
     if not 0.0 <= q <= 100.0:
         raise ValueError(f"q must be a percentile in [0, 100], got {q!r}")
     if scores.size == 0:

@@ -30,7 +30,7 @@ import numpy as np
 
 from nnprune.prune.groups import (expand_group_mask, granularity_mask, group_alive,
                                   group_scores, parse_granularity)
-from nnprune.prune.masks import (check_threshold, ranked_prune, check_mask, check_rounding,
+from nnprune.prune.masks import (check_real, ranked_prune, check_mask, check_rounding,
                                  check_scores, check_sparsity, prune_count, threshold_mask)
 from nnprune.prune.report import PruneReport
 
@@ -192,7 +192,7 @@ def global_threshold_masks(scores: Mapping[str, np.ndarray], threshold: float,
     the scores; the report says what it is. Excluded tensors keep their existing mask.
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
-    t = check_threshold(threshold, "threshold")
+    t = check_real(threshold, "threshold")
     out = {name: olds[name] if name in exclude else threshold_mask(s, t, olds[name])
            for name, s in arrays.items()}
     return out, PruneReport.from_masks(out, exclude)

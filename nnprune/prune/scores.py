@@ -51,7 +51,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nnprune.foreign import reject_foreign
-from nnprune.prune.masks import check_scores
+from nnprune.checks import check_finite, check_scores
 
 CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip")
 NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
@@ -165,18 +165,6 @@ def snip(w: np.ndarray | Mapping[str, np.ndarray],
                          "gradients vanish), so Σ|w·g| = 0")
     scores = {name: s / s.dtype.type(total) for name, s in raw.items()}
     return scores if isinstance(w, Mapping) else scores[""]
-
-
-def check_finite(array: np.ndarray, what: str) -> None:
-    """A ValueError naming ``what`` when ``array`` holds NaN or infinity."""
-    array = np.asarray(array)
-    if array.dtype.kind in "fc":
-        bad = ~np.isfinite(array)
-        if bad.any():
-            where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{what} has {int(bad.sum()):,} NaN or infinite values (the first "
-                             f"{array[where]} at index {where}): it cannot be ranked; was the "
-                             f"model trained to divergence?")
 
 
 def _grad_for(grads: Mapping[str, np.ndarray], name: str) -> np.ndarray:
