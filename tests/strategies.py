@@ -28,6 +28,79 @@ def arrays(shape, dtype=np.float64, low: float = -3.0, high: float = 3.0):
 sparsities = st.floats(0.0, 1.0, allow_nan=False)
 seeds = st.integers(0, 2**32 - 1)
 
+# ---------------------------------------------------------------- autograd ops (one table of ops)
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two arrays whose shapes broadcast together (e.g. (3, 1) with (2, 1, 4))."""
+    drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3))
+    return tuple(draw(arrays(s)) for s in drawn.input_shapes)
+
+
+def one_array(shape=None):
+    """A 1-tuple holding one array of ``shape`` (a strategy; default 0..3 dims, sides ≤ 3)."""
+    return st.tuples(arrays(shape or shapes(min_dims=0, max_dims=3, max_side=3)))
+
+
+@st.composite
+def matmul_pair(draw):
+    """(n, k) @ (k, m), a 1-D operand on one side, a batched (b, n, k) @ (k, m) or (k,), and
+    (k,) @ (b, k, m). (1-D @ 1-D is left to its own test.)"""
+    n, k, m, b = (draw(st.integers(1, 3)) for _ in range(4))
+    left = draw(st.sampled_from([(n, k), (k,), (b, n, k)]))
+    right = draw(st.sampled_from([(k, m), (b, k, m)] if left == (k,) else [(k, m), (k,)]))
+    return draw(arrays(left)), draw(arrays(right))
+
+
+def reduction_axes(ndim: int):
+    """An ``axis`` argument for an array of ``ndim`` dims: None, an int (negative too) or a
+    tuple of distinct axes."""
+    return st.one_of(st.none(), st.integers(-ndim, ndim - 1),
+                     st.lists(st.integers(0, ndim - 1), min_size=1, unique=True).map(tuple))
+
+
+@st.composite
+def reduction_case(draw):
+    """An array and an axis (None, an int or a tuple) plus keepdims."""
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=3)))
+    return a, draw(reduction_axes(a.ndim)), draw(st.booleans())
+
+
+@st.composite
+def max_case(draw):
+    """Distinct values (one maximum per slice) and an axis (None, an int or a tuple)."""
+    shape = draw(shapes(min_dims=1, max_dims=3, max_side=3))
+    a = np.array(draw(st.permutations(range(int(np.prod(shape)))))).reshape(shape) / 3.0
+    return a, draw(reduction_axes(a.ndim)), draw(st.booleans())
+
+
+@st.composite
+def reshape_case(draw):
+    """An array and a shape it can take: (-1,), (1, -1), (-1, 1) or its shape reversed."""
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
+    return a, draw(st.sampled_from([(-1,), (1, -1), (-1, 1), a.shape[::-1]]))
+
+
+@st.composite
+def transpose_case(draw):
+    """An array and a permutation of its axes."""
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=3)))
+    return a, tuple(draw(st.permutations(range(a.ndim))))
+
+
+@st.composite
+def getitem_case(draw):
+    """Basic slices, and integer arrays with repeated indices (whose gradients add up)."""
+    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
+    if draw(st.booleans()):
+        index = tuple(slice(draw(st.integers(0, n - 1)), None, draw(st.integers(1, 2)))
+                      for n in a.shape)
+    else:
+        index = np.array(draw(st.lists(st.integers(0, a.shape[0] - 1), min_size=1,
+                                       max_size=5)))
+    return a, index
+
 # ---------------------------------------------------------------- cost accounting (count)
 
 
@@ -171,6 +244,49 @@ def weight_shapes(draw, conv: bool | None = None, in_multiple: int = 1, max_side
 nm_patterns = st.sampled_from([(1, 1), (1, 2), (2, 4), (1, 4), (3, 4), (4, 4), (2, 8)])
 group_granularities = st.sampled_from(["kernel", "filter", "channel", "neuron"])
 
+
+@st.composite
+def mask_dicts(draw):
+    """({name: 0/1 mask} for up to 5 tensors, a drawn list of excluded names)."""
+    layout = draw(layer_shapes(max_layers=5))
+    masks = {name: draw(binary_masks(shape)) for name, shape in layout.items()}
+    excluded = draw(st.lists(st.sampled_from(list(masks)), unique=True))
+    return masks, excluded
+
+
+@st.composite
+def weights_and_grads(draw):
+    """({name: w}, {name: g}) of the same shapes, with at least one non-zero product w·g."""
+    layout = draw(layer_shapes())
+    w = {name: draw(arrays(shape)) for name, shape in layout.items()}
+    g = {name: draw(arrays(shape)) for name, shape in layout.items()}
+    first = next(iter(layout))
+    w[first].flat[0], g[first].flat[0] = 1.5, -0.5  # Σ|w·g| > 0
+    return w, g
+
+
+@st.composite
+def tied_score_dicts(draw, **layer_kw):
+    """{name: scores} with many ties within and across tensors."""
+    layout = draw(layer_shapes(**layer_kw))
+    return {name: draw(tied_scores(shape)) for name, shape in layout.items()}
+
+
+@st.composite
+def scores_with_masks(draw):
+    """({name: tied scores}, {name: existing 0/1 mask} for a drawn subset of the names)."""
+    scores = draw(tied_score_dicts())
+    names = draw(st.lists(st.sampled_from(list(scores)), unique=True))
+    return scores, {name: draw(binary_masks(scores[name].shape)) for name in names}
+
+# ---------------------------------------------------------------- sparsity schedules
+
+rising_sparsities = st.tuples(sparsities, sparsities).map(sorted)  # (s_i, s_f), s_i ≤ s_f
+schedule_steps = st.tuples(st.integers(0, 50), st.integers(1, 30), st.integers(1, 6))  # t0, n, Δt
+# (s_i, s_f, t0, n, Δt, power) of a Zhu–Gupta schedule, s_i ≤ 0.5 ≤ s_f
+zhu_gupta_schedules = st.tuples(st.floats(0, 0.5), st.floats(0.5, 1.0), st.integers(0, 20),
+                                st.integers(1, 12), st.integers(1, 5), st.sampled_from([1, 2, 3]))
+
 # ---------------------------------------------------------------- functional kernels (conv, pool)
 
 
@@ -191,6 +307,21 @@ def pool_cases(draw, max_batch: int = 2, max_channels: int = 2):
     geometry = draw(pool_geometries())
     return {**geometry, "n": draw(st.integers(1, max_batch)),
             "c": draw(st.integers(1, max_channels)), "seed": draw(st.integers(0, 2**16))}
+
+
+@st.composite
+def classification_problems(draw, low: float = -5.0, high: float = 5.0):
+    """(logits (N, K) in [low, high], integer targets (N,) in 0..K−1), N and K in 1..5."""
+    n, k = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    logits = draw(arrays((n, k), low=low, high=high))
+    target = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+    return logits, target
+
+
+# (N, C) with N ≥ 2, or (N, C, H, W) with W ≥ 2: a batch-norm input with more than one value
+batch_norm_shapes = st.one_of(
+    st.tuples(st.integers(2, 5), st.integers(1, 3)),
+    st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(2, 3)))
 
 # ---------------------------------------------------------------- structured surgery
 
@@ -259,6 +390,59 @@ def randomize(model, seed):
         b[...] = rng.uniform(0.5, 2.0, b.shape) if name.endswith("var") else \
             0.3 * rng.standard_normal(b.shape)
     return model.eval()
+
+
+@st.composite
+def surgery_models(draw):
+    """A ``surgery_nets`` draw built, its values ``randomize``d from a drawn seed:
+    (model, input shape)."""
+    from nnprune import nn
+
+    spec = draw(surgery_nets())
+    model = randomize(nn.from_config({"type": "Sequential", "layers": spec["layers"]}),
+                      draw(st.integers(0, 2**16)))
+    return model, tuple(spec["input_shape"])
+
+
+def weighted_layers(model) -> list[int]:
+    """The indices of the Conv2d and Linear layers of a Sequential."""
+    from nnprune import nn
+
+    return [i for i, layer in enumerate(model) if isinstance(layer, (nn.Conv2d, nn.Linear))]
+
+
+@st.composite
+def net_and_cut(draw):
+    """A ``surgery_models`` draw, one of its producers (not the output layer) and a non-empty
+    keep: (model, input shape, producer index, kept unit indices)."""
+    model, input_shape = draw(surgery_models())
+    p = draw(st.sampled_from(weighted_layers(model)[:-1]))
+    n = model[p].weight.shape[0]
+    chosen = draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(any))
+    return model, input_shape, p, np.flatnonzero(chosen)
+
+
+@st.composite
+def dead_unit_nets(draw, output_layer: bool = True, whole: bool = False):
+    """A ``surgery_models`` draw with a drawn set of dead units (possibly none, possibly all) in
+    every Conv2d / Linear (the output layer too when ``output_layer``), attached as filter
+    masks; with ``whole`` then ``mask_units`` (biases and BatchNorm outputs of dead units
+    masked too). Returns (model, input shape)."""
+    from nnprune.prune import attach_masks
+    from nnprune.prune.units import mask_units
+
+    model, input_shape = draw(surgery_models())
+    layers = weighted_layers(model)
+    masks = {}
+    for i in layers if output_layer else layers[:-1]:
+        w = model[i].weight
+        alive = np.array(draw(st.lists(st.booleans(), min_size=w.shape[0],
+                                       max_size=w.shape[0])))
+        masks[f"{i}.weight"] = np.ones(w.shape) * alive.reshape(-1, *[1] * (w.ndim - 1))
+    attach_masks(model, masks)
+    if whole:
+        mask_units(model)
+    return model, input_shape
 
 # ---------------------------------------------------------------- initialisation (nn.init)
 

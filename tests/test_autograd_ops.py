@@ -6,8 +6,8 @@ import pytest
 from gradcheck import check_tensor_grad, check_vjp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from strategies import arrays, shapes
+from strategies import (arrays, broadcast_pair, getitem_case, matmul_pair, max_case, one_array,
+                        reduction_case, reshape_case, shapes, transpose_case)
 
 from nnprune import Tensor
 from nnprune.autograd import unbroadcast
@@ -24,73 +24,6 @@ def positive(a: np.ndarray) -> np.ndarray:
     return np.abs(a) + 0.5
 
 
-@st.composite
-def broadcast_pair(draw):
-    """Two arrays whose shapes broadcast together (e.g. (3, 1) with (2, 1, 4))."""
-    drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3))
-    return tuple(draw(arrays(s)) for s in drawn.input_shapes)
-
-
-def one(draw_shape=None):
-    return st.tuples(arrays(draw_shape or shapes(min_dims=0, max_dims=3, max_side=3)))
-
-
-@st.composite
-def matmul_pair(draw):
-    """(n, k) @ (k, m), a 1-D operand on one side, a batched (b, n, k) @ (k, m) or (k,), and
-    (k,) @ (b, k, m). (1-D @ 1-D has its own test below.)"""
-    n, k, m, b = (draw(st.integers(1, 3)) for _ in range(4))
-    left = draw(st.sampled_from([(n, k), (k,), (b, n, k)]))
-    right = draw(st.sampled_from([(k, m), (b, k, m)] if left == (k,) else [(k, m), (k,)]))
-    return draw(arrays(left)), draw(arrays(right))
-
-
-@st.composite
-def reduction_case(draw):
-    """An array and an axis (None, an int or a tuple) plus keepdims."""
-    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=3)))
-    axis = draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
-                          st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True)
-                          .map(tuple)))
-    return a, axis, draw(st.booleans())
-
-
-@st.composite
-def max_case(draw):
-    """Distinct values (one maximum per slice) and an axis (None, an int or a tuple)."""
-    shape = draw(shapes(min_dims=1, max_dims=3, max_side=3))
-    a = np.array(draw(st.permutations(range(int(np.prod(shape)))))).reshape(shape) / 3.0
-    axis = draw(st.one_of(st.none(), st.integers(-a.ndim, a.ndim - 1),
-                          st.lists(st.integers(0, a.ndim - 1), min_size=1, unique=True)
-                          .map(tuple)))
-    return a, axis, draw(st.booleans())
-
-
-@st.composite
-def reshape_case(draw):
-    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
-    return a, draw(st.sampled_from([(-1,), (1, -1), (-1, 1), a.shape[::-1]]))
-
-
-@st.composite
-def transpose_case(draw):
-    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=3)))
-    return a, tuple(draw(st.permutations(range(a.ndim))))
-
-
-@st.composite
-def getitem_case(draw):
-    """Basic slices, and integer arrays with repeated indices (whose gradients add up)."""
-    a = draw(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
-    if draw(st.booleans()):
-        index = tuple(slice(draw(st.integers(0, n - 1)), None, draw(st.integers(1, 2)))
-                      for n in a.shape)
-    else:
-        index = np.array(draw(st.lists(st.integers(0, a.shape[0] - 1), min_size=1,
-                                       max_size=5)))
-    return a, index
-
-
 # name -> (strategy of (inputs..., options...), f(tensors, options), numpy reference)
 OPS = {
     "add": (broadcast_pair(), lambda a, b: a + b, np.add),
@@ -98,7 +31,7 @@ OPS = {
     "mul": (broadcast_pair(), lambda a, b: a * b, np.multiply),
     "div": (broadcast_pair().map(lambda p: (p[0], away_from_zero(p[1]))),
             lambda a, b: a / b, np.divide),
-    "neg": (one(), lambda a: -a, np.negative),
+    "neg": (one_array(), lambda a: -a, np.negative),
     "pow": (st.tuples(arrays(shapes(max_dims=3, max_side=3)).map(positive),
                       st.sampled_from([2, 3, 0.5, -1.5, 0])),
             lambda a, p: a ** p, np.power),
@@ -112,12 +45,12 @@ OPS = {
     "reshape": (reshape_case(), lambda a, s: a.reshape(s), np.reshape),
     "transpose": (transpose_case(), lambda a, axes: a.transpose(*axes), np.transpose),
     "getitem": (getitem_case(), lambda a, i: a[i], lambda a, i: a[i]),
-    "exp": (one(), lambda a: a.exp(), np.exp),
-    "log": (one().map(lambda t: (positive(t[0]),)), lambda a: a.log(), np.log),
-    "relu": (one().map(lambda t: (away_from_zero(t[0]),)), lambda a: a.relu(),
+    "exp": (one_array(), lambda a: a.exp(), np.exp),
+    "log": (one_array().map(lambda t: (positive(t[0]),)), lambda a: a.log(), np.log),
+    "relu": (one_array().map(lambda t: (away_from_zero(t[0]),)), lambda a: a.relu(),
              lambda a: np.maximum(a, 0)),
-    "tanh": (one(), lambda a: a.tanh(), np.tanh),
-    "sigmoid": (one(), lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
+    "tanh": (one_array(), lambda a: a.tanh(), np.tanh),
+    "sigmoid": (one_array(), lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
 }
 N_ARRAYS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "matmul": 2}  # the rest: 1 array + options
 

@@ -12,7 +12,7 @@ import nnprune.count
 import nnprune.count_layers
 from nnprune import Tensor, models, nn, no_grad
 from nnprune.count import count, count_arrays, leaf_layers
-from tests.strategies import conv_geometries, pool_geometries, seeds, sparsities
+from strategies import conv_geometries, pool_geometries, seeds, sparsities
 
 pytestmark = pytest.mark.accounting
 

@@ -4,40 +4,20 @@ dead channel counts as zero, so the masked model and the shrunk one report the s
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from nnprune import models, nn
 from nnprune.count import count
 from nnprune.count_alive import alive_after, input_alive
-from nnprune.prune import attach_masks, prune_model
+from nnprune.prune import prune_model
 from nnprune.prune.surgery import shrink
 from nnprune.prune.units import mask_units
-from strategies import randomize, surgery_nets
+from strategies import dead_unit_nets
 
 pytestmark = pytest.mark.accounting
 
 
-@st.composite
-def unit_masked_nets(draw):
-    """A drawn ``surgery_nets`` model with random values, a drawn set of filters/neurons of
-    every hidden Conv2d/Linear masked whole (possibly none, possibly all), then
-    ``mask_units``; with its input shape."""
-    spec = draw(surgery_nets())
-    model = randomize(nn.from_config({"type": "Sequential", "layers": spec["layers"]}),
-                      draw(st.integers(0, 2**16)))
-    hidden = [i for i, layer in enumerate(model) if isinstance(layer, (nn.Conv2d, nn.Linear))]
-    masks = {}
-    for i in hidden[:-1]:
-        w = model[i].weight
-        keep = np.array(draw(st.lists(st.booleans(), min_size=w.shape[0], max_size=w.shape[0])))
-        masks[f"{i}.weight"] = np.ones(w.shape) * keep.reshape(-1, *[1] * (w.ndim - 1))
-    attach_masks(model, masks)
-    mask_units(model)
-    return model, tuple(spec["input_shape"])
-
-
 @settings(max_examples=40, deadline=None)
-@given(unit_masked_nets())
+@given(dead_unit_nets(output_layer=False, whole=True))
 def test_masked_and_shrunk_models_report_the_same_effective_figures(case):
     """Property: count(masked) and count(shrink(masked)) agree on nonzero_params and
     effective_macs (the dense MACs and params differ: shrink removed the dead units)."""

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nnprune.data import DATASETS, Dataset, digits, load_dataset, stratified_split
 from nnprune.data.digits import DIGITS_SHA256, digits_arrays
-from tests.strategies import label_arrays
+from strategies import label_arrays
 
 pytestmark = pytest.mark.data
 

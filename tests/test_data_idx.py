@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnprune.data import idx, read_idx, write_idx
-from tests.strategies import idx_arrays
+from strategies import idx_arrays
 
 pytestmark = pytest.mark.data
 

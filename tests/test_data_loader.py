@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune.data import DataLoader, channel_stats, standardize
-from tests.strategies import arrays, shapes
+from strategies import arrays, shapes
 
 pytestmark = pytest.mark.data
 

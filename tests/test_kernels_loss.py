@@ -5,7 +5,7 @@ import pytest
 from gradcheck import check_vjp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import arrays
+from strategies import arrays, classification_problems
 
 from nnprune.functional import naive
 from nnprune.functional.loss import (REDUCTIONS, cross_entropy_backward,
@@ -15,15 +15,7 @@ from nnprune.functional.loss import (REDUCTIONS, cross_entropy_backward,
 pytestmark = pytest.mark.kernels
 
 
-@st.composite
-def classification(draw, low=-5.0, high=5.0):
-    n, k = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    logits = draw(arrays((n, k), low=low, high=high))
-    target = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
-    return logits, target
-
-
-@given(problem=classification(low=-1e4, high=1e4))
+@given(problem=classification_problems(low=-1e4, high=1e4))
 def test_log_softmax_is_a_normalised_log_distribution_even_at_extreme_logits(problem):
     """exp(log_softmax) sums to 1 along the axis, every value is finite and ≤ 0."""
     logits, _ = problem
@@ -42,7 +34,7 @@ def test_log_softmax_backward_equals_central_differences(axis):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@given(problem=classification())
+@given(problem=classification_problems())
 def test_cross_entropy_equals_its_naive_twin(reduction, problem):
     logits, target = problem
     loss, _ = cross_entropy_forward(logits, target, reduction)
@@ -50,7 +42,7 @@ def test_cross_entropy_equals_its_naive_twin(reduction, problem):
                                rtol=1e-10, atol=1e-12)
 
 
-@given(problem=classification())
+@given(problem=classification_problems())
 def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n(problem):
     logits, target = problem
     _, cache = cross_entropy_forward(logits, target)
@@ -62,7 +54,7 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n(problem):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @settings(max_examples=20)
-@given(problem=classification())
+@given(problem=classification_problems())
 def test_cross_entropy_backward_equals_central_differences(reduction, problem):
     logits, target = problem
     loss, cache = cross_entropy_forward(logits, target, reduction)

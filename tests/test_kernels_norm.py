@@ -5,16 +5,12 @@ import pytest
 from gradcheck import check_vjp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import batch_norm_shapes
 
 from nnprune.functional import naive
 from nnprune.functional.norm import batch_norm_backward, batch_norm_forward
 
 pytestmark = pytest.mark.kernels
-
-x_shapes = st.one_of(
-    st.tuples(st.integers(2, 5), st.integers(1, 3)),
-    st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(2, 3)))
-
 
 def problem(shape, seed):
     rng = np.random.default_rng(seed)
@@ -24,7 +20,7 @@ def problem(shape, seed):
             rng.uniform(0.5, 2.0, c))
 
 
-@given(shape=x_shapes, seed=st.integers(0, 2**16), training=st.booleans(),
+@given(shape=batch_norm_shapes, seed=st.integers(0, 2**16), training=st.booleans(),
        momentum=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
 def test_batch_norm_equals_its_per_channel_loop(shape, seed, training, momentum):
     """Same output and same running buffers afterwards, in training and in evaluation."""
@@ -37,7 +33,7 @@ def test_batch_norm_equals_its_per_channel_loop(shape, seed, training, momentum)
         np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12)
 
 
-@given(shape=x_shapes, seed=st.integers(0, 2**16))
+@given(shape=batch_norm_shapes, seed=st.integers(0, 2**16))
 def test_training_output_has_zero_mean_and_unit_variance_per_channel(shape, seed):
     """Without γ and β every channel of the output has mean 0 and (biased) variance
     σ²/(σ² + eps) ≈ 1."""
@@ -69,7 +65,7 @@ def test_evaluation_uses_the_running_statistics_and_leaves_them_alone():
 
 
 @settings(max_examples=25)
-@given(shape=x_shapes, seed=st.integers(0, 2**16), training=st.booleans())
+@given(shape=batch_norm_shapes, seed=st.integers(0, 2**16), training=st.booleans())
 def test_batch_norm_backward_equals_central_differences(shape, seed, training):
     """dx, dγ, dβ are the VJP of the forward; in training the batch statistics depend on x,
     in evaluation they are constants (the buffers are copied so every call sees the same)."""

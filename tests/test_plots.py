@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnprune.experiment import plots
-from tests.strategies import shapes
+from strategies import shapes
 
 pytestmark = pytest.mark.report
 

@@ -13,17 +13,9 @@ from hypothesis import strategies as st
 import nnprune.prune
 from nnprune.prune import PruneReport
 from nnprune.prune import report as report_module
-from strategies import binary_masks, layer_shapes
+from strategies import mask_dicts
 
 pytestmark = pytest.mark.masks
-
-
-@st.composite
-def mask_dicts(draw):
-    layout = draw(layer_shapes(max_layers=5))
-    masks = {name: draw(binary_masks(shape)) for name, shape in layout.items()}
-    excluded = draw(st.lists(st.sampled_from(list(masks)), unique=True))
-    return masks, excluded
 
 
 @given(mask_dicts(), st.none() | st.floats(0, 1))

@@ -10,15 +10,11 @@ from hypothesis import strategies as st
 from nnprune.prune import (Gradual, iterative_sparsities, lottery_rate, lottery_sparsities,
                            polynomial_sparsity, prune_count, topk_mask)
 from nnprune.prune import schedules as schedules_module
-from strategies import sparsities
+from strategies import rising_sparsities, schedule_steps, sparsities
 
 pytestmark = pytest.mark.schedules
 
-rising = st.tuples(sparsities, sparsities).map(sorted)
-geometry = st.tuples(st.integers(0, 50), st.integers(1, 30), st.integers(1, 6))  # t0, n, Δt
-
-
-@given(rising, geometry, st.sampled_from([1, 2, 3, 4.5]))
+@given(rising_sparsities, schedule_steps, st.sampled_from([1, 2, 3, 4.5]))
 def test_gradual_endpoints_monotone_and_decelerating(s_if, t0_n_dt, power):
     """s(t0) == s_i and s(t0 + nΔt) == s_f exactly (==, not approx); at the update steps the
     targets never fall and their increments never grow (power ≥ 1, up to 1e-12)."""
@@ -30,7 +26,7 @@ def test_gradual_endpoints_monotone_and_decelerating(s_if, t0_n_dt, power):
     assert np.all(np.diff(increments) <= 1e-12)
 
 
-@given(rising, geometry, st.integers(0, 400))
+@given(rising_sparsities, schedule_steps, st.integers(0, 400))
 def test_gradual_is_the_formula_held_between_updates(s_if, t0_n_dt, step):
     """Before t0: s_i; after t0 + nΔt: s_f; in between the value of the last update step
     t0 + jΔt, s_f + (s_i − s_f)(1 − jΔt/(nΔt))³ (to 1e-12)."""

@@ -10,29 +10,14 @@ from hypothesis import strategies as st
 from nnprune.prune import (global_threshold_masks, global_topk_masks, layerwise_topk_masks,
                            prune_count, threshold_mask, topk_mask)
 from nnprune.prune import scope as scope_module
-from strategies import (binary_masks, distinct_score_dicts, group_granularities, layer_shapes,
-                        sparsities, tied_scores)
+from strategies import (binary_masks, distinct_score_dicts, group_granularities, scores_with_masks,
+                        sparsities, tied_score_dicts, tied_scores)
 
 pytestmark = pytest.mark.masks
 
 
 def zeros(mask: np.ndarray) -> int:
     return int(np.count_nonzero(mask == 0))
-
-
-@st.composite
-def tied_score_dicts(draw, **layer_kw):
-    """{name: scores} with many ties within and across tensors."""
-    layout = draw(layer_shapes(**layer_kw))
-    return {name: draw(tied_scores(shape)) for name, shape in layout.items()}
-
-
-@st.composite
-def scores_with_masks(draw):
-    """({name: tied scores}, {name: existing 0/1 mask} for a drawn subset of the names)."""
-    scores = draw(tied_score_dicts())
-    names = draw(st.lists(st.sampled_from(list(scores)), unique=True))
-    return scores, {name: draw(binary_masks(scores[name].shape)) for name in names}
 
 
 # ------------------------------------------------------------------ global scope

@@ -11,20 +11,9 @@ from hypothesis.extra import numpy as hnp
 from nnprune.prune import (CRITERIA, accumulate_taylor, compute_scores, gradient, magnitude,
                            random_scores, snip, taylor)
 from nnprune.prune import scores as scores_module
-from strategies import arrays, layer_shapes, seeds, shapes
+from strategies import arrays, seeds, shapes, weights_and_grads
 
 pytestmark = pytest.mark.scores
-
-
-@st.composite
-def weights_and_grads(draw):
-    """({name: w}, {name: g}) of the same shapes, with at least one non-zero product w·g."""
-    layout = draw(layer_shapes())
-    w = {name: draw(arrays(shape)) for name, shape in layout.items()}
-    g = {name: draw(arrays(shape)) for name, shape in layout.items()}
-    first = next(iter(layout))
-    w[first].flat[0], g[first].flat[0] = 1.5, -0.5  # Σ|w·g| > 0
-    return w, g
 
 
 @given(shapes().flatmap(lambda s: st.tuples(arrays(s), arrays(s))))

@@ -12,7 +12,7 @@ from nnprune.prune import apply, model_masks, prune_count, prune_model
 from nnprune.prune import channel_routes, surgery
 from nnprune.prune.surgery import (SurgeryReport, filter_keep, remove_filters, remove_neurons,
                                    shrink)
-from strategies import arrays, randomize, sparsities, surgery_nets
+from strategies import arrays, net_and_cut, randomize, sparsities
 
 pytestmark = pytest.mark.structured
 
@@ -69,18 +69,6 @@ def inputs(input_shape, n=4, seed=1):
 def cut(model, p, keep, fold):
     remove = remove_filters if isinstance(model[p], nn.Conv2d) else remove_neurons
     return remove(model, p, keep, fold=fold)
-
-
-@st.composite
-def net_and_cut(draw):
-    """A ``surgery_nets`` model, one of its producers (not the output layer) and a keep."""
-    spec = draw(surgery_nets())
-    model = build(spec["layers"], draw(st.integers(0, 2**16)))
-    producers = [i for i, layer in enumerate(model) if is_weighted(layer)][:-1]
-    p = draw(st.sampled_from(producers))
-    n = model[p].weight.shape[0]
-    chosen = draw(st.lists(st.booleans(), min_size=n, max_size=n).filter(any))
-    return model, spec["input_shape"], p, np.flatnonzero(chosen)
 
 
 # ---------------------------------------------------------------------- properties on random nets

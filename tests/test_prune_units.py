@@ -5,7 +5,6 @@ import doctest
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from nnprune import io, models, nn, optim, train
 from nnprune.prune import apply, attach_masks, model_masks, prune_count, prune_model
@@ -13,7 +12,7 @@ from nnprune.prune import units
 from nnprune.prune.channel_routes import columns
 from nnprune.prune.surgery import shrink
 from nnprune.prune.units import dead_units, mask_units
-from strategies import randomize, surgery_nets
+from strategies import dead_unit_nets, randomize
 
 pytestmark = pytest.mark.structured
 
@@ -59,31 +58,13 @@ def producers(model):
     return [i for i, layer in enumerate(model) if isinstance(layer, (nn.Conv2d, nn.Linear))]
 
 
-@st.composite
-def unit_pruned_nets(draw):
-    """A ``surgery_nets`` model with random parameters and statistics and a drawn set of
-    dead units in every Conv2d / Linear (possibly none, possibly all, the output layer too),
-    attached as filter masks; returns the model and its input shape."""
-    spec = draw(surgery_nets())
-    model = randomize(nn.from_config({"type": "Sequential", "layers": spec["layers"]}),
-                      draw(st.integers(0, 2**16)))
-    masks = {}
-    for i in producers(model):
-        w = model[i].weight
-        alive = np.array(draw(st.lists(st.booleans(), min_size=w.shape[0],
-                                       max_size=w.shape[0])))
-        masks[f"{i}.weight"] = np.ones(w.shape) * alive.reshape(-1, *[1] * (w.ndim - 1))
-    attach_masks(model, masks)
-    return model, spec["input_shape"]
-
-
 # ---------------------------------------------------------------------- properties on drawn nets
 def consumer_of(model, p):
     return next(j for j in range(p + 1, len(model)) if isinstance(model[j], (nn.Conv2d,
                                                                              nn.Linear)))
 
 
-@given(unit_pruned_nets())
+@given(dead_unit_nets())
 def test_dead_units_are_the_zero_groups_and_the_unread_channels(case):
     """Property: the dead units of every layer but the output one are its all-zero filter
     (neuron) groups and the channels none of whose consumer columns the consumer's mask keeps."""
@@ -103,7 +84,7 @@ def test_dead_units_are_the_zero_groups_and_the_unread_channels(case):
     assert all(np.array_equal(found[k], expected[k]) for k in expected)
 
 
-@given(unit_pruned_nets())
+@given(dead_unit_nets())
 def test_masked_units_equal_the_shrunk_model(case):
     """Property: after ``mask_units``, shrinking (with or without fold, never refused) gives
     the masked model's outputs in eval mode and, without Dropout, in train mode too; the dead
@@ -124,7 +105,7 @@ def test_masked_units_equal_the_shrunk_model(case):
     assert all(np.all(p.data[p.mask == 0] == 0) for p in small.parameters() if p.mask is not None)
 
 
-@given(unit_pruned_nets())
+@given(dead_unit_nets())
 @settings(max_examples=20)
 def test_mask_units_twice_changes_nothing(case):
     """Property: a second ``mask_units`` finds the same dead units and leaves every mask,

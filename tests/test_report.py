@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnprune.experiment import report
-from tests.strategies import pruning_records
+from strategies import pruning_records
 
 pytestmark = pytest.mark.report
 

@@ -15,15 +15,12 @@ from nnprune.count import count
 from nnprune.count_layers import conv_output_size
 from nnprune.prune.hessian import obd_saliency, obs_update
 from nnprune.prune.schedules import polynomial_sparsity
+from strategies import zhu_gupta_schedules
 
 # ---------------------------------------------------------------- 3.1 Zhu–Gupta schedule
 
-schedules = st.tuples(st.floats(0, 0.5), st.floats(0.5, 1.0), st.integers(0, 20),
-                      st.integers(1, 12), st.integers(1, 5), st.sampled_from([1, 2, 3]))
-
-
 @pytest.mark.task3_1
-@given(schedules)
+@given(zhu_gupta_schedules)
 def test_schedule_at_every_update_step_is_the_closed_form(schedule):
     """s(t0 + jΔt) = s_f + (s_i − s_f)(1 − j/n)^p, and s_i before t0, s_f from t0 + nΔt on."""
     s_i, s_f, t0, n, dt, power = schedule
@@ -36,7 +33,7 @@ def test_schedule_at_every_update_step_is_the_closed_form(schedule):
 
 
 @pytest.mark.task3_1
-@given(schedules)
+@given(zhu_gupta_schedules)
 def test_schedule_holds_between_updates_and_never_falls(schedule):
     s_i, s_f, t0, n, dt, power = schedule
     values = [polynomial_sparsity(t, s_i, s_f, t0, n, dt, power)
