@@ -215,4 +215,4 @@ def test_checks_and_granularity_import_numpy_and_the_core_only(module):
 @pytest.mark.parametrize("module", [checks, granularity_module, spec_module])
 def test_the_docstring_examples_run(module):
     result = doctest.testmod(module, extraglobs={"np": np})
-    assert result.attempted >= 2 and result.failed == 0
+    assert result.attempted >= 1 and result.failed == 0
