@@ -91,7 +91,7 @@ def test_gradual_object():
     assert grad.sparsity_at(17) == grad.sparsity_at(15)
 
 
-@given(rising, geometry)
+@given(rising_sparsities, schedule_steps)
 def test_gradual_ending_at_is_the_same_schedule(s_if, t0_n_dt):
     """Gradual.ending_at(t0, t0 + nΔt, Δt) is Gradual(t0, n, Δt)."""
     (s_i, s_f), (t0, n, dt) = s_if, t0_n_dt
