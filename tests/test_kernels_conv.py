@@ -1,5 +1,7 @@
-"""conv2d kernels: the im2col/col2im kernel equals its seven-loop twin in both layouts, its
-backward equals central differences, and every bad argument is refused with a clear error."""
+"""conv2d kernels: the plain im2col reference and the tuned im2col/col2im kernel in each
+layout equal the seven loops, their backward equals central differences, and every bad
+argument is refused with a clear error."""
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
@@ -8,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conv_kernels import assert_all_equal_the_loops
 from gradcheck import check_vjp
 from strategies import conv_cases
 
@@ -15,6 +18,7 @@ from nnprune.functional import conv as conv_module
 from nnprune.functional import im2col as im2col_module
 from nnprune.functional import naive
 from nnprune.functional.conv import conv2d_backward, conv2d_forward, conv_output_size
+from nnprune.functional.conv_plain import conv2d_plain_backward, conv2d_plain_forward
 from nnprune.functional.im2col import LAYOUTS, interior, pad_images
 
 pytestmark = pytest.mark.kernels
@@ -31,39 +35,35 @@ def arrays_for(case, bias=True, dtype=np.float64):
     return x, w, b
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
 @given(case=conv_cases(), bias=st.booleans())
-def test_conv2d_equals_its_naive_twin(layout, case, bias):
-    """Forward and backward of the fast kernel equal the plain loops to 1e-10 (float64) on
-    non-square kernels, H ≠ W, stride > 1, padding > 0, dilation > 1 and batch 1."""
+def test_every_conv_equals_the_seven_loops(case, bias):
+    """The plain im2col reference and the tuned im2col in each layout (and Winograd when the
+    draw is 3×3 at stride 1) equal the plain loops to 1e-10 in float64, forward and backward,
+    on non-square kernels, H ≠ W, stride > 1, padding > 0, dilation > 1 and batch 1."""
     x, w, b = arrays_for(case, bias)
-    geometry = [case[k] for k in GEOMETRY]
-    out, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
-    ref, ref_cache = naive.conv2d_naive_forward(x, w, b, *geometry)
-    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
-    dout = np.random.default_rng(case["seed"] + 1).standard_normal(out.shape)
-    fast, slow = conv2d_backward(dout, cache), naive.conv2d_naive_backward(dout, ref_cache)
-    for name, got, expected in zip(("dx", "dw", "db"), fast, slow):
-        if expected is None:
-            assert got is None, name
-        else:
-            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=name)
+    ran = assert_all_equal_the_loops(x, w, b, *(case[k] for k in GEOMETRY))
+    assert {"plain", *(f"im2col {layout}" for layout in LAYOUTS)} <= set(ran)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", [*LAYOUTS, "plain"])
 @settings(max_examples=15)
 @given(case=conv_cases(max_batch=2, max_channels=2, max_kernel=2, max_extra=2))
 def test_conv2d_backward_equals_central_differences(layout, case):
-    """dx, dw, db are the vector-Jacobian product of the forward with a random dout."""
+    """dx, dw, db are the vector-Jacobian product of the forward with a random dout (the
+    tuned kernel in each layout, and the plain reference)."""
     x, w, b = arrays_for(case)
     geometry = [case[k] for k in GEOMETRY]
-    out, cache = conv2d_forward(x, w, b, *geometry, layout=layout)
+    if layout == "plain":
+        forward, backward = conv2d_plain_forward, conv2d_plain_backward
+    else:
+        forward, backward = functools.partial(conv2d_forward, layout=layout), conv2d_backward
+    out, cache = forward(x, w, b, *geometry)
     dout = np.random.default_rng(1).standard_normal(out.shape)
 
     def conv2d(x, w, b):
-        return conv2d_forward(x, w, b, *geometry, layout=layout)[0]
+        return forward(x, w, b, *geometry)[0]
 
-    check_vjp(conv2d, (x, w, b), conv2d_backward(dout, cache), dout,
+    check_vjp(conv2d, (x, w, b), backward(dout, cache), dout,
               arg_names=("x", "weight", "bias"))
 
 
@@ -217,9 +217,13 @@ X, W = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3))
     ({"layout": "nhwc"}, "layout must be one of"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, match):
+    """The tuned kernel and the plain reference refuse the same input with the same words."""
     args = {"x": X, "w": W, "b": None, **kwargs}
     with pytest.raises(ValueError, match=match):
         conv2d_forward(**args)
+    if "layout" not in kwargs:
+        with pytest.raises(ValueError, match=match):
+            conv2d_plain_forward(**args)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -229,8 +233,9 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 ])
 def test_non_float_arrays_raise_type_error(kwargs, match):
     args = {"x": X, "w": W, "b": None, **kwargs}
-    with pytest.raises(TypeError, match=match):
-        conv2d_forward(**args)
+    for forward in (conv2d_forward, conv2d_plain_forward):
+        with pytest.raises(TypeError, match=match):
+            forward(**args)
 
 
 @given(c_x=st.integers(1, 4), c_w=st.integers(1, 4))

@@ -1,7 +1,7 @@
 """Winograd conv2d: the transform matrices satisfy the minimal filtering identities exactly,
-forward and both backward passes equal the seven-loop twin (float64) and im2col (float32,
-within the stated tolerance), the automatic choice changes no result beyond that tolerance,
-and bad arguments are refused with a clear error."""
+forward and both backward passes equal the seven loops and every other conv (float64) and
+im2col (float32, within the stated tolerance), the automatic choice changes no result
+beyond that tolerance, and bad arguments are refused with a clear error."""
 from fractions import Fraction
 from unittest import mock
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conv_kernels import assert_all_equal_the_loops
 from strategies import winograd_cases
 
 from nnprune import Tensor, nn
@@ -84,21 +85,13 @@ def test_float_matrices_are_the_exact_ones(m):
 
 
 @given(case=winograd_cases())
-def test_winograd_equals_the_naive_loops(case):
-    """float64: forward, dx, dw and db of F(m×m, 3×3) equal the seven-loop twin to 1e-10 on
-    batch 1, C and F from 1, odd sides (partial tiles) and padding 0–2."""
+def test_winograd_equals_the_naive_loops_and_every_other_conv(case):
+    """float64: forward, dx, dw and db of F(2×2, 3×3) and F(4×4, 3×3), the plain im2col
+    reference and the tuned im2col in each layout all equal the seven loops to 1e-10 on
+    batch 1, C and F from 1, odd sides (partial tiles), H ≠ W and padding 0–2."""
     x, w, b = arrays_for(case)
-    out, cache = winograd_forward(x, w, b, case["padding"], m=case["m"])
-    ref, ref_cache = naive.conv2d_naive_forward(x, w, b, 1, case["padding"])
-    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
-    dout = np.random.default_rng(case["seed"] + 1).standard_normal(out.shape)
-    fast, slow = winograd_backward(dout, cache), naive.conv2d_naive_backward(dout, ref_cache)
-    for name, got, expected in zip(("dx", "dw", "db"), fast, slow):
-        if expected is None:
-            assert got is None, name
-        else:
-            assert got.dtype == np.float64, name
-            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=name)
+    ran = assert_all_equal_the_loops(x, w, b, (1, 1), case["padding"], (1, 1))
+    assert {"plain", "winograd2", "winograd4"} <= set(ran) and len(ran) == 6
 
 
 def scale_of(x, w, b, dout, padding):

@@ -113,7 +113,7 @@ def test_im2col_conv_matches_the_seven_loops(n, c, f, kh, kw, stride, padding, d
     x, w = rng.standard_normal((n, c, h, wd)), rng.standard_normal((f, c, kh, kw))
     b = rng.standard_normal(f)
     with no_other_convolution():
-        got = conv2d_plain_forward(x, w, b, stride, padding, dilation)
+        got, _ = conv2d_plain_forward(x, w, b, stride, padding, dilation)
     want = loops_conv(x, w, b, stride, padding, dilation)
     assert got.shape == want.shape
     assert np.allclose(got, want)
@@ -125,8 +125,8 @@ def test_im2col_conv_example_and_no_bias():
     w = np.arange(2 * 3 * 1 * 2, dtype=float).reshape(2, 3, 1, 2)
     x2 = np.random.default_rng(0).standard_normal((2, 3, 3, 4))
     with no_other_convolution():
-        out = conv2d_plain_forward(x, np.ones((1, 1, 2, 2)), np.array([0.5]), stride=2)
-        no_bias = conv2d_plain_forward(x2, w)
+        out, _ = conv2d_plain_forward(x, np.ones((1, 1, 2, 2)), np.array([0.5]), stride=2)
+        no_bias, _ = conv2d_plain_forward(x2, w)
     assert np.array_equal(out[0, 0], [[10.5, 18.5], [42.5, 50.5]])
     assert np.allclose(no_bias, loops_conv(x2, w, np.zeros(2), (1, 1), (0, 0), (1, 1)))
 

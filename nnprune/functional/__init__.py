@@ -4,9 +4,10 @@ The NumPy kernels behind it live beside this file, cs231n style (``out, cache =
 conv2d_forward(...)``, ``dx, dw, db = conv2d_backward(dout, cache)``), each with a plain-loop
 twin in ``naive.py``:
 
-    conv.py     conv2d as a GEMM                   im2col.py   its im2col and col2im
+    conv_plain.py   conv2d as im2col + one GEMM, forward and backward: the reference to read
+    conv.py     the same, tuned (chunks, three memory layouts; im2col.py holds the copies)
     winograd.py 3×3 conv2d by Winograd's minimal filtering (F(2×2, 3×3), F(4×4, 3×3))
-    conv_algorithms.py   which of the two runs (conv2d's algorithm=)
+    conv_algorithms.py   which tuned kernel runs (conv2d's algorithm=), and the op
     pool.py     max_pool2d, avg_pool2d             norm.py     batch_norm
     loss.py     log_softmax, cross_entropy,        dense.py    linear
                 mse_loss                           noise.py    dropout
@@ -31,15 +32,13 @@ from typing import Any
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.functional.conv import Conv2d
 from nnprune.functional.noise import Dropout, check_dropout_args
 from nnprune.functional.dense import Linear
 from nnprune.functional.loss import CrossEntropy, LogSoftmax, MSELoss
 from nnprune.functional.norm import BatchNorm
 from nnprune.functional.pool import AvgPool2d, MaxPool2d
 from nnprune.functional.validation import pair
-from nnprune.functional.conv_algorithms import TILE, conv_algorithm
-from nnprune.functional.winograd import WinogradConv2d
+from nnprune.functional.conv_algorithms import Conv2d, conv_algorithm
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
            "tanh", "sigmoid", "log_softmax", "cross_entropy", "mse_loss"]
@@ -71,11 +70,8 @@ def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
     x, weight = as_tensor(x), as_tensor(weight)
     chosen = conv_algorithm(algorithm, x.shape, weight.shape, pair("stride", stride, 1),
                             pair("dilation", dilation, 1), pair("padding", padding, 0))
-    if chosen == "im2col":
-        return Conv2d.apply(*_with_bias(x, weight, bias=bias), stride=stride, padding=padding,
-                            dilation=dilation)
-    return WinogradConv2d.apply(*_with_bias(x, weight, bias=bias), padding=padding,
-                                m=TILE[chosen])
+    return Conv2d.apply(*_with_bias(x, weight, bias=bias), algorithm=chosen, stride=stride,
+                        padding=padding, dilation=dilation)
 
 
 def max_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = None,

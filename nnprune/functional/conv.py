@@ -1,35 +1,27 @@
-"""2-D convolution as a matrix product: im2col on the way forward, col2im on the way back.
+"""The tuned im2col convolution: conv_plain.py's algorithm, arranged for speed.
 
-Shapes: x (N, C, H, W) ⋆ w (F, C, kh, kw) + b (F,) -> out (N, F, OH, OW), with
-OH = ⌊(H + 2·ph − dh·(kh − 1) − 1) / sh⌋ + 1 and likewise OW (PyTorch's Conv2d, a
-cross-correlation). Write K = C·kh·kw and P = OH·OW.
+Shapes and math as in ``conv_plain.py`` (the reference to read first): x (N, C, H, W) ⋆
+w (F, C, kh, kw) + b (F,) -> out (N, F, OH, OW); K = C·kh·kw, P = OH·OW; im2col on the way
+forward, col2im on the way back (Chellapilla et al. 2006). What this module adds, each for a
+reason ``nnprune bench conv`` shows (the GEMMs take most of the time, then the copies
+around them):
 
-The idea (Chellapilla et al. 2006, "High performance convolutional neural networks for
-document processing"): copy every receptive field of the input into one column of a matrix
-cols (K, P) per image (im2col.py); the convolution is then a GEMM with the filters as the
-rows of W (F, K). The bias rides in the same GEMM as the weight of an extra input that is
-always 1 (a last row of ones in cols), so dW's GEMM yields db too:
+- the bias rides in the GEMM as the weight of an input that is always 1 (a last row of ones
+  in cols), so dW's GEMM yields db too:
 
-    out[n]  = [W | b] [cols[n]; 1]     (F, K+1) @ (K+1, P) -> (F, P)
-    [dW | db] = Σ_n dout[n] [cols[n]; 1]ᵀ
-    dcols[n] = Wᵀ dout[n]              (K, F) @ (F, P)
-    dx[n]   = col2im(dcols[n])         each column added back where it was copied from
+      out[n] = [W | b] [cols[n]; 1]        [dW | db] = Σ_n dout[n] [cols[n]; 1]ᵀ
 
-Where the time goes (``nnprune bench conv``): the GEMMs, then the copies around them. So:
-- the batch runs in chunks of b images (bands of output rows for batch-last), each chunk's
-  cols at most CHUNK_ELEMENTS entries, so that they stay in cache from the copy to the GEMM.
-  The scratch arrays are kept from call to call (one set per thread): fresh ones cost a page
-  fault per 4 KB on first touch. The cache keeps the (padded) input: backward rebuilds each
-  chunk's cols, cheaper than keeping kh·kw copies of a large input in memory (and faster:
-  keeping all 19 MB of cols of the bench's 128->256 layer took 43 ms forward+backward
-  against 41); when the whole batch is one chunk, its cols (at most CHUNK_ELEMENTS
-  entries) are kept instead (LeNet conv1: 2.75 -> 2.45 ms);
-- the layout of cols is picked per shape (``default_layout``, measured; see im2col.py).
-  channels-first: one GEMM per image, (F, K+1) @ (b, K+1, P), lands straight in NCHW; it
-  needs few channels and enough pixels per image. channels-last: one GEMM per chunk,
-  (F, K+1) @ (K+1, b·P), and the output (F, b, P) is relaid out to (b, F, P) in runs of P
-  values (dout the other way round). batch-last: one GEMM per band of rows,
-  (F, K+1) @ (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once at the end.
+- the batch runs in chunks of images (bands of output rows for batch-last), each chunk's
+  cols at most CHUNK_ELEMENTS entries, so they stay in cache from the copy to the GEMM;
+- scratch arrays are kept from call to call, one set per thread (a fresh array costs a page
+  fault per 4 KB on first touch); the cache keeps the padded input and backward rebuilds
+  each chunk's cols (cheaper than keeping kh·kw copies of the input), except when the whole
+  batch is one chunk: its cols are kept;
+- the memory layout of cols is chosen per shape (``default_layout``; im2col.py describes
+  the three). channels-first: one GEMM per image, (F, K+1) @ (b, K+1, P), lands straight in
+  NCHW. channels-last: one GEMM per chunk, (F, K+1) @ (K+1, b·P), its output (F, b, P)
+  relaid out to (b, F, P). batch-last: one GEMM per band of rows, (F, K+1) @
+  (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once at the end.
 """
 from __future__ import annotations
 
@@ -38,46 +30,31 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.autograd.function import Function
 from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, col2im_band, copy_relaid,
                                        im2col, im2col_band, interior, pad_images,
                                        padded_shape)
-from nnprune.functional.validation import Pair, check_float, check_vector, pair
+from nnprune.functional.conv_plain import check_conv_inputs, conv_output_size
+from nnprune.functional.validation import Pair, pair
 
 CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
 
 
 def default_layout(c: int, p: int) -> str:
-    """The faster layout of cols for C channels and P output pixels per image.
+    """The faster layout of cols for C channels and P output pixels per image, as measured
+    by ``nnprune bench conv`` (forward+backward):
 
-    Measured forward+backward on 64-image batches, 3×3 or 5×5 kernels, 2 BLAS threads:
-    - channels-first wins only for C < 8 at P ≥ 256 (C = 3, P = 1024: 13.2 ms against 23.8
-      batch-last): its GEMMs, one per image, are too small to run at speed otherwise;
-    - batch-last wins for 8 ≤ C < 32, and for C < 64 when P < 256: its col2im adds runs of
-      OW·N values where the others add runs of OW or C (C = 16, P = 256: 9.1 against 12.7
-      channels-first and 10.6 channels-last; the bench's LeNet conv2, C = 6, P = 64: 1.7
-      against 3.1 both; models.lenet5's, C = 20: 7.1 against 8.8 channels-last);
-    - channels-last wins or ties from C = 64, and from C = 32 at P ≥ 256 (C = 32, P = 256:
-      20.7 against 21.1 batch-last): its runs of C values are long enough, and batch-last's
-      transposes of x and out grow with the image.
+    - channels-first for few channels (C < 8) and many pixels (P ≥ 256): with more channels
+      its GEMMs, one per image, are too small to run at speed;
+    - batch-last for 8 ≤ C < 32, and for C < 64 when P < 256: its col2im adds runs of OW·N
+      values where the others add runs of OW or of C;
+    - channels-last from C = 64, and from C = 32 at P ≥ 256: its runs of C values are long
+      enough, and batch-last's transposes of x and out grow with the image.
     """
     if c >= 64 or (c >= 32 and p >= 256):
         return "channels_last"
     if c < 8 and p >= 256:
         return "channels_first"
     return "batch_last"
-
-
-def conv_output_size(h: int, w: int, kernel: Pair, stride: Pair, padding: Pair,
-                     dilation: Pair) -> Pair:
-    """(OH, OW) with OH = ⌊(H + 2p − d(k − 1) − 1) / s⌋ + 1 (PyTorch's Conv2d docs).
-
-    >>> conv_output_size(28, 28, (5, 5), (1, 1), (0, 0), (1, 1))
-    (24, 24)
-    """
-    oh = (h + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
-    ow = (w + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
-    return oh, ow
 
 
 class ConvCache(NamedTuple):
@@ -109,7 +86,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     """
     stride, padding, dilation = (pair("stride", stride, 1), pair("padding", padding, 0),
                                  pair("dilation", dilation, 1))
-    _check_conv_inputs(x, w, b, stride, padding, dilation)
+    check_conv_inputs(x, w, b, stride, padding, dilation)
     out_hw = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
     if layout is None:
         layout = default_layout(x.shape[1], out_hw[0] * out_hw[1])
@@ -186,8 +163,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
         else:
             d = d_t[:, s].reshape(f, -1)  # (F, rows·OW·N)
             # [dW | db]ᵀ = cols dᵀ: (K+1, rows·OW·N) @ (rows·OW·N, F). The same GEMM as
-            # d colsᵀ, but OpenBLAS runs it up to 1.7× faster with cols on the left (LeNet
-            # conv2: 0.28 against 0.48 ms; measured for F ≤ 256 in this layout)
+            # d colsᵀ, but OpenBLAS runs it faster with cols on the left in this layout
             dw_aug += np.matmul(cols, d.T).T
             if need_dx:
                 dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (g.k, d.shape[1])))
@@ -201,21 +177,6 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
     return dx, dw, db
 
 
-class Conv2d(Function):
-    """out = x ⋆ w + b as one autograd op; backward by the transposed GEMMs and col2im."""
-
-    def forward(self, x, w, *b, stride=1, padding=0, dilation=1):
-        self.dtypes = [a.dtype for a in (x, w, *b)]
-        out, self.cache = conv2d_forward(x, w, b[0] if b else None, stride, padding, dilation)
-        return out
-
-    def backward(self, dout):
-        need_dx = self.parents[0].requires_grad  # an input image needs no gradient
-        grads = conv2d_backward(dout, self.cache, need_dx=need_dx)[:len(self.dtypes)]
-        return tuple(None if g is None else g.astype(dt, copy=False)
-                     for g, dt in zip(grads, self.dtypes))
-
-
 # ---------------------------------------------------------------------------- helpers
 def _chunk_size(g: Geometry, f: int) -> int:
     """Images per chunk (output rows per band for batch-last): as many as keep cols and the
@@ -227,8 +188,8 @@ def _chunk_size(g: Geometry, f: int) -> int:
 
 
 # Scratch arrays live from call to call, one set per thread: a fresh multi-megabyte array
-# costs the kernel a page fault per 4 KB page on first touch, measured as much time as all
-# the rest of a LeNet conv2 backward (2.9 ms against 1.3 ms with reused scratch).
+# costs a page fault per 4 KB page on first touch, as much time as the rest of a small
+# layer's backward.
 _SCRATCH = threading.local()
 
 
@@ -279,24 +240,3 @@ class _Buffers:
         if self.g.layout == "channels_first" and not any(self.g.padding):
             return dx
         return self.take("dx_pad", padded_shape(dx.shape, self.g.padding, self.g.layout))
-
-
-def _check_conv_inputs(x, w, b, stride, padding, dilation) -> None:
-    check_float("x", x)
-    check_float("weight", w)
-    if x.ndim != 4:
-        raise ValueError(f"x must be 4-D (N, C, H, W), got shape {x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"weight must be 4-D (F, C, kh, kw), got shape {w.shape}")
-    if 0 in x.shape or 0 in w.shape:
-        raise ValueError(f"x {x.shape} and weight {w.shape} must have no empty axis")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} channels but weight expects {w.shape[1]} "
-                         f"(weight shape {w.shape} is (F, C, kh, kw))")
-    check_vector("bias", b, w.shape[0], "filter")
-    oh, ow = conv_output_size(*x.shape[2:], w.shape[2:], stride, padding, dilation)
-    if oh < 1 or ow < 1:
-        span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, w.shape[2:]))
-        padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
-        raise ValueError(f"kernel {w.shape[2:]} with dilation {dilation} spans {span}, larger "
-                         f"than the padded input {padded}")

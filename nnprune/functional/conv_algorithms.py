@@ -1,11 +1,19 @@
-"""Which algorithm runs a conv2d: im2col (conv.py) or Winograd (winograd.py).
+"""Which kernel runs a conv2d, and the autograd op that runs it.
+
+Three levels of the same convolution live beside this file: ``naive.py``'s seven loops,
+``conv_plain.py``'s im2col and one GEMM (the reference to read), and the tuned kernels that
+``F.conv2d`` runs: ``conv.py`` (im2col in three memory layouts, ``im2col.py``) and
+``winograd.py`` (3×3 kernels by minimal filtering). The tests hold all of them equal.
 
 ``F.conv2d(..., algorithm=...)`` and ``nn.Conv2d(..., algorithm=...)`` take one of
-ALGORITHMS; "auto" runs ``auto_winograd``'s measured rule.
+ALGORITHMS; "auto" runs ``auto_winograd``'s rule.
 """
 from __future__ import annotations
 
+from nnprune.autograd.function import Function
+from nnprune.functional.conv import conv2d_backward, conv2d_forward
 from nnprune.functional.validation import Pair
+from nnprune.functional.winograd import winograd_backward, winograd_forward
 
 ALGORITHMS = ("auto", "im2col", "winograd2", "winograd4")
 TILE = {"winograd2": 2, "winograd4": 4}  # the output tile m of each Winograd algorithm
@@ -41,12 +49,32 @@ def auto_winograd(x_shape: tuple, w_shape: tuple, padding: Pair = (1, 1)) -> str
     """The faster algorithm for a 3×3 stride-1 conv of x (N, C, H, W) with F filters.
 
     Winograd trades GEMM work (÷2.25 or ÷4) for transforms that copy the data a few times;
-    it wins once the GEMMs dominate. Measured forward+backward, batch 64, padding 1, one BLAS
-    thread, CPU time in ms (im2col / F(2×2) / F(4×4)): C=8, F=16 @32²: 24.8 / 31.1 / 22.6;
-    C=F=16 @32²: 46.2 / 48.0 / 31.8; C=F=32 @16²: 34.3 / 33.2 / 25.1; C=F=64 @4²:
-    4.8 / 7.2 / 4.0; C=F=128 @4²: 13.8 / 14.2 / 9.6, but @2²: 3.9 / 4.6 / 10.5 (one 4×4
-    tile for 2×2 outputs); the bench's VGG 3->64 @32²: im2col 2-3× faster. So F(4×4, 3×3)
-    from 16 channels with outputs of at least 4×4, im2col otherwise; F(2×2, 3×3) never won.
+    it wins once the GEMMs dominate. ``nnprune bench conv`` times both: F(4×4, 3×3) wins
+    from 16 input channels with outputs of at least 4×4 (a 4×4 tile over a 2×2 output
+    wastes most of its work), im2col wins below (the first layer of an image network, with
+    3 channels, most clearly); F(2×2, 3×3) never won.
     """
     out_h, out_w = (x_shape[2] + 2 * padding[0] - 2, x_shape[3] + 2 * padding[1] - 2)
     return "winograd4" if x_shape[1] >= 16 and min(out_h, out_w) >= 4 else "im2col"
+
+
+class Conv2d(Function):
+    """out = x ⋆ w + b as one autograd op, by the algorithm ``conv_algorithm`` chose:
+    "im2col" (conv.py), "winograd2" or "winograd4" (winograd.py, stride and dilation 1)."""
+
+    def forward(self, x, w, *b, algorithm="im2col", stride=1, padding=0, dilation=1):
+        self.dtypes = [a.dtype for a in (x, w, *b)]
+        bias = b[0] if b else None
+        if algorithm == "im2col":
+            self.kernel_backward = conv2d_backward
+            out, self.cache = conv2d_forward(x, w, bias, stride, padding, dilation)
+        else:
+            self.kernel_backward = winograd_backward
+            out, self.cache = winograd_forward(x, w, bias, padding, m=TILE[algorithm])
+        return out
+
+    def backward(self, dout):
+        need_dx = self.parents[0].requires_grad  # an input image needs no gradient
+        grads = self.kernel_backward(dout, self.cache, need_dx=need_dx)[:len(self.dtypes)]
+        return tuple(None if g is None else g.astype(dt, copy=False)
+                     for g, dt in zip(grads, self.dtypes))

@@ -97,7 +97,7 @@ def copy_relaid(dst: np.ndarray, src: np.ndarray, batch_last: bool) -> None:
 
     Into or out of batch-last (N the last axis in memory) the copy is a transpose of
     (N, H·W) blocks: one channel at a time the block stays in cache, where a whole-array
-    transpose is 6–10× slower (measured, 64 images of 64×32×32).
+    transpose is several times slower.
     """
     if not batch_last:
         np.copyto(dst, src)
@@ -231,13 +231,10 @@ def _ufunc_buffer(block: np.ndarray) -> Iterator[None]:
     result.
 
     Why: an add between strided 4-D views runs through NumPy's buffered iterator, which
-    copies strided operands through its buffers (default 8192 values; larger ones were
+    copies strided operands through its buffers (default 8192 values; larger ones are
     slower still). Buffers of one row of the block (the two axes col2im's adds run along)
-    made col2im 1.45–2.3× faster (measured, NumPy 2.4, 64 images, whole batch: channels-last
-    64->128 @16: 8.4 -> 5.2 ms, forward+backward 51.8 -> 48.6; channels-first LeNet conv1:
-    0.81 -> 0.55 ms; batch-last LeNet conv2: 0.38 -> 0.17 ms, forward+backward 1.61 -> 1.42).
-    No one size suits all shapes: 1024 costs 1.2× at rows of 2048 values, and rows under
-    MIN_BUFFER values (8–36 measured) lost up to 40 %.
+    make col2im markedly faster in every layout (``nnprune bench conv``). No one size suits
+    all shapes, and rows under MIN_BUFFER values lose with any change.
     """
     values = block.shape[-1] * block.shape[-2]
     if values < MIN_BUFFER:

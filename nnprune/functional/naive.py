@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnprune.functional.conv import conv_output_size
+from nnprune.functional.conv_plain import conv_output_size
 from nnprune.functional.validation import pair
 
 

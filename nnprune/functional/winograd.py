@@ -43,7 +43,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.autograd.function import Function
 from nnprune.functional.validation import Pair, check_float, check_vector, pair
 
 # float32 results stay within FLOAT32_TOLERANCE[m] · max(|x| ⋆ |w| + |b|) of the exact ones
@@ -197,21 +196,6 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
     return dx, np.ascontiguousarray(dw), db
 
 
-class WinogradConv2d(Function):
-    """out = x ⋆ w + b (3×3, stride 1) as one autograd op, by F(m×m, 3×3)."""
-
-    def forward(self, x, w, *b, padding=0, m=2):
-        self.dtypes = [a.dtype for a in (x, w, *b)]
-        out, self.cache = winograd_forward(x, w, b[0] if b else None, padding, m=m)
-        return out
-
-    def backward(self, dout):
-        need_dx = self.parents[0].requires_grad
-        grads = winograd_backward(dout, self.cache, need_dx=need_dx)[:len(self.dtypes)]
-        return tuple(None if g is None else g.astype(dt, copy=False)
-                     for g, dt in zip(grads, self.dtypes))
-
-
 # ---------------------------------------------------------------------------- the three steps
 def _tiling(x_shape: tuple, padding: Pair, m: int) -> Tiling:
     oh, ow = x_shape[2] + 2 * padding[0] - 2, x_shape[3] + 2 * padding[1] - 2
@@ -241,7 +225,7 @@ def _input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
     tiles = np.lib.stride_tricks.as_strided(   # (N, C, th, tw, α, α), a view
         xp, (n, c, th, tw, a, a), (sn, sc, m * sh, m * sw, sh, sw), writeable=False)
     # d[i, j, tile, c]: channels last, so the copy runs over C values at a time (on the
-    # bench's 64->128 layer 4× faster than runs over the tiles of a row)
+    # bench's larger layers faster than runs over the tiles of a row)
     d = _scratch("d", (a, a, n, th, tw, c), x.dtype)
     np.copyto(d, tiles.transpose(4, 5, 0, 2, 3, 1))
     v = np.empty((a * a, c * t.count), x.dtype) if keep else _scratch("v", (a * a, c * t.count),

@@ -104,5 +104,5 @@ def test_a_1x1_conv_is_a_matrix_product_over_channels():
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((2, 4, 3, 5)), rng.standard_normal((6, 4, 1, 1))
     want = np.einsum("fc,nchw->nfhw", w[:, :, 0, 0], x)
-    assert np.allclose(conv2d_plain_forward(x, w), want)
-    assert np.allclose(conv2d_plain_forward(x, w, padding=1)[:, :, 1:-1, 1:-1], want)
+    assert np.allclose(conv2d_plain_forward(x, w)[0], want)
+    assert np.allclose(conv2d_plain_forward(x, w, padding=1)[0][:, :, 1:-1, 1:-1], want)
