@@ -332,7 +332,7 @@ def surgery_nets(draw, max_channels: int = 4):
     one or two blocks [conv (non-square kernel, stride, padding 0/1, with or without bias)
     → BatchNorm2d? → ReLU/Tanh/Dropout? → MaxPool2d/AvgPool2d (padding 0/1)?], then Flatten
     → BatchNorm1d? → Linear → BatchNorm1d? → ReLU? → Linear. Every map is at least 1×1."""
-    from nnprune.count_layers import conv_output_size
+    from nnprune.count.rules import conv_output_size
 
     input_shape = (draw(st.integers(1, 3)), draw(st.integers(3, 9)), draw(st.integers(3, 9)))
     shape, layers = input_shape, []

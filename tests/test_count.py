@@ -8,10 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nnprune.count
-import nnprune.count_layers
+import nnprune.count.arrays
+import nnprune.count.model
+import nnprune.count.rules
+import nnprune.ratios
 from nnprune import Tensor, models, nn, no_grad
 from nnprune.count import count, count_arrays, leaf_layers
+from nnprune.prune import PruneReport
+from nnprune.ratios import json_ratio, pruned_fraction, ratio
 from strategies import conv_geometries, pool_geometries, seeds, sparsities
 
 pytestmark = pytest.mark.accounting
@@ -194,6 +198,31 @@ def test_parameter_free_model_has_unit_ratios():
     assert report.layers[-1].output_shape == (3 * 2 * 3,)
 
 
+@given(st.integers(0, 10**6), st.integers(0, 10**6))
+def test_one_rule_for_ratios_of_counts(a, b):
+    """nnprune.ratios: nothing counted is dense. For zeros ≤ n: sparsity + density = 1 and
+    compression = 1 / density; at n = 0 that reads density 1, compression 1, sparsity 0; a
+    count over zero is infinite."""
+    zeros, n = min(a, b), max(a, b)
+    kept = n - zeros
+    assert pruned_fraction(zeros, n) + ratio(kept, n) == pytest.approx(1.0)
+    if kept:
+        assert ratio(n, kept) == pytest.approx(1 / ratio(kept, n))
+    else:
+        assert ratio(n, kept) == (float("inf") if n else 1.0)
+    assert (ratio(0, 0), pruned_fraction(0, 0), json_ratio(ratio(1, 0))) == (1.0, 0.0, None)
+
+
+def test_prune_report_and_count_share_the_rule_on_empty_counts():
+    """An all-excluded pruning reports sparsity 0 (PruneReport) and a parameter-free model
+    compression 1 (count): both say nothing counted, nothing pruned."""
+    report = PruneReport.from_masks({"w": np.ones(3), "e": np.zeros(0)}, excluded=["w"])
+    assert (report.n, report.sparsity, report.sparsity_of("e")) == (0, 0.0, 0.0)
+    cost = count(nn.Sequential(nn.ReLU()), (1, 2, 2))
+    assert (cost.params, cost.compression_ratio, cost.speedup) == (0, 1.0, 1.0)
+    assert report.sparsity == 1.0 - cost.compression_ratio
+
+
 # ---------------------------------------------------------------- shapes against forward
 
 
@@ -336,7 +365,8 @@ def test_to_dict_is_json_and_matches_the_report():
 
 
 def test_docstring_examples_run():
-    for module in (nnprune.count, nnprune.count_layers):
+    for module in (nnprune.count.model, nnprune.count.rules, nnprune.count.arrays,
+                   nnprune.ratios):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

@@ -81,8 +81,9 @@ CORE = ("scores", "masks", "scope", "groups", "schedules", "report", "hessian")
 def test_the_core_imports_numpy_and_itself_only(module):
     """Arrays in, arrays out: the core modules import the standard library, numpy and
     nnprune.prune.* (never nnprune.nn, nnprune.autograd or another framework), and
-    nnprune.foreign, which imports nothing and refuses other frameworks' tensors, and
-    nnprune.checks, the argument checks (numpy and nnprune.foreign only)."""
+    nnprune.foreign, which imports nothing and refuses other frameworks' tensors,
+    nnprune.checks, the argument checks (numpy and nnprune.foreign only), and nnprune.ratios,
+    the rule for dividing counts (imports nothing)."""
     path = Path(nnprune.prune.__file__).with_name(f"{module}.py")
     allowed = {"__future__", "math", "numbers", "re", "dataclasses", "typing", "functools",
                "numpy"}
@@ -95,5 +96,5 @@ def test_the_core_imports_numpy_and_itself_only(module):
             continue
         for name in names:
             assert name.split(".")[0] in allowed or name.startswith("nnprune.prune.") \
-                or name in ("nnprune.foreign", "nnprune.checks"), \
+                or name in ("nnprune.foreign", "nnprune.checks", "nnprune.ratios"), \
                 f"{module}.py imports {name}"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nnprune import nn
 from nnprune.count import count
-from nnprune.count_layers import conv_output_size
+from nnprune.count.rules import conv_output_size
 from nnprune.prune.hessian import obd_saliency, obs_update
 from nnprune.prune.schedules import polynomial_sparsity
 from strategies import zhu_gupta_schedules

@@ -10,6 +10,9 @@ Two overall figures, because excluded tensors change the denominator:
 - ``sparsity``: zeros / entries over the tensors that were pruned (not excluded);
 - ``sparsity_all``: zeros / entries over every tensor in the report, excluded ones included.
 
+Nothing counted is nothing pruned (``nnprune.ratios``, the rule ``nnprune.count`` follows too):
+an empty tensor, or a call that excluded every tensor, reports sparsity 0.
+
 >>> import numpy as np
 >>> report = PruneReport.from_masks({"fc1": np.array([0., 0., 1., 1.]),
 ...                                  "fc2": np.array([1., 1.])}, excluded=["fc2"], target=0.5)
@@ -23,10 +26,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-
-def _ratio(zeros: int, n: int) -> float:
-    """zeros / n, with 0.0 for an empty tensor (it has nothing to prune)."""
-    return zeros / n if n else 0.0
+from nnprune.ratios import pruned_fraction
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class PruneReport:
         if name not in self.layers:
             raise KeyError(f"no layer {name!r} in this report; it has {list(self.layers)}")
         n, zeros = self.layers[name]
-        return _ratio(zeros, n)
+        return pruned_fraction(zeros, n)
 
     @property
     def per_layer(self) -> dict[str, float]:
@@ -85,13 +85,13 @@ class PruneReport:
     @property
     def sparsity(self) -> float:
         """zeros / entries over the pruned (non-excluded) tensors: what the target aimed at."""
-        return _ratio(self.zeros, self.n)
+        return pruned_fraction(self.zeros, self.n)
 
     @property
     def sparsity_all(self) -> float:
         """zeros / entries over every tensor, excluded ones included."""
         n = sum(n for n, _ in self.layers.values())
-        return _ratio(sum(z for _, z in self.layers.values()), n)
+        return pruned_fraction(sum(z for _, z in self.layers.values()), n)
 
     # ------------------------------------------------------------------ output
 
@@ -104,7 +104,7 @@ class PruneReport:
             "n": self.n,
             "zeros": self.zeros,
             "excluded": list(self.excluded),
-            "layers": {name: {"n": n, "zeros": z, "sparsity": _ratio(z, n),
+            "layers": {name: {"n": n, "zeros": z, "sparsity": pruned_fraction(z, n),
                               "excluded": name in self.excluded}
                        for name, (n, z) in self.layers.items()},
         }
@@ -127,7 +127,7 @@ class PruneReport:
         lines = [header, "-" * len(header)]
         for name, (n, z) in self.layers.items():
             note = "  excluded" if name in self.excluded else ""
-            lines.append(f"{name:<{width}}  {n:>12,}  {z:>12,}  {_ratio(z, n):>8.2%}{note}")
+            lines.append(f"{name:<{width}}  {n:>12,}  {z:>12,}  {self.sparsity_of(name):>8.2%}{note}")
         lines.append("-" * len(header))
         lines.append(f"{'pruned tensors':<{width}}  {self.n:>12,}  {self.zeros:>12,}  "
                      f"{self.sparsity:>8.2%}")

@@ -20,8 +20,8 @@ from math import prod
 from typing import Callable
 
 from nnprune import nn
+from nnprune.count.report import Shape
 
-Shape = tuple[int, ...]
 Rule = Callable[[str, nn.Module, Shape], tuple[Shape, int]]
 
 

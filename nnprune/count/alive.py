@@ -23,8 +23,8 @@ from math import prod
 import numpy as np
 
 from nnprune import nn
+from nnprune.count.report import Shape
 
-Shape = tuple[int, ...]
 PASS_THROUGH = (nn.ReLU, nn.Tanh, nn.Dropout, nn.MaxPool2d, nn.AvgPool2d)
 
 
