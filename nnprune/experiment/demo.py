@@ -5,33 +5,38 @@ head) and the LeNet-300-100-style MLP. Each is pruned one shot, from its trained
 with six criteria (magnitude, gradient, Taylor, random, and the second-order OBD with the
 Gauss–Newton diagonal and layer-wise OBS, exact per row), at several sparsities, with
 global and with layer-wise scope, and measured on the test split before and after
-fine-tuning; the seconds each criterion took to prune are reported beside. The small CNN
-is also filter-pruned and shrunk into a smaller dense model (``demo_structured``), whose measured inference time is set beside the dense model's and the
-unstructured one's; the filter criteria are compared at the first structured sparsity, with an
-accuracy-vs-MACs chart and per-layer sensitivity curves (``demo_criteria``). The output folder gets ``results.json`` (the structured runs under
+fine-tuning; the seconds each criterion took to prune are reported beside
+(``demo_tables``). The small CNN is also filter-pruned and shrunk into a smaller dense
+model (``demo_structured``), whose measured inference time is set beside the dense model's
+and the unstructured one's; the filter criteria are compared at the first structured
+sparsity, with an accuracy-vs-MACs chart and per-layer sensitivity curves
+(``demo_criteria``). The output folder gets ``results.json`` (the structured runs under
 ``"structured"``), ``report.md`` and ``figures/``.
 
-The demo checks three expectations on its own numbers (they are measured, not assumed):
-the MLP at 90 % global magnitude sparsity with fine-tuning loses at most 1 point of test
-accuracy; random pruning at that sparsity is clearly worse (at least 5 points below
-magnitude, both fine-tuned); magnitude pruning without fine-tuning stays within 1 point of
-the dense accuracy up to at least 50 % sparsity.
+The demo checks three expectations on its own numbers (they are measured, not assumed,
+``demo_checks``): the MLP at 90 % global magnitude sparsity with fine-tuning loses at most
+1 point of test accuracy; random pruning at that sparsity is clearly worse (at least 5
+points below magnitude, both fine-tuned); magnitude pruning without fine-tuning stays within
+1 point of the dense accuracy up to at least 50 % sparsity.
 """
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nnprune import data as datasets
 from nnprune import models, train
+from nnprune.experiment.demo_checks import (MLP, TARGET_SPARSITY, check_lines,  # noqa: F401
+                                            checks_markdown, demo_checks)
+from nnprune.experiment.demo_criteria import (CRITERIA, criteria_figures, criteria_lines,
+                                              criteria_markdown, criteria_runs)
 from nnprune.experiment.demo_structured import (structured_console, structured_markdown,
                                                 structured_runs)
-from nnprune.experiment.demo_criteria import (CRITERIA, criteria_figures, criteria_markdown,
-                                              criteria_runs)
-from nnprune.experiment.report import nearest_sparsity, tolerated_sparsity, write_results
+from nnprune.experiment.demo_tables import console_table, times_console, times_markdown
+from nnprune.experiment.results import write_results
 from nnprune.experiment.sweep import fit_model, representative, sweep, write_outputs
 from nnprune.nn import Module
 
@@ -88,110 +93,6 @@ QUICK = DemoSettings(models=(DemoModel("simple_cnn", epochs=2, finetune_epochs=1
                      filter_criteria=("l1_norm", "fpgm"), sensitivity_ratios=(0.5,))
 
 DEFAULT_OUT = "nnprune-demo"
-MLP, TARGET_SPARSITY, TOLERANCE, CLEAR_GAP = "lenet_300_100", 0.9, 0.01, 0.05
-
-
-def demo_checks(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The demo's three expectations, each evaluated on ``records``.
-
-    Returns one dict per check: ``name``, ``met`` (bool, or None when the records lack the
-    runs it needs) and ``detail`` (the measured numbers, in words).
-    """
-    mlp = [r for r in records if r["model"] == MLP and r["scope"] == "global"]
-    checks: list[dict[str, Any]] = []
-
-    def pick(criterion: str, sparsity: float) -> Mapping[str, Any] | None:
-        return next((r for r in mlp if r["criterion"] == criterion
-                     and float(r["sparsity"]) == sparsity), None)
-
-    s = nearest_sparsity(mlp, TARGET_SPARSITY) if mlp else None
-    mag = pick("magnitude", s) if s is not None else None
-    rnd = pick("random", s) if s is not None else None
-    name = f"{MLP}, global magnitude at {s or TARGET_SPARSITY:.0%}, fine-tuned, loses ≤ 1 point"
-    if mag is None or mag["accuracy_after_finetune"] is None:
-        checks.append({"name": name, "met": None, "detail": "no such run"})
-    else:
-        lost = 100 * (mag["accuracy_dense"] - mag["accuracy_after_finetune"])
-        checks.append({"name": name, "met": lost <= 100 * TOLERANCE,
-                       "detail": f"dense {100 * mag['accuracy_dense']:.1f}%, fine-tuned "
-                                 f"{100 * mag['accuracy_after_finetune']:.1f}%: "
-                                 f"{'loses' if lost >= 0 else 'gains'} {abs(lost):.1f} points"})
-    name = f"{MLP}, random at {s or TARGET_SPARSITY:.0%} is clearly worse (≥ 5 points below)"
-    if mag is None or rnd is None or rnd["accuracy_after_finetune"] is None \
-            or mag["accuracy_after_finetune"] is None:
-        checks.append({"name": name, "met": None, "detail": "no such runs"})
-    else:
-        gap = 100 * (mag["accuracy_after_finetune"] - rnd["accuracy_after_finetune"])
-        checks.append({"name": name, "met": gap >= 100 * CLEAR_GAP,
-                       "detail": f"random {100 * rnd['accuracy_after_finetune']:.1f}% vs "
-                                 f"magnitude {100 * mag['accuracy_after_finetune']:.1f}% "
-                                 f"(fine-tuned): {gap:.1f} points below"})
-    runs = [r for r in mlp if r["criterion"] == "magnitude"]
-    limit = tolerated_sparsity(runs, TOLERANCE) if runs else None
-    checks.append({"name": f"{MLP}, global magnitude without fine-tuning within 1 point "
-                           "up to ≥ 50%",
-                   "met": None if not runs else (limit is not None and limit >= 0.5),
-                   "detail": "no such runs" if not runs else
-                   ("loses more than 1 point at every sparsity tried" if limit is None
-                    else f"within 1 point up to {limit:.0%}")})
-    return checks
-
-
-def console_table(records: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text table of the runs: accuracy without and with fine-tuning, in %."""
-    header = f"{'model':<14} {'scope':<6} {'criterion':<10} {'sparsity':>8} {'dense':>7} " \
-             f"{'pruned':>7} {'tuned':>7}"
-    lines = [header, "-" * len(header)]
-    for r in records:
-        tuned = r["accuracy_after_finetune"]
-        lines.append(f"{r['model']:<14} {r['scope']:<6} {r['criterion']:<10} "
-                     f"{100 * r['sparsity']:>7.0f}% {100 * r['accuracy_dense']:>6.1f}% "
-                     f"{100 * r['accuracy_before_finetune']:>6.1f}% "
-                     + ("      –" if tuned is None else f"{100 * tuned:>6.1f}%"))
-    return "\n".join(lines)
-
-
-def criterion_times(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per model and criterion: the runs, the median seconds one pruning from the trained
-    model takes (its own ``prune_seconds`` plus the shared gradients, Hessian diagonal or
-    calibration, ``setup_seconds``) and the best one-shot accuracy without fine-tuning at the
-    sparsity nearest 90 %, global scope."""
-    rows = []
-    for model in dict.fromkeys(r["model"] for r in records):
-        for criterion in dict.fromkeys(r["criterion"] for r in records if r["model"] == model):
-            runs = [r for r in records if r["model"] == model and r["criterion"] == criterion]
-            seconds = sorted(float(r.get("prune_seconds", 0.0)) + float(r.get(
-                "setup_seconds", 0.0)) for r in runs)
-            at = [r for r in runs if r["scope"] == "global"] or runs
-            s = nearest_sparsity(at, TARGET_SPARSITY)
-            rows.append({"model": model, "criterion": criterion, "runs": len(runs),
-                         "median_seconds": seconds[len(seconds) // 2], "sparsity": s,
-                         "accuracy_pruned": max(r["accuracy_before_finetune"] for r in at
-                                                if float(r["sparsity"]) == s)})
-    return rows
-
-
-def times_console(records: Sequence[Mapping[str, Any]]) -> str:
-    """The ``criterion_times`` table as plain text."""
-    lines = [f"{'model':<14} {'criterion':<10} {'prune s':>8}  one-shot accuracy"]
-    for t in criterion_times(records):
-        lines.append(f"{t['model']:<14} {t['criterion']:<10} {t['median_seconds']:>8.3f}  "
-                     f"{100 * t['accuracy_pruned']:.1f}% at {t['sparsity']:.0%}")
-    return "\n".join(lines)
-
-
-def times_markdown(records: Sequence[Mapping[str, Any]]) -> str:
-    """The ``criterion_times`` table in markdown."""
-    lines = ["Median seconds one pruning step took per criterion (gradients, Hessian diagonal "
-             "or calibration included; the machine may have been loaded), and the test "
-             "accuracy right after one-shot global pruning at the sparsity nearest 90 %.", "",
-             "| model | criterion | runs | seconds to prune | accuracy, no fine-tuning |",
-             "| --- | --- | ---: | ---: | ---: |"]
-    for t in criterion_times(records):
-        lines.append(f"| {t['model']} | {t['criterion']} | {t['runs']} | "
-                     f"{t['median_seconds']:.3f} | {100 * t['accuracy_pruned']:.1f}% at "
-                     f"{t['sparsity']:.0%} |")
-    return "\n".join(lines)
 
 
 def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, seed: int = 0,
@@ -211,6 +112,33 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
     start = time.perf_counter()
     data = datasets.digits(seed=seed)
     echo(f"nnprune demo ({'quick' if quick else 'full'}): {data.description}")
+    records, trained, kept = _sweep_models(settings, data, seed, progress, echo)
+    spec = next(m for m in settings.models if m.name == settings.structured_model)
+    result = _filter_pruning(out_dir, settings, spec, trained[spec.name], data, seed, echo)
+    result.update(records=records, checks=demo_checks(records),
+                  seconds=time.perf_counter() - start)
+    meta = {"demo": "quick" if quick else "full", "seed": seed, "dataset": data.description,
+            "seconds": result["seconds"]}
+    intro = _intro(settings, data, seed, quick, result["seconds"])
+    result["paths"] = _write(out_dir, result, trained, kept, meta, intro)
+    echo(console_table(records))
+    echo(times_console(records))
+    echo(structured_console(result["structured"]))
+    for line in criteria_lines(result["criteria"]) + check_lines(result["checks"]):
+        echo(line)
+    echo(f"wrote {result['paths']['report']}, {result['paths']['results']} and "
+         f"{len(result['paths']) - 2} figures in {result['seconds']:.1f}s")
+    del result["plots"]
+    return result
+
+
+def _sweep_models(settings: DemoSettings, data: Any, seed: int, progress: bool,
+                  echo: Callable[[str], None]
+                  ) -> tuple[list[dict[str, Any]], dict[str, Module], dict[str, Module]]:
+    """Train each model of ``settings`` and sweep its criteria, sparsities and scopes.
+
+    Returns (the records, the trained models, the pruned copy shown in the report per model).
+    """
     records: list[dict[str, Any]] = []
     trained: dict[str, Module] = {}
     kept: dict[str, Module] = {}
@@ -236,60 +164,57 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
                          finetune_epochs=spec.finetune_epochs, lr=spec.finetune_lr,
                          batch_size=spec.batch_size, seed=seed, model_name=spec.name,
                          progress=progress, on_run=keep)
-    spec = next(m for m in settings.models if m.name == settings.structured_model)
+    return records, trained, kept
+
+
+def _filter_pruning(out_dir: str | os.PathLike, settings: DemoSettings, spec: DemoModel,
+                    trained: Module, data: Any, seed: int,
+                    echo: Callable[[str], None]) -> dict[str, Any]:
+    """The structured part on ``trained``: filter pruning and shrinking at each structured
+    sparsity, then the filter criteria compared and the sensitivity curves drawn.
+
+    Returns ``{"structured", "criteria", "sensitivity", "plots"}`` (plots: caption, path).
+    """
+    options = dict(finetune_epochs=spec.finetune_epochs, lr=spec.finetune_lr,
+                   batch_size=spec.batch_size, seed=seed, model_name=spec.name)
     t0 = time.perf_counter()
-    structured = structured_runs(trained[spec.name], data, sparsities=settings.structured,
-                                 finetune_epochs=spec.finetune_epochs, lr=spec.finetune_lr,
-                                 batch_size=spec.batch_size, seed=seed, model_name=spec.name,
-                                 repeats=settings.timing_repeats)
+    structured = structured_runs(trained, data, sparsities=settings.structured,
+                                 repeats=settings.timing_repeats, **options)
     echo(f"{spec.name}: filter pruning and shrinking at "
          f"{', '.join(f'{s:.0%}' for s in settings.structured)} in "
          f"{time.perf_counter() - t0:.1f}s")
     t0 = time.perf_counter()
-    criteria = criteria_runs(trained[spec.name], data, sparsity=settings.structured[0],
-                             finetune_epochs=spec.finetune_epochs, lr=spec.finetune_lr,
-                             batch_size=spec.batch_size, seed=seed, model_name=spec.name,
-                             criteria=settings.filter_criteria)
-    criteria_plots, sensitivity = criteria_figures(out_dir, trained[spec.name], data, criteria,
-                                                   structured,
-                                                   ratios=settings.sensitivity_ratios)
+    criteria = criteria_runs(trained, data, sparsity=settings.structured[0],
+                             criteria=settings.filter_criteria, **options)
+    plots, sensitivity = criteria_figures(out_dir, trained, data, criteria, structured,
+                                          ratios=settings.sensitivity_ratios)
     echo(f"{spec.name}: {len(criteria)} filter criteria and the sensitivity curves in "
          f"{time.perf_counter() - t0:.1f}s")
-    seconds = time.perf_counter() - start
-    checks = demo_checks(records)
-    meta = {"demo": "quick" if quick else "full", "seed": seed, "dataset": data.description,
-            "seconds": seconds}
+    return {"structured": structured, "criteria": criteria, "sensitivity": sensitivity,
+            "plots": plots}
+
+
+def _write(out_dir: str | os.PathLike, result: Mapping[str, Any], trained: dict[str, Module],
+           kept: dict[str, Module], meta: dict[str, Any], intro: str) -> dict[str, Any]:
+    """Write ``report.md``, ``results.json`` and the figures; returns their paths by name."""
+    records, plots = result["records"], result["plots"]
+    figures = "\n\n".join(f"![{caption}](figures/{path.name})" for caption, path in plots)
     paths = write_outputs(out_dir, records, trained=trained, pruned=kept,
-                          title="nnprune demo: pruning on the digits",
-                          intro=_intro(settings, data, seed, quick, seconds), meta=meta,
-                          sections=[("Expectations", _checks_markdown(checks)),
+                          title="nnprune demo: pruning on the digits", intro=intro, meta=meta,
+                          sections=[("Expectations", checks_markdown(result["checks"])),
                                     ("Time per criterion", times_markdown(records)),
                                     ("Structured pruning: a really smaller model",
-                                     structured_markdown(structured)),
+                                     structured_markdown(result["structured"])),
                                     ("Filter criteria compared",
-                                     criteria_markdown(criteria) + "\n\n" + "\n\n".join(
-                                         f"![{caption}](figures/{path.name})"
-                                         for caption, path in criteria_plots))])
+                                     criteria_markdown(result["criteria"]) + "\n\n"
+                                     + figures)])
     # write_outputs writes the sweep's records; the structured runs join them in the same file
     write_results(paths["results"], records, meta,
-                  extra={"structured": structured, "criteria": criteria,
-                         "sensitivity": [sensitivity]})
-    for _, path in criteria_plots:
+                  extra={"structured": result["structured"], "criteria": result["criteria"],
+                         "sensitivity": [result["sensitivity"]]})
+    for _, path in plots:
         paths[f"figures/{path.name}"] = path
-    echo(console_table(records))
-    echo(times_console(records))
-    echo(structured_console(structured))
-    for r in criteria:
-        echo(f"{r['criterion']:<16} {100 * r['sparsity']:.0f}% filters: pruned "
-             f"{100 * r['accuracy_pruned']:5.1f}%, shrunk after fine-tuning "
-             f"{100 * r['accuracy_shrunk']:5.1f}% (dense {100 * r['accuracy_dense']:.1f}%)")
-    for check in checks:
-        status = {True: "met", False: "NOT met", None: "not run"}[check["met"]]
-        echo(f"[{status}] {check['name']}: {check['detail']}")
-    echo(f"wrote {paths['report']}, {paths['results']} and {len(paths) - 2} figures "
-         f"in {seconds:.1f}s")
-    return {"records": records, "checks": checks, "structured": structured, "paths": paths,
-            "seconds": seconds, "criteria": criteria, "sensitivity": sensitivity}
+    return paths
 
 
 def _intro(settings: DemoSettings, data: Any, seed: int, quick: bool, seconds: float) -> str:
@@ -311,8 +236,3 @@ def _intro(settings: DemoSettings, data: Any, seed: int, quick: bool, seconds: f
               "batches run through the already pruned layers, and moves the kept weights to "
               "make up for the pruned ones; both are measured on the same training samples."]
     return "\n".join(lines)
-
-
-def _checks_markdown(checks: Sequence[Mapping[str, Any]]) -> str:
-    mark = {True: "met", False: "**not met**", None: "not run"}
-    return "\n".join(f"- {c['name']}: {mark[c['met']]} ({c['detail']})" for c in checks)

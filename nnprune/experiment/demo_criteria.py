@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnprune.experiment import workflows
-from nnprune.experiment.report import check_records
+from nnprune.experiment.results import check_records
 from nnprune.experiment.runs import accuracy, clone_model
 from nnprune.experiment.sensitivity import layer_sensitivity, sensitivity_plot
 from nnprune.nn import Module
@@ -82,6 +82,14 @@ def criteria_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                   f"the dense model. The criteria span {spread[0]:.1f} points right after "
                   f"pruning and {spread[1]:.1f} points after fine-tuning."]
     return "\n".join(lines)
+
+
+def criteria_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The criterion records as plain text, one line each: accuracy pruned and shrunk."""
+    return [f"{r['criterion']:<16} {100 * r['sparsity']:.0f}% filters: pruned "
+            f"{100 * r['accuracy_pruned']:5.1f}%, shrunk after fine-tuning "
+            f"{100 * r['accuracy_shrunk']:5.1f}% (dense {100 * r['accuracy_dense']:.1f}%)"
+            for r in rows]
 
 
 def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: str | Path, *,

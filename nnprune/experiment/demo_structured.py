@@ -25,7 +25,8 @@ import numpy as np
 
 from nnprune import train
 from nnprune.experiment import workflows
-from nnprune.experiment.report import check_records
+from nnprune.experiment.demo_tables import text_table
+from nnprune.experiment.results import check_records
 from nnprune.experiment.runs import accuracy, clone_model
 from nnprune.nn import Module
 from nnprune.prune.surgery import shrink
@@ -202,12 +203,9 @@ def structured_console(records: Sequence[Mapping[str, Any]]) -> str:
     records = check_records(records, STRUCTURED_FIELDS)
     header = (f"{'filters':>8} {'params':>16} {'masked':>7} {'shrunk':>7} {'dense ms':>9} "
               f"{'shrunk ms':>9} {'unstr. ms':>9}")
-    lines = [header, "-" * len(header)]
-    for r in records:
-        t = r["predict_seconds"]
-        lines.append(f"{100 * r['sparsity']:>7.0f}% "
-                     f"{r['params']:>7,}->{r['params_shrunk']:<7,} "
-                     f"{100 * r['accuracy_masked']:>6.1f}% {100 * r['accuracy_shrunk']:>6.1f}% "
-                     f"{1000 * t['dense']:>9.2f} {1000 * t['shrunk']:>9.2f} "
-                     f"{1000 * t['unstructured']:>9.2f}")
-    return "\n".join(lines)
+    return text_table(header, (
+        f"{100 * r['sparsity']:>7.0f}% {r['params']:>7,}->{r['params_shrunk']:<7,} "
+        f"{100 * r['accuracy_masked']:>6.1f}% {100 * r['accuracy_shrunk']:>6.1f}% "
+        f"{1000 * r['predict_seconds']['dense']:>9.2f} "
+        f"{1000 * r['predict_seconds']['shrunk']:>9.2f} "
+        f"{1000 * r['predict_seconds']['unstructured']:>9.2f}" for r in records))

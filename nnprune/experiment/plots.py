@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from nnprune.experiment.report import check_records
+from nnprune.experiment.results import check_records
 
 PathLike = str | os.PathLike
 
