@@ -19,8 +19,8 @@ from nnprune.functional import naive
 from nnprune.functional import winograd as winograd_module
 from nnprune.functional.conv import conv2d_backward, conv2d_forward
 from nnprune.functional.conv_algorithms import conv_algorithm
-from nnprune.functional.winograd import (FLOAT32_TOLERANCE, TRANSFORMS, transform_matrices,
-                                         winograd_backward, winograd_forward)
+from nnprune.functional.winograd import FLOAT32_TOLERANCE, winograd_backward, winograd_forward
+from nnprune.functional.winograd_transforms import TRANSFORMS, transform_matrices
 
 pytestmark = pytest.mark.kernels
 
@@ -78,7 +78,9 @@ def test_minimal_filtering_identities_hold_exactly(m, data):
 
 @pytest.mark.parametrize("m", sorted(TRANSFORMS))
 def test_float_matrices_are_the_exact_ones(m):
-    """transform_matrices gives the rational tables as floats, in the documented shapes."""
+    """transform_matrices gives the rational tables as floats, in the documented shapes:
+    exactly the three matrices Bᵀ, G, Aᵀ."""
+    assert len(transform_matrices(m)) == 3
     for got, table in zip(transform_matrices(m), TRANSFORMS[m]):
         np.testing.assert_array_equal(got, np.array([[float(Fraction(v)) for v in row]
                                                      for row in table]))

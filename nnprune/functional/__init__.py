@@ -6,7 +6,8 @@ twin in ``naive.py``:
 
     conv_plain.py   conv2d as im2col + one GEMM, forward and backward: the reference to read
     conv.py     the same, tuned (chunks, three memory layouts; im2col.py holds the copies)
-    winograd.py 3×3 conv2d by Winograd's minimal filtering (F(2×2, 3×3), F(4×4, 3×3))
+    winograd.py 3×3 conv2d by Winograd's minimal filtering (F(2×2, 3×3), F(4×4, 3×3));
+                its matrices and transform steps in winograd_transforms.py
     conv_algorithms.py   which tuned kernel runs (conv2d's algorithm=), and the op
     pool.py     max_pool2d, avg_pool2d             norm.py     batch_norm
     loss.py     log_softmax, cross_entropy,        dense.py    linear

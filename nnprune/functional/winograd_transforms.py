@@ -1,0 +1,157 @@
+"""Winograd's F(m×m, 3×3), the pieces: its exact matrices and the three steps that apply them.
+
+``winograd.py`` holds the algorithm (its docstring derives it) and runs these steps, chunk
+by chunk of images: the filter transform U = G g Gᵀ, the input transform V = Bᵀ d B of
+every α×α input tile d (α = m + 2), then the α² GEMMs M[ξ] = V[ξ] U[ξ] and the output
+transform Y = Aᵀ M A of every tile. Each transform is itself one GEMM, by
+vec(Bᵀ d B) = (Bᵀ ⊗ Bᵀ) vec(d) with row-major vec.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from fractions import Fraction as Fr
+from typing import NamedTuple
+
+import numpy as np
+
+from nnprune.functional.validation import Pair
+
+# m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
+TRANSFORMS: dict[int, tuple[tuple, tuple, tuple]] = {
+    2: (((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        ((1, 0, 0), (Fr(1, 2), Fr(1, 2), Fr(1, 2)), (Fr(1, 2), Fr(-1, 2), Fr(1, 2)), (0, 0, 1)),
+        ((1, 1, 1, 0), (0, 1, -1, -1))),
+    4: (((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+         (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+        ((Fr(1, 4), 0, 0), (Fr(-1, 6), Fr(-1, 6), Fr(-1, 6)), (Fr(-1, 6), Fr(1, 6), Fr(-1, 6)),
+         (Fr(1, 24), Fr(1, 12), Fr(1, 6)), (Fr(1, 24), Fr(-1, 12), Fr(1, 6)), (0, 0, 1)),
+        ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))),
+}
+
+
+class Tiling(NamedTuple):
+    """The tile grid of one call: m×m output tiles, ⌈OH/m⌉ × ⌈OW/m⌉ of them per image."""
+    m: int
+    x_shape: tuple[int, int, int, int]  # (N, C, H, W)
+    padding: Pair
+    out_hw: Pair                        # (OH, OW)
+    tiles: Pair                         # (⌈OH/m⌉, ⌈OW/m⌉)
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2
+
+    @property
+    def count(self) -> int:
+        """T, the tiles of the whole batch."""
+        return self.x_shape[0] * self.tiles[0] * self.tiles[1]
+
+
+def transform_matrices(m: int, dtype=np.float64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Bᵀ, G, Aᵀ) of F(m×m, 3×3) as ``dtype`` arrays, m = 2 or 4 (α = m + 2):
+    Bᵀ (α, α), G (α, 3), Aᵀ (m, α).
+
+    >>> bt, g, at = transform_matrices(2)
+    >>> at
+    array([[ 1.,  1.,  1.,  0.],
+           [ 0.,  1., -1., -1.]])
+    """
+    if m not in TRANSFORMS:
+        raise ValueError(f"m must be one of {sorted(TRANSFORMS)} (output tile m×m), got {m!r}")
+    return tuple(a.copy() for a in matrices(m, np.dtype(dtype).str)[:3])
+
+
+@functools.lru_cache(maxsize=None)
+def matrices(m: int, dtype: str) -> tuple[np.ndarray, ...]:
+    """Bᵀ, G, Aᵀ and the Kronecker products Bᵀ⊗Bᵀ, G⊗G, Aᵀ⊗Aᵀ that transform a whole
+    (row-major flattened) tile at once; made once per (m, dtype), read-only."""
+    bt, g, at = (np.array([[float(v) for v in row] for row in mat], dtype)
+                 for mat in TRANSFORMS[m])
+    arrays = (bt, g, at, np.kron(bt, bt), np.kron(g, g), np.kron(at, at))
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def tile_grid(x_shape: tuple, padding: Pair, m: int) -> Tiling:
+    """The m×m output tiles of a 3×3 conv of x (N, C, H, W) with ``padding``."""
+    oh, ow = x_shape[2] + 2 * padding[0] - 2, x_shape[3] + 2 * padding[1] - 2
+    return Tiling(m, tuple(x_shape), padding, (oh, ow), (-(-oh // m), -(-ow // m)))
+
+
+def output_tiles(dout: np.ndarray, t: Tiling) -> np.ndarray:
+    """dout (b, F, OH, OW) as its m×m output tiles (b, th, tw, F, m, m), zero-padded to whole
+    tiles, in scratch memory."""
+    (n, f), (th, tw), m, (oh, ow) = dout.shape[:2], t.tiles, t.m, t.out_hw
+    dy = scratch("dy", (n, th, tw, f, m, m), dout.dtype)
+    if (th * m, tw * m) != (oh, ow):
+        dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
+    np.copyto(dy.transpose(0, 3, 1, 4, 2, 5), dout.reshape(n, f, th, m, tw, m))
+    return dy
+
+
+def input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
+    """V = Bᵀ d B of every α×α input tile d (tiles overlap by 2):  (N, C, H, W) -> (α², T, C),
+    a new array if ``keep``, else scratch memory."""
+    (n, c, h, wd), (ph, pw), (th, tw), m, a = t.x_shape, t.padding, t.tiles, t.m, t.alpha
+    # x padded, and extended with zeros to whole tiles: (N, C, th·m + 2, tw·m + 2)
+    xp = scratch("xp", (n, c, th * m + 2, tw * m + 2), x.dtype)
+    xp[:, :, :ph], xp[:, :, ph + h:], xp[:, :, :, :pw], xp[:, :, :, pw + wd:] = 0, 0, 0, 0
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    sn, sc, sh, sw = xp.strides
+    tiles = np.lib.stride_tricks.as_strided(   # (N, C, th, tw, α, α), a view
+        xp, (n, c, th, tw, a, a), (sn, sc, m * sh, m * sw, sh, sw), writeable=False)
+    # d[i, j, tile, c]: channels last, so the copy runs over C values at a time (on the
+    # bench's larger layers faster than runs over the tiles of a row)
+    d = scratch("d", (a, a, n, th, tw, c), x.dtype)
+    np.copyto(d, tiles.transpose(4, 5, 0, 2, 3, 1))
+    v = np.empty((a * a, c * t.count), x.dtype) if keep else scratch("v", (a * a, c * t.count),
+                                                                        x.dtype)
+    np.matmul(matrices(m, x.dtype.str)[3], d.reshape(a * a, -1), out=v)  # (α², α²) @ (α², T·C)
+    return v.reshape(a * a, t.count, c)
+
+
+def filter_transform(w: np.ndarray, m: int) -> np.ndarray:
+    """U = G g Gᵀ of every 3×3 kernel g:  (F, C, 3, 3) -> (α², C, F)."""
+    f, c = w.shape[:2]
+    # (α², 9) @ (9, C·F): G⊗G applied to every flattened kernel
+    kernels = w.transpose(1, 0, 2, 3).reshape(c * f, 9)
+    return (matrices(m, w.dtype.str)[4] @ kernels.T).reshape(-1, c, f)
+
+
+def multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: Tiling,
+                         out: np.ndarray) -> None:
+    """The α² GEMMs M[ξ] = V[ξ] U[ξ], then Y = Aᵀ M A per tile, written into out
+    (N, F, OH, OW)."""
+    (n, c, _, _), (th, tw), m, a = t.x_shape, t.tiles, t.m, t.alpha
+    f = u.shape[2]
+    # M with one more row holding the bias, so the output transform adds it: [Aᵀ⊗Aᵀ | 1]
+    mm = scratch("m", (a * a + 1, t.count, f), v.dtype)
+    np.matmul(v, u, out=mm[:a * a])  # (α², T, C) @ (α², C, F)
+    mm[a * a] = 0 if b is None else b
+    ka = np.empty((m * m, a * a + 1), v.dtype)
+    ka[:, :a * a], ka[:, a * a] = matrices(m, v.dtype.str)[5], 1
+    y = np.matmul(mm.reshape(a * a + 1, -1).T, ka.T,  # (T·F, α²+1) @ (α²+1, m²)
+                  out=scratch("y", (t.count * f, m * m), v.dtype))  # rows (n, ty, tx, f)
+    tiles = y.reshape(n, th, tw, f, m, m).transpose(0, 3, 1, 4, 2, 5)  # (N, F, th, m, tw, m)
+    if (th * m, tw * m) == out.shape[2:]:
+        np.copyto(out.reshape(n, f, th, m, tw, m), tiles)
+    else:  # whole tiles first, then the part inside the output
+        whole = scratch("whole", (n, f, th * m, tw * m), v.dtype)
+        np.copyto(whole.reshape(n, f, th, m, tw, m), tiles)
+        np.copyto(out, whole[:, :, :out.shape[2], :out.shape[3]])
+
+
+# Scratch arrays live from call to call, one set per thread (fresh ones cost page faults)
+_SCRATCH = threading.local()
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A contiguous array of ``shape`` with garbage in it, kept under ``name`` for this thread."""
+    arrays = _SCRATCH.__dict__.setdefault("arrays", {})
+    size = int(np.prod(shape))
+    flat = arrays.get((name, np.dtype(dtype)))
+    if flat is None or flat.size < size:
+        flat = arrays[(name, np.dtype(dtype))] = np.empty(size, dtype)
+    return flat[:size].reshape(shape)
