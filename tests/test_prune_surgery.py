@@ -1,15 +1,17 @@
 """Surgery: removing filters and neurons gives a smaller dense model with the masked outputs."""
 import doctest
+import importlib
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from nnprune import io, models, nn, optim, train
 from nnprune.count import count
-from nnprune.prune import apply, model_masks, prune_count, prune_model
-from nnprune.prune import channel_routes, surgery
+from nnprune.prune import (apply, granularity_mask, mask_units, model_masks, prune_count,
+                           prune_model)
+from nnprune.prune.surgery import routes
 from nnprune.prune.surgery import (SurgeryReport, filter_keep, remove_filters, remove_neurons,
                                    shrink)
 from strategies import arrays, net_and_cut, randomize, sparsities
@@ -56,7 +58,7 @@ def zeroed(model, p, drop, everything):
             layer = ref[j]
             if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and layer.weight is not None:
                 per_column = layer.num_features != ref[p].weight.shape[0]
-                idx = channel_routes.columns(drop, spatial) if per_column else drop
+                idx = routes.columns(drop, spatial) if per_column else drop
                 layer.weight.data[idx] = 0
                 layer.bias.data[idx] = 0
     return ref
@@ -77,7 +79,7 @@ def unread(model, p, drop):
     ref = copy_of(model)
     c = consumer_of(model, p)
     spatial = ref[c].in_features // ref[p].weight.shape[0] if isinstance(ref[c], nn.Linear) else 1
-    ref[c].weight.data[:, channel_routes.columns(drop, spatial)] = 0
+    ref[c].weight.data[:, routes.columns(drop, spatial)] = 0
     return ref
 
 
@@ -235,7 +237,7 @@ def test_masks_are_carried_along():
     masks = model_masks(model)
     small, report = shrink(model, (1, 8, 8))
     keep = report.keep["2"]
-    columns = channel_routes.columns(keep, 4)
+    columns = routes.columns(keep, 4)
     new = model_masks(small)
     assert np.array_equal(new["2.weight"], masks["2.weight"][keep])
     assert np.array_equal(new["5.weight"], masks["5.weight"][:, columns])
@@ -316,6 +318,29 @@ def test_filter_keep_l2_norm():
     assert filter_keep(w, n_remove=2, norm="l1").tolist() == [1]
 
 
+@given(st.data(), sparsities, st.sampled_from(["l1", "l2"]))
+def test_filter_keep_is_the_group_topk_of_every_granularity(data, sparsity, norm):
+    """Property: one ranking chooses units. With integer weights (ties likely), whenever a
+    filter stays, ``filter_keep`` keeps exactly the filters ``granularity_mask(|w|, s,
+    "filter")`` keeps, and ``shrink(sparsity=...)`` keeps the units that
+    ``prune_model(granularity="filter")``, ``mask_units`` and ``shrink`` keep."""
+    f = data.draw(st.integers(2, 6))
+    w = data.draw(arrays((f, 1, 2, 2), low=-2, high=2).map(np.round))
+    keep = filter_keep(w, sparsity, norm=norm)
+    assume(prune_count(f, sparsity) < f)  # else filter_keep keeps one, the top-k none
+    mask = granularity_mask(np.abs(w), sparsity, "filter", reduce=norm)
+    assert np.array_equal(keep, np.flatnonzero(mask.reshape(f, -1)[:, 0]))
+    model = nn.Sequential(nn.Conv2d(1, f, 2, dtype=np.float64), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(f * 4, 2, dtype=np.float64))
+    model[0].weight.data[...] = w
+    by_norm, _ = shrink(model, (1, 3, 3), sparsity={"0.weight": sparsity}, norm=norm)
+    prune_model(model, "magnitude", {"0.weight": sparsity}, "layer", "filter", reduce=norm)
+    mask_units(model)
+    by_mask, report = shrink(model, (1, 3, 3))
+    assert np.array_equal(report.keep.get("0", np.arange(f)), keep)
+    assert by_mask[0].weight.shape == by_norm[0].weight.shape
+
+
 # ---------------------------------------------------------------------- bad input
 def lenet():
     return models.lenet5(1, input_size=8)
@@ -383,7 +408,8 @@ def test_a_fold_no_bias_can_hold_is_refused():
         remove_neurons(no_bias, 0, [1])
 
 
-def test_doctests():
-    for module in (surgery, channel_routes):
-        result = doctest.testmod(module, extraglobs={"np": np})
-        assert result.attempted > 0 and result.failed == 0
+@pytest.mark.parametrize("name", ["", ".cut", ".dependency", ".routes"])
+def test_doctests(name):
+    module = importlib.import_module("nnprune.prune.surgery" + name)
+    result = doctest.testmod(module, extraglobs={"np": np})
+    assert result.attempted > 0 and result.failed == 0

@@ -8,10 +8,8 @@ from hypothesis import given, settings
 
 from nnprune import io, models, nn, optim, train
 from nnprune.prune import apply, attach_masks, model_masks, prune_count, prune_model
-from nnprune.prune import units
-from nnprune.prune.channel_routes import columns
-from nnprune.prune.surgery import shrink
-from nnprune.prune.units import dead_units, mask_units
+from nnprune.prune.surgery import dead_units, mask_units, shrink, units
+from nnprune.prune.surgery.routes import columns
 from strategies import dead_unit_nets, randomize
 
 pytestmark = pytest.mark.structured

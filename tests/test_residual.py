@@ -8,10 +8,9 @@ from hypothesis import strategies as st
 from nnprune import io, models, nn
 from nnprune.autograd import Tensor
 from nnprune.count import count
-from nnprune.prune import mask_units, model_masks, prune_model, shrink
-from nnprune.prune.dependency import channel_groups
-from nnprune.prune.group_surgery import group_alive_of
-from strategies import randomize, residual_config, residual_nets
+from nnprune.prune import attach_masks, mask_units, model_masks, prune_model, shrink
+from nnprune.prune.surgery import channel_groups, group_alive_of
+from strategies import binary_masks, randomize, residual_config, residual_nets
 
 pytestmark = pytest.mark.structured
 TOL = dict(rtol=1e-10, atol=1e-10)
@@ -136,6 +135,32 @@ def test_shrunk_residual_net_equals_the_masked_one(net, sparsity, scope, criteri
         (params, count(model, net["input_shape"]).macs)
 
 
+@settings(max_examples=30, deadline=None)
+@given(residual_nets(), st.data(), st.integers(0, 2**16))
+def test_a_residual_net_with_drawn_filter_masks_shrinks_to_the_same_function(net, data, seed):
+    """Property: filter masks drawn for every Conv2d and Linear on their own (the producers of
+    a group need not agree, the output layer may be masked): ``mask_units`` then ``shrink``
+    cut exactly the channels every producer of their group lost (one stays), and the shrunk
+    model computes the masked model's function, float64, in eval and train mode."""
+    model = build(net, seed)
+    masks = {}
+    for name, p in model.named_parameters():
+        if name.endswith(".weight") and p.data.ndim >= 2:
+            rows = data.draw(binary_masks((p.shape[0],)))
+            masks[name] = np.broadcast_to(rows.reshape(-1, *[1] * (p.data.ndim - 1)),
+                                          p.shape).copy()
+    attach_masks(model, masks)
+    alive = {g.name: int(group_alive_of(model, g).sum()) for g in channel_groups(model)
+             if g.fixed is None}
+    mask_units(model)
+    small, report = shrink(model, net["input_shape"])
+    assert {g: report.widths[g][1] for g in alive} == {g: max(n, 1) for g, n in alive.items()}
+    x = np.random.default_rng(seed).normal(size=(4, *net["input_shape"]))
+    for training in (False, True):
+        np.testing.assert_allclose(outputs(small, x, training), outputs(model, x, training),
+                                   **TOL)
+
+
 def test_resnet20_at_half_width_per_group():
     """Layer scope at 0.5 on ResNet-20: every group keeps half its channels, so every conv
     has half its filters and the shrunk model computes what the masked one does."""
@@ -183,7 +208,7 @@ def test_group_criteria_refuse_what_they_cannot_score():
 
 def test_group_functions_refuse_bad_input():
     from nnprune.prune.channel_criteria import unit_scores
-    from nnprune.prune.group_surgery import group_scores_of, prunable_groups
+    from nnprune.prune.surgery import group_scores_of, prunable_groups
 
     with pytest.raises(TypeError, match="Sequential"):
         channel_groups(nn.Linear(2, 2))

@@ -14,7 +14,7 @@ than any one of them (the losses add up roughly), which fine-tuning then recover
 
 With filter (neuron) granularity the layers are the Conv2d / Linear weights before the
 output layer; in a model with Residual blocks they are the channel groups, named by their
-first producer's weight (``prune.group_prune``).
+first producer's weight (``prune.surgery.group_prune``).
 
 A sensitivity file (``write_sensitivity``) is JSON: ``format`` "nnprune.sensitivity",
 ``criterion``, ``granularity``, ``accuracy_dense``, ``curves`` {layer: [[ratio, accuracy],
@@ -35,7 +35,7 @@ from nnprune import train
 from nnprune.experiment.report import write_json
 from nnprune.experiment.runs import clone_model
 from nnprune.prune.apply import exclude_io, prunable_parameters, prune_model
-from nnprune.prune.dependency import has_residual
+from nnprune.prune.surgery import has_residual
 from nnprune.prune.masks import check_sparsity
 
 FORMAT = "nnprune.sensitivity"
@@ -45,7 +45,7 @@ RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 def sensitivity_layers(model: Any, granularity: str = "filter") -> list[str]:
     """The names the analysis prunes one at a time (see the module doc)."""
     if granularity in ("filter", "neuron") and has_residual(model):
-        from nnprune.prune.group_surgery import prunable_groups
+        from nnprune.prune.surgery import prunable_groups
 
         return [f"{g.name}.weight" for g in prunable_groups(model)]
     names = list(prunable_parameters(model))

@@ -19,10 +19,10 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
   (criterion ``obs`` of ``prune_model``);
 - on a model (through ``named_parameters()`` and the mask protocol): ``apply.py``
   (``prune_model``, ``attach_masks``, ``make_permanent``), ``pruner.py``, ``lottery.py``,
-  ``finetune.py`` (L1/L2 penalties, dropout rescaling), ``surgery.py`` (``shrink``,
-  ``remove_filters``, ``remove_neurons``: whole filters and neurons physically removed, the
-  model made smaller and dense, outputs equal to the masked model's), ``units.py``
-  (``mask_units``, ``dead_units``: a dead filter or neuron masked whole with its bias and
+  ``finetune.py`` (L1/L2 penalties, dropout rescaling), the ``surgery`` package
+  (``shrink``, ``remove_filters``, ``remove_neurons``: whole filters and neurons physically
+  removed, the model made smaller and dense, outputs equal to the masked model's;
+  ``mask_units``, ``dead_units``: a dead filter or neuron masked whole with its bias and
   BatchNorm γ, β, so surgery is exact), ``channel_scores.py`` / ``channel_criteria.py``
   (filter criteria: L1/L2 norm, FPGM, BatchNorm |γ|, group Taylor, APoZ, mean activation,
   and the per-layer normalisation of a global ranking).
@@ -46,9 +46,8 @@ from nnprune.prune.apply import (attach_masks, exclude_io, make_permanent, model
 from nnprune.prune.pruner import Pruner
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.finetune import l1_regularizer, l2_regularizer, rescale_dropout
-from nnprune.prune.surgery import filter_keep, remove_filters, remove_neurons, shrink
-from nnprune.prune.surgery_report import SurgeryReport
-from nnprune.prune.units import dead_units, mask_units
+from nnprune.prune.surgery import (SurgeryReport, dead_units, filter_keep, mask_units,
+                                   remove_filters, remove_neurons, shrink)
 from nnprune.prune.masks import ROUNDINGS, check_rounding
 from nnprune.prune.channel_scores import (LAYER_NORMS, apoz_scores, bn_gamma_scores,
                                           filter_norm_scores, fpgm_scores, gate_gradient,
@@ -86,9 +85,8 @@ __all__ = [
     "prunable_weights", "prunable_parameters", "exclude_io", "attach_masks", "model_masks",
     "make_permanent", "prune_model", "sparsity_of", "sparsity_report", "Pruner", "snapshot", "rewind",
     "prune_round", "round_sparsity", "l1_regularizer", "l2_regularizer", "rescale_dropout",
-    # surgery.py, surgery_report.py
+    # surgery/
     "filter_keep", "remove_filters", "remove_neurons", "shrink", "SurgeryReport",
-    # units.py
     "dead_units", "mask_units",
     # masks.py: how a sparsity becomes a count (nnprune's half up, PyTorch's half to even)
     "ROUNDINGS", "check_rounding",

@@ -25,7 +25,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from nnprune.foreign import reject_foreign
-from nnprune.prune.dependency import has_residual
 from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_mask, check_rounding, check_sparsity
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
@@ -264,9 +263,9 @@ def prune_model(model: Any, criterion: str = "magnitude",
         return _obs(model, calibration, obs, sparsity, scope, granularity, exclude,
                     int(min_keep))
     old = {name: p.mask for name, p in params.items() if p.mask is not None}
-    if g in ("filter", "neuron") and has_residual(model):  # channels tied by skips
-        from nnprune.prune.group_prune import prune_groups
+    from nnprune.prune.surgery import has_residual, prune_groups
 
+    if g in ("filter", "neuron") and has_residual(model):  # channels tied by skips
         masks, report = prune_groups(model, params, criterion, sparsity, scope, exclude,
                                      int(min_keep), layer_norm, reduce, data, seed,
                                      rounding=rounding)

@@ -4,7 +4,7 @@
 ``CHANNEL_CRITERIA`` scores each output unit of every pruned Conv2d / Linear here:
 
 - ``l1_norm``, ``l2_norm``, ``fpgm``: from the weight alone;
-- ``bn_gamma``: from the γ of the affine BatchNorm that follows the layer (``channel_routes``
+- ``bn_gamma``: from the γ of the affine BatchNorm that follows the layer (``surgery.routes``
   finds it; a layer without one is a ValueError naming it);
 - ``taylor_group``: from the gradients of ``num_batches`` mini-batches of ``data``, one at a
   time, (1/B) Σ_b (Σ_f w·g_b)²;
@@ -24,7 +24,7 @@ import numpy as np
 
 from nnprune.autograd import Tensor, no_grad
 from nnprune.prune import channel_scores as cs
-from nnprune.prune.channel_routes import find_route, layer_configs
+from nnprune.prune.surgery.routes import find_route, layer_configs
 from nnprune.prune.groups import expand_group_mask, group_alive, group_scores
 from nnprune.prune.report import PruneReport
 from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks

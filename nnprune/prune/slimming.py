@@ -48,12 +48,9 @@ def without_gamma(model: Any, names: list[str]) -> list[str]:
     before they are read: slimming has no γ to rank them by, so it leaves them dense (Liu et
     al. prune the convolutions of VGG, not its BatchNorm-free classifier)."""
     from nnprune.prune.channel_criteria import following_gamma
-    from nnprune.prune.channel_routes import layer_configs
-    from nnprune.prune.dependency import has_residual
+    from nnprune.prune.surgery import has_residual, layer_configs, prunable_groups
 
     if has_residual(model):
-        from nnprune.prune.group_surgery import prunable_groups
-
         modules = dict(model.named_modules())
         bare = [g for g in prunable_groups(model)
                 if not g.norms or any(modules[n].weight is None for n in g.norms)]

@@ -19,6 +19,7 @@ consumer Linear                 reads the columns of f: w[:, cols(f)]
 =============================== ==========================================================
 
 Any other layer (or a BatchNorm whose width does not match) is a ValueError naming it.
+A model with Residual blocks ties channels across layers: ``dependency.channel_groups``.
 """
 from __future__ import annotations
 
@@ -140,39 +141,6 @@ def find_route(configs: Sequence[Mapping[str, Any]], producer: int) -> Route:
         through.append(i)
     raise ValueError(f"layer {producer} ({first['type']}) has no consumer after it: its outputs "
                      f"are the model's outputs, and removing them would change the output shape")
-
-
-def dead_output(configs: Sequence[Mapping[str, Any]], state: Mapping[str, np.ndarray],
-                route: Route, drop: np.ndarray) -> np.ndarray | None:
-    """What the consumer reads from channels ``drop`` once their weights are zero (eval mode).
-
-    (n_drop,) -> (n_drop·spatial,) float64, the consumer's columns ``columns(drop, spatial)``
-    (its input channels ``drop`` for a Conv2d consumer). A zeroed filter f outputs its bias
-    b_f everywhere; on the way BatchNorm (running statistics) maps v ↦ γ (v − μ)/√(σ² + eps) + β,
-    ReLU, Tanh apply, Dropout and pooling keep a constant map constant — except a padded
-    AvgPool2d, whose border windows average padding in: then None (not a constant) unless v = 0.
-    """
-    bias = state.get(f"{route.producer}.bias")
-    v = np.zeros(len(drop)) if bias is None else bias[drop].astype(np.float64)
-    norms = dict(route.norms)
-    for i in route.through:
-        config, kind = configs[i], configs[i]["type"]
-        if i in norms:
-            idx = columns(drop, route.spatial) if norms[i] else drop
-            gamma, beta = state.get(f"{i}.weight"), state.get(f"{i}.bias")
-            v = (v - state[f"{i}.running_mean"][idx]) / np.sqrt(
-                state[f"{i}.running_var"][idx].astype(np.float64) + config["eps"])
-            v = v * (1.0 if gamma is None else gamma[idx])
-            v = v + (0.0 if beta is None else beta[idx])
-        elif kind == "ReLU":
-            v = np.maximum(v, 0.0)
-        elif kind == "Tanh":
-            v = np.tanh(v)
-        elif kind == "AvgPool2d" and any(config["padding"]) and np.any(v != 0):
-            return None
-        elif i == route.flatten:
-            v = np.repeat(v, route.spatial)  # each channel's constant over its H'·W' columns
-    return v
 
 
 def consumer_reads(masks: Mapping[str, np.ndarray], route: Route, n: int) -> np.ndarray:

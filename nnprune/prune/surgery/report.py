@@ -15,14 +15,10 @@ from nnprune.count import count
 
 
 def _widths(model: Any) -> dict[str, int]:
-    """{layer name: output channels or features} of each Conv2d and Linear, in order."""
-    widths = {}
-    for i, config in enumerate(model.config()["layers"]):
-        if config["type"] == "Conv2d":
-            widths[str(i)] = config["out_channels"]
-        elif config["type"] == "Linear":
-            widths[str(i)] = config["out_features"]
-    return widths
+    """{module name: output channels or features} of each Conv2d and Linear at any depth, in
+    order ("3" in a flat Sequential, "1.body.0" inside a Residual block)."""
+    return {name: m.out_channels if type(m).__name__ == "Conv2d" else m.out_features
+            for name, m in model.named_modules() if type(m).__name__ in ("Conv2d", "Linear")}
 
 
 @dataclass(frozen=True)
@@ -43,33 +39,13 @@ class SurgeryReport:
     @classmethod
     def compare(cls, before: Any, after: Any, input_shape: tuple[int, ...],
                 keep: Mapping[str, np.ndarray] | None = None) -> SurgeryReport:
-        """Count both models on ``input_shape`` (C, H, W) and pair their widths by layer name."""
+        """Count both models on ``input_shape`` (C, H, W) and pair their widths by layer name
+        (flat or nested models: Residual blocks' layers by their dotted names)."""
         old, new = count(before, input_shape), count(after, input_shape)
         w_old, w_new = _widths(before), _widths(after)
         if list(w_old) != list(w_new):
             raise ValueError(f"before and after must have their Conv2d / Linear layers at the "
                              f"same places, got {list(w_old)} and {list(w_new)}")
-        return cls(input_shape=old.input_shape, params=(old.params, new.params),
-                   macs=(old.macs, new.macs),
-                   widths={name: (w_old[name], w_new[name]) for name in w_old},
-                   keep={name: np.asarray(k) for name, k in (keep or {}).items()})
-
-    @classmethod
-    def compare_modules(cls, before: Any, after: Any, input_shape: tuple[int, ...],
-                        keep: Mapping[str, np.ndarray] | None = None) -> SurgeryReport:
-        """``compare`` for nested models (Residual blocks): widths of every Conv2d and Linear
-        by module name, at any depth."""
-        old, new = count(before, input_shape), count(after, input_shape)
-
-        def widths(model: Any) -> dict[str, int]:
-            return {name: m.out_channels if hasattr(m, "out_channels") else m.out_features
-                    for name, m in model.named_modules()
-                    if type(m).__name__ in ("Conv2d", "Linear")}
-
-        w_old, w_new = widths(before), widths(after)
-        if list(w_old) != list(w_new):
-            raise ValueError(f"before and after must have the same Conv2d / Linear layers, got "
-                             f"{list(w_old)} and {list(w_new)}")
         return cls(input_shape=old.input_shape, params=(old.params, new.params),
                    macs=(old.macs, new.macs),
                    widths={name: (w_old[name], w_new[name]) for name in w_old},

@@ -1,8 +1,8 @@
-"""Surgery: remove whole filters and neurons, so the model really shrinks.
+"""Cutting: whole filters and neurons removed, so the model really shrinks.
 
 A filter-pruned layer still multiplies its zero filters, and the next layer still reads the
-channels they leave. Surgery cuts them out of a ``Sequential``: removing output unit f of a
-**producer** (a Conv2d filter ``w[f]`` or a Linear neuron, row ``w[f]``) slices
+channels they leave. Surgery cuts them out: removing output unit f of a **producer** (a
+Conv2d filter ``w[f]`` or a Linear neuron, row ``w[f]``) slices
 
 - the producer's weight rows and bias: (F, C, kh, kw) -> (F', C, kh, kw), (F,) -> (F',);
 - every BatchNorm on the way (γ, β, running mean and variance): (F,) -> (F',);
@@ -10,31 +10,16 @@ channels they leave. Surgery cuts them out of a ``Sequential``: removing output 
   a Flatten, a Linear's columns: channel f owns the OH·OW consecutive columns
   f·OH·OW … (f+1)·OH·OW − 1, so (O, F·OH·OW) -> (O, F'·OH·OW),
 
-carrying any attached masks along (``channel_routes`` says which layers a channel may pass).
-Dense MACs fall with it: conv OH·OW·F·C·kh·kw becomes OH·OW·F'·C·kh·kw, and the consumer's
-share by F'/F. Li et al. 2017, "Pruning Filters for Efficient ConvNets".
+carrying any attached masks along. A chain (a flat ``Sequential``) is cut one producer at a
+time along its ``routes``; a model with Residual blocks one channel group at a time
+(``dependency``: every producer of the group, its BatchNorms and all its consumers). Dense
+MACs fall with it: conv OH·OW·F·C·kh·kw becomes OH·OW·F'·C·kh·kw, and the consumer's share
+by F'/F. Li et al. 2017, "Pruning Filters for Efficient ConvNets".
 
-**Exactly what it computes.** The new model is never the input model mutated, and its
-outputs equal those of the original with the removed units zeroed, in one of two ways:
-
-- ``fold=True`` (default), in eval mode: the original with the removed units' **weights**
-  zeroed. Such a unit still outputs a constant map v (its bias, through BatchNorm with its
-  running statistics and the activations), whose contribution goes into the consumer's bias,
-
-      b'_o = b_o + Σ_{j ∈ cols(drop)} W_{o,j} v_j        (Linear consumer)
-      b'_o = b_o + Σ_{f ∈ drop} Σ_{i,j} W_{o,f,i,j} v_f   (unpadded Conv2d consumer)
-
-  A padded Conv2d consumer (or a padded AvgPool2d on the way) sees the constant only partly
-  at the borders, so no bias can stand for it: that, or a consumer without a bias, is a
-  ValueError — unless v = 0 or the consumer's weights that read it are zero.
-- ``fold=False``, in any mode: the original with the **consumer's inputs** from the removed
-  units zeroed. With affine BatchNorms this is also the original with the removed units'
-  weights, biases and BatchNorm γ, β zeroed (their channels are then exactly zero).
-
-When the removed units' biases and γ, β are zero already, the two agree. ``mask_units``
-(``units.py``) makes them so and keeps them so: it masks a dead unit's bias and BatchNorm
-γ, β with its weights, the unit then outputs exactly 0, nothing is left to fold (padded
-consumers included), and the shrunk model equals the masked one in eval and train mode.
+The new model is never the input model mutated. Its outputs equal the original's with the
+removed units' weights zeroed (``fold=True``, eval mode: what they still send is folded into
+the consumer's bias, see ``fold``) or with the consumer's inputs from them zeroed
+(``fold=False``, any mode); after ``mask_units`` the two agree with the masked model.
 
 >>> import numpy as np
 >>> from nnprune import nn
@@ -52,47 +37,11 @@ import numpy as np
 
 from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
-from nnprune.prune.channel_routes import (Route, columns, dead_output, find_route, layer_configs,
-                                          width)
-from nnprune.prune.dependency import has_residual
-from nnprune.prune.groups import group_scores
-from nnprune.prune.masks import check_sparsity, prune_count
-from nnprune.prune.surgery_report import SurgeryReport
-from nnprune.prune.units import dead_units
-
-
-def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
-                n_remove: int | None = None, norm: str = "l1") -> np.ndarray:
-    """The filters (neurons) to keep: all but the k of lowest norm, as a sorted index array.
-
-    (F, C, kh, kw) or (F, C) -> (F − k,) int. Filter norm S_f = Σ|w_f| ("l1", Li et al. 2017)
-    or √Σw_f² ("l2"); k = ⌊sparsity·F + ½⌋ (``prune_count``) or ``n_remove``; ties by index,
-    the lower removed first. At least one filter is kept: a sparsity that would remove all F
-    removes F − 1, an ``n_remove`` ≥ F is an error.
-
-    >>> filter_keep(np.array([[3.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.5]]), 0.5)
-    array([0, 2])
-    """
-    w = np.asarray(weight)
-    if w.ndim < 2 or w.dtype.kind not in "iuf":
-        raise ValueError(f"weight must be a numeric (F, C, kh, kw) or (F, C) array, got "
-                         f"{w.dtype} of shape {w.shape}")
-    n = w.shape[0]
-    if (sparsity is None) == (n_remove is None):
-        raise TypeError(f"give exactly one of sparsity (a fraction) and n_remove (a count), "
-                        f"got sparsity={sparsity!r}, n_remove={n_remove!r}")
-    if sparsity is not None:
-        k = min(prune_count(n, check_sparsity(sparsity)), n - 1)
-    else:
-        if isinstance(n_remove, (bool, np.bool_)) or not isinstance(n_remove, numbers.Integral):
-            raise TypeError(f"n_remove must be an int, got {n_remove!r}")
-        if not 0 <= n_remove < n:
-            raise ValueError(f"n_remove must be in [0, {n - 1}] for {n} filters (one stays), "
-                             f"got {n_remove}")
-        k = int(n_remove)
-    scores = group_scores(w.astype(np.float64), "filter", norm)  # (F,)
-    drop = np.argsort(scores, kind="stable")[:k]  # lowest first, ties by index
-    return np.setdiff1d(np.arange(n), drop)
+from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
+from nnprune.prune.surgery.fold import fold as fold_into_consumer
+from nnprune.prune.surgery.report import SurgeryReport
+from nnprune.prune.surgery.routes import Route, columns, find_route, layer_configs, width
+from nnprune.prune.surgery.units import dead_units, filter_keep, group_alive_of
 
 
 # ---------------------------------------------------------------------- the model as arrays
@@ -129,44 +78,13 @@ def _slice(arrays: dict[str, np.ndarray], name: str, idx: np.ndarray, axis: int)
         arrays[name] = np.take(arrays[name], idx, axis=axis)
 
 
-def _fold(configs: list, state: dict, masks: dict, route: Route, drop: np.ndarray) -> None:
-    """Add to the consumer's bias what channels ``drop`` (weights zeroed) would send it."""
-    v = dead_output(configs, state, route, drop)
-    c, consumer = route.consumer, configs[route.consumer]
-    w = state[f"{c}.weight"]
-    if v is None:
-        raise ValueError(f"cannot fold the removed channels of layer {route.producer}: a padded "
-                         f"AvgPool2d on the way makes their constant maps uneven; "
-                         f"mask the whole units first (mask_units), or pass fold=False")
-    if consumer["type"] == "Linear":
-        extra = w[:, columns(drop, route.spatial)].astype(np.float64) @ v
-    else:  # (O, F, kh, kw): a constant channel meets every tap of an unpadded kernel
-        taps = w[:, drop].astype(np.float64)
-        extra = taps.sum(axis=(2, 3)) @ v
-        if any(consumer["padding"]) and np.any((taps != 0).any(axis=(0, 2, 3)) & (v != 0)):
-            raise ValueError(f"cannot fold the removed channels {drop[v != 0].tolist()} of "
-                             f"layer {route.producer} into the padded Conv2d {c}: they output "
-                             f"non-zero constants, which its border windows read only in part, "
-                             f"so no bias can stand for them; mask the whole units first "
-                             f"(mask_units: biases and BatchNorm γ, β too), or pass fold=False")
-    if not np.any(extra):
-        return
-    bias = state.get(f"{c}.bias")
-    held = masks.get(f"{c}.bias")
-    if bias is None or (held is not None and np.any((held == 0) & (extra != 0))):
-        raise ValueError(f"cannot fold the removed channels of layer {route.producer}: consumer "
-                         f"{c} has no (unmasked) bias to hold their constant; mask the whole "
-                         f"units first (mask_units), or pass fold=False")
-    state[f"{c}.bias"] = (bias + extra).astype(bias.dtype)
-
-
 def _cut(configs: list, state: dict, masks: dict, route: Route, keep: np.ndarray,
          fold: bool) -> None:
     """Remove the producer's units not in ``keep`` from the spec and arrays, in place."""
     p, c = route.producer, route.consumer
     drop = np.setdiff1d(np.arange(width(configs[p])), keep)
     if fold and drop.size:
-        _fold(configs, state, masks, route, drop)
+        fold_into_consumer(configs, state, masks, route, drop)
     # task 4.2: one step of surgery, a layer's units cut out with everything that reads them
     for arrays in (state, masks):
         _slice(arrays, f"{p}.weight", keep, 0)
@@ -187,9 +105,9 @@ def _cut(configs: list, state: dict, masks: dict, route: Route, keep: np.ndarray
     # end task
 
 
-def _build(model: Any, configs: list, state: dict, masks: dict) -> Sequential:
+def _build(model: Any, config: dict, state: dict, masks: dict) -> Sequential:
     """A fresh Sequential from the edited spec, with the edited arrays and masks."""
-    new = from_config({"type": "Sequential", "layers": configs})
+    new = from_config(config)
     new.load_state_dict(state)
     params = dict(new.named_parameters())
     for name, mask in masks.items():
@@ -213,7 +131,7 @@ def _remove(model: Any, layer: int | str, keep: Any, fold: bool, kind: str) -> S
     keep = _check_keep(keep, width(configs[index]), index)
     state, masks = model.state_dict(), model_masks(model)
     _cut(configs, state, masks, route, keep, fold)
-    return _build(model, configs, state, masks)
+    return _build(model, {"type": "Sequential", "layers": configs}, state, masks)
 
 
 def remove_filters(model: Sequential, layer: int | str, keep: Any, *,
@@ -276,16 +194,14 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
     layer keeps at least one unit; the output layer keeps all. ``fold``: see the module
     docstring; after ``mask_units`` there is nothing to fold and the result is exact.
 
-    A model with Residual blocks is cut by channel group (``group_surgery.shrink_groups``:
-    channels tied by a skip connection go together, only once ``mask_units`` silenced them).
+    A model with Residual blocks is cut by channel group (``shrink_groups``: channels tied
+    by a skip connection go together, only once ``mask_units`` silenced them).
     """
     if has_residual(model):
         if sparsity is not None:
             raise TypeError("a model with Residual blocks is shrunk from its masks: prune it "
                             "with prune_model(granularity='filter'), call mask_units, then "
                             "shrink without sparsity")
-        from nnprune.prune.group_surgery import shrink_groups
-
         return shrink_groups(model, input_shape, masks)
     configs, fold = layer_configs(model), _check_fold(fold)
     if masks is not None and sparsity is not None:
@@ -300,7 +216,79 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
     state, attached = model.state_dict(), model_masks(model)
     for i, (route, keep) in keeps.items():
         _cut(configs, state, attached, route, keep, fold)
-    small = _build(model, configs, state, attached)
+    small = _build(model, {"type": "Sequential", "layers": configs}, state, attached)
     report = SurgeryReport.compare(model, small, input_shape,
                                    {str(i): keep for i, (_, keep) in keeps.items()})
     return small, report
+
+
+# ---------------------------------------------------------------- channel groups (Residual)
+def _config_at(config: dict, prefix: str) -> dict:
+    """The config dict of the module at dotted ``prefix`` inside a nested model config."""
+    node = config
+    for part in prefix.split("."):
+        node = node["layers"][int(part)] if node["type"] == "Sequential" else node[part]
+    return node
+
+
+def _silent(state: Mapping[str, np.ndarray], config: dict, g: ChannelGroup,
+            drop: np.ndarray) -> bool:
+    """Whether channels ``drop`` of ``g`` output exactly 0 (weights, biases, γ and β zero)."""
+    zero = [state[f"{p}.{k}"][drop] for p in g.producers for k in ("weight", "bias")
+            if f"{p}.{k}" in state]
+    for n in g.norms:
+        affine = _config_at(config, n)["affine"]
+        zero += [state[f"{n}.weight"][drop], state[f"{n}.bias"][drop]] if affine else \
+            [state[f"{n}.running_mean"][drop]]
+    return all(not np.any(z) for z in zero)
+
+
+def _cut_group(config: dict, state: dict, masks: dict, g: ChannelGroup, keep: np.ndarray) -> None:
+    """Remove the channels of group ``g`` not in ``keep`` from the nested spec and the arrays,
+    in place: every producer's filters, every BatchNorm's entries, every consumer's inputs."""
+    for arrays in (state, masks):
+        for p in g.producers:
+            for k in ("weight", "bias"):
+                _slice(arrays, f"{p}.{k}", keep, 0)
+        for n in g.norms:
+            for k in ("weight", "bias", "running_mean", "running_var"):
+                _slice(arrays, f"{n}.{k}", keep, 0)
+        for c, spatial in g.consumers:
+            _slice(arrays, f"{c}.weight", columns(keep, spatial), 1)
+    for p in g.producers:
+        node = _config_at(config, p)
+        node["out_channels" if node["type"] == "Conv2d" else "out_features"] = keep.size
+    for n in g.norms:
+        _config_at(config, n)["num_features"] = keep.size
+    for c, spatial in g.consumers:
+        node = _config_at(config, c)
+        node["in_channels" if node["type"] == "Conv2d" else "in_features"] = keep.size * spatial
+
+
+def shrink_groups(model: Any, input_shape: tuple[int, ...],
+                  masks: Mapping[str, np.ndarray] | None = None
+                  ) -> tuple[Any, SurgeryReport]:
+    """A new model without the dead channels of every prunable group, and the SurgeryReport.
+
+    A channel is dead when every producer's filter for it is masked (``masks``, default the
+    attached ones); at least one channel of each group stays. The dead channels must already
+    be silent (``mask_units``): otherwise a ValueError names the group, since cutting them
+    would change the outputs. The result equals the masked model in eval and train mode.
+    """
+    masks = model_masks(model) if masks is None else dict(masks)
+    config, state, attached = model.config(), model.state_dict(), model_masks(model)
+    keeps = {}
+    for g in prunable_groups(model):
+        alive = group_alive_of(model, g, masks)
+        keep = np.flatnonzero(alive) if alive.any() else np.array([0])
+        drop = np.setdiff1d(np.arange(g.width), keep)
+        if not drop.size:
+            continue
+        if not _silent(state, config, g, drop):
+            raise ValueError(f"channels {drop.tolist()} of the group of {', '.join(g.producers)} "
+                             f"still output non-zero values (a bias or BatchNorm β): mask the "
+                             f"whole units first (mask_units), then shrink")
+        keeps[g.name] = keep
+        _cut_group(config, state, attached, g, keep)
+    small = _build(model, config, state, attached)
+    return small, SurgeryReport.compare(model, small, input_shape, keeps)

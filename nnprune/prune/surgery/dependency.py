@@ -159,6 +159,13 @@ def channel_groups(model: Any) -> list[ChannelGroup]:
     return sorted(groups, key=lambda g: order[g.name])
 
 
+def prunable_groups(model: Any, exclude: tuple[str, ...] = ()) -> list[ChannelGroup]:
+    """The groups that may lose channels: not the model's input or output, and no producer's
+    weight in ``exclude``."""
+    return [g for g in channel_groups(model) if g.fixed is None
+            and not any(f"{p}.weight" in exclude for p in g.producers)]
+
+
 def has_residual(model: Any) -> bool:
     """Whether ``model`` holds a Residual block anywhere (then surgery needs groups). An
     object without ``modules()`` has none: the caller's own checks say what it is."""

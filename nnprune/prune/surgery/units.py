@@ -1,0 +1,246 @@
+"""Whole units: which filters or neurons go, and masking them so they output exactly 0.
+
+**Choosing.** ``filter_keep`` ranks a layer's filters (neurons) by their norm with the same
+rule as every other granularity (``masks.ranked_prune``, as ``granularity_mask(|w|, s,
+"filter")`` and the channel groups of ``group_prune``): the k lowest scores are dropped,
+ties by index, the lower first. A chain model pruned with ``prune_model(granularity="filter")``
+and one shrunk with ``shrink(sparsity=...)`` lose the same units.
+
+**Masking.** 
+Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still emits a
+constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β, the activations
+and the pooling. Surgery has to fold that constant into the consumer's bias, which no bias
+can do for a padded convolution (its border windows read the constant only in part).
+
+``mask_units`` silences the whole unit instead. For every **dead** unit f of a producer —
+its weight group ``mask[f]`` all zero, or the consumer's mask reading nothing from it, also
+once the consumer's own dead units are masked — it masks, through the Parameter mask protocol,
+
+- the producer's weight row ``w[f]`` and bias entry ``b_f``;
+- γ_f and β_f of every affine BatchNorm on the way to the consumer (``routes``; a
+  BatchNorm1d after a Flatten: the H'·W' features of channel f);
+
+and sets the running mean μ_f of a BatchNorm without γ, β to 0. Then channel f is exactly
+0 where the consumer reads it, in evaluation and in training:
+
+- affine BatchNorm: y_f = 0 · x̂_f + 0 = 0 whatever the statistics;
+- BatchNorm without γ, β: x_f = 0 (weight and bias zero), so y_f = (0 − μ_f)/√(σ²_f + eps)
+  = 0 with μ_f = 0; training normalises with the batch mean of zeros, 0, and the update
+  μ_f ← (1 − m) μ_f + m · 0 keeps μ_f at 0;
+- ReLU(0) = tanh(0) = 0; dropout and pooling (zero-padded or not) keep zeros zero.
+
+So removing the unit (``shrink``) drops terms that are exactly zero: nothing to fold, and
+the shrunk model's outputs equal the masked model's up to summation-order rounding, padded
+convolutions included. The masks stay in force while fine-tuning, as every mask does: the
+optimizers re-apply them after each step, so momentum and weight decay cannot revive a unit.
+
+The output layer (the last Conv2d or Linear) is left alone: its units are the model's outputs.
+
+>>> import numpy as np
+>>> from nnprune import nn
+>>> from nnprune.prune.apply import attach_masks
+>>> model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, rng=0), nn.BatchNorm2d(3), nn.ReLU(),
+...                       nn.Conv2d(3, 2, 3, padding=1, rng=1))
+>>> mask = np.ones((3, 1, 3, 3)); mask[1] = 0
+>>> attach_masks(model, {"0.weight": mask})
+>>> mask_units(model)
+{'0': array([1])}
+>>> model[0].bias.mask.tolist(), model[1].weight.mask.tolist(), model[1].bias.mask.tolist()
+([1.0, 0.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 1.0])
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Mapping
+
+import numpy as np
+
+from nnprune.nn import Sequential
+from nnprune.prune.apply import attach_masks, model_masks, named_parameters
+from nnprune.prune.groups import group_alive, group_scores
+from nnprune.prune.masks import check_mask, check_sparsity, prune_count, ranked_prune
+from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
+from nnprune.prune.surgery.routes import (PRODUCERS, columns, consumer_reads, find_route,
+                                          layer_configs, width)
+
+
+def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
+                n_remove: int | None = None, norm: str = "l1") -> np.ndarray:
+    """The filters (neurons) to keep: all but the k of lowest norm, as a sorted index array.
+
+    (F, C, kh, kw) or (F, C) -> (F − k,) int. Filter norm S_f = Σ|w_f| ("l1", Li et al. 2017)
+    or √Σw_f² ("l2"); k = ⌊sparsity·F + ½⌋ (``prune_count``) or ``n_remove``; ranked by
+    ``ranked_prune``, the group top-k of every granularity: lowest first, ties by index, the
+    lower removed first. At least one filter is kept: a sparsity that would remove all F
+    removes F − 1, an ``n_remove`` ≥ F is an error.
+
+    >>> filter_keep(np.array([[3.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.5]]), 0.5)
+    array([0, 2])
+    """
+    w = np.asarray(weight)
+    if w.ndim < 2 or w.dtype.kind not in "iuf":
+        raise ValueError(f"weight must be a numeric (F, C, kh, kw) or (F, C) array, got "
+                         f"{w.dtype} of shape {w.shape}")
+    n = w.shape[0]
+    if (sparsity is None) == (n_remove is None):
+        raise TypeError(f"give exactly one of sparsity (a fraction) and n_remove (a count), "
+                        f"got sparsity={sparsity!r}, n_remove={n_remove!r}")
+    if sparsity is not None:
+        k = min(prune_count(n, check_sparsity(sparsity)), n - 1)
+    else:
+        if isinstance(n_remove, (bool, np.bool_)) or not isinstance(n_remove, numbers.Integral):
+            raise TypeError(f"n_remove must be an int, got {n_remove!r}")
+        if not 0 <= n_remove < n:
+            raise ValueError(f"n_remove must be in [0, {n - 1}] for {n} filters (one stays), "
+                             f"got {n_remove}")
+        k = int(n_remove)
+    scores = group_scores(w.astype(np.float64), "filter", norm)  # (F,)
+    return np.flatnonzero(~ranked_prune(scores, np.ones(n, bool), k))
+
+
+def check_masks(model: Any, masks: Any) -> dict[str, Any]:
+    """Check that ``masks`` maps parameter names of ``model`` to 0/1 arrays of their shapes;
+    returns the model's parameters by name."""
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks must be a mapping name -> 0/1 array, got {type(masks).__name__}")
+    params = named_parameters(model)
+    for name, mask in masks.items():
+        if name not in params:
+            raise ValueError(f"masks names {name!r}, which is not a parameter of the model")
+        check_mask(mask, tuple(params[name].shape), f"masks[{name!r}]")
+    return params
+
+
+def dead_units(model: Sequential,
+               masks: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The units ``shrink`` removes: {producer layer name: sorted indices of its dead units}.
+
+    {name: (F, ...) mask} -> {layer: (d,) int}, layers with no dead unit left out. Unit f of a
+    Conv2d or Linear (the output layer excepted) is dead when its weight group ``mask[f]`` is
+    all zero, or when its consumer's mask reads none of its columns (``consumer_reads``).
+    ``masks`` defaults to the masks attached to the model. A dead unit whose outputs cannot
+    be followed to a consumer (``routes.find_route``) is a ValueError.
+    """
+    configs = layer_configs(model)
+    masks = model_masks(model) if masks is None else masks
+    check_masks(model, masks)
+    producers = [i for i, config in enumerate(configs) if config["type"] in PRODUCERS]
+    dead = {}
+    for i in producers[:-1]:
+        name, n = f"{i}.weight", width(configs[i])
+        alive = group_alive(masks[name], "filter") if name in masks else np.ones(n, bool)
+        try:
+            route = find_route(configs, i)
+        except ValueError:
+            if alive.all():
+                continue  # nothing dead here, so nothing to follow
+            raise
+        alive &= consumer_reads(masks, route, n)
+        if not alive.all():
+            dead[str(i)] = np.flatnonzero(~alive)
+    return dead
+
+
+def _off(shape: tuple[int, ...], idx: np.ndarray) -> np.ndarray:
+    """A 0/1 mask of ``shape``, zero on the rows ``idx``."""
+    mask = np.ones(shape)
+    mask[idx] = 0
+    return mask
+
+
+def _same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def mask_units(model: Sequential) -> dict[str, np.ndarray]:
+    """Mask every dead unit whole: weight row, bias, BatchNorm γ and β (see the module doc).
+
+    Returns {producer layer name: (d,) dead indices}. A unit dies with the units that read
+    it: once a consumer's dead rows are masked it may read nothing from a producer's channel,
+    which is then dead too, so ``dead_units`` is repeated on the masks until nothing changes;
+    afterwards ``dead_units(model)`` is the returned dict. The new masks are composed with the
+    attached ones (``attach_masks``), so nothing is revived; running means of BatchNorms
+    without γ, β are set to 0 at the dead units (a buffer, not a masked parameter: after
+    ``lottery.rewind`` or ``load_state_dict`` rewrite the buffers, call it again). Calling it
+    again changes nothing. Each dead channel then reads exactly 0 at its consumer, in eval and
+    train mode, and ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
+    A model with Residual blocks is handled by channel group
+    (``mask_group_units``: the returned dict is keyed by group name).
+    """
+    if has_residual(model):
+        return mask_group_units(model)
+    configs = layer_configs(model)
+    params = named_parameters(model)
+    masks, dead = model_masks(model), {}
+    while True:  # each round can only add dead units: it ends within one round per layer
+        found = dead_units(model, masks)
+        if _same(found, dead):
+            break
+        dead = found
+        for layer, drop in dead.items():
+            name = f"{layer}.weight"
+            masks[name] = masks.get(name, 1) * _off(tuple(params[name].shape), drop)
+    buffers = dict(model.named_buffers())
+    silenced = {}
+    for layer, drop in dead.items():
+        i = int(layer)
+        route = find_route(configs, i)
+        for name in (f"{i}.weight", f"{i}.bias"):
+            if name in params:
+                silenced[name] = _off(tuple(params[name].shape), drop)
+        for j, per_column in route.norms:
+            idx = columns(drop, route.spatial) if per_column else drop
+            if configs[j]["affine"]:
+                for name in (f"{j}.weight", f"{j}.bias"):
+                    silenced[name] = _off(tuple(params[name].shape), idx)
+            else:  # no γ, β: a zero input must be normalised by a zero mean
+                buffers[f"{j}.running_mean"][idx] = 0
+    attach_masks(model, silenced)
+    return dead
+
+
+# ---------------------------------------------------------------- channel groups (Residual)
+def group_alive_of(model: Any, group: ChannelGroup,
+                   masks: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """(width,) bool: channel c is alive while any producer still keeps a weight of filter c."""
+    masks = model_masks(model) if masks is None else masks
+    alive = np.zeros(group.width, bool)
+    for p in group.producers:
+        mask = masks.get(f"{p}.weight")
+        alive |= np.ones(group.width, bool) if mask is None else group_alive(mask, "filter")
+    return alive
+
+
+def group_keep_masks(model: Any, group: ChannelGroup, keep: np.ndarray) -> dict[str, np.ndarray]:
+    """{producer weight name: mask} zero on the filters ``keep`` (bool (width,)) drops."""
+    params = named_parameters(model)
+    out = {}
+    for p in group.producers:
+        shape = params[f"{p}.weight"].shape
+        out[f"{p}.weight"] = np.broadcast_to(
+            np.asarray(keep, np.float64).reshape(-1, *([1] * (len(shape) - 1))), shape).copy()
+    return out
+
+
+def mask_group_units(model: Any) -> dict[str, np.ndarray]:
+    """``mask_units`` by channel group: a channel whose every producer filter is masked is
+    silenced whole — the producers' bias entries and the BatchNorms' γ_c, β_c masked too
+    (running mean 0 for a BatchNorm without γ, β), so it is exactly 0 wherever it is read.
+    Returns {group name: (d,) dead channel indices}. Calling it again changes nothing."""
+    modules, params = dict(model.named_modules()), named_parameters(model)
+    dead, silenced = {}, {}
+    for g in prunable_groups(model):
+        drop = np.flatnonzero(~group_alive_of(model, g))
+        if not drop.size:
+            continue
+        dead[g.name] = drop
+        off = _off((g.width,), drop)
+        silenced.update(group_keep_masks(model, g, off > 0))
+        silenced.update({f"{p}.bias": off for p in g.producers if f"{p}.bias" in params})
+        for n in g.norms:
+            if modules[n].weight is not None:
+                silenced[f"{n}.weight"] = silenced[f"{n}.bias"] = off
+            else:  # no γ, β: a zero input must be normalised by a zero mean
+                modules[n].running_mean[drop] = 0
+    attach_masks(model, silenced)
+    return dead
