@@ -121,7 +121,7 @@ def test_bad_schedules_are_refused(spec, error, match):
 
 
 def test_bad_weight_decay_is_refused_before_training():
-    with pytest.raises(ValueError, match="weight_decay must be a number >= 0"):
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
         workflows.oneshot(mlp(), DATA, sparsity=0.5, weight_decay=-1.0)
 
 

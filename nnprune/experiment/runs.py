@@ -17,9 +17,6 @@ and the seed), plus ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``ba
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import math
 import time
 from typing import Any, Callable, Iterable, Mapping
 
@@ -36,10 +33,9 @@ from nnprune.prune.groups import parse_granularity
 from nnprune.prune.masks import check_sparsity
 from nnprune.prune.report import PruneReport
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
-from nnprune.optim import LRSchedule
 from nnprune.threads import blas_threads_for
+from nnprune.train import TrainSpec
 
-OPTIMIZERS = ("sgd", "adam")
 Regularizer = Callable[[Any], Any]  # model -> scalar Tensor penalty (``prune.finetune``)
 
 
@@ -59,69 +55,66 @@ def clone_model(model: Module) -> Module:
 def make_optimizer(name: str, model: Module, lr: float, momentum: float = 0.9,
                    weight_decay: float = 0.0) -> optim.Optimizer:
     """SGD with ``momentum`` (``"sgd"``) or Adam (``"adam"``) over the model's parameters."""
-    if name == "sgd":
-        return optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    spec = TrainSpec(lr=lr, optimizer=name, momentum=momentum, weight_decay=weight_decay)
+    return spec.optimizer_for(model.parameters())
 
 
-def fit_model(model: Module, data: Any, *, epochs: int, lr: float, optimizer: str = "sgd",
-              batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
-              cosine: bool = True, quiet: bool = True, desc: str = "train",
-              regularizer: Regularizer | None = None,
+TRAIN_KEYWORDS = {"finetune_epochs": "epochs", "epochs": "epochs", "lr": "lr",
+                  "optimizer": "optimizer", "momentum": "momentum", "batch_size": "batch_size",
+                  "weight_decay": "weight_decay", "lr_schedule": "lr_schedule",
+                  "regularizer": "regularizer", "seed": "seed", "quiet": "quiet"}
+
+
+def train_spec(train: TrainSpec | None, options: dict[str, Any], where: str,
+               **defaults: Any) -> TrainSpec:
+    """The training settings of a run: ``train`` itself, or a ``TrainSpec`` built once from
+    the keyword form ``options`` (``finetune_epochs`` is its ``epochs``; ``cosine=False``
+    with no ``lr_schedule`` means a constant rate) over ``defaults``. ``where`` names the
+    function in the errors."""
+    unknown = sorted(set(options) - set(TRAIN_KEYWORDS) - {"cosine"})
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r}")
+    if train is not None:
+        if not isinstance(train, TrainSpec):
+            raise TypeError(f"train must be a TrainSpec or None, got {type(train).__name__}")
+        if options:
+            raise TypeError(f"{where}: give train=TrainSpec(...) or its keywords "
+                            f"({', '.join(options)}), not both")
+        return train
+    options = dict(options)
+    cosine = options.pop("cosine", True)
+    if options.get("lr_schedule") is None:
+        options["lr_schedule"] = "cosine" if cosine else "constant"
+    for name in ("finetune_epochs", "epochs"):  # named as the caller typed it
+        if name in options:
+            check_int(name, options[name], 0)
+    return TrainSpec(**{**defaults, **{TRAIN_KEYWORDS[k]: v for k, v in options.items()}})
+
+
+def fit_model(model: Module, data: Any, spec: TrainSpec | None = None, *, desc: str = "train",
               step_callback: Callable[[int], None] | None = None,
-              lr_schedule: str | LRSchedule | None = None) -> train.History:
-    """Train (or fine-tune) ``model`` on the training split of ``data`` for ``epochs`` epochs.
+              **options: Any) -> train.History:
+    """Train (or fine-tune) ``model`` on the training split of ``data`` as ``spec`` says
+    (or the keyword form ``options`` of ``TrainSpec``: epochs, lr, optimizer, batch_size, seed,
+    weight_decay, lr_schedule, regularizer, quiet; ``cosine``).
 
     The learning rate starts at ``lr`` and moves by ``lr_schedule`` ("constant", "step:S:G"
-    or "cosine", see ``optim.LRSchedule``); None means "cosine" with ``cosine`` and
-    "constant" without: lr_e = ½·lr·(1 + cos(π e / epochs)) (Loshchilov & Hutter 2017)
-    decays towards 0 at the end, so the last epochs settle. ``weight_decay`` λ is PyTorch's
-    coupled form on every parameter, g ← g + λ·w before the momentum update. Masks attached
-    to the model stay in force throughout. ``regularizer(model)`` is added to each batch's
-    loss (e.g. ``prune.finetune``'s L1/L2 penalty on the remaining weights);
-    ``step_callback(step)`` runs after every step.
+    or "cosine", see ``optim.LRSchedule``): lr_e = ½·lr·(1 + cos(π e / epochs)) decays
+    towards 0 at the end, so the last epochs settle (Loshchilov & Hutter 2017).
+    ``weight_decay`` λ is PyTorch's coupled form on every parameter, g ← g + λ·w before the
+    momentum update. Masks attached to the model stay in force throughout.
+    ``regularizer(model)`` is added to each batch's loss (e.g. ``prune.finetune``'s L1/L2
+    penalty on the remaining weights); ``step_callback(step)`` runs after every step.
     """
-    schedule = LRSchedule.parse("cosine" if cosine else "constant") if lr_schedule is None \
-        else LRSchedule.parse(lr_schedule)
-    opt = make_optimizer(optimizer, model, lr, weight_decay=weight_decay)
-    scheduler = schedule.scheduler(opt, epochs)
+    spec = train_spec(spec, options, "fit_model")
+    opt = spec.optimizer_for(model.parameters())
+    scheduler = spec.lr_schedule.scheduler(opt, spec.epochs)
     # one BLAS thread for a small model: a second one only spins (nnprune.threads)
-    with blas_threads_for(model, data.input_shape, batch_size):
-        return train.fit(model, (data.x_train, data.y_train), opt, epochs,
-                         batch_size=batch_size, seed=seed, scheduler=scheduler,
-                         regularizer=regularizer, step_callback=step_callback, quiet=quiet,
-                         desc=desc)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The training settings every workflow run shares beyond lr and optimizer: PyTorch's
-    coupled ``weight_decay`` (on all parameters) and the ``lr_schedule`` of each run."""
-
-    weight_decay: float = 0.0
-    lr_schedule: LRSchedule = LRSchedule("cosine")
-
-    @classmethod
-    def of(cls, weight_decay: Any, lr_schedule: Any, cosine: bool = True) -> "Recipe":
-        """Checked settings; ``lr_schedule`` None means cosine (constant if not ``cosine``)."""
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
-                or not 0 <= weight_decay < math.inf:
-            raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-        schedule = LRSchedule("cosine" if cosine else "constant") if lr_schedule is None \
-            else LRSchedule.parse(lr_schedule)
-        return cls(float(weight_decay), schedule)
-
-    @property
-    def fit(self) -> dict[str, Any]:
-        """The keyword arguments of ``fit_model``."""
-        return {"weight_decay": self.weight_decay, "lr_schedule": self.lr_schedule}
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The fields a result record keeps."""
-        return {"weight_decay": self.weight_decay, "lr_schedule": str(self.lr_schedule)}
+    with blas_threads_for(model, data.input_shape, spec.batch_size):
+        return train.fit(model, (data.x_train, data.y_train), opt, spec.epochs,
+                         batch_size=spec.batch_size, seed=spec.seed, scheduler=scheduler,
+                         regularizer=spec.regularizer, step_callback=step_callback,
+                         quiet=spec.quiet, desc=desc)
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -131,10 +124,9 @@ def check_int(name: str, value: Any, minimum: int) -> int:
 
 
 def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: str,
-                  granularity: str, exclude: Iterable[str], finetune_epochs: int,
-                  min_epochs: int, lr: float, optimizer: str, batch_size: int,
-                  regularizer: Regularizer | None = None) -> tuple[str, ...]:
-    """Every option checked before any training starts; returns ``exclude`` as a tuple."""
+                  granularity: str, exclude: Iterable[str]) -> tuple[str, ...]:
+    """Every pruning option checked before any training starts; returns ``exclude`` as a
+    tuple (the training options are a ``TrainSpec``, checked when it was made)."""
     for field in ("x_train", "y_train", "x_test", "y_test", "input_shape"):
         if not hasattr(data, field):
             raise TypeError(f"data must be a nnprune.data Dataset (x_train, y_train, x_test, "
@@ -156,17 +148,7 @@ def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: s
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     prunable_parameters(model, exclude)  # every name must be a prunable weight
     # the output layer under filter/neuron, the first under channel: what prune_model leaves
-    exclude = exclude_io(prunable_parameters(model), granularity, exclude)
-    check_int("finetune_epochs", finetune_epochs, min_epochs)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    check_int("batch_size", batch_size, 1)
-    if regularizer is not None and not callable(regularizer):
-        raise TypeError(f"regularizer must be None or callable (model -> penalty Tensor, e.g. "
-                        f"l2_regularizer(1e-4)), got {type(regularizer).__name__}")
-    return exclude
+    return exclude_io(prunable_parameters(model), granularity, exclude)
 
 
 def accuracy(model: Any, data: Any) -> float:
@@ -214,28 +196,26 @@ def target_of(sparsity: float | Mapping[str, float] | None, granularity: str) ->
     return 1 - g[0] / g[1] if isinstance(g, tuple) else float(sparsity)
 
 
-def record(model: Any, data: Any, *, schedule: str, model_name: str, criterion: str,
-           scope: str, granularity: str, sparsity: float, exclude: tuple[str, ...],
-           finetune_epochs: int, lr: float, optimizer: str, batch_size: int, seed: int,
-           dense: float, before: float, after: float | None, start: float,
-           regularizer: Regularizer | None = None, **extra: Any) -> dict[str, Any]:
-    """The result record of a run that ended with ``model`` (see the module docstring);
-    ``start`` is the run's ``time.perf_counter()`` at its beginning."""
+def record(model: Any, data: Any, train: TrainSpec, *, schedule: str, model_name: str,
+           criterion: str, scope: str, granularity: str, sparsity: float,
+           exclude: tuple[str, ...], dense: float, before: float, after: float | None,
+           start: float, **extra: Any) -> dict[str, Any]:
+    """The result record of a run that ended with ``model`` and trained as ``train`` says
+    (see the module docstring); ``start`` is the run's ``time.perf_counter()`` at its
+    beginning."""
     reached = sparsity_report(model, exclude)  # measured on the values the model holds
     cost = count(model, tuple(data.input_shape))
     result = {
         "model": model_name, "dataset": getattr(data, "name", "data"), "criterion": criterion,
         "scope": scope, "granularity": granularity, "schedule": schedule,
         "sparsity": float(sparsity), "sparsity_reached": float(reached.sparsity),
-        "finetune_epochs": int(finetune_epochs), "accuracy_dense": float(dense),
+        "finetune_epochs": train.epochs, "accuracy_dense": float(dense),
         "accuracy_before_finetune": float(before),
         "accuracy_after_finetune": None if after is None else float(after),
         "params": int(cost.params), "nonzero_params": int(cost.nonzero_params),
-        "macs": int(cost.macs), "effective_macs": int(cost.effective_macs), "seed": int(seed),
-        "exclude": list(exclude), "layer_sparsity": reached.per_layer, "lr": float(lr),
-        "optimizer": optimizer, "batch_size": int(batch_size),
-        "regularizer": None if regularizer is None else str(getattr(
-            regularizer, "description", getattr(regularizer, "__name__", "custom"))),
+        "macs": int(cost.macs), "effective_macs": int(cost.effective_macs),
+        "seed": train.seed, "exclude": list(exclude), "layer_sparsity": reached.per_layer,
+        **train.record(),
     }
     result.update(extra)
     result["seconds"] = time.perf_counter() - start
