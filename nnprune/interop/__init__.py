@@ -2,7 +2,8 @@
 
 - ``load_state(model, state)``: a PyTorch ``state_dict`` (as NumPy), Keras weights or any dict
   of arrays into an nnprune model, by name, key map, shape or order, masks included; returns a
-  ``LoadReport`` of what went where (``state_in.py``);
+  ``LoadReport`` of what went where (``state_in.py``; its source and model units in
+  ``state_units.py``, their pairing in ``state_pairing.py``);
 - ``export_state(model)``: the arrays under PyTorch's names and layouts and the architecture
   spec; ``torch_module(spec, torch, state)`` builds the equivalent torch model
   (``state_out.py``);

@@ -85,40 +85,45 @@ class _Reader:
         self.add(layer, {"weight": w} | ({} if b is None else {"bias": np.broadcast_to(
             b, (w.shape[0],))}))
 
-
-def _read_node(reader: _Reader, node: Any, following: Any) -> bool:
-    """Append the layer of ``node``; True when it also consumed ``following`` (a bias Add)."""
-    onnx, op, attrs = reader.onnx, node.op_type, _attributes(reader.onnx, node)
-    if op == "Gemm":
+    def gemm(self, node: Any, attrs: dict[str, Any]) -> None:
+        """Gemm: W = alpha·B (transB=1) or alpha·Bᵀ, b = beta·C."""
         if attrs.get("transA", 0):
             raise ValueError(f"node {node.name!r} (Gemm) has transA=1; nnprune reads x·Bᵀ only")
-        b = reader.weight(node, node.input[1]) * attrs.get("alpha", 1.0)
+        b = self.weight(node, node.input[1]) * attrs.get("alpha", 1.0)
         w = b if attrs.get("transB", 0) else b.T
-        c = reader.weight(node, node.input[2]) * attrs.get("beta", 1.0) \
+        c = self.weight(node, node.input[2]) * attrs.get("beta", 1.0) \
             if len(node.input) > 2 and node.input[2] else None
-        reader.linear(node, w, c)
-    elif op == "MatMul":
-        w = reader.weight(node, node.input[1]).T
+        self.linear(node, w, c)
+
+    def matmul(self, node: Any, following: Any) -> bool:
+        """MatMul by a constant: W = Bᵀ, with the bias of ``following`` when it is an Add of
+        this output; True when it took that Add."""
+        w = self.weight(node, node.input[1]).T
         bias = None
         if following is not None and following.op_type == "Add" and node.output[0] in \
                 following.input:
             other = [name for name in following.input if name != node.output[0]]
-            bias = reader.weight(following, other[0]) if other else None
-        reader.linear(node, w, bias)
+            bias = self.weight(following, other[0]) if other else None
+        self.linear(node, w, bias)
         return bias is not None
-    elif op == "Conv":
+
+    def conv(self, node: Any, attrs: dict[str, Any]) -> None:
+        """Conv (group 1): kernel (F, C, kh, kw), strides, symmetric pads, dilations."""
         if attrs.get("group", 1) != 1:
             raise ValueError(f"node {node.name!r} (Conv) has group={attrs['group']}; nnprune's "
                              f"Conv2d is not grouped")
-        w = reader.weight(node, node.input[1])
-        b = reader.weight(node, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        w = self.weight(node, node.input[1])
+        b = self.weight(node, node.input[2]) if len(node.input) > 2 and node.input[2] else None
         layer = nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]),
                           stride=tuple(attrs.get("strides", [1, 1])), padding=_pads(node, attrs),
                           dilation=tuple(attrs.get("dilations", [1, 1])), bias=b is not None,
                           dtype=w.dtype)
-        reader.add(layer, {"weight": w} | ({} if b is None else {"bias": b}))
-        reader.rank = 4
-    elif op in ("MaxPool", "AveragePool"):
+        self.add(layer, {"weight": w} | ({} if b is None else {"bias": b}))
+        self.rank = 4
+
+    def pool(self, node: Any, attrs: dict[str, Any]) -> None:
+        """MaxPool or AveragePool: symmetric pads, ceil_mode 0, no dilation."""
+        op = node.op_type
         if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ValueError(f"node {node.name!r} ({op}) uses ceil_mode or dilations; nnprune "
                              f"pools floor the size and do not dilate")
@@ -128,27 +133,50 @@ def _read_node(reader: _Reader, node: Any, following: Any) -> bool:
                              f"count_include_pad; nnprune's AvgPool2d counts padded zeros")
         kernel = tuple(attrs["kernel_shape"])
         cls = nn.MaxPool2d if op == "MaxPool" else nn.AvgPool2d
-        reader.layers.append(cls(kernel, tuple(attrs.get("strides", kernel)), padding))
-    elif op == "BatchNormalization":
-        scale, shift, mean, var = (reader.weight(node, name) for name in node.input[1:5])
-        cls = nn.BatchNorm2d if reader.rank == 4 else nn.BatchNorm1d
+        self.layers.append(cls(kernel, tuple(attrs.get("strides", kernel)), padding))
+
+    def batch_norm(self, node: Any, attrs: dict[str, Any]) -> None:
+        """BatchNormalization: PyTorch's momentum = 1 − ONNX's."""
+        scale, shift, mean, var = (self.weight(node, name) for name in node.input[1:5])
+        cls = nn.BatchNorm2d if self.rank == 4 else nn.BatchNorm1d
         layer = cls(len(scale), eps=float(_decimal(attrs.get("epsilon", 1e-5))),
                     momentum=float(1 - _decimal(attrs.get("momentum", 0.9))), dtype=scale.dtype)
-        reader.add(layer, {"weight": scale, "bias": shift, "running_mean": mean,
-                           "running_var": var})
-    elif op in ("Relu", "Tanh"):
-        reader.layers.append(nn.ReLU() if op == "Relu" else nn.Tanh())
-    elif op == "Flatten":
+        self.add(layer, {"weight": scale, "bias": shift, "running_mean": mean,
+                         "running_var": var})
+
+    def flatten(self, node: Any, attrs: dict[str, Any]) -> None:
         if attrs.get("axis", 1) != 1:
             raise ValueError(f"node {node.name!r} (Flatten) has axis={attrs['axis']}; nnprune "
                              f"flattens from axis 1")
-        reader.layers.append(nn.Flatten())
-        reader.rank = 2
-    elif op == "Dropout":
+        self.layers.append(nn.Flatten())
+        self.rank = 2
+
+    def dropout(self, node: Any, attrs: dict[str, Any]) -> None:
         ratio = attrs.get("ratio", 0.5)
         if len(node.input) > 1 and node.input[1]:
-            ratio = reader.weight(node, node.input[1])
-        reader.layers.append(nn.Dropout(float(_decimal(ratio))))
+            ratio = self.weight(node, node.input[1])
+        self.layers.append(nn.Dropout(float(_decimal(ratio))))
+
+
+def _read_node(reader: _Reader, node: Any, following: Any) -> bool:
+    """Append the layer of ``node``; True when it also consumed ``following`` (a bias Add)."""
+    op, attrs = node.op_type, _attributes(reader.onnx, node)
+    if op == "Gemm":
+        reader.gemm(node, attrs)
+    elif op == "MatMul":
+        return reader.matmul(node, following)
+    elif op == "Conv":
+        reader.conv(node, attrs)
+    elif op in ("MaxPool", "AveragePool"):
+        reader.pool(node, attrs)
+    elif op == "BatchNormalization":
+        reader.batch_norm(node, attrs)
+    elif op in ("Relu", "Tanh"):
+        reader.layers.append(nn.ReLU() if op == "Relu" else nn.Tanh())
+    elif op == "Flatten":
+        reader.flatten(node, attrs)
+    elif op == "Dropout":
+        reader.dropout(node, attrs)
     elif op != "Identity":
         raise ValueError(f"node {node.name!r} is an ONNX {op}, which nnprune cannot import; it "
                          f"reads Gemm, MatMul (+ Add), Conv, MaxPool, AveragePool, "

@@ -1,0 +1,127 @@
+"""Units: the arrays of one module, by leaf name, read from a source or from the model.
+
+A source entry's name is split at its last ``.`` or ``/`` into a *module* and a *leaf*
+(``"features.0.weight"`` -> ``("features.0", "weight")``, ``"dense/kernel:0"`` ->
+``("dense", "kernel")``); other frameworks' leaves are renamed to PyTorch's (``LEAF_ALIASES``)
+and ``layout="keras"`` kernels transposed to PyTorch's layout. ``torch.nn.utils.prune``'s
+``weight_orig`` and ``weight_mask`` become the unit's ``weight`` and its mask. A unit's
+*signature*, its leaf names and shapes, is what matching compares.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from nnprune.foreign import reject_foreign
+
+LEAF_ALIASES = {"kernel": "weight", "gamma": "weight", "beta": "bias",
+                "moving_mean": "running_mean", "moving_variance": "running_var"}
+BOOKKEEPING = ("num_batches_tracked",)
+
+
+@dataclass
+class Unit:
+    """One module's entries: {leaf: (source key, array)} and {leaf: (source key, mask)}."""
+
+    name: str
+    leaves: dict[str, tuple[str, np.ndarray]]
+    masks: dict[str, tuple[str, np.ndarray]]
+
+    def signature(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        return tuple(sorted((leaf, a.shape) for leaf, (_, a) in self.leaves.items()))
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """"features.0.weight" -> ("features.0", "weight"); "dense/kernel:0" -> ("dense", "kernel")."""
+    key = re.sub(r":\d+$", "", key)
+    cut = max(key.rfind("."), key.rfind("/"))
+    return (key[:cut], key[cut + 1:]) if cut >= 0 else ("", key)
+
+
+def to_torch_layout(leaf: str, value: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "keras" and leaf == "weight" and value.ndim == 4:
+        return value.transpose(3, 2, 0, 1)  # (kh, kw, in, out) -> (out, in, kh, kw)
+    if layout == "keras" and leaf == "weight" and value.ndim == 2:
+        return value.T  # (in, out) -> (out, in)
+    return value
+
+
+def source_array(key: str, value: Any) -> np.ndarray:
+    reject_foreign(value, f"state[{key!r}]", "array")
+    value = np.asarray(value)
+    if value.dtype.kind not in "fiub":
+        raise TypeError(f"state[{key!r}] must be a numeric array, got dtype {value.dtype}")
+    return value
+
+
+def units_from_dict(state: Mapping[str, Any], key_map: Mapping[str, str], layout: str):
+    """Source modules in first-appearance order, and the bookkeeping keys skipped."""
+    known = set(state) | {split_key(k)[0] for k in state}
+    unknown = [k for k in key_map if k not in known]
+    if unknown:
+        raise ValueError(f"key_map names {unknown}, which are neither keys nor module names of "
+                         f"the state; its keys are {list(state)}")
+    units: dict[str, Unit] = {}
+    ignored = []
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"state keys must be str names, got {key!r}")
+        module, leaf = split_key(key_map.get(key, key))
+        if key not in key_map and module in key_map:
+            module = key_map[module]
+        if leaf in BOOKKEEPING:
+            ignored.append(key)
+            continue
+        unit = units.setdefault(module, Unit(module, {}, {}))
+        value = source_array(key, value)
+        table, leaf = ((unit.masks, leaf[:-5]) if leaf.endswith("_mask") else
+                       (unit.leaves, leaf[:-5] if leaf.endswith("_orig") else leaf))
+        leaf = LEAF_ALIASES.get(leaf, leaf)
+        if leaf in table:
+            raise ValueError(f"state[{key!r}] and state[{table[leaf][0]!r}] both give "
+                             f"{module or '(top)'}'s {leaf}")
+        table[leaf] = (key, to_torch_layout(leaf, value, layout))
+    for unit in units.values():
+        for leaf, (key, _) in unit.masks.items():
+            if leaf not in unit.leaves:
+                raise ValueError(f"state[{key!r}] is a mask for {leaf!r}, which the state does "
+                                 f"not hold (expected {key[:-5]}_orig)")
+    return list(units.values()), tuple(ignored)
+
+
+def units_from_list(state: Sequence[Any], targets: list[Unit], layout: str):
+    """Keras's get_weights() order: each stateful module's leaves in turn."""
+    arrays = [source_array(f"[{i}]", v) for i, v in enumerate(state)]
+    ignored = tuple(f"[{i}]" for i, a in enumerate(arrays) if a.ndim == 0 and a.dtype.kind in "iu")
+    order = [(f"[{i}]", a) for i, a in enumerate(arrays) if f"[{i}]" not in ignored]
+    needed = sum(len(t.leaves) for t in targets)
+    if len(order) != needed:
+        raise ValueError(f"state holds {len(order)} arrays, the model needs {needed} "
+                         f"({', '.join(f'{t.name}: {len(t.leaves)}' for t in targets)})")
+    units, i = [], 0
+    for target in targets:
+        leaves = {}
+        for leaf in target.leaves:
+            key, value = order[i]
+            leaves[leaf] = (key, to_torch_layout(leaf, value, layout))
+            i += 1
+        units.append(Unit(f"{order[i - len(leaves)][0]}..{order[i - 1][0]}", leaves, {}))
+    return units, ignored
+
+
+def target_units(model: Any) -> list[Unit]:
+    """The nnprune modules that hold state, in model order, with their own arrays."""
+    units = []
+    for name, module in model.named_modules():
+        leaves = {leaf: (leaf, p.data) for leaf, p in module._parameters.items()}
+        leaves.update({leaf: (leaf, getattr(module, leaf)) for leaf in module._buffers})
+        if leaves:
+            units.append(Unit(name, leaves, {}))
+    return units
+
+
+def describe(unit: Unit) -> str:
+    return f"{unit.name or '(top)'} {{{', '.join(f'{l}: {s}' for l, s in unit.signature())}}}"
