@@ -116,21 +116,8 @@ def from_arrays(x: Any, y: Any, x_test: Any = None, y_test: Any = None, *,
                              f"samples {x_train.shape[1:]}")
         how = f"given split {len(x_train)}/{len(x_test)}"
     else:
-        if train_index is not None:
-            train = _indices(train_index, len(x), "train_index")
-            test = _indices(test_index, len(x), "test_index")
-            if np.intersect1d(train, test).size:
-                raise ValueError("train_index and test_index share samples, e.g. "
-                                 f"{np.intersect1d(train, test)[0]}")
-            how = f"given indices {len(train)}/{len(test)}"
-        elif stratify:
-            train, test = stratified_split(y, test_fraction, seed)
-            how = (f"stratified split {len(train)}/{len(test)} with "
-                   f"test_fraction={test_fraction}, seed={seed}")
-        else:
-            train, test = random_split(len(x), test_fraction, seed)
-            how = (f"random split {len(train)}/{len(test)} with "
-                   f"test_fraction={test_fraction}, seed={seed}")
+        train, test, how = _pool_split(y, test_fraction, seed, stratify, train_index,
+                                       test_index)
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
     k = int(max(y_train.max(), y_test.max())) + 1
     classes = tuple(str(c) for c in range(k)) if classes is None else tuple(classes)
@@ -139,6 +126,27 @@ def from_arrays(x: Any, y: Any, x_test: Any = None, y_test: Any = None, *,
     return build_dataset(name, x_train, y_train, x_test, y_test, scale=float(scale),
                          classes=classes, standardize=standardize, dtype=dtype,
                          description=f"{name} ({len(x_train) + len(x_test)} samples), {how}")
+
+
+def _pool_split(y: np.ndarray, test_fraction: float, seed: int, stratify: bool,
+                train_index: Any, test_index: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """(train, test, how): the split of one pool of labels ``y`` at the indices given, or
+    drawn from ``seed`` (stratified or not), and the words that say how."""
+    if train_index is not None:
+        train = _indices(train_index, len(y), "train_index")
+        test = _indices(test_index, len(y), "test_index")
+        if np.intersect1d(train, test).size:
+            raise ValueError("train_index and test_index share samples, e.g. "
+                             f"{np.intersect1d(train, test)[0]}")
+        return train, test, f"given indices {len(train)}/{len(test)}"
+    if stratify:
+        train, test = stratified_split(y, test_fraction, seed)
+        kind = "stratified"
+    else:
+        train, test = random_split(len(y), test_fraction, seed)
+        kind = "random"
+    return train, test, (f"{kind} split {len(train)}/{len(test)} with "
+                         f"test_fraction={test_fraction}, seed={seed}")
 
 
 def _read_numbers(path: str, what: str) -> dict[str, np.ndarray]:
