@@ -61,7 +61,7 @@ def test_bench_prune_rejects_an_unknown_case(capsys):
 
 def test_bench_hessian_reports_obc_sparsegpt_and_the_diagonals(tmp_path, capsys, monkeypatch):
     """The same code on small layers: every figure present (no timing asserted)."""
-    from nnprune import bench_hessian
+    from nnprune.bench import hessian as bench_hessian
 
     monkeypatch.setattr(bench_hessian, "LAYERS", (("small", 12, 5),))
     monkeypatch.setattr(bench_hessian, "SAMPLES", 40)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nnprune import models
-from nnprune.bench_train import read_t10k, torch_lenet5, torch_vgg16
+from nnprune.bench.train import read_t10k, torch_lenet5, torch_vgg16
 from nnprune.cli import main
 from nnprune.data.idx import idx_bytes
 
@@ -72,7 +72,7 @@ def test_wall_time_runs_the_command_with_the_thread_count(tmp_path):
     positive time come back."""
     import sys
 
-    from nnprune.bench_train import wall_time
+    from nnprune.bench.train import wall_time
 
     probe = [sys.executable, "-c",
              "import os, sys; sys.exit(int(os.environ.get('OPENBLAS_NUM_THREADS', '0') == '3'))"]

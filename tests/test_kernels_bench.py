@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from nnprune import Tensor, functional as F, models, nn
-from nnprune.bench import CONV_CASES, conv_flops, kernel_backward
+from nnprune.bench.conv import CONV_CASES, conv_flops
+from nnprune.bench.step import kernel_backward
 
 pytestmark = pytest.mark.kernels
 

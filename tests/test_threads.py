@@ -70,7 +70,8 @@ def test_fit_model_trains_a_small_model_with_one_thread(free_blas, monkeypatch):
 
 
 def test_bench_demo_alternates_thread_counts_and_reports_medians(monkeypatch, capsys):
-    from nnprune import bench, bench_demo
+    from nnprune import bench
+    from nnprune.bench import demo as bench_demo
 
     order = []
 

@@ -15,6 +15,8 @@ import tempfile
 import time
 from typing import Any, Callable
 
+from nnprune.bench.machine import blas_line, machine
+
 THREADS = (1, 2)
 
 
@@ -52,3 +54,9 @@ def bench_demo(repeat: int, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"load average {before:.2f} before, {after:.2f} after, on {cpus} CPUs: "
         + ("LOADED (other processes compete for the cores)" if loaded else "idle enough"))
     return result
+
+
+def run(args: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """``nnprune bench demo``: the BLAS line, then ``bench_demo`` with ``--repeat``."""
+    say(blas_line(machine()))
+    return bench_demo(args.repeat, say)

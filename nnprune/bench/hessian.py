@@ -15,14 +15,14 @@ cores change every figure: the load average is printed with them.
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import sys
 import time
 from typing import Any, Callable
 
 import numpy as np
+
+from nnprune.bench.machine import blas_info
 
 LAYERS = (("lenet_300_100 fc1", 784, 300), ("lenet5 fc1", 800, 500))  # (name, d, rows)
 SPARSITY = 0.9
@@ -91,15 +91,8 @@ def time_diagonals(batch: int, repeat: int) -> dict[str, Any]:
     return out
 
 
-def run(args: Any) -> int:
-    """Print the table (and write JSON with ``--json``); the exit status."""
-    from nnprune.bench import blas_info
-
-    out = sys.stderr if args.json == "-" else sys.stdout
-
-    def say(line: str = "") -> None:
-        print(line, file=out, flush=True)
-
+def run(args: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """Time every layer and the diagonals, print the table; the results for the JSON."""
     result: dict[str, Any] = {"blas": blas_info(), "load_average": list(os.getloadavg()),
                               "cpus": os.cpu_count(), "repeat": args.repeat, "layers": {}}
     say(f"BLAS: {result['blas']};  load average {result['load_average'][0]:.2f} on "
@@ -118,9 +111,4 @@ def run(args: Any) -> int:
     for name in ("gauss-newton", "lecun", "fisher"):
         say(f"  {name:<13}{diag[name]['ms']:8.1f} ms = {diag[name]['backward_passes']:.2f} "
             f"backward passes")
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-    elif args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
-    return 0
+    return result

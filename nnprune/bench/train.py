@@ -26,6 +26,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from nnprune.bench.machine import blas_line, machine
+from nnprune.bench.timing import interleaved
+
 BATCH = 64
 MNIST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -113,13 +116,8 @@ def torch_vgg16(torch: Any, width: float) -> Any:
 
 def time_epochs(fns: dict[str, Callable[[], None]], epochs: int) -> dict[str, float]:
     """Median seconds of each epoch function, run in turns ``epochs`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(epochs):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    wall, _ = interleaved(fns, epochs)
+    return {name: statistics.median(t) for name, t in wall.items()}
 
 
 def wall_time(command: list[str], cwd: str | Path | None = None,
@@ -138,7 +136,10 @@ def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dic
     """The end-to-end figures, printed with ``say``; returned as a dict for the JSON."""
     from nnprune import models
 
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {**machine(), "torch": getattr(torch, "__version__", None)}
+    say(f"{blas_line(result)}; load average {result['load_average'][0]:.2f} on "
+        f"{result['cpus']} CPUs" + (f";  torch {torch.__version__} "
+                                    f"({torch.get_num_threads()} threads)" if torch else ""))
     cases: list[tuple[str, Callable[[], Any], Any]] = []
     data = read_t10k(args.data_dir) if args.data_dir else "no --data-dir given"
     if isinstance(data, str):
@@ -177,23 +178,3 @@ def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dic
         say(f"test suite in {args.project}: {result['tests']['seconds']:.1f} s wall "
             f"(exit status {result['tests']['exit_status']})")
     return result
-
-
-def configure_parser(parser: argparse.ArgumentParser, positive_int: Callable) -> None:
-    """The options of ``nnprune bench train``."""
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="train: folder with the MNIST t10k files for the LeNet-5 epoch "
-                             "(skipped without it)")
-    parser.add_argument("--vgg-samples", type=positive_int, default=1024,
-                        help="train: random images in the VGG-16 epoch (default: %(default)s)")
-    parser.add_argument("--vgg-width", type=float, default=0.25,
-                        help="train: VGG-16 width multiplier (default: %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=3,
-                        help="train: epochs timed per framework, in turns; the median is "
-                             "reported (default: %(default)s)")
-    parser.add_argument("--demo", action="store_true",
-                        help="train: also time `nnprune demo` in a fresh process")
-    parser.add_argument("--tests", action="store_true",
-                        help="train: also time the test suite (pytest) in --project")
-    parser.add_argument("--project", default=".", metavar="DIR",
-                        help="train: the checkout whose tests --tests runs (default: .)")

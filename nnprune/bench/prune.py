@@ -31,14 +31,13 @@ milliseconds.
 """
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import sys
-import time
 from typing import Any, Callable
 
 import numpy as np
+
+from nnprune.bench.machine import blas_line, machine
+from nnprune.bench.timing import interleaved
 
 CASES = ("vgg16-pruned-A", "vgg16-slim", "vgg16-late", "lenet5-50", "lenet5-75",
          "resnet20-50")
@@ -90,26 +89,6 @@ def pruned_variants(name: str) -> dict[str, Any]:
             "macs": (report.macs[0], report.macs[1])}
 
 
-def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int,
-                   warmup: int = 1) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """(wall, CPU) milliseconds of ``repeat`` rounds, each calling every function once in
-    turn. CPU time (``time.process_time``: this process, all its threads) does not count the
-    time spent waiting for a core another process holds, so on a loaded machine it follows
-    the work done more closely than the wall clock."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    wall: dict[str, list[float]] = {k: [] for k in fns}
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for key, fn in fns.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            cpu[key].append(1e3 * (time.process_time() - start_cpu))
-            wall[key].append(1e3 * (time.perf_counter() - start))
-    return wall, cpu
-
-
 def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[str, Any]:
     """Build, prune and time one case; a JSON-able row."""
     from nnprune.autograd import Tensor, no_grad
@@ -124,8 +103,10 @@ def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[st
                 return model(x)
         return run
 
-    wall, cpu = interleaved_ms({k: forward(v[k]) for k in ("dense", "masked", "shrunk")},
-                               repeat)
+    wall, cpu = interleaved({k: forward(v[k]) for k in ("dense", "masked", "shrunk")}, repeat,
+                            warmup=1)
+    wall, cpu = ({k: [1e3 * t for t in times] for k, times in seconds.items()}
+                 for seconds in (wall, cpu))
     ms = {k: statistics.median(t) for k, t in wall.items()}
     cpu_ms = {k: statistics.median(t) for k, t in cpu.items()}
     mac_ratio = v["macs"][0] / v["macs"][1]
@@ -140,27 +121,17 @@ def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[st
             "share_of_theory_cpu": cpu_ms["dense"] / cpu_ms["shrunk"] / mac_ratio}
 
 
-def run(args: Any) -> int:
+def run(args: Any, say: Callable[[str], None]) -> dict[str, Any]:
     """``nnprune bench prune``: time every case of ``args.cases`` (default all), print the
-    table, write JSON with ``--json``."""
-    from nnprune.bench import blas_info
-
+    table; the results for the JSON."""
     cases = list(CASES) if not getattr(args, "cases", None) else args.cases
     for case in cases:
         if case not in CASES:
             raise ValueError(f"--cases: unknown case {case!r}; the cases are {', '.join(CASES)}")
-    out = sys.stderr if args.json == "-" else sys.stdout
-
-    def say(line: str = "") -> None:
-        print(line, file=out, flush=True)
-
-    result: dict[str, Any] = {"blas": blas_info(),
-                              "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-                              "load_average": list(os.getloadavg()), "repeat": args.repeat,
-                              "cases": []}
-    say(f"BLAS: {result['blas']}; OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE'] or '(unset)'}")
+    result: dict[str, Any] = {**machine(), "repeat": args.repeat, "cases": []}
+    say(blas_line(result))
     say(f"inference, batch 64, median of {args.repeat} interleaved runs; load average "
-        f"{result['load_average'][0]:.2f} on {os.cpu_count()} CPUs (a loaded machine slows "
+        f"{result['load_average'][0]:.2f} on {result['cpus']} CPUs (a loaded machine slows "
         f"all three alike: compare the ratios)")
     say(f"{'':<16}{'':>12}{'':>7}{'':>10}{'wall clock':>28}{'':>19}{'CPU time':>10}")
     say(f"{'case':<16}{'params':>12}{'fewer':>7}{'MAC ratio':>10}{'dense ms':>10}"
@@ -174,9 +145,4 @@ def run(args: Any) -> int:
             f"{row['ms']['shrunk']:>9.1f}{row['speedup_shrunk']:>8.2f}×"
             f"{row['share_of_theory']:>10.0%}{row['speedup_shrunk_cpu']:>8.2f}×"
             f"{row['share_of_theory_cpu']:>10.0%}")
-    if args.json == "-":
-        print(json.dumps(result, indent=2))
-    elif args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
-    return 0
+    return result

@@ -1,0 +1,55 @@
+"""How every bench times: repeated calls after warm-up ones, several functions in turns.
+
+Timing functions in turns (a, b, c, a, b, c, ...) rather than one after the other makes a
+change in the machine's load during the run reach every function alike, so the ratios
+within one run can be compared even on a shared machine. The CPU time
+(``time.process_time``: this process, all its threads) leaves out the time spent waiting for
+a core another process holds; the wall clock does not.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+
+def timings(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> list[float]:
+    """Seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones (first-touch
+    allocations, BLAS threads starting)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    """Median milliseconds of ``repeat`` calls after two warm-up calls."""
+    return 1e3 * statistics.median(timings(fn, repeat))
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
+                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(wall, CPU) seconds of each function over ``repeat`` rounds, each round calling every
+    function once in turn, after ``warmup`` untimed calls of each."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
+    return wall, cpu
+
+
+def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median wall-clock ms of each function, timed in turns after two warm-up calls each."""
+    wall, _ = interleaved(fns, repeat, warmup=2)
+    return {name: 1e3 * statistics.median(t) for name, t in wall.items()}
