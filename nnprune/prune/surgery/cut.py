@@ -38,9 +38,10 @@ import numpy as np
 from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
 from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
-from nnprune.prune.surgery.fold import fold as fold_into_consumer
+from nnprune.prune.surgery.fold import fold_into_consumer
 from nnprune.prune.surgery.report import SurgeryReport
-from nnprune.prune.surgery.routes import Route, columns, find_route, layer_configs, width
+from nnprune.prune.surgery.routes import (Route, columns, find_route, hidden_producers,
+                                          layer_configs, width)
 from nnprune.prune.surgery.units import dead_units, filter_keep, group_alive_of
 
 
@@ -159,8 +160,7 @@ def _norm_drops(model: Any, configs: list, sparsity: Any, norm: str) -> dict[str
     """{layer: the units ``filter_keep`` leaves out} of each weight ``sparsity`` names (or all,
     the output layer excepted)."""
     params = named_parameters(model)
-    producers = [i for i, c in enumerate(configs) if c["type"] in ("Conv2d", "Linear")]
-    names = [f"{i}.weight" for i in producers[:-1]]  # the output layer keeps all its units
+    names = [f"{i}.weight" for i in hidden_producers(configs)]
     if isinstance(sparsity, Mapping):
         for name in sparsity:
             if name not in names:

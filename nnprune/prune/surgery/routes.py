@@ -90,6 +90,12 @@ def width(config: Mapping[str, Any]) -> int:
     return config["out_channels"] if config["type"] == "Conv2d" else config["out_features"]
 
 
+def hidden_producers(configs: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The Conv2d and Linear layers whose units surgery may remove, by index: all but the
+    output layer (the last of them), whose units are the model's outputs."""
+    return [i for i, config in enumerate(configs) if config["type"] in PRODUCERS][:-1]
+
+
 def _refuse(i: int, config: Mapping[str, Any], producer: int, why: str) -> ValueError:
     return ValueError(f"cannot follow the outputs of layer {producer} to a consumer: layer {i} "
                       f"is a {config['type']}, {why}")

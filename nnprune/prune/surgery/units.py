@@ -60,7 +60,7 @@ from nnprune.prune.apply import attach_masks, model_masks, named_parameters
 from nnprune.prune.groups import group_alive, group_scores
 from nnprune.prune.masks import check_mask, check_sparsity, prune_count, ranked_prune
 from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
-from nnprune.prune.surgery.routes import (PRODUCERS, columns, consumer_reads, find_route,
+from nnprune.prune.surgery.routes import (columns, consumer_reads, find_route, hidden_producers,
                                           layer_configs, width)
 
 
@@ -124,9 +124,8 @@ def dead_units(model: Sequential,
     configs = layer_configs(model)
     masks = model_masks(model) if masks is None else masks
     check_masks(model, masks)
-    producers = [i for i, config in enumerate(configs) if config["type"] in PRODUCERS]
     dead = {}
-    for i in producers[:-1]:
+    for i in hidden_producers(configs):
         name, n = f"{i}.weight", width(configs[i])
         alive = group_alive(masks[name], "filter") if name in masks else np.ones(n, bool)
         try:
