@@ -1,12 +1,24 @@
-"""Shared test configuration: hypothesis profiles chosen by HYPOTHESIS_PROFILE.
+"""Shared test configuration: hypothesis profiles, and the fixtures many test files use.
 
-``dev`` (the default) is quick for a student editing code; ``ci`` draws more examples, the
-same ones every run (derandomized); ``explore`` draws new ones from the seed pytest prints
-(``--hypothesis-seed=N`` replays a run; ``HYPOTHESIS_EXAMPLES`` sets how many per test).
+Profiles, chosen by HYPOTHESIS_PROFILE: ``dev`` (the default) is quick for a student editing
+code; ``ci`` draws more examples, the same ones every run (derandomized); ``explore`` draws
+new ones from the seed pytest prints (``--hypothesis-seed=N`` replays a run;
+``HYPOTHESIS_EXAMPLES`` sets how many per test).
+
+Fixtures:
+
+- ``digits``: the bundled digits split with seed 0, built once per session; its arrays are
+  read-only, so no test can change what the next one sees;
+- ``cli``: the ``nnprune`` command run in this process, its exit status and output captured;
+- ``trained_file``: model files trained by ``nnprune train`` once per session, for tests
+  that read them (never write to one: save elsewhere, e.g. under ``tmp_path``).
+
+Hypothesis strategies live in ``strategies.py``, finite-difference checks in ``gradcheck.py``.
 """
 import os
 
 import matplotlib
+import pytest
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
@@ -30,3 +42,65 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """``nnprune.data.digits(seed=0)``: x (N, 1, 8, 8) float32 standardised, y (N,) int64,
+    1,438 training and 359 test images; the four arrays are read-only."""
+    from nnprune.data import digits as load_digits
+
+    data = load_digits(seed=0)
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        array.flags.writeable = False
+    return data
+
+
+class CommandLine:
+    """The ``nnprune`` command run in this process: ``cli(*argv)`` is (exit status, stdout,
+    stderr), every argument passed through ``str`` (paths welcome)."""
+
+    def __init__(self, capsys):
+        self.capsys = capsys
+
+    def __call__(self, *argv) -> tuple[int, str, str]:
+        from nnprune.cli import main
+
+        status = main([str(a) for a in argv])
+        out, err = self.capsys.readouterr()
+        return status, out, err
+
+    @staticmethod
+    def one_line(err: str) -> str:
+        """The one line of ``err`` that is not blank; fails on a traceback or more lines."""
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert "Traceback" not in err and len(lines) == 1, f"expected one line, got {err!r}"
+        return lines[0]
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli("prune", path, "--sparsity", 0.5)`` -> (status, out, err); ``cli.one_line(err)``."""
+    return CommandLine(capsys)
+
+
+@pytest.fixture(scope="session")
+def trained_file(tmp_path_factory):
+    """``trained_file(model, seed=0, epochs=1, width=0.5)``: the path of the file
+    ``nnprune train --model model --seed seed --epochs epochs --width width --quiet``
+    wrote; each distinct call trains once per session. Read it, never write to it."""
+    from nnprune.cli import main
+
+    made = {}
+
+    def trained(model: str, seed: int = 0, epochs: int = 1, width: float = 0.5):
+        key = (model, seed, epochs, width)
+        if key not in made:
+            path = tmp_path_factory.mktemp("trained") / f"{model}.npz"
+            argv = ["train", "--model", model, "--seed", seed, "--epochs", epochs,
+                    "--width", width, "--quiet", "--out", path]
+            assert main([str(a) for a in argv]) == 0
+            made[key] = path
+        return made[key]
+
+    return trained

@@ -17,13 +17,6 @@ pytestmark = pytest.mark.cli
 COMMANDS = ("train", "summary", "prune", "sweep", "demo")
 
 
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of ``nnprune argv``."""
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def assert_one_line_error(err, *fragments):
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -35,15 +28,15 @@ def assert_one_line_error(err, *fragments):
 
 # ---------------------------------------------------------------------- help
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_with_examples(capsys, command):
-    status, out, _ = run(capsys, command, "--help")
+def test_every_command_has_help_with_examples(cli, command):
+    status, out, _ = cli(command, "--help")
     assert status == 0
     assert out.startswith(f"usage: nnprune {command}")
     assert "examples:" in out and f"nnprune {command}" in out.split("examples:")[1]
 
 
-def test_top_level_help_lists_the_commands(capsys):
-    status, out, _ = run(capsys, "--help")
+def test_top_level_help_lists_the_commands(cli):
+    status, out, _ = cli("--help")
     assert status == 0
     for command in (*COMMANDS, "bench"):
         assert command in out
@@ -70,31 +63,31 @@ def test_python_m_nnprune_runs_the_same_command():
     (("frobnicate",), "frobnicate"),
     ((), "COMMAND"),
 ])
-def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
-    status, out, err = run(capsys, *argv)
+def test_bad_arguments_exit_2_with_one_line(cli, argv, fragment):
+    status, out, err = cli(*argv)
     assert status == 2
     assert_one_line_error(err, fragment)
 
 
-def test_summary_needs_a_file_or_a_model(capsys, tmp_path):
-    status, _, err = run(capsys, "summary")
+def test_summary_needs_a_file_or_a_model(cli, tmp_path):
+    status, _, err = cli("summary")
     assert status == 2
     assert_one_line_error(err, "--model")
 
 
-def test_library_errors_exit_1_with_one_line(capsys, tmp_path):
-    status, _, err = run(capsys, "summary", tmp_path / "missing.npz")
+def test_library_errors_exit_1_with_one_line(cli, tmp_path):
+    status, _, err = cli("summary", tmp_path / "missing.npz")
     assert status == 1
     assert_one_line_error(err, "nnprune: error:", "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
-    status, _, err = run(capsys, "prune", tmp_path / "junk.npz", "--out", tmp_path / "o.npz")
+    status, _, err = cli("prune", tmp_path / "junk.npz", "--out", tmp_path / "o.npz")
     assert status == 1
     assert_one_line_error(err, "nnprune: error:", "junk.npz")
     assert not (tmp_path / "o.npz").exists()
 
 
-def test_missing_dataset_files_say_how_to_get_them(capsys, tmp_path):
-    status, _, err = run(capsys, "train", "--model", "lenet5", "--data", "mnist", "--data-dir",
+def test_missing_dataset_files_say_how_to_get_them(cli, tmp_path):
+    status, _, err = cli("train", "--model", "lenet5", "--data", "mnist", "--data-dir",
                          tmp_path, "--epochs", "1", "--out", tmp_path / "m.npz")
     assert status == 1
     assert "Traceback" not in err
@@ -102,8 +95,8 @@ def test_missing_dataset_files_say_how_to_get_them(capsys, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
-def test_diverged_training_is_reported_and_not_saved(capsys, tmp_path):
-    status, _, err = run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1", "--lr",
+def test_diverged_training_is_reported_and_not_saved(cli, tmp_path):
+    status, _, err = cli("train", "--model", "lenet_300_100", "--epochs", "1", "--lr",
                          "1e4", "--width", "0.2", "--batch-size", "256", "--quiet",
                          "--out", tmp_path / "m.npz")
     assert status == 1
@@ -113,12 +106,9 @@ def test_diverged_training_is_reported_and_not_saved(capsys, tmp_path):
 
 # ---------------------------------------------------------------------- round trip
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(trained_file):
     """An MLP trained one epoch on the digits by ``nnprune train``."""
-    path = tmp_path_factory.mktemp("cli") / "mlp.npz"
-    assert main(["train", "--model", "lenet_300_100", "--epochs", "1", "--width", "0.5",
-                 "--seed", "1", "--quiet", "--out", str(path)]) == 0
-    return path
+    return trained_file("lenet_300_100", seed=1)
 
 
 def test_train_saves_the_model_with_its_test_accuracy(trained):
@@ -130,8 +120,8 @@ def test_train_saves_the_model_with_its_test_accuracy(trained):
     assert model[1].weight.shape == (150, 64)  # width 0.5: 300 → 150 units
 
 
-def test_summary_of_a_file_prints_the_counts(capsys, trained):
-    status, out, _ = run(capsys, "summary", trained)
+def test_summary_of_a_file_prints_the_counts(cli, trained):
+    status, out, _ = cli("summary", trained)
     assert status == 0
     weights = 64 * 150 + 150 * 50 + 50 * 10
     params = weights + 150 + 50 + 10
@@ -139,18 +129,18 @@ def test_summary_of_a_file_prints_the_counts(capsys, trained):
     assert "1×8×8" in out
 
 
-def test_summary_of_a_builtin_model_writes_json(capsys, tmp_path):
-    status, out, _ = run(capsys, "summary", "--model", "lenet5", "--json", tmp_path / "c.json")
+def test_summary_of_a_builtin_model_writes_json(cli, tmp_path):
+    status, out, _ = cli("summary", "--model", "lenet5", "--json", tmp_path / "c.json")
     assert status == 0
     counts = json.loads((tmp_path / "c.json").read_text())
     assert counts["totals"]["params"] == 431080 and counts["totals"]["macs"] == 2293000
     assert "431,080" in out
 
 
-def test_prune_round_trip_through_files(capsys, trained, tmp_path):
+def test_prune_round_trip_through_files(cli, trained, tmp_path):
     """prune writes a model whose masks hold the sparsity asked for, and summary sees it."""
     out_path, json_path = tmp_path / "pruned.npz", tmp_path / "result.json"
-    status, out, err = run(capsys, "prune", trained, "--criterion", "magnitude", "--sparsity",
+    status, out, err = cli("prune", trained, "--criterion", "magnitude", "--sparsity",
                            "0.8", "--scope", "layer", "--finetune-epochs", "1", "--quiet",
                            "--out", out_path, "--json", json_path)
     assert status == 0, err
@@ -166,7 +156,7 @@ def test_prune_round_trip_through_files(capsys, trained, tmp_path):
     assert result["accuracy_dense"] == io.load(trained)[1]["test_accuracy"]
     assert "1.weight" in out and "accuracy" in out
     assert metadata["pruning"] == result
-    status, out, _ = run(capsys, "summary", out_path)
+    status, out, _ = cli("summary", out_path)
     assert status == 0
     nonzero = sum(int(np.count_nonzero(p.data)) for p in model.parameters())
     assert f"{nonzero:,}" in out
@@ -176,11 +166,11 @@ def test_prune_round_trip_through_files(capsys, trained, tmp_path):
     ("iterative", ["--rounds", "2"]), ("gradual", []), ("init", []),
     ("lottery", ["--rounds", "2"]),
 ])
-def test_every_schedule_reaches_its_target(capsys, trained, tmp_path, schedule, extra):
+def test_every_schedule_reaches_its_target(cli, trained, tmp_path, schedule, extra):
     """Each schedule ends with the weights at the target sparsity (layer scope: every layer)
     and records which schedule ran."""
     out_path = tmp_path / f"{schedule}.npz"
-    status, out, err = run(capsys, "prune", trained, "--schedule", schedule, "--sparsity", "0.6",
+    status, out, err = cli("prune", trained, "--schedule", schedule, "--sparsity", "0.6",
                            "--finetune-epochs", "1", "--quiet", "--out", out_path, *extra)
     assert status == 0, err
     model, metadata = io.load(out_path)
@@ -192,10 +182,10 @@ def test_every_schedule_reaches_its_target(capsys, trained, tmp_path, schedule, 
     assert f"{schedule} schedule" in out
 
 
-def test_n_m_granularity_fixes_the_sparsity(capsys, trained, tmp_path):
+def test_n_m_granularity_fixes_the_sparsity(cli, trained, tmp_path):
     """1:2 without --sparsity: every 2 consecutive inputs keep exactly 1 weight (the input
     sizes 64, 150 and 50 are even); a sparsity that disagrees with N:M is refused."""
-    status, _, err = run(capsys, "prune", trained, "--granularity", "1:2", "--finetune-epochs",
+    status, _, err = cli("prune", trained, "--granularity", "1:2", "--finetune-epochs",
                          "0", "--out", tmp_path / "nm.npz")
     assert status == 0, err
     model, metadata = io.load(tmp_path / "nm.npz")
@@ -204,14 +194,14 @@ def test_n_m_granularity_fixes_the_sparsity(capsys, trained, tmp_path):
         w = layer.weight.data
         pairs = w.reshape(w.shape[0], -1, 2)
         np.testing.assert_array_equal(np.count_nonzero(pairs, axis=2), 1)
-    status, _, err = run(capsys, "prune", trained, "--granularity", "1:2", "--sparsity", "0.9",
+    status, _, err = cli("prune", trained, "--granularity", "1:2", "--sparsity", "0.9",
                          "--out", tmp_path / "x.npz")
     assert status == 2  # an option error, refused before the model is read
     assert_one_line_error(err, "1:2", "argument --sparsity")
 
 
-def test_sweep_writes_results_report_and_figures(capsys, trained, tmp_path):
-    status, out, err = run(capsys, "sweep", "--model", trained, "--criteria", "magnitude,random",
+def test_sweep_writes_results_report_and_figures(cli, trained, tmp_path):
+    status, out, err = cli("sweep", "--model", trained, "--criteria", "magnitude,random",
                            "--sparsities", "0.5,0.9", "--scope", "global,layer",
                            "--finetune-epochs", "1", "--quiet", "--out", tmp_path / "s")
     assert status == 0, err
@@ -231,20 +221,17 @@ def test_sweep_writes_results_report_and_figures(capsys, trained, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_cnn(tmp_path_factory):
+def trained_cnn(trained_file):
     """The small CNN (convs 0.weight (8, 1, 3, 3), 3.weight (16, 8, 3, 3); linears 7.weight,
     9.weight) trained one epoch on the digits."""
-    path = tmp_path_factory.mktemp("cli") / "cnn.npz"
-    assert main(["train", "--model", "simple_cnn", "--epochs", "1", "--width", "0.5",
-                 "--quiet", "--out", str(path)]) == 0
-    return path
+    return trained_file("simple_cnn")
 
 
-def test_prune_fine_tunes_with_a_penalty_and_the_rate_given(capsys, trained, tmp_path):
+def test_prune_fine_tunes_with_a_penalty_and_the_rate_given(cli, trained, tmp_path):
     """--l2 and --lr reach the fine-tuning (the record names them); --l1 and --l2 together
     are refused."""
     json_path = tmp_path / "r.json"
-    status, _, err = run(capsys, "prune", trained, "--sparsity", "0.7", "--l2", "1e-4",
+    status, _, err = cli("prune", trained, "--sparsity", "0.7", "--l2", "1e-4",
                          "--lr", "0.005", "--finetune-epochs", "1", "--quiet",
                          "--out", tmp_path / "p.npz",
                          "--json", json_path)
@@ -252,18 +239,18 @@ def test_prune_fine_tunes_with_a_penalty_and_the_rate_given(capsys, trained, tmp
     result = json.loads(json_path.read_text())
     assert result["regularizer"] == "l2 0.0001"
     assert result["lr"] == 0.005
-    status, _, err = run(capsys, "prune", trained, "--l1", "1e-4", "--l2", "1e-4", "--out",
+    status, _, err = cli("prune", trained, "--l1", "1e-4", "--l2", "1e-4", "--out",
                          tmp_path / "x.npz")
     assert status == 2
     assert_one_line_error(err, "--l2", "--l1")
 
 
 def test_kernel_granularity_prunes_whole_conv_kernels_and_leaves_linears_dense(
-        capsys, trained_cnn, trained, tmp_path):
+        cli, trained_cnn, trained, tmp_path):
     """Every kh×kw kernel of a conv weight is all kept or all pruned, ⌊s·O·I + ½⌋ of them
     pruned; the linear weights, which have no kernels, stay dense and the output says so.
     A model without any conv weight is refused with a one-line error."""
-    status, out, err = run(capsys, "prune", trained_cnn, "--granularity", "kernel",
+    status, out, err = cli("prune", trained_cnn, "--granularity", "kernel",
                            "--sparsity", "0.5", "--finetune-epochs", "0", "--out",
                            tmp_path / "k.npz")
     assert status == 0, err
@@ -277,16 +264,16 @@ def test_kernel_granularity_prunes_whole_conv_kernels_and_leaves_linears_dense(
         assert int(np.count_nonzero(alive == 0)) == int(np.floor(0.5 * o * i + 0.5))
     assert params["7.weight"].mask is None and params["9.weight"].mask is None
     assert metadata["pruning"]["exclude"] == ["7.weight", "9.weight"]
-    status, _, err = run(capsys, "prune", trained, "--granularity", "kernel", "--out",
+    status, _, err = cli("prune", trained, "--granularity", "kernel", "--out",
                          tmp_path / "x.npz")
     assert status == 1
     assert_one_line_error(err, "'kernel' needs conv weights", "--granularity weight")
 
 
-def test_n_m_leaves_the_layers_it_cannot_group_dense(capsys, trained_cnn, tmp_path):
+def test_n_m_leaves_the_layers_it_cannot_group_dense(cli, trained_cnn, tmp_path):
     """2:4 along the input channels: conv 0 (I = 1) cannot be grouped and stays dense, every
     other weight keeps exactly 2 of each 4 consecutive inputs."""
-    status, out, err = run(capsys, "prune", trained_cnn, "--granularity", "2:4",
+    status, out, err = cli("prune", trained_cnn, "--granularity", "2:4",
                            "--finetune-epochs", "0", "--out", tmp_path / "nm.npz")
     assert status == 0, err
     assert "2:4 granularity does not fit 0.weight: left dense" in out
@@ -298,11 +285,11 @@ def test_n_m_leaves_the_layers_it_cannot_group_dense(capsys, trained_cnn, tmp_pa
         np.testing.assert_array_equal(groups.sum(axis=1), 2)
 
 
-def test_prune_reads_the_data_the_model_was_trained_on(capsys, tmp_path, monkeypatch):
+def test_prune_reads_the_data_the_model_was_trained_on(cli, tmp_path, monkeypatch):
     """train records the data folder for information; prune reuses the saved dataset, split
     and split seed, but reads the folder given with --data-dir (or the default cache), never
     the one the file names: a file does not choose which folder is read or created."""
-    status, _, err = run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1",
+    status, _, err = cli("train", "--model", "lenet_300_100", "--epochs", "1",
                          "--width", "0.2", "--data-dir", tmp_path, "--quiet",
                          "--out", tmp_path / "m.npz")
     assert status == 0, err
@@ -314,23 +301,23 @@ def test_prune_reads_the_data_the_model_was_trained_on(capsys, tmp_path, monkeyp
     def load_data(name, *, data_dir, download, split, seed, **options):
         raise ValueError(f"asked for {name} from {data_dir}, split {split}, seed {seed}")
     monkeypatch.setattr("nnprune.cli.inputs.load_data", load_data)
-    status, _, err = run(capsys, "prune", tmp_path / "mnist.npz", "--out", tmp_path / "p.npz")
+    status, _, err = cli("prune", tmp_path / "mnist.npz", "--out", tmp_path / "p.npz")
     assert status == 1
     assert_one_line_error(err, "asked for mnist from None, split t10k, seed 3")
-    status, _, err = run(capsys, "prune", tmp_path / "mnist.npz", "--data-dir", "/elsewhere",
+    status, _, err = cli("prune", tmp_path / "mnist.npz", "--data-dir", "/elsewhere",
                          "--out", tmp_path / "p.npz")
     assert_one_line_error(err, "asked for mnist from /elsewhere, split t10k, seed 3")
 
 
-def test_sweep_refuses_a_granularity_that_fixes_the_sparsity(capsys, trained, tmp_path):
-    status, _, err = run(capsys, "sweep", "--model", trained, "--granularity", "2:4",
+def test_sweep_refuses_a_granularity_that_fixes_the_sparsity(cli, trained, tmp_path):
+    status, _, err = cli("sweep", "--model", trained, "--granularity", "2:4",
                          "--out", tmp_path / "s")
     assert status == 1
     assert_one_line_error(err, "'2:4' fixes the sparsity")
 
 
 # ---------------------------------------------------------------------- bench
-def test_bench_is_delegated_to_nnprune_bench(capsys, monkeypatch):
+def test_bench_is_delegated_to_nnprune_bench(cli, monkeypatch):
     """``nnprune bench`` lets nnprune.bench add its options and run with the parsed args."""
     seen = {}
     fake = types.ModuleType("nnprune.bench")
@@ -346,14 +333,14 @@ def test_bench_is_delegated_to_nnprune_bench(capsys, monkeypatch):
     assert "--repeat" not in build_parser().format_help()  # only configured when run
 
 
-def test_bench_help_comes_from_nnprune_bench(capsys):
-    status, out, _ = run(capsys, "bench", "--help")
+def test_bench_help_comes_from_nnprune_bench(cli):
+    status, out, _ = cli("bench", "--help")
     assert status == 0 and out.startswith("usage: nnprune bench")
     assert "--repeat" in out
 
 
-def test_bench_reports_when_it_is_unavailable(capsys, monkeypatch):
+def test_bench_reports_when_it_is_unavailable(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "nnprune.bench", None)  # import fails
-    status, _, err = run(capsys, "bench")
+    status, _, err = cli("bench")
     assert status == 1
     assert_one_line_error(err, "bench")

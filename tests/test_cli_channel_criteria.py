@@ -4,31 +4,21 @@ import json
 import pytest
 
 from nnprune import io
-from nnprune.cli import main
 
 pytestmark = pytest.mark.cli
 
 
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.fixture(scope="module")
-def cnn(tmp_path_factory):
-    path = tmp_path_factory.mktemp("criteria") / "cnn.npz"
-    assert main(["train", "--model", "simple_cnn", "--epochs", "1", "--width", "0.5",
-                 "--seed", "1", "--quiet", "--out", str(path)]) == 0
-    return path
+def cnn(trained_file):
+    return trained_file("simple_cnn", seed=1)
 
 
 @pytest.mark.parametrize("criterion", ["fpgm", "apoz", "taylor_group"])
-def test_prune_with_a_filter_criterion_and_shrink(capsys, cnn, tmp_path, criterion):
+def test_prune_with_a_filter_criterion_and_shrink(cli, cnn, tmp_path, criterion):
     """Half the filters of each hidden layer go by the criterion, globally with L2-normalised
     layer scores; the shrunk file has half the widths and the record names the criterion."""
     out, js = tmp_path / "small.npz", tmp_path / "r.json"
-    status, text, err = run(capsys, "prune", cnn, "--criterion", criterion, "--granularity",
+    status, text, err = cli("prune", cnn, "--criterion", criterion, "--granularity",
                             "filter", "--scope", "global", "--layer-norm", "l2",
                             "--sparsity", "0.5", "--finetune-epochs", "0", "--quiet",
                             "--shrink", "--out", out, "--json", js)
@@ -48,25 +38,25 @@ def test_prune_with_a_filter_criterion_and_shrink(capsys, cnn, tmp_path, criteri
     (["--criterion", "fpgm", "--granularity", "filter", "--schedule", "gradual"], "oneshot"),
     (["--layer-norm", "l9", "--granularity", "filter"], "invalid choice"),
 ])
-def test_prune_refuses_options_that_do_not_fit(capsys, cnn, tmp_path, argv, message):
-    status, _, err = run(capsys, "prune", cnn, *argv, "--out", tmp_path / "x.npz")
+def test_prune_refuses_options_that_do_not_fit(cli, cnn, tmp_path, argv, message):
+    status, _, err = cli("prune", cnn, *argv, "--out", tmp_path / "x.npz")
     assert status == 2 and message in err
 
 
-def test_prune_says_which_layer_has_no_batchnorm(capsys, cnn, tmp_path):
-    status, _, err = run(capsys, "prune", cnn, "--criterion", "bn_gamma", "--granularity",
+def test_prune_says_which_layer_has_no_batchnorm(cli, cnn, tmp_path):
+    status, _, err = cli("prune", cnn, "--criterion", "bn_gamma", "--granularity",
                          "filter", "--quiet", "--out", tmp_path / "x.npz")
     assert status == 1 and "0.weight" in err and "BatchNorm" in err
 
 
-def test_sweep_runs_filter_criteria(capsys, cnn, tmp_path):
-    status, out, err = run(capsys, "sweep", "--model", cnn, "--criteria", "l1_norm,fpgm",
+def test_sweep_runs_filter_criteria(cli, cnn, tmp_path):
+    status, out, err = cli("sweep", "--model", cnn, "--criteria", "l1_norm,fpgm",
                            "--granularity", "filter", "--sparsities", "0.5",
                            "--finetune-epochs", "0", "--quiet", "--out", tmp_path / "s")
     assert status == 0, err
     records = json.loads((tmp_path / "s" / "results.json").read_text())
     records = records.get("records", records) if isinstance(records, dict) else records
     assert sorted(r["criterion"] for r in records) == ["fpgm", "l1_norm"]
-    status, _, err = run(capsys, "sweep", "--model", cnn, "--criteria", "fpgm",
+    status, _, err = cli("sweep", "--model", cnn, "--criteria", "fpgm",
                          "--out", tmp_path / "t")
     assert status == 2 and "--granularity filter" in err

@@ -10,21 +10,8 @@ import os
 import pytest
 
 from nnprune import io, nn
-from nnprune.cli import main
 
 pytestmark = pytest.mark.cli
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def one_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err and len(lines) == 1, f"expected one line, got {err!r}"
-    return lines[0]
 
 
 @pytest.fixture
@@ -55,15 +42,15 @@ def model_file(tmp_path):
     (("export", "{m}", "--state-dict", "{m}"), "--state-dict"),
     (("export", "{m}", "--onnx", "{dir}/p.npz", "--state-dict", "{dir}/p.npz"), "--state-dict"),
 ])
-def test_an_output_that_is_an_input_or_another_output_is_refused(capsys, tmp_path, no_work,
+def test_an_output_that_is_an_input_or_another_output_is_refused(cli, tmp_path, no_work,
                                                                   model_file, argv, option):
     link = tmp_path / "link.npz"
     link.symlink_to(model_file)
     before = model_file.read_bytes()
     argv = [a.format(m=model_file, dir=tmp_path, dirname=tmp_path.name, link=link)
             for a in argv]
-    status, out, err = run(capsys, *argv)
-    line = one_line(err)
+    status, out, err = cli(*argv)
+    line = cli.one_line(err)
     assert status == 2 and out == ""
     assert f"argument {option}" in line
     assert "input" in line or "also given to" in line
@@ -71,17 +58,17 @@ def test_an_output_that_is_an_input_or_another_output_is_refused(capsys, tmp_pat
     assert not (tmp_path / "p.npz").exists()
 
 
-def test_overwrite_input_lets_prune_replace_its_input(capsys, tmp_path, model_file):
+def test_overwrite_input_lets_prune_replace_its_input(cli, tmp_path, model_file):
     before = model_file.read_bytes()
-    status, _, err = run(capsys, "prune", model_file, "--out", model_file, "--overwrite-input",
+    status, _, err = cli("prune", model_file, "--out", model_file, "--overwrite-input",
                          "--finetune-epochs", "0", "--sparsity", "0.5", "--quiet")
     assert status == 0, err
     assert model_file.read_bytes() != before
     model, _ = io.load(model_file)
     assert model[1].weight.mask is not None
-    status, _, err = run(capsys, "prune", model_file, "--out", model_file, "--json", model_file,
+    status, _, err = cli("prune", model_file, "--out", model_file, "--json", model_file,
                          "--overwrite-input")
-    assert status == 2 and "also given to --out" in one_line(err)
+    assert status == 2 and "also given to --out" in cli.one_line(err)
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -92,11 +79,11 @@ def test_overwrite_input_lets_prune_replace_its_input(capsys, tmp_path, model_fi
     (("summary", "{m}", "--json", "{m}/x.json"), "is a file"),
     (("sweep", "--model", "lenet_300_100", "--out", ""), "empty"),
 ])
-def test_an_output_name_that_cannot_be_a_file_is_refused_first(capsys, tmp_path, no_work,
+def test_an_output_name_that_cannot_be_a_file_is_refused_first(cli, tmp_path, no_work,
                                                                model_file, argv, fragment):
     argv = [a.format(m=model_file, dir=tmp_path) for a in argv]
-    status, _, err = run(capsys, *argv)
-    line = one_line(err)
+    status, _, err = cli(*argv)
+    line = cli.one_line(err)
     assert status == 2 and "argument --" in line and fragment in line
     assert not (tmp_path / "newdir").exists()
 
@@ -127,11 +114,11 @@ def read_only_folder(tmp_path):
     ("sensitivity", "{m}", "--out", "{ro}/sens"),
     ("export", "{m}", "--state-dict", "{ro}/s.npz"),
 ])
-def test_a_read_only_folder_is_refused_before_any_work(capsys, tmp_path, no_work, model_file,
+def test_a_read_only_folder_is_refused_before_any_work(cli, tmp_path, no_work, model_file,
                                                        read_only_folder, argv):
     argv = [a.format(m=model_file, dir=tmp_path, ro=read_only_folder) for a in argv]
-    status, out, err = run(capsys, *argv)
-    line = one_line(err)
+    status, out, err = cli(*argv)
+    line = cli.one_line(err)
     assert status == 2 and "argument --" in line
     assert str(read_only_folder) in line and ".tmp" not in line
     assert not (tmp_path / "p.npz").exists()

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from nnprune import io, nn, train
-from nnprune.cli import main
 from nnprune.cli.arguments import UsageError
 from nnprune.cli.prune_command import check_shrink, prune_units
 from nnprune.count import count
@@ -16,21 +15,11 @@ from nnprune.data import digits
 pytestmark = pytest.mark.cli
 
 
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of ``nnprune argv``."""
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.fixture(scope="module")
-def cnn(tmp_path_factory):
+def cnn(trained_file):
     """simple_cnn at width 0.5 (padded convs 0: 8 filters, 3: 16 filters; linears 7: 64, 9: 10)
     trained one epoch on the digits, split seed 1."""
-    path = tmp_path_factory.mktemp("shrink") / "cnn.npz"
-    assert main(["train", "--model", "simple_cnn", "--epochs", "1", "--width", "0.5",
-                 "--seed", "1", "--quiet", "--out", str(path)]) == 0
-    return path
+    return trained_file("simple_cnn", seed=1)
 
 
 def masked_twin(path, **options):
@@ -46,12 +35,12 @@ def masked_twin(path, **options):
 
 
 def test_shrunk_file_is_smaller_dense_and_computes_what_the_masked_model_does(
-        capsys, cnn, tmp_path):
+        cli, cnn, tmp_path):
     """Filter pruning at 50 %: the saved model has the widths and parameter count of the
     report, no masks, and its logits on the test split equal the masked fine-tuned model's up
     to float32 rounding, so the accuracies agree; summary shows the smaller layers."""
     out_path, json_path = tmp_path / "small.npz", tmp_path / "small.json"
-    status, out, err = run(capsys, "prune", cnn, "--granularity", "filter", "--sparsity", "0.5",
+    status, out, err = cli("prune", cnn, "--granularity", "filter", "--sparsity", "0.5",
                            "--finetune-epochs", "1", "--seed", "1", "--quiet", "--shrink",
                            "--out", out_path, "--json", json_path)
     assert status == 0, err
@@ -82,16 +71,16 @@ def test_shrunk_file_is_smaller_dense_and_computes_what_the_masked_model_does(
     accuracy = train.evaluate(small, (data.x_test, data.y_test))["accuracy"]
     assert abs(accuracy - result["accuracy_shrunk"]) < 1e-9
 
-    status, out, _ = run(capsys, "summary", out_path)
+    status, out, _ = cli("summary", out_path)
     assert status == 0
     assert "4×8×8" in out and f"{params:,}" in out
 
 
-def test_iterative_neuron_pruning_masks_units_every_round(capsys, cnn, tmp_path):
+def test_iterative_neuron_pruning_masks_units_every_round(cli, cnn, tmp_path):
     """Two rounds to 75 % of the units: the dead units grow round by round to ⌊0.75·F + ½⌋
     per layer, and the shrunk model keeps the rest."""
     json_path = tmp_path / "it.json"
-    status, _, err = run(capsys, "prune", cnn, "--granularity", "neuron", "--schedule",
+    status, _, err = cli("prune", cnn, "--granularity", "neuron", "--schedule",
                          "iterative", "--rounds", "2", "--sparsity", "0.75",
                          "--finetune-epochs", "1", "--quiet", "--shrink", "--out",
                          tmp_path / "it.npz", "--json", json_path)
@@ -108,12 +97,12 @@ def test_iterative_neuron_pruning_masks_units_every_round(capsys, cnn, tmp_path)
 
 
 def test_channel_pruning_keeps_the_image_channels_and_partly_read_columns(
-        capsys, cnn, tmp_path):
+        cli, cnn, tmp_path):
     """Channel granularity leaves the first layer alone (its inputs are the image's); a conv
     channel goes only when all its columns after the Flatten are pruned, the other pruned
     columns stay masked in the saved model, and it still computes what the masked one does."""
     json_path = tmp_path / "ch.json"
-    status, out, err = run(capsys, "prune", cnn, "--granularity", "channel", "--sparsity", "0.5",
+    status, out, err = cli("prune", cnn, "--granularity", "channel", "--sparsity", "0.5",
                            "--finetune-epochs", "0", "--quiet", "--shrink", "--out",
                            tmp_path / "ch.npz", "--json", json_path)
     assert status == 0, err
@@ -135,8 +124,8 @@ def test_channel_pruning_keeps_the_image_channels_and_partly_read_columns(
 
 
 @pytest.mark.parametrize("granularity", ["weight", "kernel", "2:4"])
-def test_shrink_refuses_unstructured_granularity(capsys, cnn, tmp_path, granularity):
-    status, _, err = run(capsys, "prune", cnn, "--granularity", granularity, "--shrink",
+def test_shrink_refuses_unstructured_granularity(cli, cnn, tmp_path, granularity):
+    status, _, err = cli("prune", cnn, "--granularity", granularity, "--shrink",
                          "--out", tmp_path / "x.npz")
     assert status == 2
     lines = [line for line in err.splitlines() if line.strip()]
@@ -146,16 +135,16 @@ def test_shrink_refuses_unstructured_granularity(capsys, cnn, tmp_path, granular
 
 
 @pytest.mark.parametrize("schedule", ["gradual", "init", "lottery"])
-def test_shrink_refuses_the_schedules_it_cannot_mask_between(capsys, cnn, tmp_path, schedule):
-    status, _, err = run(capsys, "prune", cnn, "--granularity", "filter", "--schedule",
+def test_shrink_refuses_the_schedules_it_cannot_mask_between(cli, cnn, tmp_path, schedule):
+    status, _, err = cli("prune", cnn, "--granularity", "filter", "--schedule",
                          schedule, "--shrink", "--out", tmp_path / "x.npz")
     assert status == 2
     assert len(err.strip().splitlines()) == 1
     assert f"not with {schedule}" in err and "oneshot and iterative" in err
 
 
-def test_help_shows_a_shrink_example(capsys):
-    status, out, _ = run(capsys, "prune", "--help")
+def test_help_shows_a_shrink_example(cli):
+    status, out, _ = cli("prune", "--help")
     assert status == 0
     assert "--shrink" in out.split("examples:")[1]
 

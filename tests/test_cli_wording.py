@@ -5,21 +5,8 @@ import numpy as np
 import pytest
 
 from nnprune import io, nn
-from nnprune.cli import main
 
 pytestmark = pytest.mark.cli
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def one_line(err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err and len(lines) == 1, f"expected one line, got {err!r}"
-    return lines[0]
 
 
 def tiny(path, **metadata):
@@ -34,38 +21,38 @@ def tiny(path, **metadata):
     ("num_classes", 0), ("width", "wide"), ("data_dir", 7),
 ])
 @pytest.mark.parametrize("command", ["prune", "summary"])
-def test_bad_metadata_is_one_line_naming_the_field(capsys, tmp_path, field, value, command):
+def test_bad_metadata_is_one_line_naming_the_field(cli, tmp_path, field, value, command):
     path = tiny(tmp_path / "m.npz", **{field: value})
     argv = [command, path] + (["--out", tmp_path / "p.npz"] if command == "prune" else [])
-    status, _, err = run(capsys, *argv)
-    line = one_line(err)
+    status, _, err = cli(*argv)
+    line = cli.one_line(err)
     assert status == 1 and f"'{field}'" in line and str(path) in line
 
 
 @pytest.mark.parametrize("command", ["prune", "summary"])
-def test_a_folder_given_as_a_model_is_called_a_folder(capsys, tmp_path, command):
+def test_a_folder_given_as_a_model_is_called_a_folder(cli, tmp_path, command):
     folder = tmp_path / "models.npz"
     folder.mkdir()
     argv = [command, folder] + (["--out", tmp_path / "p.npz"] if command == "prune" else [])
-    status, _, err = run(capsys, *argv)
-    line = one_line(err)
+    status, _, err = cli(*argv)
+    line = cli.one_line(err)
     assert status == 1 and "is a folder" in line and "no such file" not in line
 
 
-def test_verify_is_passed_to_the_dataset(capsys, tmp_path, monkeypatch):
+def test_verify_is_passed_to_the_dataset(cli, tmp_path, monkeypatch):
     seen = {}
 
     def mnist(**kwargs):
         seen.update(kwargs)
         raise ValueError("stop here")
     monkeypatch.setattr("nnprune.data.DATASETS", {"mnist": mnist})
-    status, _, err = run(capsys, "train", "--model", "lenet5", "--data", "mnist", "--verify",
+    status, _, err = cli("train", "--model", "lenet5", "--data", "mnist", "--verify",
                          "--out", tmp_path / "m.npz")
     assert status == 1 and "stop here" in err
     assert seen["verify"] is True
 
 
-def test_a_failed_download_does_not_say_pass_download(capsys, tmp_path, monkeypatch):
+def test_a_failed_download_does_not_say_pass_download(cli, tmp_path, monkeypatch):
     import importlib
 
     from nnprune.data.download import DatasetNotFoundError
@@ -77,10 +64,10 @@ def test_a_failed_download_does_not_say_pass_download(capsys, tmp_path, monkeypa
     monkeypatch.setattr(mnist_module, "fetch", fail)
     argv = ["train", "--model", "lenet5", "--data", "mnist", "--data-dir", tmp_path,
             "--out", tmp_path / "m.npz"]
-    status, _, err = run(capsys, *argv, "--download")
+    status, _, err = cli(*argv, "--download")
     assert status == 1 and "no network" in err and "pass --download" not in err
     assert "download failed" in err and "mnist(" not in err
-    status, _, err = run(capsys, *argv)
+    status, _, err = cli(*argv)
     assert status == 1 and "pass --download" in err and "mnist(" not in err
     assert "download=True" not in err
 
@@ -91,10 +78,10 @@ def test_a_failed_download_does_not_say_pass_download(capsys, tmp_path, monkeypa
     (("--granularity", "2:4", "--sparsity", "0.9"), "--sparsity"),
 ])
 def test_schedule_and_granularity_conflicts_are_worded_for_the_command_line(
-        capsys, tmp_path, argv, option):
+        cli, tmp_path, argv, option):
     path = tiny(tmp_path / "m.npz")
-    status, _, err = run(capsys, "prune", path, "--out", tmp_path / "p.npz", *argv)
-    line = one_line(err)
+    status, _, err = cli("prune", path, "--out", tmp_path / "p.npz", *argv)
+    line = cli.one_line(err)
     assert status == 2 and f"argument {option}" in line
     for python_word in ("finetune_epochs", "None", "sparsity="):
         assert python_word not in line
@@ -112,15 +99,15 @@ def test_prune_and_sweep_share_the_default_scope_and_finetune_lr():
 
 
 @pytest.mark.parametrize("option", [["--epochs", "3"], ["--lr", "0.5"], ["--lr=0.5"]])
-def test_sweep_of_a_saved_model_refuses_training_options(capsys, tmp_path, option):
+def test_sweep_of_a_saved_model_refuses_training_options(cli, tmp_path, option):
     path = tiny(tmp_path / "m.npz")
-    status, _, err = run(capsys, "sweep", "--model", path, "--out", tmp_path / "s", *option)
-    line = one_line(err)
+    status, _, err = cli("sweep", "--model", path, "--out", tmp_path / "s", *option)
+    line = cli.one_line(err)
     assert status == 2 and option[0].split("=")[0] in line and "--finetune-epochs" in line
     assert not (tmp_path / "s").exists()
 
 
-def test_repeated_sparsities_and_criteria_run_once(capsys, tmp_path, monkeypatch):
+def test_repeated_sparsities_and_criteria_run_once(cli, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     seen = {}
@@ -132,7 +119,7 @@ def test_repeated_sparsities_and_criteria_run_once(capsys, tmp_path, monkeypatch
         raise ValueError("stop here")
     monkeypatch.setattr("nnprune.experiment.sweep.sweep", sweep)
     path = tiny(tmp_path / "m.npz")
-    status, _, err = run(capsys, "sweep", "--model", path, "--out", tmp_path / "s",
+    status, _, err = cli("sweep", "--model", path, "--out", tmp_path / "s",
                          "--sparsities", "0.5,0.9,0.5", "--criteria", "random,magnitude,random",
                          "--scope", "layer,layer")
     assert status == 1 and "stop here" in err
@@ -167,7 +154,7 @@ def test_a_reused_output_folder_keeps_only_this_runs_figures(tmp_path, monkeypat
 
 
 @pytest.mark.masks
-def test_global_scope_keeps_one_weight_per_layer_unless_min_keep_is_0(capsys, tmp_path):
+def test_global_scope_keeps_one_weight_per_layer_unless_min_keep_is_0(cli, tmp_path):
     """The README's statement: sparsity 1.0 in global scope leaves one weight per layer;
     --min-keep 0 prunes them all."""
     path = tmp_path / "mlp.npz"
@@ -175,7 +162,7 @@ def test_global_scope_keeps_one_weight_per_layer_unless_min_keep_is_0(capsys, tm
                                 nn.Linear(12, 10, rng=1)), {"dataset": "digits"})
     for min_keep, zeros in (("1", 64 * 12 + 12 * 10 - 2), ("0", 64 * 12 + 12 * 10)):
         out = tmp_path / f"p{min_keep}.npz"
-        status, _, err = run(capsys, "prune", path, "--scope", "global", "--sparsity", "1",
+        status, _, err = cli("prune", path, "--scope", "global", "--sparsity", "1",
                              "--finetune-epochs", "0", "--min-keep", min_keep, "--quiet",
                              "--out", out)
         assert status == 0, err

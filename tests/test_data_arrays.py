@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnprune import data, io
-from nnprune.cli import main
 from nnprune.experiment import workflows
 from nnprune.models import lenet_300_100
 
@@ -126,61 +125,55 @@ def test_workflows_run_on_the_users_arrays():
 
 
 # ---------------------------------------------------------------------- command line
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 QUICK = ("--model", "lenet_300_100", "--width", "0.1", "--epochs", "1", "--quiet")
 
 
-def pruned_record(capsys, tmp_path, model, *extra):
-    status, _, err = run(capsys, "prune", model, "--sparsity", "0.5", "--finetune-epochs", "0",
+def pruned_record(cli, tmp_path, model, *extra):
+    status, _, err = cli("prune", model, "--sparsity", "0.5", "--finetune-epochs", "0",
                          "--quiet", "--out", tmp_path / "p.npz", "--json", tmp_path / "p.json",
                          *extra)
     assert status == 0, err
     return json.loads((tmp_path / "p.json").read_text())
 
 
-def test_users_npz_round_trips_through_train_and_prune(capsys, tmp_path):
+def test_users_npz_round_trips_through_train_and_prune(cli, tmp_path):
     """train --data FILE.npz --no-stratify --no-standardize saves where the data came from;
     prune without --data loads the same split: its dense accuracy is train's."""
     x, y = toy(n=120)
     np.savez(tmp_path / "mine.npz", x=x, y=y)
     model = tmp_path / "m.npz"
-    status, _, err = run(capsys, "train", *QUICK, "--data", tmp_path / "mine.npz",
+    status, _, err = cli("train", *QUICK, "--data", tmp_path / "mine.npz",
                          "--no-stratify", "--no-standardize", "--out", model)
     assert status == 0, err
     _, metadata = io.load(model)
     assert metadata["data_file"] == str((tmp_path / "mine.npz").resolve())
     assert metadata["standardize"] is False and metadata["stratify"] is False
-    record = pruned_record(capsys, tmp_path, model)
+    record = pruned_record(cli, tmp_path, model)
     assert record["dataset"] == "mine"
     assert record["accuracy_dense"] == pytest.approx(metadata["test_accuracy"])
 
 
-def test_split_indices_round_trip_through_train_and_prune(capsys, tmp_path):
+def test_split_indices_round_trip_through_train_and_prune(cli, tmp_path):
     """--split-indices picks the digits split; prune reuses it from the metadata."""
     rng = np.random.default_rng(0)
     order = rng.permutation(1797)
     np.savez(tmp_path / "split.npz", train=order[:1000], test=order[1000:1300])
     model = tmp_path / "m.npz"
-    status, _, err = run(capsys, "train", *QUICK, "--split-indices", tmp_path / "split.npz",
+    status, _, err = cli("train", *QUICK, "--split-indices", tmp_path / "split.npz",
                          "--out", model)
     assert status == 0, err
     _, metadata = io.load(model)
     assert metadata["split_indices"] == str((tmp_path / "split.npz").resolve())
     assert "given indices 1000/300" in metadata["data_description"]
-    record = pruned_record(capsys, tmp_path, model)
+    record = pruned_record(cli, tmp_path, model)
     assert record["accuracy_dense"] == pytest.approx(metadata["test_accuracy"])
 
 
-def test_bad_data_options_are_one_line_errors(capsys, tmp_path):
-    status, _, err = run(capsys, "train", *QUICK, "--data", tmp_path / "none.npz",
+def test_bad_data_options_are_one_line_errors(cli, tmp_path):
+    status, _, err = cli("train", *QUICK, "--data", tmp_path / "none.npz",
                          "--out", tmp_path / "m.npz")
     assert status == 2 and "no such file" in err
     np.savez(tmp_path / "split.npz", train=np.arange(5), test=np.arange(5, 9))
-    status, _, err = run(capsys, "train", *QUICK, "--data", "mnist", "--split-indices",
+    status, _, err = cli("train", *QUICK, "--data", "mnist", "--split-indices",
                          tmp_path / "split.npz", "--out", tmp_path / "m.npz")
     assert status == 1 and "--split t10k" in err and "Traceback" not in err

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from nnprune import data as datasets
 from nnprune import models, train
 from nnprune.cli import main
 from nnprune.count import count
@@ -15,11 +14,6 @@ from nnprune.experiment import demo, demo_structured, report, sweep
 from nnprune.experiment.report import RECORD_FIELDS
 
 pytestmark = pytest.mark.report
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.digits(seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from nnprune import models, nn, optim
-from nnprune.cli import main
 from nnprune.data import DataLoader, digits
 from nnprune.divergence import DivergenceError, DivergenceMonitor, first_nonfinite
 from nnprune.experiment import demo
@@ -131,12 +130,6 @@ def test_non_finite_inputs_are_refused_naming_the_first_bad_sample(where):
 
 
 # ---------------------------------------------------------------------- the commands
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def assert_divergence_line(err, *fragments):
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -148,30 +141,30 @@ def assert_divergence_line(err, *fragments):
 SMALL = ("--width", "0.2", "--quiet")
 
 
-def test_train_exits_non_zero_and_leaves_an_existing_file_untouched(capsys, tmp_path):
+def test_train_exits_non_zero_and_leaves_an_existing_file_untouched(cli, tmp_path):
     out = tmp_path / "m.npz"
     out.write_bytes(b"an earlier model")
-    status, _, err = run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1",
+    status, _, err = cli("train", "--model", "lenet_300_100", "--epochs", "1",
                          "--lr", "1e4", *SMALL, "--out", out)
     assert status == 1
     assert_divergence_line(err, "learning rate 10000", "--lr")
     assert out.read_bytes() == b"an earlier model"
-    status, _, _ = run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1", "--lr",
+    status, _, _ = cli("train", "--model", "lenet_300_100", "--epochs", "1", "--lr",
                        "1e4", *SMALL, "--out", tmp_path / "new.npz")
     assert status == 1 and not (tmp_path / "new.npz").exists()
 
 
-def test_prune_and_sweep_exit_non_zero_and_save_nothing(capsys, tmp_path):
+def test_prune_and_sweep_exit_non_zero_and_save_nothing(cli, tmp_path):
     dense = tmp_path / "dense.npz"
-    assert run(capsys, "train", "--model", "lenet_300_100", "--epochs", "1", *SMALL,
+    assert cli("train", "--model", "lenet_300_100", "--epochs", "1", *SMALL,
                "--out", dense)[0] == 0
-    status, _, err = run(capsys, "prune", dense, "--sparsity", "0.5", "--finetune-epochs",
+    status, _, err = cli("prune", dense, "--sparsity", "0.5", "--finetune-epochs",
                          "1", "--finetune-lr", "1e4", "--quiet", "--out", tmp_path / "p.npz",
                          "--json", tmp_path / "p.json")
     assert status == 1
     assert_divergence_line(err, "--finetune-lr")
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "p.json").exists()
-    status, _, err = run(capsys, "sweep", "--model", "lenet_300_100", "--epochs", "1",
+    status, _, err = cli("sweep", "--model", "lenet_300_100", "--epochs", "1",
                          "--lr", "1e4", "--criteria", "magnitude", "--sparsities", "0.5",
                          *SMALL, "--out", tmp_path / "sweep")
     assert status == 1
@@ -179,12 +172,12 @@ def test_prune_and_sweep_exit_non_zero_and_save_nothing(capsys, tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
-def test_demo_exits_non_zero_and_writes_no_report(capsys, tmp_path, monkeypatch):
+def test_demo_exits_non_zero_and_writes_no_report(cli, tmp_path, monkeypatch):
     broken = demo.DemoSettings(models=(demo.DemoModel("lenet_300_100", epochs=1,
                                                       finetune_epochs=1, lr=1e4),),
                                criteria=("magnitude",), sparsities=(0.5,), scopes=("global",))
     monkeypatch.setattr(demo, "QUICK", broken)
-    status, _, err = run(capsys, "demo", "--quick", "--quiet", "--out", tmp_path / "demo")
+    status, _, err = cli("demo", "--quick", "--quiet", "--out", tmp_path / "demo")
     assert status == 1
     assert_divergence_line(err, "learning rate 10000")
     assert not (tmp_path / "demo").exists()

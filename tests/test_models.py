@@ -4,7 +4,6 @@ import pytest
 
 from nnprune import Tensor, models, nn, no_grad
 from nnprune import functional as F
-from nnprune.data import digits
 
 pytestmark = pytest.mark.models
 
@@ -39,9 +38,8 @@ def test_simple_cnn_count_from_its_layer_formula():
 
 
 @pytest.fixture(scope="module")
-def digits_batch():
-    data = digits(seed=0)
-    return data.x_test[:16], data.y_test[:16]
+def digits_batch(digits):
+    return digits.x_test[:16], digits.y_test[:16]
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))

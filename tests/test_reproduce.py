@@ -5,7 +5,6 @@ import statistics
 import pytest
 
 from nnprune.cli import main
-from nnprune.data import digits
 from nnprune.experiment.reproduce import METHODS, Protocol, reproduce, table
 
 pytestmark = pytest.mark.report
@@ -15,8 +14,8 @@ TINY = Protocol(sparsities=(0.5, 0.9), seeds=(0, 1), epochs=1, finetune_epochs=2
 
 
 @pytest.fixture(scope="module")
-def result():
-    return reproduce(digits(seed=0), TINY)
+def result(digits):
+    return reproduce(digits, TINY)
 
 
 def test_summary_is_the_mean_and_sd_of_the_seeds(result):

@@ -7,8 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune import models, train
-from nnprune.cli import main
-from nnprune.data import digits
 from nnprune.experiment.runs import clone_model, fit_model
 from nnprune.experiment.sensitivity import (layer_sensitivity, read_ratios, sensitivity_layers,
                                             sensitivity_plot, tolerated_ratios,
@@ -19,11 +17,10 @@ pytestmark = pytest.mark.structured
 
 
 @pytest.fixture(scope="module")
-def trained():
-    data = digits(seed=0)
+def trained(digits):
     model = models.simple_cnn(1, 10, 8, width=0.5, seed=0)
-    fit_model(model, data, epochs=2, lr=0.05)
-    return model, data
+    fit_model(model, digits, epochs=2, lr=0.05)
+    return model, digits
 
 
 def test_ratio_zero_leaves_accuracy_unchanged_and_ratios_respect_the_tolerance(trained, tmp_path):
@@ -89,34 +86,25 @@ def test_bad_input_is_refused(trained, tmp_path):
 
 
 # ---------------------------------------------------------------------- CLI
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sens") / "cnn.npz"
-    assert main(["train", "--model", "simple_cnn", "--epochs", "1", "--width", "0.5",
-                 "--quiet", "--out", str(path)]) == 0
-    return path
+def saved(trained_file):
+    return trained_file("simple_cnn")
 
 
-def test_cli_sensitivity_then_prune_with_its_ratios(capsys, saved, tmp_path):
-    status, out, err = run(capsys, "sensitivity", saved, "--ratios", "0.25,0.5",
+def test_cli_sensitivity_then_prune_with_its_ratios(cli, saved, tmp_path):
+    status, out, err = cli("sensitivity", saved, "--ratios", "0.25,0.5",
                            "--tolerance", "0.1", "--out", tmp_path / "s")
     assert status == 0, err
     content = json.loads((tmp_path / "s" / "sensitivity.json").read_text())
     assert (tmp_path / "s" / "sensitivity.png").exists()
     assert set(content["ratios"]) == {"0.weight", "3.weight", "7.weight"}
-    status, out, err = run(capsys, "prune", saved, "--granularity", "filter", "--sparsity",
+    status, out, err = cli("prune", saved, "--granularity", "filter", "--sparsity",
                            tmp_path / "s" / "sensitivity.json", "--finetune-epochs", "0",
                            "--quiet", "--out", tmp_path / "p.npz", "--json", tmp_path / "p.json")
     assert status == 0, err
     result = json.loads((tmp_path / "p.json").read_text())
     assert result["layer_targets"] == content["ratios"]
-    status, out, err = run(capsys, "prune", saved, "--granularity", "filter", "--sparsity",
+    status, out, err = cli("prune", saved, "--granularity", "filter", "--sparsity",
                            "0.weight=0.5,3.weight=0.25", "--finetune-epochs", "0", "--quiet",
                            "--out", tmp_path / "q.npz", "--json", tmp_path / "q.json")
     assert status == 0, err
@@ -134,8 +122,8 @@ def test_cli_sensitivity_then_prune_with_its_ratios(capsys, saved, tmp_path):
     (["sensitivity", "--criterion", "fpgm", "--granularity", "weight"], "filter"),
     (["sensitivity", "--tolerance", "2"], "fraction"),
 ])
-def test_cli_refuses_bad_options(capsys, saved, tmp_path, argv, message):
-    status, _, err = run(capsys, argv[0], saved, *argv[1:], "--out", tmp_path / "o")
+def test_cli_refuses_bad_options(cli, saved, tmp_path, argv, message):
+    status, _, err = cli(argv[0], saved, *argv[1:], "--out", tmp_path / "o")
     assert status == 2 and message in err, err
 
 

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from nnprune import nn, optim, train
 from nnprune.cli import main
-from nnprune.data import digits
 from nnprune.experiment.slimming import slimming
 from nnprune.prune import prune_count, prune_model, shrink
 from nnprune.prune.slimming import bn_gammas, bn_l1_regularizer
@@ -75,34 +74,32 @@ def test_global_threshold_prunes_the_rounded_count_of_smallest_gammas(widths, p,
         assert set(np.flatnonzero(pruned)) == set(order[:k])
 
 
-def test_slimming_workflow_and_exact_shrink():
+def test_slimming_workflow_and_exact_shrink(digits):
     """The schedule runs end to end on the digits; its masked model shrinks exactly."""
-    data = digits(seed=0)
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, rng=0), nn.BatchNorm2d(8), nn.ReLU(),
                           nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1, rng=1),
                           nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(32, 10, rng=2))
-    result = slimming(model, data, sparsity=0.5, strength=1e-3, sparse_epochs=1,
+    result = slimming(model, digits, sparsity=0.5, strength=1e-3, sparse_epochs=1,
                       finetune_epochs=1)
     assert result["schedule"] == "slimming" and result["criterion"] == "bn_gamma"
     assert sum(result["dead_units"].values()) == 8  # half of the 16 hidden channels
     small, report = shrink(model, (1, 8, 8))
-    x = data.x_test[:16]
+    x = digits.x_test[:16]
     model.eval(), small.eval()
     np.testing.assert_allclose(small(x).data, model(x).data, rtol=1e-4, atol=1e-5)
-    assert train.evaluate(small, (data.x_test, data.y_test))["accuracy"] == \
+    assert train.evaluate(small, (digits.x_test, digits.y_test))["accuracy"] == \
         result["accuracy_after_finetune"]
 
 
-def test_slimming_refuses_bad_input():
-    data = digits(seed=0)
+def test_slimming_refuses_bad_input(digits):
     plain = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(72, 10))
     with pytest.raises(ValueError, match="BatchNorm"):
-        slimming(plain, data)
+        slimming(plain, digits)
     with pytest.raises(ValueError, match="strength"):
         bn_l1_regularizer(-1.0)
     with pytest.raises(ValueError, match="sparse_epochs"):
-        slimming(bn_net(), data, sparse_epochs=0)
+        slimming(bn_net(), digits, sparse_epochs=0)
 
 
 def test_cli_slimming_schedule_with_shrink(capsys, tmp_path):

@@ -14,11 +14,8 @@ pytestmark = pytest.mark.report
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    path = tmp_path_factory.mktemp("jobs") / "mlp.npz"
-    assert main(["train", "--model", "lenet_300_100", "--epochs", "2", "--quiet", "--out",
-                 str(path)]) == 0
-    return path
+def trained(trained_file):
+    return trained_file("lenet_300_100", epochs=2, width=1.0)
 
 
 def without_timings(value):

@@ -6,17 +6,12 @@ import pytest
 
 from nnprune import Tensor, nn
 from nnprune import functional as F
-from nnprune.data import DataLoader, digits
+from nnprune.data import DataLoader
 from nnprune.models import lenet_300_100, simple_cnn
 from nnprune.optim import SGD, Adam, StepLR
 from nnprune.train import History, evaluate, fit, gradients, predict
 
 pytestmark = pytest.mark.train
-
-
-@pytest.fixture(scope="module")
-def data():
-    return digits()
 
 
 def small_mlp(seed=0, dtype=np.float32):
@@ -32,23 +27,23 @@ def weights(model):
 
 
 # ---------------------------------------------------------------------- digits smoke runs
-def test_mlp_learns_digits(data):
+def test_mlp_learns_digits(digits):
     """LeNet-300-100 on 8×8 digits: far above chance (10 %) after three epochs."""
     model = lenet_300_100(in_channels=1, input_size=8, seed=0)
-    history = fit(model, (data.x_train, data.y_train), SGD(model.parameters(), lr=0.05,
-                  momentum=0.9), 3, batch_size=32, val=(data.x_test, data.y_test), quiet=True)
+    history = fit(model, (digits.x_train, digits.y_train), SGD(model.parameters(), lr=0.05,
+                  momentum=0.9), 3, batch_size=32, val=(digits.x_test, digits.y_test), quiet=True)
     assert history.last["val_accuracy"] >= 0.93
     assert history.epochs[-1]["loss"] < history.epochs[0]["loss"]
-    assert evaluate(model, (data.x_test, data.y_test)) == {
+    assert evaluate(model, (digits.x_test, digits.y_test)) == {
         "loss": history.last["val_loss"], "accuracy": history.last["val_accuracy"]}
 
 
-def test_small_cnn_learns_digits(data):
+def test_small_cnn_learns_digits(digits):
     """The small CNN on 8×8 digits: far above chance after three epochs."""
     model = simple_cnn(in_channels=1, input_size=8, seed=0)
-    history = fit(model, (data.x_train, data.y_train), SGD(model.parameters(), lr=0.02,
+    history = fit(model, (digits.x_train, digits.y_train), SGD(model.parameters(), lr=0.02,
                   momentum=0.9), 3, batch_size=16, quiet=True)
-    assert evaluate(model, (data.x_test, data.y_test))["accuracy"] >= 0.90
+    assert evaluate(model, (digits.x_test, digits.y_test))["accuracy"] >= 0.90
     assert history.epochs[-1]["loss"] < history.epochs[0]["loss"]
 
 
@@ -60,20 +55,20 @@ def train_once(data, seed, epochs=2):
     return weights(model)
 
 
-def test_same_seed_gives_bit_identical_weights(data):
+def test_same_seed_gives_bit_identical_weights(digits):
     """Two runs from scratch with the same seed end with exactly the same bits."""
-    first, second = train_once(data, seed=7), train_once(data, seed=7)
+    first, second = train_once(digits, seed=7), train_once(digits, seed=7)
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
 
 
-def test_same_seed_gives_bit_identical_cnn_with_batch_norm_and_dropout(data):
+def test_same_seed_gives_bit_identical_cnn_with_batch_norm_and_dropout(digits):
     """Conv, BatchNorm (running statistics too), Dropout (its own seeded generator), max-pool,
     Adam: two runs built and trained from the same seeds end with the same bits."""
     def run():
         model = nn.Sequential(
             nn.Conv2d(1, 4, 3, padding=1, rng=0), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Dropout(0.3, rng=1), nn.Linear(4 * 4 * 4, 10, rng=2))
-        fit(model, subset(data, 128), Adam(model.parameters(), lr=1e-2), 2, batch_size=16,
+        fit(model, subset(digits, 128), Adam(model.parameters(), lr=1e-2), 2, batch_size=16,
             seed=3, quiet=True)
         return model.state_dict()
 
@@ -82,25 +77,25 @@ def test_same_seed_gives_bit_identical_cnn_with_batch_norm_and_dropout(data):
     assert all(np.array_equal(first[k], second[k]) for k in first)
 
 
-def test_quiet_prints_nothing_and_verbose_reports_each_epoch(data, capsys):
+def test_quiet_prints_nothing_and_verbose_reports_each_epoch(digits, capsys):
     """quiet=True: no bar, no line; otherwise one summary line per epoch with loss and acc."""
     model = small_mlp()
-    fit(model, subset(data, 32), SGD(model.parameters(), lr=0.1), 2, quiet=True)
+    fit(model, subset(digits, 32), SGD(model.parameters(), lr=0.1), 2, quiet=True)
     out, err = capsys.readouterr()
     assert out == "" and err == ""
-    fit(model, subset(data, 32), SGD(model.parameters(), lr=0.1), 2, quiet=False, desc="run")
+    fit(model, subset(digits, 32), SGD(model.parameters(), lr=0.1), 2, quiet=False, desc="run")
     out, err = capsys.readouterr()
     assert out.count("run epoch") == 2 and "run epoch 2/2: loss" in out and "acc" in out
 
 
-def test_different_seed_gives_different_weights(data):
+def test_different_seed_gives_different_weights(digits):
     """The seed drives the shuffling: another seed, another order, other weights."""
-    first, other = train_once(data, seed=7), train_once(data, seed=8)
+    first, other = train_once(digits, seed=7), train_once(digits, seed=8)
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
-def test_a_dataloader_trains_reproducibly(data):
-    x, y = subset(data)
+def test_a_dataloader_trains_reproducibly(digits):
+    x, y = subset(digits)
     runs = []
     for _ in range(2):
         model = small_mlp()
@@ -113,9 +108,9 @@ def test_a_dataloader_trains_reproducibly(data):
 
 
 # ---------------------------------------------------------------------- hooks and history
-def test_step_callback_sees_every_global_step(data):
+def test_step_callback_sees_every_global_step(digits):
     """step_callback(step) runs once after every optimizer step, with steps 1, 2, ..."""
-    x, y = subset(data, 100)  # batches of 32: 4 steps per epoch (the last holds 4 samples)
+    x, y = subset(digits, 100)  # batches of 32: 4 steps per epoch (the last holds 4 samples)
     model = small_mlp()
     steps, lrs = [], []
     opt = SGD(model.parameters(), lr=0.1)
@@ -124,9 +119,9 @@ def test_step_callback_sees_every_global_step(data):
     assert steps == list(range(1, 13))
 
 
-def test_regularizer_is_added_to_every_step(data):
+def test_regularizer_is_added_to_every_step(digits):
     """regularizer(model) runs once per step and its gradient moves the weights."""
-    x, y = subset(data, 64)
+    x, y = subset(digits, 64)
     calls = []
 
     def l2(model):
@@ -143,9 +138,9 @@ def test_regularizer_is_added_to_every_step(data):
     assert history.last["loss"] > 0
 
 
-def test_history_records_the_cross_entropy_without_the_penalty(data):
+def test_history_records_the_cross_entropy_without_the_penalty(digits):
     """A constant penalty changes neither the weights nor the recorded loss."""
-    x, y = subset(data, 64)
+    x, y = subset(digits, 64)
     plain, shifted = small_mlp(), small_mlp()
     h_plain = fit(plain, (x, y), SGD(plain.parameters(), lr=0.1), 2, batch_size=16, quiet=True)
     h_shift = fit(shifted, (x, y), SGD(shifted.parameters(), lr=0.1), 2, batch_size=16,
@@ -156,11 +151,11 @@ def test_history_records_the_cross_entropy_without_the_penalty(data):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
-def test_history_records_every_epoch_and_the_scheduled_rate(data):
+def test_history_records_every_epoch_and_the_scheduled_rate(digits):
     model = small_mlp()
     opt = SGD(model.parameters(), lr=0.1)
-    history = fit(model, subset(data, 64), opt, 4, batch_size=32, quiet=True,
-                  scheduler=StepLR(opt, step_size=2, gamma=0.5), val=subset(data, 32))
+    history = fit(model, subset(digits, 64), opt, 4, batch_size=32, quiet=True,
+                  scheduler=StepLR(opt, step_size=2, gamma=0.5), val=subset(digits, 32))
     assert isinstance(history, History) and len(history) == 4
     assert [e["epoch"] for e in history.epochs] == [1, 2, 3, 4]
     assert [e["lr"] for e in history.epochs] == [0.1, 0.1, 0.05, 0.05]
@@ -169,14 +164,14 @@ def test_history_records_every_epoch_and_the_scheduled_rate(data):
         assert set(e) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
         assert 0 <= e["accuracy"] <= 1 and 0 <= e["val_accuracy"] <= 1 and e["seconds"] >= 0
     assert json.loads(json.dumps(history.to_dict())) == history.to_dict()
-    no_val = fit(small_mlp(), subset(data, 32), SGD(small_mlp().parameters(), lr=0.1), 1,
+    no_val = fit(small_mlp(), subset(digits, 32), SGD(small_mlp().parameters(), lr=0.1), 1,
                  quiet=True)
     assert no_val.last["val_loss"] is None and no_val.last["val_accuracy"] is None
 
 
-def test_epoch_metrics_average_over_the_samples(data):
+def test_epoch_metrics_average_over_the_samples(digits):
     """With lr → tiny, the epoch's loss is the sample-weighted mean of the batch losses."""
-    x, y = subset(data, 50)
+    x, y = subset(digits, 50)
     model = small_mlp(dtype=np.float64)
     history = fit(model, (x, y), SGD(model.parameters(), lr=1e-12), 1, batch_size=32,
                   seed=0, quiet=True)
@@ -185,11 +180,11 @@ def test_epoch_metrics_average_over_the_samples(data):
     assert history.last["accuracy"] == ref["accuracy"]
 
 
-def test_fit_trains_a_pruned_model_without_reviving_weights(data):
+def test_fit_trains_a_pruned_model_without_reviving_weights(digits):
     model = small_mlp()
     mask = (np.random.default_rng(0).random(model[1].weight.shape) > 0.5).astype(np.float32)
     model[1].weight.set_mask(mask)
-    fit(model, subset(data, 64), SGD(model.parameters(), lr=0.1, momentum=0.9), 2,
+    fit(model, subset(digits, 64), SGD(model.parameters(), lr=0.1, momentum=0.9), 2,
         batch_size=16, quiet=True)
     assert np.all(model[1].weight.data[mask == 0] == 0)
     assert np.any(model[1].weight.data[mask == 1] != 0)
@@ -200,13 +195,13 @@ def modes(model):
     return [m.training for m in model.modules()]
 
 
-def test_fit_evaluate_predict_gradients_restore_the_modes(data):
+def test_fit_evaluate_predict_gradients_restore_the_modes(digits):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16, rng=0), nn.Dropout(0.5, rng=1),
                           nn.ReLU(), nn.Linear(16, 10, rng=2))
     model.eval()
     model[2].train()  # a mixed state must come back exactly
     before = modes(model)
-    xy = subset(data, 32)
+    xy = subset(digits, 32)
     fit(model, xy, SGD(model.parameters(), lr=0.1), 1, quiet=True)
     assert modes(model) == before
     evaluate(model, xy)
@@ -215,20 +210,20 @@ def test_fit_evaluate_predict_gradients_restore_the_modes(data):
     assert modes(model) == before
 
 
-def test_evaluation_is_deterministic_in_eval_mode(data):
+def test_evaluation_is_deterministic_in_eval_mode(digits):
     """Dropout is off while evaluating: two evaluations of a training-mode model agree."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32, rng=0), nn.Dropout(0.5, rng=1),
                           nn.ReLU(), nn.Linear(32, 10, rng=2))
-    xy = subset(data, 64)
+    xy = subset(digits, 64)
     assert evaluate(model, xy) == evaluate(model, xy)
     np.testing.assert_array_equal(predict(model, xy[0]), predict(model, xy[0]))
 
 
 # ---------------------------------------------------------------------- evaluate and predict
-def test_evaluate_matches_a_direct_computation(data):
+def test_evaluate_matches_a_direct_computation(digits):
     """loss = mean −log softmax(z)[y]; accuracy = mean [argmax z = y], whatever the batch size."""
     model = small_mlp(seed=2, dtype=np.float64)
-    x, y = subset(data, 70)
+    x, y = subset(digits, 70)
     z = predict(model, x)
     log_p = z - z.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
@@ -239,19 +234,19 @@ def test_evaluate_matches_a_direct_computation(data):
         assert out["accuracy"] == np.mean(z.argmax(axis=1) == y)
 
 
-def test_predict_does_not_depend_on_the_batch_size(data):
+def test_predict_does_not_depend_on_the_batch_size(digits):
     model = simple_cnn(in_channels=1, input_size=8, width=0.25, seed=0, dtype=np.float64)
-    x = data.x_test[:37]
+    x = digits.x_test[:37]
     full = predict(model, x, batch_size=256)
     assert full.shape == (37, 10)
     np.testing.assert_allclose(predict(model, x, batch_size=5), full, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------- gradients
-def test_gradients_are_the_gradient_of_the_mean_loss(data):
+def test_gradients_are_the_gradient_of_the_mean_loss(digits):
     """g = Σ_b (n_b/n) ∇L_b equals ∇ of the mean loss over all samples, for any batch size."""
     model = small_mlp(seed=1, dtype=np.float64)
-    x, y = subset(data, 50)
+    x, y = subset(digits, 50)
     model.zero_grad()
     F.cross_entropy(model(Tensor(x, dtype=np.float64)), y).backward()
     expected = {name: p.grad.copy() for name, p in model.named_parameters()}
@@ -264,14 +259,14 @@ def test_gradients_are_the_gradient_of_the_mean_loss(data):
                                        err_msg=f"{name}, batch_size={batch_size}")
 
 
-def test_gradients_leave_the_model_untouched(data):
+def test_gradients_leave_the_model_untouched(digits):
     """.grad values, BatchNorm statistics and the weights are as they were before the call."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16, rng=0), nn.BatchNorm1d(16),
                           nn.ReLU(), nn.Linear(16, 10, rng=1))
     sentinel = np.full(model[1].weight.shape, 3.0, np.float32)
     model[1].weight.grad = sentinel
     state = model.state_dict()
-    g = gradients(model, subset(data, 64), batch_size=16, num_batches=2)
+    g = gradients(model, subset(digits, 64), batch_size=16, num_batches=2)
     assert model[1].weight.grad is sentinel and np.all(sentinel == 3.0)
     assert all(p.grad is None for name, p in model.named_parameters() if name != "1.weight")
     after = model.state_dict()
@@ -279,11 +274,11 @@ def test_gradients_leave_the_model_untouched(data):
     assert all(np.any(v != 0) for k, v in g.items() if k.endswith("weight"))
 
 
-def test_gradients_of_pruned_entries_are_zero_and_batches_are_seeded(data):
+def test_gradients_of_pruned_entries_are_zero_and_batches_are_seeded(digits):
     model = small_mlp(seed=0)
     mask = (np.random.default_rng(1).random(model[1].weight.shape) > 0.3).astype(np.float32)
     model[1].weight.set_mask(mask)
-    xy = subset(data, 128)
+    xy = subset(digits, 128)
     g = gradients(model, xy, batch_size=16, num_batches=2, seed=5)
     assert np.all(g["1.weight"][mask == 0] == 0)
     again = gradients(model, xy, batch_size=16, num_batches=2, seed=5)
@@ -294,9 +289,9 @@ def test_gradients_of_pruned_entries_are_zero_and_batches_are_seeded(data):
 
 # ---------------------------------------------------------------------- bad input
 @pytest.fixture
-def setup(data):
+def setup(digits):
     model = small_mlp()
-    return model, subset(data, 40), SGD(model.parameters(), lr=0.1)
+    return model, subset(digits, 40), SGD(model.parameters(), lr=0.1)
 
 
 @pytest.mark.parametrize("epochs", [0, -1, 1.5, True, None])
@@ -335,10 +330,10 @@ def test_fit_rejects_labels_out_of_range(setup, labels, message):
         evaluate(model, (x, labels(y)))
 
 
-def test_fit_rejects_a_model_whose_output_is_not_2d(data):
+def test_fit_rejects_a_model_whose_output_is_not_2d(digits):
     model = nn.Sequential(nn.Conv2d(1, 10, 3, rng=0))
     with pytest.raises(ValueError, match=r"logits of shape \(N, K\).*got shape \(\d+, 10, 6, 6\)"):
-        fit(model, subset(data, 8), SGD(model.parameters(), lr=0.1), 1, quiet=True)
+        fit(model, subset(digits, 8), SGD(model.parameters(), lr=0.1), 1, quiet=True)
 
 
 def test_fit_rejects_bad_arguments(setup):

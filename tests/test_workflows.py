@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune import nn, optim, train
-from nnprune.data import digits
 from nnprune.experiment import workflows
 from nnprune.experiment.report import RECORD_FIELDS, check_records
 from nnprune.experiment.sweep import clone_model, fit_model
@@ -22,20 +21,15 @@ pytestmark = pytest.mark.report
 QUICK = dict(lr=0.05, batch_size=64, seed=0)
 
 
-@pytest.fixture(scope="module")
-def data():
-    return digits()
-
-
 def fresh():
     """LeNet-300-100 at width 0.25 on 8×8 digits: 64-75-25-10."""
     return lenet_300_100(in_channels=1, input_size=8, width=0.25, seed=0)
 
 
 @pytest.fixture(scope="module")
-def trained(data):
+def trained(digits):
     model = fresh()
-    fit_model(model, data, epochs=4, lr=0.05)
+    fit_model(model, digits, epochs=4, lr=0.05)
     return model
 
 
@@ -55,10 +49,10 @@ def check_complete(record, model, schedule, target):
     assert set(model_masks(model)) == set(weights) - set(record["exclude"])
 
 
-def test_oneshot_prunes_in_place_and_fine_tuning_recovers(data, trained):
+def test_oneshot_prunes_in_place_and_fine_tuning_recovers(digits, trained):
     """Magnitude to 90 % per layer: exact per-layer counts; fine-tuning regains accuracy."""
     model = clone_model(trained)
-    r = workflows.oneshot(model, data, criterion="magnitude", sparsity=0.9, finetune_epochs=2,
+    r = workflows.oneshot(model, digits, criterion="magnitude", sparsity=0.9, finetune_epochs=2,
                           model_name="mlp", **QUICK)
     check_complete(r, model, "oneshot", 0.9)
     assert r["model"] == "mlp" and r["dataset"] == "digits" and r["seed"] == 0
@@ -69,9 +63,9 @@ def test_oneshot_prunes_in_place_and_fine_tuning_recovers(data, trained):
     assert r["accuracy_after_finetune"] > 0.75
 
 
-def test_oneshot_taylor_global_keeps_the_excluded_layer_dense(data, trained):
+def test_oneshot_taylor_global_keeps_the_excluded_layer_dense(digits, trained):
     model = clone_model(trained)
-    r = workflows.oneshot(model, data, criterion="taylor", sparsity=0.8, scope="global",
+    r = workflows.oneshot(model, digits, criterion="taylor", sparsity=0.8, scope="global",
                           exclude=["5.weight"], finetune_epochs=1, **QUICK)
     check_complete(r, model, "oneshot", 0.8)
     assert r["layer_sparsity"]["5.weight"] == 0.0
@@ -79,17 +73,17 @@ def test_oneshot_taylor_global_keeps_the_excluded_layer_dense(data, trained):
     assert r["accuracy_after_finetune"] > 0.8
 
 
-def test_oneshot_without_fine_tuning_has_no_after_accuracy(data, trained):
+def test_oneshot_without_fine_tuning_has_no_after_accuracy(digits, trained):
     model = clone_model(trained)
-    r = workflows.oneshot(model, data, sparsity=0.5, finetune_epochs=0, **QUICK)
+    r = workflows.oneshot(model, digits, sparsity=0.5, finetune_epochs=0, **QUICK)
     assert r["accuracy_after_finetune"] is None and r["finetune_epochs"] == 0
     check_records([r])
 
 
-def test_iterative_rises_to_the_final_target(data, trained):
+def test_iterative_rises_to_the_final_target(digits, trained):
     """Han et al.: the rounds' targets rise geometrically to exactly the final sparsity."""
     model = clone_model(trained)
-    r = workflows.iterative(model, data, sparsity=0.9, rounds=3, finetune_epochs=1, **QUICK)
+    r = workflows.iterative(model, digits, sparsity=0.9, rounds=3, finetune_epochs=1, **QUICK)
     check_complete(r, model, "iterative", 0.9)
     targets = [row["target"] for row in r["rounds"]]
     assert targets == sorted(targets) and targets[-1] == 0.9 and len(targets) == 3
@@ -97,19 +91,19 @@ def test_iterative_rises_to_the_final_target(data, trained):
     assert r["accuracy_after_finetune"] > 0.6
 
 
-def test_iterative_rescales_dropout(data):
+def test_iterative_rescales_dropout(digits):
     """The dropout after the first layer ends at D_o·√(density of that layer) (Han et al.)."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32, rng=0), nn.ReLU(), nn.Dropout(0.5, rng=0),
                           nn.Linear(32, 10, rng=1))
-    r = workflows.iterative(model, data, sparsity=0.75, rounds=2, finetune_epochs=1, **QUICK)
+    r = workflows.iterative(model, digits, sparsity=0.75, rounds=2, finetune_epochs=1, **QUICK)
     density = 1 - r["layer_sparsity"]["1.weight"]
     assert model[3].p == pytest.approx(0.5 * np.sqrt(density))
     assert r["dropout"] == {"3": pytest.approx(model[3].p)}
 
 
-def test_gradual_reaches_the_target_at_the_end_step(data, trained):
+def test_gradual_reaches_the_target_at_the_end_step(digits, trained):
     model = clone_model(trained)
-    r = workflows.gradual(model, data, sparsity=0.9, finetune_epochs=3, **QUICK)
+    r = workflows.gradual(model, digits, sparsity=0.9, finetune_epochs=3, **QUICK)
     check_complete(r, model, "gradual", 0.9)
     last = r["history"][-1]
     assert last["step"] == r["end_step"] <= r["total_steps"] and last["target"] == 0.9
@@ -120,18 +114,18 @@ def test_gradual_reaches_the_target_at_the_end_step(data, trained):
     assert r["accuracy_after_finetune"] > 0.6
 
 
-def test_at_init_snip_trains_a_pruned_network(data):
+def test_at_init_snip_trains_a_pruned_network(digits):
     model = fresh()
-    r = workflows.at_init(model, data, criterion="snip", sparsity=0.9, finetune_epochs=4, **QUICK)
+    r = workflows.at_init(model, digits, criterion="snip", sparsity=0.9, finetune_epochs=4, **QUICK)
     check_complete(r, model, "init", 0.9)
     assert r["accuracy_dense"] < 0.3  # untrained
     assert r["accuracy_after_finetune"] > 0.5
 
 
 @pytest.mark.parametrize("rewind_step", [0, 10])
-def test_lottery_rounds_and_rewinding(data, rewind_step):
+def test_lottery_rounds_and_rewinding(digits, rewind_step):
     model = fresh()
-    r = workflows.lottery(model, data, rate=0.5, rounds=2, finetune_epochs=2,
+    r = workflows.lottery(model, digits, rate=0.5, rounds=2, finetune_epochs=2,
                           rewind_step=rewind_step, **QUICK)
     check_complete(r, model, "lottery", 0.75)
     assert [row["target"] for row in r["rounds"]] == [0.5, 0.75]
@@ -141,8 +135,8 @@ def test_lottery_rounds_and_rewinding(data, rewind_step):
         assert int((w == 0).sum()) == prune_count(w.size, 0.75)
 
 
-def test_lottery_from_a_final_sparsity(data):
-    r = workflows.lottery(fresh(), data, sparsity=0.8, rounds=2, finetune_epochs=1, **QUICK)
+def test_lottery_from_a_final_sparsity(digits):
+    r = workflows.lottery(fresh(), digits, sparsity=0.8, rounds=2, finetune_epochs=1, **QUICK)
     assert r["rate"] == pytest.approx(1 - 0.2 ** 0.5)
     assert r["sparsity"] == 0.8 and r["sparsity_reached"] == pytest.approx(0.8, abs=1e-3)
 
@@ -170,11 +164,11 @@ def test_lottery_from_a_final_sparsity(data):
     (workflows.oneshot, dict(after_prune="mask_units"), TypeError, "after_prune"),
     (workflows.iterative, dict(after_prune=3), TypeError, "after_prune"),
 ])
-def test_workflows_reject_bad_input_before_training(data, run, kwargs, error, match):
+def test_workflows_reject_bad_input_before_training(digits, run, kwargs, error, match):
     model = fresh()
     before = {k: w.copy() for k, w in prunable_weights(model).items()}
     with pytest.raises(error, match=match):
-        run(model, data, **kwargs)
+        run(model, digits, **kwargs)
     assert model_masks(model) == {}
     assert all(np.array_equal(w, before[k]) for k, w in prunable_weights(model).items())
 
@@ -185,14 +179,14 @@ def test_workflows_reject_data_that_is_not_a_dataset():
 
 
 @pytest.mark.parametrize("make, norm", [(l1_regularizer, np.abs), (l2_regularizer, np.square)])
-def test_fine_tuning_with_a_penalty_shrinks_the_remaining_weights(data, trained, make, norm):
+def test_fine_tuning_with_a_penalty_shrinks_the_remaining_weights(digits, trained, make, norm):
     """Han et al. fine-tune with L1/L2 regularisation of the remaining weights: the same
     one-shot run with a strong penalty ends with a smaller Σ|w| (Σw²) over the survivors, the
     pruned weights still exactly 0, and the record names the penalty."""
     totals = []
     for regularizer in (None, make(1e-2)):
         model = clone_model(trained)
-        r = workflows.oneshot(model, data, sparsity=0.8, finetune_epochs=2,
+        r = workflows.oneshot(model, digits, sparsity=0.8, finetune_epochs=2,
                               regularizer=regularizer, **QUICK)
         masks = model_masks(model)
         for name, w in prunable_weights(model).items():
@@ -203,7 +197,7 @@ def test_fine_tuning_with_a_penalty_shrinks_the_remaining_weights(data, trained,
     assert totals[1] < 0.9 * totals[0]
 
 
-def test_oneshot_rescales_dropout_and_reuses_given_grads_and_accuracy(data):
+def test_oneshot_rescales_dropout_and_reuses_given_grads_and_accuracy(digits):
     """One shot rescales the dropout after a pruned layer to D_o·√(density) (Han et al.);
     given ``grads`` are the ones scored (Taylor on them equals Taylor on the model's own) and a
     given ``accuracy_dense`` is recorded as is."""
@@ -211,10 +205,10 @@ def test_oneshot_rescales_dropout_and_reuses_given_grads_and_accuracy(data):
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 32, rng=0), nn.ReLU(),
                              nn.Dropout(0.5, rng=0), nn.Linear(32, 10, rng=1))
     a, b = model(), model()
-    grads = gradients(a, (data.x_train, data.y_train), batch_size=64, seed=0)
-    ra = workflows.oneshot(a, data, criterion="taylor", sparsity=0.64, finetune_epochs=0,
+    grads = gradients(a, (digits.x_train, digits.y_train), batch_size=64, seed=0)
+    ra = workflows.oneshot(a, digits, criterion="taylor", sparsity=0.64, finetune_epochs=0,
                            **QUICK)
-    rb = workflows.oneshot(b, data, criterion="taylor", sparsity=0.64, finetune_epochs=0,
+    rb = workflows.oneshot(b, digits, criterion="taylor", sparsity=0.64, finetune_epochs=0,
                            grads=grads, accuracy_dense=0.123, **QUICK)
     assert a[3].p == pytest.approx(0.5 * np.sqrt(0.36), abs=1e-3)
     assert ra["dropout"] == {"3": pytest.approx(a[3].p)}
@@ -222,12 +216,12 @@ def test_oneshot_rescales_dropout_and_reuses_given_grads_and_accuracy(data):
     for name, mask in model_masks(a).items():
         np.testing.assert_array_equal(mask, model_masks(b)[name])
     c = model()
-    workflows.oneshot(c, data, sparsity=0.64, finetune_epochs=0, rescale=False, **QUICK)
+    workflows.oneshot(c, digits, sparsity=0.64, finetune_epochs=0, rescale=False, **QUICK)
     assert c[3].p == 0.5
 
 
-def test_records_have_every_report_field(data, trained):
-    r = workflows.oneshot(clone_model(trained), data, sparsity=0.5, finetune_epochs=1, **QUICK)
+def test_records_have_every_report_field(digits, trained):
+    r = workflows.oneshot(clone_model(trained), digits, sparsity=0.5, finetune_epochs=1, **QUICK)
     assert all(field in r for field in RECORD_FIELDS)
 
 
@@ -254,13 +248,13 @@ def test_penalties_value_and_gradient(strength, seed):
 
 
 @pytest.mark.apply
-def test_l2_penalty_in_fit_shrinks_the_weights(data):
+def test_l2_penalty_in_fit_shrinks_the_weights(digits):
     """Fine-tuning with a strong L2 penalty leaves smaller weights than without it."""
     norms = []
     for regularizer in (None, l2_regularizer(1e-2)):
         model = fresh()
         opt = optim.SGD(model.parameters(), lr=0.05)
-        train.fit(model, (data.x_train, data.y_train), opt, 1, quiet=True,
+        train.fit(model, (digits.x_train, digits.y_train), opt, 1, quiet=True,
                   regularizer=regularizer)
         norms.append(sum(float((w ** 2).sum()) for w in prunable_weights(model).values()))
     assert norms[1] < norms[0]
@@ -320,7 +314,7 @@ def test_finetune_helpers_reject_bad_input():
 
 @pytest.mark.parametrize("run, options", [(workflows.oneshot, {}),
                                           (workflows.iterative, {"rounds": 2})])
-def test_after_prune_runs_after_each_pruning_step_before_the_accuracy(data, trained, run,
+def test_after_prune_runs_after_each_pruning_step_before_the_accuracy(digits, trained, run,
                                                                       options):
     """The hook sees the model freshly pruned (its masks already attached), once per pruning
     step; what it does is in force when the pruned accuracy is measured; what it returns is
@@ -335,8 +329,8 @@ def test_after_prune_runs_after_each_pruning_step_before_the_accuracy(data, trai
         params["5.bias"].data[...] = np.arange(10)
         return len(seen)
 
-    result = run(model, data, sparsity=0.75, finetune_epochs=0, after_prune=hook, **options)
+    result = run(model, digits, sparsity=0.75, finetune_epochs=0, after_prune=hook, **options)
     steps = result.get("rounds", [result])
     assert [step["after_prune"] for step in steps] == list(range(1, len(steps) + 1))
     assert all(s > 0 for s in seen)
-    assert result["accuracy_before_finetune"] == pytest.approx(np.mean(data.y_test == 9))
+    assert result["accuracy_before_finetune"] == pytest.approx(np.mean(digits.y_test == 9))
