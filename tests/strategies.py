@@ -428,8 +428,7 @@ def dead_unit_nets(draw, output_layer: bool = True, whole: bool = False):
     every Conv2d / Linear (the output layer too when ``output_layer``), attached as filter
     masks; with ``whole`` then ``mask_units`` (biases and BatchNorm outputs of dead units
     masked too). Returns (model, input shape)."""
-    from nnprune.prune import attach_masks
-    from nnprune.prune.units import mask_units
+    from nnprune.prune import attach_masks, mask_units
 
     model, input_shape = draw(surgery_models())
     layers = weighted_layers(model)
