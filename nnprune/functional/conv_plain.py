@@ -83,7 +83,7 @@ def conv2d_plain_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = No
     cols = cols.reshape(n, c * kh * kw, oh * ow)            # (N, K, P)
     out = w.reshape(f, c * kh * kw) @ cols                  # now the conv is a GEMM: (N, F, P)
     if b is not None:
-        out += np.asarray(b)[:, None]
+        out = out + b[:, None]                              # (F, 1): one bias per filter row
     cache = PlainCache(x.shape, cols, w, b is not None, geometry)
     return out.reshape(n, f, oh, ow), cache
     # end task

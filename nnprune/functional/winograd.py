@@ -43,7 +43,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.functional.validation import Pair, check_float, check_vector, pair
+from nnprune.functional.conv_plain import check_conv_inputs
+from nnprune.functional.validation import Pair, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
                                                     multiply_and_gather, output_tiles, scratch,
@@ -151,19 +152,11 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
 
 
 def _check_inputs(x, w, b, padding: Pair, m: int) -> None:
-    check_float("x", x)
-    check_float("weight", w)
-    if m not in TRANSFORMS:
-        raise ValueError(f"m must be one of {sorted(TRANSFORMS)} (output tile m×m), got {m!r}")
-    if x.ndim != 4 or 0 in x.shape:
-        raise ValueError(f"x must be 4-D (N, C, H, W) with no empty axis, got shape {x.shape}")
-    if w.ndim != 4 or w.shape[2:] != (3, 3) or 0 in w.shape:
+    """The checks of every conv (``check_conv_inputs``) at stride 1 and dilation 1, then
+    Winograd's own: a 3×3 kernel and a tile m it has matrices for."""
+    check_conv_inputs(x, w, b, (1, 1), padding, (1, 1))
+    if w.shape[2:] != (3, 3):
         raise ValueError(f"weight must be (F, C, 3, 3) for Winograd F(m×m, 3×3), "
                          f"got shape {w.shape}")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} channels but weight expects {w.shape[1]} "
-                         f"(weight shape {w.shape} is (F, C, 3, 3))")
-    check_vector("bias", b, w.shape[0], "filter")
-    if min(x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]) < 3:
-        raise ValueError(f"the 3×3 kernel is larger than the padded input "
-                         f"{(x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])}")
+    if m not in TRANSFORMS:
+        raise ValueError(f"m must be one of {sorted(TRANSFORMS)} (output tile m×m), got {m!r}")
