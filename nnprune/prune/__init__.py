@@ -11,6 +11,7 @@ Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
 - ``scope.py``: the same over a dict of tensors, layer-wise or global (``min_keep``);
 - ``granularity.py``: ``Granularity``, a granularity string parsed once; ``spec.py``:
   ``PruneSpec``, one pruning step's choices checked once (``nnprune.checks``);
+  ``protocol.py``: ``PrunableModel``, what pruning needs from a model;
 - ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
 - ``schedules.py``: iterative, lottery and gradual (Zhu & Gupta) targets;
 - ``report.py``: ``PruneReport``, the sparsity actually reached;
@@ -61,6 +62,7 @@ from nnprune.prune.layerwise import ObsSettings, obs_prune_model
 # specs: a granularity parsed once, a pruning step checked once (spec.py, granularity.py)
 from nnprune.prune.granularity import Granularity
 from nnprune.prune.spec import PruneSpec
+from nnprune.prune.protocol import LayeredModel, PrunableModel, PrunableParameter
 
 __all__ = [
     # report.py
@@ -99,4 +101,6 @@ __all__ = [
     "obs_prune_model",
     # granularity.py, spec.py
     "Granularity", "PruneSpec",
+    # protocol.py: what pruning needs from a model
+    "PrunableModel", "PrunableParameter", "LayeredModel",
 ]

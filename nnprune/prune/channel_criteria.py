@@ -18,7 +18,7 @@ layer: ``min_keep``), after an optional per-layer normalisation (``channel_score
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -27,11 +27,13 @@ from nnprune.prune import channel_scores as cs
 from nnprune.prune.surgery.routes import find_route, layer_configs
 from nnprune.prune.groups import expand_group_mask, group_alive, group_scores
 from nnprune.prune.report import PruneReport
-from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
+from nnprune.prune.granularity import WEIGHT
+from nnprune.prune.scope import global_topk, layer_topk
 
-CHANNEL_CRITERIA = ("l1_norm", "l2_norm", "fpgm", "bn_gamma", "taylor_group", "apoz",
-                    "mean_activation")
-NEEDS_DATA = ("taylor_group", "apoz", "mean_activation")
+if TYPE_CHECKING:
+    from nnprune.prune.spec import PruneSpec
+
+CHANNEL_CRITERIA, NEEDS_DATA = cs.CHANNEL_CRITERIA, cs.NEEDS_DATA
 
 
 def check_sample(data: Any, criterion: str) -> tuple[np.ndarray, np.ndarray]:
@@ -136,34 +138,32 @@ def unit_scores(model: Any, criterion: str, names: list[str], data: Any = None, 
 
 
 def ranked_group_masks(group: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
-                       old: Mapping[str, np.ndarray], sparsity: Any, scope: str,
-                       granularity: str, exclude: tuple[str, ...], min_keep: int,
-                       layer_norm: str, *, rounding: str = "half_up"
-                       ) -> tuple[dict[str, np.ndarray], PruneReport]:
+                       old: Mapping[str, np.ndarray], spec: PruneSpec,
+                       targets: Mapping[str, float]) -> tuple[dict[str, np.ndarray], PruneReport]:
     """Masks from one score per group: rank the groups, expand the kept ones to the weights.
 
     {name: (G,)} group scores, {name: weight}, {name: existing mask} -> ({name: mask},
     PruneReport counted in weights). Dead groups (all zero in ``old``) are pruned first and
-    score 0 before normalisation; ``layer_norm`` (``channel_scores.normalise_layer``) puts each
-    layer's scores on a common scale before a global ranking. ``sparsity``: a float (groups
-    pruned, per layer or overall) or {name: float} (layer scope); ``rounding``: see
-    ``masks.prune_count``.
+    score 0 before normalisation; ``spec.layer_norm`` (``channel_scores.normalise_layer``)
+    puts each layer's scores on a common scale before a global ranking. ``targets``:
+    {name: sparsity} of the weights pruned (``PruneSpec.targets``); the fraction counts
+    groups, per layer or over all of them (``spec.scope``).
     """
+    g = spec.granularity
     ones = {n: np.ones(np.shape(w)) for n, w in weights.items()}
     olds = {n: np.asarray(old[n], np.float64) if n in old else ones[n] for n in weights}
-    alive = {n: group_alive(olds[n], granularity).astype(np.float64) for n in weights}
-    scores = {n: cs.normalise_layer(np.asarray(group[n]) * alive[n], layer_norm)
+    alive = {n: group_alive(olds[n], g).astype(np.float64) for n in weights}
+    scores = {n: cs.normalise_layer(np.asarray(group[n]) * alive[n], spec.layer_norm)
               if n in group else np.zeros(alive[n].shape) for n in weights}
-    if scope == "layer":
-        keep, _ = layerwise_topk_masks(scores, sparsity, alive, exclude, rounding=rounding)
+    if spec.scope == "layer":
+        keep = layer_topk(scores, alive, targets, WEIGHT, "l1", spec.rounding)
     else:
-        keep, _ = global_topk_masks(scores, sparsity, alive, exclude, min_keep,
-                                    rounding=rounding)
-    masks = {n: expand_group_mask(keep[n], np.shape(weights[n]), granularity) * olds[n]
+        keep = global_topk(scores, alive, [n for n in weights if n in targets], spec.target,
+                           WEIGHT, "l1", spec.rounding, spec.min_keep)
+    masks = {n: expand_group_mask(keep[n], np.shape(weights[n]), g) * olds[n]
              for n in weights}
-    target = None if isinstance(sparsity, Mapping) else sparsity
-    skipped = tuple(n for n in weights if n in exclude or n not in group)
-    return masks, PruneReport.from_masks(masks, skipped, target)
+    skipped = tuple(n for n in weights if n not in targets)
+    return masks, PruneReport.from_masks(masks, skipped, spec.target)
 
 
 def entry_group_scores(scores: Mapping[str, np.ndarray], old: Mapping[str, np.ndarray],

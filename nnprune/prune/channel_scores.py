@@ -48,6 +48,10 @@ import numpy as np
 from nnprune.prune.masks import check_scores
 
 LAYER_NORMS = ("none", "l2", "max")
+# the criteria of prune_model that score whole units (channel_criteria.py runs them)
+CHANNEL_CRITERIA = ("l1_norm", "l2_norm", "fpgm", "bn_gamma", "taylor_group", "apoz",
+                    "mean_activation")
+NEEDS_DATA = ("taylor_group", "apoz", "mean_activation")  # they run the model on data
 
 
 def _rows(w: np.ndarray, name: str = "w") -> np.ndarray:

@@ -170,6 +170,9 @@ class Granularity(str):
         return {names[-1]: "its units are the classes"}
 
 
+WEIGHT = Granularity("weight")  # single entries: how scores of whole groups are ranked
+
+
 def as_granularity(value: Any) -> Granularity:
     """``value`` as a ``Granularity``: itself if it is one, else parsed (a clear error)."""
     return Granularity(value)

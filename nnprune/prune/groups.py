@@ -48,7 +48,8 @@ import numbers
 import numpy as np
 
 from nnprune.prune.granularity import GRANULARITIES, Granularity, as_granularity
-from nnprune.prune.masks import check_mask, check_scores, topk_mask
+from nnprune.checks import check_choice
+from nnprune.prune.masks import check_mask, check_rounding, check_scores, topk
 
 REDUCTIONS = ("l1", "l2")
 
@@ -74,9 +75,7 @@ def reduced_axes(shape: tuple[int, ...], granularity: str) -> tuple[int, ...]:
 
 
 def _check_reduce(reduce: str) -> str:
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    return reduce
+    return check_choice(reduce, "reduce", REDUCTIONS)
 
 
 def group_scores(scores: np.ndarray, granularity: str, reduce: str = "l1") -> np.ndarray:
@@ -171,12 +170,19 @@ def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: st
     g = as_granularity(granularity)
     scores = check_scores(scores)
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
-    sparsity = g.target(sparsity)
+    return group_topk(scores, g.target(sparsity), g, old, _check_reduce(reduce),
+                      check_rounding(rounding))
+
+
+def group_topk(scores: np.ndarray, sparsity: float, g: Granularity, old: np.ndarray,
+               reduce: str, rounding: str) -> np.ndarray:
+    """``granularity_mask`` of arguments already checked: float scores, the target sparsity
+    (N:M's own for "N:M"), a parsed granularity that fits the scores' shape, the existing
+    0./1. mask ``old`` of the scores' shape and dtype."""
     if g.is_nm:
         return nm_mask(scores, g.n, g.m, old)
     if g == "weight":
-        _check_reduce(reduce)
-        return topk_mask(scores, sparsity, old, rounding=rounding)
-    keep_groups = topk_mask(group_scores(scores * old, g, reduce), sparsity,
-                            group_alive(old, g), rounding=rounding)
+        return topk(scores, sparsity, old, rounding)
+    keep_groups = topk(group_scores(scores * old, g, reduce), sparsity,
+                       group_alive(old, g).astype(scores.dtype), rounding)
     return expand_group_mask(keep_groups, scores.shape, g).astype(scores.dtype) * old

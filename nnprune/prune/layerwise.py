@@ -40,13 +40,13 @@ import numpy as np
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
 from nnprune.functional.columns import patches
-from nnprune.prune.groups import parse_granularity
-from nnprune.prune.masks import check_sparsity, prune_count
+from nnprune.prune.masks import count, prune_count
 from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces, refit_rows,
                                select_counts)
 from nnprune.prune.report import PruneReport
 from nnprune.prune.sparsegpt import sparsegpt
-from nnprune.prune.spec import METHODS, ObsSettings  # noqa: F401  (their old home)
+from nnprune.prune.protocol import PrunableModel
+from nnprune.prune.spec import METHODS, ObsSettings, PruneSpec  # noqa: F401 (METHODS' old home)
 
 def layer_inputs(layer: Any, x: np.ndarray) -> np.ndarray:
     """The rows a layer's weight multiplies: (N, in) for a Linear, (N·OH·OW, C·kh·kw) for a
@@ -132,59 +132,74 @@ def _prune_channels(w, h, count, alive, chans, traces=None):
     return refit_rows(w, h, mask), mask.astype(np.float64)
 
 
-def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mapping[str, float],
-                    scope: str = "global", granularity: str = "weight",
-                    exclude: Iterable[str] = (), settings: ObsSettings = ObsSettings(),
-                    labels: np.ndarray | None = None, min_keep: int = 1) -> PruneReport:
+def obs_prune_model(model: PrunableModel, calibration: np.ndarray,
+                    sparsity: float | Mapping[str, float], scope: str = "global",
+                    granularity: str = "weight", exclude: Iterable[str] = (),
+                    settings: ObsSettings = ObsSettings(), labels: np.ndarray | None = None,
+                    min_keep: int = 1) -> PruneReport:
     """Prune every Linear/Conv2d weight of ``model`` (not in ``exclude``) by layer-wise OBS.
 
     ``calibration``: (N, …) training inputs; ``labels`` (N,) the classes, needed by
     ``scope="global"`` (the loss curvature that weighs the rows). Masks are attached and the
     compensated weights written back. Returns the sparsity reached (a ``PruneReport``).
     """
+    spec = PruneSpec("obs", sparsity, scope, granularity, exclude, min_keep, prune_io=True,
+                     obs=settings)
+    return prune_obs(model, spec, calibration, labels)
+
+
+def prune_obs(model: PrunableModel, spec: PruneSpec, calibration: np.ndarray,
+              labels: np.ndarray | None = None,
+              targets: Mapping[str, float] | None = None) -> PruneReport:
+    """``obs_prune_model`` of a checked spec (criterion "obs"); ``targets``: {weight name:
+    sparsity} of the weights pruned (``spec.targets`` of the layers' weights when None)."""
     layers = _chain(model)
-    g = parse_granularity(granularity)
-    if g not in ("weight", "channel") and not isinstance(g, tuple):
-        raise ValueError(f"criterion 'obs' prunes single weights, N:M groups or input channels; "
-                         f"granularity {granularity!r} deletes whole rows or kernels, which "
-                         f"layer-wise OBS cannot compensate inside their layer: use 'weight', "
-                         f"'N:M' or 'channel' (a producer's filter dies with the channel its "
-                         f"consumer no longer reads), or another criterion (e.g. 'obd')")
-    if g == "channel" and settings.method == "sparsegpt":
-        raise ValueError("channel granularity needs method='exact' (group OBS); SparseGPT "
-                         "prunes single weights or N:M groups")
-    nm = g if isinstance(g, tuple) else None
-    channel = g == "channel"
     x = np.asarray(calibration)
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"calibration must be a batch of inputs (N, ...), got shape {x.shape}")
     names = {i: f"{i}.weight" for i, layer in enumerate(layers)
              if isinstance(layer, (nn.Linear, nn.Conv2d))}
-    exclude = set(exclude)
-    per_layer = isinstance(sparsity, Mapping)
-    first: dict = {}
-    pruned = [i for i, name in names.items() if name not in exclude
-              and (not per_layer or name in sparsity)]
-    sizes = {i: layers[i].weight.data.size for i in pruned}
+    targets = spec.targets(names.values()) if targets is None else targets
+    pruned = [i for i, name in names.items() if name in targets]
     for i in pruned:
-        if nm is not None and layers[i].weight.shape[1] % nm[1]:
-            raise ValueError(f"granularity {granularity!r} groups {nm[1]} consecutive inputs, "
-                             f"but {names[i]} {layers[i].weight.shape} has "
-                             f"{layers[i].weight.shape[1]}: exclude it")
-    alive = {i: (layers[i].weight.mask != 0 if layers[i].weight.mask is not None
-                 else np.ones(layers[i].weight.shape, bool)).reshape(len(layers[i].weight.data),
-                                                                     -1) for i in pruned}
-    if channel:  # counts and targets in input channels
-        sizes = {i: len(_channels(layers[i])) for i in pruned}
-    if nm is not None:
-        counts = {i: None for i in pruned}
-    elif per_layer:
-        counts = {i: prune_count(sizes[i], check_sparsity(sparsity[names[i]])) for i in pruned}
-    elif scope == "layer":
-        counts = {i: prune_count(sizes[i], check_sparsity(sparsity)) for i in pruned}
-    else:
-        counts, first = _global_counts(model, layers, pruned, alive, x, labels,
-                                       check_sparsity(sparsity), settings, min_keep, channel)
+        if spec.granularity.is_nm and not spec.granularity.fits(layers[i].weight.shape):
+            raise ValueError(f"granularity {str(spec.granularity)!r} groups "
+                             f"{spec.granularity.m} consecutive inputs, but {names[i]} "
+                             f"{layers[i].weight.shape} has {layers[i].weight.shape[1]}: "
+                             f"exclude it")
+    alive = {i: _alive(layers[i].weight) for i in pruned}
+    counts, first = _counts(model, layers, pruned, alive, x, labels, spec,
+                            {i: targets[names[i]] for i in pruned})
+    _prune_pass(model, layers, pruned, alive, counts, first, x, spec)
+    masks = {name: (p.mask if p.mask is not None else np.ones(p.shape))
+             for name, p in model.named_parameters() if name in names.values()}
+    return PruneReport.from_masks(masks, [n for i, n in names.items() if i not in pruned],
+                                  spec.target)
+
+
+def _alive(p: Any) -> np.ndarray:
+    """(R, d) bool: the entries of a weight not masked yet, one row per output unit."""
+    alive = p.mask != 0 if p.mask is not None else np.ones(p.shape, bool)
+    return alive.reshape(len(p.data), -1)
+
+
+def _counts(model, layers, pruned, alive, x, labels, spec, targets):
+    """({layer: deletions (None for N:M)}, {layer: dense traces}) of every layer pruned: its
+    own target, or a share of one global target by the loss traces (``_global_counts``)."""
+    if spec.granularity.is_nm:
+        return {i: None for i in pruned}, {}
+    channel = spec.granularity == "channel"  # counts and targets in input channels
+    sizes = {i: len(_channels(layers[i])) if channel else layers[i].weight.data.size
+             for i in pruned}
+    if spec.scope == "layer" or spec.per_layer:
+        return {i: count(sizes[i], targets[i], "half_up") for i in pruned}, {}
+    return _global_counts(model, layers, pruned, alive, x, labels, spec.sparsity,
+                          spec.obs_settings, spec.min_keep, channel)
+
+
+def _prune_pass(model, layers, pruned, alive, counts, first, x, spec):
+    """Layer by layer on the pruned model's inputs: prune, compensate, write back, mask."""
+    settings, nm = spec.obs_settings, spec.granularity.nm
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -193,26 +208,19 @@ def obs_prune_model(model: Any, calibration: np.ndarray, sparsity: float | Mappi
                 p = layer.weight
                 w = p.data.reshape(len(p.data), -1).astype(np.float64)
                 h = damp(layer_hessian(layer, x), settings.damping)
-                groups = None if nm is None else _groups(layer, nm)
-                traces = first.get(i) if nm is None and scope == "global" and not per_layer \
-                    else None
-                if channel:
+                if spec.granularity == "channel":
                     new, mask = _prune_channels(w, h, counts[i], alive[i], _channels(layer),
-                                                traces)
+                                                first.get(i))
                 else:
-                    new, mask = _prune_layer(w, h, counts[i], alive[i], settings, nm, groups,
-                                             traces)
+                    new, mask = _prune_layer(w, h, counts[i], alive[i], settings, nm,
+                                             None if nm is None else _groups(layer, nm),
+                                             first.get(i))
                 p.data[...] = new.reshape(p.shape).astype(p.dtype)
                 p.set_mask(mask.reshape(p.shape).astype(p.dtype))
             x = _forward(layer, x)
     finally:
         for m, training in modes:
             object.__setattr__(m, "training", training)
-    masks = {name: (p.mask if p.mask is not None else np.ones(p.shape))
-             for name, p in model.named_parameters() if name in names.values()}
-    target = None if per_layer else (1 - nm[0] / nm[1] if nm else float(sparsity))
-    return PruneReport.from_masks(masks, [n for i, n in names.items() if i not in pruned],
-                                  target)
 
 
 GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
@@ -227,7 +235,7 @@ def _sparsegpt_steps(w, h, c, alive, blocksize):
     counts, losses = [], []
     for s in GRID:
         new, _ = sparsegpt(w, h, sparsity=s, alive=alive, blocksize=blocksize)
-        counts.append(prune_count(w.size, s))
+        counts.append(count(w.size, s, "half_up"))
         losses.append(float((c[:, 0] * reconstruction_loss(w, new, h)).sum()))
     steps = np.concatenate([np.full(b - a, (lb - la) / max(1, b - a))
                             for a, b, la, lb in zip(counts, counts[1:], losses, losses[1:])])
@@ -273,7 +281,7 @@ def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, 
     losses = np.vstack([np.pad(steps[i], ((0, 0), (0, width - steps[i].shape[1])),
                                constant_values=np.inf) for i in pruned])
     owner = np.concatenate([np.full(len(steps[i]), i) for i in pruned])
-    per_row = select_counts(losses, prune_count(total, sparsity))
+    per_row = select_counts(losses, count(total, sparsity, "half_up"))
     first = {pruned[0]: traces[pruned[0]]} if settings.method == "exact" and pruned else {}
     # min_keep: no layer is emptied; a layer over its cap prunes fewer (the report says so)
     return {i: int(min(per_row[owner == i].sum(), max(0, steps[i].size - min_keep)))

@@ -51,7 +51,8 @@ import numpy as np
 from nnprune.checks import check_mask, check_real, check_scores, check_sparsity
 
 __all__ = ["check_mask", "check_scores", "check_sparsity", "check_rounding", "ROUNDINGS",
-           "prune_count", "ranked_prune", "threshold_mask", "percentile_mask", "topk_mask"]
+           "prune_count", "count", "ranked_prune", "threshold_mask", "percentile_mask",
+           "topk_mask", "topk"]
 
 # ------------------------------------------------------------------ one tensor
 
@@ -83,8 +84,13 @@ def prune_count(n: int, sparsity: float, rounding: str = "half_up") -> int:
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"n must be a non-negative int (a number of entries), got {n!r}")
-    product = check_sparsity(sparsity) * int(n)
-    if check_rounding(rounding) == "half_even":
+    return count(int(n), check_sparsity(sparsity), check_rounding(rounding))
+
+
+def count(n: int, sparsity: float, rounding: str) -> int:
+    """``prune_count`` of arguments already checked (by a spec or a public function)."""
+    product = sparsity * n
+    if rounding == "half_even":
         return int(round(product))
     return int(math.floor(product + 0.5))
 
@@ -172,8 +178,14 @@ def topk_mask(scores: np.ndarray, sparsity: float, mask: np.ndarray | None = Non
     (array([0., 0., 0., 1.]), array([0., 0., 1., 1.]))
     """
     scores = check_scores(scores)
-    k = prune_count(scores.size, sparsity, rounding)
-    old = check_mask(mask, scores.shape, dtype=scores.dtype)
+    sparsity, rounding = check_sparsity(sparsity), check_rounding(rounding)
+    return topk(scores, sparsity, check_mask(mask, scores.shape, dtype=scores.dtype), rounding)
+
+
+def topk(scores: np.ndarray, sparsity: float, old: np.ndarray, rounding: str) -> np.ndarray:
+    """``topk_mask`` of arguments already checked: float scores, a sparsity in [0, 1], the
+    existing 0./1. mask ``old`` of the scores' shape and dtype, a rounding of ``ROUNDINGS``."""
+    k = count(scores.size, sparsity, rounding)
     pruned = ranked_prune(scores.ravel(), old.ravel() != 0, k)
     keep = (~pruned).reshape(scores.shape).astype(scores.dtype)
     return keep * old  # keep ≤ old already; the product states "never revive"

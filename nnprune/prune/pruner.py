@@ -19,11 +19,13 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from nnprune.prune.apply import SCOPES, prunable_parameters, prune_model
-from nnprune.prune.groups import parse_granularity
+from nnprune.checks import check_int
+from nnprune.prune.apply import prunable_parameters, prune_model
+from nnprune.prune.granularity import as_granularity
 from nnprune.prune.report import PruneReport
 from nnprune.prune.schedules import Gradual
 from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
+from nnprune.prune.spec import PruneSpec
 
 
 class Pruner:
@@ -41,22 +43,23 @@ class Pruner:
                  grads_fn: Callable[[], Mapping[str, np.ndarray]] | None = None) -> None:
         if not isinstance(criterion, str) or criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+        g = as_granularity(granularity)
         if schedule is not None and not isinstance(schedule, Gradual):
             raise TypeError(f"schedule must be a schedules.Gradual or None, "
                             f"got {type(schedule).__name__}")
-        if schedule is not None and isinstance(parse_granularity(granularity), tuple):
+        if schedule is not None and g.is_nm:
             raise ValueError(f"granularity {granularity!r} fixes the sparsity: it cannot follow "
                              "a gradual schedule")
         if grads_fn is not None and not callable(grads_fn):
             raise TypeError(f"grads_fn must be callable or None, got {type(grads_fn).__name__}")
         if schedule is not None and criterion in NEEDS_GRADS and grads_fn is None:
             raise ValueError(f"criterion {criterion!r} needs grads_fn to prune from on_step")
-        exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-        prunable_parameters(model, exclude)  # checks the model and the exclude names now
+        # every choice checked now; each pruning replaces only the sparsity (N:M: its own)
+        self.spec = PruneSpec(criterion, g.fixed_sparsity or 0.0, scope, g, exclude, min_keep,
+                              seed=seed)
+        prunable_parameters(model, self.spec.exclude)  # checks the model and the names now
         self.model, self.criterion, self.scope = model, criterion, scope
-        self.granularity, self.exclude, self.schedule = granularity, exclude, schedule
+        self.granularity, self.exclude, self.schedule = g, self.spec.exclude, schedule
         self.min_keep, self.seed, self.grads_fn = min_keep, seed, grads_fn
         self.history: list[dict[str, Any]] = []
 
@@ -70,8 +73,7 @@ class Pruner:
         """Prune the model to ``sparsity`` (see ``prune_model``); returns what was reached."""
         if grads is None and self.criterion in NEEDS_GRADS and self.grads_fn is not None:
             grads = self.grads_fn()
-        report = prune_model(self.model, self.criterion, sparsity, self.scope, self.granularity,
-                             self.exclude, grads, self.seed, self.min_keep)
+        report = prune_model(self.model, self.spec.replace(sparsity=sparsity), grads=grads)
         self.history.append({"step": None, "target": sparsity, "sparsity": report.sparsity})
         return report
 
@@ -79,8 +81,7 @@ class Pruner:
         """At an update step of the schedule prune to its target; otherwise do nothing."""
         if self.schedule is None:
             raise ValueError("on_step needs a schedule: Pruner(..., schedule=Gradual(...))")
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        check_int(step, "step", 0)
         if not self.schedule.is_update(step):
             return None
         report = self.prune_to(self.schedule.sparsity_at(step))

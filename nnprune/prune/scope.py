@@ -22,16 +22,16 @@ Both accept ``exclude`` (names left as they are, e.g. the last layer), existing 
 """
 from __future__ import annotations
 
-import numbers
-from functools import partial
 from typing import Iterable, Mapping
 
 import numpy as np
 
-from nnprune.prune.groups import (expand_group_mask, granularity_mask, group_alive,
-                                  group_scores, parse_granularity)
-from nnprune.prune.masks import (check_real, ranked_prune, check_mask, check_rounding,
-                                 check_scores, check_sparsity, prune_count, threshold_mask)
+from nnprune.checks import check_choice, check_int
+from nnprune.prune.granularity import Granularity, as_granularity
+from nnprune.prune.groups import (REDUCTIONS, expand_group_mask, group_alive, group_scores,
+                                  group_topk)
+from nnprune.prune.masks import (check_mask, check_real, check_rounding, check_scores,
+                                 check_sparsity, count, ranked_prune, threshold_mask)
 from nnprune.prune.report import PruneReport
 
 def _prepare(scores, masks, exclude):
@@ -85,7 +85,7 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
     - ``rounding``: "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
-    g = parse_granularity(granularity)
+    g = as_granularity(granularity)
     if isinstance(sparsity, Mapping):
         for name in sparsity:
             if name not in arrays:
@@ -93,19 +93,25 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
                                  f"{list(arrays)}")
             if name in exclude:
                 raise ValueError(f"layer {name!r} is both excluded and given a sparsity")
-        targets, target = dict(sparsity), None
+        targets = {name: _for_layer(name, check_sparsity, s) for name, s in sparsity.items()}
+        target = None
     else:
-        targets = {name: sparsity for name in arrays}
-        target = None if sparsity is None else check_sparsity(sparsity)
-        if target is None and isinstance(g, tuple):
-            target = 1 - g[0] / g[1]  # N:M fixes it
-    skipped = tuple(name for name in arrays if name in exclude or name not in targets)
-    out = {}
-    for name, s in arrays.items():
-        out[name] = olds[name] if name in skipped else _for_layer(
-            name, partial(granularity_mask, rounding=rounding), s, targets[name], granularity,
-            olds[name], reduce)
-    return out, PruneReport.from_masks(out, skipped, target)
+        target = g.target(sparsity)
+        targets = {name: target for name in arrays if name not in exclude}
+    out = layer_topk(arrays, olds, targets, g, check_choice(reduce, "reduce", REDUCTIONS),
+                     check_rounding(rounding))
+    return out, PruneReport.from_masks(out, [n for n in arrays if n not in targets], target)
+
+
+def layer_topk(arrays: Mapping[str, np.ndarray], olds: Mapping[str, np.ndarray],
+               targets: Mapping[str, float], g: Granularity, reduce: str,
+               rounding: str) -> dict[str, np.ndarray]:
+    """``layerwise_topk_masks`` of arguments already checked: {name: float scores},
+    {name: existing 0./1. mask}, {name: sparsity} of the tensors pruned (the others keep
+    their mask), a parsed granularity. Errors of one tensor name it."""
+    return {name: olds[name] if name not in targets else _for_layer(
+        name, group_topk, s, targets[name], g, olds[name], reduce, rounding)
+        for name, s in arrays.items()}
 
 
 def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
@@ -139,47 +145,55 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
     ``rounding``: "half_up" (k = ⌊s·N + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
-    if isinstance(min_keep, (bool, np.bool_)) or not isinstance(min_keep, numbers.Integral) \
-            or min_keep < 0:
-        raise ValueError(f"min_keep must be an int >= 0 (entries kept per layer), "
-                         f"got {min_keep!r}")
-    g = parse_granularity(granularity)
-    if isinstance(g, tuple):
-        return layerwise_topk_masks(scores, sparsity, masks, exclude, granularity, reduce,
-                                    rounding=rounding)
-    s = check_sparsity(sparsity)
-    check_rounding(rounding)
-    # task 2.3: one top-k ranking across layers, min_keep per layer (needs 2.1)
+    min_keep = check_int(min_keep, "min_keep (entries kept per layer)", 0)
+    g = as_granularity(granularity)
+    s = g.target(sparsity)
+    reduce, rounding = check_choice(reduce, "reduce", REDUCTIONS), check_rounding(rounding)
     names = [name for name in arrays if name not in exclude]
-    flat_scores, flat_alive, flat_protected, group_shapes = [], [], [], []
-    for name in names:
-        # one score per group (per entry for "weight"), pruned entries contributing nothing
-        gs = _for_layer(name, group_scores, arrays[name] * olds[name], g, reduce)
-        group_shapes.append(gs.shape)
-        gs, alive = gs.ravel(), group_alive(olds[name], g).ravel()
-        # this tensor's own ranking; its last min_keep alive entries are its best ones
-        own = np.lexsort((np.arange(gs.size), gs, alive))
-        best = own[gs.size - min(int(min_keep), int(alive.sum())):]
-        protected = np.zeros(gs.size, bool)
-        protected[best] = True
-        flat_scores.append(gs)
-        flat_alive.append(alive)
-        flat_protected.append(protected)
+    if g.is_nm:
+        out = layer_topk(arrays, olds, {name: s for name in names}, g, reduce, rounding)
+    else:
+        out = global_topk(arrays, olds, names, s, g, reduce, rounding, min_keep)
+    return out, PruneReport.from_masks(out, exclude, s)
+
+
+def _ranked_groups(scores: np.ndarray, old: np.ndarray, g: Granularity, reduce: str,
+                   min_keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One tensor's flat (group scores, alive, protected): pruned entries contribute nothing
+    to a group's score, and its ``min_keep`` best alive groups are protected."""
+    gs = group_scores(scores * old, g, reduce).ravel()
+    alive = group_alive(old, g).ravel()
+    # this tensor's own ranking; its last min_keep alive entries are its best ones
+    own = np.lexsort((np.arange(gs.size), gs, alive))
+    protected = np.zeros(gs.size, bool)
+    protected[own[gs.size - min(min_keep, int(alive.sum())):]] = True
+    return gs, alive, protected
+
+
+def global_topk(arrays: Mapping[str, np.ndarray], olds: Mapping[str, np.ndarray],
+                names: list[str], sparsity: float, g: Granularity, reduce: str, rounding: str,
+                min_keep: int) -> dict[str, np.ndarray]:
+    """``global_topk_masks`` of arguments already checked (``layer_topk``'s, with ``names``
+    the tensors ranked together and a granularity that is not N:M)."""
+    # task 2.3: one top-k ranking across layers, min_keep per layer (needs 2.1)
+    ranked = {name: _for_layer(name, _ranked_groups, arrays[name], olds[name], g, reduce,
+                               min_keep) for name in names}
     out = dict(olds)
     if names:
-        all_scores = np.concatenate(flat_scores).astype(np.float64)
-        pruned = ranked_prune(all_scores, np.concatenate(flat_alive),
-                               prune_count(all_scores.size, s, rounding),
-                               np.concatenate(flat_protected))
+        all_scores = np.concatenate([ranked[n][0] for n in names]).astype(np.float64)
+        pruned = ranked_prune(all_scores, np.concatenate([ranked[n][1] for n in names]),
+                              count(all_scores.size, sparsity, rounding),
+                              np.concatenate([ranked[n][2] for n in names]))
         start = 0
-        for name, group_shape in zip(names, group_shapes):
-            size = int(np.prod(group_shape))
-            keep_groups = ~pruned[start:start + size].reshape(group_shape)
+        for name in names:
+            shape = np.shape(group_alive(olds[name], g))
+            size = int(np.prod(shape))
+            keep_groups = ~pruned[start:start + size].reshape(shape)
             start += size
             keep = expand_group_mask(keep_groups, arrays[name].shape, g)
             out[name] = keep.astype(olds[name].dtype) * olds[name]
     # end task
-    return out, PruneReport.from_masks(out, exclude, s)
+    return out
 
 
 def global_threshold_masks(scores: Mapping[str, np.ndarray], threshold: float,

@@ -74,7 +74,7 @@ def sparsegpt(w: np.ndarray, h: np.ndarray, sparsity: float | None = None,
             score = w1 ** 2 / np.diag(u1) ** 2
             score[~alive[:, i1:i2]] = -np.inf
             if nm is None:  # this block's share of k, cheapest first (ties by position)
-                k = prune_count(r * d, sparsity) if i2 == d else int(np.floor(
+                k = k_total if i2 == d else int(np.floor(
                     k_total * i2 / d + 0.5))
                 k_block = k - done
                 done = k

@@ -5,7 +5,7 @@ error the library has always given (``nnprune.checks``); the functions it is han
 (``prune_model`` and the mask functions behind it) trust it and check nothing again.
 
 =================== ======================================================================
-``criterion``        one of ``scores.CRITERIA`` or ``channel_criteria.CHANNEL_CRITERIA``
+``criterion``        one of ``scores.CRITERIA`` or ``channel_scores.CHANNEL_CRITERIA``
 ``sparsity``         the target, a float in [0, 1] (N:M: its fixed 1 − N/M, given None),
                      or {weight name: float} (layer scope, not N:M)
 ``scope``            "layer" or "global"
@@ -42,8 +42,7 @@ from typing import Any, Iterable, Mapping
 
 from nnprune.checks import (check_bool, check_choice, check_int, check_known, check_names,
                             check_sparsity)
-from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
-from nnprune.prune.channel_scores import LAYER_NORMS
+from nnprune.prune.channel_scores import CHANNEL_CRITERIA, LAYER_NORMS
 from nnprune.prune.granularity import Granularity, as_granularity
 from nnprune.prune.masks import check_rounding
 from nnprune.prune.scores import CRITERIA
