@@ -392,6 +392,25 @@ def randomize(model, seed):
     return model.eval()
 
 
+# the benchmark models at test size: name -> (build_model keywords, input shape (C, H, W))
+BENCHMARK_CASES = {
+    "lenet_300_100": ({}, (1, 8, 8)),
+    "lenet5": ({}, (1, 8, 8)),
+    "simple_cnn": ({}, (1, 8, 8)),
+    "vgg16": ({"width": 0.125}, (3, 32, 32)),
+}
+
+
+def benchmark_model(name: str, seed: int = 0, dtype=np.float64):
+    """``models.build_model(name)`` at its ``BENCHMARK_CASES`` size, built and then
+    ``randomize``d from ``seed``, in eval mode."""
+    from nnprune import models
+
+    kwargs, (c, h, w) = BENCHMARK_CASES[name]
+    return randomize(models.build_model(name, in_channels=c, input_size=(h, w), seed=seed,
+                                        dtype=dtype, **kwargs), seed)
+
+
 @st.composite
 def surgery_models(draw):
     """A ``surgery_nets`` draw built, its values ``randomize``d from a drawn seed:

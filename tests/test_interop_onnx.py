@@ -4,28 +4,21 @@ or node. Skips cleanly without onnx (and the runtime comparisons without onnxrun
 import numpy as np
 import pytest
 
-from nnprune import models, nn, prune
+from nnprune import nn, prune
 from nnprune.cli import main
 from nnprune.interop import from_onnx, to_onnx
 from nnprune.io import save
 from nnprune.train import predict
-from strategies import randomize
+from strategies import BENCHMARK_CASES, benchmark_model, randomize
 
 onnx = pytest.importorskip("onnx")
 pytestmark = pytest.mark.interop
 
-CASES = {  # name: (builder kwargs, input shape)
-    "lenet_300_100": ({}, (1, 8, 8)),
-    "lenet5": ({}, (1, 8, 8)),
-    "simple_cnn": ({}, (1, 8, 8)),
-    "vgg16": ({"width": 0.125}, (3, 32, 32)),
-}
+CASES = BENCHMARK_CASES  # name: (builder kwargs, input shape)
 
 
-def build(name, dtype=np.float32):
-    kwargs, (c, h, w) = CASES[name]
-    return randomize(models.build_model(name, in_channels=c, input_size=(h, w), dtype=dtype,
-                                        **kwargs), 0)
+def build(name):
+    return benchmark_model(name, dtype=np.float32)
 
 
 def masked(name):

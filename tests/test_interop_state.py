@@ -5,26 +5,15 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from nnprune import models, nn, prune
+from nnprune import nn, prune
 from nnprune.autograd import no_grad
 from nnprune.interop import export_state, load_state, torch_module
 from nnprune.train import predict
-from strategies import randomize, renamed_mlp_states
+from strategies import BENCHMARK_CASES, benchmark_model as build, renamed_mlp_states
 
 pytestmark = pytest.mark.interop
 
-CASES = {  # name: (builder kwargs, input shape)
-    "lenet_300_100": ({}, (1, 8, 8)),
-    "lenet5": ({}, (1, 8, 8)),
-    "simple_cnn": ({}, (1, 8, 8)),
-    "vgg16": ({"width": 0.125}, (3, 32, 32)),
-}
-
-
-def build(name, seed=0):
-    kwargs, (c, h, w) = CASES[name]
-    return randomize(models.build_model(name, in_channels=c, input_size=(h, w), seed=seed,
-                                        dtype=np.float64, **kwargs), seed)
+CASES = BENCHMARK_CASES  # name: (builder kwargs, input shape)
 
 
 def images(name, n=3, seed=1):
