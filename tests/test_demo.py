@@ -10,7 +10,7 @@ import pytest
 from nnprune import models, train
 from nnprune.cli import main
 from nnprune.count import count
-from nnprune.experiment import demo, demo_structured, report, sweep
+from nnprune.experiment import demo, demo_structured, plots, report, sweep
 from nnprune.experiment.report import RECORD_FIELDS
 
 pytestmark = pytest.mark.report
@@ -273,7 +273,7 @@ def test_criteria_report_pieces_refuse_empty_input(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         demo_criteria.criteria_markdown([])
     with pytest.raises(ValueError, match="empty"):
-        demo_criteria.accuracy_vs_macs([], tmp_path / "x.png")
-    path = demo_criteria.accuracy_vs_macs([("dense", 1000, 0.9), ("shrunk", 250, 0.88)],
-                                          tmp_path / "x.png")
+        plots.accuracy_vs_macs([], tmp_path / "x.png")
+    path = plots.accuracy_vs_macs([("dense", 1000, 0.9), ("shrunk", 250, 0.88)],
+                                  tmp_path / "x.png")
     assert path.stat().st_size > 1000

@@ -15,13 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nnprune.experiment import workflows
+from nnprune.experiment.demo_structured import filter_prune
+from nnprune.experiment.plots import accuracy_vs_macs
 from nnprune.experiment.results import check_records
-from nnprune.experiment.runs import accuracy, clone_model
+from nnprune.experiment.runs import accuracy
 from nnprune.experiment.sensitivity import layer_sensitivity, sensitivity_plot
 from nnprune.nn import Module
-from nnprune.prune.surgery import shrink
-from nnprune.prune.units import mask_units
 
 CRITERIA = ("l1_norm", "l2_norm", "fpgm", "taylor_group", "apoz", "mean_activation", "random")
 CRITERION_FIELDS = ("model", "criterion", "sparsity", "finetune_epochs", "seed",
@@ -36,12 +35,11 @@ def criteria_runs(trained: Module, data: Any, *, sparsity: float, finetune_epoch
     dense = accuracy(trained, data)
     rows = []
     for criterion in criteria:
-        model = clone_model(trained)
-        r = workflows.oneshot(model, data, criterion=criterion, sparsity=sparsity,
-                              scope="layer", granularity="filter", after_prune=mask_units,
-                              finetune_epochs=finetune_epochs, lr=lr, batch_size=batch_size,
-                              seed=seed, model_name=model_name, accuracy_dense=dense)
-        small, surgery = shrink(model, tuple(data.input_shape))
+        r, _, small, surgery = filter_prune(trained, data, criterion=criterion,
+                                            sparsity=sparsity, accuracy_dense=dense,
+                                            finetune_epochs=finetune_epochs, lr=lr,
+                                            batch_size=batch_size, seed=seed,
+                                            model_name=model_name)
         rows.append({"model": model_name, "criterion": criterion, "sparsity": float(sparsity),
                      "finetune_epochs": int(finetune_epochs), "seed": int(seed),
                      "accuracy_dense": dense,
@@ -90,36 +88,6 @@ def criteria_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             f"{100 * r['accuracy_pruned']:5.1f}%, shrunk after fine-tuning "
             f"{100 * r['accuracy_shrunk']:5.1f}% (dense {100 * r['accuracy_dense']:.1f}%)"
             for r in rows]
-
-
-def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: str | Path, *,
-                     title: str = "Test accuracy against the MACs run") -> Path:
-    """A scatter of (label, MACs per image, accuracy) points, one marker and label each."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not points:
-        raise ValueError("points is empty: nothing to plot")
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.add_subplot()
-    markers = "o s ^ v D P X * < > h p d".split()
-    colours = [f"C{i}" for i in range(10)] + ["black", "olive", "navy"]
-    for i, (label, macs, acc) in enumerate(points):
-        # hollow, each point its own marker and colour: criteria at equal MACs and accuracy
-        # overlap, and stay distinguishable
-        ax.scatter([macs], [100 * acc], marker=markers[i % len(markers)], s=46,
-                   facecolors="none", edgecolors=colours[i % len(colours)], linewidths=1.4,
-                   label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("MACs per image (dense, or effective for unstructured)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    FigureCanvasAgg(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
 
 
 def criteria_figures(out_dir: str | Path, trained: Module, data: Any,

@@ -70,6 +70,25 @@ def predict_seconds(models: Mapping[str, Module], x: np.ndarray, *, repeats: int
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
+def filter_prune(trained: Module, data: Any, *, criterion: str, sparsity: float,
+                 accuracy_dense: float, **training: Any) -> tuple[dict[str, Any], Module,
+                                                                  Module, Any]:
+    """Filter-prune a copy of ``trained``, fine-tune it, shrink it: (the ``workflows.oneshot``
+    record, the masked copy, the shrunk model, the ``SurgeryReport``).
+
+    Layer-wise scope, ``granularity="filter"`` (the output layer stays dense: its units are
+    the classes) and ``mask_units`` as the ``after_prune`` hook, so dead units stay exactly 0
+    while the copy fine-tunes (``training``: epochs, lr, batch size, seed, model name);
+    ``shrink`` then cuts them out. ``trained`` is never modified.
+    """
+    masked = clone_model(trained)
+    record = workflows.oneshot(masked, data, criterion=criterion, sparsity=sparsity,
+                               scope="layer", granularity="filter", after_prune=mask_units,
+                               accuracy_dense=accuracy_dense, **training)
+    small, surgery = shrink(masked, tuple(data.input_shape))
+    return record, masked, small, surgery
+
+
 def structured_run(trained: Module, data: Any, *, sparsity: float, finetune_epochs: int,
                    lr: float, batch_size: int, seed: int = 0, model_name: str = "model",
                    repeats: int = 9) -> tuple[dict[str, Any], Module]:
@@ -77,23 +96,20 @@ def structured_run(trained: Module, data: Any, *, sparsity: float, finetune_epoc
     to the same ``sparsity``; time all of them. Returns (structured record, shrunk model).
 
     Both copies: magnitude scores, layer-wise scope, ``workflows.oneshot`` with
-    ``finetune_epochs`` epochs from ``lr`` (cosine decay). The filter copy has
-    ``granularity="filter"`` (the output layer stays dense: its units are the classes) and
-    ``mask_units`` as its ``after_prune`` hook, so dead units stay exactly 0 while it
-    fine-tunes; ``shrink`` then removes them. ``trained`` is never modified.
+    ``finetune_epochs`` epochs from ``lr`` (cosine decay); the filter copy as
+    ``filter_prune`` does it. ``trained`` is never modified.
     """
     start = time.perf_counter()
-    options = dict(criterion="magnitude", sparsity=sparsity, scope="layer",
-                   finetune_epochs=finetune_epochs, lr=lr, batch_size=batch_size, seed=seed,
-                   model_name=model_name)
+    training = dict(finetune_epochs=finetune_epochs, lr=lr, batch_size=batch_size, seed=seed,
+                    model_name=model_name)
     dense = accuracy(trained, data)
-    masked = clone_model(trained)
-    filters = workflows.oneshot(masked, data, granularity="filter", after_prune=mask_units,
-                                accuracy_dense=dense, **options)
-    small, surgery = shrink(masked, tuple(data.input_shape))
+    filters, masked, small, surgery = filter_prune(trained, data, criterion="magnitude",
+                                                   sparsity=sparsity, accuracy_dense=dense,
+                                                   **training)
     unstructured = clone_model(trained)
-    weights = workflows.oneshot(unstructured, data, granularity="weight", accuracy_dense=dense,
-                                **options)
+    weights = workflows.oneshot(unstructured, data, criterion="magnitude", sparsity=sparsity,
+                                scope="layer", granularity="weight", accuracy_dense=dense,
+                                **training)
     seconds = predict_seconds({"dense": trained, "unstructured": unstructured,
                                "masked": masked, "shrunk": small}, data.x_test,
                               repeats=repeats)

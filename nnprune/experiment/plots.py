@@ -3,6 +3,8 @@
 =============================== ===========================================================
 ``accuracy_vs_sparsity``         test accuracy (%) against sparsity (%), one colour per
                                  criterion: solid after fine-tuning, dashed without
+``accuracy_vs_macs``             test accuracy (%) against the MACs each model runs, one
+                                 marker per model (dense, unstructured, shrunk)
 ``layer_sparsity_bars``          the sparsity each layer reached, one bar group per layer
 ``weight_histograms``            the weight distribution before and after pruning
 ``mask_image``                   a 0/1 mask as a black-and-white image
@@ -97,6 +99,29 @@ def accuracy_vs_sparsity(records: Sequence[Mapping[str, Any]], path: PathLike, *
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower left", ncol=2 if len(series) > 3 else 1)
     fig.tight_layout()
+    return _save(fig, _check_path(path))
+
+
+def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: PathLike, *,
+                     title: str = "Test accuracy against the MACs run") -> Path:
+    """A scatter of (label, MACs per image, accuracy) points, one marker and label each."""
+    if not points:
+        raise ValueError("points is empty: nothing to plot")
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    markers = "o s ^ v D P X * < > h p d".split()
+    colours = [f"C{i}" for i in range(10)] + ["black", "olive", "navy"]
+    for i, (label, macs, acc) in enumerate(points):
+        # hollow, each point its own marker and colour: criteria at equal MACs and accuracy
+        # overlap, and stay distinguishable
+        ax.scatter([macs], [_percent(acc)], marker=markers[i % len(markers)], s=46,
+                   facecolors="none", edgecolors=colours[i % len(colours)], linewidths=1.4,
+                   label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs per image (dense, or effective for unstructured)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return _save(fig, _check_path(path))
 
 
