@@ -118,7 +118,7 @@ def _add_layer(graph: _Graph, name: str, layer: Module) -> None:
                          f"Tanh, Dropout and Flatten")
 
 
-def _output_shape(model: Module, input_shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:
+def output_shape(model: Module, input_shape: tuple[int, ...], dtype: Any) -> tuple[int, ...]:
     """The shape of one sample's output: a forward pass of zeros in eval mode (modes restored)."""
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
@@ -163,7 +163,7 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], path: str | os.PathLike
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     inputs = [onnx.helper.make_tensor_value_info("input", elem, ["N", *map(int, input_shape)])]
     outputs = [onnx.helper.make_tensor_value_info("logits", elem,
-                                                  ["N", *_output_shape(model, input_shape, own)])]
+                                                  ["N", *output_shape(model, input_shape, own)])]
     onnx_graph = onnx.helper.make_graph(graph.nodes, "nnprune", inputs, outputs,
                                         graph.initializers)
     proto = onnx.helper.make_model(onnx_graph, producer_name="nnprune",

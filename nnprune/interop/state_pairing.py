@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nnprune.autograd import no_grad
+from nnprune.interop.onnx_export import output_shape
 from nnprune.interop.state_units import Unit, describe
 from nnprune.nn import Sequential
 
@@ -62,14 +62,7 @@ def keras_flatten_order(model: Any, pairs: list, input_shape: Any) -> None:
         if input_shape is None:
             raise ValueError("layout='keras' with a Linear after flattened feature maps needs "
                              "input_shape=(C, H, W): Keras flattens (H, W, C), nnprune (C, H, W)")
-        modes = [(m, m.training) for m in model.modules()]
-        model.eval()
-        try:
-            with no_grad():
-                c, h, w = model[:i](np.zeros((1, *input_shape), np.float64)).shape[1:]
-        finally:
-            for m, mode in modes:
-                object.__setattr__(m, "training", mode)
+        c, h, w = output_shape(model[:i], input_shape, np.float64)
         for source, target in pairs:
             if target.name == str(after):
                 key, weight = source.leaves["weight"]
