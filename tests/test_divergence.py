@@ -6,19 +6,21 @@ import numpy as np
 import pytest
 
 from nnprune import models, nn, optim
-from nnprune.data import DataLoader, digits
+from nnprune.data import DataLoader
 from nnprune.divergence import DivergenceError, DivergenceMonitor, first_nonfinite
 from nnprune.experiment import demo
 from nnprune.train import fit
 
 pytestmark = [pytest.mark.train, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
-DATA = digits(seed=0)
-TRAIN = (DATA.x_train, DATA.y_train)
-
-
 def mlp(seed=0):
     return models.lenet_300_100(in_channels=1, input_size=8, width=0.2, seed=seed)
+
+
+@pytest.fixture
+def digits_train(digits):
+    """The digits' training split, (x, y)."""
+    return digits.x_train, digits.y_train
 
 
 def test_divergence_error_is_a_value_error_from_train():
@@ -28,47 +30,47 @@ def test_divergence_error_is_a_value_error_from_train():
 
 
 @pytest.mark.parametrize("lr", [1e4, 50.0])
-def test_a_learning_rate_that_diverges_raises_naming_it(lr):
+def test_a_learning_rate_that_diverges_raises_naming_it(lr, digits_train):
     """A rate far too large blows the loss up within the first epoch: the error names the
     rate, where it happened, and a rate ten times smaller."""
     model = mlp()
     with pytest.raises(DivergenceError) as info:
-        fit(model, TRAIN, optim.SGD(model.parameters(), lr=lr, momentum=0.9), 3, quiet=True)
+        fit(model, digits_train, optim.SGD(model.parameters(), lr=lr, momentum=0.9), 3, quiet=True)
     err = info.value
     assert err.lr == lr and err.epoch == 1 and err.step is not None
     assert f"learning rate {lr:g}" in str(err) and f"e.g. {lr / 10:g}" in str(err)
     assert "\n" not in str(err)
 
 
-def test_the_same_model_trains_at_a_sensible_rate():
+def test_the_same_model_trains_at_a_sensible_rate(digits_train):
     """No false alarm: the default recipe trains without an error and learns."""
     model = mlp()
-    history = fit(model, TRAIN, optim.SGD(model.parameters(), lr=0.02, momentum=0.9), 3,
+    history = fit(model, digits_train, optim.SGD(model.parameters(), lr=0.02, momentum=0.9), 3,
                   quiet=True)
     assert history.last["accuracy"] > 0.5
 
 
-def test_non_finite_parameters_after_an_epoch_are_divergence():
+def test_non_finite_parameters_after_an_epoch_are_divergence(digits_train, digits):
     """A parameter that turned NaN at the last step (so no later loss could show it) is
     caught by the end-of-epoch check, which names it."""
     model = mlp()
-    steps = math.ceil(len(DATA.x_train) / 64)
+    steps = math.ceil(len(digits.x_train) / 64)
 
     def poison(step):
         if step == steps:
             model[1].bias.data[0] = np.nan
 
     with pytest.raises(DivergenceError, match=r"parameter 1\.bias holds NaN") as info:
-        fit(model, TRAIN, optim.SGD(model.parameters(), lr=0.02), 2, quiet=True,
+        fit(model, digits_train, optim.SGD(model.parameters(), lr=0.02), 2, quiet=True,
             step_callback=poison)
     assert info.value.epoch == 1 and info.value.step is None
 
 
-def test_an_epoch_collapsed_onto_one_class_after_learning_is_divergence():
+def test_an_epoch_collapsed_onto_one_class_after_learning_is_divergence(digits_train, digits):
     """Dead ReLUs after two good epochs: the output stops depending on the input (one class
     per batch, chance accuracy); the end-of-epoch check says so."""
     model = mlp()
-    steps = math.ceil(len(DATA.x_train) / 64)
+    steps = math.ceil(len(digits.x_train) / 64)
 
     def kill(step):
         if step >= 2 * steps:  # from the third epoch on, every hidden unit is dead
@@ -76,7 +78,7 @@ def test_an_epoch_collapsed_onto_one_class_after_learning_is_divergence():
             model[1].weight.data[...] = 0
 
     with pytest.raises(DivergenceError, match="no longer depends on the input") as info:
-        fit(model, TRAIN, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), 4, quiet=True,
+        fit(model, digits_train, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), 4, quiet=True,
             step_callback=kill)
     assert info.value.epoch == 3 and "an earlier epoch reached accuracy" in str(info.value)
 
@@ -115,18 +117,19 @@ def test_monitor_flags_losses_far_above_the_start():
 
 
 @pytest.mark.parametrize("where", ["train", "val", "loader"])
-def test_non_finite_inputs_are_refused_naming_the_first_bad_sample(where):
-    x = DATA.x_train[:100].copy()
+def test_non_finite_inputs_are_refused_naming_the_first_bad_sample(where, digits_train,
+                                                                  digits):
+    x = digits.x_train[:100].copy()
     x[37, 0, 3, 4], x[60, 0, 0, 0] = np.nan, np.inf
-    y = DATA.y_train[:100]
+    y = digits.y_train[:100]
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.02)
-    kwargs = {"train": dict(train=(x, y)), "val": dict(train=TRAIN, val=(x, y)),
+    kwargs = {"train": dict(train=(x, y)), "val": dict(train=digits_train, val=(x, y)),
               "loader": dict(train=DataLoader(x, y, batch_size=16))}[where]
     with pytest.raises(ValueError, match=r"x\[37\] holds nan") as info:
         fit(model, optimizer=opt, epochs=1, quiet=True, **kwargs)
     assert not isinstance(info.value, DivergenceError)
-    assert first_nonfinite(x) == 37 and first_nonfinite(DATA.x_train) is None
+    assert first_nonfinite(x) == 37 and first_nonfinite(digits.x_train) is None
 
 
 # ---------------------------------------------------------------------- the commands

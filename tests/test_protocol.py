@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from nnprune import models, nn, optim
 from nnprune.cli import main
-from nnprune.data import digits
 from nnprune.experiment import workflows
 from nnprune.experiment.runs import clone_model, fit_model
 from nnprune.optim import CosineAnnealingLR, LRSchedule
@@ -19,9 +18,6 @@ from nnprune.prune.apply import prune_model
 from nnprune.train import fit
 
 pytestmark = pytest.mark.optim
-
-DATA = digits(seed=0)
-
 
 def mlp(seed=0):
     return models.lenet_300_100(in_channels=1, input_size=8, width=0.1, seed=seed)
@@ -47,9 +43,9 @@ def test_cosine_annealing_is_pytorchs_closed_form_at_every_epoch(t_max, base, fr
     ("step:3", lambda e, E: 0.1 * 0.1 ** (e // 3)),
     ("cosine", lambda e, E: 0.1 * (1 + math.cos(math.pi * e / E)) / 2),
 ])
-def test_fit_model_runs_each_epoch_at_the_closed_form_rate(spec, closed_form):
+def test_fit_model_runs_each_epoch_at_the_closed_form_rate(spec, closed_form, digits):
     """The rate of epoch e (0-based) of an E-epoch run is the schedule's closed form."""
-    history = fit_model(mlp(), DATA, epochs=5, lr=0.1, lr_schedule=spec)
+    history = fit_model(mlp(), digits, epochs=5, lr=0.1, lr_schedule=spec)
     rates = [entry["lr"] for entry in history.epochs]
     assert rates == pytest.approx([closed_form(e, 5) for e in range(5)], rel=1e-12)
 
@@ -78,18 +74,18 @@ def test_coupled_weight_decay_is_pytorchs_sgd_rule(seed, lr, wd, momentum):
     np.testing.assert_allclose(layer.bias.data, expected[1], rtol=1e-12, atol=1e-12)
 
 
-def test_a_workflows_weight_decay_is_the_optimizers():
+def test_a_workflows_weight_decay_is_the_optimizers(digits):
     """oneshot(weight_decay=λ, lr_schedule=s) = prune, then fit with SGD(momentum 0.9,
     weight_decay=λ) under s: the same bits; the record says which."""
     model = mlp()
-    fit_model(model, DATA, epochs=2, lr=0.05)
+    fit_model(model, digits, epochs=2, lr=0.05)
     by_workflow, by_hand = clone_model(model), clone_model(model)
-    record = workflows.oneshot(by_workflow, DATA, sparsity=0.8, scope="global",
+    record = workflows.oneshot(by_workflow, digits, sparsity=0.8, scope="global",
                                finetune_epochs=2, lr=0.05, weight_decay=1e-3,
                                lr_schedule="step:1:0.5")
     prune_model(by_hand, "magnitude", 0.8, "global")
     opt = optim.SGD(by_hand.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
-    fit(by_hand, (DATA.x_train, DATA.y_train), opt, 2, seed=0, quiet=True,
+    fit(by_hand, (digits.x_train, digits.y_train), opt, 2, seed=0, quiet=True,
         scheduler=optim.StepLR(opt, 1, 0.5))
     for (name, a), (_, b) in zip(by_workflow.named_parameters(), by_hand.named_parameters()):
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
@@ -100,8 +96,8 @@ def test_a_workflows_weight_decay_is_the_optimizers():
     (workflows.iterative, dict(rounds=2)), (workflows.gradual, {}),
     (workflows.at_init, dict(criterion="random")), (workflows.lottery, dict(rounds=1)),
 ])
-def test_every_workflow_takes_weight_decay_and_a_schedule(workflow, kwargs):
-    record = workflow(mlp(), DATA, sparsity=0.5, finetune_epochs=1, weight_decay=5e-4,
+def test_every_workflow_takes_weight_decay_and_a_schedule(workflow, kwargs, digits):
+    record = workflow(mlp(), digits, sparsity=0.5, finetune_epochs=1, weight_decay=5e-4,
                       lr_schedule="constant", **kwargs)
     assert record["weight_decay"] == 5e-4 and record["lr_schedule"] == "constant"
 
@@ -120,9 +116,9 @@ def test_bad_schedules_are_refused(spec, error, match):
         LRSchedule.parse(spec)
 
 
-def test_bad_weight_decay_is_refused_before_training():
+def test_bad_weight_decay_is_refused_before_training(digits):
     with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
-        workflows.oneshot(mlp(), DATA, sparsity=0.5, weight_decay=-1.0)
+        workflows.oneshot(mlp(), digits, sparsity=0.5, weight_decay=-1.0)
 
 
 def test_the_cli_carries_weight_decay_schedule_and_linear_rounds(tmp_path, capsys):
