@@ -40,15 +40,9 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from nnprune.prune.masks import check_sparsity
+from nnprune.checks import check_choice, check_int, check_sparsity
 
 KINDS = ("geometric", "linear")
-
-
-def _int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _rising(initial_sparsity: float, final_sparsity: float) -> tuple[float, float]:
@@ -73,8 +67,8 @@ def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: floa
     between successive updates are non-increasing.
     """
     s_i, s_f = _rising(initial_sparsity, final_sparsity)
-    step, t0 = _int("step", step, 0), _int("begin_step", begin_step, 0)
-    n, dt = _int("num_steps", num_steps, 1), _int("frequency", frequency, 1)
+    step, t0 = check_int(step, "step", 0), check_int(begin_step, "begin_step", 0)
+    n, dt = check_int(num_steps, "num_steps", 1), check_int(frequency, "frequency", 1)
     if isinstance(power, bool) or not isinstance(power, numbers.Real) \
             or not 0 < power < math.inf:
         raise ValueError(f"power must be a positive finite number, got {power!r}")
@@ -100,13 +94,11 @@ def iterative_sparsities(final_sparsity: float, rounds: int,
     - linear: s_r = s_f · r / R.
     """
     s_f = check_sparsity(final_sparsity, "final_sparsity")
-    rounds = _int("rounds", rounds, 1)
-    if kind == "geometric":
+    rounds = check_int(rounds, "rounds", 1)
+    if check_choice(kind, "kind", KINDS) == "geometric":
         targets = [1 - (1 - s_f) ** (r / rounds) for r in range(1, rounds + 1)]
-    elif kind == "linear":
-        targets = [s_f * r / rounds for r in range(1, rounds + 1)]
     else:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        targets = [s_f * r / rounds for r in range(1, rounds + 1)]
     targets[-1] = s_f  # exact, whatever the rounding of the power
     return [min(s, s_f) for s in targets]
 
@@ -115,7 +107,7 @@ def lottery_sparsities(rate: float, rounds: int) -> list[float]:
     """s_r = 1 − (1 − rate)^r for r = 1..rounds: prune ``rate`` of the remaining weights each
     round (Frankle & Carbin 2019 prune 20 % per round)."""
     p = check_sparsity(rate, "rate")
-    rounds = _int("rounds", rounds, 1)
+    rounds = check_int(rounds, "rounds", 1)
     return [1 - (1 - p) ** r for r in range(1, rounds + 1)]
 
 
@@ -127,7 +119,7 @@ def lottery_rate(final_sparsity: float, rounds: int) -> float:
     0.2
     """
     s_f = check_sparsity(final_sparsity, "final_sparsity")
-    return 1 - (1 - s_f) ** (1 / _int("rounds", rounds, 1))
+    return 1 - (1 - s_f) ** (1 / check_int(rounds, "rounds", 1))
 
 @dataclass(frozen=True)
 class Gradual:
@@ -149,8 +141,8 @@ class Gradual:
         """The schedule that updates every ``frequency`` steps from ``begin_step`` to
         ``end_step``: n = (end_step − begin_step) / Δt updates, which must be a whole
         number ≥ 1."""
-        updates, rest = divmod(_int("end_step", end_step, 0) - _int("begin_step", begin_step, 0),
-                               _int("frequency", frequency, 1))
+        span = check_int(end_step, "end_step", 0) - check_int(begin_step, "begin_step", 0)
+        updates, rest = divmod(span, check_int(frequency, "frequency", 1))
         if updates < 1 or rest:
             raise ValueError(f"end_step − begin_step must be a positive multiple of frequency "
                              f"({frequency}), got begin_step={begin_step}, end_step={end_step}")

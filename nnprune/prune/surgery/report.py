@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from nnprune.count import count
+from nnprune.ratios import ratio
 
 
 def _widths(model: Any) -> dict[str, int]:
@@ -54,12 +55,12 @@ class SurgeryReport:
     @property
     def macs_ratio(self) -> float:
         """Dense MACs after / before: the real cost left, 1.0 when nothing was removed."""
-        return self.macs[1] / self.macs[0] if self.macs[0] else 1.0
+        return ratio(self.macs[1], self.macs[0])
 
     @property
     def params_ratio(self) -> float:
         """Parameters after / before."""
-        return self.params[1] / self.params[0] if self.params[0] else 1.0
+        return ratio(self.params[1], self.params[0])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ints, floats and lists: ready for ``json.dumps``."""
