@@ -116,6 +116,32 @@ def _conv_weight_squares(b, x, layer):
     return total
 
 
+def _conv_squares(layer: Any, x: np.ndarray, saved: tuple, b: np.ndarray, squared_only: bool,
+                  below: bool) -> tuple[dict[str, np.ndarray], np.ndarray, Any]:
+    """One Conv2d on the way down: ({leaf: Σ_n squares}, the mean curvature of each of its
+    F output channels (F,), and the columns (or LeCun's carrier) below it)."""
+    w, cache = saved
+    sums = {}
+    if squared_only:  # d below = conv backward of d through w², dw from x²
+        unit = b.mean(axis=(0, 2, 3))
+        _, cache2 = conv2d_forward(np.square(x), np.square(w), None, layer.stride,
+                                   layer.padding, layer.dilation)
+        dx, sums["weight"], _ = conv2d_backward(b, cache2, need_dx=below)
+        if layer.bias is not None:
+            sums["bias"] = b.sum(axis=(0, 2, 3))
+        return sums, unit, dx
+    n, c = b.shape[:2]
+    flat = b.reshape(n, c, w.shape[0], -1)  # (N, c, F, OH·OW)
+    unit = np.square(flat).sum(axis=1).mean(axis=(0, 2))
+    sums["weight"] = _conv_weight_squares(flat, x, layer).reshape(w.shape)
+    if layer.bias is not None:
+        sums["bias"] = np.square(flat.sum(axis=3)).sum(axis=(0, 1))
+    if below:
+        b = np.stack([conv2d_backward(np.ascontiguousarray(b[:, j]), cache)[0]
+                      for j in range(c)], axis=1)
+    return sums, unit, b
+
+
 def backward_squares(tape: list, b: np.ndarray, squared_only: bool,
                      units: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Walk the tape backwards with the columns b (N, c, …) — or, ``squared_only``, with the
@@ -138,27 +164,8 @@ def backward_squares(tape: list, b: np.ndarray, squared_only: bool,
                 b = b @ np.square(w) if squared_only else \
                     (b.reshape(-1, w.shape[0]) @ w).reshape(*b.shape[:2], w.shape[1])
         elif isinstance(layer, nn.Conv2d):
-            w, cache = saved
-            shape = w.shape
-            if squared_only:
-                units[name] = b.mean(axis=(0, 2, 3))
-                _, cache2 = conv2d_forward(np.square(x), np.square(w), None, layer.stride,
-                                           layer.padding, layer.dilation)
-                dx, dw, _ = conv2d_backward(b, cache2, need_dx=below)
-                out[f"{name}.weight"] = dw
-                if layer.bias is not None:
-                    out[f"{name}.bias"] = b.sum(axis=(0, 2, 3))
-                b = dx
-            else:
-                n, c = b.shape[:2]
-                flat = b.reshape(n, c, shape[0], -1)
-                units[name] = np.square(flat).sum(axis=1).mean(axis=(0, 2))
-                out[f"{name}.weight"] = _conv_weight_squares(flat, x, layer).reshape(shape)
-                if layer.bias is not None:
-                    out[f"{name}.bias"] = np.square(flat.sum(axis=3)).sum(axis=(0, 1))
-                if below:
-                    b = np.stack([conv2d_backward(np.ascontiguousarray(b[:, j]), cache)[0]
-                                  for j in range(c)], axis=1)
+            sums, units[name], b = _conv_squares(layer, x, saved, b, squared_only, below)
+            out.update({f"{name}.{leaf}": value for leaf, value in sums.items()})
         elif isinstance(layer, (nn.ReLU, nn.Tanh)):
             factor = saved * saved if squared_only and isinstance(layer, nn.Tanh) else saved
             b = b * (factor if squared_only else factor[:, None])

@@ -114,16 +114,7 @@ def load_state(model: Module, state: Mapping[str, Any] | Sequence[Any],
                          f"modules left over {[describe(s) for s in unused]}; pass key_map, "
                          f"match='order' or strict=False")
     arrays, masks, placed = _placed_arrays(pairs)
-    params = dict(model.named_parameters())
-    for name in masks:
-        if name not in params:
-            raise ValueError(f"state holds a mask for {name!r}, which is a buffer of the model, "
-                             f"not a parameter: only parameters are pruned")
-    for name in masks:
-        params[name].mask = None  # replaced below, after the new weight is in
-    model.load_state_dict(arrays, strict=False)
-    for name, mask in masks.items():
-        params[name].set_mask(mask)
+    _load(model, arrays, masks)
     return LoadReport(tuple(placed), tuple(masks), ignored)
 
 
@@ -165,3 +156,17 @@ def _placed_arrays(pairs: list[tuple[Unit, Unit]]) -> tuple[dict, dict, list]:
             arrays[name] = value
             placed.append((key, name, tuple(value.shape)))
     return arrays, masks, placed
+
+
+def _load(model: Module, arrays: dict[str, Any], masks: dict[str, Any]) -> None:
+    """Copy ``arrays`` into the model and attach ``masks`` (to parameters only)."""
+    params = dict(model.named_parameters())
+    for name in masks:
+        if name not in params:
+            raise ValueError(f"state holds a mask for {name!r}, which is a buffer of the model, "
+                             f"not a parameter: only parameters are pruned")
+    for name in masks:
+        params[name].mask = None  # replaced below, after the new weight is in
+    model.load_state_dict(arrays, strict=False)
+    for name, mask in masks.items():
+        params[name].set_mask(mask)
