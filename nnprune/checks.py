@@ -59,12 +59,34 @@ def check_real(value: Any, name: str) -> float:
     return float(value)
 
 
+def check_number(value: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """``value`` as a float, or a clear error: a finite real number (not bool) >= ``minimum``
+    (> with ``strict``): a TypeError for another type, a ValueError out of range."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
+    if not (math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} "
+                         f"{minimum:g}, got {value!r}")
+    return float(value)
+
+
 def check_int(value: Any, name: str, minimum: int = 0) -> int:
     """``value`` as an int, or a ValueError: an integer (not bool) >= ``minimum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
             or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_batches(batches: Any, name: str = "grads_per_batch") -> Sequence:
+    """``batches`` if it is a non-empty list (or tuple) of per-batch arrays, else a clear error
+    (an array is refused: its first axis is not a list of batches)."""
+    if isinstance(batches, np.ndarray) or not isinstance(batches, Sequence):
+        raise TypeError(f"{name} must be a list of gradient arrays (one per batch), "
+                        f"got {type(batches).__name__}")
+    if not batches:
+        raise ValueError(f"{name} is empty: give the gradient of at least one batch")
+    return batches
 
 
 def check_bool(value: Any, name: str) -> bool:

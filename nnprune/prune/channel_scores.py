@@ -45,7 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
-from nnprune.prune.masks import check_scores
+from nnprune.checks import check_batches, check_choice, check_scores
 
 LAYER_NORMS = ("none", "l2", "max")
 # the criteria of prune_model that score whole units (channel_criteria.py runs them)
@@ -70,7 +70,7 @@ def filter_norm_scores(w: np.ndarray, norm: str = "l1") -> np.ndarray:
         return np.abs(rows).sum(axis=1)
     if norm == "l2":
         return np.sqrt(np.square(rows).sum(axis=1))
-    raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
+    raise ValueError(f"norm must be one of ('l1', 'l2'), got {norm!r}")
 
 
 def fpgm_scores(w: np.ndarray) -> np.ndarray:
@@ -106,11 +106,7 @@ def taylor_group_scores(w: np.ndarray, grads_per_batch: Sequence[np.ndarray]) ->
 
     (F, ...), B × (F, ...) -> (F,) float64: the squared gate gradient averaged over batches.
     """
-    if isinstance(grads_per_batch, np.ndarray) or not isinstance(grads_per_batch, Sequence):
-        raise TypeError(f"grads_per_batch must be a list of gradient arrays (one per batch), "
-                        f"got {type(grads_per_batch).__name__}")
-    if not grads_per_batch:
-        raise ValueError("grads_per_batch is empty: give the gradient of at least one batch")
+    check_batches(grads_per_batch)
     return np.mean([np.square(gate_gradient(w, g)) for g in grads_per_batch], axis=0)
 
 
@@ -144,8 +140,7 @@ def normalise_layer(scores: np.ndarray, how: str = "l2") -> np.ndarray:
     The order within the layer is unchanged; what changes is how the layer's scores compare
     with other layers' in a global ranking (see the module docstring).
     """
-    if how not in LAYER_NORMS:
-        raise ValueError(f"layer_norm must be one of {LAYER_NORMS}, got {how!r}")
+    check_choice(how, "layer_norm", LAYER_NORMS)
     s = check_scores(scores, "scores").astype(np.float64)
     if how == "none":
         return s

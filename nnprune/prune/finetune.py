@@ -18,15 +18,12 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor
+from nnprune.checks import check_number
 from nnprune.prune.apply import prunable_parameters
 
 
 def _strength(strength: float) -> float:
-    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating)):
-        raise TypeError(f"strength must be a number >= 0, got {type(strength).__name__}")
-    if not (np.isfinite(strength) and strength >= 0):
-        raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
-    return float(strength)
+    return check_number(strength, "strength")
 
 
 class _Penalty:

@@ -22,24 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnprune.checks import check_number, check_scores
 from nnprune.prune.masks import prune_count
 
 
 def _vector(name: str, w: np.ndarray) -> np.ndarray:
-    w = np.asarray(w, dtype=np.float64)
+    w = check_scores(np.asarray(w, dtype=np.float64), name)
     if w.ndim != 1 or w.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return w
 
 
 def _square(name: str, h: np.ndarray, n: int) -> np.ndarray:
-    h = np.asarray(h, dtype=np.float64)
+    h = check_scores(np.asarray(h, dtype=np.float64), name)
     if h.shape != (n, n):
         raise ValueError(f"{name} must have shape ({n}, {n}) to match w, got {h.shape}")
-    if not np.all(np.isfinite(h)):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return h
 
 
@@ -49,11 +46,10 @@ def obd_saliency(w: np.ndarray, h_diag: np.ndarray) -> np.ndarray:
     >>> obd_saliency(np.array([1.0, -2.0]), np.array([4.0, 1.0]))
     array([2., 2.])
     """
-    w, h_diag = np.asarray(w, dtype=np.float64), np.asarray(h_diag, dtype=np.float64)
+    w = check_scores(np.asarray(w, dtype=np.float64), "w")
+    h_diag = check_scores(np.asarray(h_diag, dtype=np.float64), "h_diag")
     if w.shape != h_diag.shape:
         raise ValueError(f"h_diag must have w's shape {w.shape}, got {h_diag.shape}")
-    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(h_diag))):
-        raise ValueError("w and h_diag must be finite")
     # task 3.2: OBD saliency
     return 0.5 * h_diag * w * w
     # end task
@@ -110,8 +106,7 @@ def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
     w0 = _vector("w", w)
     n = w0.size
     hessian = _square("hessian", hessian, n)
-    if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not damping >= 0:
-        raise ValueError(f"damping must be a non-negative number, got {damping!r}")
+    check_number(damping, "damping")
     if damping:
         hessian = hessian + damping * np.mean(np.diag(hessian)) * np.eye(n)
     if np.linalg.cond(hessian) > 1e10:

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from nnprune.checks import check_int
 from nnprune.prune.apply import named_parameters, prune_model
 from nnprune.prune.report import PruneReport
 from nnprune.prune.schedules import lottery_sparsities
@@ -84,9 +85,7 @@ def rewind(model: Any, saved: Mapping[str, np.ndarray]) -> None:
 
 def round_sparsity(rate: float, round: int) -> float:
     """The cumulative target after ``round`` rounds at ``rate``: 1 − (1 − rate)^round."""
-    if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or round < 1:
-        raise ValueError(f"round must be an int >= 1, got {round!r}")
-    return lottery_sparsities(rate, int(round))[-1]
+    return lottery_sparsities(rate, check_int(round, "round", 1))[-1]
 
 
 def prune_round(model: Any, rate: float, round: int, criterion: str = "magnitude",

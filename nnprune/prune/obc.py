@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnprune.checks import check_number, check_scores
 
 SHRINK = 0.75  # cut deleted entries out of H⁻¹ when the survivors are this share of it
 
@@ -37,13 +38,10 @@ def damp(h: np.ndarray, damping: float) -> np.ndarray:
     Without damping a singular H (fewer samples than inputs, or an input that never varies)
     is a ValueError that says so.
     """
-    h = np.asarray(h, dtype=np.float64)
+    h = check_scores(np.asarray(h, dtype=np.float64), "H")
     if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] == 0:
         raise ValueError(f"H must be a non-empty square matrix, got shape {h.shape}")
-    if not np.all(np.isfinite(h)):
-        raise ValueError("H contains NaN or infinite values")
-    if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not damping >= 0:
-        raise ValueError(f"damping must be a number >= 0, got {damping!r}")
+    check_number(damping, "damping")
     mean = float(np.mean(np.diag(h)))
     h = h + damping * (mean if mean > 0 else 1.0) * np.eye(len(h))
     try:
@@ -69,8 +67,7 @@ def recursive_inverse(x: np.ndarray, alpha: float) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"x must be (P, d) with P >= 1 samples, got shape {x.shape}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-        raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+    check_number(alpha, "alpha", strict=True)
     p = len(x)
     h_inv = np.eye(x.shape[1]) / alpha
     for row in x:
@@ -80,15 +77,13 @@ def recursive_inverse(x: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _rows(w: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    w = np.asarray(w, dtype=np.float64)
-    h = np.asarray(h, dtype=np.float64)
+    w = check_scores(np.asarray(w, dtype=np.float64), "W")
+    h = check_scores(np.asarray(h, dtype=np.float64), "H")
     if w.ndim != 2 or w.size == 0:
         raise ValueError(f"W must be a non-empty 2-D array (rows, inputs), got shape {w.shape}")
     if h.shape != (w.shape[1], w.shape[1]):
         raise ValueError(f"H must be ({w.shape[1]}, {w.shape[1]}) to match W {w.shape}, "
                          f"got {h.shape}")
-    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(h))):
-        raise ValueError("W and H must be finite")
     return w, h
 
 

@@ -26,7 +26,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from nnprune.checks import check_choice, check_int
+from nnprune.checks import check_choice, check_int, check_mapping
 from nnprune.prune.granularity import Granularity, as_granularity
 from nnprune.prune.groups import (REDUCTIONS, expand_group_mask, group_alive, group_scores,
                                   group_topk)
@@ -36,17 +36,13 @@ from nnprune.prune.report import PruneReport
 
 def _prepare(scores, masks, exclude):
     """Validated (scores, existing masks, excluded names) for the dict-level functions."""
-    if not isinstance(scores, Mapping):
-        raise TypeError(f"scores must be a mapping name -> array, got {type(scores).__name__}")
+    check_mapping(scores, "scores", "name -> array")
     if not scores:
         raise ValueError("scores is empty: give at least one tensor")
     for name in scores:
         if not isinstance(name, str):
             raise TypeError(f"scores must be keyed by str names, got {name!r}")
-    if masks is not None and not isinstance(masks, Mapping):
-        raise TypeError(f"masks must be None or a mapping name -> 0/1 array, got "
-                        f"{type(masks).__name__}")
-    masks = {} if masks is None else masks
+    masks = {} if masks is None else check_mapping(masks, "masks", "name -> 0/1 array")
     exclude = () if exclude is None else (exclude,) if isinstance(exclude, str) else tuple(exclude)
     for what, names in (("masks", list(masks)), ("exclude", list(exclude))):
         for name in names:

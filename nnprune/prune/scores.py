@@ -51,7 +51,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nnprune.foreign import reject_foreign
-from nnprune.checks import check_finite, check_scores
+from nnprune.checks import check_batches, check_finite, check_mapping, check_scores
 
 CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip")
 NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
@@ -132,11 +132,7 @@ def accumulate_taylor(w: np.ndarray, grads_per_batch: Sequence[np.ndarray],
 
     (shape), B × (shape) -> (shape). Never below ``taylor(w, mean_b g_b, squared)``.
     """
-    if isinstance(grads_per_batch, np.ndarray) or not isinstance(grads_per_batch, Sequence):
-        raise TypeError(f"grads_per_batch must be a list of gradient arrays (one per batch), "
-                        f"got {type(grads_per_batch).__name__}")
-    if not grads_per_batch:
-        raise ValueError("grads_per_batch is empty: give the gradient of at least one batch")
+    check_batches(grads_per_batch)
     total = None
     for b, g in enumerate(grads_per_batch):
         score = taylor(*_pair(w, g, "w", f"grads_per_batch[{b}]"), squared=squared)
@@ -198,15 +194,13 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
         for name, w in dict(weights).items():
             check_finite(w, f"weight {name!r}")
         return _obd_scores(weights, hessian_diag)
-    if not isinstance(weights, Mapping):
-        raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
+    check_mapping(weights, "weights", "name -> array")
     for name, w in weights.items():
         reject_foreign(w, f"weights[{name!r}]", "array")
     if criterion in NEEDS_GRADS:
         if grads is None:
             raise ValueError(f"criterion {criterion!r} needs grads (∂L/∂w for every weight)")
-        if not isinstance(grads, Mapping):
-            raise TypeError(f"grads must be a mapping name -> array, got {type(grads).__name__}")
+        check_mapping(grads, "grads", "name -> array")
         missing = [name for name in weights if name not in grads]
         if missing:
             raise ValueError(f"grads is missing {missing}: criterion {criterion!r} needs a "
@@ -239,8 +233,7 @@ def _obd_scores(weights: Mapping[str, np.ndarray],
     """OBD: ½ h_jj w_j² per weight (``hessian.obd_saliency``), {name: (shape)}."""
     from nnprune.prune.hessian import obd_saliency
 
-    if not isinstance(weights, Mapping):
-        raise TypeError(f"weights must be a mapping name -> array, got {type(weights).__name__}")
+    check_mapping(weights, "weights", "name -> array")
     if not isinstance(hessian_diag, Mapping):
         raise ValueError("criterion 'obd' needs hessian_diag = {name: diagonal of the Hessian} "
                          "for every weight (nnprune.curvature_diag.hessian_diagonals)")

@@ -41,7 +41,7 @@ from functools import partial
 from typing import Any, Iterable, Mapping
 
 from nnprune.checks import (check_bool, check_choice, check_int, check_known, check_names,
-                            check_sparsity)
+                            check_number, check_sparsity)
 from nnprune.prune.channel_scores import CHANNEL_CRITERIA, LAYER_NORMS
 from nnprune.prune.granularity import Granularity, as_granularity
 from nnprune.prune.masks import check_rounding
@@ -69,9 +69,7 @@ class ObsSettings:
 
     def __post_init__(self) -> None:
         check_choice(self.method, "method", METHODS)
-        if isinstance(self.damping, bool) or not isinstance(self.damping, (int, float)) \
-                or not self.damping >= 0:
-            raise ValueError(f"damping must be a number >= 0, got {self.damping!r}")
+        check_number(self.damping, "damping")
         for name in ("calibration_batches", "blocksize"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
