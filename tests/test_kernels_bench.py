@@ -1,5 +1,5 @@
 """The bench compares like with like: its kernel-only training step computes the gradients
-autograd computes, and its FLOP count is 2 · MACs."""
+autograd computes, its FLOP count is 2 · MACs, and it times functions in turns."""
 import numpy as np
 import pytest
 
@@ -34,3 +34,17 @@ def test_conv_flops_are_two_per_multiply_accumulate():
     """LeNet conv1: 64 images × 6 filters × 24·24 outputs × 1·5·5 MACs, two FLOPs each."""
     assert conv_flops(CONV_CASES[0]) == 2 * 64 * 6 * 24 * 24 * 25
     assert conv_flops(CONV_CASES[3]) == 2 * 64 * 128 * 16 * 16 * 64 * 9
+
+
+def test_interleaved_timing_calls_each_function_in_turns_after_its_warmups():
+    """bench.timing.interleaved: ``warmup`` untimed calls of each function, then ``repeat``
+    rounds of one call each in turn; one wall and one CPU time per timed call, never < 0."""
+    from nnprune.bench.timing import interleaved
+
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    wall, cpu = interleaved(fns, repeat=3, warmup=2)
+    assert calls == ["a", "a", "b", "b", "c", "c"] + ["a", "b", "c"] * 3
+    for times in (wall, cpu):
+        assert list(times) == ["a", "b", "c"]
+        assert all(len(t) == 3 and min(t) >= 0 for t in times.values())
