@@ -103,6 +103,15 @@ def test_fits_agrees_with_the_mask_functions(text, shape, fits):
             granularity_mask(np.ones(shape), None if g.is_nm else 0.5, g)
 
 
+def test_the_weights_a_granularity_cannot_group_are_named():
+    shapes = {"0.weight": (8, 4, 3, 3), "3.weight": (10, 6)}
+    assert Granularity("kernel").unfit_names(shapes) == ["3.weight"]
+    assert Granularity("2:4").unfit_names(shapes) == ["3.weight"]
+    assert Granularity("filter").unfit_names(shapes) == Granularity("weight").unfit_names({}) == []
+    with pytest.raises(ValueError, match=r"'kernel' needs conv weights .*3.weight \(10, 6\)"):
+        Granularity("kernel").unfit_names({"3.weight": (10, 6)})
+
+
 def test_the_spared_weight_and_why():
     assert Granularity("neuron").spares(NAMES) == {"6.weight": "its units are the classes"}
     assert Granularity("channel").spares(NAMES) == {"0.weight": "its input channels are the "

@@ -10,6 +10,7 @@ saves as that text) that also knows what the text means:
 ``g.target(s)``        the sparsity to prune to: ``s`` checked, or N:M's fixed value
 ``g.axes(shape)``      the axes one group spans (reduced to score it)
 ``g.unfit(shape)``     why the granularity cannot group a weight of that shape, or None
+``g.unfit_names(d)``   the names of {name: shape} it cannot group (an error if none fits)
 ``g.spares(names)``    {name: why} the weight it leaves dense (the classes, the image)
 ===================== =====================================================================
 
@@ -25,7 +26,7 @@ so a function that receives either pays for parsing only when it gets a plain st
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from nnprune.checks import check_sparsity
 
@@ -133,6 +134,16 @@ class Granularity(str):
     def fits(self, shape: tuple[int, ...]) -> bool:
         """True when this granularity can group a weight of ``shape`` (see ``unfit``)."""
         return self.unfit(shape) is None
+
+    def unfit_names(self, shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+        """The names of ``shapes`` ({weight name: shape}) this granularity cannot group, which
+        a workflow leaves dense; a ValueError naming what it needs when it fits none."""
+        unfit = [name for name, shape in shapes.items() if not self.fits(shape)]
+        if shapes and len(unfit) == len(shapes):
+            raise ValueError(f"granularity {str(self)!r} needs {self.requirement}; none of the "
+                             f"weights {', '.join(f'{n} {tuple(s)}' for n, s in shapes.items())} "
+                             f"has that shape: use granularity 'weight'")
+        return unfit
 
     @property
     def requirement(self) -> str:
