@@ -80,6 +80,16 @@ def test_a_spec_is_checked_where_it_is_made_and_trusted_after(counts):
     assert counts == {"parse": 1, "sparsity": 1}
 
 
+def test_a_spec_and_its_fields_are_not_mixed():
+    """prune_model(model, spec, 0.9) would leave 0.9 unread: it is refused instead."""
+    spec = PruneSpec("magnitude", 0.5)
+    with pytest.raises(TypeError, match="a PruneSpec or the fields of one, not both"):
+        prune_model(cnn(), spec, 0.9)
+    with pytest.raises(TypeError, match="not both"):
+        prune_model(cnn(), spec, granularity="filter")
+    assert prune_model(cnn(), spec, grads=None).sparsity == 0.5
+
+
 def test_the_public_array_functions_still_check_their_own_input(counts):
     """They are doors too: a bad sparsity or granularity given to them directly is refused."""
     from nnprune.prune import global_topk_masks, granularity_mask, topk_mask

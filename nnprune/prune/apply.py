@@ -153,6 +153,9 @@ def sparsity_of(model: Any, exclude: Iterable[str] = ()) -> float:
     return sparsity_report(model, exclude).sparsity
 
 
+_DEFAULTS = (0.5, "layer", "weight", (), 1, False, "half_up", "l1", "none", 0, None)
+
+
 def prune_model(model: PrunableModel, criterion: str | PruneSpec = "magnitude",
                 sparsity: float | Mapping[str, float] | None = 0.5,
                 scope: str = "layer", granularity: str = "weight", exclude: Iterable[str] = (),
@@ -181,9 +184,12 @@ def prune_model(model: PrunableModel, criterion: str | PruneSpec = "magnitude",
     {name: diag(H)} (obd: ½ h_jj w_j², summed over a group), ``calibration`` = (x, y)
     (obs: layer-wise OBS, ``layerwise.obs_prune_model``, which moves the weights it keeps).
     """
-    spec = criterion if isinstance(criterion, PruneSpec) else PruneSpec(
-        criterion, sparsity, scope, granularity, exclude, min_keep, prune_io, rounding, reduce,
-        layer_norm, seed, obs)
+    fields = (sparsity, scope, granularity, exclude, min_keep, prune_io, rounding, reduce,
+              layer_norm, seed, obs)
+    if isinstance(criterion, PruneSpec) and fields != _DEFAULTS:
+        raise TypeError("prune_model takes a PruneSpec or the fields of one, not both: "
+                        "change the spec with spec.replace(...)")
+    spec = criterion if isinstance(criterion, PruneSpec) else PruneSpec(criterion, *fields)
     params = prunable_parameters(model)
     if not params:
         raise ValueError("the model has no prunable weights (parameters '*.weight' with ndim >= 2)")
