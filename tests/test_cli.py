@@ -267,7 +267,7 @@ def test_kernel_granularity_prunes_whole_conv_kernels_and_leaves_linears_dense(
     status, _, err = cli("prune", trained, "--granularity", "kernel", "--out",
                          tmp_path / "x.npz")
     assert status == 1
-    assert_one_line_error(err, "'kernel' needs conv weights", "--granularity weight")
+    assert_one_line_error(err, "'kernel' needs conv weights", "granularity 'weight'")
 
 
 def test_n_m_leaves_the_layers_it_cannot_group_dense(cli, trained_cnn, tmp_path):

@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from nnprune import io, nn, train
-from nnprune.cli.arguments import UsageError
-from nnprune.cli.prune_command import check_shrink, prune_units
+from nnprune import io, train
+from nnprune.experiment.pruning import OptionError, check_schedule, run_schedule
+from nnprune.prune.granularity import Granularity
+from nnprune.prune.spec import PruneSpec
+from nnprune.train import TrainSpec
 from nnprune.count import count
 from nnprune.data import digits
 
@@ -27,10 +29,11 @@ def masked_twin(path, **options):
     CLI's defaults, and the data it was evaluated on."""
     model, metadata = io.load(path)
     data = digits(seed=metadata["data_seed"])
-    defaults = dict(schedule="oneshot", criterion="magnitude", scope="layer",
-                    granularity="filter", lr=0.02, optimizer="sgd", batch_size=64, seed=1,
-                    quiet=True, model_name=metadata["model"], regularizer=None)
-    record = prune_units(model, data, **{**defaults, **options})
+    spec = PruneSpec("magnitude", options["sparsity"], "layer", "filter", options["exclude"],
+                     seed=1)
+    train = TrainSpec(epochs=options["finetune_epochs"], lr=0.02, seed=1)
+    record = run_schedule(model, data, "oneshot", spec, train, shrink=True,
+                          model_name=metadata["model"])
     return model, data, record
 
 
@@ -149,10 +152,14 @@ def test_help_shows_a_shrink_example(cli):
     assert "--shrink" in out.split("examples:")[1]
 
 
-def test_helpers_refuse_bad_input():
-    with pytest.raises(UsageError, match="2 of every 4"):
-        check_shrink("2:4", "oneshot")
-    check_shrink("channel", "iterative")  # a fitting pair passes
-    model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
-    with pytest.raises(ValueError, match="schedule must be one of"):
-        prune_units(model, digits(seed=0), schedule="gradual", sparsity=0.5)
+def test_the_schedule_check_refuses_what_shrink_cannot_serve():
+    """The library check names the option it refuses (the command line reports it as
+    ``argument --shrink``); a fitting pair passes."""
+    options = dict(criterion="magnitude", sparsity=None, scope="layer", layer_norm="none",
+                   epochs=1, shrink=True)
+    with pytest.raises(OptionError, match="2 of every 4") as refused:
+        check_schedule("oneshot", granularity=Granularity("2:4"), **options)
+    assert refused.value.option == "shrink"
+    check_schedule("iterative", granularity=Granularity("channel"), **options)
+    with pytest.raises(OptionError, match="not with gradual"):
+        check_schedule("gradual", granularity=Granularity("filter"), **options)

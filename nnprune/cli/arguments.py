@@ -12,10 +12,9 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nnprune.prune.groups import parse_granularity
+from nnprune.prune.granularity import Granularity
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
-SCHEDULES = ("oneshot", "iterative", "gradual", "init", "lottery", "slimming")
 SCOPES = ("global", "layer")
 
 
@@ -84,6 +83,18 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def seed_list(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]: distinct ints >= 0."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 0,1,2, "
+                                         f"got {text!r}") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct ints >= 0, got {text!r}")
+    return seeds
+
+
 def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
     """A comma-separated list of names, each one of ``allowed``."""
     def parse(text: str) -> list[str]:
@@ -96,13 +107,13 @@ def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
     return parse
 
 
-def granularity(text: str) -> str:
-    """weight, kernel, filter, channel, neuron or an N:M pattern such as 2:4."""
+def granularity(text: str) -> Granularity:
+    """weight, kernel, filter, channel, neuron or an N:M pattern such as 2:4, parsed once:
+    the ``Granularity`` every later step takes as it is."""
     try:
-        parse_granularity(text)
+        return Granularity(text)
     except (ValueError, TypeError) as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return text
 
 
 # ---------------------------------------------------------------------- output paths
@@ -162,23 +173,27 @@ def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits")
 
 def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str = "--epochs",
                          epochs: int = 10) -> None:
-    """--epochs, --lr, --optimizer, --weight-decay, --batch-size, --seed, --quiet."""
+    """--epochs, --lr, --weight-decay, --optimizer, --batch-size, --seed, --quiet."""
     g = p.add_argument_group("training")
     g.add_argument(epochs_flag, type=positive_int, default=epochs, metavar="N",
                    help="epochs (default: %(default)s)")
     g.add_argument("--lr", type=positive_float, default=lr,
                    help="initial learning rate, moved by --lr-schedule (default: %(default)s)")
-    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
-                   help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
                    help="L2 weight decay while training (default: %(default)s)")
+    add_fit_options(g, seed="seed of the data split, initial weights, shuffling and random "
+                            "scores")
+    add_lr_schedule_option(g)
+
+
+def add_fit_options(g: Any, seed: str) -> None:
+    """--optimizer, --batch-size, --seed (``seed``: what it seeds) and --quiet."""
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                   help="sgd (momentum 0.9) or adam (default: %(default)s)")
     g.add_argument("--batch-size", type=positive_int, default=64,
                    help="mini-batch size (default: %(default)s)")
-    g.add_argument("--seed", type=count, default=0,
-                   help="seed of the data split, initial weights, shuffling and random "
-                        "scores (default: %(default)s)")
+    g.add_argument("--seed", type=count, default=0, help=f"{seed} (default: %(default)s)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_lr_schedule_option(g)
 
 
 def dataset(text: str) -> str:
@@ -230,43 +245,12 @@ def add_pruning_options(g: Any) -> None:
                               "weights (Han et al. 2015)")
 
 
-def regularizer(args: argparse.Namespace) -> Any:
-    """The fine-tuning penalty asked for with --l1 or --l2 (None without either)."""
-    from nnprune.prune.finetune import l1_regularizer, l2_regularizer
-
-    if getattr(args, "l1", None):
-        return l1_regularizer(args.l1)
-    if getattr(args, "l2", None):
-        return l2_regularizer(args.l2)
-    return None
-
-
-UNIT_SCHEDULES = ("oneshot", "iterative", "slimming")
-
-
 def add_layer_norm_option(g: Any) -> None:
     """--layer-norm: each layer's filter scores on a common scale before a global ranking."""
     g.add_argument("--layer-norm", choices=("none", "l2", "max"), default="none",
                    help="filter or neuron granularity: divide each layer's unit scores by "
                         "their L2 norm or maximum before ranking, so a global ranking compares "
                         "layers whose scores differ in scale (default: %(default)s)")
-
-
-def check_unit_criteria(criterion: str, granularity: str, schedule: str,
-                        layer_norm: str) -> None:
-    """Refuse a filter criterion or --layer-norm where they do not apply, before any work."""
-    from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
-
-    if criterion in CHANNEL_CRITERIA and granularity not in ("filter", "neuron"):
-        raise UsageError(f"argument --criterion: {criterion} scores whole filters or neurons; "
-                         f"use --granularity filter or neuron, not {granularity}")
-    if layer_norm != "none" and granularity not in ("filter", "neuron", "channel"):
-        raise UsageError(f"argument --layer-norm: normalises the scores of whole units; use "
-                         f"--granularity filter, neuron or channel, not {granularity}")
-    if (criterion in CHANNEL_CRITERIA or layer_norm != "none") and \
-            schedule not in UNIT_SCHEDULES:
-        raise UsageError(f"the filter criteria and --layer-norm work with the oneshot and "
-                         f"iterative schedules, not with {schedule}")
 
 
 def sparsity_spec(text: str) -> float | dict[str, float]:
@@ -310,13 +294,3 @@ def add_second_order_options(g: Any) -> None:
                         "one-pass sparsegpt (default: %(default)s)")
     g.add_argument("--damping", type=nonnegative_float, default=0.01,
                    help="obs: H + DAMPING * mean(diag H) * I (default: %(default)s)")
-
-
-def second_order(args: argparse.Namespace) -> Any:
-    """The ``SecondOrder`` settings of the obd/obs options."""
-    from nnprune.experiment.second_order import SecondOrder
-    from nnprune.prune.layerwise import ObsSettings
-
-    return SecondOrder(hessian=args.hessian, obs=ObsSettings(
-        method=args.obs_method, damping=args.damping,
-        calibration_batches=args.calibration_batches))

@@ -4,18 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from nnprune.cli.arguments import (add_data_options, check_output_dir, count, examples,
-                                   fractions, nonnegative_float, positive_float, positive_int,
+from nnprune.cli.arguments import (add_data_options, check_output_dir, examples, fractions,
+                                   nonnegative_float, positive_float, positive_int, seed_list,
                                    wrap)
 from nnprune.cli.inputs import load_data
-
-
-def seed_list(text: str) -> list[int]:
-    """A comma-separated list of ints >= 0: ``0,1,2``."""
-    values = [count(t.strip()) for t in text.split(",") if t.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected seeds such as 0,1,2, got {text!r}")
-    return values
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

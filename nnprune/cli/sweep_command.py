@@ -5,32 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nnprune.cli.arguments import (SCOPES, add_data_options, add_pruning_options,
-                                   UsageError, add_training_options, choices,
-                                   examples, fractions, positive_float, positive_int,
-                                   regularizer, wrap,
-                                   add_lr_schedule_option, nonnegative_float,
-                                   add_layer_norm_option, check_unit_criteria)
+from nnprune.cli.arguments import (SCOPES, UsageError, add_data_options,
+                                   add_layer_norm_option, add_lr_schedule_option,
+                                   add_pruning_options, add_second_order_options,
+                                   add_training_options, choices, examples, fractions,
+                                   nonnegative_float, positive_float, positive_int, seed_list,
+                                   wrap)
 from nnprune.cli.inputs import build, check_converged, load_data, saved_model
 from nnprune.cli.outputs import check_outputs
-from nnprune.cli.prune_command import unfit_layers
+from nnprune.cli.specs import schedule_checked, second_order, train_spec, unfit_excluded
+from nnprune.experiment.second_order import VARIANTS
 from nnprune.models import MODELS
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.scores import CRITERIA
-from nnprune.cli.arguments import add_second_order_options, second_order
-from nnprune.experiment.second_order import VARIANTS
-
-
-def seed_list(text: str) -> list[int]:
-    """'0,1,2' -> [0, 1, 2]: distinct ints >= 0."""
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 0,1,2, "
-                                         f"got {text!r}") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct ints >= 0, got {text!r}")
-    return seeds
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -86,19 +73,49 @@ TRAINING_OPTIONS = ("--epochs", "--lr", "--weight-decay")
 
 
 def run(args: argparse.Namespace) -> int:
-    from nnprune.experiment.sweep import representative, sweep, write_outputs
-    from nnprune.experiment.runs import fit_model
-    from nnprune.prune.groups import parse_granularity
+    from nnprune.experiment.sweep import representative, sweep
 
     check_outputs({"--model": args.model if args.model.endswith(".npz") else None}, {},
                   {"--out": args.out})
-    if isinstance(parse_granularity(args.granularity), tuple):
-        raise ValueError(f"granularity {args.granularity!r} fixes the sparsity at 1 - N/M: "
+    if args.granularity.is_nm:
+        raise ValueError(f"granularity {str(args.granularity)!r} fixes the sparsity at 1 - N/M: "
                          f"a sweep over sparsities needs weight, kernel, filter, channel or "
                          f"neuron (prune one model with 'nnprune prune --granularity "
                          f"{args.granularity}')")
     for criterion in args.criteria:
-        check_unit_criteria(criterion, args.granularity, "oneshot", args.layer_norm)
+        schedule_checked(args, "oneshot", criterion.split(":")[0], None, args.finetune_epochs)
+    trained, name, data = _trained(args)
+    exclude = unfit_excluded(args, trained)
+    shown, kept = representative(args.criteria, args.scope, args.sparsities), {}
+
+    def keep(record: dict[str, Any], model: Any) -> None:
+        if (record["criterion"], record["scope"], record["sparsity"]) == shown \
+                and name not in kept:  # the first seed's
+            kept[name] = model
+
+    finetune = train_spec(args, args.finetune_epochs, args.finetune_lr,
+                          args.finetune_weight_decay, args.finetune_lr_schedule)
+    records = sweep(trained, data, criteria=args.criteria, sparsities=args.sparsities,
+                    scopes=args.scope, granularity=args.granularity, exclude=exclude,
+                    train=finetune, model_name=name, progress=not args.quiet, on_run=keep,
+                    layer_norm=args.layer_norm, second_order=second_order(args),
+                    jobs=args.jobs, seeds=args.seeds)
+    paths = _write(args, records, trained, kept, name, data)
+    for r in records:
+        tuned = r["accuracy_after_finetune"]
+        print(("" if len(args.seeds or ()) < 2 else f"seed {r['seed']:<3} ")
+              + f"{r['scope']:<6} {r['criterion']:<9} {100 * r['sparsity']:5.1f}%  "
+              f"pruned {100 * r['accuracy_before_finetune']:5.1f}%  fine-tuned "
+              + ("   –" if tuned is None else f"{100 * tuned:5.1f}%"))
+    print(f"wrote {paths['results']}, {paths['report']} and {len(paths) - 2} figures")
+    return 0
+
+
+def _trained(args: argparse.Namespace) -> tuple[Any, str, Any]:
+    """(the trained model, its name, the data): --model's file, or a built-in model trained
+    here with the training options."""
+    from nnprune.experiment.runs import fit_model
+
     if args.model.endswith(".npz"):
         ignored = sorted(set(getattr(args, "given", ())) & set(TRAINING_OPTIONS))
         if ignored:
@@ -106,59 +123,38 @@ def run(args: argparse.Namespace) -> int:
                              f"{', '.join(ignored)} only train a built-in --model; the pruned "
                              f"copies fine-tune with --finetune-epochs and --finetune-lr")
         trained, metadata, data = saved_model(args.model, args)
-        name = metadata.get("model", args.model.rsplit("/", 1)[-1][:-4])
-    else:
-        if args.model not in MODELS:
-            raise UsageError(f"argument --model: expected one of {', '.join(sorted(MODELS))} "
-                             f"or a saved .npz file, got {args.model!r}")
-        data = load_data(args.data or "digits", data_dir=args.data_dir,
-                         download=args.download, split=args.split, seed=args.seed,
-                         split_indices=args.split_indices, standardize=args.standardize,
-                         stratify=args.stratify, verify=args.verify)
-        name, trained = args.model, build(args.model, data, args.width, args.seed)
-        history = fit_model(trained, data, epochs=args.epochs, lr=args.lr,
-                            optimizer=args.optimizer, weight_decay=args.weight_decay,
-                            batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
-                            desc=f"train {name}", lr_schedule=args.lr_schedule)
-        check_converged(history, args.lr)
-    unfit = unfit_layers(trained, args.granularity, tuple(args.exclude))
-    if unfit:
-        print(f"{args.granularity} granularity does not fit {', '.join(unfit)}: left dense")
-    shown = representative(args.criteria, args.scope, args.sparsities)
-    kept = {}
+        return trained, metadata.get("model", args.model.rsplit("/", 1)[-1][:-4]), data
+    if args.model not in MODELS:
+        raise UsageError(f"argument --model: expected one of {', '.join(sorted(MODELS))} "
+                         f"or a saved .npz file, got {args.model!r}")
+    data = load_data(args.data or "digits", data_dir=args.data_dir,
+                     download=args.download, split=args.split, seed=args.seed,
+                     split_indices=args.split_indices, standardize=args.standardize,
+                     stratify=args.stratify, verify=args.verify)
+    trained = build(args.model, data, args.width, args.seed)
+    history = fit_model(trained, data, train_spec(args, args.epochs, args.lr).replace(
+        regularizer=None), desc=f"train {args.model}")
+    check_converged(history, args.lr)
+    return trained, args.model, data
 
-    def keep(record: dict[str, Any], model: Any) -> None:
-        if (record["criterion"], record["scope"], record["sparsity"]) == shown \
-                and name not in kept:  # the first seed's
-            kept[name] = model
 
-    records = sweep(trained, data, criteria=args.criteria, sparsities=args.sparsities,
-                    scopes=args.scope, granularity=args.granularity,
-                    finetune_epochs=args.finetune_epochs, lr=args.finetune_lr,
-                    optimizer=args.optimizer, batch_size=args.batch_size, seed=args.seed,
-                    exclude=tuple(args.exclude) + tuple(unfit), model_name=name,
-                    progress=not args.quiet, on_run=keep, regularizer=regularizer(args),
-                    weight_decay=args.finetune_weight_decay,
-                    lr_schedule=args.finetune_lr_schedule, layer_norm=args.layer_norm,
-                    second_order=second_order(args), jobs=args.jobs, seeds=args.seeds)
+def _write(args: argparse.Namespace, records: list[dict[str, Any]], trained: Any,
+           kept: dict[str, Any], name: str, data: Any) -> dict[str, Any]:
+    """results.json, report.md and the figures; with several seeds the report shows the
+    means and results.json every run."""
+    from nnprune.experiment.report import write_results
+    from nnprune.experiment.repeats import mean_over_seeds
+    from nnprune.experiment.sweep import write_outputs
+
     meta = {"command": "sweep", "model": name, "dataset": data.name}
-    shown_records, intro = records, f"Data: {data.description}."
+    shown, intro = records, f"Data: {data.description}."
     if args.seeds is not None and len(args.seeds) > 1:
-        from nnprune.experiment.repeats import mean_over_seeds
-        shown_records = mean_over_seeds(records)
+        shown = mean_over_seeds(records)
         intro += (f" Every run repeated with seeds {', '.join(map(str, args.seeds))}: the "
                   f"table, findings and figures show means over them; results.json holds "
                   f"every run (the figures' model is seed {args.seeds[0]}'s).")
-    paths = write_outputs(args.out, shown_records, trained={name: trained}, pruned=kept,
+    paths = write_outputs(args.out, shown, trained={name: trained}, pruned=kept,
                           title=f"Pruning sweep: {name} on {data.name}", intro=intro, meta=meta)
-    if shown_records is not records:
-        from nnprune.experiment.report import write_results
+    if shown is not records:
         write_results(paths["results"], records, meta | {"seeds": args.seeds})
-    for r in records:
-        tuned = r["accuracy_after_finetune"]
-        print(("" if shown_records is records else f"seed {r['seed']:<3} ")
-              + f"{r['scope']:<6} {r['criterion']:<9} {100 * r['sparsity']:5.1f}%  "
-              f"pruned {100 * r['accuracy_before_finetune']:5.1f}%  fine-tuned "
-              + ("   –" if tuned is None else f"{100 * tuned:5.1f}%"))
-    print(f"wrote {paths['results']}, {paths['report']} and {len(paths) - 2} figures")
-    return 0
+    return paths

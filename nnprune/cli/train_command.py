@@ -8,6 +8,7 @@ from nnprune.cli.arguments import (add_data_options, add_training_options,
                                    examples, positive_float, wrap)
 from nnprune.cli.inputs import build, check_converged, data_options, load_data
 from nnprune.cli.outputs import check_outputs
+from nnprune.cli.specs import train_spec
 from nnprune.models import MODELS
 
 
@@ -39,10 +40,8 @@ def run(args: argparse.Namespace) -> int:
                      standardize=args.standardize, stratify=args.stratify,
                      verify=args.verify)
     model = build(args.model, data, args.width, args.seed)
-    history = fit_model(model, data, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
-                        weight_decay=args.weight_decay, batch_size=args.batch_size,
-                        seed=args.seed, quiet=args.quiet, desc=f"train {args.model}",
-                        lr_schedule=args.lr_schedule)
+    history = fit_model(model, data, train_spec(args, args.epochs, args.lr),
+                        desc=f"train {args.model}")
     check_converged(history, args.lr)
     test = train.evaluate(model, (data.x_test, data.y_test))
     metadata = {"model": args.model, "width": args.width, "dataset": data.name,

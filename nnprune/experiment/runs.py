@@ -5,8 +5,9 @@ split, and writing down one result record.
   one trained model never disturb each other;
 - ``make_optimizer`` and ``fit_model``: SGD with momentum 0.9 or Adam, the learning rate
   cosine-decayed to 0 over the run, the masks in force throughout (pruned weights stay 0);
-- ``check_options``, ``accuracy``, ``gradients_for``, ``prune_and_rescale``, ``record``: the
-  shared steps of the workflows in ``workflows.py`` and of the sweep.
+- ``specs``: a workflow's ``PruneSpec`` and ``TrainSpec``, given or built once from its
+  keywords; ``accuracy``, ``gradients_for``, ``prune_and_rescale``, ``record``: the shared
+  steps of the workflows in ``workflows.py`` and of the sweep.
 
 A record is a flat JSON-able dict with the fields of ``nnprune.experiment.report.RECORD_FIELDS``
 (model, dataset, criterion, scope, granularity, schedule, the target ``sparsity`` and the
@@ -17,6 +18,7 @@ and the seed), plus ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``ba
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Callable, Iterable, Mapping
 
@@ -25,14 +27,12 @@ import numpy as np
 from nnprune import optim, train
 from nnprune.count import count
 from nnprune.nn import Module, from_config
-from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA
-from nnprune.prune.apply import (SCOPES, exclude_io, prunable_parameters, prune_model,
-                                 sparsity_report)
+from nnprune.prune.channel_criteria import NEEDS_DATA
+from nnprune.prune.apply import prunable_parameters, prune_model, sparsity_report
 from nnprune.prune.finetune import rescale_dropout
-from nnprune.prune.groups import parse_granularity
-from nnprune.prune.masks import check_sparsity
 from nnprune.prune.report import PruneReport
-from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
+from nnprune.prune.scores import NEEDS_GRADS
+from nnprune.prune.spec import PruneSpec, as_granularity
 from nnprune.threads import blas_threads_for
 from nnprune.train import TrainSpec
 
@@ -123,32 +123,53 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def check_options(model: Any, data: Any, criterion: str, sparsity: Any, scope: str,
-                  granularity: str, exclude: Iterable[str]) -> tuple[str, ...]:
-    """Every pruning option checked before any training starts; returns ``exclude`` as a
-    tuple (the training options are a ``TrainSpec``, checked when it was made)."""
+PRUNE_KEYWORDS = ("criterion", "sparsity", "scope", "granularity", "exclude", "min_keep",
+                  "layer_norm", "prune_io", "rounding", "reduce", "obs")
+
+
+def specs(prune: PruneSpec | None, train: TrainSpec | None, options: dict[str, Any],
+          where: str, pruning: Mapping[str, Any], second_order: Any = None,
+          stepwise: bool = False, **training: Any) -> tuple[PruneSpec, TrainSpec]:
+    """(PruneSpec, TrainSpec) of a workflow: ``prune`` and ``train`` themselves, or each
+    built once from the keyword form ``options`` over the workflow's defaults (``pruning``
+    for the PruneSpec, ``training`` for the TrainSpec). ``seed`` seeds both the random
+    scores and the shuffling (a given ``train``'s seed, when the pruning comes as keywords);
+    a ``SecondOrder``'s ``obs`` settings go into the PruneSpec;
+    ``where`` names the workflow in the errors. A ``stepwise`` workflow raises the sparsity
+    round by round, which an N:M granularity cannot follow."""
+    given = {k: options.pop(k) for k in PRUNE_KEYWORDS if k in options}
+    granularity = as_granularity(prune.granularity if isinstance(prune, PruneSpec) else
+                                 given.get("granularity", "weight"))
+    if stepwise and granularity.is_nm:
+        raise ValueError(f"{where} raises the sparsity step by step; granularity "
+                         f"{str(granularity)!r} fixes it: use oneshot")
+    if prune is None:
+        given["granularity"] = granularity  # parsed once
+    train = train_spec(train, options, where, **training)
+    if prune is None:
+        if second_order is not None:
+            given.setdefault("obs", second_order.obs)
+        prune = PruneSpec(**{**pruning, **given, "seed": train.seed})
+    elif not isinstance(prune, PruneSpec):
+        raise TypeError(f"prune must be a PruneSpec or None, got {type(prune).__name__}")
+    elif given:
+        raise TypeError(f"{where}: give prune=PruneSpec(...) or its keywords "
+                        f"({', '.join(given)}), not both")
+    return prune, train
+
+
+def check_dataset(data: Any) -> None:
+    """A TypeError unless ``data`` has the fields of a ``nnprune.data.Dataset``."""
     for field in ("x_train", "y_train", "x_test", "y_test", "input_shape"):
         if not hasattr(data, field):
             raise TypeError(f"data must be a nnprune.data Dataset (x_train, y_train, x_test, "
                             f"y_test, input_shape), got {type(data).__name__} without {field}")
-    if criterion not in CRITERIA + CHANNEL_CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of "
-                         f"{CRITERIA + CHANNEL_CRITERIA}")
-    if criterion in CHANNEL_CRITERIA and granularity not in ("filter", "neuron"):
-        raise ValueError(f"criterion {criterion!r} scores whole units: it needs granularity "
-                         f"'filter' or 'neuron', got {granularity!r}")
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    parse_granularity(granularity)
-    if isinstance(sparsity, Mapping):  # per layer (oneshot, layer scope): each value a fraction
-        for name, value in sparsity.items():
-            check_sparsity(value, f"sparsity[{name!r}]")
-    elif sparsity is not None:
-        check_sparsity(sparsity)
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    prunable_parameters(model, exclude)  # every name must be a prunable weight
-    # the output layer under filter/neuron, the first under channel: what prune_model leaves
-    return exclude_io(prunable_parameters(model), granularity, exclude)
+
+
+def excluded(model: Any, spec: PruneSpec) -> tuple[str, ...]:
+    """The prunable weights ``spec`` leaves dense on ``model``: the user's ``exclude`` (each
+    checked to be one), then the one its granularity spares (the classes, the image)."""
+    return tuple(spec.exclusions(prunable_parameters(model)))
 
 
 def accuracy(model: Any, data: Any) -> float:
@@ -165,50 +186,63 @@ def gradients_for(criterion: str, model: Any, data: Any, batch_size: int, seed: 
                            num_batches=num_batches, seed=seed)
 
 
-def prune_and_rescale(model: Any, criterion: str, sparsity: float | None, scope: str,
-                      granularity: str, exclude: tuple[str, ...],
-                      grads: Mapping[str, np.ndarray] | None, seed: int, min_keep: int,
-                      rescale: bool, layer_norm: str = "none",
-                      data: Any = None, **second_order: Any
+def prune_with(model: Any, spec: PruneSpec, grads: Mapping[str, np.ndarray] | None = None,
+               **inputs: Any) -> PruneReport:
+    """``prune_model`` as ``spec`` says; ``inputs``: the data the criterion needs
+    (``data``, obd's ``hessian_diag``, obs's ``calibration``)."""
+    return prune_model(model, spec, grads=grads, **inputs)
+
+
+def prune_and_rescale(model: Any, spec: PruneSpec, grads: Mapping[str, np.ndarray] | None,
+                      rescale: bool, data: Any = None, **second_order: Any
                       ) -> tuple[PruneReport, dict[str, float]]:
-    """``prune_model`` (``second_order``: obd's hessian_diag, obs's calibration and obs
-    settings), then (with ``rescale``) every dropout rate set to
-    D_r = D_o·√(C_r/C_o) from the densities before and after (``rescale_dropout``, Han et
-    al. 2015). Returns the report and {dropout name: new rate}. ``data`` (a Dataset): its
-    training split feeds the filter criteria that run the model (``NEEDS_DATA``)."""
+    """``prune_model`` as ``spec`` says (``second_order``: obd's hessian_diag, obs's
+    calibration), then (with ``rescale``) every dropout rate set to D_r = D_o·√(C_r/C_o)
+    from the densities before and after (``rescale_dropout``, Han et al. 2015). Returns the
+    report and {dropout name: new rate}. ``data`` (a Dataset): its training split feeds the
+    filter criteria that run the model (``NEEDS_DATA``)."""
     old = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
-    sample = (data.x_train, data.y_train) if criterion in NEEDS_DATA and data is not None \
-        else None
-    report = prune_model(model, criterion, sparsity, scope, granularity, exclude, grads, seed,
-                         min_keep, layer_norm=layer_norm, data=sample, **second_order)
+    if spec.criterion in NEEDS_DATA and data is not None:
+        second_order["data"] = (data.x_train, data.y_train)
+    second_order.pop("obs", None)  # the spec's
+    report = prune_with(model, spec, grads, **second_order)
     if not rescale:
         return report, {}
     new = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}
     return report, {k: v[1] for k, v in rescale_dropout(model, old, new).items()}
 
 
-def target_of(sparsity: float | Mapping[str, float] | None, granularity: str) -> float:
-    """The target for the record: an N:M granularity fixes it at 1 − N/M; a per-layer dict
-    gives the mean of its targets (the dict itself is recorded as ``layer_targets``)."""
-    if isinstance(sparsity, Mapping):
-        return float(np.mean(list(sparsity.values()))) if sparsity else 0.0
-    g = parse_granularity(granularity)
-    return 1 - g[0] / g[1] if isinstance(g, tuple) else float(sparsity)
+def at_sparsity(spec: PruneSpec, sparsity: float) -> PruneSpec:
+    """``spec`` with a target derived from its own checked one (a round's, which lies in
+    [0, spec.sparsity]): a copy that is trusted, not checked again."""
+    round_spec = copy.copy(spec)
+    object.__setattr__(round_spec, "sparsity", float(sparsity))  # frozen: only the copy moves
+    return round_spec
 
 
-def record(model: Any, data: Any, train: TrainSpec, *, schedule: str, model_name: str,
-           criterion: str, scope: str, granularity: str, sparsity: float,
-           exclude: tuple[str, ...], dense: float, before: float, after: float | None,
-           start: float, **extra: Any) -> dict[str, Any]:
-    """The result record of a run that ended with ``model`` and trained as ``train`` says
-    (see the module docstring); ``start`` is the run's ``time.perf_counter()`` at its
-    beginning."""
+def record_target(spec: PruneSpec) -> float:
+    """The target a record shows: the spec's sparsity (N:M: its fixed 1 − N/M), or the mean
+    of a per-layer dict (the dict itself is recorded as ``layer_targets``)."""
+    if spec.per_layer:
+        return float(np.mean(list(spec.sparsity.values()))) if spec.sparsity else 0.0
+    return float(spec.sparsity)
+
+
+def record(model: Any, data: Any, prune: PruneSpec, train: TrainSpec, *, schedule: str,
+           model_name: str, exclude: tuple[str, ...], dense: float, before: float,
+           after: float | None, start: float, sparsity: float | None = None,
+           **extra: Any) -> dict[str, Any]:
+    """The result record of a run that ended with ``model``, pruned as ``prune`` and trained
+    as ``train`` say (see the module docstring); ``sparsity``: the target shown, when not
+    ``record_target(prune)``; ``start``: the run's ``time.perf_counter()`` at its beginning."""
     reached = sparsity_report(model, exclude)  # measured on the values the model holds
     cost = count(model, tuple(data.input_shape))
     result = {
-        "model": model_name, "dataset": getattr(data, "name", "data"), "criterion": criterion,
-        "scope": scope, "granularity": granularity, "schedule": schedule,
-        "sparsity": float(sparsity), "sparsity_reached": float(reached.sparsity),
+        "model": model_name, "dataset": getattr(data, "name", "data"),
+        "criterion": prune.criterion, "scope": prune.scope,
+        "granularity": str(prune.granularity), "schedule": schedule,
+        "sparsity": record_target(prune) if sparsity is None else float(sparsity),
+        "sparsity_reached": float(reached.sparsity),
         "finetune_epochs": train.epochs, "accuracy_dense": float(dense),
         "accuracy_before_finetune": float(before),
         "accuracy_after_finetune": None if after is None else float(after),

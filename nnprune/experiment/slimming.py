@@ -13,8 +13,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from nnprune.experiment.runs import accuracy, check_int, check_options, fit_model, record, train_spec
-from nnprune.prune.apply import prunable_parameters, prune_model
+from nnprune.experiment.runs import (accuracy, check_dataset, check_int, excluded, fit_model,
+                                     prune_with, record, specs)
+from nnprune.prune.apply import prunable_parameters
 from nnprune.prune.slimming import bn_gammas, bn_l1_regularizer, without_gamma
 from nnprune.prune.units import mask_units
 from nnprune.train import TrainSpec
@@ -41,9 +42,13 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
     start = time.perf_counter()
     for fixed in ("criterion", "scope", "granularity", "layer_norm"):
         options.pop(fixed, None)
-    train = train_spec(train, options, "slimming")
+    slim = dict(criterion="bn_gamma", scope="global", granularity="filter")
+    prune, train = specs(None, train, {**options, **slim, "sparsity": sparsity,
+                                       "exclude": exclude, "min_keep": min_keep},
+                         "slimming", {})
     penalty = bn_l1_regularizer(strength)
-    exclude = check_options(model, data, "bn_gamma", sparsity, "global", "filter", exclude)
+    check_dataset(data)
+    exclude = excluded(model, prune)
     check_int("sparse_epochs", sparse_epochs, 1)
     if not bn_gammas(model):
         raise ValueError("network slimming needs BatchNorm layers with a scale γ after the "
@@ -55,15 +60,14 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
               desc="sparse γ")
     sparse = accuracy(model, data)
     gammas = np.concatenate([np.abs(g.data).ravel() for g in bn_gammas(model).values()])
-    prune_model(model, "bn_gamma", sparsity, "global", "filter", exclude, min_keep=min_keep)
+    prune_with(model, prune.replace(exclude=exclude))
     dead = {k: len(v) for k, v in mask_units(model).items()}
     before, after = accuracy(model, data), None
     if train.epochs:
         fit_model(model, data, train, desc="fine-tune")
         after = accuracy(model, data)
-    return record(model, data, train, schedule="slimming", model_name=model_name,
-                  criterion="bn_gamma", scope="global", granularity="filter",
-                  sparsity=float(sparsity), exclude=exclude, dense=dense, before=before,
+    return record(model, data, prune, train, schedule="slimming", model_name=model_name,
+                  exclude=exclude, dense=dense, before=before,
                   after=after, start=start, strength=float(strength),
                   sparse_epochs=int(sparse_epochs), accuracy_sparse_trained=sparse,
                   small_gammas=float(np.mean(gammas < 1e-2)), dead_units=dead)
