@@ -51,6 +51,16 @@ def parse(text: Any) -> tuple[str, int | None, int | None]:
     return "N:M", n, m
 
 
+def nm_unfit(shape: tuple[int, ...], m: int) -> str | None:
+    """Why N:M groups of ``m`` along the input axis cannot be cut from ``shape``, or None."""
+    if len(shape) < 2:
+        return f"N:M needs a weight (O, I, ...) with >= 2 dims, got {tuple(shape)}"
+    if shape[1] % m:
+        return (f"N:M groups run along the input dimension I = {shape[1]} (axis 1), which is "
+                f"not a multiple of m = {m}")
+    return None
+
+
 class Granularity(str):
     """A granularity string, parsed (see the module docstring). Immutable."""
 
@@ -121,11 +131,8 @@ class Granularity(str):
         if self.kind == "kernel" and len(shape) != 4:
             return (f"kernel granularity needs a 4-D conv weight (O, I, kh, kw), got shape "
                     f"{shape}; exclude the other weights or use 'weight'")
-        if self.is_nm and len(shape) < 2:
-            return f"N:M needs a weight (O, I, ...) with >= 2 dims, got {shape}"
-        if self.is_nm and shape[1] % self.m:
-            return (f"N:M groups run along the input dimension I = {shape[1]} (axis 1), which "
-                    f"is not a multiple of m = {self.m}")
+        if self.is_nm:
+            return nm_unfit(shape, self.m)
         if len(shape) < 2:
             return (f"{self.kind} granularity needs a weight with >= 2 dims (O, I, ...), "
                     f"got shape {shape}")

@@ -47,7 +47,7 @@ import numbers
 
 import numpy as np
 
-from nnprune.prune.granularity import GRANULARITIES, Granularity, as_granularity
+from nnprune.prune.granularity import GRANULARITIES, Granularity, as_granularity, nm_unfit
 from nnprune.checks import check_choice
 from nnprune.prune.masks import check_mask, check_rounding, check_scores, topk
 
@@ -134,11 +134,8 @@ def nm_mask(scores: np.ndarray, n: int, m: int, mask: np.ndarray | None = None) 
             raise TypeError(f"{name} must be an int, got {value!r}")
     if not 1 <= n <= m:
         raise ValueError(f"N:M needs 1 <= n <= m (n kept of every m), got n={n}, m={m}")
-    if scores.ndim < 2:
-        raise ValueError(f"N:M needs a weight (O, I, ...) with >= 2 dims, got {scores.shape}")
-    if scores.shape[1] % m:
-        raise ValueError(f"N:M groups run along the input dimension I = {scores.shape[1]} "
-                         f"(axis 1), which is not a multiple of m = {m}")
+    if nm_unfit(scores.shape, m) is not None:
+        raise ValueError(nm_unfit(scores.shape, m))
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
     # (O, I, ...) -> (O, ..., I) -> (groups, m): one row per group of m consecutive inputs
     moved = np.moveaxis(scores, 1, -1)
