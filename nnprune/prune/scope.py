@@ -27,7 +27,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from nnprune.checks import check_choice, check_int, check_mapping
-from nnprune.prune.granularity import Granularity, as_granularity
+from nnprune.prune.granularity import WEIGHT, Granularity, as_granularity
 from nnprune.prune.groups import (REDUCTIONS, expand_group_mask, group_alive, group_scores,
                                   group_topk)
 from nnprune.prune.masks import (check_mask, check_real, check_rounding, check_scores,
@@ -66,7 +66,7 @@ def _for_layer(name, function, *args):
 def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
                          sparsity: float | Mapping[str, float] | None,
                          masks: Mapping[str, np.ndarray] | None = None,
-                         exclude: Iterable[str] = (), granularity: str = "weight",
+                         exclude: Iterable[str] = (), granularity: str = WEIGHT,
                          reduce: str = "l1", *,
                          rounding: str = "half_up") -> tuple[dict[str, np.ndarray], PruneReport]:
     """Prune every tensor to its own sparsity: k = ⌊s · n + ½⌋ per tensor (per group count).
@@ -113,7 +113,7 @@ def layer_topk(arrays: Mapping[str, np.ndarray], olds: Mapping[str, np.ndarray],
 def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
                       masks: Mapping[str, np.ndarray] | None = None,
                       exclude: Iterable[str] = (), min_keep: int = 1,
-                      granularity: str = "weight",
+                      granularity: str = WEIGHT,
                       reduce: str = "l1", *,
                       rounding: str = "half_up") -> tuple[dict[str, np.ndarray], PruneReport]:
     """One ranking across every non-excluded tensor: prune k = ⌊s · N + ½⌋ of all N entries.
