@@ -1,7 +1,7 @@
 """Masks under training: pruned weights stay exactly zero whatever the optimizer does."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nnprune import Tensor, nn
@@ -73,19 +73,20 @@ def test_masked_weights_stay_exactly_zero_under_every_optimizer(name, sparsity, 
 
 @settings(max_examples=10)
 @given(st.floats(0.2, 0.9), st.integers(0, 2**16))
+@example(0.8984375, 201)
 def test_gradients_of_pruned_entries_are_zero_after_backward(sparsity, seed):
-    """dL/dw is exactly 0 on every pruned entry, and non-zero somewhere on the survivors (not
-    necessarily in every layer: a layer's few survivors can all sit behind dead ReLUs or a
-    BatchNorm that cancels their scale, as at sparsity 0.8984375, seed 201)."""
+    """dL/dw is exactly 0 on every pruned entry, while backward did run: some parameter has a
+    non-zero gradient. Not necessarily a surviving weight: at sparsity 0.8984375, seed 201, the
+    last layer's six survivors read only hidden units that are dead on the batch, so every
+    surviving weight gets zero gradient and only the biases learn."""
     model = real_model(seed)
     prune_model(model, "random", sparsity, seed=seed)
     x, y = batch(np.random.default_rng(seed))
     loss_of(model, x, y).backward()
     params = dict(model.named_parameters())
-    masks = model_masks(model)
-    for k, mask in masks.items():
+    for k, mask in model_masks(model).items():
         assert np.all(params[k].grad[mask == 0] == 0), f"{k}: a pruned entry has a gradient"
-    assert any(np.any(params[k].grad[mask == 1] != 0) for k, mask in masks.items())
+    assert any(np.any(p.grad != 0) for p in params.values()), "no gradient at all"
 
 
 def test_after_make_permanent_the_zeros_can_train_again():
