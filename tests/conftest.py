@@ -11,11 +11,13 @@ Fixtures:
   read-only, so no test can change what the next one sees;
 - ``cli``: the ``nnprune`` command run in this process, its exit status and output captured;
 - ``trained_file``: model files trained by ``nnprune train`` once per session, for tests
-  that read them (never write to one: save elsewhere, e.g. under ``tmp_path``).
+  that read them (never write to one: save elsewhere, e.g. under ``tmp_path``);
+- ``counts``: how many times a test's calls parsed a granularity and checked a sparsity.
 
 Hypothesis strategies live in ``strategies.py``, finite-difference checks in ``gradcheck.py``.
 """
 import os
+import sys
 
 import matplotlib
 import pytest
@@ -104,3 +106,28 @@ def trained_file(tmp_path_factory):
         return made[key]
 
     return trained
+
+
+@pytest.fixture
+def counts(monkeypatch):
+    """{"parse": n, "sparsity": n}: the granularity parses and the sparsity checks made,
+    wherever in the package ``check_sparsity`` was imported to."""
+    from nnprune import checks
+    from nnprune.prune import granularity as granularity_module
+
+    seen = {"parse": 0, "sparsity": 0}
+    parse, check = granularity_module.parse, checks.check_sparsity
+
+    def counting_parse(text):
+        seen["parse"] += 1
+        return parse(text)
+
+    def counting_check(*args, **kwargs):
+        seen["sparsity"] += 1
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(granularity_module, "parse", counting_parse)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("nnprune") and getattr(module, "check_sparsity", None) is check:
+            monkeypatch.setattr(module, "check_sparsity", counting_check)
+    return seen

@@ -1,13 +1,10 @@
 """Validated once: a chain from ``prune_model`` down to the masks parses the granularity and
 checks the sparsity exactly once, at the door (``PruneSpec``), whatever the path; and the
 model boundary is the ``PrunableModel`` protocol, which nnprune's models keep."""
-import sys
-
 import numpy as np
 import pytest
 
-from nnprune import checks, models, nn
-from nnprune.prune import granularity as granularity_module
+from nnprune import models, nn
 from nnprune.prune.apply import prune_model
 from nnprune.prune.protocol import LayeredModel, PrunableModel, PrunableParameter
 from nnprune.prune.spec import PruneSpec
@@ -19,28 +16,6 @@ def cnn():
     """conv (8, 4, 3, 3) -> conv (8, 8, 3, 3) -> linear (4, 8·2·2): every granularity fits."""
     return nn.Sequential(nn.Conv2d(4, 8, 3, rng=0), nn.ReLU(), nn.Conv2d(8, 8, 3, rng=1),
                          nn.ReLU(), nn.Flatten(), nn.Linear(32, 4, rng=2))
-
-
-@pytest.fixture
-def counts(monkeypatch):
-    """{"parse": n, "sparsity": n}: the granularity parses and the sparsity checks made,
-    wherever in the package ``check_sparsity`` was imported to."""
-    seen = {"parse": 0, "sparsity": 0}
-    parse, check = granularity_module.parse, checks.check_sparsity
-
-    def counting_parse(text):
-        seen["parse"] += 1
-        return parse(text)
-
-    def counting_check(*args, **kwargs):
-        seen["sparsity"] += 1
-        return check(*args, **kwargs)
-
-    monkeypatch.setattr(granularity_module, "parse", counting_parse)
-    for name, module in list(sys.modules.items()):
-        if name.startswith("nnprune") and getattr(module, "check_sparsity", None) is check:
-            monkeypatch.setattr(module, "check_sparsity", counting_check)
-    return seen
 
 
 X = np.random.default_rng(0).normal(size=(16, 4, 6, 6)).astype(np.float32)

@@ -2,40 +2,15 @@
 ``prune_model`` → masks parses the granularity and checks the sparsity exactly once, and so
 does a workflow called with keywords (``oneshot``, ``iterative``) or with specs; a
 ``TrainSpec`` is checked where it is made and the workflows take it as it is."""
-import sys
-
 import pytest
 
-from nnprune import checks, models
+from nnprune import models
 from nnprune.experiment import workflows
-from nnprune.prune import granularity as granularity_module
 from nnprune.prune.spec import PruneSpec
 from nnprune.train import TrainSpec
 from nnprune.train import spec as train_spec_module
 
 pytestmark = pytest.mark.report
-
-
-@pytest.fixture
-def counts(monkeypatch):
-    """{"parse": n, "sparsity": n}: the granularity parses and the sparsity checks made,
-    wherever in the package ``check_sparsity`` was imported to."""
-    seen = {"parse": 0, "sparsity": 0}
-    parse, check = granularity_module.parse, checks.check_sparsity
-
-    def counting_parse(text):
-        seen["parse"] += 1
-        return parse(text)
-
-    def counting_check(*args, **kwargs):
-        seen["sparsity"] += 1
-        return check(*args, **kwargs)
-
-    monkeypatch.setattr(granularity_module, "parse", counting_parse)
-    for name, module in list(sys.modules.items()):
-        if name.startswith("nnprune") and getattr(module, "check_sparsity", None) is check:
-            monkeypatch.setattr(module, "check_sparsity", counting_check)
-    return seen
 
 
 def mlp():
