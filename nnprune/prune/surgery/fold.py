@@ -56,7 +56,8 @@ def dead_output(configs: Sequence[Mapping[str, Any]], state: Mapping[str, np.nda
     return v
 
 
-def fold_into_consumer(configs: list, state: dict, masks: dict, route: Route, drop: np.ndarray) -> None:
+def fold_into_consumer(configs: list, state: dict, masks: dict, route: Route,
+                       drop: np.ndarray) -> None:
     """Add to the consumer's bias what channels ``drop`` (weights zeroed) would send it, in place.
 
     ``state``: the model's arrays by name, the consumer's ``{c}.bias`` updated; ``masks``: the

@@ -6,11 +6,11 @@ rule as every other granularity (``masks.ranked_prune``, as ``granularity_mask(|
 ties by index, the lower first. A chain model pruned with ``prune_model(granularity="filter")``
 and one shrunk with ``shrink(sparsity=...)`` lose the same units.
 
-**Masking.** 
-Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still emits a
-constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β, the activations
-and the pooling. Surgery has to fold that constant into the consumer's bias, which no bias
-can do for a padded convolution (its border windows read the constant only in part).
+**Masking.** Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still
+emits a constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β, the
+activations and the pooling. Surgery has to fold that constant into the consumer's bias,
+which no bias can do for a padded convolution (its border windows read the constant only in
+part).
 
 ``mask_units`` silences the whole unit instead. For every **dead** unit f of a producer —
 its weight group ``mask[f]`` all zero, or the consumer's mask reading nothing from it, also
