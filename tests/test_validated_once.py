@@ -75,7 +75,7 @@ def test_train_spec_refuses_bad_settings_by_name():
         (dict(epochs=-1), ValueError, "epochs must be an int >= 0, got -1"),
         (dict(batch_size=0), ValueError, "batch_size must be an int >= 1, got 0"),
         (dict(optimizer="rmsprop"), ValueError, "optimizer must be one of"),
-        (dict(momentum=1.0), ValueError, r"momentum must be a finite number in \[0, 1\)"),
+        (dict(momentum=1.0), ValueError, r"momentum must be in \[0, 1\), got 1.0"),
         (dict(weight_decay=-1e-4), ValueError, "weight_decay must be a finite number >= 0"),
         (dict(lr_schedule="linear"), ValueError, "lr_schedule must be one of"),
         (dict(regularizer=1e-4), TypeError, "regularizer must be None or callable"),

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from nnprune import optim, train
+from nnprune.checks import check_int
 from nnprune.count import count
 from nnprune.nn import Module, from_config
 from nnprune.prune.channel_criteria import NEEDS_DATA
@@ -87,7 +88,7 @@ def train_spec(train: TrainSpec | None, options: dict[str, Any], where: str,
         options["lr_schedule"] = "cosine" if cosine else "constant"
     for name in ("finetune_epochs", "epochs"):  # named as the caller typed it
         if name in options:
-            check_int(name, options[name], 0)
+            check_int(options[name], name, 0)
     return TrainSpec(**{**defaults, **{TRAIN_KEYWORDS[k]: v for k, v in options.items()}})
 
 
@@ -115,12 +116,6 @@ def fit_model(model: Module, data: Any, spec: TrainSpec | None = None, *, desc: 
                          batch_size=spec.batch_size, seed=spec.seed, scheduler=scheduler,
                          regularizer=spec.regularizer, step_callback=step_callback,
                          quiet=spec.quiet, desc=desc)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 PRUNE_KEYWORDS = ("criterion", "sparsity", "scope", "granularity", "exclude", "min_keep",
@@ -186,13 +181,6 @@ def gradients_for(criterion: str, model: Any, data: Any, batch_size: int, seed: 
                            num_batches=num_batches, seed=seed)
 
 
-def prune_with(model: Any, spec: PruneSpec, grads: Mapping[str, np.ndarray] | None = None,
-               **inputs: Any) -> PruneReport:
-    """``prune_model`` as ``spec`` says; ``inputs``: the data the criterion needs
-    (``data``, obd's ``hessian_diag``, obs's ``calibration``)."""
-    return prune_model(model, spec, grads=grads, **inputs)
-
-
 def prune_and_rescale(model: Any, spec: PruneSpec, grads: Mapping[str, np.ndarray] | None,
                       rescale: bool, data: Any = None, **second_order: Any
                       ) -> tuple[PruneReport, dict[str, float]]:
@@ -205,7 +193,7 @@ def prune_and_rescale(model: Any, spec: PruneSpec, grads: Mapping[str, np.ndarra
     if spec.criterion in NEEDS_DATA and data is not None:
         second_order["data"] = (data.x_train, data.y_train)
     second_order.pop("obs", None)  # the spec's
-    report = prune_with(model, spec, grads, **second_order)
+    report = prune_model(model, spec, grads=grads, **second_order)
     if not rescale:
         return report, {}
     new = {k: 1 - s for k, s in sparsity_report(model).per_layer.items()}

@@ -13,9 +13,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from nnprune.experiment.runs import (accuracy, check_dataset, check_int, excluded, fit_model,
-                                     prune_with, record, specs)
-from nnprune.prune.apply import prunable_parameters
+from nnprune.checks import check_int
+from nnprune.experiment.runs import (accuracy, check_dataset, excluded, fit_model, record,
+                                     specs)
+from nnprune.prune.apply import prunable_parameters, prune_model
 from nnprune.prune.slimming import bn_gammas, bn_l1_regularizer, without_gamma
 from nnprune.prune.units import mask_units
 from nnprune.train import TrainSpec
@@ -49,7 +50,7 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
     penalty = bn_l1_regularizer(strength)
     check_dataset(data)
     exclude = excluded(model, prune)
-    check_int("sparse_epochs", sparse_epochs, 1)
+    check_int(sparse_epochs, "sparse_epochs", 1)
     if not bn_gammas(model):
         raise ValueError("network slimming needs BatchNorm layers with a scale γ after the "
                          "convolutions; the model has none (e.g. use vgg16 or resnet20)")
@@ -60,7 +61,7 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
               desc="sparse γ")
     sparse = accuracy(model, data)
     gammas = np.concatenate([np.abs(g.data).ravel() for g in bn_gammas(model).values()])
-    prune_with(model, prune.replace(exclude=exclude))
+    prune_model(model, prune.replace(exclude=exclude))
     dead = {k: len(v) for k, v in mask_units(model).items()}
     before, after = accuracy(model, data), None
     if train.epochs:

@@ -7,8 +7,9 @@ import math
 import time
 from typing import Any
 
-from nnprune.experiment.runs import (accuracy, check_dataset, check_int, excluded, fit_model,
-                                     gradients_for, record, specs)
+from nnprune.checks import check_int
+from nnprune.experiment.runs import (accuracy, check_dataset, excluded, fit_model, gradients_for,
+                                     record, specs)
 from nnprune.experiment.second_order import check_first_order
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
@@ -37,7 +38,7 @@ def lottery(model: Any, data: Any, prune: PruneSpec | None = None,
     pruning; ``accuracy_rewound``: the ticket θ_k ⊙ m before its training.
     """
     start = time.perf_counter()
-    rounds = check_int("rounds", rounds, 1)
+    rounds = check_int(rounds, "rounds", 1)
     sparsity = options.get("sparsity") if prune is None else prune.sparsity
     if rate is not None and sparsity is not None:
         raise ValueError(f"give rate or sparsity, not both (got rate={rate!r}, "
@@ -55,7 +56,7 @@ def lottery(model: Any, data: Any, prune: PruneSpec | None = None,
         raise ValueError(f"lottery prunes single weights: granularity must be 'weight', "
                          f"got {str(prune.granularity)!r}")
     steps = train.epochs * math.ceil(len(data.x_train) / train.batch_size)
-    if check_int("rewind_step", rewind_step, 0) > steps:
+    if check_int(rewind_step, "rewind_step", 0) > steps:
         raise ValueError(f"rewind_step {rewind_step} is after the last of the {steps} steps "
                          "of a training run")
     return _lottery_rounds(model, data, prune, train, rate, rounds, rewind_step, exclude,

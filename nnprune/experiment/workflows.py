@@ -41,11 +41,12 @@ import math
 import time
 from typing import Any, Callable
 
-from nnprune.experiment.runs import (accuracy, at_sparsity, check_dataset, check_int, excluded,
-                                     fit_model, gradients_for, prune_and_rescale, prune_with,
-                                     record, specs)
+from nnprune.checks import check_int
+from nnprune.experiment.runs import (accuracy, at_sparsity, check_dataset, excluded, fit_model,
+                                     gradients_for, prune_and_rescale, record, specs)
 from nnprune.experiment.second_order import (SecondOrder, check_first_order, describe,
                                              second_order_inputs)
+from nnprune.prune.apply import prune_model
 from nnprune.prune.pruner import Pruner
 from nnprune.prune.schedules import Gradual, iterative_sparsities
 from nnprune.prune.spec import PruneSpec
@@ -141,7 +142,7 @@ def iterative(model: Any, data: Any, prune: PruneSpec | None = None,
     check_dataset(data)
     exclude, criterion = excluded(model, prune), prune.criterion
     _check_hook(after_prune)
-    targets = iterative_sparsities(prune.sparsity, check_int("rounds", rounds, 1), kind)
+    targets = iterative_sparsities(prune.sparsity, check_int(rounds, "rounds", 1), kind)
     dense, log, dropout = accuracy(model, data), [], {}
     before = after = None
     batch_size, seed = train.batch_size, prune.seed
@@ -171,7 +172,7 @@ def gradual_schedule(steps_per_epoch: int, epochs: int, initial_sparsity: float,
     its end checked against the run's length."""
     total = epochs * steps_per_epoch
     frequency = max(1, steps_per_epoch // 4) if frequency is None else frequency
-    check_int("frequency", frequency, 1), check_int("begin_step", begin_step, 0)
+    check_int(frequency, "frequency", 1), check_int(begin_step, "begin_step", 0)
     if end_step is None:
         end_step = begin_step + max(1, (int(0.75 * total) - begin_step) // frequency) * frequency
     schedule = Gradual.ending_at(initial_sparsity, sparsity, begin_step, end_step, frequency)
@@ -250,7 +251,7 @@ def at_init(model: Any, data: Any, prune: PruneSpec | None = None,
     dense = accuracy(model, data)
     grads = gradients_for(prune.criterion, model, data, train.batch_size, prune.seed,
                           grads_batches)
-    prune_with(model, prune, grads)
+    prune_model(model, prune, grads=grads)
     before = accuracy(model, data)
     fit_model(model, data, train, desc="train")
     return record(model, data, prune, train, schedule="init", model_name=model_name,

@@ -24,34 +24,14 @@ The functions a spec is handed to (``experiment.runs.fit_model``, the workflows)
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from nnprune import optim
+from nnprune.checks import check_bool, check_choice, check_int, check_number, check_probability
 from nnprune.optim import LRSchedule
 
 OPTIMIZERS = ("sgd", "adam")
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_float(value: Any, name: str, low: float, high: float = math.inf,
-                 low_open: bool = False) -> float:
-    """``value`` as a float in [low, high) ((low, high) with ``low_open``), or a TypeError /
-    ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r} of type "
-                        f"{type(value).__name__}")
-    if not ((value > low if low_open else value >= low) and value < high):  # NaN fails
-        want = (f"{'>' if low_open else '>='} {low:g}" if high == math.inf else
-                f"in {'(' if low_open else '['}{low:g}, {high:g})")
-        raise ValueError(f"{name} must be a finite number {want}, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -71,20 +51,18 @@ class TrainSpec:
 
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        _check_int(self.epochs, "epochs", 0)
-        put("lr", _check_float(self.lr, "lr", 0.0, low_open=True))
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        put("momentum", _check_float(self.momentum, "momentum", 0.0, 1.0))
-        _check_int(self.batch_size, "batch_size", 1)
-        put("weight_decay", _check_float(self.weight_decay, "weight_decay", 0.0))
+        check_int(self.epochs, "epochs", 0)
+        put("lr", check_number(self.lr, "lr", strict=True))
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        put("momentum", check_probability(self.momentum, "momentum", high_open=True))
+        check_int(self.batch_size, "batch_size", 1)
+        put("weight_decay", check_number(self.weight_decay, "weight_decay"))
         put("lr_schedule", LRSchedule.parse(self.lr_schedule))
         if self.regularizer is not None and not callable(self.regularizer):
             raise TypeError(f"regularizer must be None or callable (model -> penalty Tensor, "
                             f"e.g. l2_regularizer(1e-4)), got {type(self.regularizer).__name__}")
-        _check_int(self.seed, "seed", 0)
-        if not isinstance(self.quiet, bool):
-            raise TypeError(f"quiet must be a bool, got {type(self.quiet).__name__}")
+        check_int(self.seed, "seed", 0)
+        check_bool(self.quiet, "quiet")
 
     def replace(self, **changes: Any) -> "TrainSpec":
         """A copy with ``changes``, checked again."""
