@@ -87,15 +87,18 @@ def test_schedule_and_granularity_conflicts_are_worded_for_the_command_line(
         assert python_word not in line
 
 
-def test_prune_and_sweep_share_the_default_scope_and_finetune_lr():
-    from nnprune.cli import build_parser
-
-    parser = build_parser()
-    prune = parser.parse_args(["prune", "m.npz", "--out", "p.npz"])
-    sweep = parser.parse_args(["sweep", "--model", "m.npz", "--out", "d"])
+def test_prune_and_sweep_share_the_default_scope_and_finetune_lr(cli, monkeypatch):
+    parsed = []
+    for command in ("prune", "sweep"):  # each command's handler, replaced: the parsed options
+        monkeypatch.setattr(f"nnprune.cli.{command}_command.run",
+                            lambda args: parsed.append(args) or 0)
+    assert cli("prune", "m.npz", "--out", "p.npz")[0] == 0
+    assert cli("sweep", "--model", "m.npz", "--out", "d")[0] == 0
+    assert cli("prune", "m.npz", "--out", "p", "--finetune-lr", "0.3")[0] == 0
+    prune, sweep, faster = parsed
     assert [prune.scope] == sweep.scope
     assert prune.lr == sweep.finetune_lr
-    assert parser.parse_args(["prune", "m.npz", "--out", "p", "--finetune-lr", "0.3"]).lr == 0.3
+    assert faster.lr == 0.3
 
 
 @pytest.mark.parametrize("option", [["--epochs", "3"], ["--lr", "0.5"], ["--lr=0.5"]])

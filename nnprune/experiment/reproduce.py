@@ -26,6 +26,8 @@ from typing import Any, Callable
 from nnprune import models
 from nnprune.experiment import workflows
 from nnprune.experiment.runs import accuracy, clone_model, fit_model
+from nnprune.prune.spec import PruneSpec
+from nnprune.train import TrainSpec
 
 METHODS = ("L1 one-shot", "L1 + fine-tune", "random + fine-tune", "iterative")
 
@@ -63,21 +65,19 @@ def run_seed(data: Any, protocol: Protocol, seed: int) -> dict[str, Any]:
     c, h, w = data.input_shape
     model = models.lenet_300_100(in_channels=c, num_classes=data.num_classes, input_size=(h, w),
                                  width=protocol.width, seed=seed)
-    common = dict(lr=protocol.lr, weight_decay=protocol.weight_decay, lr_schedule="constant",
-                  batch_size=protocol.batch_size, seed=seed)
-    fit_model(model, data, epochs=protocol.epochs, desc="dense", **common)
+    train = TrainSpec(epochs=protocol.epochs, lr=protocol.lr, batch_size=protocol.batch_size,
+                      weight_decay=protocol.weight_decay, lr_schedule="constant", seed=seed)
+    fit_model(model, data, train, desc="dense")
+    finetune = train.replace(epochs=protocol.finetune_epochs)
+    per_round = train.replace(epochs=protocol.finetune_epochs // protocol.rounds)
     runs: dict[str, dict[float, float]] = {m: {} for m in METHODS}
     for s in protocol.sparsities:
-        l1 = workflows.oneshot(clone_model(model), data, criterion="magnitude", sparsity=s,
-                               scope="global", finetune_epochs=protocol.finetune_epochs,
-                               **common)
-        rnd = workflows.oneshot(clone_model(model), data, criterion="random", sparsity=s,
-                                scope="global", finetune_epochs=protocol.finetune_epochs,
-                                **common)
-        it = workflows.iterative(clone_model(model), data, criterion="magnitude", sparsity=s,
-                                 scope="global", rounds=protocol.rounds, kind="geometric",
-                                 finetune_epochs=protocol.finetune_epochs // protocol.rounds,
-                                 **common)
+        magnitude = PruneSpec("magnitude", s, "global", seed=seed)
+        l1 = workflows.oneshot(clone_model(model), data, magnitude, finetune)
+        rnd = workflows.oneshot(clone_model(model), data, magnitude.replace(criterion="random"),
+                                finetune)
+        it = workflows.iterative(clone_model(model), data, magnitude, per_round,
+                                 rounds=protocol.rounds, kind="geometric")
         runs["L1 one-shot"][s] = l1["accuracy_before_finetune"]
         runs["L1 + fine-tune"][s] = l1["accuracy_after_finetune"]
         runs["random + fine-tune"][s] = rnd["accuracy_after_finetune"]
