@@ -3,8 +3,9 @@ split, and writing down one result record.
 
 - ``clone_model``: an independent copy (architecture, weights, buffers, masks), so runs from
   one trained model never disturb each other;
-- ``make_optimizer`` and ``fit_model``: SGD with momentum 0.9 or Adam, the learning rate
-  cosine-decayed to 0 over the run, the masks in force throughout (pruned weights stay 0);
+- ``fit_model``: a training run as a ``TrainSpec`` says (by default SGD with momentum 0.9,
+  the learning rate cosine-decayed to 0 over the run), the masks in force throughout
+  (pruned weights stay 0); ``make_optimizer``: the optimizer alone;
 - ``specs``: a workflow's ``PruneSpec`` and ``TrainSpec``, given or built once from its
   keywords; ``accuracy``, ``gradients_for``, ``prune_and_rescale``, ``record``: the shared
   steps of the workflows in ``workflows.py`` and of the sweep.
@@ -36,8 +37,6 @@ from nnprune.prune.scores import NEEDS_GRADS
 from nnprune.prune.spec import PruneSpec, as_granularity
 from nnprune.threads import blas_threads_for
 from nnprune.train import TrainSpec
-
-Regularizer = Callable[[Any], Any]  # model -> scalar Tensor penalty (``prune.finetune``)
 
 
 def clone_model(model: Module) -> Module:
@@ -151,6 +150,13 @@ def specs(prune: PruneSpec | None, train: TrainSpec | None, options: dict[str, A
         raise TypeError(f"{where}: give prune=PruneSpec(...) or its keywords "
                         f"({', '.join(given)}), not both")
     return prune, train
+
+
+def check_trains(train: TrainSpec, workflow: str) -> None:
+    """A ValueError unless ``train`` trains at least one epoch, which ``workflow`` needs."""
+    if train.epochs < 1:
+        raise ValueError(f"finetune_epochs must be an int >= 1: {workflow} trains while or "
+                         f"after it prunes, got {train.epochs}")
 
 
 def check_dataset(data: Any) -> None:

@@ -8,20 +8,14 @@ import time
 from typing import Any
 
 from nnprune.checks import check_int
-from nnprune.experiment.runs import (accuracy, check_dataset, excluded, fit_model, gradients_for,
-                                     record, specs)
+from nnprune.experiment.runs import (accuracy, check_dataset, check_trains, excluded, fit_model,
+                                     gradients_for, record, specs)
 from nnprune.experiment.second_order import check_first_order
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
 from nnprune.prune.schedules import lottery_rate
 from nnprune.prune.spec import PruneSpec
 from nnprune.train import TrainSpec
-
-
-def _trains(train: TrainSpec) -> None:
-    if train.epochs < 1:
-        raise ValueError(f"finetune_epochs must be an int >= 1: lottery trains before and "
-                         f"after it prunes, got {train.epochs}")
 
 
 def lottery(model: Any, data: Any, prune: PruneSpec | None = None,
@@ -50,7 +44,7 @@ def lottery(model: Any, data: Any, prune: PruneSpec | None = None,
     rate = lottery_rate(prune.sparsity, rounds) if rate is None else rate
     check_dataset(data)
     exclude = excluded(model, prune)
-    _trains(train)
+    check_trains(train, "lottery")
     check_first_order(prune.criterion, "lottery")
     if prune.granularity != "weight":
         raise ValueError(f"lottery prunes single weights: granularity must be 'weight', "

@@ -42,8 +42,9 @@ import time
 from typing import Any, Callable
 
 from nnprune.checks import check_int
-from nnprune.experiment.runs import (accuracy, at_sparsity, check_dataset, excluded, fit_model,
-                                     gradients_for, prune_and_rescale, record, specs)
+from nnprune.experiment.runs import (accuracy, at_sparsity, check_dataset, check_trains,
+                                     excluded, fit_model, gradients_for, prune_and_rescale,
+                                     record, specs)
 from nnprune.experiment.second_order import (SecondOrder, check_first_order, describe,
                                              second_order_inputs)
 from nnprune.prune.apply import prune_model
@@ -60,12 +61,6 @@ def _check_hook(after_prune: Any) -> None:
     if after_prune is not None and not callable(after_prune):
         raise TypeError(f"after_prune must be a function of the model or None, got "
                         f"{type(after_prune).__name__}")
-
-
-def _trains(train: TrainSpec, workflow: str) -> None:
-    if train.epochs < 1:
-        raise ValueError(f"finetune_epochs must be an int >= 1: {workflow} trains while or "
-                         f"after it prunes, got {train.epochs}")
 
 
 # ---------------------------------------------------------------------- workflows
@@ -202,7 +197,7 @@ def gradual(model: Any, data: Any, prune: PruneSpec | None = None,
                          epochs=4)
     check_dataset(data)
     exclude, criterion = excluded(model, prune), prune.criterion
-    _trains(train, "gradual")
+    check_trains(train, "gradual")
     check_first_order(criterion, "gradual")
     steps_per_epoch = math.ceil(len(data.x_train) / train.batch_size)
     schedule = gradual_schedule(steps_per_epoch, train.epochs, initial_sparsity,
@@ -247,7 +242,7 @@ def at_init(model: Any, data: Any, prune: PruneSpec | None = None,
                          f"{prune.criterion!r}")
     check_dataset(data)
     exclude = excluded(model, prune)
-    _trains(train, "at_init")
+    check_trains(train, "at_init")
     dense = accuracy(model, data)
     grads = gradients_for(prune.criterion, model, data, train.batch_size, prune.seed,
                           grads_batches)
