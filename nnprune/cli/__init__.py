@@ -7,6 +7,7 @@ line naming the learning rate and its option; nothing is saved). No traceback is
 
 - ``arguments.py``: argument types, the shared option groups, the one-line-error parser;
 - ``inputs.py``: datasets, saved and built-in models, input shapes;
+- ``specs.py``: parsed options turned into the library's ``PruneSpec`` and ``TrainSpec``;
 - ``train_command.py``, ``summary_command.py``, ``prune_command.py``, ``sweep_command.py``,
   ``demo_command.py`` (demo and bench), ``export_command.py``: each command's options
   (``add_parser``) and what it does (``run``).
