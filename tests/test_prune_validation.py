@@ -47,6 +47,16 @@ def test_prune_model_parses_the_granularity_and_checks_the_sparsity_once(
     assert counts == {"parse": 1, "sparsity": 0 if sparsity is None else 1}
 
 
+@pytest.mark.parametrize("scope", ["layer", "global"])
+@pytest.mark.parametrize("criterion", ["l1_norm", "fpgm", "magnitude"])
+def test_a_residual_model_is_pruned_by_channel_group_with_one_parse_and_one_check(
+        counts, scope, criterion):
+    """Filter granularity on a ResNet ranks channel groups: the same one parse, one check."""
+    report = prune_model(models.resnet20(width=0.25), criterion, 0.5, scope, "filter")
+    assert report.sparsity > 0
+    assert counts == {"parse": 1, "sparsity": 1}
+
+
 def test_a_spec_is_checked_where_it_is_made_and_trusted_after(counts):
     spec = PruneSpec("magnitude", 0.5, "global", "filter")
     assert counts == {"parse": 1, "sparsity": 1}

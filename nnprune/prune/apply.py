@@ -214,9 +214,7 @@ def _masks(model, params, spec, targets, grads, data, hessian_diag):
     old = {name: p.mask for name, p in params.items() if p.mask is not None}
     pruned = {name: weights[name] for name in targets}
     if g.units and has_residual(model):  # channels tied by skips
-        return prune_groups(model, params, spec.criterion, spec.sparsity, spec.scope,  # all
-                            tuple(spec.exclusions(params)), spec.min_keep, spec.layer_norm,
-                            spec.reduce, data, spec.seed, rounding=spec.rounding)
+        return prune_groups(model, params, spec, data)  # all
     if spec.criterion in cc.CHANNEL_CRITERIA:
         group = cc.unit_scores(model, spec.criterion, list(pruned), data, seed=spec.seed) \
             if pruned else {}

@@ -19,11 +19,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from nnprune.prune import channel_scores as cs
+from nnprune.prune.granularity import WEIGHT
 from nnprune.prune.groups import group_scores
 from nnprune.prune.report import PruneReport
-from nnprune.prune.scope import global_topk_masks, layerwise_topk_masks
+from nnprune.prune.scope import global_topk, layer_topk
+from nnprune.prune.spec import PruneSpec
 from nnprune.prune.surgery.dependency import ChannelGroup, prunable_groups
-from nnprune.prune.surgery.units import group_alive_of, group_keep_masks
+from nnprune.prune.surgery.units import FILTER, group_alive_of, group_keep_masks
 
 GROUP_CRITERIA = ("l1_norm", "l2_norm", "fpgm", "bn_gamma", "taylor_group", "magnitude",
                   "random")
@@ -65,46 +67,46 @@ def group_scores_of(model: Any, groups: list[ChannelGroup], criterion: str, *,
         return {g.name: sum(cs.fpgm_scores(w[p]) for p in g.producers) for g in groups}
     norm = {"l1_norm": "l1", "l2_norm": "l2"}.get(criterion, reduce)
     if norm == "l1":
-        return {g.name: sum(group_scores(np.abs(w[p]), "filter", "l1") for p in g.producers)
+        return {g.name: sum(group_scores(np.abs(w[p]), FILTER, "l1") for p in g.producers)
                 for g in groups}
-    return {g.name: np.sqrt(sum(np.square(group_scores(w[p], "filter", "l2"))
+    return {g.name: np.sqrt(sum(np.square(group_scores(w[p], FILTER, "l2"))
                                 for p in g.producers)) for g in groups}
 
 
-def prune_groups(model: Any, params: Mapping[str, Any], criterion: str, sparsity: Any,
-                 scope: str, exclude: tuple[str, ...], min_keep: int, layer_norm: str,
-                 reduce: str, data: Any, seed: int, *,
-                 rounding: str = "half_up") -> tuple[dict[str, np.ndarray], PruneReport]:
+def prune_groups(model: Any, params: Mapping[str, Any], spec: PruneSpec,
+                 data: Any = None) -> tuple[dict[str, np.ndarray], PruneReport]:
     """({weight name: mask} of every producer pruned, PruneReport over the prunable weights).
 
-    ``params``: the model's prunable parameters by name; the options are ``prune_model``'s,
-    already checked.
+    ``params``: the model's prunable parameters by name; ``spec``: how to prune, checked
+    where it was made (its sparsity and granularity are trusted here).
     """
-    groups = prunable_groups(model, exclude)
-    if isinstance(sparsity, Mapping):
+    groups = prunable_groups(model, tuple(spec.exclusions(params)))
+    sparsity = spec.sparsity
+    if spec.per_layer:
         names = {f"{g.name}.weight": g for g in groups}
         for name in sparsity:
             if name not in names:
                 raise ValueError(f"sparsity names {name!r}, which does not start a prunable "
                                  f"channel group; the groups start at {list(names)}")
         groups = [g for g in groups if f"{g.name}.weight" in sparsity]
-        sparsity = {g.name: sparsity[f"{g.name}.weight"] for g in groups}
-    scores = group_scores_of(model, groups, criterion, data=data, seed=seed, reduce=reduce)
+    scores = group_scores_of(model, groups, spec.criterion, data=data, seed=spec.seed,
+                             reduce=spec.reduce)
     alive = {g.name: group_alive_of(model, g).astype(np.float64) for g in groups}
-    scores = {n: cs.normalise_layer(s * alive[n], layer_norm) for n, s in scores.items()}
+    scores = {n: cs.normalise_layer(s * alive[n], spec.layer_norm) for n, s in scores.items()}
+    targets = {g.name: sparsity[f"{g.name}.weight"] if spec.per_layer else sparsity
+               for g in groups}
+    # one score per channel: the groups' channels are ranked as single weights
+    if spec.scope == "layer":
+        keep = layer_topk(scores, alive, targets, WEIGHT, "l1", spec.rounding)
+    else:
+        keep = global_topk(scores, alive, list(targets), sparsity, WEIGHT, "l1",
+                           spec.rounding, spec.min_keep)
     masks: dict[str, np.ndarray] = {}
-    if groups:
-        if scope == "layer":
-            keep, _ = layerwise_topk_masks(scores, sparsity, alive, rounding=rounding)
-        else:
-            keep, _ = global_topk_masks(scores, sparsity, alive, (), min_keep,
-                                        rounding=rounding)
-        for g in groups:
-            for name, mask in group_keep_masks(model, g, keep[g.name] > 0).items():
-                old = params[name].mask
-                masks[name] = mask if old is None else mask * old
+    for g in groups:
+        for name, mask in group_keep_masks(model, g, keep[g.name] > 0).items():
+            old = params[name].mask
+            masks[name] = mask if old is None else mask * old
     full = {name: masks.get(name, p.mask if p.mask is not None else np.ones(p.shape))
             for name, p in params.items()}
     skipped = tuple(name for name in params if name not in masks)
-    return masks, PruneReport.from_masks(full, skipped,
-                                         None if isinstance(sparsity, Mapping) else sparsity)
+    return masks, PruneReport.from_masks(full, skipped, spec.target)

@@ -57,11 +57,14 @@ import numpy as np
 
 from nnprune.nn import Sequential
 from nnprune.prune.apply import attach_masks, model_masks, named_parameters
+from nnprune.prune.granularity import Granularity
 from nnprune.prune.groups import group_alive, group_scores
 from nnprune.prune.masks import check_mask, check_sparsity, prune_count, ranked_prune
 from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
 from nnprune.prune.surgery.routes import (columns, consumer_reads, find_route, hidden_producers,
                                           layer_configs, width)
+
+FILTER = Granularity("filter")  # a unit of a producer: its weight row w[f], parsed once
 
 
 def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
@@ -94,7 +97,7 @@ def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
             raise ValueError(f"n_remove must be in [0, {n - 1}] for {n} filters (one stays), "
                              f"got {n_remove}")
         k = int(n_remove)
-    scores = group_scores(w.astype(np.float64), "filter", norm)  # (F,)
+    scores = group_scores(w.astype(np.float64), FILTER, norm)  # (F,)
     return np.flatnonzero(~ranked_prune(scores, np.ones(n, bool), k))
 
 
@@ -127,7 +130,7 @@ def dead_units(model: Sequential,
     dead = {}
     for i in hidden_producers(configs):
         name, n = f"{i}.weight", width(configs[i])
-        alive = group_alive(masks[name], "filter") if name in masks else np.ones(n, bool)
+        alive = group_alive(masks[name], FILTER) if name in masks else np.ones(n, bool)
         try:
             route = find_route(configs, i)
         except ValueError:
@@ -206,7 +209,7 @@ def group_alive_of(model: Any, group: ChannelGroup,
     alive = np.zeros(group.width, bool)
     for p in group.producers:
         mask = masks.get(f"{p}.weight")
-        alive |= np.ones(group.width, bool) if mask is None else group_alive(mask, "filter")
+        alive |= np.ones(group.width, bool) if mask is None else group_alive(mask, FILTER)
     return alive
 
 
