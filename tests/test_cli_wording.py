@@ -76,6 +76,7 @@ def test_a_failed_download_does_not_say_pass_download(cli, tmp_path, monkeypatch
     (("--schedule", "gradual", "--finetune-epochs", "0"), "--finetune-epochs"),
     (("--schedule", "lottery", "--finetune-epochs", "0"), "--finetune-epochs"),
     (("--granularity", "2:4", "--sparsity", "0.9"), "--sparsity"),
+    (("--granularity", "kernel"), "--granularity"),
 ])
 def test_schedule_and_granularity_conflicts_are_worded_for_the_command_line(
         cli, tmp_path, argv, option):
@@ -83,7 +84,7 @@ def test_schedule_and_granularity_conflicts_are_worded_for_the_command_line(
     status, _, err = cli("prune", path, "--out", tmp_path / "p.npz", *argv)
     line = cli.one_line(err)
     assert status == 2 and f"argument {option}" in line
-    for python_word in ("finetune_epochs", "None", "sparsity="):
+    for python_word in ("finetune_epochs", "None", "sparsity=", "use granularity"):
         assert python_word not in line
 
 

@@ -65,7 +65,11 @@ def unfit_excluded(args: argparse.Namespace, model: Any) -> tuple[str, ...]:
     from nnprune.prune.apply import prunable_weights
 
     shapes = {name: w.shape for name, w in prunable_weights(model, args.exclude).items()}
-    unfit = args.granularity.unfit_names(shapes)
+    try:
+        unfit = args.granularity.unfit_names(shapes)
+    except ValueError as err:  # no weight fits: said in the command line's words
+        text = str(err).replace("use granularity 'weight'", "use --granularity weight")
+        raise UsageError(f"argument --granularity: {text}") from None
     if unfit:
         print(f"{args.granularity} granularity does not fit {', '.join(unfit)}: left dense")
     return tuple(args.exclude) + tuple(unfit)
