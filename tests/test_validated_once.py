@@ -39,13 +39,12 @@ def test_nnprune_prune_parses_and_checks_once(cli, trained_file, tmp_path, count
 def test_a_workflow_called_with_keywords_parses_and_checks_once(digits, counts, workflow,
                                                                 options):
     """The keyword form is built into specs once; the rounds of ``iterative`` prune to
-    targets derived from the checked one, so they are not checked again. (``iterative``
-    derives them with ``schedules.iterative_sparsities``, a public function that checks its
-    argument: one more check, of the same value.)"""
+    targets derived from the checked one (``schedules.iterative_targets``), so they are not
+    checked again."""
     record = workflow(mlp(), digits, sparsity=0.6, finetune_epochs=0, **options)
     assert record["sparsity_reached"] > 0.3
     assert counts["parse"] == 1
-    assert counts["sparsity"] == (1 if workflow is workflows.oneshot else 2)
+    assert counts["sparsity"] == 1
 
 
 def test_specs_are_trusted_by_the_workflows(digits, counts, monkeypatch):
@@ -64,7 +63,7 @@ def test_specs_are_trusted_by_the_workflows(digits, counts, monkeypatch):
     for _ in range(2):
         workflows.oneshot(mlp(), digits, prune, train)
     workflows.iterative(mlp(), digits, prune, TrainSpec(epochs=0), rounds=2)
-    assert counts == {"parse": 1, "sparsity": 2}  # iterative_sparsities' own check
+    assert counts == {"parse": 1, "sparsity": 1}
     assert len(made) == 2
 
 

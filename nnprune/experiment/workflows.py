@@ -41,7 +41,7 @@ import math
 import time
 from typing import Any, Callable
 
-from nnprune.checks import check_int
+from nnprune.checks import check_choice, check_int
 from nnprune.experiment.runs import (accuracy, at_sparsity, check_dataset, check_trains,
                                      excluded, fit_model, gradients_for, prune_and_rescale,
                                      record, specs)
@@ -49,7 +49,7 @@ from nnprune.experiment.second_order import (SecondOrder, check_first_order, des
                                              second_order_inputs)
 from nnprune.prune.apply import prune_model
 from nnprune.prune.pruner import Pruner
-from nnprune.prune.schedules import Gradual, iterative_sparsities
+from nnprune.prune.schedules import KINDS, Gradual, iterative_targets
 from nnprune.prune.spec import PruneSpec
 from nnprune.experiment.tickets import lottery  # noqa: F401  (one of the workflows)
 from nnprune.train import TrainSpec
@@ -137,7 +137,8 @@ def iterative(model: Any, data: Any, prune: PruneSpec | None = None,
     check_dataset(data)
     exclude, criterion = excluded(model, prune), prune.criterion
     _check_hook(after_prune)
-    targets = iterative_sparsities(prune.sparsity, check_int(rounds, "rounds", 1), kind)
+    targets = iterative_targets(prune.sparsity, check_int(rounds, "rounds", 1),
+                                check_choice(kind, "kind", KINDS))
     dense, log, dropout = accuracy(model, data), [], {}
     before = after = None
     batch_size, seed = train.batch_size, prune.seed

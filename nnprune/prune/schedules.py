@@ -93,9 +93,13 @@ def iterative_sparsities(final_sparsity: float, rounds: int,
       chosen so that round R reaches s_f: (1 − p)^R = 1 − s_f, s_r = 1 − (1 − s_f)^(r/R).
     - linear: s_r = s_f · r / R.
     """
-    s_f = check_sparsity(final_sparsity, "final_sparsity")
-    rounds = check_int(rounds, "rounds", 1)
-    if check_choice(kind, "kind", KINDS) == "geometric":
+    return iterative_targets(check_sparsity(final_sparsity, "final_sparsity"),
+                             check_int(rounds, "rounds", 1), check_choice(kind, "kind", KINDS))
+
+
+def iterative_targets(s_f: float, rounds: int, kind: str) -> list[float]:
+    """``iterative_sparsities`` on arguments already checked (a ``PruneSpec``'s sparsity)."""
+    if kind == "geometric":
         targets = [1 - (1 - s_f) ** (r / rounds) for r in range(1, rounds + 1)]
     else:
         targets = [s_f * r / rounds for r in range(1, rounds + 1)]
