@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor
+from nnprune.checks import check_choice, check_int
 
 LossFn = Callable[[object], Tensor]
 
@@ -102,22 +103,27 @@ def hessian_vector_product(model, loss_fn: LossFn, v: Mapping[str, np.ndarray],
     return {n: (plus[n] - minus[n]) / (2 * step) for n in params}
 
 
+def _unit_products(model, loss_fn: LossFn, name: str, max_size: int, instead: str):
+    """H e_i for each entry i of parameter ``name`` (flattened, C order), one product each:
+    the columns of its Hessian. Refused above ``max_size`` entries, naming what to use
+    ``instead``."""
+    p = _parameters(model, [name])[name]
+    if p.size > max_size:
+        raise ValueError(f"{name!r} has {p.size} entries, more than max_size={max_size}: "
+                         f"use {instead}")
+    for i in range(p.size):
+        e = np.zeros(p.size)
+        e[i] = 1.0
+        yield hessian_vector_product(model, loss_fn, {name: e.reshape(p.shape)})[name].ravel()
+
+
 def hessian(model, loss_fn: LossFn, name: str, max_size: int = 4096) -> np.ndarray:
     """The full (n, n) Hessian of the loss with respect to one parameter (flattened, C order).
 
     n products H e_i, symmetrised as (H + Hᵀ)/2. Refused above ``max_size`` weights.
     """
-    p = _parameters(model, [name])[name]
-    if p.size > max_size:
-        raise ValueError(f"{name!r} has {p.size} entries, more than max_size={max_size}: "
-                         "use hessian_diagonal(method='hutchinson') instead")
-    columns = []
-    for i in range(p.size):
-        e = np.zeros(p.size)
-        e[i] = 1.0
-        product = hessian_vector_product(model, loss_fn, {name: e.reshape(p.shape)})
-        columns.append(product[name].ravel())
-    h = np.stack(columns, axis=1)
+    h = np.stack(list(_unit_products(model, loss_fn, name, max_size,
+                                     "hessian_diagonal(method='hutchinson') instead")), axis=1)
     return (h + h.T) / 2
 
 
@@ -131,24 +137,11 @@ def hessian_diagonal(model, loss_fn: LossFn, names: Iterable[str] | None = None,
     once, so each product costs two backward passes whatever the model's size).
     """
     params = _parameters(model, names)
-    if method == "exact":
-        out = {}
-        for n, p in params.items():
-            if p.size > max_size:
-                raise ValueError(f"{n!r} has {p.size} entries, more than max_size={max_size}: "
-                                 "use method='hutchinson'")
-            diag = np.empty(p.size)
-            for i in range(p.size):
-                e = np.zeros(p.size)
-                e[i] = 1.0
-                product = hessian_vector_product(model, loss_fn, {n: e.reshape(p.shape)})
-                diag[i] = product[n].ravel()[i]
-            out[n] = diag.reshape(p.shape)
-        return out
-    if method != "hutchinson":
-        raise ValueError(f"method must be 'exact' or 'hutchinson', got {method!r}")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    if check_choice(method, "method", ("exact", "hutchinson")) == "exact":
+        return {n: np.array([column[i] for i, column in enumerate(_unit_products(
+                    model, loss_fn, n, max_size, "method='hutchinson'"))]).reshape(p.shape)
+                for n, p in params.items()}
+    check_int(samples, "samples", 1)
     rng = np.random.default_rng(seed)
     total = {n: np.zeros(p.shape) for n, p in params.items()}
     for _ in range(samples):

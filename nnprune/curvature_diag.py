@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from nnprune import nn
+from nnprune.checks import check_choice, check_int
 from nnprune.curvature_tape import backward_squares, chain, output_columns, record
 
 LOSSES = ("cross_entropy", "mse")
@@ -47,16 +48,13 @@ LOSSES = ("cross_entropy", "mse")
 def _diagonal(model, x, y, loss, kind, batch_size, units=None):
     """{param: diagonal} of ``kind`` summed over batches of the walk (``curvature_tape``);
     ``units``, if given, receives each weight layer's mean unit curvature."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_choice(loss, "loss", LOSSES)
     layers = chain(model)
     x = np.asarray(x)
-    if len(x) == 0 or (loss == "cross_entropy" and len(np.asarray(y)) != len(x)) \
-            or (loss == "mse" and len(np.asarray(y)) != len(x)):
+    if len(x) == 0 or len(np.asarray(y)) != len(x):
         raise ValueError(f"x and y must hold the same positive number of samples, got "
                          f"{len(x)} and {len(np.asarray(y))}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size", 1)
     total, unit_sums = {}, {}
     # the model's float dtype: float32 halves the cost, float64 models are computed in float64
     dtype = np.result_type(np.float32, *(p.dtype for p in model.parameters()))
@@ -137,8 +135,7 @@ def hessian_diagonals(model: Any, x: np.ndarray, y: np.ndarray, kind: str = "gau
     from nnprune import curvature
     from nnprune.functional import cross_entropy
 
-    if kind not in HESSIANS:
-        raise ValueError(f"hessian must be one of {HESSIANS}, got {kind!r}")
+    check_choice(kind, "hessian", HESSIANS)
     params = dict(model.named_parameters())
     names = [n for n, p in params.items() if n.endswith("weight") and p.ndim >= 2] \
         if names is None else list(names)

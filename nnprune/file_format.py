@@ -1,11 +1,6 @@
-"""The nnprune file layout: a tagged ``.npz`` of plain arrays, and the checks on reading one.
-
-Every nnprune file holds ``format`` (``"nnprune.model"`` or ``"nnprune.masks"``) and
-``version`` (the layout version, 1); ``nnprune.io`` describes the other keys. Reading trusts
-nothing the file says until it is checked: the first bytes, the format tag and version, then
-each member's name, dtype and declared size against the zip directory and a budget
-(``nnprune.archive``), and the nesting of JSON text before it is parsed. Every refusal is one
-ValueError line naming the file.
+"""The nnprune file layout: a ``.npz`` of plain arrays tagged ``format`` (``"nnprune.model"``
+or ``"nnprune.masks"``) and ``version`` (1), and the checks on reading one, in the order
+``nnprune.io`` describes (the members themselves: ``nnprune.archive``).
 """
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nnprune import nn
+from nnprune.checks import check_int
 
 
 def _size(input_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -36,16 +37,15 @@ def _size(input_size: int | tuple[int, int]) -> tuple[int, int]:
     return int(hw[0]), int(hw[1])
 
 
-def _common(in_channels: Any, num_classes: Any, seed: Any, init: Any = "torch",
-            bias_init: Any = None) -> np.random.Generator:
-    """Check the arguments every builder shares; the generator all its layers draw from."""
+def _common(in_channels: Any, num_classes: Any, seed: Any, dtype: Any, init: Any,
+            bias_init: Any) -> dict[str, Any]:
+    """Check the arguments every builder shares; the options of all its layers (one
+    generator seeded by ``seed``, the dtype and the initialisation)."""
     nn.init.resolve_bias_init(nn.init.check_init(init), bias_init)
-    for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    check_int(in_channels, "in_channels", 1)
+    check_int(num_classes, "num_classes", 1)
+    rng = np.random.default_rng(check_int(seed, "seed", 0))
+    return dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
 
 
 def _scaled(c: int, width: float) -> int:
@@ -67,8 +67,7 @@ def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any =
     5→fc3).
     """
     h, w = _size(input_size)
-    rng = _common(in_channels, num_classes, seed, init, bias_init)
-    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
+    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     h1, h2 = _scaled(300, width), _scaled(100, width)
     return nn.Sequential(
         nn.Flatten(),
@@ -94,8 +93,7 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
                                 or padding < 0):
         raise ValueError(f"padding must be None or an int >= 0, got {padding!r}")
     pad = (0 if min(h, w) >= 28 else 2) if padding is None else padding
-    rng = _common(in_channels, num_classes, seed, init, bias_init)
-    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
+    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     c1, c2, f1 = _scaled(20, width), _scaled(50, width), _scaled(500, width)
     for _ in range(2):  # two conv + pool blocks
         h, w = (h + 2 * pad - 4) // 2, (w + 2 * pad - 4) // 2
@@ -121,8 +119,7 @@ def simple_cnn(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32
     h, w = _size(input_size)
     if h < 4 or w < 4:
         raise ValueError(f"simple_cnn needs an input of at least 4×4, got {input_size!r}")
-    rng = _common(in_channels, num_classes, seed, init, bias_init)
-    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
+    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     c1, c2, f1 = _scaled(16, width), _scaled(32, width), _scaled(128, width)
     return nn.Sequential(
         nn.Conv2d(in_channels, c1, 3, padding=1, **kw), nn.ReLU(), nn.MaxPool2d(2),
@@ -148,8 +145,7 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     A max-pool that would shrink a map below 1×1 is left out, so small inputs still fit.
     """
     h, w = _size(input_size)
-    rng = _common(in_channels, num_classes, seed, init, bias_init)
-    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
+    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     layers: list[nn.Module] = []
     c = in_channels
     for v in VGG16_LAYERS:
@@ -203,8 +199,7 @@ def resnet(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110), "
                          f"got {depth!r}")
-    rng = _common(in_channels, num_classes, seed, init, bias_init)
-    kw = dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
+    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     widths = [_scaled(c, width) for c in (16, 32, 64)]
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, **kw),

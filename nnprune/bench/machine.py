@@ -1,9 +1,6 @@
-"""The machine a benchmark runs on, and where its figures go.
-
-Other processes on the cores and OPENBLAS_CORETYPE (which picks OpenBLAS's GEMM kernel)
-change every figure, so each bench records the BLAS, the CPUs and the load average with its
-results. The table goes to standard output, or to standard error when the JSON goes to
-standard output (``--json -``).
+"""The machine a benchmark runs on (BLAS, CPUs, load average: see ``bench.timing``), and
+where its figures go: the table to standard output, or to standard error when the JSON goes
+to standard output (``--json -``).
 """
 from __future__ import annotations
 

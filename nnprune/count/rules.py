@@ -1,18 +1,9 @@
-"""Per-layer arithmetic for ``nnprune.count``: output shape and weight reuse of each layer type.
-
-Shapes here are per image, without the batch axis: ``(C, H, W)`` for feature maps and
-``(D,)`` for flat features. Each rule maps ``(name, layer, input shape)`` to
-``(output shape, weight_uses)``, where ``weight_uses`` is how many multiply-accumulates every
-entry of the layer's weight takes part in for one image:
-
-- Conv2d: ``OH·OW`` (each filter tap meets one input value per output position), so
-  ``macs = OH·OW·|W| = OH·OW·F·C·kh·kw``, every kernel tap counted at every output position,
-  including taps that fall on zero padding (as PyTorch-side counters do);
-- Linear: ``1``, so ``macs = |W| = in_features·out_features``;
-- every other layer: ``0`` (pooling, BatchNorm, activations and dropout are not counted).
-
-With MACs written as ``weight_uses·|W|``, the effective MACs of a pruned layer,
-``macs × density``, are the exact integer ``weight_uses·nnz(W)``.
+"""Per-layer arithmetic for ``nnprune.count`` (shapes per image, no batch axis: ``(C, H, W)``
+or ``(D,)``). Each rule maps ``(name, layer, input shape)`` to ``(output shape,
+weight_uses)``, ``weight_uses`` being how many multiply-accumulates each entry of the
+layer's weight takes part in for one image: Conv2d ``OH·OW`` (padding taps included),
+Linear ``1``, every other layer ``0``. So ``macs = weight_uses·|W|`` and the effective MACs
+of a pruned layer are the exact integer ``weight_uses·nnz(W)``.
 """
 from __future__ import annotations
 

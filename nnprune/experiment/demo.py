@@ -13,11 +13,8 @@ sparsity, with an accuracy-vs-MACs chart and per-layer sensitivity curves
 (``demo_criteria``). The output folder gets ``results.json`` (the structured runs under
 ``"structured"``), ``report.md`` and ``figures/``.
 
-The demo checks three expectations on its own numbers (they are measured, not assumed,
-``demo_checks``): the MLP at 90 % global magnitude sparsity with fine-tuning loses at most
-1 point of test accuracy; random pruning at that sparsity is clearly worse (at least 5
-points below magnitude, both fine-tuned); magnitude pruning without fine-tuning stays within
-1 point of the dense accuracy up to at least 50 % sparsity.
+The demo checks three expectations on its own numbers (measured, not assumed: see
+``demo_checks``).
 """
 from __future__ import annotations
 
@@ -29,6 +26,7 @@ from typing import Any
 
 from nnprune import data as datasets
 from nnprune import models, train
+from nnprune.checks import check_bool, check_int
 from nnprune.experiment.demo_checks import (MLP, TARGET_SPARSITY, check_lines,  # noqa: F401
                                             checks_markdown, demo_checks)
 from nnprune.experiment.demo_criteria import (CRITERIA, criteria_figures, criteria_lines,
@@ -104,11 +102,8 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, quick: bool = False, s
     ``echo`` receives the lines to print. Returns ``{"records", "checks", "paths",
     "structured", "seconds"}``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    if not isinstance(quick, bool):
-        raise TypeError(f"quick must be a bool, got {type(quick).__name__}")
-    settings = QUICK if quick else FULL
+    check_int(seed, "seed", 0)
+    settings = QUICK if check_bool(quick, "quick") else FULL
     start = time.perf_counter()
     data = datasets.digits(seed=seed)
     echo(f"nnprune demo ({'quick' if quick else 'full'}): {data.description}")

@@ -26,15 +26,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from nnprune.experiment.results import check_records
+from nnprune.experiment.results import check_path, check_records
 
 PathLike = str | os.PathLike
 
 
 def _check_path(path: Any) -> Path:
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise TypeError(f"path must be a non-empty str or os.PathLike, got {path!r}")
-    path = Path(path)
+    path = check_path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png (figures are PNG files), got {str(path)!r}")
     return path

@@ -15,7 +15,8 @@ from nnprune.experiment.findings import (key_findings, nearest_sparsity, percent
                                          tolerated_sparsity)
 from nnprune.experiment.results import (RECORD_FIELDS, RESULTS_FORMAT,  # noqa: F401
                                         RESULTS_VERSION, check_records, read_results,
-                                        write_json, write_results, write_text)
+                                        write_json, write_results)
+from nnprune.files import atomic_write_text
 
 
 def _int(value: Any) -> str:
@@ -81,4 +82,4 @@ def write_report(path: str | os.PathLike, records: Sequence[Mapping[str, Any]], 
             lines += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
     for heading, body in sections:
         lines += [f"## {heading}", "", body.strip(), ""]
-    return write_text(path, "\n".join(lines).rstrip() + "\n")
+    return atomic_write_text(path, "\n".join(lines).rstrip() + "\n")

@@ -38,10 +38,11 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, fsync'd,
-    then ``os.replace`` over the target, so readers see the old file or the new one."""
-    return atomic_write_text(path, text)
+def check_path(path: Any) -> Path:
+    """``path`` as a Path, or a TypeError: a non-empty str or os.PathLike."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise TypeError(f"path must be a non-empty str or os.PathLike, got {path!r}")
+    return Path(path)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -49,13 +50,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
     NaN and infinity are refused (JSON has neither): write None instead.
     """
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise TypeError(f"path must be a non-empty str or os.PathLike, got {path!r}")
+    check_path(path)
     try:
         text = json.dumps(obj, indent=2, default=_plain, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise ValueError(f"cannot write {os.fspath(path)!r} as JSON: {err}") from None
-    return write_text(path, text + "\n")
+    return atomic_write_text(path, text + "\n")
 
 
 def check_records(records: Any, fields: Sequence[str] = RECORD_FIELDS) -> list[dict[str, Any]]:

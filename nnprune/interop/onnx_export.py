@@ -78,15 +78,12 @@ class _Graph:
 def _add_layer(graph: _Graph, name: str, layer: Module) -> None:
     kind = type(layer).__name__
     params = {leaf: p.data for leaf, p in layer._parameters.items()}
+    # Gemm and Conv read the weight, then the bias if there is one
+    inputs = [graph.constant(f"{name}.{leaf}", params[leaf]) for leaf in ("weight", "bias")
+              if leaf in params and kind in ("Linear", "Conv2d")]
     if kind == "Linear":
-        inputs = [graph.constant(f"{name}.weight", params["weight"])]
-        if "bias" in params:
-            inputs.append(graph.constant(f"{name}.bias", params["bias"]))
         graph.node("Gemm", name, inputs, transB=1)
     elif kind == "Conv2d":
-        inputs = [graph.constant(f"{name}.weight", params["weight"])]
-        if "bias" in params:
-            inputs.append(graph.constant(f"{name}.bias", params["bias"]))
         (ph, pw) = layer.padding
         graph.node("Conv", name, inputs, kernel_shape=list(layer.kernel_size),
                    strides=list(layer.stride), pads=[ph, pw, ph, pw],

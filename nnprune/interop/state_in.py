@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from nnprune.checks import check_bool, check_choice
 from nnprune.foreign import reject_foreign
 from nnprune.interop.state_pairing import keras_flatten_order, pair_units
 from nnprune.interop.state_units import (Unit, describe, target_units, units_from_dict,
@@ -129,12 +130,9 @@ def _check_arguments(model: Any, state: Any, key_map: Any, match: Any, layout: A
     if not by_list and not isinstance(state, Mapping):
         raise TypeError(f"state must be a dict name -> array or a list of arrays, got "
                         f"{type(state).__name__}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if match not in MATCHES:
-        raise ValueError(f"match must be one of {MATCHES}, got {match!r}")
-    if not isinstance(strict, bool):
-        raise TypeError(f"strict must be a bool, got {strict!r}")
+    check_choice(layout, "layout", LAYOUTS)
+    check_choice(match, "match", MATCHES)
+    check_bool(strict, "strict")
     if key_map is not None and (not isinstance(key_map, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in key_map.items())):
         raise TypeError(f"key_map must be a dict of str -> str, got {key_map!r}")

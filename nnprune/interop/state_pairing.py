@@ -1,11 +1,6 @@
-"""Pairing source units with the model's: by name, then by unique signature or in order.
-
-A source module named like an nnprune module is that module. With ``match="shape"`` the rest
-pair up when exactly one source module and one nnprune module have a given signature
-(several with the same signature are refused, naming the candidates); with
-``match="order"`` they pair up in order. Keras flattens (H, W, C) feature maps where
-nnprune flattens (C, H, W): ``keras_flatten_order`` reorders the inputs of the Linear that
-follows.
+"""Pairing source units with the model's (rules 2 and 3 of ``state_in``): by name, then by
+unique signature or in order; ``keras_flatten_order`` reorders the inputs of a Linear after
+Keras's (H, W, C) flatten to nnprune's (C, H, W).
 """
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Units: the arrays of one module, by leaf name, read from a source or from the model.
-
-A source entry's name is split at its last ``.`` or ``/`` into a *module* and a *leaf*
-(``"features.0.weight"`` -> ``("features.0", "weight")``, ``"dense/kernel:0"`` ->
-``("dense", "kernel")``); other frameworks' leaves are renamed to PyTorch's (``LEAF_ALIASES``)
-and ``layout="keras"`` kernels transposed to PyTorch's layout. ``torch.nn.utils.prune``'s
-``weight_orig`` and ``weight_mask`` become the unit's ``weight`` and its mask. A unit's
-*signature*, its leaf names and shapes, is what matching compares.
+"""Units: the arrays of one module, by leaf name, read from a source (named and laid out as
+``state_in`` describes) or from the model. A unit's *signature*, its leaf names and shapes,
+is what matching compares.
 """
 from __future__ import annotations
 
