@@ -26,11 +26,6 @@ def timings(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> list[float]:
     return times
 
 
-def median_ms(fn: Callable[[], Any], repeat: int) -> float:
-    """Median milliseconds of ``repeat`` calls after two warm-up calls."""
-    return 1e3 * statistics.median(timings(fn, repeat))
-
-
 def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """(wall, CPU) seconds of each function over ``repeat`` rounds, each round calling every

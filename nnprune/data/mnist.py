@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnprune.checks import check_choice
 from nnprune.data.dataset import (Dataset, build_dataset, check_fraction, check_seed,
                                   stratified_split)
 from nnprune.data.download import DatasetNotFoundError, data_root, fetch
@@ -185,8 +186,7 @@ def _read_pair(source: _Source, paths: dict[str, Path], prefix: str,
 
 def _load(source: _Source, root, split: str, test_fraction, seed, download: bool,
           standardize: bool, dtype, verify: bool) -> Dataset:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice(split, "split", SPLITS)
     if not isinstance(download, bool) or not isinstance(verify, bool):
         raise TypeError(f"download and verify must be bools, got {download!r} and {verify!r}")
     seed = check_seed(seed)
@@ -251,9 +251,7 @@ def t10k_arrays(name: str = "mnist", root: str | os.PathLike | None = None, *,
     "fashion_mnist"), unsplit and unscaled, in file order: (N, 1, 28, 28) uint8, (N,) uint8.
     For a split of one's own (``data.from_arrays(x, y, train_index=..., test_index=...)``)."""
     sources = {"mnist": _MNIST, "fashion_mnist": _FASHION}
-    if name not in sources:
-        raise ValueError(f"name must be one of {sorted(sources)}, got {name!r}")
-    source = sources[name]
+    source = sources[check_choice(name, "name", tuple(sorted(sources)))]
     names = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     paths = _locate(source, data_root(source.name, root), names, download)
     return _read_pair(source, paths, "t10k", verify)

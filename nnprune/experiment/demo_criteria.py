@@ -53,9 +53,7 @@ def criteria_runs(trained: Module, data: Any, *, sparsity: float, finetune_epoch
 
 def criteria_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The report's table of criterion records and the best criterion in words."""
-    rows = check_records(rows, CRITERION_FIELDS)
-    if not rows:
-        raise ValueError("rows is empty: there is no criterion run to report")
+    rows = check_records(rows, CRITERION_FIELDS, "there is no criterion run to report")
     first = rows[0]
     lines = [f"`{first['model']}`: {100 * first['sparsity']:.0f}% of the filters and hidden "
              f"neurons of every hidden layer removed by each criterion (layer-wise), units "

@@ -177,9 +177,7 @@ def structured_table(records: Sequence[Mapping[str, Any]]) -> str:
 
 def structured_markdown(records: Sequence[Mapping[str, Any]]) -> str:
     """The report's section: what was done, the table, and the figures in words."""
-    records = check_records(records, STRUCTURED_FIELDS)
-    if not records:
-        raise ValueError("records is empty: there is no structured run to report")
+    records = check_records(records, STRUCTURED_FIELDS, "there is no structured run to report")
     first = records[0]
     epochs = f"{first['finetune_epochs']} epoch{'s' if first['finetune_epochs'] != 1 else ''}"
     text = [f"`{first['model']}`, from the same trained weights: magnitude filter pruning "

@@ -65,7 +65,8 @@ def accuracy_vs_sparsity(records: Sequence[Mapping[str, Any]], path: PathLike, *
     after fine-tuning, the dashed line with hollow markers without it. The dense accuracy
     (``accuracy_dense``, if present) is a grey dotted line.
     """
-    records = _check_records(records, ("criterion", "sparsity", "accuracy_before_finetune"))
+    records = check_records(records, ("criterion", "sparsity", "accuracy_before_finetune"),
+                            "there is nothing to plot")
     keys = ["criterion"] + [k for k in ("scope", "granularity")
                             if len({str(r.get(k)) for r in records}) > 1]
     series: dict[str, list[Mapping[str, Any]]] = {}
@@ -121,14 +122,6 @@ def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: PathLike,
     ax.set_title(title)
     ax.legend(fontsize=7)
     return _save(fig, _check_path(path))
-
-
-def _check_records(records: Any, required: Sequence[str]) -> list[dict[str, Any]]:
-    """A non-empty list of dicts with the ``required`` fields (``report.check_records``)."""
-    records = check_records(records, fields=required)
-    if not records:
-        raise ValueError("records is empty: there is nothing to plot")
-    return records
 
 
 # ---------------------------------------------------------------------- per-layer sparsity

@@ -59,9 +59,7 @@ def write_report(path: str | os.PathLike, records: Sequence[Mapping[str, Any]], 
     report's folder*, so the folder can be moved as a whole. ``sections``: extra
     (heading, markdown body) pairs appended at the end. Written atomically.
     """
-    records = check_records(records)
-    if not records:
-        raise ValueError("records is empty: there is nothing to report")
+    records = check_records(records, empty="there is nothing to report")
     path = Path(path)
     folder = path.parent.resolve()
     lines = [f"# {title}", ""]

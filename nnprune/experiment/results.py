@@ -58,9 +58,10 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
-def check_records(records: Any, fields: Sequence[str] = RECORD_FIELDS) -> list[dict[str, Any]]:
+def check_records(records: Any, fields: Sequence[str] = RECORD_FIELDS,
+                  empty: str | None = None) -> list[dict[str, Any]]:
     """``records`` as a list of dicts that each have every one of ``fields`` (by default
-    every field of ``RECORD_FIELDS``)."""
+    every field of ``RECORD_FIELDS``); not empty when ``empty`` says why it must not be."""
     if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Sequence):
         raise TypeError(f"records must be a list of dicts, got {type(records).__name__}")
     for i, r in enumerate(records):
@@ -69,6 +70,8 @@ def check_records(records: Any, fields: Sequence[str] = RECORD_FIELDS) -> list[d
         missing = [k for k in fields if k not in r]
         if missing:
             raise ValueError(f"records[{i}] lacks the fields {missing}; it has {sorted(r)}")
+    if empty and not records:
+        raise ValueError(f"records is empty: {empty}")
     return [dict(r) for r in records]
 
 
