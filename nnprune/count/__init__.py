@@ -29,12 +29,9 @@ The package: ``model.py`` (``count``, the walk through the layers), ``rules.py``
 type's output shape and weight uses), ``alive.py`` (the channels a pruned unit leaves dead),
 ``arrays.py`` (``count_arrays``), ``report.py`` (``CostReport``, ``ArrayCostReport``).
 """
-from nnprune.count.alive import alive_after, input_alive, live_weight
 from nnprune.count.arrays import count_arrays
 from nnprune.count.model import count, leaf_layers
-from nnprune.count.report import ArrayCostReport, CostReport, LayerCost, Shape, TensorCost
-from nnprune.count.rules import RULES, conv_output_size, rule_for
+from nnprune.count.report import ArrayCostReport, CostReport, LayerCost, TensorCost
 
 __all__ = ["count", "count_arrays", "leaf_layers", "CostReport", "LayerCost", "ArrayCostReport",
-           "TensorCost", "Shape", "conv_output_size", "rule_for", "RULES", "alive_after",
-           "input_alive", "live_weight"]
+           "TensorCost"]
