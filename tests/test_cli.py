@@ -266,8 +266,9 @@ def test_kernel_granularity_prunes_whole_conv_kernels_and_leaves_linears_dense(
     assert metadata["pruning"]["exclude"] == ["7.weight", "9.weight"]
     status, _, err = cli("prune", trained, "--granularity", "kernel", "--out",
                          tmp_path / "x.npz")
-    assert status == 1
-    assert_one_line_error(err, "'kernel' needs conv weights", "granularity 'weight'")
+    assert status == 2  # a usage error, worded for the command line
+    assert_one_line_error(err, "argument --granularity", "'kernel' needs conv weights",
+                          "--granularity weight")
 
 
 def test_n_m_leaves_the_layers_it_cannot_group_dense(cli, trained_cnn, tmp_path):
