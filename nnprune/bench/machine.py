@@ -10,13 +10,13 @@ import os
 import sys
 from typing import Any, Callable
 
+from nnprune.threads import fixed_blas_threads
+
 
 def blas_info() -> str:
-    """The BLAS NumPy calls, as threadpoolctl reports it."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl is not installed: pip install threadpoolctl)"
+    """The BLAS NumPy calls, as threadpoolctl (a dependency of nnprune) reports it."""
+    from threadpoolctl import threadpool_info
+
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     return "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')} "
                      f"kernel, {i.get('num_threads')} threads)" for i in libs) or "none found"
@@ -34,14 +34,8 @@ def blas_line(result: dict[str, Any]) -> str:
 
 
 def blas_threads(threads: int | None) -> Any:
-    """A context that runs the BLAS on ``threads`` threads (nothing if None)."""
-    if threads is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError as err:
-        raise ValueError("--threads needs threadpoolctl: pip install threadpoolctl") from err
-    return threadpool_limits(threads, user_api="blas")
+    """A context that runs the BLAS on exactly ``threads`` threads (nothing if None)."""
+    return contextlib.nullcontext() if threads is None else fixed_blas_threads(threads)
 
 
 def import_torch(skip: bool, threads: int | None = None) -> Any:
