@@ -59,14 +59,19 @@ def check_real(value: Any, name: str) -> float:
     return float(value)
 
 
-def check_number(value: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:
+def check_number(value: Any, name: str, minimum: float = 0.0, strict: bool = False,
+                 maximum: float | None = None, high_open: bool = False) -> float:
     """``value`` as a float, or a clear error: a finite real number (not bool) >= ``minimum``
-    (> with ``strict``): a TypeError for another type, a ValueError out of range."""
+    (> with ``strict``) and, if given, <= ``maximum`` (< with ``high_open``): a TypeError
+    for another type, a ValueError out of range."""
     if not _is_real(value):
         raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
-    if not (math.isfinite(value) and (value > minimum if strict else value >= minimum)):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} "
-                         f"{minimum:g}, got {value!r}")
+    low = value > minimum if strict else value >= minimum
+    high = maximum is None or (value < maximum if high_open else value <= maximum)
+    if not (math.isfinite(value) and low and high):
+        want = f"{'>' if strict else '>='} {minimum:g}" if maximum is None else \
+            f"in {'(' if strict else '['}{minimum:g}, {maximum:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number {want}, got {value!r}")
     return float(value)
 
 

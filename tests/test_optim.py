@@ -195,7 +195,7 @@ def test_step_lr_and_cosine_reach_their_formulas_and_endpoints():
     (lambda p: CosineAnnealingLR(SGD(p, 0.1), T_max=3, eta_min=1.0), "eta_min"),
     (lambda p: CosineAnnealingLR(SGD(p, 0.1), T_max=3, eta_min="0"), "eta_min must be a number"),
     (lambda p: StepLR(SGD(p, 0.1), step_size=1, gamma="0.5"), "gamma must be a number"),
-    (lambda p: StepLR(SGD(p, 0.1), step_size=1, gamma=0), "gamma must be in"),
+    (lambda p: StepLR(SGD(p, 0.1), step_size=1, gamma=0), r"gamma must be a finite number in \(0, 1\]"),
     (lambda p: SGD(p[0], 0.1), "iterable of Parameters"),
     (lambda p: SGD(p + p, 0.1), r"params\[1\] is the same Parameter as params\[0\]"),
     (lambda p: SGD(p, 0.1, momentum=0.9, nesterov="yes"), "nesterov must be a bool"),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nnprune.checks import check_bool, check_number
 from nnprune.data.dataset import (Dataset, build_dataset, check_fraction, check_seed,
                                   stratified_split)
 
@@ -94,10 +95,8 @@ def from_arrays(x: Any, y: Any, x_test: Any = None, y_test: Any = None, *,
     >>> data.input_shape, len(data.y_train), len(data.y_test)
     ((1, 1, 4), 8, 2)
     """
-    if not isinstance(stratify, (bool, np.bool_)):
-        raise TypeError(f"stratify must be a bool, got {stratify!r}")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    check_bool(stratify, "stratify")
+    check_number(scale, "scale", strict=True)
     x = _images(x, "x")
     y = _labels(y, len(x), "y")
     if (x_test is None) != (y_test is None):

@@ -8,12 +8,12 @@
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 
+from nnprune.checks import check_bool, check_int, check_number
 from nnprune.data.loader import channel_stats
 
 
@@ -55,18 +55,12 @@ class Dataset:
 
 def check_fraction(test_fraction, name: str = "test_fraction") -> float:
     """test_fraction as a float strictly between 0 and 1."""
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
-        raise TypeError(f"{name} must be a float in (0, 1), got {test_fraction!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {test_fraction!r}")
-    return float(test_fraction)
+    return check_number(test_fraction, name, strict=True, maximum=1.0, high_open=True)
 
 
 def check_seed(seed) -> int:
     """seed as an int >= 0."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return int(seed)
+    return check_int(seed, "seed", 0)
 
 
 def check_float_dtype(dtype) -> np.dtype:
@@ -132,8 +126,7 @@ def build_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
     Shapes: x (N, C, H, W) raw pixels (e.g. uint8), y (N,) integers.
     """
     dtype = check_float_dtype(dtype)
-    if not isinstance(standardize, (bool, np.bool_)):
-        raise TypeError(f"standardize must be a bool, got {standardize!r}")
+    check_bool(standardize, "standardize")
     # convert straight to the target dtype (float32 for CIFAR is 600 MB; float64 would double it)
     xtr = np.asarray(x_train).astype(dtype)
     xte = np.asarray(x_test).astype(dtype)

@@ -7,10 +7,11 @@ in every run, whichever epoch a run starts from (``set_epoch``).
 """
 from __future__ import annotations
 
-import numbers
 from typing import Iterator
 
 import numpy as np
+
+from nnprune.checks import check_bool, check_int
 
 # Statistics are summed over this many samples at a time, so CIFAR-sized float32 arrays
 # never get a full float64 copy.
@@ -115,15 +116,6 @@ def standardize(x: np.ndarray, mean=None, std=None) -> np.ndarray:
     return out
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    """value as an int >= minimum, or a clear TypeError/ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 class DataLoader:
     """Iterate over (x_batch, y_batch) mini-batches of NumPy arrays.
 
@@ -155,13 +147,11 @@ class DataLoader:
             raise ValueError("the dataset is empty: x and y hold 0 samples")
         if not np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
             raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
-        if not isinstance(drop_last, (bool, np.bool_)):
-            raise TypeError(f"drop_last must be a bool, got {drop_last!r}")
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        check_bool(shuffle, "shuffle")
+        check_bool(drop_last, "drop_last")
         if seed is not None:
-            seed = _check_int(seed, "seed", 0)
+            seed = check_int(seed, "seed", 0)
         if shuffle and seed is None:
             raise ValueError("shuffle=True needs an explicit seed (an int >= 0), so that the "
                              "batches are reproducible; pass seed=0 for example")
@@ -178,11 +168,11 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use the order of ``epoch`` (an int >= 0)."""
-        self.epoch = _check_int(epoch, "epoch", 0)
+        self.epoch = check_int(epoch, "epoch", 0)
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of ``epoch`` in visiting order: (N,) int64."""
-        epoch = _check_int(epoch, "epoch", 0)
+        epoch = check_int(epoch, "epoch", 0)
         n = len(self.x)
         if not self.shuffle:
             return np.arange(n)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.validation import check_float, check_vector
+from nnprune.functional.validation import check_dout, check_float, check_vector
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
@@ -41,9 +41,7 @@ def linear_backward(dout: np.ndarray, cache: tuple
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """dx (..., in), dW (out, in), db (out,) or None from dout (..., out)."""
     x, w, has_bias = cache
-    if dout.shape != x.shape[:-1] + (w.shape[0],):
-        raise ValueError(f"dout must have the output's shape {x.shape[:-1] + (w.shape[0],)}, "
-                         f"got {dout.shape}")
+    check_dout(dout, x.shape[:-1] + (w.shape[0],))
     d2 = dout.reshape(-1, w.shape[0])  # (M, out)
     dx = dout @ w
     dw = d2.T @ x.reshape(-1, w.shape[1])

@@ -17,21 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.validation import check_float
+from nnprune.checks import check_choice
+from nnprune.functional.validation import check_dout, check_float
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-
-
-def _check_dout(dout: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    dout = np.asarray(dout)
-    if dout.shape != shape:
-        raise ValueError(f"dout must have the output's shape {shape}, got {dout.shape}")
-    return dout
 
 
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
@@ -65,7 +54,7 @@ def log_softmax_forward(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, tupl
 def log_softmax_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dx (shape of x) = dout − softmax · Σ_axis dout."""
     out, axis = cache
-    dout = _check_dout(dout, out.shape)
+    dout = check_dout(dout, out.shape)
     return dout - np.exp(out) * dout.sum(axis=axis, keepdims=True)
 
 
@@ -93,7 +82,7 @@ def cross_entropy_forward(logits: np.ndarray, target: np.ndarray, reduction: str
     if target.min() < 0 or target.max() >= k:
         raise ValueError(f"target labels must be in [0, {k}), got labels in "
                          f"[{target.min()}, {target.max()}]")
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     logp, _ = log_softmax_forward(logits, axis=1)
     losses = -logp[np.arange(n), target]
     return _reduce(losses, reduction), (logp, target, reduction)
@@ -105,7 +94,7 @@ def cross_entropy_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     n = logp.shape[0]
     grad = np.exp(logp)  # softmax
     grad[np.arange(n), target] -= 1
-    dout = _check_dout(dout, (n,) if reduction == "none" else ()).astype(grad.dtype, copy=False)
+    dout = check_dout(dout, (n,) if reduction == "none" else ()).astype(grad.dtype, copy=False)
     if reduction == "none":
         return grad * dout[:, None]
     return grad * (dout / n if reduction == "mean" else dout)
@@ -126,7 +115,7 @@ def mse_loss_forward(a: np.ndarray, b: np.ndarray, reduction: str = "mean"
                          f"{b.shape}")
     if a.size == 0:
         raise ValueError(f"mse_loss of empty arrays (shape {a.shape})")
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     diff = a - b
     return _reduce(diff * diff, reduction), (diff, reduction)
 
@@ -134,7 +123,7 @@ def mse_loss_forward(a: np.ndarray, b: np.ndarray, reduction: str = "mean"
 def mse_loss_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(da, db) with da = 2 (a − b) · dout (/ n for "mean") and db = −da."""
     diff, reduction = cache
-    dout = _check_dout(dout, diff.shape if reduction == "none" else ())
+    dout = check_dout(dout, diff.shape if reduction == "none" else ())
     scale = 2.0 / diff.size if reduction == "mean" else 2.0
     da = diff * (dout.astype(diff.dtype, copy=False) * diff.dtype.type(scale))
     return da, -da

@@ -12,15 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from nnprune.autograd.function import Function
+from nnprune.checks import check_bool, check_probability
 from nnprune.functional.validation import check_float
 
 
 def check_dropout_args(p: float, training: bool, rng: np.random.Generator | None) -> None:
     """Raise a clear error for a bad p, training flag or generator."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
-        raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be a bool, got {type(training).__name__}")
+    check_probability(p, "p", high_open=True)
+    check_bool(training, "training")
     if training and p > 0 and not isinstance(rng, np.random.Generator):
         raise TypeError(f"dropout in training needs rng, a np.random.Generator "
                         f"(np.random.default_rng(seed)), got {type(rng).__name__}")

@@ -25,7 +25,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.validation import check_float, check_vector
+from nnprune.checks import check_bool, check_number
+from nnprune.functional.validation import check_dout, check_float, check_vector
 
 
 class NormCache(NamedTuple):
@@ -58,12 +59,9 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray
     for name, buf in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
                       ("running_var", running_var)):
         check_vector(name, buf, c, "channel")
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be a bool, got {type(training).__name__}")
-    if isinstance(momentum, bool) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps!r}")
+    check_bool(training, "training")
+    check_number(momentum, "momentum", maximum=1.0)
+    check_number(eps, "eps", strict=True)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must be given together (or both None)")
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
@@ -95,8 +93,7 @@ def batch_norm_backward(dout: np.ndarray, cache: NormCache
                         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """dx (shape of x), dgamma (C,) or None, dbeta (C,) or None from dout (shape of x)."""
     xhat, inv_std, gamma, has_beta, training = cache
-    if dout.shape != xhat.shape:
-        raise ValueError(f"dout must have the output's shape {xhat.shape}, got {dout.shape}")
+    check_dout(dout, xhat.shape)
     axes = (0,) if xhat.ndim == 2 else (0, 2, 3)
     shape = (1, -1) + (1,) * (xhat.ndim - 2)
     dbeta = dout.sum(axis=axes)

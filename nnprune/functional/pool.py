@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nnprune.autograd.function import Function
-from nnprune.functional.validation import Pair, check_float, pair
+from nnprune.functional.validation import Pair, check_dout, check_float, pair
 
 
 class PoolGeometry(NamedTuple):
@@ -118,7 +118,7 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: int | Pair, stride: int | Pai
 def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """dx (N, C, H, W): dout (N, C, OH, OW) added at each window's first maximum."""
     g, arg = cache
-    _check_dout(dout, g)
+    check_dout(dout, g.x_shape[:2] + g.out_hw)
     dxp = _padded_grad(dout, g)
     for k, index in _offsets(g):
         if _overlapping(g):
@@ -150,7 +150,7 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size: int | Pair, stride: int | Pai
 def avg_pool2d_backward(dout: np.ndarray, cache: PoolGeometry) -> np.ndarray:
     """dx (N, C, H, W): every window entry receives dout / (kh·kw)."""
     g = cache
-    _check_dout(dout, g)
+    check_dout(dout, g.x_shape[:2] + g.out_hw)
     share = dout * dout.dtype.type(1.0 / (g.kernel[0] * g.kernel[1]))
     dxp = _padded_grad(dout, g)
     for _, index in _offsets(g):
@@ -176,10 +176,6 @@ def _padded_grad(dout: np.ndarray, g: PoolGeometry) -> np.ndarray:
     return (np.empty if tiled else np.zeros)(shape, dout.dtype)
 
 
-def _check_dout(dout: np.ndarray, g: PoolGeometry) -> None:
-    expected = g.x_shape[:2] + g.out_hw
-    if dout.shape != expected:
-        raise ValueError(f"dout must have the output's shape {expected}, got {dout.shape}")
 
 
 class MaxPool2d(Function):

@@ -1,4 +1,5 @@
-"""Argument checks shared by the kernels: float arrays, per-channel vectors, (h, w) pairs."""
+"""Argument checks shared by the kernels: float arrays, per-channel vectors, (h, w) pairs,
+upstream gradients."""
 from __future__ import annotations
 
 from typing import Any
@@ -37,3 +38,11 @@ def check_vector(name: str, a: Any, length: int, of: str) -> None:
     if a.shape != (length,):
         raise ValueError(f"{name} must have shape ({length},), one entry per {of}, "
                          f"got {a.shape}")
+
+
+def check_dout(dout: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``dout`` as an array of the forward output's ``shape``, else a ValueError."""
+    dout = np.asarray(dout)
+    if dout.shape != tuple(shape):
+        raise ValueError(f"dout must have the output's shape {tuple(shape)}, got {dout.shape}")
+    return dout

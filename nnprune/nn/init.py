@@ -27,6 +27,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from nnprune.checks import check_choice
+
 _skipping = threading.local()
 
 
@@ -136,9 +138,7 @@ def init_weight(shape: tuple[int, ...], init: str, rng: int | np.random.Generato
 
 def check_init(init: Any) -> str:
     """``init`` if it names a weight initialiser, else a ValueError listing them."""
-    if not isinstance(init, str) or init not in INITIALIZERS:
-        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {init!r}")
-    return init
+    return check_choice(init, "init", sorted(INITIALIZERS))
 
 
 def resolve_bias_init(init: str, bias_init: Any) -> str:
@@ -156,10 +156,8 @@ def init_bias(size: int, fan_in: int, bias_init: str, rng: int | np.random.Gener
     """A bias of ``size`` entries: U(−1/√fan_in, 1/√fan_in) for "torch" (``fan_in`` is the
     weight's), zeros for "zeros".  -> array (size,)."""
     dt = float_dtype(dtype)
-    if bias_init == "zeros":
+    if check_choice(bias_init, "bias_init", BIAS_INITS) == "zeros":
         return np.zeros(size, dt)
-    if bias_init != "torch":
-        raise ValueError(f"bias_init must be one of {list(BIAS_INITS)}, got {bias_init!r}")
     if getattr(_skipping, "on", False):
         return np.empty(int(size), dt)
     b = 1.0 / np.sqrt(fan_in)

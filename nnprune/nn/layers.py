@@ -11,25 +11,13 @@ import numpy as np
 
 from nnprune import functional as F
 from nnprune.autograd.tensor import Tensor, as_tensor
+from nnprune.checks import check_choice, check_int, check_number, check_probability
 from nnprune.functional.conv_algorithms import ALGORITHMS
+from nnprune.functional.validation import pair
 from nnprune.nn.init import (as_generator, check_init, fans, float_dtype, init_bias, init_weight,
                              resolve_bias_init)
 from nnprune.nn.module import Module
 from nnprune.nn.parameter import Parameter
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _pair(name: str, value: Any, minimum: int) -> tuple[int, int]:
-    pair = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
-                             or v < minimum for v in pair):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _draw(shape: tuple[int, ...], bias: bool, init: str, bias_init: str | None,
@@ -55,8 +43,8 @@ class Linear(Module):
                  init: str = "torch", bias_init: str | None = None,
                  rng: int | np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
         self.weight, self.bias = _draw((self.out_features, self.in_features), bias, init,
                                        bias_init, rng, dtype)
         self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
@@ -89,15 +77,13 @@ class Conv2d(Module):
                  rng: int | np.random.Generator | None = None, dtype: Any = np.float32,
                  algorithm: str = "auto") -> None:
         super().__init__()
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-        self.algorithm = algorithm  # "auto", "im2col", "winograd2" or "winograd4": F.conv2d
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.kernel_size = _pair("kernel_size", kernel_size, 1)
-        self.stride = _pair("stride", stride, 1)
-        self.padding = _pair("padding", padding, 0)
-        self.dilation = _pair("dilation", dilation, 1)
+        self.algorithm = check_choice(algorithm, "algorithm", ALGORITHMS)  # F.conv2d's
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        self.kernel_size = pair("kernel_size", kernel_size, 1)
+        self.stride = pair("stride", stride, 1)
+        self.padding = pair("padding", padding, 0)
+        self.dilation = pair("dilation", dilation, 1)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
         self.weight, self.bias = _draw(shape, bias, init, bias_init, rng, dtype)
         self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
@@ -132,9 +118,9 @@ class _Pool2d(Module):
                  stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0) -> None:
         super().__init__()
-        self.kernel_size = _pair("kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
-        self.padding = _pair("padding", padding, 0)
+        self.kernel_size = pair("kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else pair("stride", stride, 1)
+        self.padding = pair("padding", padding, 0)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -166,12 +152,9 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, *, dtype: Any = np.float32) -> None:
         super().__init__()
-        self.num_features = _positive_int("num_features", num_features)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-        self.eps, self.momentum = float(eps), float(momentum)
+        self.num_features = check_int(num_features, "num_features", 1)
+        self.momentum = check_number(momentum, "momentum", maximum=1.0)
+        self.eps = check_number(eps, "eps", strict=True)
         dt = float_dtype(dtype)
         self.weight = Parameter(np.ones(num_features, dt)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dt)) if affine else None
@@ -235,9 +218,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, *, rng: int | np.random.Generator | None = None) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-            raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = check_probability(p, "p", high_open=True)
         self.rng = as_generator(rng)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor
+from nnprune.checks import check_bool, check_mapping
 from nnprune.nn.parameter import Parameter
 
 
@@ -80,8 +81,7 @@ class Module:
     # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
         """Training mode (batch statistics, dropout on); returns self."""
-        if not isinstance(mode, bool):
-            raise TypeError(f"mode must be a bool, got {type(mode).__name__}")
+        check_bool(mode, "mode")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -108,10 +108,8 @@ class Module:
         entry is checked before any is copied, so a bad state leaves the model unchanged.
         Values are cast to the model's dtypes; attached pruning masks are re-applied.
         """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a mapping of name -> array, got {type(state).__name__}")
-        if not isinstance(strict, bool):
-            raise TypeError(f"strict must be a bool, got {strict!r}")
+        check_mapping(state, "state", "of name -> array")
+        check_bool(strict, "strict")
         own = dict(self.named_parameters())
         targets = {name: p.data for name, p in own.items()} | dict(self.named_buffers())
         if strict:

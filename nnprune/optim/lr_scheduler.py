@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from nnprune.optim.optimizers import Optimizer, check_number
+from nnprune.checks import check_int, check_number
+from nnprune.optim.optimizers import Optimizer
 
 
 class LRScheduler:
@@ -41,10 +42,8 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size must be a positive int, got {step_size!r}")
-        self.step_size = step_size
-        self.gamma = check_number("gamma", gamma, low=0.0, low_open=True, high=1.0)
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_number(gamma, "gamma", strict=True, maximum=1.0)
 
     def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -56,10 +55,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer)
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"T_max must be a positive int, got {T_max!r}")
-        self.T_max = T_max
-        self.eta_min = check_number("eta_min", eta_min, high=self.base_lr)
+        self.T_max = check_int(T_max, "T_max", 1)
+        self.eta_min = check_number(eta_min, "eta_min", maximum=self.base_lr)
 
     def lr_at(self, epoch: int) -> float:
         cosine = 1 + math.cos(math.pi * epoch / self.T_max)
@@ -95,7 +92,7 @@ class LRSchedule:
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ValueError(f"a step schedule needs step_size, a positive int of epochs, "
                                  f"got {size!r}")
-            check_number("gamma", self.gamma, low=0.0, low_open=True, high=1.0)
+            check_number(self.gamma, "gamma", strict=True, maximum=1.0)
 
     @classmethod
     def parse(cls, spec: Any) -> "LRSchedule":

@@ -12,23 +12,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor
+from nnprune.checks import check_bool, check_number
 from nnprune.nn.parameter import Parameter
-
-
-def check_number(name: str, value: Any, low: float = 0.0, low_open: bool = False,
-                 high: float | None = None, high_open: bool = False) -> float:
-    """``value`` as a finite float in the interval (open or closed at each end), or a clear
-    TypeError / ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    bad_low = value <= low if low_open else value < low
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if not np.isfinite(value) or bad_low or bad_high:
-        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ValueError(f"{name} must be in {lo}{low}, {high if high is not None else 'inf'}{hi}, "
-                         f"got {value}")
-    return value
 
 
 class Optimizer:
@@ -48,7 +33,7 @@ class Optimizer:
             if id(p) in first:  # it would be updated twice per step
                 raise ValueError(f"params[{i}] is the same Parameter as params[{first[id(p)]}]")
             first[id(p)] = i
-        self.lr = check_number("lr", lr, low=0.0, low_open=True)
+        self.lr = check_number(lr, "lr", strict=True)
         # per parameter: its buffers (arrays of its shape) and, for Adam, its step count
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
@@ -85,13 +70,11 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(params, lr)
-        self.momentum = check_number("momentum", momentum, high=1.0, high_open=True)
-        self.weight_decay = check_number("weight_decay", weight_decay)
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+        self.momentum = check_number(momentum, "momentum", maximum=1.0, high_open=True)
+        self.weight_decay = check_number(weight_decay, "weight_decay")
+        self.nesterov = check_bool(nesterov, "nesterov")
         if nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = nesterov
 
     def _update(self, p, g, state):
         if self.weight_decay:
@@ -123,10 +106,10 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (check_number("betas[0]", betas[0], high=1.0, high_open=True),
-                      check_number("betas[1]", betas[1], high=1.0, high_open=True))
-        self.eps = check_number("eps", eps, low_open=True)
-        self.weight_decay = check_number("weight_decay", weight_decay)
+        self.betas = tuple(check_number(b, f"betas[{i}]", maximum=1.0, high_open=True)
+                           for i, b in enumerate(betas))
+        self.eps = check_number(eps, "eps", strict=True)
+        self.weight_decay = check_number(weight_decay, "weight_decay")
 
     def _update(self, p, g, state):
         b1, b2 = self.betas
