@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from nnprune.archive import read_npz
-from nnprune.files import atomic_open
+from nnprune.files import atomic_open, fspath
 
 MODEL_FORMAT = "nnprune.model"
 MASKS_FORMAT = "nnprune.masks"
@@ -23,13 +23,6 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> N
     """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
     with atomic_open(fspath(path), "wb") as f:
         np.savez(f, **arrays)
-
-
-def fspath(path: Any) -> str:
-    """``path`` as a string, or a TypeError naming the argument."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
-    return os.fspath(path)
 
 
 def text_array(value: str) -> np.ndarray:

@@ -23,7 +23,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 
 @contextlib.contextmanager
@@ -79,6 +79,13 @@ def _write_target(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def fspath(path: Any) -> str:
+    """``path`` as a string, or a TypeError naming the argument."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    return os.fspath(path)
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """``Path(path)`` if a file can be written there, else an error naming ``path``.
 
@@ -86,10 +93,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     a parent that is a file, and a folder (the nearest existing one) this process cannot
     write to. Missing parent folders are fine (a write creates them).
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got "
-                        f"{type(path).__name__}")
-    text = os.fspath(path)
+    text = fspath(path)
     if not text:
         raise ValueError("the output file name is empty; expected a file name such as "
                          "'model.npz'")

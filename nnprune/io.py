@@ -34,7 +34,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from nnprune.file_format import (MASKS_FORMAT, MODEL_FORMAT, VERSION, atomic_savez,
-                                 check_mask, fspath, json_entry, read_nnprune_npz, text_array)
+                                 check_mask, json_entry, read_nnprune_npz, text_array)
+from nnprune.files import fspath
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, from_config
 from nnprune.nn.init import skip_init
