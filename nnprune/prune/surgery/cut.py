@@ -35,6 +35,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from nnprune.checks import check_bool, check_known
 from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
 from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
@@ -116,14 +117,8 @@ def _build(model: Any, config: dict, state: dict, masks: dict) -> Sequential:
     return new.train(bool(model.training))
 
 
-def _check_fold(fold: Any) -> bool:
-    if not isinstance(fold, (bool, np.bool_)):
-        raise TypeError(f"fold must be a bool, got {fold!r}")
-    return bool(fold)
-
-
 def _remove(model: Any, layer: int | str, keep: Any, fold: bool, kind: str) -> Sequential:
-    fold = _check_fold(fold)
+    fold = check_bool(fold, "fold")
     configs = layer_configs(model)
     index = _index(configs, layer)
     if configs[index]["type"] != kind:
@@ -162,10 +157,8 @@ def _norm_drops(model: Any, configs: list, sparsity: Any, norm: str) -> dict[str
     params = named_parameters(model)
     names = [f"{i}.weight" for i in hidden_producers(configs)]
     if isinstance(sparsity, Mapping):
-        for name in sparsity:
-            if name not in names:
-                raise ValueError(f"sparsity names {name!r}, which is not the weight of a Conv2d "
-                                 f"or Linear before the output layer")
+        check_known(sparsity, names, "sparsity", "the weight of a Conv2d or Linear before the "
+                    "output layer", "those weights")
     drops = {}
     for name in names:
         target = sparsity.get(name) if isinstance(sparsity, Mapping) else sparsity
@@ -203,7 +196,7 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
                             "with prune_model(granularity='filter'), call mask_units, then "
                             "shrink without sparsity")
         return shrink_groups(model, input_shape, masks)
-    configs, fold = layer_configs(model), _check_fold(fold)
+    configs, fold = layer_configs(model), check_bool(fold, "fold")
     if masks is not None and sparsity is not None:
         raise TypeError("give masks or sparsity, not both")
     drops = dead_units(model, masks) if sparsity is None else _norm_drops(model, configs,

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from nnprune.checks import check_known
 from nnprune.prune import channel_scores as cs
 from nnprune.prune.granularity import WEIGHT
 from nnprune.prune.groups import group_scores
@@ -83,11 +84,8 @@ def prune_groups(model: Any, params: Mapping[str, Any], spec: PruneSpec,
     groups = prunable_groups(model, tuple(spec.exclusions(params)))
     sparsity = spec.sparsity
     if spec.per_layer:
-        names = {f"{g.name}.weight": g for g in groups}
-        for name in sparsity:
-            if name not in names:
-                raise ValueError(f"sparsity names {name!r}, which does not start a prunable "
-                                 f"channel group; the groups start at {list(names)}")
+        check_known(sparsity, [f"{g.name}.weight" for g in groups], "sparsity",
+                    "the first weight of a prunable channel group", "those weights")
         groups = [g for g in groups if f"{g.name}.weight" in sparsity]
     scores = group_scores_of(model, groups, spec.criterion, data=data, seed=spec.seed,
                              reduce=spec.reduce)

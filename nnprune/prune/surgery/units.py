@@ -55,6 +55,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from nnprune.checks import check_mapping
 from nnprune.nn import Sequential
 from nnprune.prune.apply import attach_masks, model_masks, named_parameters
 from nnprune.prune.granularity import Granularity
@@ -104,8 +105,7 @@ def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
 def check_masks(model: Any, masks: Any) -> dict[str, Any]:
     """Check that ``masks`` maps parameter names of ``model`` to 0/1 arrays of their shapes;
     returns the model's parameters by name."""
-    if not isinstance(masks, Mapping):
-        raise TypeError(f"masks must be a mapping name -> 0/1 array, got {type(masks).__name__}")
+    check_mapping(masks, "masks", "name -> 0/1 array")
     params = named_parameters(model)
     for name, mask in masks.items():
         if name not in params:
