@@ -19,7 +19,7 @@ import numpy as np
 
 from nnprune.checks import check_bool, check_number
 from nnprune.data.dataset import (Dataset, build_dataset, check_fraction, check_seed,
-                                  stratified_split)
+                                  split_count, stratified_split)
 
 
 def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,10 +31,7 @@ def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, n
     (7, 3)
     """
     test_fraction, seed = check_fraction(test_fraction), check_seed(seed)
-    n_test = int(np.floor(test_fraction * n + 0.5))
-    if not 1 <= n_test <= n - 1:
-        raise ValueError(f"test_fraction={test_fraction} of {n} samples leaves {n_test} test "
-                         f"and {n - n_test} training samples; both parts need at least one")
+    n_test = split_count(n, test_fraction)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 

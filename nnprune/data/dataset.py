@@ -63,6 +63,15 @@ def check_seed(seed) -> int:
     return check_int(seed, "seed", 0)
 
 
+def split_count(n: int, test_fraction: float) -> int:
+    """n_test = round(test_fraction × n), half up; a ValueError unless both parts keep one."""
+    n_test = int(np.floor(test_fraction * n + 0.5))
+    if not 1 <= n_test <= n - 1:
+        raise ValueError(f"test_fraction={test_fraction} of {n} samples leaves {n_test} test and "
+                         f"{n - n_test} training samples; both parts need at least one")
+    return n_test
+
+
 def check_float_dtype(dtype) -> np.dtype:
     """dtype as a NumPy floating dtype."""
     try:
@@ -98,11 +107,7 @@ def stratified_split(y: np.ndarray, test_fraction: float,
         raise ValueError(f"y must be a 1-D integer label array, got shape {y.shape} "
                          f"dtype {y.dtype}")
     test_fraction, seed = check_fraction(test_fraction), check_seed(seed)
-    n = len(y)
-    n_test = int(np.floor(test_fraction * n + 0.5))
-    if not 1 <= n_test <= n - 1:
-        raise ValueError(f"test_fraction={test_fraction} of {n} samples leaves {n_test} test and "
-                         f"{n - n_test} training samples; both parts need at least one")
+    n, n_test = len(y), split_count(len(y), test_fraction)
     labels, counts = np.unique(y, return_counts=True)
     exact = test_fraction * counts
     per_class = np.floor(exact).astype(np.int64)
