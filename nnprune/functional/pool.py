@@ -176,8 +176,6 @@ def _padded_grad(dout: np.ndarray, g: PoolGeometry) -> np.ndarray:
     return (np.empty if tiled else np.zeros)(shape, dout.dtype)
 
 
-
-
 class MaxPool2d(Function):
     """out = max over each window; the first maximum (row-major) receives dout."""
 
