@@ -73,19 +73,24 @@ assert np.allclose(w.grad, numeric, atol=1e-7)
 # ## 3. Convolution is a matrix product
 #
 # `conv2d` unfolds every receptive field of the input into a column (im2col); the
-# convolution is then one matrix multiplication with the filters laid out as rows. A naive
-# twin with plain loops computes the same numbers — slowly — and the tests hold them equal.
+# convolution is then one matrix multiplication with the filters laid out as rows. The idea
+# stands in three levels, and the tests hold all three equal: the seven loops of
+# `functional/naive.py` (slow, obviously right), the plain im2col + one GEMM of
+# `functional/conv_plain.py` (about forty lines, forward and backward: read this one), and
+# the tuned layouts `F.conv2d` runs (`conv.py`, `im2col.py`), which only reorder the same work.
 
 # %%
-from nnprune.functional import naive  # noqa: E402
+from nnprune.functional import conv_plain, naive  # noqa: E402
 
 x_img = rng.standard_normal((2, 3, 7, 6))
 weight = rng.standard_normal((4, 3, 3, 2))
 fast = F.conv2d(Tensor(x_img, dtype=np.float64), Tensor(weight, dtype=np.float64),
                 stride=2, padding=1).data
+plain, _ = conv_plain.conv2d_plain_forward(x_img, weight, None, stride=2, padding=1)
 slow, _ = naive.conv2d_naive_forward(x_img, weight, None, stride=2, padding=1, dilation=1)
-print("output shape:", fast.shape, " max difference:", np.abs(fast - slow).max())
-assert np.allclose(fast, slow)
+print("output shape:", fast.shape, " max difference to the loops:",
+      np.abs(fast - slow).max(), "(tuned)", np.abs(plain - slow).max(), "(plain)")
+assert np.allclose(fast, slow) and np.allclose(plain, slow)
 
 # %% [markdown]
 # ## 4. A model, an optimizer, and training on real digits
