@@ -319,26 +319,37 @@ def test_sweep_refuses_a_granularity_that_fixes_the_sparsity(cli, trained, tmp_p
 
 # ---------------------------------------------------------------------- bench
 def test_bench_is_delegated_to_nnprune_bench(cli, monkeypatch):
-    """``nnprune bench`` lets nnprune.bench add its options and run with the parsed args."""
+    """``nnprune bench`` runs nnprune.bench with the parsed args; the other commands (and
+    --help) never import the benchmarks."""
+    monkeypatch.delitem(sys.modules, "nnprune.bench", raising=False)
+    status, out, _ = cli("--help")
+    assert status == 0 and "nnprune.bench" not in sys.modules
     seen = {}
     fake = types.ModuleType("nnprune.bench")
-    fake.configure_parser = lambda p: p.add_argument("--repeat", type=int, default=1)
 
     def fake_run(args):
-        seen["repeat"] = args.repeat
+        seen["repeat"], seen["vgg_width"] = args.repeat, args.vgg_width
         return 0
     fake.run = fake_run
     monkeypatch.setitem(sys.modules, "nnprune.bench", fake)
-    assert main(["bench", "--repeat", "3"]) == 0
-    assert seen == {"repeat": 3}
-    status, out, _ = cli("--help")  # only configured when run
-    assert status == 0 and "--repeat" not in out
+    assert main(["bench", "--repeat", "3", "--vgg-width", "0.5"]) == 0
+    assert seen == {"repeat": 3, "vgg_width": 0.5}
 
 
-def test_bench_help_comes_from_nnprune_bench(cli):
+def test_bench_help_lists_its_options(cli):
     status, out, _ = cli("bench", "--help")
     assert status == 0 and out.startswith("usage: nnprune bench")
     assert "--repeat" in out
+
+
+@pytest.mark.parametrize("option, value", [("--repeat", "0"), ("--threads", "-1"),
+                                           ("--vgg-width", "0"), ("--vgg-samples", "x"),
+                                           ("--epochs", "1.5")])
+def test_bench_refuses_bad_options_before_importing_the_benchmarks(cli, monkeypatch, option,
+                                                                    value):
+    monkeypatch.setitem(sys.modules, "nnprune.bench", None)  # would fail if imported
+    status, _, err = cli("bench", option, value)
+    assert status == 2 and f"argument {option}" in err and value in err
 
 
 def test_bench_reports_when_it_is_unavailable(cli, monkeypatch):

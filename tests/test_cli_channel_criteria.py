@@ -54,8 +54,7 @@ def test_sweep_runs_filter_criteria(cli, cnn, tmp_path):
                            "--granularity", "filter", "--sparsities", "0.5",
                            "--finetune-epochs", "0", "--quiet", "--out", tmp_path / "s")
     assert status == 0, err
-    records = json.loads((tmp_path / "s" / "results.json").read_text())
-    records = records.get("records", records) if isinstance(records, dict) else records
+    records = json.loads((tmp_path / "s" / "results.json").read_text())["records"]
     assert sorted(r["criterion"] for r in records) == ["fpgm", "l1_norm"]
     status, _, err = cli("sweep", "--model", cnn, "--criteria", "fpgm",
                          "--out", tmp_path / "t")

@@ -18,9 +18,8 @@ import argparse
 
 from nnprune.bench import conv, demo, hessian, prune, train
 from nnprune.bench.machine import blas_threads, import_torch, printer, write_json
-from nnprune.bench.options import configure_parser
 
-__all__ = ["run", "configure_parser"]
+__all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ line naming the learning rate and its option; nothing is saved). No traceback is
 - ``inputs.py``: datasets, saved and built-in models, input shapes;
 - ``specs.py``: parsed options turned into the library's ``PruneSpec`` and ``TrainSpec``;
 - ``train_command.py``, ``summary_command.py``, ``prune_command.py``, ``sweep_command.py``,
-  ``demo_command.py`` (demo and bench), ``export_command.py``: each command's options
+  ``demo_command.py``, ``bench_command.py``, ``export_command.py``, ...: each command's options
   (``add_parser``) and what it does (``run``).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nnprune.cli import (demo_command, prune_command, sensitivity_command, summary_command,
+from nnprune.cli import (bench_command, demo_command, prune_command, sensitivity_command, summary_command,
                          sweep_command, train_command, reproduce_command)
 from nnprune.cli import export_command
 from nnprune.cli import assignment_command
@@ -33,9 +33,8 @@ LR_OPTIONS = {"train": "--lr", "prune": "--finetune-lr",
               "sweep": "--lr (training) or --finetune-lr", "reproduce": "--lr"}
 
 
-def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
-    """The ``nnprune`` parser. ``configure_bench`` imports ``nnprune.bench`` to add the
-    bench options (only done when the bench command is the one being run)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``nnprune`` parser, every subcommand with its options."""
     from nnprune import __version__
 
     parser = Parser(prog="nnprune", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -54,7 +53,8 @@ def build_parser(configure_bench: bool = False) -> argparse.ArgumentParser:
     summary_command.add_parser(sub)
     prune_command.add_parser(sub)
     sweep_command.add_parser(sub)
-    demo_command.add_parsers(sub, configure_bench)
+    demo_command.add_parser(sub)
+    bench_command.add_parser(sub)
     export_command.add_parser(sub)
     sensitivity_command.add_parser(sub)
     assignment_command.add_parser(sub)
@@ -66,11 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``nnprune`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser(configure_bench=argv[:1] == ["bench"])
-        args = parser.parse_args(argv)
-    except ImportError as err:
-        print(f"nnprune: error: the bench command is not available: {err}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a bad argument (status 2)
         return exit_.code if isinstance(exit_.code, int) else 0
     # the options typed (not their defaults), for commands that refuse one that does nothing

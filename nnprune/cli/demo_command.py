@@ -1,17 +1,15 @@
-"""``nnprune demo`` (the end-to-end digits demo) and ``nnprune bench`` (delegated to
-``nnprune.bench``, imported only when that command runs)."""
+"""``nnprune demo``: the end-to-end digits demo."""
 from __future__ import annotations
 
 import argparse
-import importlib
 
 from nnprune.cli.arguments import count, examples, wrap
 from nnprune.cli.outputs import check_outputs
 
 
-def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("demo", help="the end-to-end demo on the digits", formatter_class=fmt,
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the end-to-end demo on the digits",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=wrap("Train a small CNN and an MLP on the bundled 8×8 digits, "
                                         "prune them with magnitude, gradient, Taylor and random "
                                         "scores at several sparsities (global and layer-wise, "
@@ -31,16 +29,6 @@ def add_parsers(sub: argparse._SubParsersAction, configure_bench: bool = False) 
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_demo)
 
-    p = sub.add_parser("bench", help="kernel and training benchmarks", formatter_class=fmt,
-                       description=wrap("Time the NumPy kernels (conv forward and backward, a "
-                                        "LeNet-5 training step) and print the BLAS in use."),
-                       epilog=examples("nnprune bench conv --repeat 5",
-                                       "nnprune bench prune --repeat 7",
-                                       "nnprune bench hessian --repeat 3"))
-    if configure_bench:  # imported only for the bench command: it is the only user
-        importlib.import_module("nnprune.bench").configure_parser(p)
-    p.set_defaults(handler=run_bench)
-
 
 def run_demo(args: argparse.Namespace) -> int:
     from nnprune.experiment.demo import run_demo as demo
@@ -52,6 +40,3 @@ def run_demo(args: argparse.Namespace) -> int:
         demo(args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
     return 0
 
-
-def run_bench(args: argparse.Namespace) -> int:
-    return int(importlib.import_module("nnprune.bench").run(args) or 0)
