@@ -117,6 +117,8 @@ def check_mapping(value: Any, name: str, of: str) -> Mapping:
 
 def check_names(names: Any, name: str) -> tuple[str, ...]:
     """``names`` (one str or an iterable of str) as a tuple of str, or a TypeError."""
+    if not isinstance(names, (str, Iterable)):
+        raise TypeError(f"{name} must be a parameter name or a list of them, got {names!r}")
     names = (names,) if isinstance(names, str) else tuple(names)
     for item in names:
         if not isinstance(item, str):

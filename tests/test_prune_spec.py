@@ -197,6 +197,19 @@ def test_a_bad_spec_is_refused_on_construction(kwargs, error, match):
      "weight 'w' has 1 NaN or infinite"),
     (lambda: checks.check_scores(np.array([True])), TypeError, "real-valued"),
     (lambda: checks.check_mask(np.array([0.5]), (1,)), ValueError, "only 0 and 1"),
+    (lambda: checks.check_number("1", "lr"), TypeError, "lr must be a number"),
+    (lambda: checks.check_number(0.0, "lr", strict=True), ValueError,
+     "lr must be a finite number > 0"),
+    (lambda: checks.check_number(float("inf"), "lr"), ValueError, "finite number >= 0"),
+    (lambda: checks.check_number(1.0, "gamma", 0.0, True, 1.0, True), ValueError,
+     r"gamma must be a finite number in \(0, 1\)"),
+    (lambda: checks.check_batches(np.zeros((2, 3))), TypeError, "list of gradient arrays"),
+    (lambda: checks.check_batches([]), ValueError, "grads_per_batch is empty"),
+    (lambda: checks.check_names(None, "exclude"), TypeError, "exclude must be a parameter"),
+    (lambda: checks.check_names(["a", 3], "exclude"), TypeError, "exclude must hold"),
+    (lambda: checks.check_known(["x"], ["a", "b"], "exclude", "a prunable weight",
+                                "the prunable weights"), ValueError,
+     r"exclude names 'x', which is not a prunable weight; the prunable weights are \['a', 'b'\]"),
 ])
 def test_the_shared_checks_refuse_clearly(call, error, match):
     with pytest.raises(error, match=match):
