@@ -12,9 +12,9 @@ Conv2d filter ``w[f]`` or a Linear neuron, row ``w[f]``) slices
 
 carrying any attached masks along. A chain (a flat ``Sequential``) is cut one producer at a
 time along its ``routes``; a model with Residual blocks one channel group at a time
-(``dependency``: every producer of the group, its BatchNorms and all its consumers). Dense
-MACs fall with it: conv OH·OW·F·C·kh·kw becomes OH·OW·F'·C·kh·kw, and the consumer's share
-by F'/F. Li et al. 2017, "Pruning Filters for Efficient ConvNets".
+(``dependency``: every producer of the group, its BatchNorms and all its consumers); both
+by ``_cut``. Dense MACs fall with it: conv OH·OW·F·C·kh·kw becomes OH·OW·F'·C·kh·kw, and
+the consumer's share by F'/F. Li et al. 2017, "Pruning Filters for Efficient ConvNets".
 
 The new model is never the input model mutated. Its outputs equal the original's with the
 removed units' weights zeroed (``fold=True``, eval mode: what they still send is folded into
@@ -31,7 +31,7 @@ the consumer's bias, see ``fold``) or with the consumer's inputs from them zeroe
 from __future__ import annotations
 
 import numbers
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -80,31 +80,55 @@ def _slice(arrays: dict[str, np.ndarray], name: str, idx: np.ndarray, axis: int)
         arrays[name] = np.take(arrays[name], idx, axis=axis)
 
 
-def _cut(configs: list, state: dict, masks: dict, route: Route, keep: np.ndarray,
-         fold: bool) -> None:
-    """Remove the producer's units not in ``keep`` from the spec and arrays, in place."""
-    p, c = route.producer, route.consumer
-    drop = np.setdiff1d(np.arange(width(configs[p])), keep)
-    if fold and drop.size:
-        fold_into_consumer(configs, state, masks, route, drop)
+def _config_at(config: dict, prefix: str) -> dict:
+    """The config dict of the module at dotted ``prefix`` ("3", "1.body.0") in a model config."""
+    node = config
+    for part in prefix.split("."):
+        node = node["layers"][int(part)] if node["type"] == "Sequential" else node[part]
+    return node
+
+
+def _cut(config: dict, state: dict, masks: dict, producers: Sequence[str],
+         norms: Sequence[tuple[str, int]], consumers: Sequence[tuple[str, int]],
+         keep: np.ndarray) -> None:
+    """Keep only units ``keep`` of the ``producers`` in the model ``config`` and its arrays
+    (``state`` and ``masks``, by dotted name), in place.
+
+    ``norms``: (name, spatial) of each BatchNorm on the way, ``spatial`` features per unit
+    (H'·W' for a BatchNorm1d after a Flatten, else 1); ``consumers``: (name, spatial) of each
+    layer reading the units, ``spatial`` input columns per unit (H'·W' through a Flatten).
+    """
     # task 4.2: one step of surgery, a layer's units cut out with everything that reads them
     for arrays in (state, masks):
-        _slice(arrays, f"{p}.weight", keep, 0)
-        _slice(arrays, f"{p}.bias", keep, 0)
-        for j, per_column in route.norms:
-            idx = columns(keep, route.spatial) if per_column else keep
+        for p in producers:
+            _slice(arrays, f"{p}.weight", keep, 0)
+            _slice(arrays, f"{p}.bias", keep, 0)
+        for n, spatial in norms:
             for name in ("weight", "bias", "running_mean", "running_var"):
-                _slice(arrays, f"{j}.{name}", idx, 0)
-        inputs = keep if configs[c]["type"] == "Conv2d" else columns(keep, route.spatial)
-        _slice(arrays, f"{c}.weight", inputs, 1)
-    configs[p]["out_channels" if configs[p]["type"] == "Conv2d" else "out_features"] = keep.size
-    for j, per_column in route.norms:
-        configs[j]["num_features"] = keep.size * (route.spatial if per_column else 1)
-    if configs[c]["type"] == "Conv2d":
-        configs[c]["in_channels"] = keep.size
-    else:
-        configs[c]["in_features"] = keep.size * route.spatial
+                _slice(arrays, f"{n}.{name}", columns(keep, spatial), 0)
+        for c, spatial in consumers:
+            _slice(arrays, f"{c}.weight", columns(keep, spatial), 1)
+    for p in producers:
+        node = _config_at(config, p)
+        node["out_channels" if node["type"] == "Conv2d" else "out_features"] = keep.size
+    for n, spatial in norms:
+        _config_at(config, n)["num_features"] = keep.size * spatial
+    for c, spatial in consumers:
+        node = _config_at(config, c)
+        node["in_channels" if node["type"] == "Conv2d" else "in_features"] = keep.size * spatial
     # end task
+
+
+def _cut_route(config: dict, state: dict, masks: dict, route: Route, keep: np.ndarray,
+               fold: bool) -> None:
+    """``_cut`` of a chain's producer along its ``route``, what it drops folded in first."""
+    configs = config["layers"]
+    drop = np.setdiff1d(np.arange(width(configs[route.producer])), keep)
+    if fold and drop.size:
+        fold_into_consumer(configs, state, masks, route, drop)
+    norms = [(str(j), route.spatial if per_column else 1) for j, per_column in route.norms]
+    consumers = [(str(route.consumer), route.spatial)]
+    _cut(config, state, masks, [str(route.producer)], norms, consumers, keep)
 
 
 def _build(model: Any, config: dict, state: dict, masks: dict) -> Sequential:
@@ -125,9 +149,10 @@ def _remove(model: Any, layer: int | str, keep: Any, fold: bool, kind: str) -> S
         raise ValueError(f"layer {layer!r} is a {configs[index]['type']}, not a {kind}")
     route = find_route(configs, index)
     keep = _check_keep(keep, width(configs[index]), index)
+    config = {"type": "Sequential", "layers": configs}
     state, masks = model.state_dict(), model_masks(model)
-    _cut(configs, state, masks, route, keep, fold)
-    return _build(model, {"type": "Sequential", "layers": configs}, state, masks)
+    _cut_route(config, state, masks, route, keep, fold)
+    return _build(model, config, state, masks)
 
 
 def remove_filters(model: Sequential, layer: int | str, keep: Any, *,
@@ -203,27 +228,17 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
                                                                           sparsity, norm)
     keeps = {}
     for layer, drop in drops.items():
-        i = int(layer)
-        keep = np.setdiff1d(np.arange(width(configs[i])), drop)
-        keeps[i] = (find_route(configs, i), keep if keep.size else np.array([0]))  # one stays
+        keep = np.setdiff1d(np.arange(width(configs[int(layer)])), drop)
+        keeps[layer] = keep if keep.size else np.array([0])  # one unit stays
+    config = {"type": "Sequential", "layers": configs}
     state, attached = model.state_dict(), model_masks(model)
-    for i, (route, keep) in keeps.items():
-        _cut(configs, state, attached, route, keep, fold)
-    small = _build(model, {"type": "Sequential", "layers": configs}, state, attached)
-    report = SurgeryReport.compare(model, small, input_shape,
-                                   {str(i): keep for i, (_, keep) in keeps.items()})
-    return small, report
+    for layer, keep in keeps.items():
+        _cut_route(config, state, attached, find_route(configs, int(layer)), keep, fold)
+    small = _build(model, config, state, attached)
+    return small, SurgeryReport.compare(model, small, input_shape, keeps)
 
 
 # ---------------------------------------------------------------- channel groups (Residual)
-def _config_at(config: dict, prefix: str) -> dict:
-    """The config dict of the module at dotted ``prefix`` inside a nested model config."""
-    node = config
-    for part in prefix.split("."):
-        node = node["layers"][int(part)] if node["type"] == "Sequential" else node[part]
-    return node
-
-
 def _silent(state: Mapping[str, np.ndarray], config: dict, g: ChannelGroup,
             drop: np.ndarray) -> bool:
     """Whether channels ``drop`` of ``g`` output exactly 0 (weights, biases, γ and β zero)."""
@@ -234,28 +249,6 @@ def _silent(state: Mapping[str, np.ndarray], config: dict, g: ChannelGroup,
         zero += [state[f"{n}.weight"][drop], state[f"{n}.bias"][drop]] if affine else \
             [state[f"{n}.running_mean"][drop]]
     return all(not np.any(z) for z in zero)
-
-
-def _cut_group(config: dict, state: dict, masks: dict, g: ChannelGroup, keep: np.ndarray) -> None:
-    """Remove the channels of group ``g`` not in ``keep`` from the nested spec and the arrays,
-    in place: every producer's filters, every BatchNorm's entries, every consumer's inputs."""
-    for arrays in (state, masks):
-        for p in g.producers:
-            for k in ("weight", "bias"):
-                _slice(arrays, f"{p}.{k}", keep, 0)
-        for n in g.norms:
-            for k in ("weight", "bias", "running_mean", "running_var"):
-                _slice(arrays, f"{n}.{k}", keep, 0)
-        for c, spatial in g.consumers:
-            _slice(arrays, f"{c}.weight", columns(keep, spatial), 1)
-    for p in g.producers:
-        node = _config_at(config, p)
-        node["out_channels" if node["type"] == "Conv2d" else "out_features"] = keep.size
-    for n in g.norms:
-        _config_at(config, n)["num_features"] = keep.size
-    for c, spatial in g.consumers:
-        node = _config_at(config, c)
-        node["in_channels" if node["type"] == "Conv2d" else "in_features"] = keep.size * spatial
 
 
 def shrink_groups(model: Any, input_shape: tuple[int, ...],
@@ -282,6 +275,6 @@ def shrink_groups(model: Any, input_shape: tuple[int, ...],
                              f"still output non-zero values (a bias or BatchNorm β): mask the "
                              f"whole units first (mask_units), then shrink")
         keeps[g.name] = keep
-        _cut_group(config, state, attached, g, keep)
+        _cut(config, state, attached, g.producers, [(n, 1) for n in g.norms], g.consumers, keep)
     small = _build(model, config, state, attached)
     return small, SurgeryReport.compare(model, small, input_shape, keeps)
