@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nnprune import nn
-from nnprune.functional.columns import patches
+from nnprune.functional.conv_plain import patches
 from nnprune.functional.conv import conv2d_backward, conv2d_forward
 from nnprune.functional.pool import (avg_pool2d_backward, avg_pool2d_forward,
                                      max_pool2d_backward, max_pool2d_forward)

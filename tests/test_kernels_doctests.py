@@ -8,7 +8,7 @@ pytestmark = pytest.mark.kernels
 
 MODULES = ["nnprune.functional", "nnprune.functional.conv", "nnprune.functional.pool",
            "nnprune.functional.norm", "nnprune.functional.loss", "nnprune.functional.dense",
-           "nnprune.functional.noise", "nnprune.functional.validation",
+           "nnprune.functional.validation",
            "nnprune.functional.winograd", "nnprune.functional.conv_algorithms",
            "nnprune.functional.conv_plain", "nnprune.functional.winograd_transforms"]
 

@@ -6,7 +6,7 @@ from gradcheck import check_vjp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnprune.functional.noise import dropout_backward, dropout_forward
+from nnprune.functional.norm import dropout_backward, dropout_forward
 from nnprune.functional.dense import linear_backward, linear_forward
 
 pytestmark = pytest.mark.kernels

@@ -1,33 +1,51 @@
-"""The unit of autograd: a ``Function`` is one op with a ``forward`` and a ``backward``.
-
-``forward`` works on plain NumPy arrays and keeps what ``backward`` needs on ``self`` (the
-cs231n "cache"). ``backward(dout)`` receives the gradient of the loss with respect to the
-op's output and returns one gradient per tensor input, in the same order (``None`` for an
-input that needs none). ``Function.apply`` glues the two to ``Tensor``: it unwraps the
-inputs, runs ``forward``, and, when a gradient is wanted, records the op on the output so
-that ``Tensor.backward`` can later walk the graph.
-"""
+"""The unit of autograd: a ``Function`` is one op with a ``forward`` and a ``backward``;
+grad mode says whether ops record the graph (``no_grad()`` switches it off for a block)."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from nnprune.autograd import tensor as _tensor
-from nnprune.autograd.grad_mode import is_grad_enabled
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside a ``no_grad()`` block."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Run a block without recording the graph (evaluation, weight updates).
+
+    Blocks nest: leaving an inner block restores the state it found (still off inside an
+    outer block), and an exception inside a block restores it too.
+
+    >>> from nnprune import Tensor, no_grad
+    >>> w = Tensor([1.0, 2.0], requires_grad=True)
+    >>> with no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
 
 
 class Function:
     """Base class of every differentiable op.
 
-    Subclasses implement::
-
-        def forward(self, *arrays, **options) -> np.ndarray
-        def backward(self, dout) -> tuple[np.ndarray | None, ...]   # one per array input
-
-    Positional arguments of ``apply`` are the differentiable inputs (Tensors, or anything
-    ``np.asarray`` accepts); keyword arguments are options (stride, axis, ...) passed to
-    ``forward`` unchanged.
+    ``forward`` works on plain arrays and keeps what ``backward`` needs on ``self`` (the
+    cs231n "cache"); ``backward(dout)`` returns one gradient per positional input of
+    ``apply``, in order (``None`` for one that needs none). Keyword arguments of ``apply``
+    are options (stride, axis, ...) passed to ``forward`` unchanged.
     """
 
     parents: tuple[_tensor.Tensor, ...] = ()
@@ -50,6 +68,24 @@ class Function:
             fn.parents = tensors
             result._ctx = fn
         return result
+
+
+class Kernel(Function):
+    """An op made of a kernel pair in the cs231n convention:
+    ``out, cache = forward_kernel(*arrays, **options)`` and
+    ``grads = backward_kernel(dout, cache)``, one array or a tuple of one per input."""
+
+    # plain functions, called through the class so that they are not bound to the op
+    forward_kernel: Callable[..., tuple[np.ndarray, Any]]
+    backward_kernel: Callable[..., Any]
+
+    def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+        out, self.cache = type(self).forward_kernel(*arrays, **options)
+        return out
+
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        grads = type(self).backward_kernel(dout, self.cache)
+        return grads if isinstance(grads, tuple) else (grads,)
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

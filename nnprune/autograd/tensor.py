@@ -15,6 +15,17 @@ from nnprune.foreign import reject_foreign
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as np.float32 or np.float64, or a TypeError saying what it got."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """Float ndarray from ``data``: float32 by default; a float32/float64 ndarray keeps its dtype."""
     if isinstance(data, Tensor):
@@ -22,12 +33,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     elif not isinstance(data, np.ndarray):
         reject_foreign(data, "data", "array")
     if dtype is not None:
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = float_dtype(dtype)
     try:
         arr = np.asarray(data)
     except ValueError as err:  # ragged nested lists

@@ -2,22 +2,8 @@
 
 The NumPy kernels behind it live beside this file, cs231n style (``out, cache =
 conv2d_forward(...)``, ``dx, dw, db = conv2d_backward(dout, cache)``), each with a plain-loop
-twin in ``naive.py``:
-
-    conv_plain.py   conv2d as im2col + one GEMM, forward and backward: the reference to read
-    conv.py     the same, tuned (chunks, three memory layouts; im2col.py holds the copies)
-    winograd.py 3×3 conv2d by Winograd's minimal filtering (F(2×2, 3×3), F(4×4, 3×3));
-                its matrices and transform steps in winograd_transforms.py
-    conv_algorithms.py   which tuned kernel runs (conv2d's algorithm=), and the op
-    pool.py     max_pool2d, avg_pool2d             norm.py     batch_norm
-    loss.py     log_softmax, cross_entropy,        dense.py    linear
-                mse_loss                           noise.py    dropout
-    validation.py   the argument checks they share
-
-Bad input raises ValueError / TypeError naming the argument. Dtypes: inputs are float32 or
-float64 Tensors (a Tensor turns ints into float32); mixing the two is allowed, NumPy promotes
-(float32 with float64 gives a float64 output) and each gradient comes back in the dtype of
-its own input.
+twin in ``naive.py``. Float32 and float64 inputs may be mixed: NumPy promotes the output and
+each gradient comes back in the dtype of its own input.
 
 >>> from nnprune import Tensor
 >>> from nnprune import functional as F
@@ -33,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.functional.noise import Dropout, check_dropout_args
 from nnprune.functional.dense import Linear
 from nnprune.functional.loss import CrossEntropy, LogSoftmax, MSELoss
-from nnprune.functional.norm import BatchNorm
+from nnprune.functional.norm import BatchNorm, Dropout, check_dropout_args
 from nnprune.functional.pool import AvgPool2d, MaxPool2d
 from nnprune.functional.validation import pair
 from nnprune.functional.conv_algorithms import Conv2d, conv_algorithm

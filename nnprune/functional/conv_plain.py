@@ -1,10 +1,8 @@
 """The reference convolution: im2col and one GEMM, forward and backward, to read and to write.
 
-Between ``naive.py``'s seven loops and the tuned kernel (``conv.py`` with ``im2col.py``:
-chunks, three memory layouts, reused workspaces) stands this one: the same algorithm as the
-tuned kernel with nothing but the algorithm. Shapes: x (N, C, H, W) ⋆ w (F, C, kh, kw) + b (F,)
--> out (N, F, OH, OW), OH = ⌊(H + 2·ph − dh·(kh − 1) − 1) / sh⌋ + 1 (likewise OW), a
-cross-correlation as PyTorch's Conv2d. Write K = C·kh·kw and P = OH·OW.
+The tuned kernel (``conv.py``) runs the same algorithm; this one holds nothing else.
+x (N, C, H, W) ⋆ w (F, C, kh, kw) + b (F,) -> out (N, F, OH, OW), a cross-correlation as
+PyTorch's Conv2d. Write K = C·kh·kw and P = OH·OW.
 
 Forward: copy every receptive field into a column, then the conv is a matrix product
 
@@ -18,15 +16,13 @@ copied from (a pixel read by several windows gets the sum of their gradients):
     db = Σ_{n,y,z} dout[n, :, y, z]
     dcols[n] = Wᵀ dout[n]              (K, F) @ (F, P) -> (K, P)
     dx_pad[n, c, y·sh + i·dh, z·sw + j·dw] += dcols[n][(c, i, j), (y, z)]
-
-Both copies loop over the kh·kw kernel offsets, not over pixels: for each offset (i, j) one
-strided slice of the padded input holds rows (c, i, j) of every column at once.
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from nnprune.functional.validation import Pair, check_float, check_vector, pair
 
@@ -133,3 +129,36 @@ def check_conv_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair,
         padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
         raise ValueError(f"kernel {w.shape[2:]} with dilation {dilation} spans {span}, larger "
                          f"than the padded input {padded}")
+
+
+def patches(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Every image's columns as one array, in the weight's order (c, i, j), for second-order
+    code (layer-wise OBS, per-sample curvature): ``w.reshape(F, -1) @ cols[n]`` is the conv
+    of image n.  cols[n, (c, i, j), (y, z)] = x_pad[n, c, y·sh + i·dh, z·sw + j·dw].
+
+    (N, C, H, W) -> (N, C·kh·kw, OH·OW), a new array in x's dtype (a strided view, copied).
+
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> patches(x, 2)[0]
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.],
+           [3., 4., 6., 7.],
+           [4., 5., 7., 8.]])
+    """
+    kh, kw = pair("kernel_size", kernel_size, 1)
+    sh, sw = pair("stride", stride, 1)
+    ph, pw = pair("padding", padding, 0)
+    dh, dw = pair("dilation", dilation, 1)
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be (N, C, H, W), got shape {x.shape}")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if xp.shape[2] < span_h or xp.shape[3] < span_w:
+        raise ValueError(f"a {kh}×{kw} kernel (dilation {dh}, {dw}) does not fit the padded "
+                         f"input {xp.shape[2]}×{xp.shape[3]}")
+    windows = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]             # (N, C, OH, OW, kh, kw)
+    n, c, oh, ow = windows.shape[:4]
+    return np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3)).reshape(
+        n, c * kh * kw, oh * ow)

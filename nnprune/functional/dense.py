@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnprune.autograd.function import Function
+from nnprune.autograd.function import Kernel
 from nnprune.functional.validation import check_dout, check_float, check_vector
 
 
@@ -49,13 +49,7 @@ def linear_backward(dout: np.ndarray, cache: tuple
     return dx, dw, db
 
 
-class Linear(Function):
+class Linear(Kernel):
     """out = x Wᵀ + b;  dx = dout W, dW = doutᵀ x, db = Σ dout."""
 
-    def forward(self, x, w, *b):
-        out, self.cache = linear_forward(x, w, b[0] if b else None)
-        return out
-
-    def backward(self, dout):
-        dx, dw, db = linear_backward(dout, self.cache)
-        return (dx, dw) if db is None else (dx, dw, db)
+    forward_kernel, backward_kernel = linear_forward, linear_backward

@@ -2,21 +2,12 @@
 
 Stability: log softmax(x) = (x − max x) − log Σ exp(x − max x). After the shift the largest
 exponent is e⁰ = 1, so nothing overflows and the log never sees 0, even for logits of ±1e4.
-
-Cross-entropy of logits z (N, K) and integer labels y (N,), with p = softmax(z):
-
-    L_n = −log p[n, y_n]            (reduction "none": the N losses)
-    L = (1/N) Σ_n L_n  ("mean")     L = Σ_n L_n  ("sum")
-    dL/dz = (p − onehot(y)) / N     (for "mean"; without the 1/N for "sum")
-
-Mean squared error of a and b (same shape, n entries): L = (1/n) Σ (a − b)², dL/da = 2(a − b)/n,
-dL/db = −dL/da ("sum" drops the 1/n; "none" keeps the elementwise squares).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from nnprune.autograd.function import Function
+from nnprune.autograd.function import Kernel
 from nnprune.checks import check_choice
 from nnprune.functional.validation import check_dout, check_float
 
@@ -129,34 +120,19 @@ def mse_loss_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nd
     return da, -da
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Kernel):
     """out = log softmax(x) along ``axis``; dx = dout − softmax · Σ dout."""
 
-    def forward(self, x, axis=-1):
-        out, self.cache = log_softmax_forward(x, axis)
-        return out
-
-    def backward(self, dout):
-        return (log_softmax_backward(dout, self.cache),)
+    forward_kernel, backward_kernel = log_softmax_forward, log_softmax_backward
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Kernel):
     """L = −log softmax(logits)[target] reduced; dlogits = (softmax − onehot) / N ("mean")."""
 
-    def forward(self, logits, target, reduction="mean"):
-        out, self.cache = cross_entropy_forward(logits, target, reduction)
-        return out
-
-    def backward(self, dout):
-        return (cross_entropy_backward(dout, self.cache),)
+    forward_kernel, backward_kernel = cross_entropy_forward, cross_entropy_backward
 
 
-class MSELoss(Function):
+class MSELoss(Kernel):
     """L = mean((a − b)²) (or sum, or none); da = 2(a − b)/n, db = −da."""
 
-    def forward(self, a, b, reduction="mean"):
-        out, self.cache = mse_loss_forward(a, b, reduction)
-        return out
-
-    def backward(self, dout):
-        return mse_loss_backward(dout, self.cache)
+    forward_kernel, backward_kernel = mse_loss_forward, mse_loss_backward

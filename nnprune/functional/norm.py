@@ -1,4 +1,6 @@
-"""Batch normalisation (Ioffe & Szegedy 2015) of (N, C) or (N, C, H, W) inputs, per channel.
+"""The layers whose training and evaluation passes differ: batch norm and dropout.
+
+Batch normalisation (Ioffe & Szegedy 2015) of (N, C) or (N, C, H, W) inputs, per channel.
 
 Forward, with statistics over every axis but the channel axis 1 (m values per channel):
 
@@ -17,6 +19,12 @@ form (means over the m values of a channel):
 
 and in evaluation, where μ and σ² are constants, dx = γ / √(σ² + eps) · dout. Always
 dγ = Σ dout · x̂ and dβ = Σ dout.
+
+Inverted dropout (Srivastava et al. 2014, scaled at training time as in PyTorch): keep each
+entry with probability 1 − p and scale the kept ones by 1 / (1 − p), so E[out] = x and
+evaluation is the identity:
+
+    out = x · mask / (1 − p),   mask ~ Bernoulli(1 − p) elementwise,   dx = dout · mask / (1 − p)
 """
 from __future__ import annotations
 
@@ -24,8 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.autograd.function import Function
-from nnprune.checks import check_bool, check_number
+from nnprune.autograd.function import Function, Kernel
+from nnprune.checks import check_bool, check_number, check_probability
 from nnprune.functional.validation import check_dout, check_float, check_vector
 
 
@@ -124,3 +132,41 @@ class BatchNorm(Function):
     def backward(self, dout):
         dx, dgamma, dbeta = batch_norm_backward(dout, self.cache)
         return (dx,) + tuple(g for g in (dgamma, dbeta) if g is not None)
+
+
+def check_dropout_args(p: float, training: bool, rng: np.random.Generator | None) -> None:
+    """Raise a clear error for a bad p, training flag or generator."""
+    check_probability(p, "p", high_open=True)
+    check_bool(training, "training")
+    if training and p > 0 and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"dropout in training needs rng, a np.random.Generator "
+                        f"(np.random.default_rng(seed)), got {type(rng).__name__}")
+
+
+def dropout_forward(x: np.ndarray, p: float, training: bool,
+                    rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """out = x · mask / (1 − p) in training (p > 0), else x itself; shape of x.
+
+    The cache is the scaled mask mask / (1 − p), or None for the identity.
+
+    >>> out, _ = dropout_forward(np.ones(6), 0.5, True, np.random.default_rng(0))
+    >>> sorted(set(out.tolist()))  # dropped entries are 0, kept ones doubled
+    [0.0, 2.0]
+    """
+    check_float("x", x)
+    check_dropout_args(p, training, rng)
+    if not training or p == 0:
+        return x, None
+    scale = (rng.random(x.shape, dtype=x.dtype) >= p) * x.dtype.type(1.0 / (1.0 - p))
+    return x * scale, scale
+
+
+def dropout_backward(dout: np.ndarray, cache: np.ndarray | None) -> np.ndarray:
+    """dx = dout · mask / (1 − p) (dout itself for the identity)."""
+    return dout if cache is None else dout * cache
+
+
+class Dropout(Kernel):
+    """Inverted dropout; dx = dout · mask / (1 − p)."""
+
+    forward_kernel, backward_kernel = dropout_forward, dropout_backward

@@ -1,23 +1,8 @@
 """Weight and bias initialisation from an explicit seed or random generator.
 
-fan_in of a weight (out, in, *k) is ``in * prod(k)``; fan_out is ``out * prod(k)``.
-
-- PyTorch's default (``"torch"``, the default of ``nn.Linear`` and ``nn.Conv2d``): the
-  weight is ``kaiming_uniform_(w, a=√5)``, i.e. U(−b, b) with
-  b = gain·√(3 / fan_in), gain = √(2 / (1 + a²)) = √(1/3), so b = √(6 / ((1 + 5)·fan_in))
-  = 1/√fan_in; the bias is U(−1/√fan_in, 1/√fan_in) with the weight's fan_in
-  (``torch.nn.Linear.reset_parameters``). Both have variance b²/3 = 1 / (3·fan_in).
-- Kaiming / He (``"kaiming"``; He et al. 2015, "Delving Deep into Rectifiers", eq. 10), for
-  ReLU nets: w ~ N(0, σ²) with σ² = 2 / fan_in, so the variance of the activations is preserved.
-- Glorot / Xavier (``"glorot"``; Glorot & Bengio 2010, "Understanding the difficulty of
-  training deep feedforward neural networks", eq. 16): w ~ U(−a, a) with
-  a = √(6 / (fan_in + fan_out)), whose variance a²/3 = 2 / (fan_in + fan_out).
-
-Biases: ``"torch"`` (U(±1/√fan_in), as PyTorch) or ``"zeros"``. A layer's ``bias_init=None``
-means ``"torch"`` after a ``"torch"`` weight and ``"zeros"`` after ``"kaiming"``/``"glorot"``
-(so ``init="kaiming"`` is exactly the Kaiming-normal, zero-bias start of earlier versions).
-A layer draws its weight, then its bias, from one generator, in PyTorch's order. The same
-seed gives the same bits.
+A layer draws its weight, then its bias, from one generator, in PyTorch's order: the same
+seed gives the same bits. A layer's ``bias_init=None`` means ``"torch"`` after a ``"torch"``
+weight and ``"zeros"`` after ``"kaiming"``/``"glorot"``.
 """
 from __future__ import annotations
 
@@ -27,6 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from nnprune.autograd.tensor import float_dtype
 from nnprune.checks import check_choice
 
 _skipping = threading.local()
@@ -62,17 +48,6 @@ def as_generator(rng: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(int(rng))
 
 
-def float_dtype(dtype: Any) -> np.dtype:
-    """``dtype`` as np.float32 or np.float64, or a TypeError saying what it got."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of ``shape`` (out, in, *kernel).
 
@@ -90,7 +65,8 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 def kaiming_normal(shape: tuple[int, ...], rng: int | np.random.Generator,
                    dtype: Any = np.float32) -> np.ndarray:
-    """He initialisation for ReLU layers: w ~ N(0, 2 / fan_in), drawn as
+    """He initialisation for ReLU layers (He et al. 2015, "Delving Deep into Rectifiers",
+    eq. 10): w ~ N(0, 2 / fan_in), which preserves the variance of the activations, drawn as
     ``rng.standard_normal(shape) * √(2 / fan_in)``.  shape -> array of ``shape``."""
     fan_in, _ = fans(shape)
     dt, rng = float_dtype(dtype), as_generator(rng)
@@ -99,7 +75,8 @@ def kaiming_normal(shape: tuple[int, ...], rng: int | np.random.Generator,
 
 def glorot_uniform(shape: tuple[int, ...], rng: int | np.random.Generator,
                    dtype: Any = np.float32) -> np.ndarray:
-    """Glorot/Xavier uniform: w ~ U(−a, a), a = √(6 / (fan_in + fan_out)), drawn as
+    """Glorot/Xavier uniform (Glorot & Bengio 2010, eq. 16): w ~ U(−a, a) with
+    a = √(6 / (fan_in + fan_out)), variance 2 / (fan_in + fan_out), drawn as
     ``rng.uniform(-a, a, shape)``.  shape -> array of ``shape``."""
     fan_in, fan_out = fans(shape)
     dt, rng = float_dtype(dtype), as_generator(rng)
@@ -109,9 +86,9 @@ def glorot_uniform(shape: tuple[int, ...], rng: int | np.random.Generator,
 
 def torch_uniform(shape: tuple[int, ...], rng: int | np.random.Generator,
                   dtype: Any = np.float32) -> np.ndarray:
-    """PyTorch's default weight: kaiming-uniform with a = √5, i.e. w ~ U(−b, b) with
-    b = √(6 / ((1 + a²)·fan_in)) = 1/√fan_in, drawn as ``rng.uniform(-b, b, shape)``.
-    shape -> array of ``shape``; variance 1 / (3·fan_in).
+    """PyTorch's default weight (``torch.nn.Linear.reset_parameters``): kaiming-uniform with
+    a = √5, i.e. w ~ U(−b, b) with b = √(6 / ((1 + a²)·fan_in)) = 1/√fan_in, drawn as
+    ``rng.uniform(-b, b, shape)``.  shape -> array of ``shape``; variance 1 / (3·fan_in).
 
     >>> w = torch_uniform((300, 784), 0)
     >>> bool(abs(w).max() <= 1 / 784 ** 0.5)
@@ -146,9 +123,7 @@ def resolve_bias_init(init: str, bias_init: Any) -> str:
     "torch" weight and "zeros" after any other (a ValueError for an unknown name)."""
     if bias_init is None:
         return "torch" if check_init(init) == "torch" else "zeros"
-    if not isinstance(bias_init, str) or bias_init not in BIAS_INITS:
-        raise ValueError(f"bias_init must be one of {list(BIAS_INITS)} or None, got {bias_init!r}")
-    return bias_init
+    return check_choice(bias_init, "bias_init", BIAS_INITS)
 
 
 def init_bias(size: int, fan_in: int, bias_init: str, rng: int | np.random.Generator,

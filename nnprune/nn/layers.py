@@ -20,16 +20,16 @@ from nnprune.nn.module import Module
 from nnprune.nn.parameter import Parameter
 
 
-def _draw(shape: tuple[int, ...], bias: bool, init: str, bias_init: str | None,
-          rng: int | np.random.Generator | None,
-          dtype: Any) -> tuple[Parameter, Parameter | None]:
-    """A layer's weight of ``shape``, then its bias (None when ``bias`` is False), drawn in
-    that order from one generator, as PyTorch's ``reset_parameters`` does."""
-    check_init(init)
-    scheme, dt, gen = resolve_bias_init(init, bias_init), float_dtype(dtype), as_generator(rng)
-    weight = Parameter(init_weight(shape, init, gen, dt))
+def _draw(layer: Module, shape: tuple[int, ...], bias: bool, init: str, bias_init: str | None,
+          rng: int | np.random.Generator | None, dtype: Any) -> None:
+    """Give ``layer`` its weight of ``shape``, then its bias (None when ``bias`` is False),
+    drawn in that order from one generator, as PyTorch's ``reset_parameters`` does."""
+    layer.init = check_init(init)
+    layer.bias_init = resolve_bias_init(init, bias_init)
+    dt, gen = float_dtype(dtype), as_generator(rng)
+    layer.weight = Parameter(init_weight(shape, init, gen, dt))
     fan_in, _ = fans(shape)
-    return weight, (Parameter(init_bias(shape[0], fan_in, scheme, gen, dt)) if bias else None)
+    layer.bias = Parameter(init_bias(shape[0], fan_in, layer.bias_init, gen, dt)) if bias else None
 
 
 class Linear(Module):
@@ -45,9 +45,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1)
         self.out_features = check_int(out_features, "out_features", 1)
-        self.weight, self.bias = _draw((self.out_features, self.in_features), bias, init,
-                                       bias_init, rng, dtype)
-        self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
+        _draw(self, (self.out_features, self.in_features), bias, init, bias_init, rng, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -85,8 +83,7 @@ class Conv2d(Module):
         self.padding = pair("padding", padding, 0)
         self.dilation = pair("dilation", dilation, 1)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        self.weight, self.bias = _draw(shape, bias, init, bias_init, rng, dtype)
-        self.init, self.bias_init = init, resolve_bias_init(init, bias_init)
+        _draw(self, shape, bias, init, bias_init, rng, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,

@@ -1,15 +1,8 @@
 """``Residual``: y = body(x) + shortcut(x), the building block of ResNets (He et al. 2016).
 
-The shortcut is the identity (``shortcut=None``) or a small projection, usually a 1×1
-convolution with stride and a BatchNorm, used where the body changes the width or the map
-size ("option B" of He et al. 2016). The sum is elementwise, so body and shortcut must
-produce the same shape; the ReLU that He et al. apply after the sum is the next layer of the
-enclosing ``Sequential``.
-
-Backward: ∂L/∂x = body'ᵀ ∂L/∂y + shortcut'ᵀ ∂L/∂y — the input is used twice and autograd
-sums the two gradients. The block's config nests its parts' configs, so a model of blocks is
-saved and rebuilt like any other (``nn.from_config``). Parameter names follow the parts:
-``3.body.0.weight``, ``3.shortcut.0.weight``.
+The shortcut is the identity (``shortcut=None``) or a projection where the body changes the
+width or the map size ("option B"); the ReLU after the sum is the enclosing Sequential's next
+layer. Backward: ∂L/∂x = body'ᵀ ∂L/∂y + shortcut'ᵀ ∂L/∂y — autograd sums the two paths.
 
 >>> from nnprune import nn
 >>> block = Residual(nn.Sequential(nn.Linear(4, 4, rng=0), nn.ReLU(), nn.Linear(4, 4, rng=1)))

@@ -1,23 +1,14 @@
 """What a model spec (``config()`` as JSON) will hold, known before anything is built.
 
-``state_shapes(spec)`` walks a spec without building a layer and returns the shape of every
-parameter and buffer it declares, by dotted name, so that a loader can compare them with
-the arrays a file holds (and refuse a 200 KB file whose spec says Linear(200000, 200000))
-before a single weight is allocated. The walk is iterative, at most ``MAX_DEPTH`` nested
-containers (``Sequential``, ``Residual``) deep and ``MAX_LAYERS`` layers long.
+``state_shapes(spec)`` walks a spec without building a layer, so that a loader can compare
+the shapes with the arrays a file holds (and refuse a 200 KB file whose spec says
+Linear(200000, 200000)) before a single weight is allocated. The shapes (PyTorch's):
 
-The shapes, as the layers create them (PyTorch's):
-
-=============================== =============================================================
-layer                            state
-=============================== =============================================================
-Linear(in, out, bias)            weight (out, in); bias (out,)
-Conv2d(in, out, (kh, kw), bias)  weight (out, in, kh, kw); bias (out,)
-BatchNorm1d/2d(n, affine)        weight, bias (n,) when affine; buffers running_mean, _var (n,)
-Residual(body, shortcut)         body.<its state>; shortcut.<its state> (none: the identity)
-pools, ReLU, Tanh, Dropout,      none
-Flatten
-=============================== =============================================================
+    Linear(in, out, bias)            weight (out, in); bias (out,)
+    Conv2d(in, out, (kh, kw), bias)  weight (out, in, kh, kw); bias (out,)
+    BatchNorm1d/2d(n, affine)        weight, bias (n,) if affine; running_mean, _var (n,)
+    Residual(body, shortcut)         body.<its state>; shortcut.<its state>
+    pools, ReLU, Tanh, Dropout, Flatten   none
 """
 from __future__ import annotations
 

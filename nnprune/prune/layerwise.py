@@ -39,7 +39,7 @@ import numpy as np
 
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
-from nnprune.functional.columns import patches
+from nnprune.functional.conv_plain import patches
 from nnprune.prune.masks import count, prune_count
 from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces, refit_rows,
                                select_counts)
