@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnprune.cli import main
-from nnprune.experiment.parallel import check_jobs, map_runs
+from nnprune.experiment.parallel import map_runs
 from nnprune.experiment.repeats import mean_over_seeds
 
 pytestmark = pytest.mark.report
@@ -72,7 +72,7 @@ def test_bad_jobs_and_seeds_are_one_line_errors(capsys):
         assert main(["sweep", "--model", "lenet_300_100", "--out", "x", *argv]) == 2
         assert fragment in capsys.readouterr().err
     with pytest.raises(ValueError, match="jobs must be an int >= 1"):
-        check_jobs(1.5)
+        list(map_runs(_square_plus, 0, [1, 2], jobs=1.5))
 
 
 def _square_plus(shared, task):

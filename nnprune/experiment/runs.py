@@ -1,27 +1,12 @@
-"""What every pruning run is made of: copying a model, training it, scoring it on the test
-split, and writing down one result record.
-
-- ``clone_model``: an independent copy (architecture, weights, buffers, masks), so runs from
-  one trained model never disturb each other;
-- ``fit_model``: a training run as a ``TrainSpec`` says (by default SGD with momentum 0.9,
-  the learning rate cosine-decayed to 0 over the run), the masks in force throughout
-  (pruned weights stay 0); ``make_optimizer``: the optimizer alone;
-- ``specs``: a workflow's ``PruneSpec`` and ``TrainSpec``, given or built once from its
-  keywords; ``accuracy``, ``gradients_for``, ``prune_and_rescale``, ``record``: the shared
-  steps of the workflows in ``workflows.py`` and of the sweep.
-
-A record is a flat JSON-able dict with the fields of ``nnprune.experiment.report.RECORD_FIELDS``
-(model, dataset, criterion, scope, granularity, schedule, the target ``sparsity`` and the
-``sparsity_reached`` measured on the weights' values, the fine-tuning epochs, the accuracy
-dense, right after pruning and after fine-tuning, params, nonzero params, MACs, effective MACs
-and the seed), plus ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``batch_size``,
-``regularizer`` and ``seconds``.
-"""
+"""What every pruning run is made of: copying a model (``clone_model``), training it
+(``fit_model``), scoring it on the test split, and writing down one result record (``record``);
+``specs`` gives a workflow its ``PruneSpec`` and ``TrainSpec``, built once from keywords if
+need be."""
 from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -227,8 +212,12 @@ def record(model: Any, data: Any, prune: PruneSpec, train: TrainSpec, *, schedul
            after: float | None, start: float, sparsity: float | None = None,
            **extra: Any) -> dict[str, Any]:
     """The result record of a run that ended with ``model``, pruned as ``prune`` and trained
-    as ``train`` say (see the module docstring); ``sparsity``: the target shown, when not
-    ``record_target(prune)``; ``start``: the run's ``time.perf_counter()`` at its beginning."""
+    as ``train`` say: the fields of ``report.RECORD_FIELDS`` (``accuracy_dense`` = ``dense``,
+    just before the first pruning; ``accuracy_before_finetune`` = ``before``, right after the
+    last; ``accuracy_after_finetune`` = ``after``, None without fine-tuning), ``exclude``,
+    ``layer_sparsity``, the TrainSpec's ``record()``, ``extra`` and ``seconds``.
+    ``sparsity``: the target shown, when not ``record_target(prune)``; ``start``: the run's
+    ``time.perf_counter()`` at its beginning."""
     reached = sparsity_report(model, exclude)  # measured on the values the model holds
     cost = count(model, tuple(data.input_shape))
     result = {

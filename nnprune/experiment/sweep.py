@@ -1,14 +1,7 @@
-"""A sweep: criteria × sparsities × scopes, each run from the same trained starting point.
-
-Every run copies the trained model (``clone_model``), prunes the copy once
-(``workflows.oneshot``), measures the test accuracy without fine-tuning, then
-fine-tunes the pruned copy (its masks stay attached, so pruned weights stay zero) and
-measures it again. So one run gives both arms of the comparison {no fine-tuning,
-fine-tuning}, and one record (see ``nnprune.experiment.report.RECORD_FIELDS``) holds them.
-
-The gradients the gradient, Taylor and SNIP criteria need are computed once, on the trained
-model and the training data, and shared by all runs: every run prunes the same model, so
-they would be the same each time.
+"""A sweep: criteria × sparsities × scopes, each a one-shot run (``prune_once``) on a copy of
+the same trained model, measured before and after fine-tuning: one record per run. The
+gradients, Hessian diagonals and calibration samples the criteria need are computed once,
+from the trained model, and shared by all runs.
 """
 from __future__ import annotations
 
@@ -16,58 +9,46 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from nnprune import train as training
+from nnprune.checks import check_int
 from nnprune.experiment import workflows
 from nnprune.experiment.outputs import representative, write_outputs
-from nnprune.experiment.parallel import check_jobs, map_runs
-from nnprune.experiment.runs import clone_model, fit_model, make_optimizer, train_spec
+from nnprune.experiment.parallel import map_runs
+from nnprune.experiment.runs import accuracy, clone_model, fit_model, make_optimizer, specs
 from nnprune.experiment.second_order import SecondOrder, second_order_inputs, split_variant
 from nnprune.nn import Module
 from nnprune.prune.scores import NEEDS_GRADS
+from nnprune.prune.spec import PruneSpec
 from nnprune.train import OPTIMIZERS, TrainSpec
 
-# clone_model, fit_model and make_optimizer live in runs.py, write_outputs and representative
-# in outputs.py; they are importable from here too
 __all__ = ["prune_once", "sweep", "representative", "write_outputs", "clone_model", "fit_model",
            "make_optimizer", "OPTIMIZERS", "SCOPES"]
 
 SCOPES = ("global", "layer")
 
 
-def prune_once(trained: Module, data: Any, *, criterion: str, sparsity: float,
-               scope: str = "global", granularity: str = "weight", exclude: Sequence[str] = (),
-               train: TrainSpec | None = None, grads: Mapping[str, np.ndarray] | None = None,
-               accuracy_dense: float | None = None, model_name: str = "model",
-               layer_norm: str = "none", second_order: SecondOrder | None = None,
-               pruning_inputs: dict[str, Any] | None = None,
-               **options: Any) -> tuple[dict[str, Any], Module]:
+def prune_once(trained: Module, data: Any, prune: PruneSpec | None = None,
+               train: TrainSpec | None = None, **options: Any) -> tuple[dict[str, Any], Module]:
     """Prune a copy of ``trained`` once, evaluate, fine-tune, evaluate: (record, pruned model).
 
-    ``workflows.oneshot`` on ``clone_model(trained)``, so ``trained`` is never modified.
-    ``data``: a ``nnprune.data.Dataset`` (x_train, y_train, x_test, y_test, name,
-    input_shape). ``grads``: dL/dw of ``trained`` for the gradient criteria (computed when
-    None and needed); ``accuracy_dense``: its test accuracy (measured when None). Fine-tuning
-    follows ``train`` (a ``TrainSpec``; or its keywords ``finetune_epochs``, ``lr`` (default
-    0.01), ``optimizer``, ``cosine``, ``lr_schedule``, ``weight_decay``, ``regularizer``, ...);
-    0 epochs skip it (``accuracy_after_finetune`` is then None). The record also carries
-    ``layer_sparsity`` (the reached sparsity of every prunable weight, excluded ones
-    included) and ``seconds``. ``criterion`` may name a second-order variant (``obd:fisher``,
-    ``obs:sparsegpt``, see ``second_order.split_variant``), kept as the record's criterion;
-    ``pruning_inputs`` are its Hessian diagonal or calibration samples when computed already.
+    ``workflows.oneshot`` on ``clone_model(trained)``, so ``trained`` is never modified; its
+    options (``grads``, ``accuracy_dense``, ``pruning_inputs``, ...) and the specs' keywords
+    pass through, the fine-tuning ``lr`` defaulting to 0.01. The keyword ``criterion`` may
+    name a second-order variant (``obd:fisher``, ``obs:sparsegpt``, see
+    ``second_order.split_variant``), kept as the record's criterion.
     """
-    train = train_spec(train, options, "prune_once", lr=0.01)
-    label = criterion
-    criterion, second_order = split_variant(criterion, second_order)
+    variant = options.get("criterion", "")
+    if ":" in variant:
+        options["criterion"], options["second_order"] = split_variant(
+            variant, options.get("second_order"))
+    if train is None:
+        options.setdefault("lr", 0.01)
     model = clone_model(trained)
-    record = workflows.oneshot(
-        model, data, criterion=criterion, sparsity=sparsity, scope=scope,
-        granularity=granularity, exclude=exclude, train=train, model_name=model_name,
-        grads=grads, accuracy_dense=accuracy_dense, layer_norm=layer_norm,
-        second_order=second_order, pruning_inputs=pruning_inputs)
-    record["criterion"] = label
+    record = workflows.oneshot(model, data, prune, train, **options)
+    if ":" in variant:
+        record["criterion"] = variant
     return record, model
 
 
@@ -82,16 +63,16 @@ def _check_choices(name: str, values: Sequence[Any], allowed: Sequence[Any] | No
 
 
 def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Sequence[float],
-          scopes: Sequence[str] = ("global",), granularity: str = "weight",
-          exclude: Sequence[str] = (), train: TrainSpec | None = None,
-          model_name: str = "model", progress: bool = True,
+          scopes: Sequence[str] = ("global",), prune: PruneSpec | None = None,
+          train: TrainSpec | None = None, model_name: str = "model", progress: bool = True,
           on_run: Callable[[dict[str, Any], Module], None] | None = None,
-          layer_norm: str = "none", second_order: SecondOrder | None = None, jobs: int = 1,
+          second_order: SecondOrder | None = None, jobs: int = 1,
           seeds: Sequence[int] | None = None, **options: Any) -> list[dict[str, Any]]:
     """Every (seed, scope, criterion, sparsity) one-shot run from ``trained``: a list of records.
 
-    Each run fine-tunes as ``train`` says (a ``TrainSpec``, or its keywords as for
-    ``prune_once``: ``finetune_epochs``, ``lr`` (default 0.01), ``optimizer``, ``seed``, ...).
+    Each run prunes as ``prune`` says, its criterion, sparsity, scope and seed set by the run
+    (a ``PruneSpec``, or its keywords: ``granularity``, ``exclude``, ``layer_norm``, ...), and
+    fine-tunes as ``train`` says (a ``TrainSpec``, or its keywords, ``lr`` defaulting to 0.01).
     obd's Hessian diagonal and obs's calibration samples are computed once per criterion
     (variant), from ``trained``, with ``second_order``'s settings, like the gradients; every
     record keeps the seconds its own pruning took (``prune_seconds``) and the seconds those
@@ -99,31 +80,29 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
 
     The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
     after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
-    ``layer_norm`` (filter criteria, global scope): see ``prune_model``.
     ``seeds``: repeat every run with each seed (random scores, gradient batches, calibration
     samples, fine-tuning order; default ``[train.seed]``). ``jobs``: worker processes
     (``parallel.map_runs``); the records are the same, bit for bit, whatever the number
     (their ``*seconds`` timings aside).
     """
-    train = train_spec(train, options, "sweep", lr=0.01)
     criteria = _check_choices("criteria", criteria, None)
     scopes = _check_choices("scopes", scopes, SCOPES)
     sparsities = _check_choices("sparsities", sparsities, None)
     for s in sparsities:
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
             raise ValueError(f"sparsities must be fractions in [0, 1], got {s!r}")
+    prune, train = specs(prune, train, options, "sweep", {"sparsity": sparsities[0]},
+                         second_order, lr=0.01)
     if on_run is not None and not callable(on_run):
         raise TypeError(f"on_run must be callable or None, got {type(on_run).__name__}")
-    jobs = check_jobs(jobs)
+    jobs = check_int(jobs, "jobs", 1)
     seeds = [train.seed] if seeds is None else _check_choices("seeds", seeds, None)
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"seeds must be ints >= 0, got {s!r}")
+        check_int(s, "seeds", 0)
     shared = _shared_inputs(trained, data, criteria, seeds, second_order, train.batch_size)
-    shared.update(keep_models=on_run is not None, options=dict(
-        granularity=granularity, exclude=exclude, train=train, model_name=model_name,
-        layer_norm=layer_norm, second_order=second_order,
-        accuracy_dense=training.evaluate(trained, (data.x_test, data.y_test))["accuracy"]))
+    shared.update(keep_models=on_run is not None, prune=prune, train=train,
+                  second_order=second_order, options=dict(
+                      model_name=model_name, accuracy_dense=accuracy(trained, data)))
     runs = [(run_seed, scope, c, float(s)) for run_seed in seeds for scope in scopes
             for c in criteria for s in sparsities]
     records = []
@@ -171,9 +150,13 @@ def _one_run(shared: Mapping[str, Any], run: tuple[int, str, str, float]
              ) -> tuple[dict[str, Any], Module | None]:
     """One run of ``sweep``: (record, pruned model, or None when no one keeps it)."""
     seed, scope, criterion, sparsity = run
-    options = dict(shared["options"])
-    options["train"] = options["train"].replace(seed=seed)
-    record, model = prune_once(shared["trained"], shared["data"], criterion=criterion,
-                               sparsity=sparsity, scope=scope, grads=shared["grads"][seed],
-                               pruning_inputs=shared["inputs"][seed, criterion], **options)
+    base, settings = split_variant(criterion, shared["second_order"])
+    prune = shared["prune"].replace(criterion=base, sparsity=sparsity, scope=scope, seed=seed,
+                                    obs=None if settings is None else settings.obs)
+    record, model = prune_once(shared["trained"], shared["data"], prune,
+                               shared["train"].replace(seed=seed), second_order=settings,
+                               grads=shared["grads"][seed],
+                               pruning_inputs=shared["inputs"][seed, criterion],
+                               **shared["options"])
+    record["criterion"] = criterion
     return record, model if shared["keep_models"] else None

@@ -12,28 +12,10 @@ lottery      train → prune p of what remains → rewind, R times,      Frankle
              then train the ticket
 =========== ======================================================= =========================
 
-Every workflow prunes ``model`` (in place: its masks stay attached) as a ``PruneSpec`` says
-(``nnprune.prune.spec``: ``criterion``, ``sparsity`` — the final target —, ``scope``,
-``granularity``, ``exclude``, ``min_keep``, ``layer_norm``, ``seed``, ...) and trains as a
-``TrainSpec`` says (``nnprune.train.TrainSpec``: the ``epochs`` of each training run — the
-fine-tuning after pruning, each round's, or the whole run while pruning for ``gradual`` —,
-``lr``, ``optimizer``, ``batch_size``, ``seed``, ``regularizer`` such as
-``prune.finetune.l2_regularizer(1e-4)`` (Han et al. 2015 fine-tune with L2 regularisation of
-the remaining weights), ``weight_decay``, ``lr_schedule``, which restarts with every
-training run, and ``quiet``): ``oneshot(model, data, PruneSpec(...), TrainSpec(...))``.
-The same settings may come as keywords, built into the two specs once on entry:
-``criterion``, ``sparsity``, ``scope``, ``granularity``, ``exclude``, ``min_keep``,
-``layer_norm``, ``finetune_epochs`` (the TrainSpec's ``epochs``), ``lr``, ``optimizer``,
-``batch_size``, ``seed``, ``quiet``, ``regularizer``, ``weight_decay``, ``lr_schedule``.
-``data`` is a ``nnprune.data.Dataset``. The shared steps live in ``runs.py``.
-
-The record has the fields of ``nnprune.experiment.report.RECORD_FIELDS``: ``accuracy_dense``
-is the test accuracy just before the first pruning, ``accuracy_before_finetune`` right after
-the last pruning (no training since), ``accuracy_after_finetune`` at the end (None without
-fine-tuning); ``sparsity_reached`` is measured on the weights' values; ``params``,
-``nonzero_params``, ``macs``, ``effective_macs`` come from ``nnprune.count.count``. Extra
-fields: ``exclude``, ``layer_sparsity``, ``lr``, ``optimizer``, ``batch_size``,
-``regularizer``, ``seconds`` and the workflow's own (``rounds``, ``history``, ...).
+Each prunes ``model`` in place (its masks stay attached) as a ``PruneSpec`` says and trains
+as a ``TrainSpec`` says (the ``epochs`` of each training run), or takes their keywords
+(``finetune_epochs`` is the TrainSpec's ``epochs``), built into the two specs once on entry
+(``runs.specs``). Each returns the record of ``runs.record``.
 """
 from __future__ import annotations
 
