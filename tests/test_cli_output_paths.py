@@ -14,9 +14,7 @@ def no_data(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("data was loaded before the output path was checked")
 
-    monkeypatch.setattr("nnprune.cli.train_command.load_data", refuse)
     monkeypatch.setattr("nnprune.cli.inputs.load_data", refuse)
-    monkeypatch.setattr("nnprune.cli.sweep_command.load_data", refuse)
 
 
 @pytest.mark.parametrize("argv, option", [

@@ -20,8 +20,7 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the output paths were checked")
 
-    for target in ("nnprune.cli.train_command.load_data", "nnprune.cli.inputs.load_data",
-                   "nnprune.cli.sweep_command.load_data", "nnprune.experiment.demo.run_demo"):
+    for target in ("nnprune.cli.inputs.load_data", "nnprune.experiment.demo.run_demo"):
         monkeypatch.setattr(target, refuse)
 
 

@@ -1,14 +1,8 @@
 """``nnprune bench conv``: time the conv kernels and a LeNet-5 training step.
 
-Every timing is the median of ``--repeat`` runs after two warm-up runs. FLOPs = 2 · MACs; a
-conv's MACs are N·F·OH·OW·C·kh·kw (bias excluded), and its backward is two GEMMs of the same
-size (dx and dW), so forward+backward counts 3× the forward FLOPs. The peak is the best of
-``--repeat`` float32 2048³ GEMMs in the same run, with the same BLAS: the share of peak
-compares like with like on this machine. If PyTorch is importable (never a dependency), the
-same cases run in torch on the CPU and the ratio nnprune / torch is printed.
-
-The machine state matters: other processes on the cores and OPENBLAS_CORETYPE (which picks
-OpenBLAS's GEMM kernel) change every figure, so both are printed with the results.
+FLOPs = 2 · MACs; a conv's backward is two GEMMs of the forward's size (dx and dW), so
+forward+backward counts 3× the forward FLOPs. The peak is the best float32 2048³ GEMM of
+the same run, with the same BLAS.
 """
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
-"""``nnprune bench demo``: the quick demo's wall time with 1 and with 2 BLAS threads.
+"""``nnprune bench demo``: the quick demo's wall time with 1 and with 2 BLAS threads, in turns.
 
-The two settings alternate (1, 2, 1, 2, ...) for ``--repeat`` pairs and the medians are
-reported with their ratio, so a change of load during the run falls on both alike. The
-load average is printed before and after: above the number of CPUs, other processes compete
-for the cores and the figures are those of a loaded machine (where a second, spinning
-BLAS thread costs most); on an idle machine they show what the second thread gains.
-``nnprune demo`` itself runs with one thread (``nnprune.threads``).
+The load average is printed before and after: above the number of CPUs, other processes
+compete for the cores and the figures are those of a loaded machine.
 """
 from __future__ import annotations
 

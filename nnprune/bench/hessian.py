@@ -1,17 +1,7 @@
 """``nnprune bench hessian``: time second-order pruning on the classic layer shapes.
 
-- exact layer-wise OBS (OBC: greedy per row with H⁻¹ downdates, ``prune.obc``) and SparseGPT
-  (``prune.sparsegpt``) of LeNet-300-100's fc1 (784 → 300, MNIST-shaped) and LeNet-5's fc1
-  (800 → 500) to 90 %, each from the layer's H = 2XXᵀ/N over N calibration inputs (damped by
-  0.01·mean diag), with the reconstruction loss ‖WX − ŴX‖²/N each reaches;
-- the Hessian diagonals of LeNet-300-100 on a batch (Gauss–Newton by second-order
-  backpropagation, LeCun's recursion, the empirical Fisher), in units of one ordinary backward
-  pass (forward + backward of the cross-entropy through autograd, the same batch).
-
-The inputs are drawn from a fixed seed (the cost does not depend on their values, only on the
-shapes); the weights are the models' initial ones. Cheap cases are the median of ``--repeat``
-runs; exact OBC runs once per layer (it takes seconds to minutes). Other processes on the
-cores change every figure: the load average is printed with them.
+Inputs are drawn from a fixed seed (the cost depends only on the shapes); exact OBC runs
+once per layer, the other cases are the median of ``--repeat`` runs.
 """
 from __future__ import annotations
 
@@ -41,7 +31,8 @@ def _seconds(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def time_layer(d: int, rows: int, samples: int, repeat: int) -> dict[str, Any]:
-    """Exact OBC and SparseGPT of one (rows, d) layer to ``SPARSITY``: seconds and losses."""
+    """Exact OBC and SparseGPT of one (rows, d) layer to ``SPARSITY``, each from the layer's
+    H = 2XXᵀ/N (damped by 0.01·mean diag): seconds and reconstruction losses ‖WX − ŴX‖²/N."""
     from nnprune.prune.obc import (damp, masks_from_counts, obc_traces, reconstruction_loss,
                                    refit_rows, select_counts)
     from nnprune.prune.masks import prune_count
@@ -67,7 +58,8 @@ def time_layer(d: int, rows: int, samples: int, repeat: int) -> dict[str, Any]:
 
 
 def time_diagonals(batch: int, repeat: int) -> dict[str, Any]:
-    """Seconds of each Hessian diagonal of LeNet-300-100 and of one backward pass."""
+    """Seconds of each Hessian diagonal of LeNet-300-100, also in units of one backward pass
+    of the cross-entropy on the same batch."""
     from nnprune import Tensor, models
     from nnprune import functional as F
     from nnprune.curvature_diag import fisher_diagonal, gauss_newton_diagonal, lecun_diagonal

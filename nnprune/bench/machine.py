@@ -1,7 +1,4 @@
-"""The machine a benchmark runs on (BLAS, CPUs, load average: see ``bench.timing``), and
-where its figures go: the table to standard output, or to standard error when the JSON goes
-to standard output (``--json -``).
-"""
+"""The machine a benchmark runs on (BLAS, CPUs, load average), and where its figures go."""
 from __future__ import annotations
 
 import contextlib

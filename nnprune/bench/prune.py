@@ -2,32 +2,9 @@
 
 Filter pruning only pays once the zeros are cut out: a masked model multiplies its zero
 filters like the dense one, the shrunk model (``prune.shrink``) is a smaller dense network.
-Each case builds a model with random weights (timing does not depend on their values),
-prunes whole filters by L1 norm, masks the units whole, shrinks, and times the forward pass
-(eval mode, no autograd graph) of all three on one random batch of 64:
-
-================= ========================================================================
-case               filters removed (by L1 norm), on the model's input shape
-================= ========================================================================
-vgg16-pruned-A     Li et al. 2017: 50 % of conv 1 and convs 8–13 of VGG-16, 3×32×32
-                   (the paper: 34 % fewer FLOPs, a 1.52× MAC ratio)
-vgg16-slim         60 % of every conv and of the hidden fc: ≥ 80 % fewer parameters
-vgg16-late         25 % of convs 1–7, 75 % of convs 8–13 and of the hidden fc: ≥ 80 % fewer
-                   parameters where they are (the deep 512-channel layers), fewer MACs
-                   removed — the profile of Liu et al.'s slimmed VGG (88.5 % fewer
-                   parameters, 51 % fewer FLOPs)
-lenet5-50          LeNet-5 (Caffe, Han et al. 2015), 1×28×28: 50 % of conv1, conv2, fc1
-lenet5-75          the same, 75 %
-resnet20-50        ResNet-20, 3×32×32: 50 % of every channel group (skips tied)
-================= ========================================================================
-
-Repeats are interleaved (dense, masked, shrunk, dense, ...) and the median of each is
-taken, so a load that changes during the run hits all three alike; the speed-up is
-median(dense) / median(shrunk), printed beside the theoretical MAC ratio dense MACs /
-shrunk MACs (``nnprune.count``), from the wall clock and from the process's CPU time
-(which leaves out the time other processes held the cores). The load average is printed:
-on a shared machine the ratios within one run are what can be compared, not the
-milliseconds.
+The speed-up median(dense) / median(shrunk) is printed beside the MAC ratio, by the wall
+clock and by the process's CPU time (which leaves out the time other processes held the
+cores): on a shared machine the ratios within one run compare, not the milliseconds.
 """
 from __future__ import annotations
 
@@ -43,30 +20,28 @@ CASES = ("vgg16-pruned-A", "vgg16-slim", "vgg16-late", "lenet5-50", "lenet5-75",
          "resnet20-50")
 
 
-def _conv_names(model: Any) -> list[str]:
-    return [f"{name}.weight" for name, m in model.named_modules()
-            if type(m).__name__ == "Conv2d"]
-
-
 def build_case(name: str) -> tuple[Any, tuple[int, int, int], dict[str, float] | float]:
-    """(dense model, input shape (C, H, W), per-layer sparsity or one fraction) of a case."""
+    """(dense model, input shape (C, H, W), per-layer sparsity or one fraction) of a case:
+    vgg16-pruned-A is Li et al. 2017's (34 % fewer FLOPs); vgg16-late has the profile of Liu
+    et al.'s slimmed VGG (most parameters removed from the deep layers, fewer MACs); lenet5
+    is Caffe's LeNet-5 of Han et al. 2015; resnet20-50 ties the skips' channels."""
     from nnprune import models
 
     if name.startswith("vgg16"):
         model = models.vgg16(3, 10, 32, seed=0)
-        convs = _conv_names(model)
+        weights = {kind: [f"{n}.weight" for n, m in model.named_modules()
+                          if type(m).__name__ == kind] for kind in ("Conv2d", "Linear")}
+        convs, linear = weights["Conv2d"], weights["Linear"][0]
         if name == "vgg16-pruned-A":  # conv_1 and conv_8 .. conv_13 (1-based)
             return model, (3, 32, 32), {convs[i]: 0.5 for i in (0, *range(7, 13))}
-        linear = [f"{n}.weight" for n, m in model.named_modules()
-                  if type(m).__name__ == "Linear"][0]
         if name == "vgg16-late":
             return model, (3, 32, 32), {**{c: 0.25 if i < 7 else 0.75
                                            for i, c in enumerate(convs)}, linear: 0.75}
         return model, (3, 32, 32), {**{c: 0.6 for c in convs}, linear: 0.6}
     if name.startswith("lenet5"):
-        model = models.lenet5(1, 10, 28, seed=0)
-        return model, (1, 28, 28), {"0.weight": 0.5, "2.weight": 0.5, "5.weight": 0.5} \
-            if name == "lenet5-50" else {"0.weight": 0.75, "2.weight": 0.75, "5.weight": 0.75}
+        share = 0.5 if name == "lenet5-50" else 0.75
+        return models.lenet5(1, 10, 28, seed=0), (1, 28, 28), dict.fromkeys(
+            ("0.weight", "2.weight", "5.weight"), share)
     if name == "resnet20-50":
         return models.resnet20(3, 10, 32, seed=0), (3, 32, 32), 0.5
     raise ValueError(f"unknown case {name!r}; the cases are {CASES}")
@@ -97,14 +72,9 @@ def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[st
     x = Tensor(np.random.default_rng(seed).standard_normal((batch, *v["input_shape"]),
                                                             dtype=np.float32))
 
-    def forward(model: Any) -> Callable[[], Any]:
-        def run() -> Any:
-            with no_grad():
-                return model(x)
-        return run
-
-    wall, cpu = interleaved({k: forward(v[k]) for k in ("dense", "masked", "shrunk")}, repeat,
-                            warmup=1)
+    with no_grad():
+        wall, cpu = interleaved({k: lambda m=v[k]: m(x) for k in ("dense", "masked", "shrunk")},
+                                repeat, warmup=1)
     wall, cpu = ({k: [1e3 * t for t in times] for k, times in seconds.items()}
                  for seconds in (wall, cpu))
     ms = {k: statistics.median(t) for k, t in wall.items()}
@@ -124,7 +94,7 @@ def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[st
 def run(args: Any, say: Callable[[str], None]) -> dict[str, Any]:
     """``nnprune bench prune``: time every case of ``args.cases`` (default all), print the
     table; the results for the JSON."""
-    cases = list(CASES) if not getattr(args, "cases", None) else args.cases
+    cases = args.cases or list(CASES)
     for case in cases:
         if case not in CASES:
             raise ValueError(f"--cases: unknown case {case!r}; the cases are {', '.join(CASES)}")

@@ -1,7 +1,4 @@
-"""A LeNet-5 training step three ways, for ``nnprune bench conv``: through autograd, through
-the array kernels called directly (no graph: the difference is what autograd costs), and in
-PyTorch when it is importable.
-"""
+"""A LeNet-5 training step through autograd, through the kernels and in PyTorch (bench conv)."""
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,11 +1,4 @@
-"""How every bench times: repeated calls after warm-up ones, several functions in turns.
-
-Timing functions in turns (a, b, c, a, b, c, ...) rather than one after the other makes a
-change in the machine's load during the run reach every function alike, so the ratios
-within one run can be compared even on a shared machine. The CPU time
-(``time.process_time``: this process, all its threads) leaves out the time spent waiting for
-a core another process holds; the wall clock does not.
-"""
+"""How every bench times: repeated calls after warm-up ones, several functions in turns."""
 from __future__ import annotations
 
 import statistics
@@ -29,7 +22,9 @@ def timings(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> list[float]:
 def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """(wall, CPU) seconds of each function over ``repeat`` rounds, each round calling every
-    function once in turn, after ``warmup`` untimed calls of each."""
+    function once in turn (a, b, a, b, ...: a change of load reaches all alike), after
+    ``warmup`` untimed calls of each. The CPU time (``time.process_time``) leaves out the
+    time spent waiting for a core another process holds; the wall clock does not."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()

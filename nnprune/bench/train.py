@@ -1,15 +1,5 @@
-"""``nnprune bench train``: end-to-end figures, nnprune against PyTorch when importable.
+"""``nnprune bench train``: training epochs end to end, nnprune against PyTorch when importable.
 
-- one training epoch of LeNet-5 on the 10,000 MNIST t10k images (``--data-dir``: the folder
-  with ``t10k-images-idx3-ubyte[.gz]`` and ``t10k-labels-idx1-ubyte[.gz]``; skipped, with a
-  message, when the files are not there), batch 64, SGD lr 0.01 momentum 0.9;
-- one epoch of VGG-16 at width 0.25 (``models.vgg16``, BatchNorm, train mode) on
-  ``--vgg-samples`` random CIFAR-sized images (3×32×32), batch 64, same optimizer;
-- optionally the wall time of ``nnprune demo`` (``--demo``) and of the test suite
-  (``--tests``, run from ``--project``), each a fresh process (with ``--threads`` N, its
-  OpenBLAS runs N threads too).
-
-Each epoch runs ``--epochs`` times, nnprune and PyTorch in turns; the median is reported.
 The PyTorch models mirror nnprune's layer for layer (same shapes, same optimizer); their
 initial weights differ, which does not change the time of an epoch.
 """

@@ -1,16 +1,9 @@
-"""The ``nnprune`` command: train, summary, prune, sweep, demo, bench, export.
+"""The ``nnprune`` command; each ``*_command.py`` holds one command's options and its ``run``.
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for bad arguments (one line on
 stderr, from argparse), 1 when the library refuses an input (a ValueError or a missing
 file, printed as ``nnprune: error: ...``) or training diverges (``DivergenceError``: one
 line naming the learning rate and its option; nothing is saved). No traceback is shown.
-
-- ``arguments.py``: argument types, the shared option groups, the one-line-error parser;
-- ``inputs.py``: datasets, saved and built-in models, input shapes;
-- ``specs.py``: parsed options turned into the library's ``PruneSpec`` and ``TrainSpec``;
-- ``train_command.py``, ``summary_command.py``, ``prune_command.py``, ``sweep_command.py``,
-  ``demo_command.py``, ``bench_command.py``, ``export_command.py``, ...: each command's options
-  (``add_parser``) and what it does (``run``).
 """
 from __future__ import annotations
 
@@ -18,10 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from nnprune.cli import (bench_command, demo_command, prune_command, sensitivity_command, summary_command,
-                         sweep_command, train_command, reproduce_command)
-from nnprune.cli import export_command
-from nnprune.cli import assignment_command
+from nnprune.cli import (assignment_command, bench_command, demo_command, export_command,
+                         prune_command, reproduce_command, sensitivity_command, summary_command,
+                         sweep_command, train_command)
 from nnprune.cli.arguments import Parser, UsageError, examples, wrap
 from nnprune.data.download import DatasetNotFoundError
 from nnprune.divergence import DivergenceError
@@ -49,16 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nnprune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=Parser)
-    train_command.add_parser(sub)
-    summary_command.add_parser(sub)
-    prune_command.add_parser(sub)
-    sweep_command.add_parser(sub)
-    demo_command.add_parser(sub)
-    bench_command.add_parser(sub)
-    export_command.add_parser(sub)
-    sensitivity_command.add_parser(sub)
-    assignment_command.add_parser(sub)
-    reproduce_command.add_parser(sub)
+    for command in (train_command, summary_command, prune_command, sweep_command, demo_command,
+                    bench_command, export_command, sensitivity_command, assignment_command,
+                    reproduce_command):
+        command.add_parser(sub)
     return parser
 
 

@@ -116,22 +116,6 @@ def granularity(text: str) -> Granularity:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-# ---------------------------------------------------------------------- output paths
-def check_output_file(option: str, path: str | None, example: str = "model.npz") -> None:
-    """Refuse an output file that is an existing folder before any training starts (a save
-    at the end would fail after all the work)."""
-    if path is not None and os.path.isdir(path):
-        raise UsageError(f"argument {option}: {path!r} is a folder; expected a file name, "
-                         f"e.g. {os.path.join(path, example)!r}")
-
-
-def check_output_dir(option: str, path: str) -> None:
-    """Refuse an output folder that is an existing file, before any training starts."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"argument {option}: {path!r} is a file; expected a folder for the "
-                         f"results")
-
-
 # ---------------------------------------------------------------------- help text
 def wrap(text: str) -> str:
     return textwrap.fill(text, width=79)

@@ -1,18 +1,11 @@
-"""``nnprune assignment``: the course's student copy, its grading, and the instructor's check.
-
-- ``make --out DIR [--tasks 2.3,3.1] [--hidden DIR]``: the student copy (``course.student``);
-- ``grade DIR [--tasks ...] [--hidden DIR] [--json FILE]``: each task's tests run in a copy;
-- ``check [--tasks ...]``: each task's tests fail on its stub and no other task's break;
-- ``notebooks --out DIR``: the tutorials as notebooks, exercises with nbgrader metadata;
-- ``score NOTEBOOK.ipynb``: a notebook's test cells graded as ``nbgrader autograde`` does;
-- ``list``: the tasks marked in the library.
-"""
+"""``nnprune assignment``: the course's student copy, its grading, and the instructor's check."""
 from __future__ import annotations
 
 import argparse
 import tempfile
 
-from nnprune.cli.arguments import check_output_file, examples, wrap
+from nnprune.cli.arguments import examples, wrap
+from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -90,7 +83,7 @@ def run_make(args: argparse.Namespace) -> int:
 def run_grade(args: argparse.Namespace) -> int:
     from nnprune.course.grading import grade, write_grade
 
-    check_output_file("--json", args.json, "grades.json")
+    check_outputs({}, {"--json": args.json})
     result = grade(args.copy, args.tasks, args.hidden)
     print(result)
     if args.json:

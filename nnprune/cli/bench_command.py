@@ -1,5 +1,4 @@
-"""``nnprune bench``: its options here, its work in ``nnprune.bench`` (imported only when the
-command runs, so the other commands never load the benchmarks)."""
+"""``nnprune bench``: its options here, its work in ``nnprune.bench`` (imported when it runs)."""
 from __future__ import annotations
 
 import argparse

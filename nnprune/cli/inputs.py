@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,11 +37,16 @@ def load_data(name: str, *, data_dir: str | None = None, download: bool = False,
                                 scale=scale, name=name, **index)
     if name == "digits":
         return data.digits(seed=seed, standardize=standardize)
-    if name in ("mnist", "fashion_mnist"):
-        return data.load_dataset(name, root=data_dir, split=split, seed=seed, download=download,
-                                 standardize=standardize, verify=verify)
+    mnist_options = {} if name == "cifar10" else {"split": split, "seed": seed}
     return data.load_dataset(name, root=data_dir, download=download, standardize=standardize,
-                             **({"verify": True} if verify else {}))
+                             verify=verify, **mnist_options)
+
+
+def data_from(args: argparse.Namespace, name: str, seed: int) -> Any:
+    """``load_data`` of ``name`` with the options of ``add_data_options`` in ``args``."""
+    return load_data(name, data_dir=args.data_dir, download=args.download, split=args.split,
+                     seed=seed, split_indices=args.split_indices,
+                     standardize=args.standardize, stratify=args.stratify, verify=args.verify)
 
 
 def data_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,8 +90,7 @@ def saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any
     model, metadata = load_model(path)
     name = (args.data or metadata.get("data_file") or metadata.get("dataset") or "digits")
     seed, split, data_dir = args.seed, args.split, args.data_dir
-    indices = getattr(args, "split_indices", None)
-    standardize, stratify = getattr(args, "standardize", None), getattr(args, "stratify", None)
+    indices, standardize, stratify = args.split_indices, args.standardize, args.stratify
     if name in (metadata.get("dataset"), metadata.get("data_file")):  # the training data
         seed, split = metadata.get("data_seed", seed), metadata.get("data_split", split)
         # not the file's data_dir: a file does not choose which folder is read or created
@@ -97,7 +100,7 @@ def saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any
         stratify = metadata.get("stratify") if stratify is None else stratify
     data = load_data(name, data_dir=data_dir, download=args.download, split=split,
                      seed=int(seed), split_indices=indices, standardize=standardize,
-                     stratify=stratify, **_verify(args))
+                     stratify=stratify, verify=args.verify)
     return model, metadata, data
 
 
@@ -108,10 +111,6 @@ def load_model(path: str) -> tuple[Any, dict[str, Any]]:
 
     model, metadata = io.load(path)
     return model, check_metadata(metadata, path)
-
-
-def _verify(args: argparse.Namespace) -> dict[str, bool]:
-    return {"verify": True} if getattr(args, "verify", False) else {}
 
 
 def fresh_model(metadata: dict[str, Any]) -> Any:
@@ -128,10 +127,3 @@ def fresh_model(metadata: dict[str, Any]) -> Any:
                        input_size=(h, w), width=metadata.get("width", 1.0),
                        seed=metadata["train"]["seed"])
 
-
-def check_converged(history: Any, lr: float) -> None:
-    """A loss that became NaN or infinite means the run diverged: say so, save nothing."""
-    for entry in history.epochs:
-        if not math.isfinite(entry["loss"]):
-            raise ValueError(f"training diverged: the loss is {entry['loss']} in epoch "
-                             f"{entry['epoch']}; try a smaller --lr (it was {lr})")

@@ -1,15 +1,4 @@
-"""The one check every command runs on its output paths, before any work.
-
-``check_outputs`` refuses, as a usage error naming the option and the user's path:
-
-- an output file name that is empty, ends in a path separator, is an existing folder, or
-  lies in a folder this process cannot write to (the save would fail after all the work);
-- an output folder that is an existing file, or that cannot be created or written to;
-- an output that is the same file as an input or as another output, compared after
-  resolving ``..``, relative paths and symbolic links (and hard links, for files that
-  exist), so ``summary m.npz --json m.npz`` never replaces the model with JSON. Replacing an
-  input with a command's main output is allowed only when asked (``--overwrite-input``).
-"""
+"""The one check every command runs on its output paths, before any work."""
 from __future__ import annotations
 
 import os
@@ -22,8 +11,11 @@ from nnprune.files import check_writable, folder_unwritable
 def check_outputs(inputs: Mapping[str, str | None], files: Mapping[str, str | None],
                   folders: Mapping[str, str | None] | None = None,
                   overwrite_input: str | None = None) -> None:
-    """Refuse unusable or aliasing outputs. ``inputs``/``files``/``folders``: {what the user
-    typed it as (an option or an argument name): path or None (not given)};
+    """Refuse, as a usage error naming the option and the path: an output file that cannot
+    be written (``files.check_writable``), an output folder that is a file or cannot be
+    created or written to, and an output that is the same file as an input or another output
+    (after resolving ``..`` and links), so ``summary m.npz --json m.npz`` never replaces the
+    model. ``inputs``/``files``/``folders``: {option or argument name: path or None};
     ``overwrite_input``: the output option allowed to replace an input, or None."""
     inputs = {k: v for k, v in inputs.items() if v is not None}
     files = {k: v for k, v in files.items() if v is not None}

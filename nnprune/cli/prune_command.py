@@ -1,11 +1,5 @@
-"""``nnprune prune``: prune a saved model with a criterion, scope, granularity and schedule,
-fine-tune it, report the sparsity reached and the accuracy, save it with its masks.
-
-The options become a ``PruneSpec`` and a ``TrainSpec``; ``experiment.pruning`` checks them
-against the schedule and runs it (with ``--shrink``, dead units masked whole after each
-pruning step, then cut out: ``pruning.shrink_pruned``). This module only reads arguments
-and prints.
-"""
+"""``nnprune prune``: the options become a ``PruneSpec`` and a ``TrainSpec`` that
+``experiment.pruning`` runs; the sparsity reached and the accuracy are printed."""
 from __future__ import annotations
 
 import argparse

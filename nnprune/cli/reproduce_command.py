@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from nnprune.cli.arguments import (add_data_options, check_output_dir, examples, fractions,
-                                   nonnegative_float, positive_float, positive_int, seed_list,
-                                   wrap)
-from nnprune.cli.inputs import load_data
+from nnprune.cli.arguments import (add_data_options, examples, fractions, nonnegative_float,
+                                   positive_float, positive_int, seed_list, wrap)
+from nnprune.cli.inputs import data_from
+from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,14 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.reproduce import Protocol, reproduce, table
     from nnprune.files import atomic_write_text
 
-    check_output_dir("--out", args.out)
+    check_outputs({}, {}, {"--out": args.out})
     protocol = Protocol(sparsities=tuple(args.sparsities), seeds=tuple(args.seeds),
                         epochs=args.epochs, finetune_epochs=args.finetune_epochs,
                         rounds=args.rounds, lr=args.lr, weight_decay=args.weight_decay,
                         batch_size=args.batch_size, width=args.width)
-    data = load_data(args.data, data_dir=args.data_dir, download=args.download,
-                     split=args.split, seed=0, split_indices=args.split_indices,
-                     standardize=args.standardize, stratify=args.stratify)
+    data = data_from(args, args.data, 0)
     result = reproduce(data, protocol, echo=(lambda line: None) if args.quiet else print)
     text = (f"# LeNet-300-100, global magnitude pruning\n\nData: {data.description}.\n\n"
             + table(result) + "\n")

@@ -1,6 +1,5 @@
 """Parsed arguments turned into the library's specs: ``PruneSpec``, ``TrainSpec``,
-``SecondOrder``, and the schedule check (``experiment.pruning.check_schedule``) reported as
-a usage error naming the option."""
+``SecondOrder``."""
 from __future__ import annotations
 
 import argparse

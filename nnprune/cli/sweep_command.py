@@ -11,7 +11,7 @@ from nnprune.cli.arguments import (SCOPES, UsageError, add_data_options,
                                    add_training_options, choices, examples, fractions,
                                    nonnegative_float, positive_float, positive_int, seed_list,
                                    wrap)
-from nnprune.cli.inputs import build, check_converged, load_data, saved_model
+from nnprune.cli.inputs import build, data_from, saved_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.cli.specs import schedule_checked, second_order, train_spec, unfit_excluded
 from nnprune.experiment.second_order import VARIANTS
@@ -127,14 +127,10 @@ def _trained(args: argparse.Namespace) -> tuple[Any, str, Any]:
     if args.model not in MODELS:
         raise UsageError(f"argument --model: expected one of {', '.join(sorted(MODELS))} "
                          f"or a saved .npz file, got {args.model!r}")
-    data = load_data(args.data or "digits", data_dir=args.data_dir,
-                     download=args.download, split=args.split, seed=args.seed,
-                     split_indices=args.split_indices, standardize=args.standardize,
-                     stratify=args.stratify, verify=args.verify)
+    data = data_from(args, args.data or "digits", args.seed)
     trained = build(args.model, data, args.width, args.seed)
-    history = fit_model(trained, data, train_spec(args, args.epochs, args.lr).replace(
-        regularizer=None), desc=f"train {args.model}")
-    check_converged(history, args.lr)
+    fit_model(trained, data, train_spec(args, args.epochs, args.lr).replace(regularizer=None),
+              desc=f"train {args.model}")
     return trained, args.model, data
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nnprune.cli.arguments import (add_data_options, add_training_options,
                                    examples, positive_float, wrap)
-from nnprune.cli.inputs import build, check_converged, data_options, load_data
+from nnprune.cli.inputs import build, data_from, data_options
 from nnprune.cli.outputs import check_outputs
 from nnprune.cli.specs import train_spec
 from nnprune.models import MODELS
@@ -35,14 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from nnprune.experiment.runs import fit_model
 
     check_outputs({}, {"--out": args.out})
-    data = load_data(args.data, data_dir=args.data_dir, download=args.download,
-                     split=args.split, seed=args.seed, split_indices=args.split_indices,
-                     standardize=args.standardize, stratify=args.stratify,
-                     verify=args.verify)
+    data = data_from(args, args.data, args.seed)
     model = build(args.model, data, args.width, args.seed)
     history = fit_model(model, data, train_spec(args, args.epochs, args.lr),
                         desc=f"train {args.model}")
-    check_converged(history, args.lr)
     test = train.evaluate(model, (data.x_test, data.y_test))
     metadata = {"model": args.model, "width": args.width, "dataset": data.name,
                 "data_seed": args.seed, "data_split": args.split,
