@@ -1,21 +1,13 @@
 """Reading an ``.npz`` archive that may be hostile, at a cost bounded by what it holds.
 
 ``np.load`` trusts what a file says about itself: a member whose ``.npy`` header claims 10¹⁰
-floats is allocated before its data are found missing. ``read_npz`` reads the zip directory
-and each member's ``.npy`` header (a few hundred bytes) first, and refuses the archive,
-before any array is allocated, when
-
-- a member is not ``<key>.npy`` (a key of 1 to 1000 characters), or appears
-  twice, or there are more than ``MAX_MEMBERS``;
-- a member is encrypted or compressed with anything but deflate;
-- its header is malformed, its dtype holds Python objects, or ``allowed(key, dtype, shape)``
-  refuses it (the caller's policy: which keys, dtypes and shapes it expects);
-- the bytes its header declares (``prod(shape) · itemsize``) differ from the bytes the zip
-  directory says the member holds (a lying header), or all members together declare more
-  than ``max_bytes`` (a size budget).
-
-Only then are the arrays read, each from its own member, and the zip CRC of every member is
-checked on the way. Every refusal is one ``ValueError`` naming the file and the member.
+floats is allocated before its data are found missing. ``read_npz`` first reads the zip
+directory and every member's ``.npy`` header (a few hundred bytes), and refuses the archive
+before any array is allocated when a member's name, compression, header or dtype is wrong,
+when the caller's policy ``allowed(key, dtype, shape)`` refuses it, or when the bytes its
+header declares differ from what the zip directory holds (a lying header) or exceed a budget.
+Only then are the arrays read, each member's zip CRC checked on the way. Every refusal is one
+``ValueError`` naming the file and the member.
 """
 from __future__ import annotations
 

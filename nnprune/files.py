@@ -1,19 +1,11 @@
 """Atomic file writes: what a user saved is never lost, half-written or left behind.
 
-``atomic_open(path)`` hands out a temporary file in ``path``'s directory; when the block ends
-without an error the data is flushed to disk (fsync) and the temporary file is renamed over
-``path`` with ``os.replace`` — atomic on POSIX and Windows, so a reader sees the old file or the
-new one, never a mix. On any error (or Ctrl-C) the temporary file is removed and ``path`` is
-untouched.
-
-- Leftovers: the temporary file is called ``.<name>.<pid>-<random><suffix>``. A process killed
-  mid-write (``kill -9``) cannot remove its own, so every write to ``path`` first removes the
-  temporary files of ``path`` whose process is gone (``sweep_stale``).
-- Modes: a new file gets ``0o666`` minus the umask (as ``open`` would give it); a file that is
-  replaced keeps its mode.
-- Links: a symbolic link is written through: the file it points to is replaced, the link stays.
-- ``check_writable(path)`` tells before any work whether a file can be written at ``path``,
-  with an error that names ``path`` (never the hidden temporary file).
+``atomic_open(path)`` writes a temporary file ``.<name>.<pid>-<random><suffix>`` beside
+``path``, flushes it to disk and renames it over ``path`` with ``os.replace`` (atomic: a reader
+sees the old file or the new one, never a mix). On any error (or Ctrl-C) the temporary file is
+removed and ``path`` is untouched; one left by a killed process is removed by the next write to
+``path`` (``sweep_stale``). A new file gets ``0o666`` minus the umask, a replaced file keeps
+its mode, and a symbolic link is written through (the file it points to is replaced).
 """
 from __future__ import annotations
 
@@ -72,10 +64,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
 
 def _write_target(path: str | os.PathLike) -> Path:
     """The file a write to ``path`` replaces: ``path``, or what a symbolic link points to."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or os.PathLike), got "
-                        f"{type(path).__name__}")
-    path = Path(path)
+    path = Path(fspath(path))
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 

@@ -13,33 +13,31 @@ key                           content
 ``mask/<name>``               every attached pruning mask, e.g. ``mask/0.weight``
 ============================ ===========================================================
 
-Text is stored as a 0-d unicode array. Files are written to a temporary file in the same
-directory and renamed over the target, so a failed save never leaves a partial file.
-
-Loading trusts nothing the file says until it is checked, and checks before it allocates:
-every member's name, dtype (real floats for weights, 0-d text for the spec and metadata) and
-declared size are read from its ``.npy`` header and held against the zip directory and a
-budget (``max_bytes``, see ``nnprune.archive``); the spec's nesting and its layers' shapes
-(``nn.spec.state_shapes``) are compared with the stored arrays; only then is the model built,
-without drawing initial weights (``nn.init.skip_init``), and filled from them. Every refusal
-is one ValueError line naming the file. The layout's tags and the checks on reading any
-nnprune file live in ``nnprune.file_format``; this module turns models and masks into it.
+A masks file holds ``format`` (``"nnprune.masks"``), ``version`` and ``mask/<name>`` only.
+Text is stored as a 0-d unicode array. Files are written atomically (``nnprune.files``).
+Loading trusts nothing the file says until it is checked, and checks before it allocates
+(``nnprune.archive``); every refusal is one ValueError line naming the file.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Mapping
 
 import numpy as np
 
-from nnprune.file_format import (MASKS_FORMAT, MODEL_FORMAT, VERSION, atomic_savez,
-                                 check_mask, json_entry, read_nnprune_npz, text_array)
-from nnprune.files import fspath
+from nnprune.archive import read_npz
+from nnprune.files import atomic_open, fspath
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, from_config
 from nnprune.nn.init import skip_init
 from nnprune.nn.spec import SpecError, state_shapes
+
+MODEL_FORMAT = "nnprune.model"
+MASKS_FORMAT = "nnprune.masks"
+VERSION = 1
+
 
 # ---------------------------------------------------------------------- models
 def save(path: str | os.PathLike, model: Module, metadata: Mapping[str, Any] | None = None) -> None:
@@ -165,7 +163,7 @@ def save_masks(path: str | os.PathLike, masks: Mapping[str, np.ndarray]) -> None
     for name, mask in masks.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"mask names must be non-empty strings, got {name!r}")
-        arrays[f"mask/{name}"] = check_mask(name, mask)
+        arrays[f"mask/{name}"] = _check_mask(name, mask)
     atomic_savez(path, arrays)
 
 
@@ -177,9 +175,124 @@ def load_masks(path: str | os.PathLike, max_bytes: int | None = None) -> dict[st
     for key, value in arrays.items():
         if key.startswith("mask/") and len(key) > len("mask/"):
             try:
-                masks[key[len("mask/"):]] = check_mask(key[len("mask/"):], value)
+                masks[key[len("mask/"):]] = _check_mask(key[len("mask/"):], value)
             except ValueError as err:
                 raise ValueError(f"{path}: {err}") from None
         elif key not in ("format", "version"):
             raise ValueError(f"{path}: unexpected entry {key!r}")
     return masks
+
+
+# ---------------------------------------------------------------------- the layout
+def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def text_array(value: str) -> np.ndarray:
+    """``value`` as a 0-d unicode array, the way text is stored."""
+    return np.array(value, dtype=np.str_)
+
+
+def read_nnprune_npz(path: str | os.PathLike, expected_format: str,
+                     max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Every array of the .npz at ``path``, after checking it is an nnprune file of that kind:
+    its members' names, dtypes and declared sizes are checked before any is read."""
+    if not os.path.isfile(path):
+        what = "is a folder, not a file" if os.path.isdir(path) else "no such file"
+        raise FileNotFoundError(f"{path}: {what}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int)
+                                  or max_bytes < 0):
+        raise TypeError(f"max_bytes must be None or an int >= 0, got {max_bytes!r}")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # np.load takes anything that is neither a zip nor a .npy for a pickle and says so, which
+    # sends the reader the wrong way: name what the file starts with instead
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        found = f"it starts with {magic!r}" if magic else "it is empty"
+        raise ValueError(f"{path}: not a readable .npz file: {found}, and an .npz (a zip "
+                         f"archive) starts with b'PK'")
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{path}: not an nnprune file: it holds a single .npy array, "
+                         f"not an .npz archive")
+    policy = _member_policy(expected_format)
+    arrays = read_npz(path, policy, max_bytes, only=("format", "version"))
+    tag = arrays.get("format")
+    if tag is None or str(tag) != expected_format:
+        found = "no format tag" if tag is None else f"format tag {str(tag)[:40]!r}"
+        raise ValueError(f"{path}: not an {expected_format!r} file ({found}); it was not written "
+                         f"by nnprune.io")
+    version = arrays.get("version")
+    if version is None:
+        raise ValueError(f"{path}: the format version is missing or malformed")
+    if int(version) > VERSION:
+        raise ValueError(f"{path}: format version {int(version)} is newer than this nnprune "
+                         f"reads ({VERSION}); upgrade nnprune")
+    return read_npz(path, policy, max_bytes)
+
+
+MAX_TEXT = 16 * 2**20  # bytes of the spec or the metadata (stored as UTF-32)
+MAX_JSON_DEPTH = 64
+
+
+def _member_policy(kind: str) -> Any:
+    """What each key of an nnprune file of ``kind`` may hold (see ``archive.read_npz``)."""
+    def allowed(key: str, dtype: np.dtype, shape: tuple) -> str | None:
+        unexpected = f"unexpected entry {key[:80]!r}"
+        role = key.partition("/")[0]
+        if role in ("format", "spec", "metadata"):
+            if dtype.kind != "U" or shape != ():
+                return f"the {key!r} entry must be text (a 0-d unicode array), got {dtype} {shape}"
+            if dtype.itemsize > MAX_TEXT:
+                return f"the {key!r} entry is longer than {MAX_TEXT // 4:,} characters"
+            return None if role == "format" or kind == MODEL_FORMAT else unexpected
+        if role == "version":
+            ok = dtype.kind in "iu" and shape == ()
+            return None if ok else f"the format version must be an integer, got {dtype} {shape}"
+        if key == role or role not in ("param", "buffer", "mask"):
+            return unexpected
+        if role == "mask":
+            return None if dtype.kind in "biuf" else (f"{key} must hold 0 and 1 as bools, ints "
+                                                     f"or floats, got dtype {dtype}")
+        if kind != MODEL_FORMAT:
+            return unexpected
+        return None if dtype.kind == "f" else f"{key} must hold real floats, got dtype {dtype}"
+    return allowed
+
+
+def json_entry(path: str, arrays: Mapping[str, np.ndarray], key: str) -> Any:
+    """The JSON text stored under ``key``, parsed once its nesting is found shallow enough."""
+    value = arrays.get(key)
+    if value is None or value.dtype.kind != "U" or value.shape != ():
+        raise ValueError(f"{path}: the {key!r} entry is missing or is not a JSON string")
+    text = str(value)
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"{path}: the {key!r} entry is nested more than {MAX_JSON_DEPTH} "
+                         f"levels deep")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise ValueError(f"{path}: the {key!r} entry is not valid JSON: "
+                         f"{str(err)[:200]}") from None
+
+
+def _nesting(text: str) -> int:
+    """The nesting depth of the JSON ``text``: its brackets counted outside strings."""
+    outside = _STRING.sub("", text)
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(outside):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_mask(name: str, mask: Any) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.dtype.kind not in "biuf" or not np.all((mask == 0) | (mask == 1)):
+        raise ValueError(f"masks[{name!r}] must contain only 0 and 1 (dtype {mask.dtype})")
+    return mask

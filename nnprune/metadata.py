@@ -1,25 +1,10 @@
 """The metadata fields ``nnprune train`` writes into a model file, checked where they are read.
 
 A model file's metadata is free JSON (``io.save`` takes any dict); the commands that read a
-saved model trust only these fields, and only once ``check_metadata`` has seen their types:
-
-================ =============================================================
-field             type
-================ =============================================================
-model, dataset    str (a built-in model's name; the dataset's name)
-data_split        str
-data_seed         int >= 0
-width             positive number
-input_shape       [C, H, W], positive ints up to 65,536
-num_classes       positive int
-train             object; its ``seed`` an int >= 0
-data_dir          str or null, for information only: a file never decides which folder
-                  is read or created (``--data-dir`` does)
-data_file,        str or null: the user's .npz of arrays and of split indices the model
-split_indices     was trained on, read again (never created) by prune and sweep
-standardize,      true or false
-stratify
-================ =============================================================
+saved model trust only the fields of ``FIELDS``, and only once ``check_metadata`` has seen
+their types. ``data_dir`` is for information only: a file never decides which folder is read
+or created (``--data-dir`` does); ``data_file`` and ``split_indices`` (the user's .npz of
+arrays and of split indices) are read again, never created, by prune and sweep.
 """
 from __future__ import annotations
 
@@ -58,10 +43,8 @@ FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 
 def check_metadata(metadata: dict[str, Any], path: str) -> dict[str, Any]:
-    """``metadata`` itself, or a ValueError naming the file, the field, what it holds and
-    what it should."""
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{path}: the metadata is not a JSON object")
+    """``metadata`` (a dict, as ``io.load`` returns it) itself, or a ValueError naming the
+    file, the field, what it holds and what it should."""
     for field, (expected, ok) in FIELDS.items():
         if field in metadata and not ok(metadata[field]):
             shown = repr(metadata[field])
