@@ -6,15 +6,9 @@ central difference of gradients, in float64::
 
     H v ≈ (∇L(w + εv) − ∇L(w − εv)) / (2ε)
 
-The error is O(ε²) (third derivatives) plus rounding O(u/ε): with u ≈ 1e-16 and ε ≈ 1e-4
-relative to the weights, about 1e-8 relative — and it is exact up to rounding when L is
-quadratic in w (a linear layer under a squared loss). Build the model with
-``dtype=np.float64`` for this; a float32 model is refused.
-
-- ``hessian_diagonal(..., method="exact")`` takes one product per weight (H e_i)_i: for
-  small layers, or to check the estimate.
-- ``method="hutchinson"`` estimates diag(H) = E[z ⊙ Hz] over Rademacher vectors z
-  (Bekas, Kokiopoulou & Saad 2007), from an explicit seed.
+The error is O(ε²) (third derivatives) plus rounding O(u/ε), exact up to rounding when L is
+quadratic in w; a float32 model is refused. Hutchinson's estimate of the diagonal,
+diag(H) = E[z ⊙ Hz] over Rademacher vectors z, is Bekas, Kokiopoulou & Saad 2007.
 
 ``loss_fn(model) -> Tensor`` is any closure returning a scalar loss, e.g.
 ``lambda m: F.cross_entropy(m(Tensor(x)), y)``.

@@ -12,9 +12,7 @@ terms. Three diagonals of it are computed here, each by one backward walk over t
 - ``gauss_newton_diagonal``: diag(G) exactly. Factor H_ℓ = S Sᵀ (cross-entropy:
   S = diag(√p) − p √pᵀ, since Σp = 1; MSE with mean reduction over K outputs: S = √(2/K)·I)
   and backpropagate the K columns of S instead of one gradient: for a Linear weight,
-  G_ij = (1/N) Σ_n Σ_k (B_nk,i x_nj)², B = Jᵀ-propagated columns at the layer's output. It
-  costs K column-backprops through the layers above the first (LeNet-300-100: K = 10 columns
-  through two small layers, about 2 backward passes in all, ``nnprune bench hessian``).
+  G_ij = (1/N) Σ_n Σ_k (B_nk,i x_nj)², B = Jᵀ-propagated columns at the layer's output.
 - ``lecun_diagonal``: OBD's own recursion (LeCun, Denker & Solla 1990): only the diagonal
   ∂²E/∂a_i² of each layer's output is carried, ∂²E/∂a_i² = f'(a_i)² Σ_l w_li² ∂²E/∂a_l²,
   and ∂²E/∂w_ij² = Σ_n (∂²E/∂a_i²) x_j²; one backward pass. It drops the cross terms
@@ -29,8 +27,6 @@ diag(G) is the exact Hessian diagonal (up to kinks of measure zero) of the **las
 layer of any chain (z is linear in its weights) and of every layer of a **piecewise-linear**
 chain (Linear, Conv2d, ReLU, max/avg pool, Flatten): z is then piecewise linear in any one
 weight, so ∂²z/∂w² = 0. With Tanh before a weight's output it is not.
-
-The walk itself (the tape, the output columns, the backward pass) is ``curvature_tape``.
 """
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
-"""Second-order backpropagation through a chain: the tape of the forward pass, the columns
-at the output, and the backward walk that sums their squares into each weight.
-
-``record`` runs the chain (Linear, Conv2d, ReLU, Tanh, MaxPool2d, AvgPool2d, Flatten,
-Dropout as the identity) keeping what each layer's backward needs. ``output_columns`` gives
-the columns that start the walk: S of H_ℓ = S Sᵀ, √diag H_ℓ or the per-sample gradient.
-``backward_squares`` carries them down: for a Linear weight the square sum is
-Σ_n Σ_c (B_nc,i x_nj)², B the columns at the layer's output (``curvature_diag`` has the
-math and which diagonal each start gives).
+"""Second-order backpropagation through a chain: the tape of the forward pass (``record``),
+the columns that start the walk at the output (``output_columns``) and the backward walk
+that sums their squares into each weight (``backward_squares``; the math is in
+``curvature_diag``).
 """
 from __future__ import annotations
 

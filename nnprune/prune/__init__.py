@@ -1,32 +1,8 @@
-"""Pruning on arrays: scores, masks, granularity, scope, schedules, second order.
-
-Arrays in, arrays out: nothing here needs ``nnprune.nn``. A typical call::
+"""Pruning: scores, masks, granularity and scope on arrays (nothing here needs
+``nnprune.nn``), and on any model through the mask protocol (``protocol.py``)::
 
     scores = compute_scores("magnitude", weights)            # {name: |w|}
     masks, report = global_topk_masks(scores, 0.9)           # {name: 0/1}, what was reached
-    print(report)
-
-- ``scores.py``: importance scores (magnitude, random, gradient, Taylor, SNIP);
-- ``masks.py``: exact top-k, threshold and percentile masks of one tensor;
-- ``scope.py``: the same over a dict of tensors, layer-wise or global (``min_keep``);
-- ``granularity.py``: ``Granularity``, a granularity string parsed once; ``spec.py``:
-  ``PruneSpec``, one pruning step's choices checked once (``nnprune.checks``);
-  ``protocol.py``: ``PrunableModel``, what pruning needs from a model;
-- ``groups.py``: granularity (kernel, filter, channel, neuron, N:M);
-- ``schedules.py``: iterative, lottery and gradual (Zhu & Gupta) targets;
-- ``report.py``: ``PruneReport``, the sparsity actually reached;
-- ``hessian.py``: Optimal Brain Damage / Surgeon; ``obc.py``, ``sparsegpt.py``: layer-wise
-  OBS of one layer's rows (exact per row, or in one pass), ``layerwise.py`` on a model
-  (criterion ``obs`` of ``prune_model``);
-- on a model (through ``named_parameters()`` and the mask protocol): ``apply.py``
-  (``prune_model``, ``attach_masks``, ``make_permanent``), ``pruner.py``, ``lottery.py``,
-  ``finetune.py`` (L1/L2 penalties, dropout rescaling), the ``surgery`` package
-  (``shrink``, ``remove_filters``, ``remove_neurons``: whole filters and neurons physically
-  removed, the model made smaller and dense, outputs equal to the masked model's;
-  ``mask_units``, ``dead_units``: a dead filter or neuron masked whole with its bias and
-  BatchNorm γ, β, so surgery is exact), ``channel_scores.py`` / ``channel_criteria.py``
-  (filter criteria: L1/L2 norm, FPGM, BatchNorm |γ|, group Taylor, APoZ, mean activation,
-  and the per-layer normalisation of a global ranking).
 """
 from nnprune.prune.report import PruneReport
 from nnprune.prune.masks import (check_mask, check_scores, check_sparsity, percentile_mask,

@@ -1,15 +1,8 @@
 """Masks on a model: which weights are prunable, attaching masks, pruning a model in one call.
 
-A model is reached only through the mask protocol: ``model.named_parameters()`` yields
-``(name, p)`` where ``p.data`` is the array, ``p.mask`` is None or a 0/1 array of its shape,
-``p.set_mask(mask)`` attaches a mask and zeroes the pruned entries, and ``p.remove_mask()``
-drops the mask and keeps the zeros (``protocol.PrunableModel``, the type of ``model`` here).
-How to prune is a ``spec.PruneSpec``, checked once where it is made. Scores and masks come
-from the array core (``scores.py``, ``masks.py``, ``scope.py``); this module only moves
-arrays between it and the model.
-
-The prunable weights are the parameters named ``*.weight`` with ndim ≥ 2: conv weights
-(F, C, kh, kw) and linear weights (out, in). Biases and BatchNorm's γ, β (1-D) are not pruned.
+A model is reached only through the mask protocol (``protocol.PrunableModel``). The
+prunable weights are the parameters named ``*.weight`` with ndim ≥ 2: conv (F, C, kh, kw)
+and linear (out, in); biases and BatchNorm's γ, β (1-D) are not pruned.
 
 >>> import numpy as np
 >>> from nnprune import nn
@@ -17,8 +10,6 @@ The prunable weights are the parameters named ``*.weight`` with ndim ≥ 2: conv
 >>> report = prune_model(model, "magnitude", 0.5, exclude=["2.weight"])
 >>> report.layers["0.weight"], report.layers["2.weight"]
 ((12, 6), (6, 0))
->>> sparsity_of(model, exclude=["2.weight"])
-0.5
 """
 from __future__ import annotations
 

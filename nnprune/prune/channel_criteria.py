@@ -11,10 +11,6 @@
 - ``apoz``, ``mean_activation``: from the activations of the unit's channel after the layers
   that keep channels apart (BatchNorm, ReLU, Tanh) on ``num_batches`` batches of ``data``,
   in eval mode.
-
-Then ``ranked_group_masks`` keeps or prunes whole units: k = ⌊s·G + ½⌋ of the G units of
-each layer (``scope="layer"``), or of all layers together (``"global"``, never emptying a
-layer: ``min_keep``), after an optional per-layer normalisation (``channel_scores``).
 """
 from __future__ import annotations
 

@@ -26,12 +26,9 @@ L1 ranks w_f + v by ‖w_f + v‖₁.
 ∂L/∂c_f = Σ_{j∈f} w_j ∂L/∂w_j, and the first-order loss change of removing the filter
 (c_f: 1 → 0) is −Σ w·g; Molchanov et al. 2019 square it per batch and average over batches.
 
-**Layer normalisation.** Global ranking compares filters of different layers, but the scores
-do not share a scale: ‖w_f‖₁ grows with the fan-in C·kh·kw, Taylor scores with the layer's
-depth, activations with the BatchNorm before them. Unnormalised, the layer with the smallest
-scale loses most or all of its filters (``min_keep`` is the only guard). ``normalise_layer``
-divides each layer's scores by their L2 norm (Molchanov et al. 2017) or by their maximum, so
-only the ranking *within* a layer and the spread of scores decide.
+**Layer normalisation.** Scores of different layers do not share a scale (‖w_f‖₁ grows
+with the fan-in, Taylor scores with depth): in a global ranking the layer with the smallest
+scale loses most of its filters. ``normalise_layer`` puts each layer on a common scale.
 
 >>> w = np.array([[1.0, 1.0], [1.0, 1.1], [-3.0, 0.0]])
 >>> fpgm_scores(w).round(2)        # the two close filters are the redundant ones

@@ -1,14 +1,7 @@
 """Fine-tuning a pruned model: L1/L2 penalties on the remaining weights, dropout rescaling.
 
-- ``l1_regularizer(λ)(model) = λ Σ |w|`` and ``l2_regularizer(λ)(model) = λ Σ w²`` over the
-  prunable weights (conv and linear; biases and BatchNorm are not penalised), as Tensors for
-  ``nnprune.train.fit(..., regularizer=...)``. Pruned weights are exactly zero and add
-  nothing; their gradient is zero too. (SGD's ``weight_decay=λ'`` is the L2 penalty with
-  λ = λ'/2 on *every* parameter; the regulariser here touches the weights alone.)
-- ``rescale_dropout``: Han et al. 2015, "Learning both Weights and Connections": a pruned
-  layer has fewer connections, so less capacity to over-fit; the dropout that follows it is
-  reduced as D_r = D_o · √(C_r / C_o), where C_i = N_i·N_{i−1} is the number of connections
-  of layer i (o: original, r: after pruning).
+The penalties cover the prunable weights only (SGD's ``weight_decay=λ'`` is the L2 penalty
+with λ = λ'/2 on *every* parameter); a pruned weight is zero and adds nothing, nor gradient.
 """
 from __future__ import annotations
 

@@ -1,27 +1,13 @@
 """``Granularity``: the user's granularity string, parsed once.
 
-A ``Granularity`` is a ``str`` (it compares equal to the text it was made from, prints and
-saves as that text) that also knows what the text means:
-
-===================== =====================================================================
-``g.kind``             "weight", "kernel", "filter", "channel", "neuron" or "N:M"
-``g.nm``               (n, m) for "N:M" (n kept of every m consecutive inputs), else None
-``g.fixed_sparsity``   1 − n/m for "N:M", else None: the one place this rule is written
-``g.target(s)``        the sparsity to prune to: ``s`` checked, or N:M's fixed value
-``g.axes(shape)``      the axes one group spans (reduced to score it)
-``g.unfit(shape)``     why the granularity cannot group a weight of that shape, or None
-``g.unfit_names(d)``   the names of {name: shape} it cannot group (an error if none fits)
-``g.spares(names)``    {name: why} the weight it leaves dense (the classes, the image)
-===================== =====================================================================
-
-``Granularity(text)`` parses; ``Granularity(g)`` of a ``Granularity`` returns ``g`` itself,
-so a function that receives either pays for parsing only when it gets a plain string.
+A ``Granularity`` is a ``str`` (it compares equal to, prints and saves as the text it was
+made from) that also knows what the text means: its kind, N:M's (n, m) and fixed sparsity
+1 − n/m, the axes a group spans, which weight shapes it fits and which weight it spares.
+``Granularity(g)`` of a ``Granularity`` returns ``g`` itself: parsing happens once.
 
 >>> g = Granularity("2:4")
 >>> g == "2:4", g.nm, g.fixed_sparsity, g.target(None)
 (True, (2, 4), 0.5, 0.5)
->>> Granularity("filter").spares(["0.weight", "3.weight"])
-{'3.weight': 'its units are the classes'}
 """
 from __future__ import annotations
 

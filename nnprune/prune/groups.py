@@ -1,11 +1,10 @@
 """Granularity: which entries of a weight are pruned together.
 
-Pruning single weights ("unstructured") reaches high sparsity at little accuracy cost, but
-the zeros are scattered: dense hardware still multiplies them. Pruning whole **groups** —
-a conv kernel, a filter, an input channel — leaves a smaller dense layer that really runs
-faster (Li et al. 2017, "Pruning Filters for Efficient ConvNets"), and **N:M** sparsity keeps
-exactly N of every M consecutive weights, a pattern sparse tensor cores execute at up to 2×
-(NVIDIA Ampere 2:4; Mishra et al. 2021).
+Single weights ("unstructured") reach high sparsity cheaply but leave scattered zeros that
+dense hardware still multiplies. Whole **groups** leave a smaller dense layer that really
+runs faster (Li et al. 2017, "Pruning Filters for Efficient ConvNets"); **N:M** keeps N of
+every M consecutive weights, which sparse tensor cores run at up to 2× (NVIDIA Ampere 2:4;
+Mishra et al. 2021).
 
 =========== =================================== ======================== ================
 granularity  a group is                           conv (O, I, kh, kw)      linear (O, I)
@@ -18,21 +17,11 @@ channel      input channel i: all of w[:, i]      (I,), reduce (O, kh, kw) (I,),
 N:M          M consecutive entries along I        at each (o, kh, kw)      at each o
 =========== =================================== ======================== ================
 
-A group's score reduces the scores of its entries:
-
-    L1 (``reduce="l1"``, default):  S_g = Σ_{j ∈ g} |s_j|
-    L2 (``reduce="l2"``):           S_g = √(Σ_{j ∈ g} s_j²)
-
-(with ``s = |w|`` L1 is Li et al.'s filter norm). Entries already pruned contribute nothing
-(their scores are multiplied by the existing mask first), and a group whose mask is already
-all zero is dead: it is pruned first. A group sparsity is the fraction of **groups** pruned,
-with the rounding rule ``prune_count`` applied to the number of groups; the resulting weight
-mask is the group mask broadcast back over each group (``expand_group_mask``), so the
-sparsity reached in weights — what ``PruneReport`` counts — is that fraction of the groups'
-entries, plus any zeros already there.
-
-N:M has no group score: within each group of M the N highest scores are kept (ties by
-index, the lower pruned first), so its sparsity is fixed at 1 − N/M.
+A group's score is L1 (``reduce="l1"``, default) S_g = Σ_{j ∈ g} |s_j| (with ``s = |w|``,
+Li et al.'s filter norm) or L2 S_g = √(Σ_{j ∈ g} s_j²), of the scores times the existing
+mask; an all-zero group is dead and pruned first. A group sparsity counts groups
+(``prune_count`` of the number of groups). N:M has no group score: each group of M keeps
+its N highest scores, so its sparsity is fixed at 1 − N/M.
 
 >>> w = np.arange(8.0).reshape(2, 4)        # linear (O=2, I=4)
 >>> granularity_mask(np.abs(w), 0.5, "neuron")   # rows: L1 6 and 22 -> prune row 0

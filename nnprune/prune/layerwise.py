@@ -5,31 +5,23 @@ time. Layer l sees the calibration images after the layers before it **were alre
 so each layer also makes up for the errors of the ones before. Its Hessian is H = 2XXᵀ/N from
 its inputs X (d, N): a Linear's input vectors, or a Conv2d's receptive fields (im2col columns,
 one per image and output position, in the weight's (c, i, j) order), damped as
-H + λ·mean(diag H)·I with λ = ``damping`` (0.01 by default, as SparseGPT; OBC uses a
-similar small multiple). The rows of W share H; ``obc.py`` prunes them exactly (``"exact"``),
-``sparsegpt.py`` in one pass (``"sparsegpt"``). The compensated weights replace the old ones
-and the masks are attached, so fine-tuning works as after any other criterion.
+H + λ·mean(diag H)·I (λ = ``damping``). The rows of W share H; ``obc.py`` prunes them
+exactly (``"exact"``), ``sparsegpt.py`` in one pass (``"sparsegpt"``).
 
 **How much each layer keeps.** ``scope="layer"`` gives every layer the same target (or a
 dict of them). ``scope="global"`` spreads one target over the layers as OBC does, by their
-loss traces: every row's greedy OBS steps, with each row's reconstruction error put in loss
-units by the mean Gauss–Newton curvature of the loss in that unit (``curvature_diag.
+loss traces: every row's greedy OBS steps, each row's reconstruction error put in loss units
+by the mean Gauss–Newton curvature of the loss in that unit (``curvature_diag.
 unit_curvature``: ½ c_i E[δa_i²] is the loss rise of an error δa_i in unit i), are merged and
-the k cheapest taken, each row a prefix of its trace (``obc.select_counts``). The traces come
-from the dense model in a first pass, which fixes every layer's count; the second pass prunes
-layer by layer on the pruned model's inputs, sharing each layer's count among its rows by
-their own traces (weighing them by the curvature there too measured no better: LeNet-300-100
-on the digits, 95 % 95.5 against 95.8 %, 98 % 85.2 against 87.5 %). With ``"sparsegpt"``
-(no traces) each layer is pruned by SparseGPT at the sparsities of ``GRID`` in the first pass
-and its weighted loss interpolated between them; the layers' counts are the cheapest steps
-of those curves.
+the k cheapest taken, each row a prefix of its trace (``obc.select_counts``). The traces of
+the dense model fix every layer's count; the second pass prunes layer by layer on the pruned
+model's inputs. With ``"sparsegpt"`` (no traces) each layer is pruned at the sparsities of
+``GRID`` and its weighted loss interpolated between them.
 
-Granularity: ``weight``, ``"N:M"`` (n kept of every m consecutive inputs; in a conv, m
-consecutive channels at each kernel position, as ``groups.nm_mask``), or ``channel``: whole
-input channels, by greedy group OBS (``obc.group_traces``: all rows lose the same columns and
-share one H⁻¹; OBC's structured case). A channel no layer reads any more leaves its producer's
-filter dead: ``mask_units`` and ``shrink`` then remove it. Whole filters or neurons of the
-layer itself are refused: deleting a row cannot be compensated inside its layer.
+Granularity: ``weight``, ``"N:M"`` (in a conv, m consecutive channels at each kernel
+position, as ``groups.nm_mask``), or ``channel``: whole input channels, by greedy group OBS
+(``obc.group_traces``, OBC's structured case). Whole filters or neurons are refused:
+deleting a row cannot be compensated inside its layer.
 """
 from __future__ import annotations
 
@@ -46,7 +38,7 @@ from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces
 from nnprune.prune.report import PruneReport
 from nnprune.prune.sparsegpt import sparsegpt
 from nnprune.prune.protocol import PrunableModel
-from nnprune.prune.spec import METHODS, ObsSettings, PruneSpec  # noqa: F401 (METHODS' old home)
+from nnprune.prune.spec import METHODS, ObsSettings, PruneSpec  # noqa: F401 (re-exported)
 
 def layer_inputs(layer: Any, x: np.ndarray) -> np.ndarray:
     """The rows a layer's weight multiplies: (N, in) for a Linear, (N·OH·OW, C·kh·kw) for a

@@ -5,15 +5,9 @@ prune a fraction p of the weights that *remain*, then reset the survivors to θ_
 
     m_r = prune(θ_trained, m_{r−1}),   θ ← θ_k ⊙ m_r.
 
-After r rounds the kept fraction is (1 − p)^r. With the project's rounding rule the number of
-zeros of a tensor of n entries (layer scope; of all pruned entries together, global scope) is
-exactly k_r = ⌊(1 − (1 − p)^r)·n + ½⌋: each round prunes to the cumulative target (so the
-rounding does not drift from round to round), the earlier zeros counting toward it.
-
-``snapshot`` copies every parameter and buffer. ``rewind`` writes them back: the weights
-(survivors get their saved values, pruned entries stay exactly zero), the biases, the
-BatchNorm γ, β and the running statistics, so the network is θ_k ⊙ m as a whole. It does
-not touch an optimizer: build a fresh one for the next round, as the paper does.
+After r rounds the kept fraction is (1 − p)^r. Each round prunes to the cumulative target,
+the earlier zeros counting toward it, so the zeros of n entries are exactly
+k_r = ⌊(1 − (1 − p)^r)·n + ½⌋: the rounding does not drift from round to round.
 
 >>> import numpy as np
 >>> from nnprune import nn

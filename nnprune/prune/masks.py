@@ -1,39 +1,19 @@
 """Masks from scores: which weights survive.
 
-Pruning a weight tensor ``w`` means multiplying it by a **mask** of the same shape whose
-entries are 1 (keep) or 0 (pruned). Which entries get a 0 is decided by **scores** of the
-same shape: higher = more important = kept (``nnprune.prune.scores`` computes them, e.g.
-``|w|``). The **sparsity** is the fraction of zeros, a float in [0, 1].
+Pruning a weight tensor ``w`` multiplies it by a **mask** of its shape, 1 = keep, 0 =
+pruned, chosen from **scores** of the same shape: higher = more important = kept. The
+**sparsity** is the fraction of zeros, a float in [0, 1]. Three rules over one tensor:
 
-Three ways to turn scores into a mask, all over one tensor:
+- ``threshold_mask(scores, t)``: keep ``scores > t`` (Han et al. 2015's ``|w| > t``);
+- ``percentile_mask(scores, q)``: t = ``np.percentile(scores, q)``: ties with t make it
+  prune more than q %;
+- ``topk_mask(scores, sparsity)``: prunes **exactly** k = ⌊sparsity · n + ½⌋ entries
+  (``prune_count``), the lowest scores, ties by flat index (the lower pruned first).
 
-- ``threshold_mask(scores, t)``: keep ``scores > t``. The classic rule ``|w| > t`` (Han et
-  al. 2015); the sparsity you get depends on the data.
-- ``percentile_mask(scores, q)``: t = ``np.percentile(scores, q)``, then ``scores > t``. Aims
-  at q % zeros, but every entry tied with t is pruned too, so it may prune *more*.
-- ``topk_mask(scores, sparsity)``: prunes **exactly** k entries, the k lowest scores, with
-
-      k = ⌊sparsity · n + ½⌋          (``prune_count``: round half up, the one rounding rule)
-
-  PyTorch's ``torch.nn.utils.prune`` counts ``round(sparsity · n)`` instead, Python's round
-  half to even: the two differ exactly when sparsity · n ends in .5 with an even integer part
-  (0.25 of 10 weights: nnprune prunes 3, PyTorch 2; 0.5 of 5: 3 against 2; 0.35 of 10 is
-  3.5000000000000004 in floating point, so both prune 4). ``rounding="half_even"`` gives
-  PyTorch's count, and so PyTorch's masks for ``l1_unstructured``, wherever a sparsity is
-  turned into a count (``topk_mask``, the scope functions, ``prune_model``).
-
-  Ties are broken by flat index: a stable sort puts equal scores in index order, so among
-  equal scores the lower flat index is pruned first. Same scores, same mask, every time.
-
-Masks compose. Every function takes the ``mask`` already there and multiplies it in, so a
-new mask **never revives** a pruned weight (new ≤ old entrywise). A target sparsity counts the
-zeros already there: the already-pruned entries come first in the pruning order and count
-toward k; if there are more than k of them, none is revived and the result is sparser than
-asked (the ``PruneReport`` says what was reached).
-
-A mask is a float array of the scores' float dtype (float64 for integer scores) holding
-exactly 0.0 and 1.0. The same rules over a dict of named tensors, layer-wise or global, are in
-``scope.py``; whole groups (kernels, filters, N:M) in ``groups.py``.
+Masks compose: every function multiplies in the ``mask`` already there, so a new mask
+**never revives** a pruned weight (new ≤ old entrywise). The zeros already there are pruned
+first and count toward k; more than k of them all stay, and the result is sparser than asked.
+A mask is a float array of the scores' float dtype (float64 for integer scores).
 
 >>> scores = np.array([0.3, 0.1, 0.4, 0.1, 0.5])
 >>> topk_mask(scores, 0.4)               # k = ⌊0.4·5 + ½⌋ = 2: both 0.1s

@@ -9,19 +9,8 @@ is quadratic in each row with the same Hessian for every row (Frantar, Singh & A
 so the rows are independent and OBS is exact within each: delete the weight with the least
 saliency ½ w_q² / [H⁻¹]_qq, move the others by δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q, downdate
 H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq, repeat (``hessian.obs_prune`` for one vector).
-
-- ``obc_traces`` runs that greedy to the end on every row and records the order and the loss
-  of each deletion (the row's *loss trace*). The order does not depend on the target, so one
-  trace serves every sparsity. Rows run in chunks of ``rows_per_chunk``; the downdates are
-  kept lazily as a low-rank factor V (current H⁻¹ = base − V Vᵀ) and folded into the base by
-  one batched GEMM every ``lazy`` deletions, when the deleted indices are also cut out (each
-  row has lost the same number by then), so the work is BLAS-3 and shrinks as rows empty.
-- ``select_counts`` picks how many deletions each row takes: the k cheapest steps over all
-  rows, each row a prefix of its trace (its increments made non-decreasing by a running max).
-- ``refit_rows`` gives the compensated rows for a chosen set: least squares on the kept
-  inputs, ŵ_K = w_K + H_KK⁻¹ H_KS w_S (what the sequential downdates reach, exactly).
-- ``damp``: H + λ · mean(diag H) · I, λ = ``damping`` (0.01 by default in the model code):
-  a real layer's H is singular (dead ReLUs, constant pixels, N < d).
+``obc_traces`` keeps the downdates lazily as a low-rank factor V (H⁻¹ = base − V Vᵀ), folded
+into the base by one batched GEMM every ``lazy`` deletions.
 """
 from __future__ import annotations
 

@@ -1,22 +1,9 @@
 """What pruning needs from a model: the one contract between ``nnprune.prune`` and a model.
 
-The pruning functions (``prune_model``, ``attach_masks``, ``Pruner``, ``sparsity_report``,
-...) never look inside a model's layers: they reach it through ``named_parameters()`` and
-the mask methods of each parameter. Any model that keeps this contract can be pruned,
-whatever framework computes its forward pass:
-
-- ``PrunableModel``: ``named_parameters()`` yields ``(name, parameter)``; a parameter named
-  ``*.weight`` with ndim ≥ 2 is prunable (conv (F, C, kh, kw), linear (out, in));
-- ``PrunableParameter``: ``data`` (the array, written in place by layer-wise OBS), ``grad``
-  (dL/d data after a backward pass, or None), ``mask`` (None or a 0/1 array of ``data``'s
-  shape), ``set_mask(mask)`` (attach, and zero the pruned entries now) and ``remove_mask()``
-  (drop the mask, keep the zeros);
-- ``LayeredModel``: what the structured criteria and surgery need besides: ``modules()``
-  (train/eval modes are saved and restored around a calibration pass) and iteration over
-  the layers, each with ``config()``, the dict surgery rebuilds a layer from.
-
-``nnprune.nn`` models keep all three; ``isinstance(model, PrunableModel)`` checks the
-methods and attributes are there (``typing.runtime_checkable``: names, not signatures).
+The pruning functions never look inside a model's layers: they reach it through
+``named_parameters()`` and each parameter's mask methods, so any model that keeps this
+contract can be pruned, whatever computes its forward pass. ``isinstance(model,
+PrunableModel)`` checks the names are there (``typing.runtime_checkable``), not signatures.
 """
 from __future__ import annotations
 
@@ -27,7 +14,8 @@ import numpy as np
 
 @runtime_checkable
 class PrunableParameter(Protocol):
-    """One parameter as pruning sees it: its array, gradient and mask."""
+    """One parameter as pruning sees it: ``data`` (written in place by layer-wise OBS),
+    ``grad`` (dL/d data, or None) and ``mask`` (None or a 0/1 array of ``data``'s shape)."""
 
     data: np.ndarray
     grad: np.ndarray | None

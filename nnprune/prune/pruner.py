@@ -1,17 +1,13 @@
-"""``Pruner``: how to prune (criterion, scope, granularity, exclusions, min_keep) and when
-(a gradual schedule), tied to one model.
+"""``Pruner``: how to prune, tied to one model, and when (a gradual schedule).
 
-- ``pruner.prune_to(s)`` prunes the model to sparsity s now (one shot, or one round of an
-  iterative schedule). Masks compose: zeros already there count toward s, none is revived.
-- ``pruner.on_step(step)`` follows a ``Gradual`` schedule (Zhu & Gupta 2017, see
-  ``schedules.py``): at the update steps t0, t0 + Δt, ..., t0 + nΔt it prunes to the target
-  s_t, which is exactly s_f at t0 + nΔt; at any other step it does nothing. It has the
-  signature of ``nnprune.train.fit``'s ``step_callback`` (fit counts steps from 1)::
+``pruner.prune_to(s)`` prunes to sparsity s now; ``pruner.on_step(step)`` follows a
+``Gradual`` schedule (Zhu & Gupta 2017), with the signature of ``nnprune.train.fit``'s
+``step_callback`` (fit counts steps from 1)::
 
-      schedule = Gradual(initial_sparsity=0.0, final_sparsity=0.9, begin_step=0,
-                         num_steps=10, frequency=40)          # s_f at step 400
-      pruner = Pruner(model, "magnitude", schedule=schedule)
-      fit(model, train, optimizer, epochs, step_callback=pruner.on_step)
+    schedule = Gradual(initial_sparsity=0.0, final_sparsity=0.9, begin_step=0,
+                       num_steps=10, frequency=40)          # s_f at step 400
+    pruner = Pruner(model, "magnitude", schedule=schedule)
+    fit(model, train, optimizer, epochs, step_callback=pruner.on_step)
 """
 from __future__ import annotations
 

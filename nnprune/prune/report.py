@@ -1,17 +1,10 @@
 """``PruneReport``: the sparsity a pruning call actually reached, per layer and overall.
 
-A target is a wish; the report is what happened. They differ when the zeros already masked
-exceed the target (nothing is revived), when global scope must keep ``min_keep`` entries of a
-layer, when whole groups (filters, kernels) are pruned, or when a layer is excluded. So every
-pruning call returns one, counted on the masks themselves, in weights (never in groups).
-
-Two overall figures, because excluded tensors change the denominator:
-
-- ``sparsity``: zeros / entries over the tensors that were pruned (not excluded);
-- ``sparsity_all``: zeros / entries over every tensor in the report, excluded ones included.
-
-Nothing counted is nothing pruned (``nnprune.ratios``, the rule ``nnprune.count`` follows too):
-an empty tensor, or a call that excluded every tensor, reports sparsity 0.
+A target is a wish; the report is what happened, counted on the masks in weights (never in
+groups). They differ when the zeros already masked exceed the target (nothing is revived),
+when global scope keeps ``min_keep`` entries of a layer, when whole groups are pruned, or
+when a layer is excluded. Nothing counted is nothing pruned (``nnprune.ratios``): an empty
+tensor, or a call that excluded every tensor, reports sparsity 0.
 
 >>> import numpy as np
 >>> report = PruneReport.from_masks({"fc1": np.array([0., 0., 1., 1.]),

@@ -1,32 +1,19 @@
 """Sparsity schedules: how the target sparsity rises, over training steps or over rounds.
 
-Pruning 90 % of a network at once hurts more than reaching 90 % in stages with training in
-between, so the target is usually a schedule:
-
-- **one-shot**: prune once to s, then fine-tune.
 - **iterative** (Han et al. 2015): R rounds of prune → fine-tune with rising targets
-  s_1 < … < s_R = s_f. ``iterative_sparsities`` gives them, "geometric" (the same fraction
-  of the remaining weights each round) or "linear" (equal steps in sparsity).
-- **lottery** (Frankle & Carbin 2019): prune a fraction p of the *remaining* weights each
-  round, rewind, retrain: after r rounds the kept fraction is (1 − p)^r, so the target is
-  s_r = 1 − (1 − p)^r (``lottery_sparsities``).
-- **gradual** (Zhu & Gupta 2017, "To prune, or not to prune"): during training, starting at
-  step t0 and every Δt steps for n updates,
+  s_1 < … < s_R = s_f, "geometric" or "linear" (``iterative_sparsities``);
+- **lottery** (Frankle & Carbin 2019): a fraction p of the *remaining* weights each round,
+  s_r = 1 − (1 − p)^r (``lottery_sparsities``);
+- **gradual** (Zhu & Gupta 2017, "To prune, or not to prune"): during training, from step t0
+  and every Δt steps for n updates (``Gradual``, ``polynomial_sparsity``),
 
       s_t = s_f + (s_i − s_f) · (1 − (t − t0) / (n Δt))³     for t0 ≤ t ≤ t0 + n Δt,
 
-  s_i before t0, s_f after. It prunes fast while there are many redundant weights, then
-  slows down (the increments shrink: the cube makes the curve concave).
+  s_i before t0, s_f after: fast while many weights are redundant, then slower.
 
-A target is a fraction of *all* the entries of the tensors pruned (not of the survivors), and
-masks never revive, so with ``topk_mask`` applied after each round on a tensor of n entries
-the zeros after round r are exactly ``prune_count(n, s_r)`` = ⌊s_r · n + ½⌋ (the targets rise
-and ``prune_count`` is monotone). The kept count n − ⌊s_r n + ½⌋ is within ½ of n (1 − p)^r;
-it is *not* the count obtained by rounding p × survivors each round, which can drift.
-
-The dataclass ``Gradual`` packages the Zhu & Gupta schedule for ``Pruner.on_step``: its update
-steps, whether a step is one (``is_update``) and the target there (``sparsity_at``). The
-round-based schedules are plain lists of targets, driven by ``experiment.workflows``.
+A target is a fraction of *all* the entries (not of the survivors) and masks never revive, so
+after round r a tensor of n entries has exactly ⌊s_r · n + ½⌋ zeros: unlike rounding
+p × survivors each round, the count cannot drift.
 
 >>> [round(s, 4) for s in lottery_sparsities(0.2, 3)]
 [0.2, 0.36, 0.488]

@@ -1,16 +1,6 @@
-"""Scope: the mask rules of ``masks.py`` over a dict of named tensors (``name -> scores``).
-
-- **layer-wise** (``layerwise_topk_masks``): each tensor pruned to its own sparsity, k per
-  tensor by the rounding rule k = ⌊s · n + ½⌋ (one float for all, or a dict name -> sparsity);
-- **global** (``global_topk_masks``): one ranking across all tensors, k of the total N. Layers
-  whose scores are small lose more; ``min_keep`` (default 1) stops a layer from being emptied
-  (an empty layer cuts the network in two). ``global_threshold_masks`` is the one-threshold
-  form.
-
-Both accept ``exclude`` (names left as they are, e.g. the last layer), existing ``masks``
-(composed: a pruned weight is never revived, its zero counts toward k) and ``granularity=``
-("weight", "kernel", "filter", "channel", "neuron", "N:M"; see ``groups.py``), and return
-``(masks, PruneReport)``: the sparsity reached, overall and per layer.
+"""Scope: the mask rules of ``masks.py`` over a dict of named tensors, layer-wise (each to
+its own k) or global (one ranking, ``min_keep`` per layer so none is emptied); each returns
+``(masks, PruneReport)``.
 
 >>> scores = {"fc1": np.array([0.1, 0.2, 0.3, 0.4]), "fc2": np.array([5.0, 6.0])}
 >>> masks, report = global_topk_masks(scores, 0.5)       # k = 3 of 6: all from fc1

@@ -1,8 +1,7 @@
 """Importance scores: how much each weight matters. Arrays in, arrays out.
 
-A pruning criterion assigns every weight w_j a score s_j, **higher = more important =
-kept**; ``masks.py`` then prunes the lowest. Scores have the weight's shape and are
-non-negative. The criteria here, with g = ∂L/∂w the gradient of the loss:
+Every weight w_j gets a score s_j ≥ 0 of the weight's shape, **higher = more important =
+kept**. With g = ∂L/∂w the gradient of the loss:
 
 ============ ========================= =====================================================
 criterion    s_j                       idea (source)
@@ -23,19 +22,11 @@ obd          ½ h_jj w_j²               second-order loss rise of deleting w_j 
 ``obs`` (layer-wise Optimal Brain Surgeon) is a criterion of ``prune_model`` but not a score:
 it moves the surviving weights as it prunes (``layerwise.py``).
 
-**Gradients over several batches.** The functions take the gradient the caller gives. The
-usual one (what ``nnprune.train.gradients`` returns) is the mean over B batches,
-ḡ = (1/B) Σ_b g_b, so ``taylor(w, ḡ)`` = |w · ḡ| = |(1/B) Σ_b w · g_b|: the first-order
-estimate of the loss change on the whole sample, in which per-batch terms of opposite sign
-cancel. Molchanov et al. 2019 (and their released code) instead score each mini-batch and
-average the scores, (1/B) Σ_b (w · g_b)²; ``accumulate_taylor`` computes that from the
-per-batch gradients (and the |·| form (1/B) Σ_b |w · g_b|). By the triangle inequality and
-Jensen's, each is ≥ the score of the mean gradient. SNIP (Lee et al. 2019) uses one batch at
-initialisation; with several, pass their mean gradient.
-
-For whole groups (filters, channels) ``groups.group_scores`` sums the entries' scores: with
-taylor2 a filter scores Σ_j (w_j g_j)², Molchanov 2019's per-weight variant summed over the
-filter (their gate variant squares the sum instead).
+The gradient is the one the caller gives, usually the mean over B batches ḡ, so
+``taylor(w, ḡ)`` = |(1/B) Σ_b w · g_b|, in which per-batch terms of opposite sign cancel;
+Molchanov et al. 2019 average per-batch scores instead (``accumulate_taylor``), which is never
+smaller. A group (``groups.group_scores``) sums its entries' scores: with taylor2 a filter
+scores Σ_j (w_j g_j)², Molchanov 2019's per-weight variant (their gate variant squares the sum).
 
 >>> w, g = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.1, -4.0])
 >>> magnitude(w), taylor(w, g)

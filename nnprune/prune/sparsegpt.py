@@ -16,11 +16,8 @@ The mask is chosen block by block (``blocksize`` columns) from w² / U_jj² over
 exactly the block's share of k, or n of every m along the inputs (N:M). Errors inside a block
 are applied column by column, to the rest of the layer once per block (one GEMM).
 
-Cost: one Cholesky of H⁻¹ and O(R·d²) for the updates, against O(R·d³) for exact OBC. The
-result is a compensated layer, never worse than the layer masked without compensation, and
-exactly the least-squares fit on the kept inputs when the pruned columns are a prefix of the
-order; otherwise its loss is ≥ the exact least-squares loss for the same mask (the compensation
-never reaches the columns to the left).
+The result is never worse than the layer masked without compensation, and is the
+least-squares fit on the kept inputs when the pruned columns are a prefix of the order.
 """
 from __future__ import annotations
 

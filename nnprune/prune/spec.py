@@ -1,7 +1,4 @@
-"""``PruneSpec``: how to prune, checked once where it enters.
-
-A spec holds the choices of one pruning step, each checked in the constructor with the
-error the library has always given (``nnprune.checks``); the functions it is handed to
+"""``PruneSpec``: how to prune, checked once where it enters; the functions it is handed to
 (``prune_model`` and the mask functions behind it) trust it and check nothing again.
 
 =================== ======================================================================
@@ -19,13 +16,6 @@ error the library has always given (``nnprune.checks``); the functions it is han
 ``seed``             the random criterion's seed
 ``obs``              ``ObsSettings`` of the criterion "obs" (None: the defaults)
 =================== ======================================================================
-
-On a model, ``spec.exclusions(names)`` answers which prunable weights stay dense and why
-({name: reason}), and ``spec.targets(names)`` the sparsity of every weight pruned.
-
-Stable API: ``PruneSpec`` (the fields above, ``target``, ``per_layer``, ``exclusions``,
-``targets``, ``replace``), ``ObsSettings``, ``SCOPES``, ``IN_EXCLUDE``; ``Granularity``
-and ``as_granularity`` are re-exported from ``granularity.py``.
 
 >>> spec = PruneSpec("magnitude", None, granularity="2:4")
 >>> spec.sparsity, spec.granularity.nm
