@@ -48,3 +48,17 @@ def test_interleaved_timing_calls_each_function_in_turns_after_its_warmups():
     for times in (wall, cpu):
         assert list(times) == ["a", "b", "c"]
         assert all(len(t) == 3 and min(t) >= 0 for t in times.values())
+
+
+def test_grouped_timing_alternates_whole_blocks_of_each_group():
+    """bench.timing.grouped_ms: per block, each group in turn gets two warm-up calls of each
+    function and then its rounds; the groups never mix within a round."""
+    from nnprune.bench.timing import grouped_ms
+
+    calls = []
+    groups = [{name: (lambda name=name: calls.append(name)) for name in names}
+              for names in ("ab", "t")]
+    ms = grouped_ms(groups, repeat=4, blocks=2)
+    block = ["a", "a", "b", "b"] + ["a", "b"] * 2 + ["t", "t"] + ["t"] * 2
+    assert calls == block * 2
+    assert sorted(ms) == ["a", "b", "t"] and min(ms.values()) >= 0

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from nnprune.foreign import reject_foreign
+from nnprune.heap import keep_freed_memory
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -134,6 +135,7 @@ class Tensor:
         if grad.shape != self.shape:
             raise ValueError(f"grad must have shape {self.shape}, got {grad.shape}")
 
+        keep_freed_memory()  # the graph's arrays are freed together: keep them for the next step
         order = _topological_order(self)
         grads: dict[int, np.ndarray] = {id(self): grad}
         for node in reversed(order):  # output first, leaves last

@@ -2,7 +2,8 @@
 
 FLOPs = 2 · MACs; a conv's backward is two GEMMs of the forward's size (dx and dW), so
 forward+backward counts 3× the forward FLOPs. The peak is the best float32 2048³ GEMM of
-the same run, with the same BLAS.
+the same run, with the same BLAS. nnprune's kernels are timed in turns, torch's in
+alternating blocks (``timing.grouped_ms``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from nnprune.bench.machine import blas_line, machine
 from nnprune.bench.step import lenet5_steps
-from nnprune.bench.timing import interleaved_ms, timings
+from nnprune.bench.timing import grouped_ms, timings
 
 # (name, N, C, H, W, F, k, padding), stride 1
 CONV_CASES = [
@@ -133,7 +134,7 @@ def run(args: Any, torch: Any, say: Callable[[str], None]) -> dict[str, Any]:
     say(blas_line(result))
     say(f"float32 GEMM {GEMM_SIZE}³ peak: {peak:.1f} GFLOP/s;  load average "
         f"{result['load_average'][0]:.2f} on {result['cpus']} CPUs;  median of "
-        f"{args.repeat} interleaved runs" + (f";  torch {torch.__version__} "
+        f"{args.repeat} runs" + (f";  torch {torch.__version__} "
                                             f"({torch.get_num_threads()} threads)" if torch else ""))
     say(f"{'conv case':<17}{'fwd ms':>8}{'GFLOP/s':>9}{'peak':>6}{'f+b ms':>9}{'GFLOP/s':>9}"
         f"{'peak':>6}" + (f"{'torch fwd':>11}{'f+b':>8}{'ratio fwd':>11}{'f+b':>7}" if torch else "")
@@ -157,15 +158,17 @@ def run(args: Any, torch: Any, say: Callable[[str], None]) -> dict[str, Any]:
 
 def conv_row(case: tuple, repeat: int, peak: float, torch: Any
              ) -> tuple[dict[str, Any], str, str | None]:
-    """Time every algorithm of ``case`` (and torch's conv) in turns: the JSON row, the line
+    """Time every algorithm of ``case`` in turns (and torch's conv in alternating blocks,
+``grouped_ms``): the JSON row, the line
     of the main table and, for a 3×3 case, the line of the by-algorithm table."""
     algorithm = auto_algorithm(case)
-    fns = {}
+    fns: dict[str, Callable] = {}
     for name in conv_algorithms(case):
         fns[name + " fwd"], fns[name + " f+b"] = conv_fns(case, name)
+    groups = [fns]
     if torch:
-        fns["torch fwd"], fns["torch f+b"] = torch_conv_fns(torch, case)
-    ms = interleaved_ms(fns, repeat)
+        groups.append(dict(zip(("torch fwd", "torch f+b"), torch_conv_fns(torch, case))))
+    ms = grouped_ms(groups, repeat)
     fwd, fb = ms[algorithm + " fwd"], ms[algorithm + " f+b"]
     flops = conv_flops(case)
     row = {"case": case[0], "shape": "x {}x{}x{}x{}, w {}x{}x{}x{}, pad {}".format(

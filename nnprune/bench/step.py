@@ -5,14 +5,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nnprune.bench.timing import interleaved_ms
+from nnprune.bench.timing import grouped_ms
 from nnprune.bench.train import torch_lenet5
 
 
 def lenet5_steps(repeat: int, torch: Any = None) -> dict[str, float]:
     """One SGD step of LeNet-5 (28×28 inputs, batch 64): through autograd, and the same
     arithmetic calling the kernels directly (no graph), so the difference is autograd's cost;
-    and PyTorch's step if ``torch`` is given. Timed in turns (``interleaved_ms``)."""
+    and PyTorch's step if ``torch`` is given, in alternating blocks (``grouped_ms``)."""
     from nnprune import Tensor, functional as F, models
     from nnprune.optim import SGD
 
@@ -32,10 +32,10 @@ def lenet5_steps(repeat: int, torch: Any = None) -> dict[str, float]:
         kernel_backward(model, x, y)
         optimizer.step()
 
-    fns = {"autograd_ms": autograd_step, "kernels_ms": kernel_step}
+    groups = [{"autograd_ms": autograd_step, "kernels_ms": kernel_step}]
     if torch is not None:
-        fns["torch_ms"] = torch_lenet5_step(torch)
-    return interleaved_ms(fns, repeat)
+        groups.append({"torch_ms": torch_lenet5_step(torch)})
+    return grouped_ms(groups, repeat)
 
 
 def kernel_backward(model: Any, x: np.ndarray, y: np.ndarray) -> None:

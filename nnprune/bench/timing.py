@@ -1,4 +1,9 @@
-"""How every bench times: repeated calls after warm-up ones, several functions in turns."""
+"""How every bench times: repeated calls after warm-up ones, several functions in turns.
+
+Two libraries are timed in alternating blocks instead (``grouped_ms``): OpenBLAS's and
+torch's OpenMP worker threads keep spinning after each call, and on a machine with few cores
+each library's threads would wait for the other's to yield.
+"""
 from __future__ import annotations
 
 import statistics
@@ -42,4 +47,19 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
 def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
     """Median wall-clock ms of each function, timed in turns after two warm-up calls each."""
     wall, _ = interleaved(fns, repeat, warmup=2)
+    return {name: 1e3 * statistics.median(t) for name, t in wall.items()}
+
+
+def grouped_ms(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3
+               ) -> dict[str, float]:
+    """Median wall-clock ms of each function: each group's functions timed in turns, the
+    groups one after the other in ``blocks`` alternating blocks of about ``repeat / blocks``
+    rounds, each block after two warm-up calls of each function (while the previous group's
+    threads stop spinning)."""
+    wall: dict[str, list[float]] = {}
+    rounds = max(1, -(-repeat // blocks))
+    for _ in range(blocks):
+        for fns in groups:
+            for name, times in interleaved(fns, rounds, warmup=2)[0].items():
+                wall.setdefault(name, []).extend(times)
     return {name: 1e3 * statistics.median(t) for name, t in wall.items()}
