@@ -126,9 +126,8 @@ def _cut_route(config: dict, state: dict, masks: dict, route: Route, keep: np.nd
     drop = np.setdiff1d(np.arange(width(configs[route.producer])), keep)
     if fold and drop.size:
         fold_into_consumer(configs, state, masks, route, drop)
-    norms = [(str(j), route.spatial if per_column else 1) for j, per_column in route.norms]
     consumers = [(str(route.consumer), route.spatial)]
-    _cut(config, state, masks, [str(route.producer)], norms, consumers, keep)
+    _cut(config, state, masks, [str(route.producer)], route.batch_norms, consumers, keep)
 
 
 def _build(model: Any, config: dict, state: dict, masks: dict) -> Sequential:

@@ -55,6 +55,11 @@ class Route:
     spatial: int
     flatten: int | None = None
 
+    @property
+    def batch_norms(self) -> list[tuple[str, int]]:
+        """(name, features per unit) of each BatchNorm on the way: ``spatial`` per column."""
+        return [(str(j), self.spatial if per_column else 1) for j, per_column in self.norms]
+
 
 def columns(units: np.ndarray, spatial: int) -> np.ndarray:
     """The consumer columns that channels ``units`` own: f·spatial + p for p < spatial.

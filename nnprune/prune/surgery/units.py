@@ -1,40 +1,24 @@
 """Whole units: which filters or neurons go, and masking them so they output exactly 0.
 
-**Choosing.** ``filter_keep`` ranks a layer's filters (neurons) by their norm with the same
-rule as every other granularity (``masks.ranked_prune``, as ``granularity_mask(|w|, s,
-"filter")`` and the channel groups of ``group_prune``): the k lowest scores are dropped,
-ties by index, the lower first. A chain model pruned with ``prune_model(granularity="filter")``
-and one shrunk with ``shrink(sparsity=...)`` lose the same units.
-
-**Masking.** Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still
-emits a constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β, the
-activations and the pooling. Surgery has to fold that constant into the consumer's bias,
-which no bias can do for a padded convolution (its border windows read the constant only in
-part).
-
-``mask_units`` silences the whole unit instead. For every **dead** unit f of a producer —
-its weight group ``mask[f]`` all zero, or the consumer's mask reading nothing from it, also
-once the consumer's own dead units are masked — it masks, through the Parameter mask protocol,
-
-- the producer's weight row ``w[f]`` and bias entry ``b_f``;
-- γ_f and β_f of every affine BatchNorm on the way to the consumer (``routes``; a
-  BatchNorm1d after a Flatten: the H'·W' features of channel f);
-
-and sets the running mean μ_f of a BatchNorm without γ, β to 0. Then channel f is exactly
-0 where the consumer reads it, in evaluation and in training:
+Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still emits a
+constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β and the
+activations, which surgery would have to fold into the consumer's bias (``fold``; no bias can
+stand for it before a padded convolution). ``mask_units`` silences every **dead** unit f
+whole instead: its weight row ``w[f]`` and bias ``b_f``, and γ_f, β_f of each affine
+BatchNorm on the way (a BatchNorm1d after a Flatten: the H'·W' features of channel f); a
+BatchNorm without γ, β gets running mean μ_f = 0. Then channel f is exactly 0 where the
+consumer reads it, in evaluation and in training:
 
 - affine BatchNorm: y_f = 0 · x̂_f + 0 = 0 whatever the statistics;
-- BatchNorm without γ, β: x_f = 0 (weight and bias zero), so y_f = (0 − μ_f)/√(σ²_f + eps)
-  = 0 with μ_f = 0; training normalises with the batch mean of zeros, 0, and the update
+- BatchNorm without γ, β: x_f = 0, so y_f = (0 − μ_f)/√(σ²_f + eps) = 0 with μ_f = 0;
+  training normalises with the batch mean of zeros, 0, and the update
   μ_f ← (1 − m) μ_f + m · 0 keeps μ_f at 0;
 - ReLU(0) = tanh(0) = 0; dropout and pooling (zero-padded or not) keep zeros zero.
 
-So removing the unit (``shrink``) drops terms that are exactly zero: nothing to fold, and
-the shrunk model's outputs equal the masked model's up to summation-order rounding, padded
-convolutions included. The masks stay in force while fine-tuning, as every mask does: the
-optimizers re-apply them after each step, so momentum and weight decay cannot revive a unit.
-
-The output layer (the last Conv2d or Linear) is left alone: its units are the model's outputs.
+So ``shrink`` drops terms that are exactly zero: its model equals the masked one up to
+summation-order rounding, padded convolutions included. The masks stay in force while
+fine-tuning (the optimizers re-apply them), so momentum and weight decay cannot revive a
+unit. The output layer (the last Conv2d or Linear) is left alone: its units are the outputs.
 
 >>> import numpy as np
 >>> from nnprune import nn
@@ -51,7 +35,7 @@ The output layer (the last Conv2d or Linear) is left alone: its units are the mo
 from __future__ import annotations
 
 import numbers
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -102,18 +86,6 @@ def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
     return np.flatnonzero(~ranked_prune(scores, np.ones(n, bool), k))
 
 
-def check_masks(model: Any, masks: Any) -> dict[str, Any]:
-    """Check that ``masks`` maps parameter names of ``model`` to 0/1 arrays of their shapes;
-    returns the model's parameters by name."""
-    check_mapping(masks, "masks", "name -> 0/1 array")
-    params = named_parameters(model)
-    for name, mask in masks.items():
-        if name not in params:
-            raise ValueError(f"masks names {name!r}, which is not a parameter of the model")
-        check_mask(mask, tuple(params[name].shape), f"masks[{name!r}]")
-    return params
-
-
 def dead_units(model: Sequential,
                masks: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The units ``shrink`` removes: {producer layer name: sorted indices of its dead units}.
@@ -126,7 +98,12 @@ def dead_units(model: Sequential,
     """
     configs = layer_configs(model)
     masks = model_masks(model) if masks is None else masks
-    check_masks(model, masks)
+    check_mapping(masks, "masks", "name -> 0/1 array")
+    params = named_parameters(model)
+    for name, mask in masks.items():
+        if name not in params:
+            raise ValueError(f"masks names {name!r}, which is not a parameter of the model")
+        check_mask(mask, tuple(params[name].shape), f"masks[{name!r}]")
     dead = {}
     for i in hidden_producers(configs):
         name, n = f"{i}.weight", width(configs[i])
@@ -154,6 +131,27 @@ def _same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def _silence(model: Any, producers: Sequence[str], norms: Sequence[tuple[str, int]],
+             drop: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks zero on units ``drop`` of the ``producers`` (weight rows, bias entries) and on
+    their features of the ``norms`` ((name, features per unit): γ, β); a BatchNorm without
+    γ, β gets its running mean set to 0 there, in place (see the module docstring)."""
+    modules, params = dict(model.named_modules()), named_parameters(model)
+    masks = {}
+    for p in producers:
+        for name in (f"{p}.weight", f"{p}.bias"):
+            if name in params:
+                masks[name] = _off(tuple(params[name].shape), drop)
+    for n, spatial in norms:
+        idx = columns(drop, spatial)
+        if modules[n].weight is None:  # no γ, β: a zero input must be normalised by a zero mean
+            modules[n].running_mean[idx] = 0
+        else:
+            for name in (f"{n}.weight", f"{n}.bias"):
+                masks[name] = _off(tuple(params[name].shape), idx)
+    return masks
+
+
 def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     """Mask every dead unit whole: weight row, bias, BatchNorm γ and β (see the module doc).
 
@@ -161,12 +159,9 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     it: once a consumer's dead rows are masked it may read nothing from a producer's channel,
     which is then dead too, so ``dead_units`` is repeated on the masks until nothing changes;
     afterwards ``dead_units(model)`` is the returned dict. The new masks are composed with the
-    attached ones (``attach_masks``), so nothing is revived; running means of BatchNorms
-    without γ, β are set to 0 at the dead units (a buffer, not a masked parameter: after
-    ``lottery.rewind`` or ``load_state_dict`` rewrite the buffers, call it again). Calling it
-    again changes nothing. Each dead channel then reads exactly 0 at its consumer, in eval and
-    train mode, and ``shrink(model, ...)`` equals the masked model, with or without ``fold``.
-    A model with Residual blocks is handled by channel group
+    attached ones (``attach_masks``), so nothing is revived. Running means are buffers, not
+    masked parameters: after ``lottery.rewind`` or ``load_state_dict`` call it again. Calling
+    it again changes nothing. A model with Residual blocks is handled by channel group
     (``mask_group_units``: the returned dict is keyed by group name).
     """
     if has_residual(model):
@@ -182,21 +177,10 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
         for layer, drop in dead.items():
             name = f"{layer}.weight"
             masks[name] = masks.get(name, 1) * _off(tuple(params[name].shape), drop)
-    buffers = dict(model.named_buffers())
     silenced = {}
     for layer, drop in dead.items():
-        i = int(layer)
-        route = find_route(configs, i)
-        for name in (f"{i}.weight", f"{i}.bias"):
-            if name in params:
-                silenced[name] = _off(tuple(params[name].shape), drop)
-        for j, per_column in route.norms:
-            idx = columns(drop, route.spatial) if per_column else drop
-            if configs[j]["affine"]:
-                for name in (f"{j}.weight", f"{j}.bias"):
-                    silenced[name] = _off(tuple(params[name].shape), idx)
-            else:  # no γ, β: a zero input must be normalised by a zero mean
-                buffers[f"{j}.running_mean"][idx] = 0
+        silenced.update(_silence(model, [layer], find_route(configs, int(layer)).batch_norms,
+                                 drop))
     attach_masks(model, silenced)
     return dead
 
@@ -215,34 +199,20 @@ def group_alive_of(model: Any, group: ChannelGroup,
 
 def group_keep_masks(model: Any, group: ChannelGroup, keep: np.ndarray) -> dict[str, np.ndarray]:
     """{producer weight name: mask} zero on the filters ``keep`` (bool (width,)) drops."""
-    params = named_parameters(model)
-    out = {}
-    for p in group.producers:
-        shape = params[f"{p}.weight"].shape
-        out[f"{p}.weight"] = np.broadcast_to(
-            np.asarray(keep, np.float64).reshape(-1, *([1] * (len(shape) - 1))), shape).copy()
-    return out
+    params, drop = named_parameters(model), np.flatnonzero(~np.asarray(keep, bool))
+    return {f"{p}.weight": _off(tuple(params[f"{p}.weight"].shape), drop)
+            for p in group.producers}
 
 
 def mask_group_units(model: Any) -> dict[str, np.ndarray]:
     """``mask_units`` by channel group: a channel whose every producer filter is masked is
-    silenced whole — the producers' bias entries and the BatchNorms' γ_c, β_c masked too
-    (running mean 0 for a BatchNorm without γ, β), so it is exactly 0 wherever it is read.
-    Returns {group name: (d,) dead channel indices}. Calling it again changes nothing."""
-    modules, params = dict(model.named_modules()), named_parameters(model)
+    silenced whole (``_silence``: the producers' bias entries, the BatchNorms' γ_c, β_c), so
+    it is exactly 0 wherever it is read. Returns {group name: (d,) dead channel indices}."""
     dead, silenced = {}, {}
     for g in prunable_groups(model):
         drop = np.flatnonzero(~group_alive_of(model, g))
-        if not drop.size:
-            continue
-        dead[g.name] = drop
-        off = _off((g.width,), drop)
-        silenced.update(group_keep_masks(model, g, off > 0))
-        silenced.update({f"{p}.bias": off for p in g.producers if f"{p}.bias" in params})
-        for n in g.norms:
-            if modules[n].weight is not None:
-                silenced[f"{n}.weight"] = silenced[f"{n}.bias"] = off
-            else:  # no γ, β: a zero input must be normalised by a zero mean
-                modules[n].running_mean[drop] = 0
+        if drop.size:
+            dead[g.name] = drop
+            silenced.update(_silence(model, g.producers, [(n, 1) for n in g.norms], drop))
     attach_masks(model, silenced)
     return dead
