@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nnprune.count.arrays
 import nnprune.count.model
 import nnprune.count.rules
 import nnprune.ratios
@@ -365,8 +364,7 @@ def test_to_dict_is_json_and_matches_the_report():
 
 
 def test_docstring_examples_run():
-    for module in (nnprune.count.model, nnprune.count.rules, nnprune.count.arrays,
-                   nnprune.ratios):
+    for module in (nnprune.count.model, nnprune.count.rules, nnprune.ratios):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

@@ -18,19 +18,14 @@ Conventions, stated once:
   zero where pruned, so pruned weights are not counted (nor is a bias still at its zero
   initialisation: the count is of the values, whatever made them zero).
 - Dead units: a Conv2d/Linear weight that reads a channel which is 0 for every input (a
-  filter or neuron pruned whole, with its bias; see ``alive.py``) counts as zero
-  in ``nonzero_params``, ``density`` and ``effective_macs``: it multiplies zeros. So a
+  filter or neuron pruned whole, with its bias; see ``alive.py``) counts as zero in
+  ``nonzero_params``, ``density`` and ``effective_macs``: it multiplies zeros. So a
   unit-masked model and its shrunk twin (``prune.shrink``) report the same effective figures.
 - ``compression_ratio = params / nonzero_params``; ``speedup = macs / effective_macs``, the
   theoretical speed-up of a sparse kernel that skips every zero weight. Every ratio follows
   ``nnprune.ratios``: 0 / 0 = 1 (nothing counted is dense), x / 0 = inf (null in JSON).
-
-The package: ``model.py`` (``count``, the walk through the layers), ``rules.py`` (each layer
-type's output shape and weight uses), ``alive.py`` (the channels a pruned unit leaves dead),
-``arrays.py`` (``count_arrays``), ``report.py`` (``CostReport``, ``ArrayCostReport``).
 """
-from nnprune.count.arrays import count_arrays
-from nnprune.count.model import count, leaf_layers
+from nnprune.count.model import count, count_arrays, leaf_layers
 from nnprune.count.report import ArrayCostReport, CostReport, LayerCost, TensorCost
 
 __all__ = ["count", "count_arrays", "leaf_layers", "CostReport", "LayerCost", "ArrayCostReport",

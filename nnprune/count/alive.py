@@ -11,10 +11,6 @@ exactly 0 for every input image. The input's channels are all alive; then, per l
 - ReLU, Tanh, Dropout, MaxPool2d, AvgPool2d: 0 stays 0, so dead stays dead (zero padding too);
 - Flatten: channel c of (C, H, W) becomes the H·W features c·H·W … (c + 1)·H·W − 1;
 - any other layer: every output channel is counted alive.
-
-A weight that reads a dead channel multiplies zeros: ``count`` counts it as zero in
-``nonzero_params`` and ``effective_macs``, so a unit-masked model (``prune.mask_units``) and
-the model ``prune.shrink`` cuts from it report the same effective figures.
 """
 from __future__ import annotations
 

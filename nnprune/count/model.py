@@ -1,18 +1,17 @@
-"""``count``: the costs of a model per image, layer by layer, without a forward pass.
-
-The input shape goes through each layer's rule (``rules.py``: output shape and weight uses),
-the alive channels through ``alive.py``; each layer gives one ``LayerCost`` (``report.py``).
-The conventions are those of the package docstring (``nnprune.count``).
+"""``count`` and ``count_arrays``: the costs of a model per image, layer by layer, without a
+forward pass (each layer's rule in ``rules.py``, its alive channels in ``alive.py``), and of
+named arrays alone. The conventions are those of the package docstring (``nnprune.count``).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from nnprune import nn
+from nnprune.autograd.tensor import Tensor
 from nnprune.count.alive import alive_after, input_alive, live_weight
-from nnprune.count.report import CostReport, LayerCost
+from nnprune.count.report import ArrayCostReport, CostReport, LayerCost, TensorCost
 from nnprune.count.rules import Shape, rule_for
 from nnprune.foreign import reject_foreign
 from nnprune.ratios import ratio
@@ -112,3 +111,31 @@ def _walk(module: nn.Module, name: str, shape: Shape, alive: np.ndarray,
     row, alive = _layer_cost(name, module, shape, alive)
     rows.append(row)
     return row.output_shape, alive
+
+
+def count_arrays(weights: Mapping[str, Any]) -> ArrayCostReport:
+    """Size, non-zero entries and density of each array in ``weights`` (any framework's arrays).
+
+    {name: array of any shape} -> one ``TensorCost`` per name, in the mapping's order;
+    density = nnz / size. No MACs: arrays alone carry no geometry.
+
+    >>> report = count_arrays({"fc.weight": np.array([[0.0, 1.5], [0.0, -2.0]])})
+    >>> report.params, report.nonzero_params, report.compression_ratio
+    (4, 2, 2.0)
+    """
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping of name -> array, got {type(weights).__name__}")
+    if not weights:
+        raise ValueError("weights must hold at least one array, got an empty mapping")
+    rows = []
+    for name, value in weights.items():
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"weights[{name!r}] must be a numeric array, got dtype {array.dtype}")
+        if array.size == 0:
+            raise ValueError(f"weights[{name!r}] is empty (shape {array.shape}); "
+                             "its density is undefined")
+        nnz = int(np.count_nonzero(array))
+        rows.append(TensorCost(name=str(name), shape=tuple(array.shape), params=int(array.size),
+                               nonzero_params=nnz, density=ratio(nnz, array.size)))
+    return ArrayCostReport(tensors=tuple(rows))

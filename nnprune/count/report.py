@@ -1,10 +1,4 @@
-"""The reports ``count`` and ``count_arrays`` return: rows per layer (or array) and totals.
-
-``CostReport`` (a model, per image: params, MACs, effective MACs) and ``ArrayCostReport``
-(named arrays: params and non-zeros only) share their parameter totals and compression ratio
-(``_ParamTotals``); every ratio follows ``nnprune.ratios`` (0 / 0 = 1, x / 0 = inf, null in
-JSON).
-"""
+"""The reports ``count`` and ``count_arrays`` return: rows per layer (or array) and totals."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

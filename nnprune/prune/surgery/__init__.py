@@ -1,22 +1,10 @@
 """Surgery: whole filters and neurons physically removed, the model made smaller and dense.
 
 Structured pruning masks whole filters; surgery then cuts them out, so the dense layers that
-remain really cost less. The result computes exactly what the masked model computes. In the
-order a reader meets them:
-
-- ``routes.py``: where a layer's output channels flow in a chain (``find_route``: the
-  BatchNorms and activations on the way, the consumer that reads them, a Flatten's columns);
-- ``dependency.py``: channels tied by a skip connection (``channel_groups``: the producers,
-  BatchNorms and consumers of a Residual block's channels, removed together);
-- ``units.py``: which units go and how they are silenced — ``filter_keep`` (the lowest
-  norms, ranked like every other granularity), ``dead_units``, ``mask_units`` (a dead unit's
-  weights, bias and BatchNorm γ, β masked, so it outputs exactly 0);
-- ``group_prune.py``: ``prune_model``'s filter granularity on Residual models, channel
-  groups scored and ranked together;
-- ``cut.py``: the removal itself (``remove_filters``, ``remove_neurons``, ``shrink``,
-  ``shrink_groups``), and ``fold.py``: what a removed unit still sends (its bias, through
-  BatchNorm), folded into the consumer's bias;
-- ``report.py``: ``SurgeryReport``, params and dense MACs before and after, the widths.
+remain really cost less, and the result computes exactly what the masked model computes.
+A chain's units are followed along their ``routes``; Residual blocks tie channels into
+``dependency`` groups, pruned together (``group_prune``). ``units`` chooses and silences
+the units, ``cut`` removes them (``fold`` what they still send), ``report`` counts the gain.
 
 >>> import numpy as np
 >>> from nnprune import nn

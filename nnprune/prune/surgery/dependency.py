@@ -1,29 +1,14 @@
 """Channel groups: which output channels of which layers must be removed together.
 
-In a chain of layers each Conv2d's filters can go on their own: filter f feeds input
-channel f of the next layer and nothing else. A residual block y = body(x) + shortcut(x)
-ties channels: channel c of y is the sum of channel c of the body's last layer and channel
-c of the shortcut (x itself for the identity). Removing filter c from only one of them
-leaves channel c alive — the stream still carries the other term — so nothing shrinks.
-Every producer that writes into one stream of channels has to lose channel c together with
-the others, and every layer reading that stream loses its input channel c. That set is a
-**channel group** (the dependency graph of Torch-Pruning, Fang et al. 2023, restricted to
-the layers here).
-
-``channel_groups(model)`` walks a model of ``Sequential`` and ``Residual`` containers once,
-giving every tensor of channels a label and merging the labels of the two terms of each
-sum (union-find). A group lists
-
-- ``producers``: the Conv2d / Linear layers whose output units are the channels;
-- ``norms``: the BatchNorms that scale them (γ_c, β_c, μ_c, σ²_c belong to channel c);
-- ``consumers``: the Conv2d / Linear layers reading them, with ``spatial`` inputs per
-  channel (H'·W' for a Linear after a Flatten, else 1);
-- ``fixed``: why the group cannot be pruned ("the model's input", "the model's output"),
-  or None.
-
-Layers that keep channels apart (ReLU, Tanh, Dropout, pooling, BatchNorm) pass a group on;
-any other layer is a ValueError naming it, so a model surgery cannot follow is refused
-before anything is cut.
+In a chain each Conv2d's filters can go on their own: filter f feeds input channel f of the
+next layer and nothing else. A residual block y = body(x) + shortcut(x) ties channels:
+channel c of y is the sum of channel c of the body's last layer and of the shortcut (x itself
+for the identity), so removing filter c from only one of them leaves channel c alive. Every
+producer writing into one stream of channels loses channel c with the others, and every layer
+reading the stream loses its input channel c: a **channel group** (the dependency graph of
+Torch-Pruning, Fang et al. 2023, restricted to the layers here). ``channel_groups`` walks the
+model once, labels every tensor of channels and merges the labels of the two terms of each
+sum (union-find); a layer it cannot follow channels through is a ValueError naming it.
 
 >>> from nnprune import nn
 >>> block = nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)))
@@ -42,7 +27,13 @@ PRODUCER_TYPES = ("Conv2d", "Linear")
 
 @dataclass(frozen=True)
 class ChannelGroup:
-    """Channels removed together (see the module doc); ``name``: its first producer."""
+    """Channels removed together; ``name``: its first producer.
+
+    ``producers``: the Conv2d / Linear layers whose output units are the channels; ``norms``:
+    the BatchNorms that scale them; ``consumers``: (layer, inputs per channel: H'·W' for a
+    Linear after a Flatten, else 1) of each layer reading them; ``fixed``: why the group
+    cannot be pruned ("the model's input", "the model's output"), or None.
+    """
 
     name: str
     width: int

@@ -1,16 +1,11 @@
 """``prune_model`` on models with Residual blocks: whole channel groups ranked and masked.
 
-With filter (neuron) granularity a model holding ``nn.Residual`` blocks is pruned by channel
-group (``dependency.channel_groups``): each group's channels are scored
-(``group_scores_of``), k = ⌊s·G + ½⌋ of a group's G channels are pruned
-(``scope="layer"``: per group) or of all prunable groups' channels together (``"global"``,
-``min_keep`` channels kept per group, scores optionally normalised per group) by the same
-top-k as every granularity (``scope``, ``masks.ranked_prune``: dead first, then lowest score,
-ties by index), and a pruned channel loses the filter of **every** producer in its group at
-once. Then ``mask_units``
-and ``shrink`` remove it. A group is named by its first producer; a per-layer sparsity dict
-is keyed by that producer's weight name (``"0.weight"`` for the stem of a ResNet, whose
-group also holds every block's last convolution of the first stage).
+With filter (neuron) granularity each channel group (``dependency``) is scored per channel
+and ranked by the same top-k as every granularity, per group or over all groups together
+(``scope``); a pruned channel loses the filter of **every** producer in its group, and
+``mask_units`` and ``shrink`` then remove it. A group is named, and a per-layer sparsity
+keyed, by its first producer's weight (``"0.weight"`` for a ResNet's stem, whose group also
+holds every first-stage block's last convolution).
 """
 from __future__ import annotations
 

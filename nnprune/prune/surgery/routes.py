@@ -1,25 +1,13 @@
 """The route of a layer's output channels to the next weight that reads them: what surgery cuts.
 
-Surgery works on a flat model spec — the list of layer configs of a ``Sequential``
-(``model.config()["layers"]``) — and on its arrays by dotted name (``"2.weight"``), so it
-needs no layer class. Output unit f of a **producer** (a Conv2d filter or a Linear neuron)
-travels through layers that keep channels apart up to the **consumer**, the next Conv2d or
-Linear, which mixes them:
-
-=============================== ==========================================================
-on the way                      what happens to channel f
-=============================== ==========================================================
-BatchNorm2d / BatchNorm1d       its γ_f, β_f, μ_f, σ²_f belong to f: sliced with it
-ReLU, Tanh, Dropout             elementwise: f stays f
-MaxPool2d, AvgPool2d            per channel: f stays f (conv producers only)
-Flatten                         (F, H', W') -> F·H'·W': f owns the H'·W' consecutive
-                                columns f·H'W' … (f+1)·H'W' − 1 (channel-major, as PyTorch)
-consumer Conv2d                 reads input channel f: w[:, f]
-consumer Linear                 reads the columns of f: w[:, cols(f)]
-=============================== ==========================================================
-
-Any other layer (or a BatchNorm whose width does not match) is a ValueError naming it.
-A model with Residual blocks ties channels across layers: ``dependency.channel_groups``.
+Surgery works on a flat model spec (``model.config()["layers"]``) and on its arrays by dotted
+name (``"2.weight"``), so it needs no layer class. Output unit f of a **producer** (a Conv2d
+filter or a Linear neuron) travels up to the **consumer**, the next Conv2d or Linear, through
+layers that keep channels apart: a BatchNorm, whose γ_f, β_f, μ_f, σ²_f belong to f; ReLU,
+Tanh, Dropout; pooling (conv producers only); a Flatten, after which f owns the H'·W'
+consecutive columns f·H'W' … (f+1)·H'W' − 1 (channel-major, as PyTorch). A consumer Conv2d
+reads input channel f, ``w[:, f]``; a consumer Linear the columns of f. Any other layer (or a
+BatchNorm whose width does not match) is a ValueError naming it.
 """
 from __future__ import annotations
 
