@@ -11,9 +11,14 @@ import numpy as np
 from nnprune.autograd.function import Function, unbroadcast
 
 
-def _mismatch(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
-    return ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast together "
-                      f"(NumPy's rule: aligned from the right, each pair equal or one of them 1)")
+def _broadcast(name: str, op: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """op(a, b), or a ValueError naming the op when the shapes do not broadcast."""
+    try:
+        return op(a, b)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast together ("
+                         f"NumPy's rule: aligned from the right, each pair equal or one is 1)"
+                         ) from None
 
 
 class Add(Function):
@@ -21,10 +26,7 @@ class Add(Function):
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        try:
-            return a + b
-        except ValueError:
-            raise _mismatch("add", a, b) from None
+        return _broadcast("add", np.add, a, b)
 
     def backward(self, dout):
         sa, sb = self.shapes
@@ -36,10 +38,7 @@ class Sub(Function):
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
-        try:
-            return a - b
-        except ValueError:
-            raise _mismatch("sub", a, b) from None
+        return _broadcast("sub", np.subtract, a, b)
 
     def backward(self, dout):
         sa, sb = self.shapes
@@ -51,10 +50,7 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        try:
-            return a * b
-        except ValueError:
-            raise _mismatch("mul", a, b) from None
+        return _broadcast("mul", np.multiply, a, b)
 
     def backward(self, dout):
         # task 1.1: the backward of Tensor multiplication
@@ -68,10 +64,7 @@ class Div(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        try:
-            return a / b
-        except ValueError:
-            raise _mismatch("div", a, b) from None
+        return _broadcast("div", np.divide, a, b)
 
     def backward(self, dout):
         da = dout / self.b

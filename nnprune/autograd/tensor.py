@@ -285,5 +285,4 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 # the ops need Tensor defined first
 from nnprune.autograd.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub  # noqa: E402
 from nnprune.autograd.elementwise import Exp, Log, ReLU, Sigmoid, Tanh  # noqa: E402
-from nnprune.autograd.reductions import Max, Mean, Sum  # noqa: E402
-from nnprune.autograd.shape import GetItem, Reshape, Transpose  # noqa: E402
+from nnprune.autograd.shape import GetItem, Max, Mean, Reshape, Sum, Transpose  # noqa: E402
