@@ -283,6 +283,6 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 # the ops need Tensor defined first
-from nnprune.autograd.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub  # noqa: E402
-from nnprune.autograd.elementwise import Exp, Log, ReLU, Sigmoid, Tanh  # noqa: E402
+from nnprune.autograd.arithmetic import (Add, Div, Exp, Log, MatMul, Mul, Neg, Pow,  # noqa: E402
+                                         ReLU, Sigmoid, Sub, Tanh)
 from nnprune.autograd.shape import GetItem, Max, Mean, Reshape, Sum, Transpose  # noqa: E402

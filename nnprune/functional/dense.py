@@ -1,12 +1,4 @@
-"""Fully connected layer: out = x Wᵀ + b, with W (out_features, in_features) as in PyTorch.
-
-Shapes: x (..., in) × W (out, in) + b (out,) -> (..., out); the leading axes are flattened
-into one batch axis M for the two GEMMs of the backward pass:
-
-    dx = dout W          (M, out) @ (out, in)
-    dW = doutᵀ x         (out, M) @ (M, in)
-    db = Σ_M dout
-"""
+"""Fully connected layer: out = x Wᵀ + b, with W (out_features, in_features) as in PyTorch."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +31,13 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
 
 def linear_backward(dout: np.ndarray, cache: tuple
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """dx (..., in), dW (out, in), db (out,) or None from dout (..., out)."""
+    """dx (..., in), dW (out, in), db (out,) or None from dout (..., out); the leading axes
+    are flattened into one batch axis M for the two GEMMs:
+
+        dx = dout W          (M, out) @ (out, in)
+        dW = doutᵀ x         (out, M) @ (M, in)
+        db = Σ_M dout
+    """
     x, w, has_bias = cache
     check_dout(dout, x.shape[:-1] + (w.shape[0],))
     d2 = dout.reshape(-1, w.shape[0])  # (M, out)

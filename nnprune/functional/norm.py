@@ -20,11 +20,8 @@ form (means over the m values of a channel):
 and in evaluation, where μ and σ² are constants, dx = γ / √(σ² + eps) · dout. Always
 dγ = Σ dout · x̂ and dβ = Σ dout.
 
-Inverted dropout (Srivastava et al. 2014, scaled at training time as in PyTorch): keep each
-entry with probability 1 − p and scale the kept ones by 1 / (1 − p), so E[out] = x and
-evaluation is the identity:
-
-    out = x · mask / (1 − p),   mask ~ Bernoulli(1 − p) elementwise,   dx = dout · mask / (1 − p)
+Inverted dropout (Srivastava et al. 2014, scaled at training time as in PyTorch) keeps each
+entry with probability 1 − p and scales it by 1 / (1 − p), so E[out] = x.
 """
 from __future__ import annotations
 
@@ -145,7 +142,8 @@ def check_dropout_args(p: float, training: bool, rng: np.random.Generator | None
 
 def dropout_forward(x: np.ndarray, p: float, training: bool,
                     rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """out = x · mask / (1 − p) in training (p > 0), else x itself; shape of x.
+    """out = x · mask / (1 − p), mask ~ Bernoulli(1 − p) elementwise, in training (p > 0),
+    else x itself; shape of x.
 
     The cache is the scaled mask mask / (1 − p), or None for the identity.
 

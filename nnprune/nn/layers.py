@@ -103,13 +103,8 @@ class Conv2d(Module):
 
 
 class _Pool2d(Module):
-    """What max- and average-pooling share: the window geometry, checked as PyTorch does.
-
-    (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H + 2·padding − kh) / stride⌋ + 1 (likewise OW);
-    ``stride`` defaults to the kernel size. The forward pass refuses a padding larger than
-    half the kernel (PyTorch's rule: every window holds a real pixel) and a kernel larger
-    than the padded input.
-    """
+    """What max- and average-pooling share: the window geometry; ``stride`` defaults to the
+    kernel size.  (N, C, H, W) -> (N, C, OH, OW), OH = ⌊(H + 2·padding − kh) / stride⌋ + 1."""
 
     def __init__(self, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None,
@@ -143,8 +138,6 @@ class AvgPool2d(_Pool2d):
 
 class _BatchNorm(Module):
     """y = γ (x − μ) / √(σ² + eps) + β per channel; batch statistics in training, running in eval."""
-
-    expected_ndim = 2
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, *, dtype: Any = np.float32) -> None:

@@ -27,11 +27,7 @@ class Residual(Module):
                 raise TypeError(f"Residual {name} must be a Module"
                                 f"{' or None' if name == 'shortcut' else ''}, got "
                                 f"{type(part).__name__}")
-        self.body = body
-        if shortcut is not None:
-            self.shortcut = shortcut
-        else:
-            object.__setattr__(self, "shortcut", None)
+        self.body, self.shortcut = body, shortcut
 
     def forward(self, x: Tensor) -> Tensor:
         x = as_tensor(x)
