@@ -1,13 +1,9 @@
 """Grading: run each task's tests (pytest marker ``taskN_M``) against a copy of the project.
 
-``grade(copy, tasks)`` runs ``python -m pytest -m taskN_M`` once per task inside ``copy`` (a
-student copy, or the instructor's repository), with the hidden tests added if given, and
-reads the outcome of every test from pytest's JUnit XML. A task scores the fraction of its
-tests that pass; ``not_implemented`` says whether a failure was the task's own stub.
-
-``cross_check(root, tasks, workdir)`` is the instructor's proof that the tests fit the tasks:
-for each task, a copy with only that task stubbed fails all of its tests with its
-NotImplementedError and passes the tests of every task that does not need it.
+``grade`` runs the tasks' tests in one pytest inside the copy (hidden tests added if given);
+a task scores the fraction of its tests that pass. ``cross_check`` is the instructor's proof
+that the tests fit the tasks: with only one task stubbed, all of its tests fail on its
+NotImplementedError and the tests of every task that does not need it pass.
 """
 from __future__ import annotations
 

@@ -1,22 +1,14 @@
 """Tutorials as Jupyter notebooks, with nbgrader's cell metadata for their exercises.
 
 A tutorial is a jupytext "percent" script: ``# %%`` starts a code cell, ``# %% [markdown]`` a
-markdown cell (its lines' leading ``# `` dropped), ``# %% tags=["check"]`` a code cell that
-checks an exercise. ``percent_cells`` reads one, ``notebook`` writes nbformat 4.5 JSON with a
-Python 3 kernelspec, in one of three forms:
-
-- ``"tutorial"``: the cells as they are (solutions included), for reading and running;
-- ``"source"``: nbgrader's instructor version (schema 3 metadata, see nbgrader's "Creating and
-  grading assignments"): each ``# solution`` block fenced by ``### BEGIN SOLUTION`` /
-  ``### END SOLUTION`` in a solution cell (``solution: true``); each check cell an autograded
-  test cell (``grade: true, locked: true, points: 1``); every other code cell locked, so
-  ``nbgrader generate_assignment`` and ``nbgrader autograde`` take it without hand edits;
-- ``"student"``: the same cells and metadata with each solution region replaced by nbgrader's
-  own ``# YOUR CODE HERE`` / ``raise NotImplementedError()``.
-
-``score`` grades a notebook the way ``nbgrader autograde`` does: every code cell runs in order
-in one fresh Python process, errors do not stop the run, and a test cell earns its points when
-it raises nothing.
+markdown cell, ``# %% tags=["check"]`` a code cell that checks an exercise. ``notebook``
+writes nbformat 4.5 in one of three forms: ``"tutorial"`` (the cells as they are),
+``"source"`` (nbgrader's instructor version, schema 3: each ``# solution`` block fenced by
+``### BEGIN SOLUTION`` / ``### END SOLUTION`` in a solution cell, each check cell an
+autograded test cell worth 1 point, every other code cell locked) and ``"student"`` (the
+solution regions cleared as nbgrader clears them). ``score`` grades a notebook as
+``nbgrader autograde`` does: all code cells run in order in one fresh Python, errors do not
+stop the run, and a test cell earns its points when it raises nothing.
 """
 from __future__ import annotations
 

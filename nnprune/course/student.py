@@ -1,19 +1,10 @@
 """The student copy: the project with the selected tasks' bodies replaced by a raise.
 
-``write_student_copy(root, out, tasks)`` copies the project under ``root`` (its files known to
-git, or every file outside build and cache folders when it is not a git checkout) to ``out``:
-
-- the package's ``.py`` files with each selected task stubbed (``tasks.stub_source``);
-- ``tutorials/*.py`` with their ``# solution`` blocks turned into exercises
-  (``assignments.make_exercise``); a tutorial without one is copied as it is;
-- everything else (tests, pyproject.toml, README.md, the package's data) byte for byte,
-  except ``tests/hidden/``, the instructor's hidden tests (written to ``hidden`` if given),
-  and ``tests/test_course_*.py``, the tests of this tooling, which compare a copy with the
-  instructor's solutions;
-- ``TASKS.md``: the tasks to write, where they are and the command that tests each one.
-
-The copy installs (``pip install -e .``) and runs; every call into a stubbed body raises
-``NotImplementedError("Task N.M: title")``.
+``write_student_copy`` copies the project (its files known to git, else every file outside
+build and cache folders) with each selected task stubbed (``tasks.stub_source``: a call into
+it raises ``NotImplementedError("Task N.M: title")``) and the tutorials' ``# solution`` blocks
+turned into exercises; ``tests/hidden/`` (the hidden tests) and ``tests/test_course_*.py``
+(which compare a copy with the solutions) stay out; ``TASKS.md`` says what to write.
 """
 from __future__ import annotations
 

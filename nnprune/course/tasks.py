@@ -1,22 +1,11 @@
 """Tasks in the library: the bodies a student writes, marked in the package's own source.
 
-A task is one or more blocks of code inside function bodies, each opened by a comment line
-``# task N.M: title`` and closed by ``# end task`` at the same indentation::
-
-    def percentile_mask(scores, q, mask=None):
-        ...                                    # argument checks stay with the student
-        # task 2.2: the percentile mask
-        return threshold_mask(scores, float(np.percentile(scores, q)), mask)
-        # end task
-
-A title may end with ``(needs 2.1)``: the task calls code another task writes, so its tests
-fail while that one is unsolved. In the student copy every selected block keeps its two
-marker lines and its body becomes one line::
-
-        raise NotImplementedError("Task 2.2: the percentile mask")
-
-so the copy imports, and whatever calls the stub says which task to solve. The tests of task
-N.M carry the pytest marker ``taskN_M`` (``pytest -m task2_2``).
+A task is one or more blocks inside function bodies, each opened by a comment line
+``# task N.M: title`` and closed by ``# end task`` at the same indentation. A title may end
+with ``(needs 2.1)``: the task calls code another task writes. In the student copy each
+selected block keeps its marker lines and its body becomes
+``raise NotImplementedError("Task N.M: title")``, so the copy imports and a call into it says
+which task to solve. The tests of task N.M carry the pytest marker ``taskN_M``.
 """
 from __future__ import annotations
 
@@ -118,16 +107,11 @@ def find_blocks(source: str, path: str = "<source>") -> list[Block]:
     return blocks
 
 
-def package_sources(root: Path, package: str = "nnprune") -> list[Path]:
-    """The package's Python files under the project ``root``, sorted."""
-    return sorted(p for p in (Path(root) / package).rglob("*.py") if "__pycache__" not in p.parts)
-
-
 def find_tasks(root: str | Path, package: str = "nnprune") -> dict[str, Task]:
     """Every task marked in the package under ``root``, by id in course order."""
     root = Path(root)
     by_id: dict[str, list[Block]] = {}
-    for path in package_sources(root, package):
+    for path in sorted((root / package).rglob("*.py")):
         rel = path.relative_to(root).as_posix()
         for block in find_blocks(path.read_text(encoding="utf-8"), rel):
             by_id.setdefault(block.task, []).append(block)
