@@ -1,17 +1,7 @@
 """Datasets as NCHW arrays with a seeded train/test split, file readers, and a seeded DataLoader.
 
-=================== ===================================================================
-``digits()``         the 1,797 real 8×8 UCI digits, shipped in the package: no network
-``mnist()``          MNIST from the four official IDX files (or the two t10k files, split)
-``fashion_mnist()``  Fashion-MNIST, same files and options
-``cifar10()``        CIFAR-10 from the official binary version (no pickle)
-``load_dataset()``   any of the above by name
-``from_arrays()``    the user's own arrays, split here or as given (``load_arrays``: .npz)
-=================== ===================================================================
-
-Each returns a ``Dataset``: ``x_train, y_train, x_test, y_test`` (also unpacked in that
-order), ``num_classes``, ``classes``, ``input_shape`` (C, H, W), ``name``, the training-split
-``mean``/``std`` used for standardising, and a ``description`` of the source and split.
+Every dataset function (``DATASETS``, or the user's own arrays: ``from_arrays``,
+``load_arrays``) returns a ``Dataset``.
 """
 from __future__ import annotations
 

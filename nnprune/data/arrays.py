@@ -1,14 +1,8 @@
-"""A ``Dataset`` from the user's own arrays, an ``.npz`` file, or given split indices.
-
-``from_arrays(x, y)`` splits one pool of samples (seeded, stratified or not, or at the
-``train_index``/``test_index`` given); ``from_arrays(x, y, x_test, y_test)`` takes a split
-as it is. ``load_arrays(path)`` reads an ``.npz`` (no pickle) holding ``x`` and ``y`` or
-``x_train, y_train, x_test, y_test``. ``split_pool(name)`` is the unsplit pool of a bundled
-dataset (the digits, or the MNIST/Fashion-MNIST t10k files) for a split of one's own.
+"""A ``Dataset`` from the user's own arrays, an ``.npz`` file, or given split indices, and
+``split_pool(name)``: the unsplit pool of a bundled dataset, for a split of one's own.
 
 Images are taken as (N, C, H, W), (N, H, W) (one channel) or (N, D) features (as
-(N, 1, 1, D)); labels as integers in [0, K). Pixels are divided by ``scale``, then, with
-``standardize``, by the training split's per-channel mean and std (``build_dataset``).
+(N, 1, 1, D)); labels as integers in [0, K).
 """
 from __future__ import annotations
 
@@ -17,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from nnprune.checks import check_bool, check_number
-from nnprune.data.dataset import (Dataset, build_dataset, check_fraction, check_seed,
-                                  split_count, stratified_split)
+from nnprune.checks import check_bool, check_int, check_number
+from nnprune.data.dataset import (Dataset, build_dataset, check_fraction, split_count,
+                                  stratified_split)
 
 
 def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +24,7 @@ def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, n
     >>> len(train), len(test)
     (7, 3)
     """
-    test_fraction, seed = check_fraction(test_fraction), check_seed(seed)
+    test_fraction, seed = check_fraction(test_fraction), check_int(seed, "seed", 0)
     n_test = split_count(n, test_fraction)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
@@ -86,7 +80,8 @@ def from_arrays(x: Any, y: Any, x_test: Any = None, y_test: Any = None, *,
     With ``x_test``/``y_test`` the split is taken as given. Otherwise ``train_index`` and
     ``test_index`` (disjoint, both given) pick the split, or it is drawn from ``seed``:
     ``stratified_split`` (every class keeps its share) with ``stratify``, ``random_split``
-    without. ``num_classes`` is 1 + the largest label of either split.
+    without. ``num_classes`` is 1 + the largest label of either split. Pixels are divided by
+    ``scale``, then, with ``standardize``, by the training split's per-channel statistics.
 
     >>> data = from_arrays(np.arange(40.0).reshape(10, 4), np.arange(10) % 2, seed=1)
     >>> data.input_shape, len(data.y_train), len(data.y_test)

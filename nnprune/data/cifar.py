@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nnprune.checks import check_bool
 from nnprune.data.dataset import Dataset, build_dataset
 from nnprune.data.download import (ChecksumError, DatasetNotFoundError, data_root, fetch,
                                    file_sha256)
@@ -144,18 +145,15 @@ def cifar10(root: str | os.PathLike | None = None, *, download: bool = False,
     Shapes: x_train (10,000 × len(train_batches), 3, 32, 32), x_test (10,000, 3, 32, 32) of
     ``dtype``; y int64 in 0..9 (names in ``classes``).
 
-    The batch files are read from ``root/cifar-10-batches-bin/`` or ``root/``; if they are not
-    there but ``root/cifar-10-binary.tar.gz`` is, the needed files are extracted from it.
-    With ``download=True`` a missing archive is downloaded and checked against its SHA-256
-    first; otherwise a ``DatasetNotFoundError`` says which files to put where.
-    ``train_batches`` picks some of data_batch_1..5 (fewer batches, less memory). Pixels are
-    scaled x / 255 to [0, 1]; ``standardize`` then applies the training split's per-channel
-    (R, G, B) mean and std to both splits. ``verify=True`` checks the archive on disk against
-    its published SHA-256 and reads the batches from it (the extracted files have no
-    published checksum of their own).
+    The batch files are read from ``root/cifar-10-batches-bin/`` or ``root/``, else extracted
+    from ``root/cifar-10-binary.tar.gz``, downloaded and checked first with ``download=True``
+    (otherwise a ``DatasetNotFoundError`` says which files to put where). ``train_batches``
+    picks some of data_batch_1..5. Pixels are scaled x / 255, then standardised per channel
+    with the training split's statistics. ``verify=True`` checks the archive's SHA-256 and
+    reads the batches from it (the extracted files have no published checksum).
     """
-    if not isinstance(download, bool) or not isinstance(verify, bool):
-        raise TypeError(f"download and verify must be bools, got {download!r} and {verify!r}")
+    check_bool(download, "download")
+    check_bool(verify, "verify")
     try:
         batches = [int(b) if isinstance(b, numbers.Integral) and not isinstance(b, bool) else None
                    for b in train_batches]

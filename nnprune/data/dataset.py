@@ -1,10 +1,6 @@
 """The result every dataset function returns, and the seeded stratified split they share.
 
-``Dataset`` holds a train/test split as NCHW float arrays and int64 labels. It unpacks like a
-4-tuple, so both spellings work::
-
-    data = digits()                                    # data.x_train, data.num_classes, ...
-    x_train, y_train, x_test, y_test = digits()
+``Dataset`` unpacks like a 4-tuple: ``x_train, y_train, x_test, y_test = digits()``.
 """
 from __future__ import annotations
 
@@ -58,11 +54,6 @@ def check_fraction(test_fraction, name: str = "test_fraction") -> float:
     return check_number(test_fraction, name, strict=True, maximum=1.0, high_open=True)
 
 
-def check_seed(seed) -> int:
-    """seed as an int >= 0."""
-    return check_int(seed, "seed", 0)
-
-
 def split_count(n: int, test_fraction: float) -> int:
     """n_test = round(test_fraction × n), half up; a ValueError unless both parts keep one."""
     n_test = int(np.floor(test_fraction * n + 0.5))
@@ -106,7 +97,7 @@ def stratified_split(y: np.ndarray, test_fraction: float,
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must be a 1-D integer label array, got shape {y.shape} "
                          f"dtype {y.dtype}")
-    test_fraction, seed = check_fraction(test_fraction), check_seed(seed)
+    test_fraction, seed = check_fraction(test_fraction), check_int(seed, "seed", 0)
     n, n_test = len(y), split_count(len(y), test_fraction)
     labels, counts = np.unique(y, return_counts=True)
     exact = test_fraction * counts

@@ -1,7 +1,5 @@
-"""The 8×8 handwritten digits: 1,797 real images shipped inside nnprune, no network needed.
-
-8×8 pixels with values 0..16, ten classes of about 180 images each. They are the project's
-default data: small enough for tests and CI, real enough for accuracy to mean something.
+"""The 8×8 handwritten digits: 1,797 real images (pixels 0..16, ten classes of about 180)
+shipped inside nnprune, no network needed.
 
 Provenance and licence. The images are the test set (``optdigits.tes``) of the UCI Machine
 Learning Repository's "Optical Recognition of Handwritten Digits" (E. Alpaydin and C. Kaynak,
@@ -28,11 +26,8 @@ DIGITS_SHA256 = "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a82
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """The raw digits as shipped: images (1797, 8, 8) uint8 in 0..16, labels (1797,) int64.
-
-    The arrays are read from the package (``allow_pickle=False``) and checked against
-    ``DIGITS_SHA256``; a mismatch raises ValueError naming the file.
-    """
+    """The raw digits as shipped: images (1797, 8, 8) uint8 in 0..16, labels (1797,) int64;
+    a ValueError naming the file when they do not match ``DIGITS_SHA256``."""
     source = resources.files(__package__).joinpath(DIGITS_FILE)
     with source.open("rb") as f, np.load(f, allow_pickle=False) as npz:
         images, target = npz["images"], npz["target"]
@@ -50,12 +45,9 @@ def digits(test_fraction: float = 0.2, seed: int = 0, dtype=np.float32,
 
     Shapes: x_train (N_train, 1, 8, 8), x_test (N_test, 1, 8, 8) of ``dtype``; y int64;
     N_test = round(test_fraction × 1797), each class within one sample of its share
-    (see ``stratified_split``).
-
-    Pixels are scaled x / 16 to [0, 1]; with ``standardize`` they then become
-    (x − mean) / std with the mean and std of the *training* split (one channel), applied to
-    both splits, so nothing about the test images leaks into preprocessing. The same seed
-    gives the same bits.
+    (``stratified_split``). Pixels are scaled x / 16; with ``standardize`` they then become
+    (x − mean) / std with the *training* split's mean and std, so nothing about the test
+    images leaks into preprocessing.
 
     >>> data = digits(seed=0)
     >>> data.x_train.shape, data.x_test.shape, data.y_train.dtype

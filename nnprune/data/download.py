@@ -1,12 +1,7 @@
 """Verified downloads into a cache directory, and where that directory is.
 
-``download(url, dest, sha256)`` streams ``url`` into a temporary file beside ``dest`` while
-hashing it, compares the SHA-256 with the expected one, and only then renames the file to
-``dest`` (``os.replace``, atomic). A failed or interrupted download, or a wrong checksum,
-leaves no file behind. Only the standard library's ``urllib`` is used, so ``file://`` URLs
-work too (the tests use them; no test touches the network).
-
-A download without a checksum to compare is refused unless the caller says so with
+A download goes to a temporary file beside its destination and is renamed into place only
+once its SHA-256 matches; a download without a checksum is refused unless the caller says
 ``verify=False``: a silently corrupted or substituted dataset is worse than an error.
 """
 from __future__ import annotations
@@ -27,11 +22,8 @@ _SCHEMES = ("http", "https", "file")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The files of a dataset are not on disk (and were not, or could not be, downloaded).
-
-    ``missing`` says which files are missing where, without the advice worded for Python
-    callers (``mnist(root=..., download=True)``), so a command can word its own.
-    """
+    """The files of a dataset are not on disk (and were not, or could not be, downloaded);
+    ``missing`` says which, where, without the advice worded for Python callers."""
 
     def __init__(self, message: str, missing: str | None = None) -> None:
         super().__init__(message)
@@ -74,18 +66,14 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: bool = True,
              timeout: float = 60.0, progress: bool = False) -> Path:
-    """Download ``url`` to ``dest`` and check its SHA-256; returns ``Path(dest)``.
+    """Download ``url`` (http, https or file) to ``dest`` and check its SHA-256; returns
+    ``Path(dest)``. An existing ``dest`` with that digest is kept (with ``verify=False``, any
+    existing ``dest``); ``sha256=None`` is refused unless ``verify=False``.
 
-    - ``sha256``: the expected digest (64 hex digits). If ``dest`` already exists with that
-      digest, nothing is downloaded; with another digest, it is replaced by the download. A mismatch raises ``ChecksumError`` (a ValueError) that
-      names the URL and both digests, and removes the downloaded bytes.
-    - ``sha256=None`` is refused (ValueError) unless ``verify=False``: then the file is
-      downloaded unverified, and an existing ``dest`` is returned as it is.
-    - The bytes go to a temporary file in ``dest``'s directory, which is renamed to ``dest``
-      only after the whole body (and, when the server sends one, the declared length) arrived
-      and the digest matched. Any error removes the temporary file and re-raises: network
-      failures as ``OSError`` (``urllib.error.URLError`` is one), a short body as ValueError.
-    - ``url`` must be http://, https:// or file://. ``progress`` shows a tqdm bar on stderr.
+    ``dest`` is replaced only once the whole body (and the declared length, if any) arrived
+    and the digest matched. A mismatch raises ``ChecksumError`` (a ValueError) naming the URL
+    and both digests; a network failure is an ``OSError``, a short body a ValueError; either
+    way nothing is left behind. ``progress`` shows a tqdm bar on stderr.
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, got {type(url).__name__}")

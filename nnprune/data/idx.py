@@ -103,10 +103,8 @@ def read_idx(source: str | os.PathLike | BinaryIO) -> np.ndarray:
     Shape: the d sizes in the header, e.g. (10000, 28, 28); dtype: the header's type in
     native byte order (uint8 for MNIST). The result is a fresh, writable array.
 
-    Every inconsistency raises ValueError naming the file and the problem: a gzip stream
-    that is corrupt or cut short, a header shorter than 4 + 4d bytes, non-zero magic bytes,
-    an unknown type code, zero dimensions, fewer data bytes than the sizes declare
-    (truncated) or more (trailing bytes).
+    Every inconsistency (corrupt gzip, a bad or short header, fewer or more data bytes than
+    the sizes declare) raises ValueError naming the file and the problem.
 
     >>> import io
     >>> buffer = io.BytesIO(bytes([0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(6)))
@@ -166,14 +164,11 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write ``array`` as an IDX file at ``path``; gzip-compressed when the name ends in .gz.
 
     Shape: any array with >= 1 dimension of uint8, int8, int16, int32, float32 or float64.
-    The file is written to a temporary file in the same directory and renamed over ``path``,
-    so a failed write never leaves a partial file. Compression uses mtime 0, so the same
-    array always gives the same bytes. Returns ``Path(path)``.
+    Written atomically; compression uses mtime 0, so the same array always gives the same
+    bytes. Returns ``Path(path)``.
     """
-    path = Path(path)
     payload = idx_bytes(array)
-    if path.name.endswith(".gz"):
+    if Path(path).name.endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    atomic_write_bytes(path, payload)
-    return path
+    return atomic_write_bytes(path, payload)
 

@@ -1,10 +1,5 @@
-"""Mini-batches of (x, y) with seeded shuffling, and per-channel standardisation.
-
-``DataLoader(x, y, batch_size, shuffle, seed, drop_last)`` reads like PyTorch's, on NumPy arrays.
-Shuffling is explicit and reproducible: epoch ``e`` visits the samples in the order
-``np.random.default_rng([seed, e]).permutation(N)``, so the same seed gives the same batches
-in every run, whichever epoch a run starts from (``set_epoch``).
-"""
+"""Mini-batches of (x, y) with seeded shuffling (PyTorch's DataLoader on NumPy arrays), and
+per-channel standardisation."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -125,8 +120,9 @@ class DataLoader:
     ``len(loader)`` is the number of batches per epoch: ceil(N / B), or floor(N / B) with
     ``drop_last``. Every epoch visits each sample exactly once (the dropped tail excepted).
     With ``shuffle=True`` a ``seed`` is required; epoch e uses the order
-    ``np.random.default_rng([seed, e]).permutation(N)``. The epoch counter starts at 0 and
-    advances each time iteration starts; ``set_epoch(e)`` sets it explicitly (to resume a run).
+    ``np.random.default_rng([seed, e]).permutation(N)``, so the same seed gives the same
+    batches in every run. The epoch counter starts at 0 and advances each time iteration
+    starts; ``set_epoch(e)`` sets it explicitly (to resume a run).
     Batches are copies, so changing one never changes the dataset.
 
     >>> loader = DataLoader(np.arange(5.0), np.arange(5), batch_size=2)

@@ -1,19 +1,11 @@
-"""MNIST and Fashion-MNIST from their four official IDX files.
-
-The files, gzip-compressed (``.gz``) or not, are looked up in ``root`` (default:
-``$NNPRUNE_DATA/<name>`` or ``~/.cache/nnprune/<name>``)::
+"""MNIST and Fashion-MNIST from their four official IDX files (``.gz`` or not)::
 
     train-images-idx3-ubyte.gz   60,000 images 28×28 uint8      t10k-images-idx3-ubyte.gz
     train-labels-idx1-ubyte.gz   60,000 labels 0..9 uint8       t10k-labels-idx1-ubyte.gz
 
-Checksums. ``sha256_gz`` is the SHA-256 of the ``.gz`` file as the mirrors serve it: the
-values torchvision publishes for its MNIST and FashionMNIST datasets (in its prototype
-datasets), the same in the other sources that list them; ``download`` verifies every file
-against it. ``sha256`` is the SHA-256 of the uncompressed IDX bytes, which stays the same when
-a file is re-compressed: for MNIST, the values several independent sources list for the
-decompressed files; the two t10k ones were also recomputed from a real copy of those files
-(a re-compressed copy: its ``.gz`` digests differ from the mirrors', its content digests
-match). No content digest is published for Fashion-MNIST, so there it is None.
+``sha256_gz`` is the SHA-256 of the ``.gz`` file as the mirrors serve it (the values
+torchvision publishes); ``sha256`` that of the uncompressed IDX bytes, which survives
+re-compression (published for MNIST only: None for Fashion-MNIST).
 """
 from __future__ import annotations
 
@@ -24,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnprune.checks import check_choice
-from nnprune.data.dataset import (Dataset, build_dataset, check_fraction, check_seed,
-                                  stratified_split)
+from nnprune.checks import check_bool, check_choice, check_int
+from nnprune.data.dataset import Dataset, build_dataset, check_fraction, stratified_split
 from nnprune.data.download import DatasetNotFoundError, data_root, fetch
 from nnprune.data.idx import parse_idx, read_decompressed
 
@@ -40,38 +31,28 @@ class IdxFile:
     sha256: str | None
 
 
-MNIST_FILES = {
-    "train-images-idx3-ubyte": IdxFile(
-        "train-images-idx3-ubyte",
-        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    "train-labels-idx1-ubyte": IdxFile(
-        "train-labels-idx1-ubyte",
-        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    "t10k-images-idx3-ubyte": IdxFile(
-        "t10k-images-idx3-ubyte",
-        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    "t10k-labels-idx1-ubyte": IdxFile(
-        "t10k-labels-idx1-ubyte",
-        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
-}
-FASHION_MNIST_FILES = {
-    "train-images-idx3-ubyte": IdxFile(
-        "train-images-idx3-ubyte",
-        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", None),
-    "train-labels-idx1-ubyte": IdxFile(
-        "train-labels-idx1-ubyte",
-        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", None),
-    "t10k-images-idx3-ubyte": IdxFile(
-        "t10k-images-idx3-ubyte",
-        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", None),
-    "t10k-labels-idx1-ubyte": IdxFile(
-        "t10k-labels-idx1-ubyte",
-        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", None),
-}
+MNIST_FILES = {f.name: f for f in (
+    IdxFile("train-images-idx3-ubyte",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    IdxFile("train-labels-idx1-ubyte",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    IdxFile("t10k-images-idx3-ubyte",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    IdxFile("t10k-labels-idx1-ubyte",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"))}
+FASHION_MNIST_FILES = {f.name: f for f in (
+    IdxFile("train-images-idx3-ubyte",
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", None),
+    IdxFile("train-labels-idx1-ubyte",
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", None),
+    IdxFile("t10k-images-idx3-ubyte",
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", None),
+    IdxFile("t10k-labels-idx1-ubyte",
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", None))}
 MNIST_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -84,6 +65,7 @@ FASHION_MNIST_MIRRORS = (
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot")
 SPLITS = ("official", "t10k")
+T10K = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 @dataclass(frozen=True)
@@ -187,9 +169,9 @@ def _read_pair(source: _Source, paths: dict[str, Path], prefix: str,
 def _load(source: _Source, root, split: str, test_fraction, seed, download: bool,
           standardize: bool, dtype, verify: bool) -> Dataset:
     check_choice(split, "split", SPLITS)
-    if not isinstance(download, bool) or not isinstance(verify, bool):
-        raise TypeError(f"download and verify must be bools, got {download!r} and {verify!r}")
-    seed = check_seed(seed)
+    check_bool(download, "download")
+    check_bool(verify, "verify")
+    seed = check_int(seed, "seed", 0)
     root = data_root(source.name, root)
     if split == "official":
         if test_fraction is not None:
@@ -202,8 +184,7 @@ def _load(source: _Source, root, split: str, test_fraction, seed, download: bool
                        f"test images from {root}")
     else:
         test_fraction = check_fraction(0.2 if test_fraction is None else test_fraction)
-        names = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-        x, y = _read_pair(source, _locate(source, root, names, download), "t10k", verify)
+        x, y = _read_pair(source, _locate(source, root, T10K, download), "t10k", verify)
         train, test = stratified_split(y, test_fraction, seed)
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
         description = (f"{source.title} t10k files only ({len(y)} official test images from "
@@ -221,17 +202,14 @@ def mnist(root: str | os.PathLike | None = None, *, split: str = "official",
 
     Shapes: x (N, 1, 28, 28) of ``dtype``, y (N,) int64 in 0..9.
 
-    - ``split="official"``: the 60,000 training and 10,000 test images as published.
-    - ``split="t10k"``: only the two t10k files are needed; their 10,000 images are split
-      into train and test with ``stratified_split(y, test_fraction, seed)``
-      (``test_fraction`` defaults to 0.2: 8,000 / 2,000).
+    ``split="official"``: the 60,000 training and 10,000 test images as published;
+    ``split="t10k"``: only the two t10k files, their 10,000 images split with
+    ``stratified_split(y, test_fraction, seed)`` (``test_fraction`` 0.2: 8,000 / 2,000).
 
-    Pixels are scaled x / 255 to [0, 1]; ``standardize`` then applies the training split's
-    per-channel mean and std to both splits. Missing files raise ``DatasetNotFoundError``
-    (a FileNotFoundError) naming the directory, the files and where to get them, unless
-    ``download=True``: then they are fetched into ``root`` and checked against the official
-    SHA-256 of the ``.gz`` files. ``verify=True`` also checks files already on disk (their
-    uncompressed content, so a re-compressed copy still passes).
+    Pixels are scaled x / 255, then standardised with the training split's statistics.
+    Missing files raise ``DatasetNotFoundError`` naming the directory, the files and where
+    to get them, unless ``download=True`` fetches and checks them. ``verify=True`` also
+    checks files already on disk (their uncompressed content).
     """
     return _load(_MNIST, root, split, test_fraction, seed, download, standardize, dtype, verify)
 
@@ -252,6 +230,5 @@ def t10k_arrays(name: str = "mnist", root: str | os.PathLike | None = None, *,
     For a split of one's own (``data.from_arrays(x, y, train_index=..., test_index=...)``)."""
     sources = {"mnist": _MNIST, "fashion_mnist": _FASHION}
     source = sources[check_choice(name, "name", tuple(sorted(sources)))]
-    names = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    paths = _locate(source, data_root(source.name, root), names, download)
+    paths = _locate(source, data_root(source.name, root), T10K, download)
     return _read_pair(source, paths, "t10k", verify)
