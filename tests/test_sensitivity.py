@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from nnprune import models, train
 from nnprune.experiment.runs import clone_model, fit_model
+from nnprune.experiment.plots import sensitivity_plot
 from nnprune.experiment.sensitivity import (layer_sensitivity, read_ratios, sensitivity_layers,
-                                            sensitivity_plot, tolerated_ratios,
-                                            write_sensitivity)
+                                            tolerated_ratios, write_sensitivity)
 from nnprune.prune import prune_model
 
 pytestmark = pytest.mark.structured

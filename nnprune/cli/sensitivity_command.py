@@ -46,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nnprune.experiment.sensitivity import (layer_sensitivity, sensitivity_plot,
-                                                tolerated_ratios, write_sensitivity)
+    from nnprune.experiment.plots import sensitivity_plot
+    from nnprune.experiment.sensitivity import (layer_sensitivity, tolerated_ratios,
+                                                write_sensitivity)
 
     check_outputs({"MODEL.npz": args.model}, {}, {"--out": args.out})
     if args.criterion in NEEDS_GRADS:

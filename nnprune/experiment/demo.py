@@ -1,20 +1,11 @@
 """``nnprune demo``: train, prune and report on the bundled 8×8 digits, end to end, offline.
 
-Two models are trained on the 8×8 digits: the small CNN (two 3×3 conv blocks and an MLP
-head) and the LeNet-300-100-style MLP. Each is pruned one shot, from its trained weights,
-with six criteria (magnitude, gradient, Taylor, random, and the second-order OBD with the
-Gauss–Newton diagonal and layer-wise OBS, exact per row), at several sparsities, with
-global and with layer-wise scope, and measured on the test split before and after
-fine-tuning; the seconds each criterion took to prune are reported beside
-(``demo_tables``). The small CNN is also filter-pruned and shrunk into a smaller dense
-model (``demo_structured``), whose measured inference time is set beside the dense model's
-and the unstructured one's; the filter criteria are compared at the first structured
-sparsity, with an accuracy-vs-MACs chart and per-layer sensitivity curves
-(``demo_criteria``). The output folder gets ``results.json`` (the structured runs under
-``"structured"``), ``report.md`` and ``figures/``.
-
-The demo checks three expectations on its own numbers (measured, not assumed: see
-``demo_checks``).
+The small CNN and LeNet-300-100 are trained, then pruned one shot from their trained weights
+by every criterion of the settings at several sparsities (global and layer-wise), measured
+before and after fine-tuning (``sweep``); the CNN is also filter-pruned and shrunk
+(``demo_structured``) and its filter criteria compared (``demo_criteria``). The output folder
+gets ``results.json``, ``report.md`` and ``figures/``; ``demo_checks`` checks three
+expectations on the measured numbers.
 """
 from __future__ import annotations
 
@@ -37,6 +28,7 @@ from nnprune.experiment.demo_tables import console_table, times_console, times_m
 from nnprune.experiment.results import write_results
 from nnprune.experiment.sweep import fit_model, representative, sweep, write_outputs
 from nnprune.nn import Module
+from nnprune.train import TrainSpec
 
 
 @dataclass(frozen=True)
@@ -72,12 +64,8 @@ class DemoSettings:
     sensitivity_ratios: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-# Measured over seeds 0-4 (split and initial weights), from PyTorch's default initialisation.
-# The CNN: lr 0.02, weight decay 5e-3, batch 32, 30 epochs reach 98.1-99.4% dense (mean 98.6%).
-# The MLP: weight decay 5e-3 gives 98.1% dense on average (96.7-99.2%) and loses 0.3-0.9 points
-# (mean 0.6) at one-shot 90% global magnitude after 20 epochs of fine-tuning; random pruning
-# fine-tuned as long stays 17-26 points below. Weight decay 1e-2 lost up to 1.1 points there
-# (97.7% dense); 1e-3 up to 0.9 and 1e-4 up to 1.1, with random only 4-11 points below.
+# Chosen over seeds 0-4: with weight decay 5e-3 the MLP loses 0.3-0.9 points at one-shot 90%
+# global magnitude after fine-tuning, random 17-26 (1e-2, 1e-3 and 1e-4 lost up to 1.1).
 FULL = DemoSettings(models=(DemoModel("simple_cnn", epochs=30, finetune_epochs=5, lr=0.02,
                                       weight_decay=5e-3, batch_size=32),
                             DemoModel("lenet_300_100", epochs=30, finetune_epochs=20,
@@ -170,8 +158,8 @@ def _filter_pruning(out_dir: str | os.PathLike, settings: DemoSettings, spec: De
 
     Returns ``{"structured", "criteria", "sensitivity", "plots"}`` (plots: caption, path).
     """
-    options = dict(finetune_epochs=spec.finetune_epochs, lr=spec.finetune_lr,
-                   batch_size=spec.batch_size, seed=seed, model_name=spec.name)
+    options = dict(train=TrainSpec(epochs=spec.finetune_epochs, lr=spec.finetune_lr,
+                                   batch_size=spec.batch_size, seed=seed), model_name=spec.name)
     t0 = time.perf_counter()
     structured = structured_runs(trained, data, sparsities=settings.structured,
                                  repeats=settings.timing_repeats, **options)

@@ -1,13 +1,6 @@
-"""The demo's comparison of filter criteria: which filters to remove, and what it costs.
-
-From the same trained small CNN, for each criterion of ``CRITERIA`` (Li et al.'s L1 and the
-L2 norm, FPGM, group Taylor, APoZ, mean activation, random): remove the fraction
-``sparsity`` of every hidden layer's filters and neurons (layer-wise; the output layer stays
-dense), mask the units whole, fine-tune, shrink — one *criterion record* each
-(``CRITERION_FIELDS``). Beside them, per-layer sensitivity curves (Li et al. 2017, Fig. 2:
-each layer pruned alone, no fine-tuning) and one chart of test accuracy against the MACs
-each model really runs: the dense model, the unstructured one (its effective MACs, which
-dense kernels do not skip), each criterion's shrunk model.
+"""The demo's comparison of filter criteria (``CRITERIA``) at one sparsity, each pruned,
+masked whole, fine-tuned and shrunk (one record of ``CRITERION_FIELDS`` each), with the
+per-layer sensitivity curves (Li et al. 2017, Fig. 2) and a chart of accuracy against MACs.
 """
 from __future__ import annotations
 
@@ -16,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from nnprune.experiment.demo_structured import filter_prune
-from nnprune.experiment.plots import accuracy_vs_macs
+from nnprune.experiment.plots import accuracy_vs_macs, sensitivity_plot
 from nnprune.experiment.results import check_records
 from nnprune.experiment.runs import accuracy
-from nnprune.experiment.sensitivity import layer_sensitivity, sensitivity_plot
+from nnprune.experiment.sensitivity import layer_sensitivity
 from nnprune.nn import Module
+from nnprune.train import TrainSpec
 
 CRITERIA = ("l1_norm", "l2_norm", "fpgm", "taylor_group", "apoz", "mean_activation", "random")
 CRITERION_FIELDS = ("model", "criterion", "sparsity", "finetune_epochs", "seed",
@@ -28,20 +22,19 @@ CRITERION_FIELDS = ("model", "criterion", "sparsity", "finetune_epochs", "seed",
                     "accuracy_shrunk", "macs", "macs_shrunk", "params", "params_shrunk")
 
 
-def criteria_runs(trained: Module, data: Any, *, sparsity: float, finetune_epochs: int,
-                  lr: float, batch_size: int, seed: int = 0, model_name: str = "model",
+def criteria_runs(trained: Module, data: Any, *, sparsity: float, train: TrainSpec,
+                  model_name: str = "model",
                   criteria: Sequence[str] = CRITERIA) -> list[dict[str, Any]]:
-    """One criterion record per criterion (see the module doc); ``trained`` is not changed."""
+    """One criterion record per criterion, each fine-tuned as ``train`` says (see the module
+    doc); ``trained`` is not changed."""
     dense = accuracy(trained, data)
     rows = []
     for criterion in criteria:
         r, _, small, surgery = filter_prune(trained, data, criterion=criterion,
                                             sparsity=sparsity, accuracy_dense=dense,
-                                            finetune_epochs=finetune_epochs, lr=lr,
-                                            batch_size=batch_size, seed=seed,
-                                            model_name=model_name)
+                                            train=train, model_name=model_name)
         rows.append({"model": model_name, "criterion": criterion, "sparsity": float(sparsity),
-                     "finetune_epochs": int(finetune_epochs), "seed": int(seed),
+                     "finetune_epochs": train.epochs, "seed": train.seed,
                      "accuracy_dense": dense,
                      "accuracy_pruned": r["accuracy_before_finetune"],
                      "accuracy_finetuned": r["accuracy_after_finetune"],

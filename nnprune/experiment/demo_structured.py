@@ -1,19 +1,10 @@
 """The demo's structured part: filter pruning that makes the model really smaller, and faster.
 
-Unstructured pruning zeroes single weights: the effective MACs (MACs × weight density) fall,
-but the layers keep their shapes and the dense kernels still multiply every zero, so the
-measured time stays that of the dense model. Filter pruning zeroes whole filters (conv) and
-neurons (linear); ``prune.mask_units`` then masks each dead unit whole (bias, BatchNorm γ and
-β), the masked model is fine-tuned, and ``prune.shrink`` cuts the dead units out: a smaller
-dense model that computes what the masked one does (Li et al. 2017, "Pruning Filters for
-Efficient ConvNets"). Its dense MACs are real, and so is its speed-up.
-
-One *structured record* (``STRUCTURED_FIELDS``) per sparsity s holds, from the same trained
-model: the filter-pruned, fine-tuned model's accuracy masked and shrunk (equal), its params
-and dense MACs per image before → after surgery, its widths; the unstructured model pruned
-to the same s (same criterion, scope and fine-tuning) with its effective MACs; and the
-measured ``train.predict`` time on the test split of the dense, unstructured, masked and
-shrunk models (``predict_seconds``; ``speedup`` = dense time / time).
+Unstructured zeros leave the layers their shapes, so the dense kernels still multiply them;
+filter pruning, each dead unit masked whole (``prune.mask_units``), fine-tuning, then
+``prune.shrink`` give a smaller dense model that computes what the masked one does (Li et al.
+2017). One *structured record* (``STRUCTURED_FIELDS``) per sparsity sets it beside the
+unstructured model of the same sparsity, with the measured ``train.predict`` time of each.
 """
 from __future__ import annotations
 
@@ -24,13 +15,16 @@ from typing import Any
 import numpy as np
 
 from nnprune import train
+from nnprune.checks import check_int
 from nnprune.experiment import workflows
 from nnprune.experiment.demo_tables import text_table
 from nnprune.experiment.results import check_records
-from nnprune.experiment.runs import accuracy, clone_model
+from nnprune.experiment.runs import accuracy, clone_model, train_spec
 from nnprune.nn import Module
+from nnprune.prune.spec import PruneSpec
 from nnprune.prune.surgery import shrink
 from nnprune.prune.units import mask_units
+from nnprune.train import TrainSpec
 
 STRUCTURED_FIELDS = (
     "model", "dataset", "criterion", "scope", "granularity", "sparsity", "finetune_epochs",
@@ -57,8 +51,7 @@ def predict_seconds(models: Mapping[str, Module], x: np.ndarray, *, repeats: int
         if not isinstance(model, Module):
             raise TypeError(f"models[{name!r}] must be an nnprune.nn.Module, got "
                             f"{type(model).__name__}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    check_int(repeats, "repeats", 1)
     for model in models.values():
         train.predict(model, x, batch_size=batch_size)  # warm-up; also checks x and batch_size
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -71,45 +64,44 @@ def predict_seconds(models: Mapping[str, Module], x: np.ndarray, *, repeats: int
 
 
 def filter_prune(trained: Module, data: Any, *, criterion: str, sparsity: float,
-                 accuracy_dense: float, **training: Any) -> tuple[dict[str, Any], Module,
-                                                                  Module, Any]:
-    """Filter-prune a copy of ``trained``, fine-tune it, shrink it: (the ``workflows.oneshot``
-    record, the masked copy, the shrunk model, the ``SurgeryReport``).
+                 accuracy_dense: float, train: TrainSpec, model_name: str = "model"
+                 ) -> tuple[dict[str, Any], Module, Module, Any]:
+    """Filter-prune a copy of ``trained``, fine-tune it as ``train`` says, shrink it: (the
+    ``workflows.oneshot`` record, the masked copy, the shrunk model, the ``SurgeryReport``).
 
     Layer-wise scope, ``granularity="filter"`` (the output layer stays dense: its units are
     the classes) and ``mask_units`` as the ``after_prune`` hook, so dead units stay exactly 0
-    while the copy fine-tunes (``training``: epochs, lr, batch size, seed, model name);
-    ``shrink`` then cuts them out. ``trained`` is never modified.
+    while the copy fine-tunes; ``shrink`` then cuts them out. ``trained`` is never modified.
     """
     masked = clone_model(trained)
-    record = workflows.oneshot(masked, data, criterion=criterion, sparsity=sparsity,
-                               scope="layer", granularity="filter", after_prune=mask_units,
-                               accuracy_dense=accuracy_dense, **training)
+    record = workflows.oneshot(masked, data, PruneSpec(criterion, sparsity, "layer", "filter",
+                                                       seed=train.seed), train,
+                               after_prune=mask_units, accuracy_dense=accuracy_dense,
+                               model_name=model_name)
     small, surgery = shrink(masked, tuple(data.input_shape))
     return record, masked, small, surgery
 
 
-def structured_run(trained: Module, data: Any, *, sparsity: float, finetune_epochs: int,
-                   lr: float, batch_size: int, seed: int = 0, model_name: str = "model",
-                   repeats: int = 9) -> tuple[dict[str, Any], Module]:
+def structured_run(trained: Module, data: Any, *, sparsity: float,
+                   train: TrainSpec | None = None, model_name: str = "model", repeats: int = 9,
+                   **options: Any) -> tuple[dict[str, Any], Module]:
     """Filter-prune a copy of ``trained``, fine-tune, shrink; prune another copy unstructured
     to the same ``sparsity``; time all of them. Returns (structured record, shrunk model).
 
-    Both copies: magnitude scores, layer-wise scope, ``workflows.oneshot`` with
-    ``finetune_epochs`` epochs from ``lr`` (cosine decay); the filter copy as
-    ``filter_prune`` does it. ``trained`` is never modified.
+    Both copies: magnitude scores, layer-wise scope, ``workflows.oneshot``, fine-tuned as
+    ``train`` says (a ``TrainSpec``, or its keywords: ``finetune_epochs``, ``lr``, ...); the
+    filter copy as ``filter_prune`` does it. ``trained`` is never modified.
     """
     start = time.perf_counter()
-    training = dict(finetune_epochs=finetune_epochs, lr=lr, batch_size=batch_size, seed=seed,
-                    model_name=model_name)
+    train = train_spec(train, options, "structured_run")
     dense = accuracy(trained, data)
     filters, masked, small, surgery = filter_prune(trained, data, criterion="magnitude",
                                                    sparsity=sparsity, accuracy_dense=dense,
-                                                   **training)
+                                                   train=train, model_name=model_name)
     unstructured = clone_model(trained)
-    weights = workflows.oneshot(unstructured, data, criterion="magnitude", sparsity=sparsity,
-                                scope="layer", granularity="weight", accuracy_dense=dense,
-                                **training)
+    weights = workflows.oneshot(unstructured, data, PruneSpec("magnitude", sparsity, "layer",
+                                                              seed=train.seed), train,
+                                accuracy_dense=dense, model_name=model_name)
     seconds = predict_seconds({"dense": trained, "unstructured": unstructured,
                                "masked": masked, "shrunk": small}, data.x_test,
                               repeats=repeats)
@@ -117,7 +109,7 @@ def structured_run(trained: Module, data: Any, *, sparsity: float, finetune_epoc
     return {
         "model": model_name, "dataset": filters["dataset"], "criterion": "magnitude",
         "scope": "layer", "granularity": "filter", "sparsity": float(sparsity),
-        "finetune_epochs": int(finetune_epochs), "seed": int(seed), "accuracy_dense": dense,
+        "finetune_epochs": train.epochs, "seed": train.seed, "accuracy_dense": dense,
         "accuracy_masked": filters["accuracy_before_finetune"] if after is None else after,
         "accuracy_shrunk": accuracy(small, data),
         "params": surgery.params[0], "params_shrunk": surgery.params[1],
@@ -134,19 +126,16 @@ def structured_run(trained: Module, data: Any, *, sparsity: float, finetune_epoc
 
 
 def structured_runs(trained: Module, data: Any, *, sparsities: Sequence[float],
-                    finetune_epochs: int, lr: float, batch_size: int, seed: int = 0,
-                    model_name: str = "model", repeats: int = 9) -> list[dict[str, Any]]:
-    """The records of ``structured_run`` at every sparsity of ``sparsities`` (fractions in
-    (0, 1)), in that order."""
+                    **options: Any) -> list[dict[str, Any]]:
+    """The records of ``structured_run`` (``options``: its keywords) at every sparsity of
+    ``sparsities`` (fractions in (0, 1)), in that order."""
     if isinstance(sparsities, (str, bytes)) or not isinstance(sparsities, Sequence) \
             or not sparsities:
         raise ValueError(f"sparsities must be a non-empty list, got {sparsities!r}")
     for s in sparsities:
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 < s < 1.0:
             raise ValueError(f"sparsities must be fractions in (0, 1), got {s!r}")
-    return [structured_run(trained, data, sparsity=float(s), finetune_epochs=finetune_epochs,
-                           lr=lr, batch_size=batch_size, seed=seed, model_name=model_name,
-                           repeats=repeats)[0] for s in sparsities]
+    return [structured_run(trained, data, sparsity=float(s), **options)[0] for s in sparsities]
 
 
 # ---------------------------------------------------------------------- tables

@@ -1,10 +1,4 @@
-"""Findings: sentences that sum up the records of pruning runs, every number computed.
-
-The accuracy lost (in percentage points of test accuracy, dense minus pruned) by each
-criterion at a chosen sparsity, with and without fine-tuning; up to which sparsity pruning
-without fine-tuning stays within a tolerance of the dense model; global against layer-wise
-scope.
-"""
+"""Findings: sentences that sum up the records of pruning runs, every number computed."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -1,18 +1,8 @@
 """Figures of a pruning experiment, written to PNG files (never a window).
 
-=============================== ===========================================================
-``accuracy_vs_sparsity``         test accuracy (%) against sparsity (%), one colour per
-                                 criterion: solid after fine-tuning, dashed without
-``accuracy_vs_macs``             test accuracy (%) against the MACs each model runs, one
-                                 marker per model (dense, unstructured, shrunk)
-``layer_sparsity_bars``          the sparsity each layer reached, one bar group per layer
-``weight_histograms``            the weight distribution before and after pruning
-``mask_image``                   a 0/1 mask as a black-and-white image
-=============================== ===========================================================
-
 Each function builds a ``matplotlib.figure.Figure`` on the Agg canvas directly (no
-``pyplot``), so it neither opens a window nor changes the backend of the caller's session,
-writes the file and returns its path.
+``pyplot``), so it neither opens a window nor changes the caller's backend, writes the file
+and returns its path.
 """
 from __future__ import annotations
 
@@ -122,6 +112,28 @@ def accuracy_vs_macs(points: Sequence[tuple[str, float, float]], path: PathLike,
     ax.set_title(title)
     ax.legend(fontsize=7)
     return _save(fig, _check_path(path))
+
+
+def sensitivity_plot(result: Mapping[str, Any], path: PathLike, *,
+                     tolerance: float | None = None, title: str | None = None) -> Path:
+    """One curve per layer: accuracy (%) against the fraction of its filters pruned."""
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    curves = result["curves"]
+    colours = [f"C{i % 10}" for i in range(len(curves))]
+    for colour, (name, curve) in zip(colours, curves.items()):
+        r, acc = np.asarray(curve, dtype=float).T
+        ax.plot(100 * r, 100 * acc, marker="o", ms=3, color=colour, label=name)
+    dense = 100 * result["accuracy_dense"]
+    ax.axhline(dense, color="0.5", lw=0.8, ls=":")
+    if tolerance is not None:
+        ax.axhline(dense - 100 * tolerance, color="0.3", lw=0.8, ls="--",
+                   label=f"dense − {100 * tolerance:g} points")
+    ax.set_xlabel(f"{result['granularity']}s pruned in that layer alone (%)")
+    ax.set_ylabel("accuracy, no fine-tuning (%)")
+    ax.set_title(title or f"Sensitivity to pruning ({result['criterion']})")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, Path(path))
 
 
 # ---------------------------------------------------------------------- per-layer sparsity

@@ -1,20 +1,8 @@
-"""A pruning run by schedule name, as ``nnprune prune`` runs it: the options checked against
-the schedule, the workflow chosen, dead units masked whole and cut out (``shrink``).
+"""A pruning run by schedule name (``SCHEDULES``), as ``nnprune prune`` runs it: the options
+checked against the schedule, the workflow chosen, dead units masked whole and cut out.
 
-========== ===================================================================
-schedule    workflow
-========== ===================================================================
-oneshot     ``workflows.oneshot``
-iterative   ``workflows.iterative`` (``rounds``, ``kind``)
-gradual     ``workflows.gradual``
-init        ``workflows.at_init``
-lottery     ``workflows.lottery`` (``rounds``)
-slimming    ``slimming.slimming``: bn_gamma, global scope, filter granularity
-========== ===================================================================
-
-With ``shrink`` (filter, neuron or channel granularity; oneshot or iterative) every dead
-unit is masked whole right after each pruning step (``prune.mask_units``: weight row, bias,
-BatchNorm γ and β), so it outputs exactly 0 while the model fine-tunes; ``shrink_pruned``
+With ``shrink`` every dead unit is masked whole right after each pruning step
+(``prune.mask_units``), so it outputs exactly 0 while the model fine-tunes; ``shrink_pruned``
 then cuts the dead units out (``prune.shrink``): the smaller dense model computes what the
 masked one computes, up to float32 summation order.
 """

@@ -1,8 +1,5 @@
 """The markdown report of pruning runs: the key findings, the results table, the figures.
-
-The records and ``results.json`` are ``experiment.results``; the findings, computed from the
-records and never typed in, are ``experiment.findings``. Both are re-exported here, the
-module the rest of the package reads results through.
+It re-exports ``experiment.results`` and ``experiment.findings``.
 """
 from __future__ import annotations
 

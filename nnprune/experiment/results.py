@@ -1,10 +1,7 @@
-"""Results files: ``results.json`` holds the records of pruning runs.
-
-A *record* is one pruning run, a flat JSON-able dict with the fields of ``RECORD_FIELDS``
-(accuracies are fractions in [0, 1]; ``accuracy_after_finetune`` is None when the run was
-not fine-tuned; ``sparsity`` is the target, ``sparsity_reached`` the fraction of zeros the
-pruned weights actually hold). ``results.json`` holds ``{"format", "version", "meta",
-"records"}`` and is written atomically (a temporary file renamed over the target).
+"""Results files: ``results.json`` holds ``{"format", "version", "meta", "records"}``, a
+record being one pruning run: a flat JSON-able dict with the fields of ``RECORD_FIELDS``
+(accuracies are fractions in [0, 1]; ``sparsity`` is the target, ``sparsity_reached`` the
+fraction of zeros the pruned weights hold). Files are written atomically.
 """
 from __future__ import annotations
 

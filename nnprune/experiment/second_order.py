@@ -1,14 +1,6 @@
-"""What the second-order criteria need from the data, for the workflows and the sweep.
-
-- ``obd`` needs the diagonal of the loss's Hessian for every weight:
-  ``curvature_diag.hessian_diagonals`` of the kind ``SecondOrder.hessian`` (``gauss-newton``
-  by default: the exact Gauss–Newton diagonal by second-order backpropagation, about two
-  backward passes on LeNet-300-100), on the calibration samples;
-- ``obs`` needs the calibration samples themselves: layer-wise OBS runs them through the
-  model layer by layer (``prune.layerwise``).
-
-The calibration samples are ``obs.calibration_batches`` batches of the training split, drawn
-by ``seed``: the same samples for both criteria and for every run of a sweep.
+"""What the second-order criteria need from the data: obd the Hessian diagonal
+(``curvature_diag.hessian_diagonals``), obs the calibration samples themselves, both drawn
+from the training split by ``seed`` (the same samples for every run of a sweep).
 """
 from __future__ import annotations
 
@@ -17,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from nnprune.checks import check_choice, check_int
 from nnprune.curvature_diag import HESSIANS, hessian_diagonals
 from nnprune.prune.layerwise import ObsSettings
 from nnprune.prune.scores import NEEDS_CALIBRATION, NEEDS_HESSIAN
@@ -34,13 +27,10 @@ class SecondOrder:
     samples: int = 100
 
     def __post_init__(self) -> None:
-        if self.hessian not in HESSIANS:
-            raise ValueError(f"hessian must be one of {HESSIANS}, got {self.hessian!r}")
+        check_choice(self.hessian, "hessian", HESSIANS)
         if not isinstance(self.obs, ObsSettings):
             raise TypeError(f"obs must be an ObsSettings, got {type(self.obs).__name__}")
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) \
-                or self.samples < 1:
-            raise ValueError(f"samples must be a positive int, got {self.samples!r}")
+        check_int(self.samples, "samples", 1)
 
 
 def calibration_data(data: Any, batches: int, batch_size: int,

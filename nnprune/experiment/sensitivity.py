@@ -1,25 +1,16 @@
 """Sensitivity analysis (Li et al. 2017, Fig. 2): how much each layer tolerates alone.
 
-Each prunable layer is pruned **alone**, without fine-tuning, at every ratio of a grid
-(``prune_model(copy, criterion, {layer: r}, granularity=...)``) and the accuracy recorded,
-one curve per layer. Li et al. found some layers flat up to 50–80 % of their filters and
-others collapsing at once, and pruned each layer by what it tolerates: here the largest
-ratio r of the grid such that every ratio up to r keeps the accuracy within ``tolerance`` of
-the dense model's,
+Each prunable layer (with filter granularity in a Residual model: each channel group) is
+pruned **alone**, without fine-tuning, at every ratio of a grid, one accuracy curve per layer.
+Each layer may then be pruned by the largest ratio r of the grid such that every ratio up to
+r keeps the accuracy within ``tolerance`` of the dense model's,
 
-    r_ℓ = max { r : acc_ℓ(r') ≥ acc_dense − tolerance for every grid ratio r' ≤ r },
+    r_ℓ = max { r : acc_ℓ(r') ≥ acc_dense − tolerance for every grid ratio r' ≤ r }.
 
-on the data the curves were measured on. Pruning all layers at once at their r_ℓ costs more
-than any one of them (the losses add up roughly), which fine-tuning then recovers.
-
-With filter (neuron) granularity the layers are the Conv2d / Linear weights before the
-output layer; in a model with Residual blocks they are the channel groups, named by their
-first producer's weight (``prune.surgery.group_prune``).
-
-A sensitivity file (``write_sensitivity``) is JSON: ``format`` "nnprune.sensitivity",
-``criterion``, ``granularity``, ``accuracy_dense``, ``curves`` {layer: [[ratio, accuracy],
-...]}, ``tolerance`` and ``ratios`` {layer: r_ℓ}; ``nnprune prune --sparsity FILE`` reads
-the ``ratios``.
+Pruning all layers at once at their r_ℓ costs more than any one of them (the losses add up
+roughly), which fine-tuning then recovers. A sensitivity file (``write_sensitivity``, format
+"nnprune.sensitivity") holds the curves and the ``ratios`` {layer: r_ℓ} that ``nnprune prune
+--sparsity FILE`` reads.
 """
 from __future__ import annotations
 
@@ -132,32 +123,3 @@ def read_ratios(path: str | os.PathLike) -> dict[str, float]:
         raise ValueError(f"{path}: not a sensitivity file written by 'nnprune sensitivity' "
                          f"(no format {FORMAT!r} with ratios)")
     return {str(k): check_sparsity(v, f"ratios[{k!r}]") for k, v in content["ratios"].items()}
-
-
-def sensitivity_plot(result: Mapping[str, Any], path: str | os.PathLike, *,
-                     tolerance: float | None = None, title: str | None = None) -> Path:
-    """One curve per layer: accuracy (%) against the fraction of its filters pruned."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.add_subplot()
-    curves = result["curves"]
-    colours = [f"C{i % 10}" for i in range(len(curves))]
-    for colour, (name, curve) in zip(colours, curves.items()):
-        r, acc = np.asarray(curve, dtype=float).T
-        ax.plot(100 * r, 100 * acc, marker="o", ms=3, color=colour, label=name)
-    dense = 100 * result["accuracy_dense"]
-    ax.axhline(dense, color="0.5", lw=0.8, ls=":")
-    if tolerance is not None:
-        ax.axhline(dense - 100 * tolerance, color="0.3", lw=0.8, ls="--",
-                   label=f"dense − {100 * tolerance:g} points")
-    ax.set_xlabel(f"{result['granularity']}s pruned in that layer alone (%)")
-    ax.set_ylabel("accuracy, no fine-tuning (%)")
-    ax.set_title(title or f"Sensitivity to pruning ({result['criterion']})")
-    ax.legend(fontsize=7, ncol=2)
-    FigureCanvasAgg(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path

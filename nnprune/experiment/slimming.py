@@ -1,10 +1,6 @@
-"""The network-slimming schedule (Liu et al. 2017) as one workflow returning a result record.
-
-train with λ Σ|γ| on every BatchNorm scale (``sparse_epochs``) → prune the fraction
-``sparsity`` of all channels with the smallest |γ| (one global threshold, ``bn_gamma`` at
-filter granularity) → ``mask_units`` (each pruned channel silenced whole) → fine-tune
-(``finetune_epochs``, no penalty) — after which ``prune.shrink`` cuts the channels out
-exactly (``nnprune prune --schedule slimming --shrink`` does). See ``prune.slimming``.
+"""Network slimming (Liu et al. 2017) as one workflow returning a result record: train with
+λ Σ|γ| on every BatchNorm scale → prune the channels with the smallest |γ| (one global
+threshold) → mask them whole → fine-tune; ``prune.shrink`` can then cut them out.
 """
 from __future__ import annotations
 

@@ -2,18 +2,10 @@
 and ``TrainSpec``, the settings of one training run checked once.
 
 The loss is the mean cross-entropy of the logits, L = −(1/N) Σᵢ log softmax(zᵢ)[yᵢ], plus an
-optional regularizer R(model) (an L1/L2 penalty for fine-tuning). One step is the PyTorch
-ritual: ``optimizer.zero_grad()``, forward, ``loss.backward()``, ``optimizer.step()``; the
-optimizers re-apply every pruning mask after their update, so pruned weights stay zero.
-
-Data is an ``(x, y)`` pair of arrays — x ``(N, ...)`` float, y ``(N,)`` integer class labels —
-or a ``nnprune.data.DataLoader``. A pair is shuffled each epoch by a generator seeded with
+optional regularizer R(model) (an L1/L2 penalty for fine-tuning). Data is an ``(x, y)`` pair
+of arrays — x ``(N, ...)`` float, y ``(N,)`` integer class labels — or a
+``nnprune.data.DataLoader``; a pair is shuffled each epoch by a generator seeded with
 ``seed``, so the same seed gives bit-identical weights.
-
-- ``loop.py``: ``fit``, the loop and its ``History``;
-- ``measure.py``: ``evaluate``, ``predict``, ``gradients``;
-- ``batches.py``: the checks and the batching they share;
-- ``spec.py``: ``TrainSpec`` (optimizer, lr, epochs, batch size, schedule, penalty, seed).
 """
 from nnprune.divergence import DivergenceError
 from nnprune.train.loop import History, fit

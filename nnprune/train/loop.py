@@ -2,8 +2,7 @@
 
 One step is the PyTorch ritual: ``optimizer.zero_grad()``, forward, ``loss.backward()``,
 ``optimizer.step()``; the optimizers re-apply every pruning mask after their update, so pruned
-weights stay zero. ``DivergenceMonitor`` (``nnprune.divergence``) watches every batch loss
-and every epoch's end.
+weights stay zero.
 """
 from __future__ import annotations
 

@@ -1,21 +1,12 @@
-"""``TrainSpec``: the settings of one training run, checked once where they enter.
+"""``TrainSpec``: the settings of one training run, checked once where they enter; the
+functions it is handed to (``experiment.runs.fit_model``, the workflows) trust it.
 
-============== ==============================================================================
-``epochs``      epochs of the run, an int >= 0 (0: no training, e.g. no fine-tuning)
-``lr``          the learning rate the run starts from, a finite number > 0
-``optimizer``   "sgd" (with ``momentum``) or "adam"
-``momentum``    SGD's momentum μ in [0, 1) (default 0.9)
-``batch_size``  samples per step, an int >= 1
-``weight_decay`` PyTorch's coupled decay λ on every parameter, g ← g + λ·w (>= 0)
-``lr_schedule`` how the rate moves over the run: "cosine" (default), "constant" or
-                "step:S:G" (parsed once into an ``optim.LRSchedule``)
-``regularizer`` None, or a penalty R(model) added to every batch's loss (the L1/L2
-                penalties on the remaining weights of ``prune.finetune``)
-``seed``        the shuffling seed, an int >= 0
-``quiet``       True hides the progress bars
-============== ==============================================================================
-
-The functions a spec is handed to (``experiment.runs.fit_model``, the workflows) trust it.
+``epochs`` may be 0 (no training, e.g. no fine-tuning); ``momentum`` is SGD's μ;
+``weight_decay`` is PyTorch's coupled decay λ on every parameter, g ← g + λ·w;
+``lr_schedule`` ("cosine", "constant" or "step:S:G") is parsed once into an
+``optim.LRSchedule``; ``regularizer`` is None or a penalty R(model) added to every batch's
+loss (``prune.finetune``'s L1/L2 penalties on the remaining weights); ``quiet`` hides the
+progress bars.
 
 >>> spec = TrainSpec(epochs=3, lr=0.05, lr_schedule="step:2:0.5")
 >>> spec.lr_schedule, spec.replace(epochs=0).epochs
