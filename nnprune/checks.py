@@ -2,13 +2,9 @@
 raises an error that names the argument, says what was expected and shows what came.
 
 A check belongs where a value **enters** (a public function, a spec's constructor); the
-functions behind that door trust what they are given. So a chain such as
-``prune_model -> layer masks -> one tensor's mask`` checks ``sparsity`` once, in
-``PruneSpec``, not once per hop.
-
-Errors: a value of the wrong *type* raises TypeError, a value of the right type but out of
-range raises ValueError (``check_int`` and ``check_choice`` raise ValueError for both, as the
-library always has for counts and names of options).
+functions behind that door trust what they are given. A value of the wrong *type* raises
+TypeError, one out of range ValueError (``check_int`` and ``check_choice``: ValueError for
+both, as for counts and names of options).
 
 >>> check_sparsity(0.5), check_int(3, "rounds", 1), check_choice("l1", "reduce", ("l1", "l2"))
 (0.5, 3, 'l1')

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nnprune.autograd import no_grad
+from nnprune.checks import check_int
 from nnprune.files import atomic_write_bytes
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, Sequential
@@ -146,8 +147,7 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], path: str | os.PathLike
             for d in input_shape):
         raise ValueError(f"input_shape must be a tuple of positive ints such as (1, 28, 28), "
                          f"got {input_shape!r}")
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:
-        raise ValueError(f"opset must be an int >= 13, got {opset!r}")
+    check_int(opset, "opset", 13)
     dtypes = {p.dtype for p in model.parameters()} | {b.dtype for _, b in model.named_buffers()}
     own = np.dtype(np.float32) if not dtypes else np.dtype(max(dtypes, key=lambda d: d.itemsize))
     if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):

@@ -2,29 +2,25 @@
 shape and order, with a report of what went where.
 
 The source is a dict of arrays named as its framework names them (a PyTorch ``state_dict``
-converted with ``{k: v.numpy() for k, v in sd.items()}``, Keras variable paths such as
-``"dense/kernel:0"``) or a list of arrays in Keras's ``model.get_weights()`` order. Nothing here
-imports a framework. An entry name is split at its last ``.`` or ``/`` into a *module* and a
-*leaf*; the leaves of other frameworks are renamed to PyTorch's (``kernel``/``gamma`` →
-``weight``, ``beta`` → ``bias``, ``moving_mean`` → ``running_mean``, ``moving_variance`` →
-``running_var``), and ``layout="keras"`` transposes kernels to PyTorch's layout: conv
-(kh, kw, in, out) → (out, in, kh, kw), dense (in, out) → (out, in).
+as NumPy, Keras variable paths such as ``"dense/kernel:0"``) or a list of arrays in Keras's
+``model.get_weights()`` order. An entry name is split at its last ``.`` or ``/`` into a
+*module* and a *leaf*; other frameworks' leaves get PyTorch's names (``kernel``/``gamma`` →
+``weight``, ``beta`` → ``bias``, ``moving_mean``/``moving_variance`` → ``running_mean``/
+``running_var``), and ``layout="keras"`` transposes kernels to PyTorch's layout.
 
-Each nnprune module that holds state (a Linear, Conv2d or BatchNorm) is then given one source
-module whose leaves and shapes are exactly its own:
+Each nnprune module that holds state is then given one source module whose leaves and
+shapes are exactly its own:
 
 1. ``key_map`` renames first: ``{"features.0": "0"}`` (a module) or
    ``{"features.0.weight": "0.weight"}`` (an entry);
 2. a source module named like an nnprune module is that module;
 3. ``match="shape"`` (default): the rest pair up when exactly one source module and one
-   nnprune module have a given signature (leaf names and shapes). Several with the same
-   signature are ambiguous: refused, naming the candidates. ``match="order"``: the rest pair
-   up in order (source order against model order), each pair's signature checked.
+   nnprune module have a given signature (leaf names and shapes); several with the same
+   signature are refused, naming the candidates. ``match="order"``: the rest pair up in
+   order (source order against model order), each pair's signature checked.
 
-Bookkeeping is skipped and reported: ``num_batches_tracked`` (PyTorch's BatchNorm counter;
-nnprune uses the momentum, as PyTorch does by default). Masks come along:
-``torch.nn.utils.prune`` stores ``weight_orig`` and ``weight_mask`` instead of ``weight``;
-the weight loaded is weight_orig ⊙ weight_mask and the mask is attached to the parameter.
+``num_batches_tracked`` is skipped and reported. ``torch.nn.utils.prune``'s ``weight_orig``
+and ``weight_mask`` load as weight_orig ⊙ weight_mask, the mask attached to the parameter.
 Everything is checked before anything is copied: a refused source leaves the model unchanged.
 """
 from __future__ import annotations
@@ -34,9 +30,8 @@ from typing import Any, Mapping, Sequence
 
 from nnprune.checks import check_bool, check_choice
 from nnprune.foreign import reject_foreign
-from nnprune.interop.state_pairing import keras_flatten_order, pair_units
-from nnprune.interop.state_units import (Unit, describe, target_units, units_from_dict,
-                                         units_from_list)
+from nnprune.interop.state_units import (Unit, describe, keras_flatten_order, pair_units,
+                                         target_units, units_from_dict, units_from_list)
 from nnprune.nn import Module
 from nnprune.prune.masks import check_mask
 

@@ -1,21 +1,14 @@
 """An nnprune model out as PyTorch arrays: the names and layouts ``torch.nn`` uses, plus the
 architecture spec, so ``torch_model.load_state_dict`` takes them.
 
-nnprune's layers store what PyTorch's store, under the same names and in the same layouts
-(linear (out, in), conv (out, in, kh, kw), BatchNorm weight, bias, running_mean, running_var),
-and a ``Sequential`` names its children "0", "1", … as PyTorch's does. So the export is the
-state itself, with two additions PyTorch expects:
+nnprune's layers store what PyTorch's store, under the same names and layouts, so the export
+is the state itself, with what PyTorch expects beside it:
 
-- every BatchNorm gets ``num_batches_tracked`` (int64, 0): PyTorch's counter of training
-  batches, read only when its momentum is None; nnprune always uses a momentum;
-- a pruning mask is exported either applied (``masks="apply"``: the weight holds its zeros,
-  a dense model for any framework) or as ``torch.nn.utils.prune`` stores it
-  (``masks="torch"``: ``weight_orig`` and ``weight_mask``, for a torch module on which
-  ``prune.identity`` or ``prune.custom_from_mask`` was called, so the mask stays in force
-  while it fine-tunes).
-
-``torch_module(spec, torch, state)`` builds the equivalent ``torch.nn.Sequential`` from the
-spec with the ``torch`` module the caller passes in (nnprune imports no framework).
+- every BatchNorm gets ``num_batches_tracked`` (int64, 0), PyTorch's counter of training
+  batches (read only when its momentum is None; nnprune always uses a momentum);
+- a pruning mask is exported applied (``masks="apply"``: a dense model for any framework) or
+  as ``torch.nn.utils.prune`` stores it (``masks="torch"``: ``weight_orig`` and
+  ``weight_mask``, so the mask stays in force while the torch module fine-tunes).
 """
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Learning-rate schedules, stepped once per epoch: ``scheduler.step()`` after each epoch.
-
-- StepLR: lr_e = lr_0 · γ^⌊e / step_size⌋
-- CosineAnnealingLR: lr_e = η_min + (lr_0 − η_min)(1 + cos(π e / T_max)) / 2, for every e
-  (PyTorch's closed form: after T_max the rate follows the cosine back up, period 2·T_max)
-
-``LRSchedule`` names one of them (or a constant rate) as a value that a workflow or the
-command line carries: ``LRSchedule.parse("step:10:0.5")``.
+"""Learning-rate schedules, stepped once per epoch (``scheduler.step()`` after each epoch),
+and ``LRSchedule``, which names one of them as a value a workflow or the command line carries.
 """
 from __future__ import annotations
 
@@ -38,7 +32,8 @@ class LRScheduler:
 
 
 class StepLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs:
+    lr_e = lr_0 · γ^⌊e / step_size⌋."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
@@ -50,8 +45,9 @@ class StepLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """Cosine decay from the initial rate to ``eta_min`` over ``T_max`` epochs; past T_max
-    the closed form keeps following the cosine (it rises again), as PyTorch's does."""
+    """Cosine decay from the initial rate to ``eta_min`` over ``T_max`` epochs:
+    lr_e = η_min + (lr_0 − η_min)(1 + cos(π e / T_max)) / 2; past T_max this closed form
+    follows the cosine back up (period 2·T_max), as PyTorch's does."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer)
