@@ -1,8 +1,7 @@
 """Cutting: whole filters and neurons removed, so the model really shrinks.
 
-A filter-pruned layer still multiplies its zero filters, and the next layer still reads the
-channels they leave. Surgery cuts them out: removing output unit f of a **producer** (a
-Conv2d filter ``w[f]`` or a Linear neuron, row ``w[f]``) slices
+Removing output unit f of a **producer** (a Conv2d filter ``w[f]`` or a Linear neuron, row
+``w[f]``) slices
 
 - the producer's weight rows and bias: (F, C, kh, kw) -> (F', C, kh, kw), (F,) -> (F',);
 - every BatchNorm on the way (γ, β, running mean and variance): (F,) -> (F',);
@@ -10,11 +9,10 @@ Conv2d filter ``w[f]`` or a Linear neuron, row ``w[f]``) slices
   a Flatten, a Linear's columns: channel f owns the OH·OW consecutive columns
   f·OH·OW … (f+1)·OH·OW − 1, so (O, F·OH·OW) -> (O, F'·OH·OW),
 
-carrying any attached masks along. A chain (a flat ``Sequential``) is cut one producer at a
-time along its ``routes``; a model with Residual blocks one channel group at a time
-(``dependency``: every producer of the group, its BatchNorms and all its consumers); both
-by ``_cut``. Dense MACs fall with it: conv OH·OW·F·C·kh·kw becomes OH·OW·F'·C·kh·kw, and
-the consumer's share by F'/F. Li et al. 2017, "Pruning Filters for Efficient ConvNets".
+carrying any attached masks along: one producer of a chain at a time (its ``routes``), or
+every producer, BatchNorm and consumer of a Residual model's channel group (``dependency``)
+together. Dense conv MACs OH·OW·F·C·kh·kw become OH·OW·F'·C·kh·kw, and the consumer's fall
+by F'/F (Li et al. 2017, "Pruning Filters for Efficient ConvNets").
 
 The new model is never the input model mutated. Its outputs equal the original's with the
 removed units' weights zeroed (``fold=True``, eval mode: what they still send is folded into
@@ -203,16 +201,12 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
     {name: (F, ...) mask} -> a new Sequential and a ``SurgeryReport`` (params and dense MACs
     per image of ``input_shape`` (C, H, W) before and after, widths, the kept indices).
 
-    A producer's unit f goes when its mask group ``mask[f]`` is all zero, or when the
-    consumer's mask reads nothing from it (every column of channel f zero, e.g. after channel
-    pruning): the units of ``dead_units``. ``masks`` defaults to the masks attached to the
-    model; only which groups are all zero is read from them. Alternatively ``sparsity`` (one
-    fraction, or {weight name: fraction}) removes by ``filter_keep``'s norm instead. Every
-    layer keeps at least one unit; the output layer keeps all. ``fold``: see the module
-    docstring; after ``mask_units`` there is nothing to fold and the result is exact.
-
-    A model with Residual blocks is cut by channel group (``shrink_groups``: channels tied
-    by a skip connection go together, only once ``mask_units`` silenced them).
+    The units removed are those of ``dead_units(model, masks)`` (``masks`` defaults to the
+    attached ones) or, given ``sparsity`` (one fraction, or {weight name: fraction}), the
+    lowest-norm ones of ``filter_keep``. Every layer keeps at least one unit; the output layer
+    keeps all. ``fold``: see the module docstring; after ``mask_units`` there is nothing to
+    fold and the result is exact. A model with Residual blocks is cut by channel group
+    (``shrink_groups``, once ``mask_units`` silenced them).
     """
     if has_residual(model):
         if sparsity is not None:

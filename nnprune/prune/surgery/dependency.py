@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PASS_THROUGH = ("ReLU", "Tanh", "Dropout", "MaxPool2d", "AvgPool2d")
-PRODUCER_TYPES = ("Conv2d", "Linear")
+from nnprune.prune.surgery.routes import ELEMENTWISE, POOLS, PRODUCERS
+
+PASS_THROUGH = ELEMENTWISE + POOLS
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class _Walk:
             if module.shortcut is not None:
                 skip, _ = self.step(module.shortcut, f"{name}.shortcut", space, flat)
             return self.union(body, skip, name), flat
-        if kind in PRODUCER_TYPES:
+        if kind in PRODUCERS:
             reads = module.in_channels if kind == "Conv2d" else module.in_features
             spatial = 1
             if s.width is not None:

@@ -1,8 +1,6 @@
 """``SurgeryReport``: what removing filters and neurons bought, counted by ``nnprune.count``.
 
-Parameters and dense MACs per image (conv OH·OW·F·C·kh·kw, linear in·out, bias excluded)
-before and after surgery, and the width (output channels or features) of every Conv2d and
-Linear. After surgery the dense MACs are real: no sparse kernel is needed to skip anything.
+After surgery the dense MACs are real: no sparse kernel is needed to skip anything.
 """
 from __future__ import annotations
 
@@ -13,13 +11,6 @@ import numpy as np
 
 from nnprune.count import count
 from nnprune.ratios import ratio
-
-
-def _widths(model: Any) -> dict[str, int]:
-    """{module name: output channels or features} of each Conv2d and Linear at any depth, in
-    order ("3" in a flat Sequential, "1.body.0" inside a Residual block)."""
-    return {name: m.out_channels if type(m).__name__ == "Conv2d" else m.out_features
-            for name, m in model.named_modules() if type(m).__name__ in ("Conv2d", "Linear")}
 
 
 @dataclass(frozen=True)
@@ -43,7 +34,8 @@ class SurgeryReport:
         """Count both models on ``input_shape`` (C, H, W) and pair their widths by layer name
         (flat or nested models: Residual blocks' layers by their dotted names)."""
         old, new = count(before, input_shape), count(after, input_shape)
-        w_old, w_new = _widths(before), _widths(after)
+        w_old, w_new = ({row.name: row.output_shape[0] for row in report.layers
+                         if row.kind in ("Conv2d", "Linear")} for report in (old, new))
         if list(w_old) != list(w_new):
             raise ValueError(f"before and after must have their Conv2d / Linear layers at the "
                              f"same places, got {list(w_old)} and {list(w_new)}")
