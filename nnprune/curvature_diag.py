@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from nnprune import nn
+from nnprune.autograd.tensor import Tensor
 from nnprune.checks import check_choice, check_int
 from nnprune.curvature_tape import backward_squares, chain, output_columns, record
 
@@ -150,7 +151,6 @@ def hessian_diagonals(model: Any, x: np.ndarray, y: np.ndarray, kind: str = "gau
     xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y)
 
     def loss(m):
-        from nnprune.autograd.tensor import Tensor
         return cross_entropy(m(Tensor(xs)), ys)
 
     diag = curvature.hessian_diagonal(copy, loss, names, method=kind, samples=samples,

@@ -21,6 +21,7 @@ from nnprune.checks import (check_bool, check_finite, check_known, check_mapping
                             check_names)
 from nnprune.foreign import reject_foreign
 from nnprune.prune.granularity import as_granularity
+from nnprune.prune.groups import group_scores
 from nnprune.prune.masks import check_mask
 from nnprune.prune.protocol import PrunableModel
 from nnprune.prune.report import PruneReport
@@ -213,7 +214,8 @@ def _masks(model, params, spec, targets, grads, data, hessian_diag):
     scores = compute_scores(spec.criterion, pruned, grads, spec.seed, hessian_diag) \
         if pruned else {}
     if spec.layer_norm != "none":
-        group = cc.entry_group_scores(scores, old, g, spec.reduce)
+        group = {name: group_scores(s * old[name] if name in old else s, g, spec.reduce)
+                 for name, s in scores.items()}
         return _only(targets, *cc.ranked_group_masks(group, weights, old, spec, targets))
     # an excluded weight is never ranked: the core only needs a placeholder of its shape
     arrays = {name: scores[name] if name in scores else np.zeros(np.shape(w))

@@ -21,7 +21,7 @@ import numpy as np
 from nnprune.autograd import Tensor, no_grad
 from nnprune.prune import channel_scores as cs
 from nnprune.prune.surgery.routes import find_route, layer_configs
-from nnprune.prune.groups import expand_group_mask, group_alive, group_scores
+from nnprune.prune.groups import expand_group_mask, group_alive
 from nnprune.prune.report import PruneReport
 from nnprune.prune.granularity import WEIGHT
 from nnprune.prune.scope import global_topk, layer_topk
@@ -161,9 +161,3 @@ def ranked_group_masks(group: Mapping[str, np.ndarray], weights: Mapping[str, np
     skipped = tuple(n for n in weights if n not in targets)
     return masks, PruneReport.from_masks(masks, skipped, spec.target)
 
-
-def entry_group_scores(scores: Mapping[str, np.ndarray], old: Mapping[str, np.ndarray],
-                       granularity: str, reduce: str) -> dict[str, np.ndarray]:
-    """Per-entry scores reduced to one per group (``groups.group_scores`` of scores · mask)."""
-    return {n: group_scores(s * old[n] if n in old else s, granularity, reduce)
-            for n, s in scores.items()}

@@ -43,12 +43,15 @@ from typing import Sequence
 import numpy as np
 
 from nnprune.checks import check_batches, check_choice, check_scores
+from nnprune.prune.granularity import Granularity
+from nnprune.prune.groups import group_scores
 
 LAYER_NORMS = ("none", "l2", "max")
 # the criteria of prune_model that score whole units (channel_criteria.py runs them)
 CHANNEL_CRITERIA = ("l1_norm", "l2_norm", "fpgm", "bn_gamma", "taylor_group", "apoz",
                     "mean_activation")
 NEEDS_DATA = ("taylor_group", "apoz", "mean_activation")  # they run the model on data
+ROWS = Granularity("neuron")  # a group is a row w_f, parsed once
 
 
 def _rows(w: np.ndarray, name: str = "w") -> np.ndarray:
@@ -62,12 +65,7 @@ def _rows(w: np.ndarray, name: str = "w") -> np.ndarray:
 
 def filter_norm_scores(w: np.ndarray, norm: str = "l1") -> np.ndarray:
     """‖w_f‖₁ ("l1", Li et al. 2017) or ‖w_f‖₂ ("l2") per filter. (F, C, ...) -> (F,)."""
-    rows = _rows(w)
-    if norm == "l1":
-        return np.abs(rows).sum(axis=1)
-    if norm == "l2":
-        return np.sqrt(np.square(rows).sum(axis=1))
-    raise ValueError(f"norm must be one of ('l1', 'l2'), got {norm!r}")
+    return group_scores(_rows(w), ROWS, check_choice(norm, "norm", ("l1", "l2")))
 
 
 def fpgm_scores(w: np.ndarray) -> np.ndarray:

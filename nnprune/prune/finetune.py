@@ -15,33 +15,31 @@ from nnprune.checks import check_number
 from nnprune.prune.apply import prunable_parameters
 
 
-def _strength(strength: float) -> float:
-    return check_number(strength, "strength")
-
-
 class _Penalty:
     """λ Σ |w|^power over the prunable weights: a callable model -> scalar Tensor, and a plain
     object, so it travels to the worker processes of a parallel sweep."""
 
-    def __init__(self, strength: float, exclude: tuple[str, ...], power: int) -> None:
-        self.strength, self.exclude, self.power = strength, exclude, power
+    def __init__(self, strength: float, exclude: Iterable[str], power: int,
+                 label: str = "") -> None:
+        self.strength = check_number(strength, "strength")
+        self.exclude, self.power = tuple(exclude), power
         # what a result record shows for it, e.g. "l2 0.0001"
-        self.description = f"l{power} {strength:g}"
+        self.description = f"{label or f'l{power}'} {self.strength:g}"
 
-    def __call__(self, model: Any) -> Tensor:
+    def parameters(self, model: Any) -> dict[str, Any]:
+        """The parameters penalised: the prunable weights, minus ``exclude``."""
         params = prunable_parameters(model, self.exclude)
         if not params:
             raise ValueError("the model has no prunable weights to penalise")
+        return params
+
+    def __call__(self, model: Any) -> Tensor:
         total = None
-        for p in params.values():
+        for p in self.parameters(model).values():
             # |w| = w · sign(w): value |w|, gradient sign(w) (0 at 0, so a zero stays put)
             term = (p * np.sign(p.data) if self.power == 1 else p * p).sum()
             total = term if total is None else total + term
         return total * Tensor(self.strength, dtype=total.dtype)
-
-
-def _penalty(strength: float, exclude: Iterable[str], power: int) -> Callable[[Any], Tensor]:
-    return _Penalty(_strength(strength), tuple(exclude), power)
 
 
 def l1_regularizer(strength: float, exclude: Iterable[str] = ()) -> Callable[[Any], Tensor]:
@@ -55,7 +53,7 @@ def l1_regularizer(strength: float, exclude: Iterable[str] = ()) -> Callable[[An
     >>> l1_regularizer(0.5)(model).item()
     3.5
     """
-    return _penalty(strength, exclude, 1)
+    return _Penalty(strength, exclude, 1)
 
 
 def l2_regularizer(strength: float, exclude: Iterable[str] = ()) -> Callable[[Any], Tensor]:
@@ -69,7 +67,7 @@ def l2_regularizer(strength: float, exclude: Iterable[str] = ()) -> Callable[[An
     >>> l2_regularizer(0.5)(model).item()
     12.5
     """
-    return _penalty(strength, exclude, 2)
+    return _Penalty(strength, exclude, 2)
 
 
 def _is_dropout(module: Any) -> bool:

@@ -63,10 +63,6 @@ def reduced_axes(shape: tuple[int, ...], granularity: str) -> tuple[int, ...]:
     return as_granularity(granularity).axes(shape)
 
 
-def _check_reduce(reduce: str) -> str:
-    return check_choice(reduce, "reduce", REDUCTIONS)
-
-
 def group_scores(scores: np.ndarray, granularity: str, reduce: str = "l1") -> np.ndarray:
     """One score per group: S_g = Σ|s| ("l1") or √Σs² ("l2") over the group's axes.
 
@@ -74,7 +70,7 @@ def group_scores(scores: np.ndarray, granularity: str, reduce: str = "l1") -> np
     "weight": the scores themselves (a group of one needs no reduction).
     """
     scores = check_scores(scores)
-    reduce = _check_reduce(reduce)
+    reduce = check_choice(reduce, "reduce", REDUCTIONS)
     axes = reduced_axes(scores.shape, granularity)
     if not axes:
         return scores.copy()
@@ -156,8 +152,8 @@ def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: st
     g = as_granularity(granularity)
     scores = check_scores(scores)
     old = check_mask(mask, scores.shape, dtype=scores.dtype)
-    return group_topk(scores, g.target(sparsity), g, old, _check_reduce(reduce),
-                      check_rounding(rounding))
+    reduce = check_choice(reduce, "reduce", REDUCTIONS)
+    return group_topk(scores, g.target(sparsity), g, old, reduce, check_rounding(rounding))
 
 
 def group_topk(scores: np.ndarray, sparsity: float, g: Granularity, old: np.ndarray,

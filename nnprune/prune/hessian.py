@@ -24,6 +24,7 @@ import numpy as np
 
 from nnprune.checks import check_number, check_scores
 from nnprune.prune.masks import prune_count
+from nnprune.prune.obc import refit_rows
 
 
 def _vector(name: str, w: np.ndarray) -> np.ndarray:
@@ -116,7 +117,7 @@ def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
     if keep.shape != (n,):
         raise ValueError(f"mask must have shape ({n},), got {keep.shape}")
     k = prune_count(n, sparsity)
-    w = _refit(w0, hessian, keep)
+    w = refit_rows(w0[None], hessian, keep[None])[0]  # the survivors fitted to the zeros
     h_inv = np.zeros((n, n))  # the inverse Hessian of the survivors, zero elsewhere
     kept = np.flatnonzero(keep)
     if kept.size:
@@ -132,12 +133,3 @@ def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
         w[~keep] = 0.0
     delta = w - w0
     return w, keep.astype(np.float64), float(0.5 * delta @ hessian @ delta)
-
-
-def _refit(w0: np.ndarray, hessian: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """argmin ½(w − w0)ᵀH(w − w0) with w = 0 off ``keep``: w_k = w0_k + H_kk⁻¹ H_kp w0_p."""
-    w = np.where(keep, w0, 0.0)
-    k, p = np.flatnonzero(keep), np.flatnonzero(~keep)
-    if k.size and p.size:
-        w[k] = w0[k] + np.linalg.solve(hessian[np.ix_(k, k)], hessian[np.ix_(k, p)] @ w0[p])
-    return w

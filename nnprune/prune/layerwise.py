@@ -33,8 +33,8 @@ from nnprune import nn
 from nnprune.autograd.tensor import Tensor
 from nnprune.functional.conv_plain import patches
 from nnprune.prune.masks import count, prune_count
-from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces, refit_rows,
-                               select_counts)
+from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces,
+                               reconstruction_loss, refit_rows, select_counts)
 from nnprune.prune.report import PruneReport
 from nnprune.prune.sparsegpt import sparsegpt
 from nnprune.prune.protocol import PrunableModel
@@ -222,8 +222,6 @@ CURVATURE_SAMPLES = 256
 def _sparsegpt_steps(w, h, c, alive, blocksize):
     """(1, R·d) cost of each further deletion in one layer: SparseGPT run at the sparsities
     of ``GRID``, its curvature-weighted loss interpolated linearly between them."""
-    from nnprune.prune.obc import reconstruction_loss
-
     counts, losses = [], []
     for s in GRID:
         new, _ = sparsegpt(w, h, sparsity=s, alive=alive, blocksize=blocksize)

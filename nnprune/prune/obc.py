@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnprune.checks import check_number, check_scores
+from nnprune.prune.masks import prune_count
 
 SHRINK = 0.75  # cut deleted entries out of H⁻¹ when the survivors are this share of it
 
@@ -216,8 +217,6 @@ def obc_prune(w: np.ndarray, h: np.ndarray, sparsity: float,
     (R, d), (d, d) -> (R, d), (R, d), float. k = ⌊sparsity·R·d + ½⌋ deletions, shared among
     the rows by ``select_counts``; δL = Σ_r ½ δw_rᵀ H δw_r, the rise of ‖WX − ŴX‖²/N.
     """
-    from nnprune.prune.masks import prune_count
-
     w, h = _rows(w, h)
     order, losses = obc_traces(w, h, alive)
     counts = select_counts(losses, prune_count(w.size, sparsity))

@@ -181,10 +181,6 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
     if criterion in NEEDS_CALIBRATION:
         raise ValueError(f"criterion {criterion!r} is not a score: it moves the weights it "
                          f"keeps; use prune_model(model, {criterion!r}, ..., calibration=(x, y))")
-    if criterion in NEEDS_HESSIAN:
-        for name, w in dict(weights).items():
-            check_finite(w, f"weight {name!r}")
-        return _obd_scores(weights, hessian_diag)
     check_mapping(weights, "weights", "name -> array")
     for name, w in weights.items():
         reject_foreign(w, f"weights[{name!r}]", "array")
@@ -200,6 +196,8 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
         check_finite(w, f"weight {name!r}")
         if criterion in NEEDS_GRADS:
             check_finite(grads[name], f"the gradient of weight {name!r}")
+    if criterion in NEEDS_HESSIAN:
+        return _obd_scores(weights, hessian_diag)
     if criterion == "magnitude":
         return {name: magnitude(w) for name, w in weights.items()}
     if criterion == "random":
@@ -224,7 +222,6 @@ def _obd_scores(weights: Mapping[str, np.ndarray],
     """OBD: ½ h_jj w_j² per weight (``hessian.obd_saliency``), {name: (shape)}."""
     from nnprune.prune.hessian import obd_saliency
 
-    check_mapping(weights, "weights", "name -> array")
     if not isinstance(hessian_diag, Mapping):
         raise ValueError("criterion 'obd' needs hessian_diag = {name: diagonal of the Hessian} "
                          "for every weight (nnprune.curvature_diag.hessian_diagonals)")

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import numpy as np
-
 from nnprune.autograd.tensor import Tensor
-from nnprune.prune.finetune import _strength
+from nnprune.prune.finetune import _Penalty
 
 
 def bn_gammas(model: Any) -> dict[str, Any]:
@@ -60,23 +58,20 @@ def without_gamma(model: Any, names: list[str]) -> list[str]:
     return out
 
 
+class _GammaPenalty(_Penalty):
+    """λ Σ |γ| over every affine BatchNorm's scale."""
+
+    def parameters(self, model: Any) -> dict[str, Any]:
+        gammas = bn_gammas(model)
+        if not gammas:
+            raise ValueError("network slimming needs BatchNorm layers with a scale γ "
+                             "(affine=True); the model has none")
+        return gammas
+
+
 def bn_l1_regularizer(strength: float) -> Callable[[Any], Tensor]:
     """R(model) = λ Σ |γ| over every BatchNorm scale; a scalar Tensor for ``train.fit``.
 
     dR/dγ = λ sign(γ) (0 at γ = 0), the sub-gradient Liu et al. add to γ's gradient.
     """
-    strength = _strength(strength)
-
-    def regularizer(model: Any) -> Tensor:
-        gammas = bn_gammas(model)
-        if not gammas:
-            raise ValueError("network slimming needs BatchNorm layers with a scale γ "
-                             "(affine=True); the model has none")
-        total = None
-        for g in gammas.values():
-            term = (g * np.sign(g.data)).sum()  # value |γ|, gradient sign(γ)
-            total = term if total is None else total + term
-        return total * Tensor(strength, dtype=total.dtype)
-
-    regularizer.description = f"bn-l1 {strength:g}"  # type: ignore[attr-defined]
-    return regularizer
+    return _GammaPenalty(strength, (), 1, "bn-l1")
