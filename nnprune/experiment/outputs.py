@@ -1,6 +1,5 @@
-"""What a sweep writes: ``results.json``, the figures and ``report.md``
-(``write_outputs``), which run's model the figures show (``representative``), and the
-figures of an earlier run in the same folder that this run did not write again, removed."""
+"""What a sweep writes: ``results.json``, the figures and ``report.md`` (``write_outputs``),
+and which run's model the figures show (``representative``)."""
 from __future__ import annotations
 
 import os
@@ -24,12 +23,11 @@ def representative(criteria: Sequence[str], scopes: Sequence[str], sparsities: S
     return criterion, scope, min((float(s) for s in sparsities), key=lambda s: (abs(s - at), -s))
 
 
-def _weights_and_masks(model: Module, exclude: Sequence[str] = ()
-                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _weights_and_masks(model: Module) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The conv/linear weights of ``model`` and their masks (from the values if none)."""
     weights, masks = {}, {}
     for name, p in model.named_parameters():
-        if name.endswith("weight") and p.ndim >= 2 and name not in exclude:
+        if name.endswith("weight") and p.ndim >= 2:
             weights[name] = p.data
             masks[name] = p.mask if p.mask is not None else (p.data != 0).astype(p.dtype)
     return weights, masks
@@ -44,35 +42,19 @@ def _mask_to_show(masks: Mapping[str, np.ndarray]) -> str:
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,100}")
 
 
-def figure_names(records: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Every file name ``write_outputs`` may give a figure of these records' models."""
-    names = set()
-    for r in records:
-        model, scope = str(r.get("model")), str(r.get("scope"))
-        names |= {f"layers_{model}.png", f"weights_{model}.png", f"mask_{model}.png",
-                  f"accuracy_{model}_{scope}.png"}
-    return {n for n in names if _PLAIN_NAME.fullmatch(n)}
-
-
-def earlier_figures(out: Path) -> set[str]:
-    """The figure names the run recorded in ``out/results.json`` may have written (none if
-    there is no such file, or it is not one of ours)."""
+def _earlier_figures(out: Path) -> set[str]:
+    """The plain file names of the figures that the run recorded in ``out/results.json`` may
+    have written (none if there is no such file, or it is not one of ours)."""
     try:
         old, _ = report.read_results(out / "results.json")
     except (OSError, ValueError, TypeError, KeyError):
         return set()
-    return figure_names(old)
-
-
-def remove_stale_figures(out: Path, earlier: set[str], written: set[str]) -> list[Path]:
-    """Remove the ``earlier`` run's figures this run did not write again (``written``), so a
-    reused output folder shows this run's results only. Only plain file names inside
-    ``out/figures`` are removed; returns them."""
-    stale = [out / "figures" / name for name in sorted(earlier - written)]
-    stale = [p for p in stale if p.is_file()]
-    for path in stale:
-        path.unlink()
-    return stale
+    names = set()
+    for r in old:
+        model, scope = str(r.get("model")), str(r.get("scope"))
+        names |= {f"layers_{model}.png", f"weights_{model}.png", f"mask_{model}.png",
+                  f"accuracy_{model}_{scope}.png"}
+    return {n for n in names if _PLAIN_NAME.fullmatch(n)}
 
 
 def _model_figures(out: Path, model_name: str, rows: Sequence[Mapping[str, Any]],
@@ -132,7 +114,7 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
     """
     out = Path(out_dir)
     records = report.check_records(records)
-    earlier = earlier_figures(out)  # read before results.json is replaced
+    earlier = _earlier_figures(out)  # read before results.json is replaced
     trained, pruned = dict(trained or {}), dict(pruned or {})
     paths: dict[str, Path] = {"results": report.write_results(out / "results.json", records,
                                                               meta)}
@@ -143,7 +125,10 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
                                   trained.get(model_name), pruned.get(model_name), at)
     for caption, path in figures:
         paths[f"figures/{path.name}"] = path
-    remove_stale_figures(out, earlier, {path.name for _, path in figures})
+    # the earlier run's figures this one did not write again go: the folder shows this run's
+    for name in sorted(earlier - {path.name for _, path in figures}):
+        if (out / "figures" / name).is_file():
+            (out / "figures" / name).unlink()
     paths["report"] = report.write_report(out / "report.md", records, title=title, intro=intro,
                                           figures=figures, sections=sections, at=at)
     return paths

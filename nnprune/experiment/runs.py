@@ -106,16 +106,18 @@ PRUNE_KEYWORDS = ("criterion", "sparsity", "scope", "granularity", "exclude", "m
                   "layer_norm", "prune_io", "rounding", "reduce", "obs")
 
 
-def specs(prune: PruneSpec | None, train: TrainSpec | None, options: dict[str, Any],
-          where: str, pruning: Mapping[str, Any], second_order: Any = None,
-          stepwise: bool = False, **training: Any) -> tuple[PruneSpec, TrainSpec]:
-    """(PruneSpec, TrainSpec) of a workflow: ``prune`` and ``train`` themselves, or each
-    built once from the keyword form ``options`` over the workflow's defaults (``pruning``
-    for the PruneSpec, ``training`` for the TrainSpec). ``seed`` seeds both the random
-    scores and the shuffling (a given ``train``'s seed, when the pruning comes as keywords);
-    a ``SecondOrder``'s ``obs`` settings go into the PruneSpec;
-    ``where`` names the workflow in the errors. A ``stepwise`` workflow raises the sparsity
-    round by round, which an N:M granularity cannot follow."""
+def specs(model: Any, data: Any, prune: PruneSpec | None, train: TrainSpec | None,
+          options: dict[str, Any], where: str, pruning: Mapping[str, Any] | None = None,
+          second_order: Any = None, stepwise: bool = False, trains: bool = False,
+          **training: Any) -> tuple[PruneSpec, TrainSpec, tuple[str, ...]]:
+    """(PruneSpec, TrainSpec, the weights left dense) of a workflow ``where`` on ``model`` and
+    ``data`` (a ``nnprune.data.Dataset``, checked): ``prune`` and ``train`` themselves, or
+    each built once from the keyword form ``options`` over the workflow's defaults
+    (``pruning``, by default a sparsity of 0.9, and ``training``). ``seed`` seeds both the
+    random scores and the shuffling (a given ``train``'s seed, when the pruning comes as
+    keywords); a ``SecondOrder``'s ``obs`` settings go into the PruneSpec. A ``stepwise``
+    workflow raises the sparsity round by round, which an N:M granularity cannot follow; one
+    that ``trains`` needs at least one epoch."""
     given = {k: options.pop(k) for k in PRUNE_KEYWORDS if k in options}
     granularity = as_granularity(prune.granularity if isinstance(prune, PruneSpec) else
                                  given.get("granularity", "weight"))
@@ -128,34 +130,20 @@ def specs(prune: PruneSpec | None, train: TrainSpec | None, options: dict[str, A
     if prune is None:
         if second_order is not None:
             given.setdefault("obs", second_order.obs)
-        prune = PruneSpec(**{**pruning, **given, "seed": train.seed})
+        prune = PruneSpec(**{"sparsity": 0.9, **(pruning or {}), **given, "seed": train.seed})
     elif not isinstance(prune, PruneSpec):
         raise TypeError(f"prune must be a PruneSpec or None, got {type(prune).__name__}")
     elif given:
         raise TypeError(f"{where}: give prune=PruneSpec(...) or its keywords "
                         f"({', '.join(given)}), not both")
-    return prune, train
-
-
-def check_trains(train: TrainSpec, workflow: str) -> None:
-    """A ValueError unless ``train`` trains at least one epoch, which ``workflow`` needs."""
-    if train.epochs < 1:
-        raise ValueError(f"finetune_epochs must be an int >= 1: {workflow} trains while or "
-                         f"after it prunes, got {train.epochs}")
-
-
-def check_dataset(data: Any) -> None:
-    """A TypeError unless ``data`` has the fields of a ``nnprune.data.Dataset``."""
     for field in ("x_train", "y_train", "x_test", "y_test", "input_shape"):
         if not hasattr(data, field):
             raise TypeError(f"data must be a nnprune.data Dataset (x_train, y_train, x_test, "
                             f"y_test, input_shape), got {type(data).__name__} without {field}")
-
-
-def excluded(model: Any, spec: PruneSpec) -> tuple[str, ...]:
-    """The prunable weights ``spec`` leaves dense on ``model``: the user's ``exclude`` (each
-    checked to be one), then the one its granularity spares (the classes, the image)."""
-    return tuple(spec.exclusions(prunable_parameters(model)))
+    if trains and train.epochs < 1:
+        raise ValueError(f"finetune_epochs must be an int >= 1: {where} trains while or "
+                         f"after it prunes, got {train.epochs}")
+    return prune, train, tuple(prune.exclusions(prunable_parameters(model)))
 
 
 def accuracy(model: Any, data: Any) -> float:

@@ -10,8 +10,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from nnprune.checks import check_int
-from nnprune.experiment.runs import (accuracy, check_dataset, excluded, fit_model, record,
-                                     specs)
+from nnprune.experiment.runs import accuracy, fit_model, record, specs
 from nnprune.prune.apply import prunable_parameters, prune_model
 from nnprune.prune.slimming import bn_gammas, bn_l1_regularizer, without_gamma
 from nnprune.prune.units import mask_units
@@ -40,12 +39,10 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
     for fixed in ("criterion", "scope", "granularity", "layer_norm"):
         options.pop(fixed, None)
     slim = dict(criterion="bn_gamma", scope="global", granularity="filter")
-    prune, train = specs(None, train, {**options, **slim, "sparsity": sparsity,
-                                       "exclude": exclude, "min_keep": min_keep},
-                         "slimming", {})
+    prune, train, exclude = specs(model, data, None, train, {
+        **options, **slim, "sparsity": sparsity, "exclude": exclude, "min_keep": min_keep},
+        "slimming")
     penalty = bn_l1_regularizer(strength)
-    check_dataset(data)
-    exclude = excluded(model, prune)
     check_int(sparse_epochs, "sparse_epochs", 1)
     if not bn_gammas(model):
         raise ValueError("network slimming needs BatchNorm layers with a scale γ after the "

@@ -91,8 +91,8 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     for s in sparsities:
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
             raise ValueError(f"sparsities must be fractions in [0, 1], got {s!r}")
-    prune, train = specs(prune, train, options, "sweep", {"sparsity": sparsities[0]},
-                         second_order, lr=0.01)
+    prune, train, _ = specs(trained, data, prune, train, options, "sweep",
+                            {"sparsity": sparsities[0]}, second_order, lr=0.01)
     if on_run is not None and not callable(on_run):
         raise TypeError(f"on_run must be callable or None, got {type(on_run).__name__}")
     jobs = check_int(jobs, "jobs", 1)

@@ -8,8 +8,7 @@ import time
 from typing import Any
 
 from nnprune.checks import check_int
-from nnprune.experiment.runs import (accuracy, check_dataset, check_trains, excluded, fit_model,
-                                     gradients_for, record, specs)
+from nnprune.experiment.runs import accuracy, fit_model, gradients_for, record, specs
 from nnprune.experiment.second_order import check_first_order
 from nnprune.prune.lottery import prune_round, rewind, round_sparsity, snapshot
 from nnprune.prune.masks import check_sparsity
@@ -40,11 +39,8 @@ def lottery(model: Any, data: Any, prune: PruneSpec | None = None,
     if sparsity is None:  # the final target follows from the rate
         rate = check_sparsity(0.2 if rate is None else rate, "rate")
         options["sparsity"] = round_sparsity(rate, rounds)
-    prune, train = specs(prune, train, options, "lottery", {})
+    prune, train, exclude = specs(model, data, prune, train, options, "lottery", trains=True)
     rate = lottery_rate(prune.sparsity, rounds) if rate is None else rate
-    check_dataset(data)
-    exclude = excluded(model, prune)
-    check_trains(train, "lottery")
     check_first_order(prune.criterion, "lottery")
     if prune.granularity != "weight":
         raise ValueError(f"lottery prunes single weights: granularity must be 'weight', "

@@ -24,9 +24,8 @@ import time
 from typing import Any, Callable
 
 from nnprune.checks import check_choice, check_int
-from nnprune.experiment.runs import (accuracy, at_sparsity, check_dataset, check_trains,
-                                     excluded, fit_model, gradients_for, prune_and_rescale,
-                                     record, specs)
+from nnprune.experiment.runs import (accuracy, at_sparsity, fit_model, gradients_for,
+                                     prune_and_rescale, record, specs)
 from nnprune.experiment.second_order import (SecondOrder, check_first_order, describe,
                                              second_order_inputs)
 from nnprune.prune.apply import prune_model
@@ -68,9 +67,9 @@ def oneshot(model: Any, data: Any, prune: PruneSpec | None = None,
     ``pruning_inputs``); the record gives the seconds pruning took as ``prune_seconds``.
     """
     start = time.perf_counter()
-    prune, train = specs(prune, train, options, "oneshot", {"sparsity": 0.9}, second_order)
-    check_dataset(data)
-    exclude, criterion = excluded(model, prune), prune.criterion
+    prune, train, exclude = specs(model, data, prune, train, options, "oneshot",
+                                  second_order=second_order)
+    criterion = prune.criterion
     _check_hook(after_prune)
     dense = accuracy(model, data) if accuracy_dense is None else float(accuracy_dense)
     began = time.perf_counter()
@@ -114,10 +113,9 @@ def iterative(model: Any, data: Any, prune: PruneSpec | None = None,
     calibrate again each round, with ``second_order``'s settings.
     """
     start = time.perf_counter()
-    prune, train = specs(prune, train, options, "iterative", {"sparsity": 0.9}, second_order,
-                         stepwise=True)
-    check_dataset(data)
-    exclude, criterion = excluded(model, prune), prune.criterion
+    prune, train, exclude = specs(model, data, prune, train, options, "iterative",
+                                  second_order=second_order, stepwise=True)
+    criterion = prune.criterion
     _check_hook(after_prune)
     targets = iterative_targets(prune.sparsity, check_int(rounds, "rounds", 1),
                                 check_choice(kind, "kind", KINDS))
@@ -176,11 +174,9 @@ def gradual(model: Any, data: Any, prune: PruneSpec | None = None,
     ``grads_batches`` batches at each update.
     """
     start = time.perf_counter()
-    prune, train = specs(prune, train, options, "gradual", {"sparsity": 0.9}, stepwise=True,
-                         epochs=4)
-    check_dataset(data)
-    exclude, criterion = excluded(model, prune), prune.criterion
-    check_trains(train, "gradual")
+    prune, train, exclude = specs(model, data, prune, train, options, "gradual",
+                                  stepwise=True, trains=True, epochs=4)
+    criterion = prune.criterion
     check_first_order(criterion, "gradual")
     steps_per_epoch = math.ceil(len(data.x_train) / train.batch_size)
     schedule = gradual_schedule(steps_per_epoch, train.epochs, initial_sparsity,
@@ -218,14 +214,12 @@ def at_init(model: Any, data: Any, prune: PruneSpec | None = None,
     untrained model's (chance level): compare with a dense model trained the same way.
     """
     start = time.perf_counter()
-    defaults = {"criterion": "snip", "sparsity": 0.9, "scope": "global"}
-    prune, train = specs(prune, train, options, "at_init", defaults, epochs=4)
+    prune, train, exclude = specs(model, data, prune, train, options, "at_init",
+                                  {"criterion": "snip", "scope": "global"}, trains=True,
+                                  epochs=4)
     if prune.criterion not in AT_INIT_CRITERIA:
         raise ValueError(f"at_init prunes with one of {AT_INIT_CRITERIA}, got "
                          f"{prune.criterion!r}")
-    check_dataset(data)
-    exclude = excluded(model, prune)
-    check_trains(train, "at_init")
     dense = accuracy(model, data)
     grads = gradients_for(prune.criterion, model, data, train.batch_size, prune.seed,
                           grads_batches)
