@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from nnprune.cli import (assignment_command, bench_command, demo_command, export_command,
                          prune_command, reproduce_command, sensitivity_command, summary_command,
                          sweep_command, train_command)
-from nnprune.cli.arguments import Parser, UsageError, examples, wrap
+from nnprune.cli.arguments import Parser, UsageError
 from nnprune.data.download import DatasetNotFoundError
 from nnprune.divergence import DivergenceError
 
@@ -29,15 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``nnprune`` parser, every subcommand with its options."""
     from nnprune import __version__
 
-    parser = Parser(prog="nnprune", formatter_class=argparse.RawDescriptionHelpFormatter,
-                    description=wrap("Pure-NumPy neural-network pruning: train, count, prune, "
-                                     "sweep and report."),
-                    epilog=examples("nnprune demo",
-                                    "nnprune train --model lenet_300_100 --epochs 20 "
-                                    "--out mlp.npz",
-                                    "nnprune prune mlp.npz --sparsity 0.9 --scope global "
-                                    "--out mlp-90.npz",
-                                    "nnprune summary mlp-90.npz"))
+    parser = Parser(prog="nnprune", description="Pure-NumPy neural-network pruning: train, "
+                                                "count, prune, sweep and report.",
+                    examples=("nnprune demo",
+                              "nnprune train --model lenet_300_100 --epochs 20 --out mlp.npz",
+                              "nnprune prune mlp.npz --sparsity 0.9 --scope global "
+                              "--out mlp-90.npz",
+                              "nnprune summary mlp-90.npz"))
     parser.add_argument("--version", action="version", version=f"nnprune {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=Parser)

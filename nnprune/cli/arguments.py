@@ -23,7 +23,15 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``nnprune prune: error: ... (see --help)``, exit 2."""
+    """argparse with one-line errors: ``nnprune prune: error: ... (see --help)``, exit 2; the
+    description wrapped at 79 columns, the ``examples`` listed below the options."""
+
+    def __init__(self, *args: Any, description: str | None = None,
+                 examples: Sequence[str] = (), **kwargs: Any) -> None:
+        epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples)
+        super().__init__(*args, description=description and textwrap.fill(description, 79),
+                         epilog=epilog if examples else None,
+                         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -114,15 +122,6 @@ def granularity(text: str) -> Granularity:
         return Granularity(text)
     except (ValueError, TypeError) as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-# ---------------------------------------------------------------------- help text
-def wrap(text: str) -> str:
-    return textwrap.fill(text, width=79)
-
-
-def examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 # ---------------------------------------------------------------------- option groups

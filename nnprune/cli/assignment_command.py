@@ -4,24 +4,22 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from nnprune.cli.arguments import examples, wrap
 from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("assignment", help="student copies of the course's tasks and grading",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("The algorithms a student writes are marked in the "
-                                        "library (# task N.M: title ... # end task). 'make' "
-                                        "writes a student copy of the project where each marked "
-                                        "body raises NotImplementedError('Task N.M: ...'); "
-                                        "'grade' runs each task's tests (pytest -m taskN_M) in "
-                                        "a copy and scores it."),
-                       epilog=examples("nnprune assignment list",
-                                       "nnprune assignment make --out student --hidden hidden",
-                                       "nnprune assignment grade student --hidden hidden "
-                                       "--json grades.json",
-                                       "nnprune assignment check --tasks 2.1,3.3"))
+                       description="The algorithms a student writes are marked in the "
+                                   "library (# task N.M: title ... # end task). 'make' "
+                                   "writes a student copy of the project where each marked "
+                                   "body raises NotImplementedError('Task N.M: ...'); "
+                                   "'grade' runs each task's tests (pytest -m taskN_M) in "
+                                   "a copy and scores it.",
+                       examples=("nnprune assignment list",
+                                 "nnprune assignment make --out student --hidden hidden",
+                                 "nnprune assignment grade student --hidden hidden "
+                                 "--json grades.json",
+                                 "nnprune assignment check --tasks 2.1,3.3"))
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the tasks marked in the library")
     listing.add_argument("--source", metavar="DIR", help="the project checkout (default: the "

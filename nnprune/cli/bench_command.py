@@ -4,19 +4,18 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from nnprune.cli.arguments import examples, positive_float, positive_int, wrap
+from nnprune.cli.arguments import positive_float, positive_int
 
 BENCHES = ("conv", "prune", "train", "hessian", "demo")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="kernel and training benchmarks",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Time the NumPy kernels (conv forward and backward, a "
-                                        "LeNet-5 training step) and print the BLAS in use."),
-                       epilog=examples("nnprune bench conv --repeat 5",
-                                       "nnprune bench prune --repeat 7",
-                                       "nnprune bench hessian --repeat 3"))
+                       description="Time the NumPy kernels (conv forward and backward, a "
+                                   "LeNet-5 training step) and print the BLAS in use.",
+                       examples=("nnprune bench conv --repeat 5",
+                                 "nnprune bench prune --repeat 7",
+                                 "nnprune bench hessian --repeat 3"))
     p.add_argument("what", nargs="?", default="conv", choices=BENCHES,
                    help="what to time (conv: the conv layers and a LeNet-5 step; prune: "
                         "inference of dense, masked and shrunk filter-pruned models; train: "

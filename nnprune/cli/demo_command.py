@@ -3,21 +3,20 @@ from __future__ import annotations
 
 import argparse
 
-from nnprune.cli.arguments import count, examples, wrap
+from nnprune.cli.arguments import count
 from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the end-to-end demo on the digits",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Train a small CNN and an MLP on the bundled 8×8 digits, "
-                                        "prune them with magnitude, gradient, Taylor and random "
-                                        "scores at several sparsities (global and layer-wise, "
-                                        "with and without fine-tuning), cut whole filters out "
-                                        "of the CNN and time the smaller model against the "
-                                        "dense and the unstructured one, and write report.md, "
-                                        "results.json and figures."),
-                       epilog=examples("nnprune demo", "nnprune demo --quick --out /tmp/demo"))
+                       description="Train a small CNN and an MLP on the bundled 8×8 digits, "
+                                   "prune them with magnitude, gradient, Taylor and random "
+                                   "scores at several sparsities (global and layer-wise, "
+                                   "with and without fine-tuning), cut whole filters out "
+                                   "of the CNN and time the smaller model against the "
+                                   "dense and the unstructured one, and write report.md, "
+                                   "results.json and figures.",
+                       examples=("nnprune demo", "nnprune demo --quick --out /tmp/demo"))
     p.add_argument("--quick", action="store_true",
                    help="a few seconds' version for tests: two sparsities, 2-4 training "
                         "epochs, 1-2 fine-tuning epochs")

@@ -4,22 +4,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from nnprune.cli.arguments import UsageError, examples, positive_int, wrap
+from nnprune.cli.arguments import UsageError, positive_int
 from nnprune.cli.inputs import input_shape, load_model
 from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a saved model as ONNX or a PyTorch state dict",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Write a saved model (dense, masked or shrunk) as an "
-                                        "ONNX graph (needs the onnx package: pip install "
-                                        "\"nnprune[onnx]\"), and/or as an .npz of arrays under "
-                                        "PyTorch's state_dict names and layouts with its "
-                                        "architecture spec beside it (FILE.spec.json)."),
-                       epilog=examples("nnprune export lenet5.npz --onnx lenet5.onnx",
-                                       "nnprune export pruned.npz --state-dict pruned-torch.npz "
-                                       "--masks torch"))
+                       description="Write a saved model (dense, masked or shrunk) as an "
+                                   "ONNX graph (needs the onnx package: pip install "
+                                   "\"nnprune[onnx]\"), and/or as an .npz of arrays under "
+                                   "PyTorch's state_dict names and layouts with its "
+                                   "architecture spec beside it (FILE.spec.json).",
+                       examples=("nnprune export lenet5.npz --onnx lenet5.onnx",
+                                 "nnprune export pruned.npz --state-dict pruned-torch.npz "
+                                 "--masks torch"))
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by nnprune")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX graph here")
     p.add_argument("--state-dict", metavar="OUT.npz",

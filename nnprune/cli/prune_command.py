@@ -10,8 +10,8 @@ from typing import Any
 from nnprune.cli.arguments import (SCOPES, add_data_options, add_fit_options,
                                    add_layer_norm_option, add_lr_schedule_option,
                                    add_pruning_options, add_second_order_options, count,
-                                   examples, granularity, nonnegative_float, positive_float,
-                                   positive_int, sparsity_spec, wrap)
+                                   granularity, nonnegative_float, positive_float, positive_int,
+                                   sparsity_spec)
 from nnprune.cli.inputs import fresh_model, saved_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.cli.specs import prune_spec, schedule_checked, second_order, train_spec
@@ -32,12 +32,11 @@ EXAMPLES = ("nnprune prune mlp.npz --sparsity 0.9 --scope global --out mlp-90.np
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="prune a saved model and fine-tune it",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Prune a saved model with a criterion, scope, granularity "
-                                        "and schedule; report the sparsity reached per layer and "
-                                        "the test accuracy before and after fine-tuning; save the "
-                                        "pruned model with its masks."),
-                       epilog=examples(*EXAMPLES))
+                       description="Prune a saved model with a criterion, scope, granularity "
+                                   "and schedule; report the sparsity reached per layer and "
+                                   "the test accuracy before and after fine-tuning; save the "
+                                   "pruned model with its masks.",
+                       examples=EXAMPLES)
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by 'nnprune train'")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the result")
     p.add_argument("--json", metavar="RESULT.json", help="also write the result record as JSON")

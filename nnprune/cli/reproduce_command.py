@@ -4,25 +4,24 @@ from __future__ import annotations
 import argparse
 import os
 
-from nnprune.cli.arguments import (add_data_options, examples, fractions, nonnegative_float,
-                                   positive_float, positive_int, seed_list, wrap)
+from nnprune.cli.arguments import (add_data_options, fractions, nonnegative_float,
+                                   positive_float, positive_int, seed_list)
 from nnprune.cli.inputs import data_from
 from nnprune.cli.outputs import check_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="the LeNet-300-100 pruning table over seeds",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Train LeNet-300-100 (SGD, momentum 0.9, weight decay "
-                                        "1e-4, batch 64, constant rate) once per seed, then at "
-                                        "every sparsity: global L1 pruning one shot, with "
-                                        "fine-tuning, random pruning with fine-tuning, and "
-                                        "iterative pruning on the same budget. Writes "
-                                        "reproduction.md (mean ± sd over the seeds) and "
-                                        "reproduction.json (every seed)."),
-                       epilog=examples("nnprune reproduce --out repro-digits",
-                                       "nnprune reproduce --data mnist --split t10k --data-dir "
-                                       "DIR --out repro-mnist"))
+                       description="Train LeNet-300-100 (SGD, momentum 0.9, weight decay "
+                                   "1e-4, batch 64, constant rate) once per seed, then at "
+                                   "every sparsity: global L1 pruning one shot, with "
+                                   "fine-tuning, random pruning with fine-tuning, and "
+                                   "iterative pruning on the same budget. Writes "
+                                   "reproduction.md (mean ± sd over the seeds) and "
+                                   "reproduction.json (every seed).",
+                       examples=("nnprune reproduce --out repro-digits",
+                                 "nnprune reproduce --data mnist --split t10k --data-dir "
+                                 "DIR --out repro-mnist"))
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g = p.add_argument_group("protocol")
     g.add_argument("--seeds", type=seed_list, default=[0, 1, 2],

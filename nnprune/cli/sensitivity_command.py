@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from nnprune.cli.arguments import (UsageError, add_data_options, examples,
-                                   fraction, fractions, wrap)
+from nnprune.cli.arguments import UsageError, add_data_options, fraction, fractions
 from nnprune.cli.inputs import saved_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA, NEEDS_DATA
@@ -15,16 +14,15 @@ from nnprune.prune.scores import CRITERIA, NEEDS_GRADS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sensitivity", help="per-layer pruning sensitivity curves",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Prune each layer of a saved model alone at every ratio "
-                                        "(no fine-tuning), record the accuracy, write "
-                                        "sensitivity.json (curves and the ratio each layer "
-                                        "tolerates within --tolerance) and sensitivity.png."),
-                       epilog=examples("nnprune sensitivity cnn.npz --out sens",
-                                       "nnprune sensitivity cnn.npz --criterion fpgm "
-                                       "--tolerance 0.02 --out sens",
-                                       "nnprune prune cnn.npz --granularity filter --sparsity "
-                                       "sens/sensitivity.json --out cnn-small.npz"))
+                       description="Prune each layer of a saved model alone at every ratio "
+                                   "(no fine-tuning), record the accuracy, write "
+                                   "sensitivity.json (curves and the ratio each layer "
+                                   "tolerates within --tolerance) and sensitivity.png.",
+                       examples=("nnprune sensitivity cnn.npz --out sens",
+                                 "nnprune sensitivity cnn.npz --criterion fpgm "
+                                 "--tolerance 0.02 --out sens",
+                                 "nnprune prune cnn.npz --granularity filter --sparsity "
+                                 "sens/sensitivity.json --out cnn-small.npz"))
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by 'nnprune train'")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--criterion", choices=CRITERIA + CHANNEL_CRITERIA, default="l1_norm",

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from nnprune.cli.arguments import (UsageError, examples, positive_float,
-                                   positive_int, wrap)
+from nnprune.cli.arguments import UsageError, positive_float, positive_int
 from nnprune.cli.inputs import input_shape, load_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.models import MODELS
@@ -12,12 +11,11 @@ from nnprune.models import MODELS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="per-layer params, MACs and sparsity",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Per-layer output shape, parameters, non-zero parameters, "
-                                        "MACs and effective (sparse) MACs, with totals, per "
-                                        "image. MACs exclude biases; FLOPs = 2 x MACs."),
-                       epilog=examples("nnprune summary mlp.npz",
-                                       "nnprune summary --model vgg16 --input-shape 3 32 32"))
+                       description="Per-layer output shape, parameters, non-zero parameters, "
+                                   "MACs and effective (sparse) MACs, with totals, per "
+                                   "image. MACs exclude biases; FLOPs = 2 x MACs.",
+                       examples=("nnprune summary mlp.npz",
+                                 "nnprune summary --model vgg16 --input-shape 3 32 32"))
     p.add_argument("file", nargs="?", metavar="FILE.npz", help="a saved model")
     p.add_argument("--model", choices=sorted(MODELS), help="a fresh built-in model instead")
     p.add_argument("--input-shape", type=positive_int, nargs=3, metavar=("C", "H", "W"),

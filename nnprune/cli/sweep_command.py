@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nnprune.cli.arguments import (SCOPES, UsageError, add_data_options,
-                                   add_layer_norm_option, add_lr_schedule_option,
-                                   add_pruning_options, add_second_order_options,
-                                   add_training_options, choices, examples, fractions,
-                                   nonnegative_float, positive_float, positive_int, seed_list,
-                                   wrap)
+from nnprune.cli.arguments import (SCOPES, UsageError, add_data_options, add_layer_norm_option,
+                                   add_lr_schedule_option, add_pruning_options,
+                                   add_second_order_options, add_training_options, choices,
+                                   fractions, nonnegative_float, positive_float, positive_int,
+                                   seed_list)
 from nnprune.cli.inputs import build, data_from, saved_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.cli.specs import schedule_checked, second_order, train_spec, unfit_excluded
@@ -22,16 +21,15 @@ from nnprune.prune.scores import CRITERIA
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="criteria x sparsities x scopes, with a report",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("From one trained model, prune a copy for every "
-                                        "criterion, sparsity and scope, measure the test accuracy "
-                                        "without and with fine-tuning, and write results.json, "
-                                        "report.md and figures to --out."),
-                       epilog=examples("nnprune sweep --model lenet_300_100 --epochs 20 "
-                                       "--criteria magnitude,random --sparsities 0.5,0.9 "
-                                       "--out sweep-mlp",
-                                       "nnprune sweep --model mlp.npz --scope global,layer "
-                                       "--finetune-epochs 5 --out sweep-mlp"))
+                       description="From one trained model, prune a copy for every "
+                                   "criterion, sparsity and scope, measure the test accuracy "
+                                   "without and with fine-tuning, and write results.json, "
+                                   "report.md and figures to --out.",
+                       examples=("nnprune sweep --model lenet_300_100 --epochs 20 "
+                                 "--criteria magnitude,random --sparsities 0.5,0.9 "
+                                 "--out sweep-mlp",
+                                 "nnprune sweep --model mlp.npz --scope global,layer "
+                                 "--finetune-epochs 5 --out sweep-mlp"))
     p.add_argument("--model", required=True, metavar="NAME|FILE.npz",
                    help=f"a built-in model to train first ({', '.join(sorted(MODELS))}) "
                         "or a saved model")

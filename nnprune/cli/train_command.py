@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnprune.cli.arguments import (add_data_options, add_training_options,
-                                   examples, positive_float, wrap)
+from nnprune.cli.arguments import add_data_options, add_training_options, positive_float
 from nnprune.cli.inputs import build, data_from, data_options
 from nnprune.cli.outputs import check_outputs
 from nnprune.cli.specs import train_spec
@@ -14,13 +13,11 @@ from nnprune.models import MODELS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and save it as .npz",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description=wrap("Train one of the built-in models and save its weights, "
-                                        "architecture and test accuracy to one .npz file."),
-                       epilog=examples("nnprune train --model lenet_300_100 --epochs 20 "
-                                       "--out mlp.npz",
-                                       "nnprune train --model lenet5 --data mnist --data-dir "
-                                       "~/data/mnist --epochs 5 --out lenet5.npz"))
+                       description="Train one of the built-in models and save its weights, "
+                                   "architecture and test accuracy to one .npz file.",
+                       examples=("nnprune train --model lenet_300_100 --epochs 20 --out mlp.npz",
+                                 "nnprune train --model lenet5 --data mnist --data-dir "
+                                 "~/data/mnist --epochs 5 --out lenet5.npz"))
     p.add_argument("--model", choices=sorted(MODELS), required=True, help="architecture")
     p.add_argument("--width", type=positive_float, default=1.0,
                    help="channel/feature multiplier (default: %(default)s)")
