@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from nnprune.checks import check_bool
 from nnprune.foreign import reject_foreign
 from nnprune.heap import keep_freed_memory
 
@@ -67,11 +68,9 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  _copy: bool = True) -> None:
-        if not isinstance(requires_grad, bool):
-            raise TypeError(f"requires_grad must be a bool, got {type(requires_grad).__name__}")
+        self.requires_grad = check_bool(requires_grad, "requires_grad")
         arr = _to_array(data, dtype)
         self.data: np.ndarray = arr.copy() if _copy and arr is data else arr
-        self.requires_grad = requires_grad
         self.grad: np.ndarray | None = None
         self._ctx = None  # the Function that produced this tensor (None for a leaf)
 

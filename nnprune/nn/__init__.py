@@ -3,8 +3,7 @@ from nnprune.nn.parameter import Parameter
 from nnprune.nn.module import Module
 from nnprune.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
                                Linear, MaxPool2d, ReLU, Tanh)
-from nnprune.nn.residual import Residual
-from nnprune.nn.container import Sequential, from_config
+from nnprune.nn.container import Residual, Sequential, from_config
 from nnprune.nn import init
 
 __all__ = ["Parameter", "Module", "Sequential", "from_config", "init", "Linear", "Conv2d",
