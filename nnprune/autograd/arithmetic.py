@@ -1,8 +1,5 @@
 """Arithmetic ops (+ − × ÷, negation, powers, matrix products) and elementwise functions
-(exp, log, relu, tanh, sigmoid), one small class each.
-
-Notation: ``dout`` is dL/d(out); each ``backward`` returns dL/d(input) for every input, for
-a function f applied entry by entry da = dout * f'(a). Binary ops broadcast like NumPy, so
+(exp, log, relu, tanh, sigmoid), one small class each. Binary ops broadcast like NumPy, so
 their gradients are summed back to the input's shape (``unbroadcast``).
 """
 from __future__ import annotations

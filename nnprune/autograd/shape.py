@@ -1,9 +1,5 @@
 """Ops that change the shape: reductions (sum, mean, max over some axes), reshape, transpose
-and indexing.
-
-Notation: ``dout`` is dL/d(out), shaped like the output; each ``backward`` returns dL/d(a),
-shaped like the input: broadcast back over the reduced axes, reshaped or permuted back, or
-scattered back (indexing adds up the gradients of an entry picked twice).
+and indexing. Each ``backward`` moves ``dout`` back to where each entry came from.
 """
 from __future__ import annotations
 

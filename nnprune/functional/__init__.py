@@ -48,10 +48,8 @@ def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
     """2-D cross-correlation:  (N, C, H, W) ⋆ (F, C, kh, kw) + (F,) -> (N, F, OH, OW),
     OH = ⌊(H + 2·padding − dilation·(kh − 1) − 1) / stride⌋ + 1 (likewise OW).
 
-    ``algorithm``: "im2col" (conv.py), "winograd2" or "winograd4" (F(2×2, 3×3) or
-    F(4×4, 3×3), winograd.py: 3×3 kernels, stride 1, dilation 1), or "auto": Winograd where
-    ``nnprune bench conv`` measured it faster (``conv_algorithms.auto_winograd``), im2col
-    elsewhere.
+    ``algorithm``: "im2col", "winograd2" or "winograd4" (3×3 kernels, stride 1, dilation 1),
+    or "auto" (``conv_algorithms.auto_winograd``'s rule).
     """
     x, weight = as_tensor(x), as_tensor(weight)
     chosen = conv_algorithm(algorithm, x.shape, weight.shape, pair("stride", stride, 1),

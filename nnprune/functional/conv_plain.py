@@ -132,11 +132,8 @@ def check_conv_inputs(x: Any, w: Any, b: Any, stride: Pair, padding: Pair,
 
 
 def patches(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
-    """Every image's columns as one array, in the weight's order (c, i, j), for second-order
-    code (layer-wise OBS, per-sample curvature): ``w.reshape(F, -1) @ cols[n]`` is the conv
-    of image n.  cols[n, (c, i, j), (y, z)] = x_pad[n, c, y·sh + i·dh, z·sw + j·dw].
-
-    (N, C, H, W) -> (N, C·kh·kw, OH·OW), a new array in x's dtype (a strided view, copied).
+    """The columns above for every image, by a strided view, for second-order code:
+    ``w.reshape(F, -1) @ cols[n]`` is the conv of image n.  (N, C, H, W) -> (N, K, P).
 
     >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
     >>> patches(x, 2)[0]

@@ -1,8 +1,7 @@
 """Naive twins of the fast kernels: plain loops over every index, slow and obviously right.
 
-Each twin computes its formula one output value at a time, in the same argument order and
-with the same (out, cache) / backward(dout, cache) convention as its fast kernel; the tests
-hold the two equal on random geometries. Use them on tiny inputs only.
+Same arguments and (out, cache) / backward(dout, cache) convention as the fast kernels; the
+tests hold the two equal on random geometries. Use them on tiny inputs only.
 """
 from __future__ import annotations
 

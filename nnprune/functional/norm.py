@@ -119,9 +119,8 @@ class BatchNorm(Function):
     def forward(self, x, *params, has_weight=False, has_bias=False, running_mean=None,
                 running_var=None, training=False, momentum=0.1, eps=1e-5):
         # params: (weight, bias), (weight,), (bias,) or () as has_weight / has_bias say
-        rest = list(params)
-        gamma = rest.pop(0) if has_weight else None
-        beta = rest.pop(0) if has_bias else None
+        gamma = params[0] if has_weight else None
+        beta = params[-1] if has_bias else None
         out, self.cache = batch_norm_forward(x, gamma, beta, running_mean, running_var,
                                              training, momentum, eps)
         return out

@@ -16,6 +16,7 @@ from nnprune.autograd.tensor import Tensor, as_tensor
 from nnprune.foreign import reject_foreign
 from nnprune.nn import layers
 from nnprune.nn.module import Module
+from nnprune.nn.spec import CONTAINERS, KNOWN
 
 
 class Sequential(Module):
@@ -93,9 +94,7 @@ class Residual(Module):
                 "shortcut": None if self.shortcut is None else self.shortcut.config()}
 
 
-BUILDERS = {name: getattr(layers, name) for name in (
-    "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
-    "ReLU", "Tanh", "Dropout", "Flatten")}
+BUILDERS = {name: getattr(layers, name) for name in KNOWN if name not in CONTAINERS}
 
 
 def from_config(config: Mapping[str, Any]) -> Module:
@@ -113,7 +112,7 @@ def from_config(config: Mapping[str, Any]) -> Module:
         return Residual(from_config(args["body"]),
                         None if shortcut is None else from_config(shortcut))
     if kind not in BUILDERS:
-        raise ValueError(f"unknown layer type {kind!r}; known: {sorted(BUILDERS) + ['Residual', 'Sequential']}")
+        raise ValueError(f"unknown layer type {kind!r}; known: {sorted(KNOWN)}")
     try:
         return BUILDERS[kind](**args)
     except TypeError as err:
