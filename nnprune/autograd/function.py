@@ -43,9 +43,10 @@ class Function:
     """Base class of every differentiable op.
 
     ``forward`` works on plain arrays and keeps what ``backward`` needs on ``self`` (the
-    cs231n "cache"); ``backward(dout)`` returns one gradient per positional input of
-    ``apply``, in order (``None`` for one that needs none). Keyword arguments of ``apply``
-    are options (stride, axis, ...) passed to ``forward`` unchanged.
+    cs231n "cache"); ``backward(dout)`` returns one gradient per positional input, in order
+    (``None`` for one that needs none). Keyword arguments are options (stride, axis, ...)
+    passed to ``forward`` unchanged. An op object runs once: ``Op.apply(x, ...)`` is
+    ``Op()(x, ...)``.
     """
 
     parents: tuple[_tensor.Tensor, ...] = ()
@@ -58,33 +59,35 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> _tensor.Tensor:
+        return cls()(*inputs, **options)
+
+    def __call__(self, *inputs: Any, **options: Any) -> _tensor.Tensor:
         """Run the op on ``inputs`` and return a Tensor that remembers how it was made."""
         tensors = tuple(_tensor.as_tensor(x) for x in inputs)
-        fn = cls()
-        out = fn.forward(*(t.data for t in tensors), **options)
+        out = self.forward(*(t.data for t in tensors), **options)
         needs_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         result = _tensor.Tensor(out, requires_grad=needs_grad, _copy=False)
         if needs_grad:
-            fn.parents = tensors
-            result._ctx = fn
+            self.parents = tensors
+            result._ctx = self
         return result
 
 
 class Kernel(Function):
-    """An op made of a kernel pair in the cs231n convention:
-    ``out, cache = forward_kernel(*arrays, **options)`` and
-    ``grads = backward_kernel(dout, cache)``, one array or a tuple of one per input."""
+    """The op of a kernel pair in the cs231n convention: ``out, cache = forward_kernel(*arrays,
+    **options)`` and ``grads = backward_kernel(dout, cache)`` (one array, or a tuple of one
+    per input).  ``Kernel(log_softmax_forward, log_softmax_backward)(x, axis=1)``."""
 
-    # plain functions, called through the class so that they are not bound to the op
-    forward_kernel: Callable[..., tuple[np.ndarray, Any]]
-    backward_kernel: Callable[..., Any]
+    def __init__(self, forward_kernel: Callable[..., tuple[np.ndarray, Any]],
+                 backward_kernel: Callable[..., Any]) -> None:
+        self.forward_kernel, self.backward_kernel = forward_kernel, backward_kernel
 
     def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
-        out, self.cache = type(self).forward_kernel(*arrays, **options)
+        out, self.cache = self.forward_kernel(*arrays, **options)
         return out
 
     def backward(self, dout: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        grads = type(self).backward_kernel(dout, self.cache)
+        grads = self.backward_kernel(dout, self.cache)
         return grads if isinstance(grads, tuple) else (grads,)
 
 

@@ -18,11 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from nnprune.autograd.function import Kernel
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.functional.dense import Linear
-from nnprune.functional.loss import CrossEntropy, LogSoftmax, MSELoss
-from nnprune.functional.norm import BatchNorm, Dropout, check_dropout_args
-from nnprune.functional.pool import AvgPool2d, MaxPool2d
+from nnprune.functional.dense import linear_backward, linear_forward
+from nnprune.functional.loss import (cross_entropy_backward, cross_entropy_forward,
+                                     log_softmax_backward, log_softmax_forward,
+                                     mse_loss_backward, mse_loss_forward)
+from nnprune.functional.norm import (BatchNorm, check_dropout_args, dropout_backward,
+                                     dropout_forward)
+from nnprune.functional.pool import (avg_pool2d_backward, avg_pool2d_forward,
+                                     max_pool2d_backward, max_pool2d_forward)
 from nnprune.functional.validation import pair
 from nnprune.functional.conv_algorithms import Conv2d, conv_algorithm
 
@@ -39,7 +44,7 @@ def _with_bias(*inputs: TensorLike, bias: TensorLike | None) -> tuple:
 
 def linear(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None) -> Tensor:
     """x Wᵀ + b:  (..., in) × (out, in) + (out,) -> (..., out)."""
-    return Linear.apply(*_with_bias(x, weight, bias=bias))
+    return Kernel(linear_forward, linear_backward)(*_with_bias(x, weight, bias=bias))
 
 
 def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
@@ -62,13 +67,15 @@ def max_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = Non
                padding: IntPair = 0) -> Tensor:
     """Max over windows:  (N, C, H, W) -> (N, C, OH, OW); the stride defaults to the kernel.
     The first maximum of a window (row-major) receives its gradient."""
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    return Kernel(max_pool2d_forward, max_pool2d_backward)(x, kernel_size=kernel_size,
+                                                           stride=stride, padding=padding)
 
 
 def avg_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = None,
                padding: IntPair = 0) -> Tensor:
     """Mean over windows (zero padding counted):  (N, C, H, W) -> (N, C, OH, OW)."""
-    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    return Kernel(avg_pool2d_forward, avg_pool2d_backward)(x, kernel_size=kernel_size,
+                                                           stride=stride, padding=padding)
 
 
 def batch_norm(x: TensorLike, running_mean: np.ndarray | None, running_var: np.ndarray | None,
@@ -97,7 +104,7 @@ def dropout(x: TensorLike, p: float = 0.5, training: bool = True,
     check_dropout_args(p, training, rng)
     if not training or p == 0:
         return as_tensor(x)
-    return Dropout.apply(x, p=p, training=training, rng=rng)
+    return Kernel(dropout_forward, dropout_backward)(x, p=p, training=training, rng=rng)
 
 
 def relu(x: TensorLike) -> Tensor:
@@ -117,7 +124,7 @@ def sigmoid(x: TensorLike) -> Tensor:
 
 def log_softmax(x: TensorLike, axis: int = -1) -> Tensor:
     """x − log Σ exp(x) along ``axis``, computed with the max shift (stable)."""
-    return LogSoftmax.apply(x, axis=axis)
+    return Kernel(log_softmax_forward, log_softmax_backward)(x, axis=axis)
 
 
 def cross_entropy(logits: TensorLike, target: np.ndarray, reduction: str = "mean") -> Tensor:
@@ -128,9 +135,10 @@ def cross_entropy(logits: TensorLike, target: np.ndarray, reduction: str = "mean
     if isinstance(target, Tensor):
         raise TypeError("target must be an integer ndarray of class indices, not a Tensor "
                         "(a Tensor holds floats)")
-    return CrossEntropy.apply(logits, target=np.asarray(target), reduction=reduction)
+    return Kernel(cross_entropy_forward, cross_entropy_backward)(
+        logits, target=np.asarray(target), reduction=reduction)
 
 
 def mse_loss(input: TensorLike, target: TensorLike, reduction: str = "mean") -> Tensor:
     """(input − target)², reduced by "mean", "sum" or "none"; both of one shape."""
-    return MSELoss.apply(input, target, reduction=reduction)
+    return Kernel(mse_loss_forward, mse_loss_backward)(input, target, reduction=reduction)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnprune.autograd.function import Kernel
 from nnprune.functional.validation import check_dout, check_float, check_vector
 
 
@@ -45,9 +44,3 @@ def linear_backward(dout: np.ndarray, cache: tuple
     dw = d2.T @ x.reshape(-1, w.shape[1])
     db = d2.sum(axis=0) if has_bias else None
     return dx, dw, db
-
-
-class Linear(Kernel):
-    """out = x Wᵀ + b;  dx = dout W, dW = doutᵀ x, db = Σ dout."""
-
-    forward_kernel, backward_kernel = linear_forward, linear_backward

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnprune.autograd.function import Kernel
 from nnprune.checks import check_choice
 from nnprune.functional.validation import check_dout, check_float
 
@@ -118,21 +117,3 @@ def mse_loss_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nd
     scale = 2.0 / diff.size if reduction == "mean" else 2.0
     da = diff * (dout.astype(diff.dtype, copy=False) * diff.dtype.type(scale))
     return da, -da
-
-
-class LogSoftmax(Kernel):
-    """out = log softmax(x) along ``axis``; dx = dout − softmax · Σ dout."""
-
-    forward_kernel, backward_kernel = log_softmax_forward, log_softmax_backward
-
-
-class CrossEntropy(Kernel):
-    """L = −log softmax(logits)[target] reduced; dlogits = (softmax − onehot) / N ("mean")."""
-
-    forward_kernel, backward_kernel = cross_entropy_forward, cross_entropy_backward
-
-
-class MSELoss(Kernel):
-    """L = mean((a − b)²) (or sum, or none); da = 2(a − b)/n, db = −da."""
-
-    forward_kernel, backward_kernel = mse_loss_forward, mse_loss_backward

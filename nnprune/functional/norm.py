@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.autograd.function import Function, Kernel
+from nnprune.autograd.function import Function
 from nnprune.checks import check_bool, check_number, check_probability
 from nnprune.functional.validation import check_dout, check_float, check_vector
 
@@ -161,9 +161,3 @@ def dropout_forward(x: np.ndarray, p: float, training: bool,
 def dropout_backward(dout: np.ndarray, cache: np.ndarray | None) -> np.ndarray:
     """dx = dout · mask / (1 − p) (dout itself for the identity)."""
     return dout if cache is None else dout * cache
-
-
-class Dropout(Kernel):
-    """Inverted dropout; dx = dout · mask / (1 − p)."""
-
-    forward_kernel, backward_kernel = dropout_forward, dropout_backward

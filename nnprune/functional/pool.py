@@ -1,4 +1,4 @@
-"""2-D max and average pooling over kh×kw windows, with their autograd ops.
+"""2-D max and average pooling over kh×kw windows.
 
 Both kernels loop over the kh·kw offsets of a window, never over pixels: for offset (i, j)
 the strided view ``xp[:, :, i::sh, j::sw]`` (cut to OH×OW) holds that window entry of every
@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnprune.autograd.function import Kernel
 from nnprune.functional.validation import Pair, check_dout, check_float, pair
 
 
@@ -168,15 +167,3 @@ def _padded_grad(dout: np.ndarray, g: PoolGeometry) -> np.ndarray:
     tiled = (g.stride == g.kernel and shape[2] == g.out_hw[0] * g.kernel[0]
              and shape[3] == g.out_hw[1] * g.kernel[1])
     return (np.empty if tiled else np.zeros)(shape, dout.dtype)
-
-
-class MaxPool2d(Kernel):
-    """out = max over each window; the first maximum (row-major) receives dout."""
-
-    forward_kernel, backward_kernel = max_pool2d_forward, max_pool2d_backward
-
-
-class AvgPool2d(Kernel):
-    """out = mean over each window; every entry receives dout / (kh·kw)."""
-
-    forward_kernel, backward_kernel = avg_pool2d_forward, avg_pool2d_backward
