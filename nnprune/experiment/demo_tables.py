@@ -21,15 +21,12 @@ def console_table(records: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text table of the runs: accuracy without and with fine-tuning, in %."""
     header = f"{'model':<14} {'scope':<6} {'criterion':<10} {'sparsity':>8} {'dense':>7} " \
              f"{'pruned':>7} {'tuned':>7}"
-    return text_table(header, (_run_line(r) for r in records))
-
-
-def _run_line(r: Mapping[str, Any]) -> str:
-    tuned = r["accuracy_after_finetune"]
-    return (f"{r['model']:<14} {r['scope']:<6} {r['criterion']:<10} "
-            f"{100 * r['sparsity']:>7.0f}% {100 * r['accuracy_dense']:>6.1f}% "
-            f"{100 * r['accuracy_before_finetune']:>6.1f}% "
-            + ("      –" if tuned is None else f"{100 * tuned:>6.1f}%"))
+    return text_table(header, (
+        f"{r['model']:<14} {r['scope']:<6} {r['criterion']:<10} "
+        f"{100 * r['sparsity']:>7.0f}% {100 * r['accuracy_dense']:>6.1f}% "
+        f"{100 * r['accuracy_before_finetune']:>6.1f}% "
+        + ("      –" if r["accuracy_after_finetune"] is None
+           else f"{100 * r['accuracy_after_finetune']:>6.1f}%") for r in records))
 
 
 def criterion_times(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

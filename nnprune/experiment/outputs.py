@@ -33,12 +33,6 @@ def _weights_and_masks(model: Module) -> tuple[dict[str, np.ndarray], dict[str, 
     return weights, masks
 
 
-def _mask_to_show(masks: Mapping[str, np.ndarray]) -> str:
-    """The largest conv mask (drawn as (F, C·kh·kw)), else the first linear one."""
-    conv = [name for name, m in masks.items() if m.ndim == 4]
-    return max(conv, key=lambda name: masks[name].size) if conv else next(iter(masks))
-
-
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,100}")
 
 
@@ -90,7 +84,9 @@ def _model_figures(out: Path, model_name: str, rows: Sequence[Mapping[str, Any]]
             title=f"{model_name}: weights before and after pruning")
         figures.append((f"{model_name}: weight histograms before and after pruning "
                         "(log count; pruned zeros not shown)", path))
-        shown = _mask_to_show(masks)
+        # the largest conv mask (drawn as (F, C·kh·kw)), else the first linear one
+        conv = [name for name, m in masks.items() if m.ndim == 4]
+        shown = max(conv, key=lambda name: masks[name].size) if conv else next(iter(masks))
         path = plots.mask_image(masks[shown], out / "figures" / f"mask_{model_name}.png",
                                 title=model_name, name=shown)
         figures.append((f"{model_name}: mask of {shown} (black = kept)", path))

@@ -40,11 +40,6 @@ def _percent(value: Any) -> float:
 
 
 # ---------------------------------------------------------------------- accuracy vs sparsity
-def series_label(record: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """The legend label of a record: its values for ``keys`` joined, e.g. "magnitude, global"."""
-    return ", ".join(str(record[k]) for k in keys)
-
-
 def accuracy_vs_sparsity(records: Sequence[Mapping[str, Any]], path: PathLike, *,
                          title: str = "Test accuracy against sparsity") -> Path:
     """Plot test accuracy (%) against target sparsity (%) for every series of ``records``.
@@ -61,7 +56,7 @@ def accuracy_vs_sparsity(records: Sequence[Mapping[str, Any]], path: PathLike, *
                             if len({str(r.get(k)) for r in records}) > 1]
     series: dict[str, list[Mapping[str, Any]]] = {}
     for r in records:
-        series.setdefault(series_label(r, keys), []).append(r)
+        series.setdefault(", ".join(str(r[k]) for k in keys), []).append(r)  # "magnitude, global"
 
     fig = Figure(figsize=(7.5, 4.8))
     ax = fig.add_subplot()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import fields
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -44,10 +45,8 @@ def make_optimizer(name: str, model: Module, lr: float, momentum: float = 0.9,
     return spec.optimizer_for(model.parameters())
 
 
-TRAIN_KEYWORDS = {"finetune_epochs": "epochs", "epochs": "epochs", "lr": "lr",
-                  "optimizer": "optimizer", "momentum": "momentum", "batch_size": "batch_size",
-                  "weight_decay": "weight_decay", "lr_schedule": "lr_schedule",
-                  "regularizer": "regularizer", "seed": "seed", "quiet": "quiet"}
+# keyword: TrainSpec field (a workflow's training run is its fine-tuning)
+TRAIN_KEYWORDS = {"finetune_epochs": "epochs", **{f.name: f.name for f in fields(TrainSpec)}}
 
 
 def train_spec(train: TrainSpec | None, options: dict[str, Any], where: str,
@@ -102,8 +101,7 @@ def fit_model(model: Module, data: Any, spec: TrainSpec | None = None, *, desc: 
                          quiet=spec.quiet, desc=desc)
 
 
-PRUNE_KEYWORDS = ("criterion", "sparsity", "scope", "granularity", "exclude", "min_keep",
-                  "layer_norm", "prune_io", "rounding", "reduce", "obs")
+PRUNE_KEYWORDS = tuple(f.name for f in fields(PruneSpec) if f.name != "seed")  # seed: train's
 
 
 def specs(model: Any, data: Any, prune: PruneSpec | None, train: TrainSpec | None,

@@ -67,16 +67,11 @@ class TrainSpec:
                              weight_decay=self.weight_decay)
         return optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
 
-    @property
-    def penalty_name(self) -> str | None:
-        """What a result record shows for ``regularizer`` (e.g. "l2 0.0001"), None without."""
-        if self.regularizer is None:
-            return None
-        return str(getattr(self.regularizer, "description",
-                           getattr(self.regularizer, "__name__", "custom")))
-
     def record(self) -> dict[str, Any]:
         """The fields a result record keeps of the spec."""
+        # the regularizer by its description (e.g. "l2 0.0001"), or its name
+        penalty = None if self.regularizer is None else str(getattr(
+            self.regularizer, "description", getattr(self.regularizer, "__name__", "custom")))
         return {"lr": self.lr, "optimizer": self.optimizer, "batch_size": self.batch_size,
-                "regularizer": self.penalty_name, "weight_decay": self.weight_decay,
+                "regularizer": penalty, "weight_decay": self.weight_decay,
                 "lr_schedule": str(self.lr_schedule)}
