@@ -27,9 +27,10 @@ def time_demo(threads: int) -> float:
         return time.perf_counter() - start
 
 
-def bench_demo(repeat: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """Time the quick demo ``repeat`` times per thread count, interleaved; the results."""
-    cpus = os.cpu_count() or 1
+def run(args: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """Time the quick demo ``--repeat`` times per thread count, interleaved; the results."""
+    say(blas_line(machine()))
+    repeat, cpus = args.repeat, os.cpu_count() or 1
     before = os.getloadavg()[0]
     times: dict[int, list[float]] = {t: [] for t in THREADS}
     for i in range(repeat):
@@ -50,9 +51,3 @@ def bench_demo(repeat: int, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"load average {before:.2f} before, {after:.2f} after, on {cpus} CPUs: "
         + ("LOADED (other processes compete for the cores)" if loaded else "idle enough"))
     return result
-
-
-def run(args: Any, say: Callable[[str], None]) -> dict[str, Any]:
-    """``nnprune bench demo``: the BLAS line, then ``bench_demo`` with ``--repeat``."""
-    say(blas_line(machine()))
-    return bench_demo(args.repeat, say)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nnprune.bench.machine import blas_info
+from nnprune.bench.timing import timings
 
 LAYERS = (("lenet_300_100 fc1", 784, 300), ("lenet5 fc1", 800, 500))  # (name, d, rows)
 SPARSITY = 0.9
@@ -20,14 +21,9 @@ SAMPLES = 1024      # calibration inputs per layer
 DIAG_BATCH = 256    # images per Hessian-diagonal timing
 
 
-def _seconds(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """(median seconds of ``repeat`` calls, the last result)."""
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def _seconds(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of ``repeat`` calls of ``fn``."""
+    return statistics.median(timings(fn, repeat, warmup=0))
 
 
 def time_layer(d: int, rows: int, samples: int, repeat: int) -> dict[str, Any]:
@@ -43,13 +39,13 @@ def time_layer(d: int, rows: int, samples: int, repeat: int) -> dict[str, Any]:
     w = rng.uniform(-1, 1, (rows, d)) / np.sqrt(d)
     h = damp(2 * x @ x.T / samples, 0.01)
 
-    def exact():
-        order, losses = obc_traces(w, h)
-        mask = masks_from_counts(order, select_counts(losses, prune_count(w.size, SPARSITY)), d)
-        return refit_rows(w, h, mask)
-
-    obc_s, obc_w = _seconds(exact, 1)
-    gpt_s, (gpt_w, _) = _seconds(lambda: sparsegpt(w, h, SPARSITY), repeat)
+    start = time.perf_counter()  # once: it takes seconds to minutes
+    order, losses = obc_traces(w, h)
+    mask = masks_from_counts(order, select_counts(losses, prune_count(w.size, SPARSITY)), d)
+    obc_w = refit_rows(w, h, mask)
+    obc_s = time.perf_counter() - start
+    gpt_s = _seconds(lambda: sparsegpt(w, h, SPARSITY), repeat)
+    gpt_w, _ = sparsegpt(w, h, SPARSITY)
     obc_loss = float(reconstruction_loss(w, obc_w, h).sum())
     gpt_loss = float(reconstruction_loss(w, gpt_w, h).sum())
     return {"shape": [rows, d], "samples": samples, "obc_seconds": obc_s,
@@ -74,11 +70,11 @@ def time_diagonals(batch: int, repeat: int) -> dict[str, Any]:
             p.grad = None
         F.cross_entropy(model(Tensor(x)), y).backward()
 
-    base, _ = _seconds(backward, repeat)
+    base = _seconds(backward, repeat)
     out = {"batch": batch, "backward_ms": 1e3 * base}
     for name, fn in (("gauss-newton", gauss_newton_diagonal), ("lecun", lecun_diagonal),
                      ("fisher", fisher_diagonal)):
-        seconds, _ = _seconds(lambda fn=fn: fn(model, x, y, batch_size=batch), repeat)
+        seconds = _seconds(lambda fn=fn: fn(model, x, y, batch_size=batch), repeat)
         out[name] = {"ms": 1e3 * seconds, "backward_passes": seconds / base}
     return out
 

@@ -44,12 +44,6 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
     return wall, cpu
 
 
-def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
-    """Median wall-clock ms of each function, timed in turns after two warm-up calls each."""
-    wall, _ = interleaved(fns, repeat, warmup=2)
-    return {name: 1e3 * statistics.median(t) for name, t in wall.items()}
-
-
 def grouped_ms(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3
                ) -> dict[str, float]:
     """Median wall-clock ms of each function: each group's functions timed in turns, the

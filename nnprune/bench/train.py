@@ -104,12 +104,6 @@ def torch_vgg16(torch: Any, width: float) -> Any:
                           nnt.Linear(hidden, 10))
 
 
-def time_epochs(fns: dict[str, Callable[[], None]], epochs: int) -> dict[str, float]:
-    """Median seconds of each epoch function, run in turns ``epochs`` times."""
-    wall, _ = interleaved(fns, epochs)
-    return {name: statistics.median(t) for name, t in wall.items()}
-
-
 def wall_time(command: list[str], cwd: str | Path | None = None,
               threads: int | None = None) -> dict[str, Any]:
     """Seconds a fresh process of ``command`` took, and its exit status; with ``threads``,
@@ -130,41 +124,39 @@ def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dic
     say(f"{blas_line(result)}; load average {result['load_average'][0]:.2f} on "
         f"{result['cpus']} CPUs" + (f";  torch {torch.__version__} "
                                     f"({torch.get_num_threads()} threads)" if torch else ""))
-    cases: list[tuple[str, Callable[[], Any], Any]] = []
+    cases = []  # (name, label, nnprune model, torch model, (x, y))
     data = read_t10k(args.data_dir) if args.data_dir else "no --data-dir given"
     if isinstance(data, str):
         say(f"LeNet-5 epoch on MNIST t10k: skipped ({data})")
         result["lenet5_epoch"] = {"skipped": data}
     else:
-        cases.append(("lenet5_epoch", lambda: models.lenet5(seed=0), data))
-    rng = np.random.default_rng(0)
-    vgg_data = (rng.standard_normal((args.vgg_samples, 3, 32, 32), dtype=np.float32),
-                rng.integers(0, 10, args.vgg_samples))
-    cases.append(("vgg16_epoch", lambda: models.vgg16(width=args.vgg_width, seed=0), vgg_data))
-    for name, build, (x, y) in cases:
+        cases.append(("lenet5_epoch", "LeNet-5, one epoch of MNIST t10k",
+                      lambda: models.lenet5(seed=0), torch_lenet5, data))
+    rng, n = np.random.default_rng(0), args.vgg_samples
+    cases.append(("vgg16_epoch", f"VGG-16 width {args.vgg_width}, one epoch of {n} random "
+                  f"3×32×32", lambda: models.vgg16(width=args.vgg_width, seed=0),
+                  lambda torch: torch_vgg16(torch, args.vgg_width),
+                  (rng.standard_normal((n, 3, 32, 32), dtype=np.float32),
+                   rng.integers(0, 10, n))))
+    for name, label, build, torch_build, (x, y) in cases:
         fns = {"nnprune_s": nnprune_epoch(build(), x, y)}
         if torch:
-            net = torch_lenet5(torch) if name == "lenet5_epoch" else torch_vgg16(torch,
-                                                                                 args.vgg_width)
-            fns["torch_s"] = torch_epoch(torch, net, x, y)
-        row = {"samples": len(x), "batch": BATCH, **time_epochs(fns, args.epochs)}
-        label = ("LeNet-5, one epoch of MNIST t10k" if name == "lenet5_epoch" else
-                 f"VGG-16 width {args.vgg_width}, one epoch of {len(x)} random 3×32×32")
+            fns["torch_s"] = torch_epoch(torch, torch_build(torch), x, y)
+        wall, _ = interleaved(fns, args.epochs)
+        row = {"samples": len(x), "batch": BATCH,
+               **{key: statistics.median(t) for key, t in wall.items()}}
         line = f"{label} (batch {BATCH}): {row['nnprune_s']:.2f} s"
         if torch:
             row["ratio"] = row["nnprune_s"] / row["torch_s"]
             line += f", torch {row['torch_s']:.2f} s, ratio {row['ratio']:.2f}×"
         result[name] = row
         say(line + f"  (median of {args.epochs})")
-    if args.demo:
-        result["demo"] = wall_time([sys.executable, "-m", "nnprune", "demo"],
-                                   threads=getattr(args, "threads", None))
-        say(f"nnprune demo: {result['demo']['seconds']:.1f} s wall "
-            f"(exit status {result['demo']['exit_status']})")
-    if args.tests:
-        result["tests"] = wall_time([sys.executable, "-m", "pytest", "-q", "-x",
-                                     "-p", "no:cacheprovider"], cwd=args.project,
-                                    threads=getattr(args, "threads", None))
-        say(f"test suite in {args.project}: {result['tests']['seconds']:.1f} s wall "
-            f"(exit status {result['tests']['exit_status']})")
+    for key, wanted, what, command, cwd in (
+            ("demo", args.demo, "nnprune demo", ["nnprune", "demo"], None),
+            ("tests", args.tests, f"test suite in {args.project}",
+             ["pytest", "-q", "-x", "-p", "no:cacheprovider"], args.project)):
+        if wanted:  # a fresh process, whose OpenBLAS runs --threads threads too
+            result[key] = wall_time([sys.executable, "-m", *command], cwd, args.threads)
+            say(f"{what}: {result[key]['seconds']:.1f} s wall "
+                f"(exit status {result[key]['exit_status']})")
     return result

@@ -154,13 +154,12 @@ def add_data_options(p: argparse.ArgumentParser, default: str | None = "digits")
                                       "and std")
 
 
-def add_training_options(p: argparse.ArgumentParser, lr: float, epochs_flag: str = "--epochs",
-                         epochs: int = 10) -> None:
+def add_training_options(p: argparse.ArgumentParser) -> None:
     """--epochs, --lr, --weight-decay, --optimizer, --batch-size, --seed, --quiet."""
     g = p.add_argument_group("training")
-    g.add_argument(epochs_flag, type=positive_int, default=epochs, metavar="N",
+    g.add_argument("--epochs", type=positive_int, default=10, metavar="N",
                    help="epochs (default: %(default)s)")
-    g.add_argument("--lr", type=positive_float, default=lr,
+    g.add_argument("--lr", type=positive_float, default=0.02,
                    help="initial learning rate, moved by --lr-schedule (default: %(default)s)")
     g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
                    help="L2 weight decay while training (default: %(default)s)")

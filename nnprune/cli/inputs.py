@@ -74,12 +74,13 @@ def input_shape(model_name: str | None, given: Sequence[int] | None,
     raise ValueError("the input shape is unknown: pass --input-shape C H W")
 
 
-def build(name: str, data: Any, width: float, seed: int) -> Any:
-    """A fresh built-in model sized for ``data``'s images and classes."""
+def build(name: str, shape: Sequence[int], num_classes: int, width: float,
+          seed: int = 0) -> Any:
+    """A fresh built-in model for images of ``shape`` (C, H, W) and ``num_classes``."""
     from nnprune.models import build_model
 
-    c, h, w = data.input_shape
-    return build_model(name, in_channels=c, num_classes=data.num_classes, input_size=(h, w),
+    c, h, w = shape
+    return build_model(name, in_channels=c, num_classes=num_classes, input_size=(h, w),
                        width=width, seed=seed)
 
 
@@ -116,14 +117,10 @@ def load_model(path: str) -> tuple[Any, dict[str, Any]]:
 def fresh_model(metadata: dict[str, Any]) -> Any:
     """The saved model's architecture with the initial weights it was trained from (built
     again from its name, width and training seed), for the init and lottery schedules."""
-    from nnprune.models import build_model
-
     needed = ("model", "input_shape", "num_classes", "train")
     if any(key not in metadata for key in needed) or metadata["model"] not in MODELS:
         raise ValueError("the init and lottery schedules start from the initial weights, which "
                          "can be rebuilt only for a model saved by 'nnprune train'")
-    c, h, w = metadata["input_shape"]
-    return build_model(metadata["model"], in_channels=c, num_classes=metadata["num_classes"],
-                       input_size=(h, w), width=metadata.get("width", 1.0),
-                       seed=metadata["train"]["seed"])
+    return build(metadata["model"], metadata["input_shape"], metadata["num_classes"],
+                 metadata.get("width", 1.0), metadata["train"]["seed"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from nnprune.cli.arguments import UsageError, positive_float, positive_int
-from nnprune.cli.inputs import input_shape, load_model
+from nnprune.cli.inputs import build, input_shape, load_model
 from nnprune.cli.outputs import check_outputs
 from nnprune.models import MODELS
 
@@ -30,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nnprune.count import count
-    from nnprune.models import build_model
 
     if (args.file is None) == (args.model is None):
         raise UsageError("give either a model file or --model NAME (not both)")
@@ -41,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         title = f"{args.file}" + (f" ({metadata['model']})" if "model" in metadata else "")
     else:
         shape = input_shape(args.model, args.input_shape, {})
-        model = build_model(args.model, in_channels=shape[0], num_classes=args.num_classes,
-                            input_size=shape[1:], width=args.width)
+        model = build(args.model, shape, args.num_classes, args.width)
         title = f"{args.model} (width {args.width}, {args.num_classes} classes)"
     report = count(model, shape)
     print(title)

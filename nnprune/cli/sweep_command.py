@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_lr_schedule_option(g, "--finetune-lr-schedule", "fine-tuning")
     add_second_order_options(g)
     add_data_options(p, default=None)
-    add_training_options(p, lr=0.02)
+    add_training_options(p)
     p.set_defaults(handler=run)
 
 
@@ -126,7 +126,7 @@ def _trained(args: argparse.Namespace) -> tuple[Any, str, Any]:
         raise UsageError(f"argument --model: expected one of {', '.join(sorted(MODELS))} "
                          f"or a saved .npz file, got {args.model!r}")
     data = data_from(args, args.data or "digits", args.seed)
-    trained = build(args.model, data, args.width, args.seed)
+    trained = build(args.model, data.input_shape, data.num_classes, args.width, args.seed)
     fit_model(trained, data, train_spec(args, args.epochs, args.lr).replace(regularizer=None),
               desc=f"train {args.model}")
     return trained, args.model, data

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="channel/feature multiplier (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to save the model")
     add_data_options(p)
-    add_training_options(p, lr=0.02)
+    add_training_options(p)
     p.set_defaults(handler=run)
 
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs({}, {"--out": args.out})
     data = data_from(args, args.data, args.seed)
-    model = build(args.model, data, args.width, args.seed)
+    model = build(args.model, data.input_shape, data.num_classes, args.width, args.seed)
     history = fit_model(model, data, train_spec(args, args.epochs, args.lr),
                         desc=f"train {args.model}")
     test = train.evaluate(model, (data.x_test, data.y_test))
