@@ -20,14 +20,7 @@ import numpy as np
 
 from nnprune.autograd.function import Kernel
 from nnprune.autograd.tensor import Tensor, as_tensor
-from nnprune.functional.dense import linear_backward, linear_forward
-from nnprune.functional.loss import (cross_entropy_backward, cross_entropy_forward,
-                                     log_softmax_backward, log_softmax_forward,
-                                     mse_loss_backward, mse_loss_forward)
-from nnprune.functional.norm import (BatchNorm, check_dropout_args, dropout_backward,
-                                     dropout_forward)
-from nnprune.functional.pool import (avg_pool2d_backward, avg_pool2d_forward,
-                                     max_pool2d_backward, max_pool2d_forward)
+from nnprune.functional import dense, loss, norm, pool
 from nnprune.functional.validation import pair
 from nnprune.functional.conv_algorithms import Conv2d, conv_algorithm
 
@@ -44,7 +37,7 @@ def _with_bias(*inputs: TensorLike, bias: TensorLike | None) -> tuple:
 
 def linear(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None) -> Tensor:
     """x Wᵀ + b:  (..., in) × (out, in) + (out,) -> (..., out)."""
-    return Kernel(linear_forward, linear_backward)(*_with_bias(x, weight, bias=bias))
+    return Kernel(dense.linear_forward, dense.linear_backward)(*_with_bias(x, weight, bias=bias))
 
 
 def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None,
@@ -67,15 +60,15 @@ def max_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = Non
                padding: IntPair = 0) -> Tensor:
     """Max over windows:  (N, C, H, W) -> (N, C, OH, OW); the stride defaults to the kernel.
     The first maximum of a window (row-major) receives its gradient."""
-    return Kernel(max_pool2d_forward, max_pool2d_backward)(x, kernel_size=kernel_size,
-                                                           stride=stride, padding=padding)
+    return Kernel(pool.max_pool2d_forward, pool.max_pool2d_backward)(
+        x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def avg_pool2d(x: TensorLike, kernel_size: IntPair, stride: IntPair | None = None,
                padding: IntPair = 0) -> Tensor:
     """Mean over windows (zero padding counted):  (N, C, H, W) -> (N, C, OH, OW)."""
-    return Kernel(avg_pool2d_forward, avg_pool2d_backward)(x, kernel_size=kernel_size,
-                                                           stride=stride, padding=padding)
+    return Kernel(pool.avg_pool2d_forward, pool.avg_pool2d_backward)(
+        x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def batch_norm(x: TensorLike, running_mean: np.ndarray | None, running_var: np.ndarray | None,
@@ -91,20 +84,20 @@ def batch_norm(x: TensorLike, running_mean: np.ndarray | None, running_var: np.n
             raise TypeError(f"{name} must be an ndarray updated in place (or None), "
                             f"got {type(buf).__name__}")
     params = tuple(p for p in (weight, bias) if p is not None)
-    return BatchNorm.apply(x, *params, has_weight=weight is not None,
-                           has_bias=bias is not None, running_mean=running_mean,
-                           running_var=running_var, training=training, momentum=momentum,
-                           eps=eps)
+    return norm.BatchNorm.apply(x, *params, has_weight=weight is not None,
+                                has_bias=bias is not None, running_mean=running_mean,
+                                running_var=running_var, training=training,
+                                momentum=momentum, eps=eps)
 
 
 def dropout(x: TensorLike, p: float = 0.5, training: bool = True,
             rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero entries with probability p, scale the rest by 1 / (1 − p).
     The identity (x itself) in evaluation or for p = 0; rng is required otherwise."""
-    check_dropout_args(p, training, rng)
+    norm.check_dropout_args(p, training, rng)
     if not training or p == 0:
         return as_tensor(x)
-    return Kernel(dropout_forward, dropout_backward)(x, p=p, training=training, rng=rng)
+    return Kernel(norm.dropout_forward, norm.dropout_backward)(x, p=p, training=training, rng=rng)
 
 
 def relu(x: TensorLike) -> Tensor:
@@ -124,7 +117,7 @@ def sigmoid(x: TensorLike) -> Tensor:
 
 def log_softmax(x: TensorLike, axis: int = -1) -> Tensor:
     """x − log Σ exp(x) along ``axis``, computed with the max shift (stable)."""
-    return Kernel(log_softmax_forward, log_softmax_backward)(x, axis=axis)
+    return Kernel(loss.log_softmax_forward, loss.log_softmax_backward)(x, axis=axis)
 
 
 def cross_entropy(logits: TensorLike, target: np.ndarray, reduction: str = "mean") -> Tensor:
@@ -135,10 +128,11 @@ def cross_entropy(logits: TensorLike, target: np.ndarray, reduction: str = "mean
     if isinstance(target, Tensor):
         raise TypeError("target must be an integer ndarray of class indices, not a Tensor "
                         "(a Tensor holds floats)")
-    return Kernel(cross_entropy_forward, cross_entropy_backward)(
+    return Kernel(loss.cross_entropy_forward, loss.cross_entropy_backward)(
         logits, target=np.asarray(target), reduction=reduction)
 
 
 def mse_loss(input: TensorLike, target: TensorLike, reduction: str = "mean") -> Tensor:
     """(input − target)², reduced by "mean", "sum" or "none"; both of one shape."""
-    return Kernel(mse_loss_forward, mse_loss_backward)(input, target, reduction=reduction)
+    return Kernel(loss.mse_loss_forward, loss.mse_loss_backward)(input, target,
+                                                                 reduction=reduction)

@@ -1,6 +1,5 @@
 """Neural-network modules with PyTorch's names and shapes."""
-from nnprune.nn.parameter import Parameter
-from nnprune.nn.module import Module
+from nnprune.nn.module import Module, Parameter
 from nnprune.nn.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten,
                                Linear, MaxPool2d, ReLU, Tanh)
 from nnprune.nn.container import Residual, Sequential, from_config

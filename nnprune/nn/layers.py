@@ -16,16 +16,14 @@ from nnprune.functional.conv_algorithms import ALGORITHMS
 from nnprune.functional.validation import pair
 from nnprune.nn.init import (as_generator, check_init, fans, float_dtype, init_bias, init_weight,
                              resolve_bias_init)
-from nnprune.nn.module import Module
-from nnprune.nn.parameter import Parameter
+from nnprune.nn.module import Module, Parameter
 
 
 def _draw(layer: Module, shape: tuple[int, ...], bias: bool, init: str, bias_init: str | None,
           rng: int | np.random.Generator | None, dtype: Any) -> None:
     """Give ``layer`` its weight of ``shape``, then its bias (None when ``bias`` is False),
     drawn in that order from one generator, as PyTorch's ``reset_parameters`` does."""
-    layer.init = check_init(init)
-    layer.bias_init = resolve_bias_init(init, bias_init)
+    layer.init, layer.bias_init = check_init(init), resolve_bias_init(init, bias_init)
     dt, gen = float_dtype(dtype), as_generator(rng)
     layer.weight = Parameter(init_weight(shape, init, gen, dt))
     fan_in, _ = fans(shape)

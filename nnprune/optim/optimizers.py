@@ -13,7 +13,7 @@ import numpy as np
 
 from nnprune.autograd.tensor import Tensor
 from nnprune.checks import check_bool, check_number
-from nnprune.nn.parameter import Parameter
+from nnprune.nn.module import Parameter
 
 
 class Optimizer:
