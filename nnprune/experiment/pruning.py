@@ -15,7 +15,7 @@ import numpy as np
 from nnprune.experiment import workflows
 from nnprune.experiment.runs import accuracy
 from nnprune.experiment.second_order import SECOND_ORDER, SecondOrder
-from nnprune.experiment.slimming import slimming
+from nnprune.experiment.slimming import SLIMMING, slimming  # noqa: F401  (the CLI's)
 from nnprune.prune import mask_units, shrink
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.granularity import NM_TOLERANCE, Granularity, as_granularity
@@ -26,7 +26,6 @@ SCHEDULES = ("oneshot", "iterative", "gradual", "init", "lottery", "slimming")
 SHRINK_GRANULARITIES = ("filter", "neuron", "channel")
 SHRINK_SCHEDULES = ("oneshot", "iterative")
 UNIT_SCHEDULES = ("oneshot", "iterative", "slimming")  # the filter criteria and layer_norm
-SLIMMING = {"criterion": "bn_gamma", "scope": "global", "granularity": "filter"}
 
 
 class OptionError(ValueError):

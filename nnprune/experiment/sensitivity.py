@@ -23,11 +23,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from nnprune import train
+from nnprune.checks import check_known, check_sparsity
 from nnprune.experiment.report import write_json
 from nnprune.experiment.runs import clone_model
 from nnprune.prune.apply import exclude_io, prunable_parameters, prune_model
-from nnprune.prune.surgery import has_residual
-from nnprune.prune.masks import check_sparsity
+from nnprune.prune.surgery import has_residual, prunable_groups
 
 FORMAT = "nnprune.sensitivity"
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -36,8 +36,6 @@ RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 def sensitivity_layers(model: Any, granularity: str = "filter") -> list[str]:
     """The names the analysis prunes one at a time (see the module doc)."""
     if granularity in ("filter", "neuron") and has_residual(model):
-        from nnprune.prune.surgery import prunable_groups
-
         return [f"{g.name}.weight" for g in prunable_groups(model)]
     names = list(prunable_parameters(model))
     excluded = exclude_io(names, granularity)
@@ -62,11 +60,9 @@ def layer_sensitivity(model: Any, data: tuple[np.ndarray, np.ndarray], *,
     if not isinstance(ratios, Sequence) or isinstance(ratios, str) or not ratios:
         raise ValueError(f"ratios must be a non-empty list of fractions, got {ratios!r}")
     grid = sorted({0.0, *(check_sparsity(r, "ratios") for r in ratios)})
-    names = sensitivity_layers(model, granularity) if layers is None else list(layers)
     known = sensitivity_layers(model, granularity)
-    for name in names:
-        if name not in known:
-            raise ValueError(f"layers names {name!r}; the layers to analyse are {known}")
+    names = known if layers is None else list(layers)
+    check_known(names, known, "layers", "a layer to analyse", "the layers to analyse")
     dense = _accuracy(model, data)
     curves = {}
     for name in names:

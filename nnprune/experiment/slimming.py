@@ -16,6 +16,8 @@ from nnprune.prune.slimming import bn_gammas, bn_l1_regularizer, without_gamma
 from nnprune.prune.units import mask_units
 from nnprune.train import TrainSpec
 
+SLIMMING = {"criterion": "bn_gamma", "scope": "global", "granularity": "filter"}
+
 
 def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 1e-4,
              sparse_epochs: int = 5, min_keep: int = 1, exclude: Iterable[str] = (),
@@ -36,11 +38,9 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
     ``exclude``.
     """
     start = time.perf_counter()
-    for fixed in ("criterion", "scope", "granularity", "layer_norm"):
-        options.pop(fixed, None)
-    slim = dict(criterion="bn_gamma", scope="global", granularity="filter")
+    options.pop("layer_norm", None)  # fixed, as the criterion, scope and granularity are
     prune, train, exclude = specs(model, data, None, train, {
-        **options, **slim, "sparsity": sparsity, "exclude": exclude, "min_keep": min_keep},
+        **options, **SLIMMING, "sparsity": sparsity, "exclude": exclude, "min_keep": min_keep},
         "slimming")
     penalty = bn_l1_regularizer(strength)
     check_int(sparse_epochs, "sparse_epochs", 1)

@@ -3,6 +3,7 @@ the data, cutting a pass into batches, the forward pass with its shape checks, a
 every submodule's training mode back afterwards."""
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator
 
 import numpy as np
@@ -87,11 +88,12 @@ def forward(model: Module, xb: np.ndarray, yb: np.ndarray, dtype: np.dtype) -> T
     return logits
 
 
-def modes(model: Module) -> list[tuple[Module, bool]]:
-    """Every submodule's training flag, to put back afterwards."""
-    return [(m, m.training) for m in model.modules()]
-
-
-def restore_modes(saved: list[tuple[Module, bool]]) -> None:
-    for m, training in saved:
-        object.__setattr__(m, "training", training)
+@contextlib.contextmanager
+def kept_modes(model: Module) -> Iterator[None]:
+    """Run the block, then put every submodule's training flag back as it was."""
+    saved = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, training in saved:
+            object.__setattr__(m, "training", training)

@@ -19,7 +19,7 @@ from nnprune.divergence import DivergenceMonitor, check_finite_samples
 from nnprune.nn import Module
 from nnprune.optim import Optimizer
 from nnprune.train.batches import (batches, check_model, check_pair, check_positive, forward,
-                                   model_dtype, modes, restore_modes)
+                                   kept_modes, model_dtype)
 from nnprune.train.measure import evaluate
 
 
@@ -89,8 +89,8 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
     epochs, batch_size = _check_fit(model, train, optimizer, epochs, batch_size, val,
                                     scheduler, regularizer, step_callback)
     loop = _Loop(model, optimizer, regularizer, step_callback)
-    rng, history, saved = np.random.default_rng(seed), History(), modes(model)
-    try:
+    rng, history = np.random.default_rng(seed), History()
+    with kept_modes(model):
         for epoch in range(1, epochs + 1):
             model.train()
             start, lr = time.perf_counter(), float(optimizer.lr)
@@ -110,8 +110,6 @@ def fit(model: Module, train: Any, optimizer: Optimizer, epochs: int, *, batch_s
                             f"val acc {entry['val_accuracy']:.4f}")
                 tqdm.write(f"{desc} epoch {epoch}/{epochs}: loss {entry['loss']:.4f}, "
                            f"acc {entry['accuracy']:.4f}{val_text} ({entry['seconds']:.1f}s)")
-    finally:
-        restore_modes(saved)
     return history
 
 

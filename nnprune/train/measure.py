@@ -11,8 +11,8 @@ from nnprune import functional as F
 from nnprune.autograd import Tensor, no_grad
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module
-from nnprune.train.batches import (batches, check_model, check_positive, forward, model_dtype,
-                                   modes, restore_modes)
+from nnprune.train.batches import (batches, check_model, check_positive, forward, kept_modes,
+                                   model_dtype)
 
 
 def evaluate(model: Module, data: Any, batch_size: int = 256) -> dict[str, float]:
@@ -24,18 +24,14 @@ def evaluate(model: Module, data: Any, batch_size: int = 256) -> dict[str, float
     check_model(model)
     batch_size = check_positive("batch_size", batch_size)
     one_pass, _ = batches(data, "data", batch_size, rng=None)
-    dtype, saved = model_dtype(model), modes(model)
-    loss_sum, correct, seen = 0.0, 0, 0
-    try:
+    dtype, loss_sum, correct, seen = model_dtype(model), 0.0, 0, 0
+    with kept_modes(model), no_grad():
         model.eval()
-        with no_grad():
-            for xb, yb in one_pass:
-                logits = forward(model, xb, yb, dtype)
-                loss_sum += F.cross_entropy(logits, np.asarray(yb), reduction="sum").item()
-                correct += int(np.sum(logits.data.argmax(axis=1) == np.asarray(yb)))
-                seen += len(yb)
-    finally:
-        restore_modes(saved)
+        for xb, yb in one_pass:
+            logits = forward(model, xb, yb, dtype)
+            loss_sum += F.cross_entropy(logits, np.asarray(yb), reduction="sum").item()
+            correct += int(np.sum(logits.data.argmax(axis=1) == np.asarray(yb)))
+            seen += len(yb)
     return {"loss": loss_sum / seen, "accuracy": correct / seen}
 
 
@@ -49,15 +45,11 @@ def predict(model: Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         raise ValueError(f"x must be a non-empty (N, ...) array, got shape {x.shape}")
     if x.dtype.kind not in "fiub":
         raise TypeError(f"x must be numeric, got dtype {x.dtype}")
-    dtype, saved = model_dtype(model), modes(model)
-    outputs = []
-    try:
+    dtype, outputs = model_dtype(model), []
+    with kept_modes(model), no_grad():
         model.eval()
-        with no_grad():
-            for s in range(0, len(x), batch_size):
-                outputs.append(model(Tensor(x[s:s + batch_size], dtype=dtype)).data)
-    finally:
-        restore_modes(saved)
+        for s in range(0, len(x), batch_size):
+            outputs.append(model(Tensor(x[s:s + batch_size], dtype=dtype)).data)
     return np.concatenate(outputs)
 
 
@@ -83,30 +75,30 @@ def gradients(model: Module, data: Any, batch_size: int = 64, num_batches: int |
     saved_buffers = {name: b.copy() for name, b in model.named_buffers()}
     saved_rngs = [(m, m.rng.bit_generator.state) for m in model.modules()
                   if isinstance(getattr(m, "rng", None), np.random.Generator)]
-    dtype, saved = model_dtype(model), modes(model)
+    dtype = model_dtype(model)
     total = {name: np.zeros_like(p.data) for name, p in params.items()}
     one_pass, _ = batches(data, "data", batch_size, np.random.default_rng(seed))
     seen = 0
-    try:
+    with kept_modes(model):
         model.train()
-        for b, (xb, yb) in enumerate(one_pass):
-            if num_batches is not None and b == num_batches:
-                break
-            for p in params.values():
-                p.grad = None
-            loss = F.cross_entropy(forward(model, xb, yb, dtype), np.asarray(yb))
-            loss.backward()
-            n = len(yb)
+        try:
+            for b, (xb, yb) in enumerate(one_pass):
+                if num_batches is not None and b == num_batches:
+                    break
+                for p in params.values():
+                    p.grad = None
+                loss = F.cross_entropy(forward(model, xb, yb, dtype), np.asarray(yb))
+                loss.backward()
+                n = len(yb)
+                for name, p in params.items():
+                    if p.grad is not None:
+                        total[name] += n * p.grad
+                seen += n
+        finally:
             for name, p in params.items():
-                if p.grad is not None:
-                    total[name] += n * p.grad
-            seen += n
-    finally:
-        for name, p in params.items():
-            p.grad = saved_grads[name]
-        for name, b in model.named_buffers():  # batch norm updates its statistics in place
-            b[...] = saved_buffers[name]
-        for m, state in saved_rngs:
-            m.rng.bit_generator.state = state
-        restore_modes(saved)
+                p.grad = saved_grads[name]
+            for name, b in model.named_buffers():  # batch norm updates its statistics in place
+                b[...] = saved_buffers[name]
+            for m, state in saved_rngs:
+                m.rng.bit_generator.state = state
     return {name: g / seen for name, g in total.items()}
