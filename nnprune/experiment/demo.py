@@ -18,14 +18,13 @@ from typing import Any
 from nnprune import data as datasets
 from nnprune import models, train
 from nnprune.checks import check_bool, check_int
-from nnprune.experiment.demo_checks import (MLP, TARGET_SPARSITY, check_lines,  # noqa: F401
-                                            checks_markdown, demo_checks)
+from nnprune.experiment.demo_checks import (MLP, check_lines, checks_markdown,  # noqa: F401
+                                            demo_checks)
 from nnprune.experiment.demo_criteria import (CRITERIA, criteria_figures, criteria_lines,
                                               criteria_markdown, criteria_runs)
 from nnprune.experiment.demo_structured import (structured_console, structured_markdown,
                                                 structured_runs)
 from nnprune.experiment.demo_tables import console_table, times_console, times_markdown
-from nnprune.experiment.results import write_results
 from nnprune.experiment.sweep import fit_model, representative, sweep, write_outputs
 from nnprune.nn import Module
 from nnprune.train import TrainSpec
@@ -190,11 +189,10 @@ def _write(out_dir: str | os.PathLike, result: Mapping[str, Any], trained: dict[
                                      structured_markdown(result["structured"])),
                                     ("Filter criteria compared",
                                      criteria_markdown(result["criteria"]) + "\n\n"
-                                     + figures)])
-    # write_outputs writes the sweep's records; the structured runs join them in the same file
-    write_results(paths["results"], records, meta,
-                  extra={"structured": result["structured"], "criteria": result["criteria"],
-                         "sensitivity": [result["sensitivity"]]})
+                                     + figures)],
+                          extra={"structured": result["structured"],
+                                 "criteria": result["criteria"],
+                                 "sensitivity": [result["sensitivity"]]})
     for _, path in plots:
         paths[f"figures/{path.name}"] = path
     return paths

@@ -97,8 +97,11 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
                   trained: Mapping[str, Module] | None = None,
                   pruned: Mapping[str, Module] | None = None, title: str = "Pruning sweep",
                   intro: str = "", meta: Mapping[str, Any] | None = None,
-                  sections: Sequence[tuple[str, str]] = (), at: float = 0.9) -> dict[str, Path]:
-    """Write ``results.json``, the figures (``figures/*.png``) and ``report.md`` to ``out_dir``.
+                  sections: Sequence[tuple[str, str]] = (), at: float = 0.9,
+                  extra: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+                  ) -> dict[str, Path]:
+    """Write ``results.json`` (with ``extra`` beside the records, see ``write_results``), the
+    figures (``figures/*.png``) and ``report.md`` to ``out_dir``.
 
     Figures per model: accuracy against sparsity (one chart per scope); the per-layer
     sparsity of the criterion shown at the sparsity nearest ``at``, global against
@@ -113,7 +116,7 @@ def write_outputs(out_dir: str | os.PathLike, records: Sequence[Mapping[str, Any
     earlier = _earlier_figures(out)  # read before results.json is replaced
     trained, pruned = dict(trained or {}), dict(pruned or {})
     paths: dict[str, Path] = {"results": report.write_results(out / "results.json", records,
-                                                              meta)}
+                                                              meta, extra)}
     figures: list[tuple[str, Path]] = []
     for model_name in dict.fromkeys(r["model"] for r in records):
         figures += _model_figures(out, model_name, [r for r in records

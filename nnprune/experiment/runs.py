@@ -78,17 +78,12 @@ def train_spec(train: TrainSpec | None, options: dict[str, Any], where: str,
 def fit_model(model: Module, data: Any, spec: TrainSpec | None = None, *, desc: str = "train",
               step_callback: Callable[[int], None] | None = None,
               **options: Any) -> train.History:
-    """Train (or fine-tune) ``model`` on the training split of ``data`` as ``spec`` says
-    (or the keyword form ``options`` of ``TrainSpec``: epochs, lr, optimizer, batch_size, seed,
-    weight_decay, lr_schedule, regularizer, quiet; ``cosine``).
+    """Train (or fine-tune) ``model`` on the training split of ``data`` as ``spec`` (a
+    ``TrainSpec``, or its keywords: see ``train_spec``) says, its masks in force throughout.
 
-    The learning rate starts at ``lr`` and moves by ``lr_schedule`` ("constant", "step:S:G"
-    or "cosine", see ``optim.LRSchedule``): lr_e = ½·lr·(1 + cos(π e / epochs)) decays
-    towards 0 at the end, so the last epochs settle (Loshchilov & Hutter 2017).
-    ``weight_decay`` λ is PyTorch's coupled form on every parameter, g ← g + λ·w before the
-    momentum update. Masks attached to the model stay in force throughout.
-    ``regularizer(model)`` is added to each batch's loss (e.g. ``prune.finetune``'s L1/L2
-    penalty on the remaining weights); ``step_callback(step)`` runs after every step.
+    The learning rate starts at ``lr`` and moves by ``lr_schedule``; the default cosine,
+    lr_e = ½·lr·(1 + cos(π e / epochs)), decays towards 0 at the end, so the last epochs
+    settle (Loshchilov & Hutter 2017). ``step_callback(step)`` runs after every step.
     """
     spec = train_spec(spec, options, "fit_model")
     opt = spec.optimizer_for(model.parameters())

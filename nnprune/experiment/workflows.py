@@ -54,17 +54,14 @@ def oneshot(model: Any, data: Any, prune: PruneSpec | None = None,
     """Prune ``model`` once to ``prune.sparsity`` (default 0.9), then fine-tune
     ``train.epochs`` epochs (0: not).
 
-    The gradient criteria use dL/dw averaged over the whole training split, or ``grads`` when
-    given (a sweep computes them once for all its runs); ``accuracy_dense``, when given, is
-    taken as the accuracy before pruning instead of measuring it again. With ``rescale`` every
-    dropout rate becomes D_r = D_o·√(C_r/C_o) (Han et al. 2015); ``cosine=False`` keeps the
-    fine-tuning rate constant. ``after_prune(model)`` runs right after pruning, before the
-    accuracy is measured and fine-tuning starts (e.g. ``prune.mask_units``); what it returns is
-    recorded as ``after_prune``. ``layer_norm``: see ``prune_model`` (recorded when not "none").
-    ``obd`` and ``obs`` take their settings from ``second_order`` (a
-    ``second_order.SecondOrder``; default settings when None), their Hessian diagonal or
-    calibration samples from the training split (or, from a sweep that computed them once,
-    ``pruning_inputs``); the record gives the seconds pruning took as ``prune_seconds``.
+    The gradient criteria use dL/dw on the whole training split, or ``grads`` (a sweep
+    computes them once for all its runs); ``accuracy_dense``, when given, is taken as the
+    accuracy before pruning. With ``rescale`` every dropout rate becomes D_r = D_o·√(C_r/C_o)
+    (Han et al. 2015). ``after_prune(model)`` runs right after pruning, before the accuracy is
+    measured and fine-tuning starts (e.g. ``prune.mask_units``); what it returns is recorded
+    as ``after_prune``. ``obd`` and ``obs`` take their settings from ``second_order`` (default
+    ones when None), their Hessian diagonal or calibration samples from the training split
+    or ``pruning_inputs``; the record gives the seconds pruning took as ``prune_seconds``.
     """
     start = time.perf_counter()
     prune, train, exclude = specs(model, data, prune, train, options, "oneshot",
