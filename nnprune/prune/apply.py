@@ -191,7 +191,13 @@ def prune_model(model: PrunableModel, criterion: str | PruneSpec = "magnitude",
     for name in targets:  # every criterion, obs included: NaN is a broken model
         check_finite(params[name].data, f"weight {name!r}")
     if spec.criterion == "obs":
-        return _obs(model, calibration, spec, targets)
+        from nnprune.prune.layerwise import prune_obs
+
+        if not (isinstance(calibration, tuple) and len(calibration) == 2):
+            raise ValueError("criterion 'obs' needs calibration=(x, y): a few batches of "
+                             "training inputs and their labels, run through the model layer "
+                             "by layer")
+        return prune_obs(model, spec, *calibration, targets)
     masks, report = _masks(model, params, spec, targets, grads, data, hessian_diag)
     attach_masks(model, masks)
     return report
@@ -235,13 +241,3 @@ def _only(targets, masks, report):
     """The masks of the weights pruned (the others keep theirs), and the report."""
     return {name: masks[name] for name in targets}, report
 
-
-def _obs(model, calibration, spec, targets):
-    """``prune_model``'s criterion "obs": calibration checked, then layer-wise OBS."""
-    from nnprune.prune.layerwise import prune_obs
-
-    if not (isinstance(calibration, tuple) and len(calibration) == 2):
-        raise ValueError("criterion 'obs' needs calibration=(x, y): a few batches of training "
-                         "inputs and their labels, run through the model layer by layer")
-    x, y = calibration
-    return prune_obs(model, spec, x, y, targets)

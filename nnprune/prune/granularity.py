@@ -132,20 +132,14 @@ class Granularity(str):
         """The names of ``shapes`` ({weight name: shape}) this granularity cannot group, which
         a workflow leaves dense; a ValueError naming what it needs when it fits none."""
         unfit = [name for name, shape in shapes.items() if not self.fits(shape)]
-        if shapes and len(unfit) == len(shapes):
-            raise ValueError(f"granularity {str(self)!r} needs {self.requirement}; none of the "
+        if shapes and len(unfit) == len(shapes):  # "weight" fits every shape
+            need = ("conv weights (O, I, kh, kw)" if self.kind == "kernel" else
+                    f"weights whose input size I is a multiple of {self.m}" if self.is_nm else
+                    "weights with >= 2 dims")
+            raise ValueError(f"granularity {str(self)!r} needs {need}; none of the "
                              f"weights {', '.join(f'{n} {tuple(s)}' for n, s in shapes.items())} "
                              f"has that shape: use granularity 'weight'")
         return unfit
-
-    @property
-    def requirement(self) -> str:
-        """What a weight needs for this granularity, in words (for "none fits" errors)."""
-        if self.kind == "kernel":
-            return "conv weights (O, I, kh, kw)"
-        if self.is_nm:
-            return f"weights whose input size I is a multiple of {self.m}"
-        return "weights with >= 2 dims" if self.kind != "weight" else "any weight"
 
     def axes(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The axes one group spans, reduced to score it: () for "weight"; (2, 3) for

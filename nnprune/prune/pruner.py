@@ -25,7 +25,7 @@ from nnprune.prune.spec import PruneSpec
 
 
 class Pruner:
-    """Prunes ``model`` with a fixed criterion, scope, granularity and exclusions.
+    """Prunes ``model`` with a fixed criterion, scope, granularity and exclusions (``spec``).
 
     ``grads_fn()`` returns {name: dL/dw} for the gradient criteria (e.g. a closure over
     ``nnprune.train.gradients``), called at each pruning; ``prune_to`` also accepts ``grads``
@@ -54,20 +54,18 @@ class Pruner:
         self.spec = PruneSpec(criterion, g.fixed_sparsity or 0.0, scope, g, exclude, min_keep,
                               seed=seed)
         prunable_parameters(model, self.spec.exclude)  # checks the model and the names now
-        self.model, self.criterion, self.scope = model, criterion, scope
-        self.granularity, self.exclude, self.schedule = g, self.spec.exclude, schedule
-        self.min_keep, self.seed, self.grads_fn = min_keep, seed, grads_fn
+        self.model, self.schedule, self.grads_fn = model, schedule, grads_fn
         self.history: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
-        return (f"Pruner(criterion={self.criterion!r}, scope={self.scope!r}, "
-                f"granularity={self.granularity!r}, exclude={list(self.exclude)}, "
-                f"schedule={self.schedule})")
+        s = self.spec
+        return (f"Pruner(criterion={s.criterion!r}, scope={s.scope!r}, granularity="
+                f"{s.granularity!r}, exclude={list(s.exclude)}, schedule={self.schedule})")
 
     def prune_to(self, sparsity: float | None,
                  grads: Mapping[str, np.ndarray] | None = None) -> PruneReport:
         """Prune the model to ``sparsity`` (see ``prune_model``); returns what was reached."""
-        if grads is None and self.criterion in NEEDS_GRADS and self.grads_fn is not None:
+        if grads is None and self.spec.criterion in NEEDS_GRADS and self.grads_fn is not None:
             grads = self.grads_fn()
         report = prune_model(self.model, self.spec.replace(sparsity=sparsity), grads=grads)
         self.history.append({"step": None, "target": sparsity, "sparsity": report.sparsity})

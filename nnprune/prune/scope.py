@@ -68,7 +68,6 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
       reported as excluded. An unknown name in the dict is an error.
     - ``granularity``, ``reduce``: see ``groups.granularity_mask`` (group sparsity counts
       groups; an "N:M" granularity fixes the sparsity at 1 − N/M: pass None or that value).
-    - ``rounding``: "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
     g = as_granularity(granularity)
@@ -127,8 +126,6 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
     ``granularity`` (see ``groups.py``): with groups, N counts groups, the ranking is over group
     scores (``reduce`` = "l1" or "l2") and ``min_keep`` counts groups. With "N:M" every group
     of M is its own ranking, so global and layer-wise coincide (``min_keep`` is not used).
-
-    ``rounding``: "half_up" (k = ⌊s·N + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
     min_keep = check_int(min_keep, "min_keep (entries kept per layer)", 0)

@@ -60,10 +60,8 @@ class ObsSettings:
     def __post_init__(self) -> None:
         check_choice(self.method, "method", METHODS)
         check_number(self.damping, "damping")
-        for name in ("calibration_batches", "blocksize"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(self.calibration_batches, "calibration_batches", 1)
+        check_int(self.blocksize, "blocksize", 1)
 
 
 @dataclass(frozen=True)
