@@ -46,18 +46,14 @@ def solution_spans(lines: list[str]) -> list[tuple[int, int, int]]:
             continue
         marker, indent = i, _indent(lines[i])
         i += 1
-        end_line = None
-        while i < len(lines):
+        while i < len(lines) and lines[i].strip() != END_MARKER:
             stripped = lines[i].strip()
-            if stripped == END_MARKER:
-                end_line = i
-                break
             if stripped.startswith("# %%") or (stripped and _indent(lines[i]) < indent):
                 break
             i += 1
-        if end_line is not None:
-            spans.append((marker, end_line, end_line + 1))
-            i = end_line + 1
+        if i < len(lines) and lines[i].strip() == END_MARKER:
+            spans.append((marker, i, i + 1))
+            i += 1
             continue
         stop = i
         while stop > marker + 1 and not lines[stop - 1].strip():
@@ -73,7 +69,8 @@ def make_exercise(source: str, filename: str = "<solution>") -> str:
     lines = source.splitlines(keepends=True)
     spans = solution_spans(lines)
     if not spans:
-        raise ValueError(f"{filename}: no '{MARKER}' marker found; nothing to turn into an exercise")
+        raise ValueError(f"{filename}: no '{MARKER}' marker found; nothing to turn into an "
+                         "exercise")
     for marker, _, keep_from in reversed(spans):
         pad = " " * _indent(lines[marker])
         lines[marker:keep_from] = [pad + PLACEHOLDER + "\n", pad + STUB + "\n"]
@@ -81,8 +78,8 @@ def make_exercise(source: str, filename: str = "<solution>") -> str:
     try:
         compile(exercise, filename, "exec")
     except SyntaxError as err:
-        raise ValueError(f"{filename}: the exercise would not compile ({err.msg}, line {err.lineno}); "
-                         "a '# solution' block must hold whole statements") from None
+        raise ValueError(f"{filename}: the exercise would not compile ({err.msg}, line "
+                         f"{err.lineno}); a '# solution' block must hold whole statements") from None
     return exercise
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 
 from nnprune import models, nn
 from nnprune.count import count
-from nnprune.count.alive import alive_after, input_alive
+from nnprune.count.rules import alive_after, input_alive
 from nnprune.prune import prune_model
 from nnprune.prune.surgery import shrink
 from nnprune.prune.units import mask_units

@@ -1,6 +1,6 @@
 """``count`` and ``count_arrays``: the costs of a model per image, layer by layer, without a
-forward pass (each layer's rule in ``rules.py``, its alive channels in ``alive.py``), and of
-named arrays alone. The conventions are those of the package docstring (``nnprune.count``).
+forward pass (each layer's rule and alive channels in ``rules.py``), and of named arrays
+alone. The conventions are those of the package docstring (``nnprune.count``).
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
-from nnprune.count.alive import alive_after, input_alive, live_weight
+from nnprune.checks import check_mapping
 from nnprune.count.report import ArrayCostReport, CostReport, LayerCost, TensorCost
-from nnprune.count.rules import Shape, rule_for
+from nnprune.count.rules import Shape, alive_after, input_alive, live_weight, rule_for
 from nnprune.foreign import reject_foreign
 from nnprune.ratios import ratio
 
@@ -123,8 +123,7 @@ def count_arrays(weights: Mapping[str, Any]) -> ArrayCostReport:
     >>> report.params, report.nonzero_params, report.compression_ratio
     (4, 2, 2.0)
     """
-    if not isinstance(weights, Mapping):
-        raise TypeError(f"weights must be a mapping of name -> array, got {type(weights).__name__}")
+    check_mapping(weights, "weights", "of name -> array")
     if not weights:
         raise ValueError("weights must hold at least one array, got an empty mapping")
     rows = []

@@ -1,13 +1,11 @@
 """Whole units: which filters or neurons go, and masking them so they output exactly 0.
 
-Filter (neuron) pruning masks a producer's weight ``w[f]`` only. The unit still emits a
-constant: its bias b_f, through a BatchNorm y = γ (x − μ)/√(σ² + eps) + β and the
-activations, which surgery would have to fold into the consumer's bias (``fold``; no bias can
-stand for it before a padded convolution). ``mask_units`` silences every **dead** unit f
-whole instead: its weight row ``w[f]`` and bias ``b_f``, and γ_f, β_f of each affine
-BatchNorm on the way (a BatchNorm1d after a Flatten: the H'·W' features of channel f); a
-BatchNorm without γ, β gets running mean μ_f = 0. Then channel f is exactly 0 where the
-consumer reads it, in evaluation and in training:
+A unit whose weight row ``w[f]`` is masked still emits a constant (its bias b_f, through a
+BatchNorm y = γ (x − μ)/√(σ² + eps) + β), which surgery would have to fold into the
+consumer's bias (``fold``). ``mask_units`` silences every **dead** unit f whole instead:
+``w[f]``, ``b_f`` and γ_f, β_f of each affine BatchNorm on the way (after a Flatten: the
+H'·W' features of channel f), or μ_f = 0 for a BatchNorm without γ, β. Then channel f is
+exactly 0 where the consumer reads it, in evaluation and in training:
 
 - affine BatchNorm: y_f = 0 · x̂_f + 0 = 0 whatever the statistics;
 - BatchNorm without γ, β: x_f = 0, so y_f = (0 − μ_f)/√(σ²_f + eps) = 0 with μ_f = 0;
@@ -16,9 +14,8 @@ consumer reads it, in evaluation and in training:
 - ReLU(0) = tanh(0) = 0; dropout and pooling (zero-padded or not) keep zeros zero.
 
 So ``shrink`` drops terms that are exactly zero: its model equals the masked one up to
-summation-order rounding, padded convolutions included. The masks stay in force while
-fine-tuning (the optimizers re-apply them), so momentum and weight decay cannot revive a
-unit. The output layer (the last Conv2d or Linear) is left alone: its units are the outputs.
+summation-order rounding, padded convolutions included. The optimizers re-apply the masks,
+so fine-tuning cannot revive a unit. The output layer's units, the outputs, are left alone.
 
 >>> import numpy as np
 >>> from nnprune import nn
@@ -127,10 +124,6 @@ def _off(shape: tuple[int, ...], idx: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
 def _silence(model: Any, producers: Sequence[str], norms: Sequence[tuple[str, int]],
              drop: np.ndarray) -> dict[str, np.ndarray]:
     """Masks zero on units ``drop`` of the ``producers`` (weight rows, bias entries) and on
@@ -155,14 +148,12 @@ def _silence(model: Any, producers: Sequence[str], norms: Sequence[tuple[str, in
 def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     """Mask every dead unit whole: weight row, bias, BatchNorm γ and β (see the module doc).
 
-    Returns {producer layer name: (d,) dead indices}. A unit dies with the units that read
-    it: once a consumer's dead rows are masked it may read nothing from a producer's channel,
-    which is then dead too, so ``dead_units`` is repeated on the masks until nothing changes;
-    afterwards ``dead_units(model)`` is the returned dict. The new masks are composed with the
-    attached ones (``attach_masks``), so nothing is revived. Running means are buffers, not
-    masked parameters: after ``lottery.rewind`` or ``load_state_dict`` call it again. Calling
-    it again changes nothing. A model with Residual blocks is handled by channel group
-    (``mask_group_units``: the returned dict is keyed by group name).
+    Returns {producer layer name: (d,) dead indices}. Once a consumer's dead rows are masked
+    it may read nothing from a producer's channel, which is then dead too, so ``dead_units``
+    is repeated until nothing changes. The new masks are composed with the attached ones.
+    Running means are buffers, not masks: after ``lottery.rewind`` or ``load_state_dict``
+    call it again (calling it again changes nothing). A model with Residual blocks is
+    handled by channel group (``mask_group_units``, keyed by group name).
     """
     if has_residual(model):
         return mask_group_units(model)
@@ -171,8 +162,8 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     masks, dead = model_masks(model), {}
     while True:  # each round can only add dead units: it ends within one round per layer
         found = dead_units(model, masks)
-        if _same(found, dead):
-            break
+        if sum(map(len, found.values())) == sum(map(len, dead.values())):
+            break  # none added
         dead = found
         for layer, drop in dead.items():
             name = f"{layer}.weight"
