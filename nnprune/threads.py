@@ -12,18 +12,25 @@ The thread count is set with threadpoolctl (only for the BLAS NumPy uses, only i
 ``with`` block). A count the user chose wins: with ``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set, or inside ``fixed_blas_threads``, nothing is
 changed.
+
+Some kernels split the other way: ``map_chunks`` runs whole chunks of a batch side by side on
+as many Python threads as BLAS has, each GEMM on one BLAS thread. Winograd's α² products on
+a chunk of images are too small for OpenBLAS to share out, but NumPy releases the GIL in
+matmul and in array copies, so chunks run in parallel.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import threading
-from typing import Any, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 SMALL_LAYER_MACS = 2**26  # multiply-accumulates of one layer for one batch (~67 million)
 USER_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 _state = threading.local()
+T, R = TypeVar("T"), TypeVar("R")
 
 
 def largest_layer_macs(model: Any, input_shape: tuple[int, ...], batch_size: int) -> int | None:
@@ -85,3 +92,74 @@ def blas_thread_counts() -> list[int]:
     from threadpoolctl import threadpool_info
 
     return [int(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"]
+
+
+def map_chunks(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+    """[fn(c) for c in chunks], the chunks on as many threads as NumPy's BLAS has (each GEMM
+    then on one BLAS thread). ``fn`` must write only its own chunk's part of shared arrays.
+
+    Serial when BLAS has one thread, for a single chunk, inside another ``map_chunks`` and
+    while another thread runs one (the BLAS thread count is process-wide).
+    """
+    blas = _blas_controller()
+    workers = min(len(chunks), blas.threads() if blas else 1)
+    if workers < 2 or getattr(_state, "in_chunks", False) or not _chunks_lock.acquire(False):
+        return [fn(c) for c in chunks]
+    try:
+        with blas.limited(1):
+            pool = _pool(workers)
+            return list(pool.map(lambda c: _in_chunk(fn, c), chunks))
+    finally:
+        _chunks_lock.release()
+
+
+class _Blas:
+    """The thread counts of the BLAS libraries threadpoolctl finds, read and set directly
+    (a few microseconds, where a ``threadpool_limits`` block scans the loaded libraries)."""
+
+    def __init__(self, libs: list[Any]) -> None:
+        self.libs = libs
+
+    def threads(self) -> int:
+        return min(lib.get_num_threads() or 1 for lib in self.libs)
+
+    @contextlib.contextmanager
+    def limited(self, threads: int) -> Iterator[None]:
+        before = [lib.get_num_threads() for lib in self.libs]
+        for lib in self.libs:
+            lib.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            for lib, count in zip(self.libs, before):
+                lib.set_num_threads(count)
+
+
+_chunks_lock = threading.Lock()
+_found: dict[str, Any] = {}
+
+
+def _blas_controller() -> _Blas | None:
+    """NumPy's BLAS libraries, found once (None if threadpoolctl finds none)."""
+    if "blas" not in _found:
+        from threadpoolctl import ThreadpoolController
+
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        _found["blas"] = _Blas(libs) if libs else None
+    return _found["blas"]
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads, kept (their scratch arrays stay warm between calls)."""
+    size, pool = _found.get("pool", (0, None))
+    if size != workers:
+        if pool is not None:
+            pool.shutdown(wait=False)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="nnprune-chunks")
+        _found["pool"] = (workers, pool)
+    return pool
+
+
+def _in_chunk(fn: Callable[[T], R], chunk: T) -> R:
+    _state.in_chunks = True
+    return fn(chunk)

@@ -35,7 +35,8 @@ accuracy than F(2×2, 3×3), whose entries are 0, ±1/2 and ±1 (``nnprune bench
 both errors against float64).
 
 The matrices and the three steps are in ``winograd_transforms.py``; this module runs them
-chunk by chunk of images, forward and backward.
+chunk by chunk of images, forward and backward, the chunks side by side on BLAS's threads
+(``threads.map_chunks``).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.functional.conv_plain import check_conv_inputs
+from nnprune.threads import map_chunks
 from nnprune.functional.validation import Pair, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
@@ -93,12 +95,14 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
     grid = tile_grid(x.shape, padding, m)
     u = filter_transform(w.astype(dtype, copy=False), m)
     out = np.empty((x.shape[0], w.shape[0], *grid.out_hw), dtype)
-    vs = []
-    for s in _chunks(grid, w.shape[0]):
+
+    def correlate_chunk(s: slice) -> np.ndarray:
         chunk = tile_grid(x[s].shape, padding, m)
-        vs.append(input_transform(x[s], chunk, keep))
-        multiply_and_gather(u, vs[-1], b, chunk, out[s])
-    return out, vs, grid
+        v = input_transform(x[s], chunk, keep)
+        multiply_and_gather(u, v, b, chunk, out[s])
+        return v
+
+    return out, map_chunks(correlate_chunk, _chunks(grid, w.shape[0])), grid
 
 
 def _chunks(t: Tiling, f: int) -> list[slice]:
@@ -126,15 +130,18 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
     dtype = v[0].dtype
     dout = dout.astype(dtype, copy=False)
     kg, ka, m = *matrices(t.m, dtype.str)[4:], t.m
-    du = np.zeros((t.alpha ** 2, f, c), dtype)  # dU as (α², F, C)
-    for s, v_chunk in zip(_chunks(t, f), v):
+
+    def du_of_chunk(s_v: tuple[slice, np.ndarray]) -> np.ndarray:
+        s, v_chunk = s_v
         chunk = tile_grid(dout[s].shape[:2] + (h, wd), t.padding, m)
         # dY (b, th, tw, F, m, m): each output tile's m×m gradients, zeros past the edge
         dy = output_tiles(dout[s], chunk)
         dm = np.matmul(ka.T, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², T·F)
                        out=scratch("dm", (t.alpha ** 2, chunk.count * f), dtype))
         # dUᵀ: (α², F, T) @ (α², T, C), dM transposed (OpenBLAS runs this form fastest here)
-        du += np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
+        return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
+
+    du = sum(map_chunks(du_of_chunk, list(zip(_chunks(t, f), v))))  # dU as (α², F, C)
     dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     dx = None

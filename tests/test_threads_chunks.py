@@ -1,0 +1,70 @@
+"""threads.map_chunks runs a batch's chunks side by side, one BLAS thread each, and gives
+the results the serial loop gives: in order, exceptions raised, the BLAS thread count
+restored; Winograd computed that way equals Winograd computed chunk after chunk."""
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from nnprune import threads
+from nnprune.functional import winograd
+
+pytestmark = pytest.mark.kernels
+
+
+def test_chunks_run_on_two_threads_in_order_and_blas_gets_its_threads_back():
+    seen = []
+
+    def square(c):
+        seen.append(threading.get_ident())
+        threading.Event().wait(0.01)  # long enough for the second worker to take a chunk
+        return c * c
+
+    with threadpool_limits(2, user_api="blas"):
+        before = threads._blas_controller().threads()
+        assert threads.map_chunks(square, list(range(8))) == [c * c for c in range(8)]
+        assert threads._blas_controller().threads() == before == 2
+    assert len(set(seen)) == 2 and threading.get_ident() not in seen
+
+
+def test_chunks_run_in_the_callers_thread_with_one_blas_thread_or_inside_a_chunk():
+    def where(c):
+        return threading.get_ident()
+
+    with threadpool_limits(1, user_api="blas"):
+        assert set(threads.map_chunks(where, [0, 1, 2])) == {threading.get_ident()}
+    with threadpool_limits(2, user_api="blas"):
+        inner = threads.map_chunks(lambda c: set(threads.map_chunks(where, [0, 1])), [0, 1])
+    assert all(len(ids) == 1 for ids in inner)  # each nested map ran in its worker alone
+
+
+def test_an_exception_in_a_chunk_reaches_the_caller_and_frees_the_pool():
+    def fail_on_three(c):
+        if c == 3:
+            raise ValueError("chunk 3")
+        return c
+
+    with threadpool_limits(2, user_api="blas"):
+        with pytest.raises(ValueError, match="chunk 3"):
+            threads.map_chunks(fail_on_three, list(range(6)))
+        assert threads._blas_controller().threads() == 2
+        assert threads.map_chunks(lambda c: c, [1, 2]) == [1, 2]
+
+
+@pytest.mark.parametrize("m, padding", [(2, 1), (4, 0), (4, 2)])
+def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypatch, m, padding):
+    """Small chunks (a few images each) so that the batch makes several."""
+    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 4000)
+    rng = np.random.default_rng(m + padding)
+    x, w = rng.standard_normal((7, 3, 9, 10)), rng.standard_normal((5, 3, 3, 3))
+    b = rng.standard_normal(5)
+    results = {}
+    for count in (1, 2):
+        with threadpool_limits(count, user_api="blas"):
+            out, cache = winograd.winograd_forward(x, w, b, padding, m=m)
+            dout = np.random.default_rng(1).standard_normal(out.shape)
+            results[count] = (out, *winograd.winograd_backward(dout, cache))
+    assert len(winograd._chunks(cache.tiling, 5)) >= 3
+    for serial, parallel in zip(results[1], results[2]):
+        np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
