@@ -13,10 +13,11 @@ The thread count is set with threadpoolctl (only for the BLAS NumPy uses, only i
 ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set, or inside ``fixed_blas_threads``, nothing is
 changed.
 
-Some kernels split the other way: ``map_chunks`` runs whole chunks of a batch side by side on
-as many Python threads as BLAS has, each GEMM on one BLAS thread. Winograd's α² products on
-a chunk of images are too small for OpenBLAS to share out, but NumPy releases the GIL in
-matmul and in array copies, so chunks run in parallel.
+Some kernels split the other way: ``chunk_runner`` runs whole chunks of a batch side by side
+on as many Python threads as BLAS has, with BLAS at one thread meanwhile. Winograd's α²
+products on a chunk of images are too small for OpenBLAS to share out (its second thread
+made them slower), and its transforms are copies that OpenBLAS never sees; NumPy releases
+the GIL in both, so whole chunks run in parallel.
 """
 from __future__ import annotations
 
@@ -94,23 +95,40 @@ def blas_thread_counts() -> list[int]:
     return [int(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"]
 
 
-def map_chunks(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
-    """[fn(c) for c in chunks], the chunks on as many threads as NumPy's BLAS has (each GEMM
-    then on one BLAS thread). ``fn`` must write only its own chunk's part of shared arrays.
+@contextlib.contextmanager
+def chunk_runner() -> Iterator[Callable[[Callable[[T], R], Sequence[T]], list[R]]]:
+    """A ``map_chunks(fn, chunks)`` that runs the chunks on as many threads as NumPy's BLAS
+    has, with BLAS at one thread for the whole block (its own workers would only spin
+    beside them). ``fn`` must write only its own chunk's part of shared arrays.
 
-    Serial when BLAS has one thread, for a single chunk, inside another ``map_chunks`` and
-    while another thread runs one (the BLAS thread count is process-wide).
+    Serial when BLAS has one thread, and while another thread holds a runner (the BLAS
+    thread count is process-wide); a runner opened inside a runner is the same runner.
     """
+    current = getattr(_state, "runner", None)
+    if current is not None:
+        yield current
+        return
     blas = _blas_controller()
-    workers = min(len(chunks), blas.threads() if blas else 1)
-    if workers < 2 or getattr(_state, "in_chunks", False) or not _chunks_lock.acquire(False):
-        return [fn(c) for c in chunks]
+    workers = blas.threads() if blas else 1
+    if workers < 2 or not _chunks_lock.acquire(False):
+        yield _serial
+        return
+    pool = _pool(workers)
+
+    def map_chunks(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+        return [fn(c) for c in chunks] if len(chunks) < 2 else list(pool.map(fn, chunks))
+
     try:
         with blas.limited(1):
-            pool = _pool(workers)
-            return list(pool.map(lambda c: _in_chunk(fn, c), chunks))
+            _state.runner = map_chunks
+            yield map_chunks
     finally:
+        _state.runner = None
         _chunks_lock.release()
+
+
+def _serial(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+    return [fn(c) for c in chunks]
 
 
 class _Blas:
@@ -139,6 +157,17 @@ _chunks_lock = threading.Lock()
 _found: dict[str, Any] = {}
 
 
+def _forget_threads_after_fork() -> None:
+    """A forked child has none of its parent's pool threads: start afresh."""
+    global _chunks_lock
+    _found.pop("pool", None)
+    _chunks_lock = threading.Lock()
+    _state.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_forget_threads_after_fork)
+
+
 def _blas_controller() -> _Blas | None:
     """NumPy's BLAS libraries, found once (None if threadpoolctl finds none)."""
     if "blas" not in _found:
@@ -158,8 +187,3 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         pool = ThreadPoolExecutor(workers, thread_name_prefix="nnprune-chunks")
         _found["pool"] = (workers, pool)
     return pool
-
-
-def _in_chunk(fn: Callable[[T], R], chunk: T) -> R:
-    _state.in_chunks = True
-    return fn(chunk)

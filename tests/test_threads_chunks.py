@@ -1,4 +1,4 @@
-"""threads.map_chunks runs a batch's chunks side by side, one BLAS thread each, and gives
+"""threads.chunk_runner runs a batch's chunks side by side with BLAS at one thread, and gives
 the results the serial loop gives: in order, exceptions raised, the BLAS thread count
 restored; Winograd computed that way equals Winograd computed chunk after chunk."""
 import threading
@@ -22,9 +22,10 @@ def test_chunks_run_on_two_threads_in_order_and_blas_gets_its_threads_back():
         return c * c
 
     with threadpool_limits(2, user_api="blas"):
-        before = threads._blas_controller().threads()
-        assert threads.map_chunks(square, list(range(8))) == [c * c for c in range(8)]
-        assert threads._blas_controller().threads() == before == 2
+        with threads.chunk_runner() as map_chunks:
+            assert threads._blas_controller().threads() == 1
+            assert map_chunks(square, list(range(8))) == [c * c for c in range(8)]
+        assert threads._blas_controller().threads() == 2
     assert len(set(seen)) == 2 and threading.get_ident() not in seen
 
 
@@ -32,11 +33,18 @@ def test_chunks_run_in_the_callers_thread_with_one_blas_thread_or_inside_a_chunk
     def where(c):
         return threading.get_ident()
 
+    def nested(c):
+        with threads.chunk_runner() as inner:
+            return set(inner(where, [0, 1]))
+
     with threadpool_limits(1, user_api="blas"):
-        assert set(threads.map_chunks(where, [0, 1, 2])) == {threading.get_ident()}
+        with threads.chunk_runner() as map_chunks:
+            assert set(map_chunks(where, [0, 1, 2])) == {threading.get_ident()}
     with threadpool_limits(2, user_api="blas"):
-        inner = threads.map_chunks(lambda c: set(threads.map_chunks(where, [0, 1])), [0, 1])
-    assert all(len(ids) == 1 for ids in inner)  # each nested map ran in its worker alone
+        with threads.chunk_runner() as outer, threads.chunk_runner() as same:
+            assert same is outer
+            ids = outer(nested, [0, 1])
+    assert all(len(i) == 1 for i in ids)  # a runner opened in a worker runs its chunks there
 
 
 def test_an_exception_in_a_chunk_reaches_the_caller_and_frees_the_pool():
@@ -47,9 +55,11 @@ def test_an_exception_in_a_chunk_reaches_the_caller_and_frees_the_pool():
 
     with threadpool_limits(2, user_api="blas"):
         with pytest.raises(ValueError, match="chunk 3"):
-            threads.map_chunks(fail_on_three, list(range(6)))
+            with threads.chunk_runner() as map_chunks:
+                map_chunks(fail_on_three, list(range(6)))
         assert threads._blas_controller().threads() == 2
-        assert threads.map_chunks(lambda c: c, [1, 2]) == [1, 2]
+        with threads.chunk_runner() as map_chunks:
+            assert map_chunks(lambda c: c, [1, 2]) == [1, 2]
 
 
 @pytest.mark.parametrize("m, padding", [(2, 1), (4, 0), (4, 2)])
@@ -68,3 +78,21 @@ def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypat
     assert len(winograd._chunks(cache.tiling, 5)) >= 3
     for serial, parallel in zip(results[1], results[2]):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_chunks_with_a_pool_of_its_own():
+    """Threads do not survive fork: the child must not queue work on its parent's pool."""
+    import multiprocessing
+
+    with threadpool_limits(2, user_api="blas"):
+        with threads.chunk_runner() as map_chunks:  # the parent's pool exists
+            assert map_chunks(abs, [-1, -2]) == [1, 2]
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply_async(_chunks_in_child).get(timeout=60) == [1, 4, 9]
+
+
+def _chunks_in_child():
+    with threadpool_limits(2, user_api="blas"):
+        with threads.chunk_runner() as map_chunks:
+            return map_chunks(lambda c: c * c, [1, 2, 3])

@@ -36,7 +36,7 @@ both errors against float64).
 
 The matrices and the three steps are in ``winograd_transforms.py``; this module runs them
 chunk by chunk of images, forward and backward, the chunks side by side on BLAS's threads
-(``threads.map_chunks``).
+(``threads.chunk_runner``).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.functional.conv_plain import check_conv_inputs
-from nnprune.threads import map_chunks
+from nnprune.threads import chunk_runner
 from nnprune.functional.validation import Pair, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
@@ -93,7 +93,6 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
     x, b = x.astype(dtype, copy=False), None if b is None else b.astype(dtype, copy=False)
     grid = tile_grid(x.shape, padding, m)
-    u = filter_transform(w.astype(dtype, copy=False), m)
     out = np.empty((x.shape[0], w.shape[0], *grid.out_hw), dtype)
 
     def correlate_chunk(s: slice) -> np.ndarray:
@@ -102,7 +101,9 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
         multiply_and_gather(u, v, b, chunk, out[s])
         return v
 
-    return out, map_chunks(correlate_chunk, _chunks(grid, w.shape[0])), grid
+    with chunk_runner() as map_chunks:  # BLAS at one thread from the first GEMM on
+        u = filter_transform(w.astype(dtype, copy=False), m)
+        return out, map_chunks(correlate_chunk, _chunks(grid, w.shape[0])), grid
 
 
 def _chunks(t: Tiling, f: int) -> list[slice]:
@@ -141,21 +142,25 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
         # dUᵀ: (α², F, T) @ (α², T, C), dM transposed (OpenBLAS runs this form fastest here)
         return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
 
-    du = sum(map_chunks(du_of_chunk, list(zip(_chunks(t, f), v))))  # dU as (α², F, C)
-    dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
+    with chunk_runner() as map_chunks:  # one runner for dU's chunks and dx's
+        du = sum(map_chunks(du_of_chunk, list(zip(_chunks(t, f), v))))  # dU as (α², F, C)
+        dx = _input_gradient(dout, w, t) if need_dx else None
+        dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    dx = None
-    if need_dx:
-        # dx_pad = dout padded by 2, correlated with w rotated and transposed: (C, F, 3, 3)
-        w_rot = np.ascontiguousarray(w.astype(dtype, copy=False)[:, :, ::-1, ::-1]
-                                     .transpose(1, 0, 2, 3))
-        pad = tuple(max(2 - p, 0) for p in t.padding)
-        crop = tuple(max(p - 2, 0) for p in t.padding)
-        full = _correlate(dout, w_rot, None, pad, m, keep=False)[0]
-        dx = full[:, :, crop[0]:crop[0] + h, crop[1]:crop[1] + wd]
-        if any(crop):
-            dx = np.ascontiguousarray(dx)
     return dx, np.ascontiguousarray(dw), db
+
+
+def _input_gradient(dout: np.ndarray, w: np.ndarray, t: Tiling) -> np.ndarray:
+    """dx: dout padded by 2, correlated with w rotated by 180° and transposed to (C, F, 3, 3),
+    cropped to x's shape."""
+    h, wd = t.x_shape[2:]
+    w_rot = np.ascontiguousarray(w.astype(dout.dtype, copy=False)[:, :, ::-1, ::-1]
+                                 .transpose(1, 0, 2, 3))
+    pad = tuple(max(2 - p, 0) for p in t.padding)
+    crop = tuple(max(p - 2, 0) for p in t.padding)
+    full = _correlate(dout, w_rot, None, pad, t.m, keep=False)[0]
+    dx = full[:, :, crop[0]:crop[0] + h, crop[1]:crop[1] + wd]
+    return np.ascontiguousarray(dx) if any(crop) else dx
 
 
 def _check_inputs(x, w, b, padding: Pair, m: int) -> None:
