@@ -4,7 +4,7 @@ alone. The conventions are those of the package docstring (``nnprune.count``).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -18,11 +18,8 @@ from nnprune.ratios import ratio
 
 
 def _input_shape(input_shape: Any) -> Shape:
-    try:
-        dims = tuple(input_shape)
-    except TypeError:
-        dims = None
-    if dims is None or len(dims) != 3 or any(
+    dims = tuple(input_shape) if isinstance(input_shape, Iterable) else ()
+    if len(dims) != 3 or any(
             isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1
             for d in dims):
         raise ValueError(f"input_shape must be 3 positive ints (C, H, W) for one image, "

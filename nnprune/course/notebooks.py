@@ -109,11 +109,9 @@ def _fence(source: str, cleared: bool) -> str:
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     for marker, stop, keep_from in reversed(solution_spans(lines)):
-        pad = lines[marker][:len(lines[marker]) - len(lines[marker].lstrip(" "))]
-        inner = [pad + CLEARED[0] + "\n", pad + CLEARED[1] + "\n"] if cleared \
-            else lines[marker + 1:stop]
-        lines[marker:keep_from] = [pad + BEGIN + "\n", *inner, pad + END + "\n"] if not cleared \
-            else inner
+        pad = " " * (len(lines[marker]) - len(lines[marker].lstrip(" ")))
+        lines[marker:keep_from] = [pad + line + "\n" for line in CLEARED] if cleared else \
+            [pad + BEGIN + "\n", *lines[marker + 1:stop], pad + END + "\n"]
     return "".join(lines).rstrip("\n")
 
 
@@ -167,13 +165,12 @@ def export_tutorials(out: str | os.PathLike, root: str | os.PathLike | None = No
     written = []
     for path in sorted((root / "tutorials").glob("[0-9][0-9]_*.py")):
         cells = percent_cells(path.read_text(encoding="utf-8"), str(path))
-        written.append(write_notebook(notebook(cells, "tutorial", path.stem),
-                                      out / f"{path.stem}.ipynb"))
+        forms = {"tutorial": out}
         if any(c.is_check for c in cells):
-            written.append(write_notebook(notebook(cells, "source", path.stem),
-                                          out / "source" / assignment / f"{path.stem}.ipynb"))
-            written.append(write_notebook(notebook(cells, "student", path.stem),
-                                          out / "student" / f"{path.stem}.ipynb"))
+            forms.update(source=out / "source" / assignment, student=out / "student")
+        for kind, folder in forms.items():
+            written.append(write_notebook(notebook(cells, kind, path.stem),
+                                          folder / f"{path.stem}.ipynb"))
     return written
 
 

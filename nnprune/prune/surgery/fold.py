@@ -27,11 +27,10 @@ def dead_output(configs: Sequence[Mapping[str, Any]], state: Mapping[str, np.nda
                 route: Route, drop: np.ndarray) -> np.ndarray | None:
     """What the consumer reads from channels ``drop`` once their weights are zero (eval mode).
 
-    (n_drop,) -> (n_drop·spatial,) float64, the consumer's columns ``columns(drop, spatial)``
-    (its input channels ``drop`` for a Conv2d consumer). A zeroed filter f outputs its bias
-    b_f everywhere; on the way BatchNorm (running statistics) maps v ↦ γ (v − μ)/√(σ² + eps) + β,
-    ReLU, Tanh apply, Dropout and pooling keep a constant map constant — except a padded
-    AvgPool2d, whose border windows average padding in: then None (not a constant) unless v = 0.
+    (n_drop,) -> (n_drop·spatial,) float64, one value per consumer column of ``drop``. From
+    v = b_f, BatchNorm (running statistics) maps v ↦ γ (v − μ)/√(σ² + eps) + β, ReLU and Tanh
+    apply, Dropout and pooling keep a constant map constant — except a padded AvgPool2d,
+    whose border windows average padding in: then None (not a constant) unless v = 0.
     """
     bias = state.get(f"{route.producer}.bias")
     v = np.zeros(len(drop)) if bias is None else bias[drop].astype(np.float64)

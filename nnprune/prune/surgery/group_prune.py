@@ -1,11 +1,8 @@
-"""``prune_model`` on models with Residual blocks: whole channel groups ranked and masked.
-
-With filter (neuron) granularity each channel group (``dependency``) is scored per channel
-and ranked by the same top-k as every granularity, per group or over all groups together
-(``scope``); a pruned channel loses the filter of **every** producer in its group, and
-``mask_units`` and ``shrink`` then remove it. A group is named, and a per-layer sparsity
-keyed, by its first producer's weight (``"0.weight"`` for a ResNet's stem, whose group also
-holds every first-stage block's last convolution).
+"""``prune_model``'s filter granularity on models with Residual blocks: each channel group
+(``dependency``) is scored per channel and ranked by the same top-k as every granularity; a
+pruned channel loses the filter of **every** producer in its group. A group is named, and a
+per-layer sparsity keyed, by its first producer's weight (``"0.weight"`` for a ResNet's stem,
+whose group also holds every first-stage block's last convolution).
 """
 from __future__ import annotations
 
