@@ -1,12 +1,10 @@
 """Assignments from solutions: the solution file is the source of truth.
 
-In a solution file (a tutorial or any Python file) a line holding only ``# solution`` starts a
-block that students will write. The block runs from that line to the first line indented less
-than the marker, to a new ``# %%`` cell, or to an explicit ``# end solution`` line, whichever
-comes first. ``make_exercise`` replaces each block with two lines at the marker's indentation,
-``# Write your code here.`` and ``raise NotImplementedError("Exercise: ...")``, so an unfilled
-exercise stops where the work is and says so; everything else is kept byte for byte.
-``solution_spans`` gives the blocks' extents (the notebook export marks the same blocks).
+In a solution file a line holding only ``# solution`` starts a block that students will
+write, up to the first line indented less than the marker, a new ``# %%`` cell, or an
+``# end solution`` line, whichever comes first. ``make_exercise`` replaces each block with
+``# Write your code here.`` and a ``raise NotImplementedError``, so an unfilled exercise stops
+where the work is; everything else is kept byte for byte.
 
 >>> src = 'def area(r):\\n    # solution\\n    return 3.14159 * r * r\\n'
 >>> print(make_exercise(src), end="")

@@ -8,15 +8,12 @@ Conventions, stated once:
   count), Linear ``in_features·out_features``; every other layer counts 0.
   ``flops = 2 · macs`` (one multiply and one add per MAC).
 - ``density`` of a layer = nnz(weight) / |weight|, the bias excluded (for BatchNorm the weight
-  is γ; None without a weight); ``effective_macs = macs × density`` (Blalock et al. 2020,
-  "What is the State of Neural Network Pruning?"), the exact integer
-  ``weight uses × nnz(weight)`` (``rules.py``).
+  is γ; None without a weight); ``effective_macs = macs × density`` (Blalock et al. 2020),
+  the exact integer ``weight uses × nnz(weight)``.
 - ``nonzero_params`` counts the entries ``!= 0`` of the parameters' data, whatever made them
-  zero (a mask, or a bias still at its zero initialisation).
-- Dead units: a Conv2d/Linear weight that reads a channel which is 0 for every input (a
-  filter or neuron pruned whole, with its bias; ``rules.py``) counts as zero in
-  ``nonzero_params``, ``density`` and ``effective_macs``: it multiplies zeros. So a
-  unit-masked model and its shrunk twin (``prune.shrink``) report the same effective figures.
+  zero. A Conv2d/Linear weight that reads a dead channel (0 for every input, ``rules.py``)
+  counts as zero there and in ``effective_macs``: so a unit-masked model and its shrunk twin
+  (``prune.shrink``) report the same effective figures.
 - ``compression_ratio = params / nonzero_params``; ``speedup = macs / effective_macs``, the
   theoretical speed-up of a sparse kernel that skips every zero weight; both follow
   ``nnprune.ratios`` (0 / 0 = 1, x / 0 = inf).

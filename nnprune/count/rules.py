@@ -1,9 +1,8 @@
-"""Per-layer arithmetic for ``nnprune.count`` (shapes per image, no batch axis: ``(C, H, W)``
-or ``(D,)``). Each rule maps ``(name, layer, input shape)`` to ``(output shape,
-weight_uses)``, ``weight_uses`` being how many multiply-accumulates each entry of the
-layer's weight takes part in for one image: Conv2d ``OH·OW`` (padding taps included),
-Linear ``1``, every other layer ``0``. So ``macs = weight_uses·|W|`` and the effective MACs
-of a pruned layer are the exact integer ``weight_uses·nnz(W)``.
+"""Per-layer arithmetic for ``nnprune.count``, per image (``(C, H, W)`` or ``(D,)``).
+
+Each rule maps ``(name, layer, input shape)`` to ``(output shape, weight_uses)``: how many
+MACs each weight entry takes part in, Conv2d ``OH·OW`` (padding taps included), Linear 1,
+any other layer 0. So ``macs = weight_uses·|W|`` and effective MACs ``weight_uses·nnz(W)``.
 
 **Alive channels** (``alive_after``): a channel (a feature map, or a feature of a flat
 vector) is *dead* when it is exactly 0 for every input image. The input's channels are all

@@ -1,10 +1,7 @@
 """Surgery: whole filters and neurons physically removed, the model made smaller and dense.
 
-Structured pruning masks whole filters; surgery then cuts them out, so the dense layers that
+Structured pruning masks whole filters; surgery cuts them out, so the dense layers that
 remain really cost less, and the result computes exactly what the masked model computes.
-A chain's units are followed along their ``routes``; Residual blocks tie channels into
-``dependency`` groups, pruned together (``group_prune``). ``units`` chooses and silences
-the units, ``cut`` removes them (``fold`` what they still send), ``report`` counts the gain.
 
 >>> import numpy as np
 >>> from nnprune import nn

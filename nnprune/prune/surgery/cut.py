@@ -5,19 +5,18 @@ Removing output unit f of a **producer** (a Conv2d filter ``w[f]`` or a Linear n
 
 - the producer's weight rows and bias: (F, C, kh, kw) -> (F', C, kh, kw), (F,) -> (F',);
 - every BatchNorm on the way (γ, β, running mean and variance): (F,) -> (F',);
-- the **consumer**'s input: a Conv2d's channels (O, F, kh, kw) -> (O, F', kh, kw), or, through
-  a Flatten, a Linear's columns: channel f owns the OH·OW consecutive columns
-  f·OH·OW … (f+1)·OH·OW − 1, so (O, F·OH·OW) -> (O, F'·OH·OW),
+- the **consumer**'s input: a Conv2d's channels (O, F, kh, kw) -> (O, F', kh, kw), or through
+  a Flatten a Linear's OH·OW columns per channel (``columns``): (O, F·OH·OW) -> (O, F'·OH·OW),
 
 carrying any attached masks along: one producer of a chain at a time (its ``routes``), or
 every producer, BatchNorm and consumer of a Residual model's channel group (``dependency``)
 together. Dense conv MACs OH·OW·F·C·kh·kw become OH·OW·F'·C·kh·kw, and the consumer's fall
 by F'/F (Li et al. 2017, "Pruning Filters for Efficient ConvNets").
 
-The new model is never the input model mutated. Its outputs equal the original's with the
-removed units' weights zeroed (``fold=True``, eval mode: what they still send is folded into
-the consumer's bias, see ``fold``) or with the consumer's inputs from them zeroed
-(``fold=False``, any mode); after ``mask_units`` the two agree with the masked model.
+The input model is never changed. The new one computes the original with the removed units'
+weights zeroed (``fold=True``, eval mode: what they still send is folded into the consumer's
+bias) or with the consumer's inputs from them zeroed (``fold=False``, any mode); after
+``mask_units`` both equal the masked model.
 
 >>> import numpy as np
 >>> from nnprune import nn

@@ -1,14 +1,13 @@
 """Channel groups: which output channels of which layers must be removed together.
 
-In a chain each Conv2d's filters can go on their own: filter f feeds input channel f of the
-next layer and nothing else. A residual block y = body(x) + shortcut(x) ties channels:
-channel c of y is the sum of channel c of the body's last layer and of the shortcut (x itself
-for the identity), so removing filter c from only one of them leaves channel c alive. Every
-producer writing into one stream of channels loses channel c with the others, and every layer
-reading the stream loses its input channel c: a **channel group** (the dependency graph of
-Torch-Pruning, Fang et al. 2023, restricted to the layers here). ``channel_groups`` walks the
-model once, labels every tensor of channels and merges the labels of the two terms of each
-sum (union-find); a layer it cannot follow channels through is a ValueError naming it.
+A residual block y = body(x) + shortcut(x) ties channels: channel c of y is the sum of
+channel c of the body's last layer and of the shortcut, so removing filter c from only one
+of them leaves channel c alive. Every producer writing into one stream of channels loses
+channel c with the others, and every layer reading it loses its input channel c: a
+**channel group** (the dependency graph of Torch-Pruning, Fang et al. 2023, restricted to
+the layers here). ``channel_groups`` labels every tensor of channels in one walk, merges the
+labels of the two terms of each sum (union-find) and refuses, naming it, a layer it cannot
+follow channels through.
 
 >>> from nnprune import nn
 >>> block = nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)))

@@ -1,18 +1,15 @@
 """Folding: what removed units still send, moved into the consumer's bias.
 
-Surgery with ``fold=True`` (the default of ``remove_filters``, ``remove_neurons``, ``shrink``)
-computes, in eval mode, the original model with the removed units' **weights** zeroed. Such
-a unit still outputs a constant map v (its bias, through BatchNorm with its running
-statistics and the activations: ``dead_output``), whose contribution goes into the
-consumer's bias:
+With ``fold=True`` (the default) surgery computes, in eval mode, the original model with the
+removed units' **weights** zeroed. Such a unit still outputs a constant map v
+(``dead_output``), whose contribution goes into the consumer's bias:
 
     b'_o = b_o + Σ_{j ∈ cols(drop)} W_{o,j} v_j        (Linear consumer)
     b'_o = b_o + Σ_{f ∈ drop} Σ_{i,j} W_{o,f,i,j} v_f   (unpadded Conv2d consumer)
 
 A padded Conv2d consumer (or a padded AvgPool2d on the way) sees the constant only partly at
-the borders, so no bias can stand for it: that, or a consumer without a bias, is a
-ValueError — unless v = 0 or the consumer's weights that read it are zero. After
-``mask_units`` every removed unit outputs exactly 0 and there is nothing to fold.
+the borders, so no bias can stand for it: that, or a consumer without a bias, is a ValueError
+unless v = 0 or the weights reading it are zero. After ``mask_units`` there is nothing to fold.
 """
 from __future__ import annotations
 

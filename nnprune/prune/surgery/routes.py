@@ -1,13 +1,11 @@
 """The route of a layer's output channels to the next weight that reads them: what surgery cuts.
 
-Surgery works on a flat model spec (``model.config()["layers"]``) and on its arrays by dotted
-name (``"2.weight"``), so it needs no layer class. Output unit f of a **producer** (a Conv2d
-filter or a Linear neuron) travels up to the **consumer**, the next Conv2d or Linear, through
-layers that keep channels apart: a BatchNorm, whose γ_f, β_f, μ_f, σ²_f belong to f; ReLU,
-Tanh, Dropout; pooling (conv producers only); a Flatten, after which f owns the H'·W'
-consecutive columns f·H'W' … (f+1)·H'W' − 1 (channel-major, as PyTorch). A consumer Conv2d
-reads input channel f, ``w[:, f]``; a consumer Linear the columns of f. Any other layer (or a
-BatchNorm whose width does not match) is a ValueError naming it.
+Surgery edits a flat model spec (``model.config()["layers"]``) and its arrays by name. Output
+unit f of a **producer** (a Conv2d filter or a Linear neuron) travels to the **consumer**,
+the next Conv2d or Linear, through layers that keep channels apart: a BatchNorm (γ_f, β_f,
+μ_f, σ²_f belong to f), ReLU, Tanh, Dropout, pooling (conv producers only), a Flatten, after
+which f owns the H'·W' consecutive columns f·H'W' … (f+1)·H'W' − 1 (channel-major, as
+PyTorch). Any other layer (or a BatchNorm whose width does not match) is a ValueError.
 """
 from __future__ import annotations
 
