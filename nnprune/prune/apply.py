@@ -52,10 +52,8 @@ def exclude_io(names: Iterable[str], granularity: str, exclude: Iterable[str] = 
                prune_io: bool = False) -> tuple[str, ...]:
     """``exclude`` plus the weight a structured granularity must not prune, unless ``prune_io``.
 
-    ``names``: the prunable weights in model order. Whole output units of the last are the
-    classes (``filter``/``neuron``), whole input channels of the first are the image's
-    (``channel``); either is added once (``Granularity.spares``, which also says why; a
-    ``PruneSpec`` lists both in ``exclusions``). Other granularities add nothing.
+    ``names``: the prunable weights in model order; the weight added is the one
+    ``Granularity.spares`` (the classes, or the image's channels), once.
 
     >>> exclude_io(["0.weight", "3.weight", "9.weight"], "filter")
     ('9.weight',)
@@ -166,9 +164,7 @@ def prune_model(model: PrunableModel, criterion: str | PruneSpec = "magnitude",
     layer_norm, obs; see ``nnprune.prune.spec``) as arguments; they are checked once, here.
     Each pruned tensor (``scope="layer"``) or all of them together (``"global"``) end with
     k = ⌊sparsity·n + ½⌋ zeros, the zeros already masked counting toward k (pruned first,
-    never revived). The weights ``spec.exclusions`` names stay dense: ``exclude``, and
-    unless ``prune_io`` the last weight under filter/neuron granularity (its units are the
-    classes) or the first under channel granularity (its inputs are the image's channels).
+    never revived). The weights ``spec.exclusions`` names stay dense.
 
     What the criteria read besides the weights: ``grads`` = {name: dL/dw} (gradient, taylor,
     taylor2, snip; ``nnprune.train.gradients``), ``data`` = (x, y) (taylor_group, apoz,

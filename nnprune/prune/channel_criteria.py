@@ -22,6 +22,7 @@ from nnprune.autograd import Tensor, no_grad
 from nnprune.prune import channel_scores as cs
 from nnprune.prune.surgery.routes import find_route, layer_configs
 from nnprune.prune.groups import expand_group_mask, group_alive
+from nnprune.prune.protocol import eval_mode
 from nnprune.prune.report import PruneReport
 from nnprune.prune.granularity import WEIGHT
 from nnprune.prune.scope import global_topk, layer_topk
@@ -85,24 +86,18 @@ def _activation_points(configs: list, names: list[str]) -> dict[str, int]:
 
 def _activations(model: Any, batches: list, points: Mapping[str, int]) -> dict[str, np.ndarray]:
     """The outputs of the layers ``points`` on every batch, in eval mode: {name: (N, F, ...)}."""
-    modes = [(m, m.training) for m in model.modules()]
     dtype = next(iter(model.parameters())).dtype
     wanted = set(points.values())
     seen: dict[int, list[np.ndarray]] = {i: [] for i in wanted}
-    try:
-        model.eval()
-        with no_grad():
-            for x, _ in batches:
-                out = Tensor(np.asarray(x), dtype=dtype)
-                for i, layer in enumerate(model):
-                    out = layer(out)
-                    if i in wanted:
-                        seen[i].append(out.data)
-                    if i >= max(wanted):
-                        break
-    finally:
-        for m, training in modes:
-            object.__setattr__(m, "training", training)
+    with eval_mode(model), no_grad():
+        for x, _ in batches:
+            out = Tensor(np.asarray(x), dtype=dtype)
+            for i, layer in enumerate(model):
+                out = layer(out)
+                if i in wanted:
+                    seen[i].append(out.data)
+                if i >= max(wanted):
+                    break
     return {name: np.concatenate(seen[i]) for name, i in points.items()}
 
 

@@ -37,22 +37,21 @@ from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces
                                reconstruction_loss, refit_rows, select_counts)
 from nnprune.prune.report import PruneReport
 from nnprune.prune.sparsegpt import sparsegpt
-from nnprune.prune.protocol import PrunableModel
+from nnprune.prune.protocol import PrunableModel, eval_mode
 from nnprune.prune.spec import METHODS, ObsSettings, PruneSpec  # noqa: F401 (re-exported)
-
-def layer_inputs(layer: Any, x: np.ndarray) -> np.ndarray:
-    """The rows a layer's weight multiplies: (N, in) for a Linear, (N·OH·OW, C·kh·kw) for a
-    Conv2d (its receptive fields), in float64."""
-    x = np.asarray(x, dtype=np.float64)
-    if isinstance(layer, nn.Linear):
-        return x.reshape(len(x), -1)
-    cols = patches(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
-    return cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
 
 
 def layer_hessian(layer: Any, x: np.ndarray) -> np.ndarray:
-    """H = 2 X Xᵀ / N of a Linear or Conv2d from its input batch x: (d, d), d = in or C·kh·kw."""
-    rows = layer_inputs(layer, x)
+    """H = 2 X Xᵀ / N of a Linear or Conv2d from its input batch x: (d, d), d = in or C·kh·kw.
+
+    X's rows: (N, in) for a Linear, (N·OH·OW, C·kh·kw) for a Conv2d (its receptive fields).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if isinstance(layer, nn.Linear):
+        rows = x.reshape(len(x), -1)
+    else:
+        cols = patches(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        rows = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
     return 2.0 * rows.T @ rows / len(rows)
 
 
@@ -79,12 +78,8 @@ def _groups(layer: Any, nm: tuple[int, int]) -> tuple[np.ndarray, int]:
 
 
 def _forward(layer: Any, x: np.ndarray) -> np.ndarray:
-    return layer(Tensor(x.astype(layer_dtype(layer), copy=False))).data
-
-
-def layer_dtype(layer: Any) -> np.dtype:
-    params = list(layer.parameters())
-    return params[0].dtype if params else np.dtype(np.float64)
+    params = list(layer.parameters())  # the layer's own dtype (float64 without parameters)
+    return layer(Tensor(x.astype(params[0].dtype if params else np.float64, copy=False))).data
 
 
 def _prune_layer(w, h, count, alive, settings, nm, groups, traces=None):
@@ -192,9 +187,7 @@ def _counts(model, layers, pruned, alive, x, labels, spec, targets):
 def _prune_pass(model, layers, pruned, alive, counts, first, x, spec):
     """Layer by layer on the pruned model's inputs: prune, compensate, write back, mask."""
     settings, nm = spec.obs_settings, spec.granularity.nm
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         for i, layer in enumerate(layers):
             if i in pruned:
                 p = layer.weight
@@ -210,9 +203,6 @@ def _prune_pass(model, layers, pruned, alive, counts, first, x, spec):
                 p.data[...] = new.reshape(p.shape).astype(p.dtype)
                 p.set_mask(mask.reshape(p.shape).astype(p.dtype))
             x = _forward(layer, x)
-    finally:
-        for m, training in modes:
-            object.__setattr__(m, "training", training)
 
 
 GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
@@ -244,9 +234,7 @@ def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, 
     few = slice(0, CURVATURE_SAMPLES)
     curvature = unit_curvature(model, x[few], np.asarray(labels)[few], settings.loss)
     steps, traces = {}, {}
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         for i, layer in enumerate(layers):
             if i in pruned:
                 w = layer.weight.data.reshape(len(layer.weight.data), -1).astype(np.float64)
@@ -262,9 +250,6 @@ def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, 
                 else:
                     steps[i] = _sparsegpt_steps(w, h, c, alive[i], settings.blocksize)
             x = _forward(layer, x)
-    finally:
-        for m, training in modes:
-            object.__setattr__(m, "training", training)
     total = sum(steps[i].size for i in pruned)
     width = max(s.shape[1] for s in steps.values())
     # every row of every layer, its steps in loss units, padded with +inf to one width

@@ -142,13 +142,9 @@ def topk_mask(scores: np.ndarray, sparsity: float, mask: np.ndarray | None = Non
     """Prune exactly k = ⌊sparsity · n + ½⌋ entries: the lowest scores, ties by flat index.
 
     any shape -> same shape, 0./1. of the scores' float dtype. The zeros of ``mask`` are
-    pruned first and count toward k; if there are more than k of them they all stay pruned
-    (never revived) and the mask has more than k zeros.
-
-    Rounding: k = ⌊s·n + ½⌋ rounds halves up, while PyTorch's ``torch.nn.utils.prune``
-    rounds them to even (k = round(s·n)): 0.25 of 10 weights prunes 3 here, 2 there.
-    ``rounding="half_even"`` prunes PyTorch's count; with distinct scores the mask then
-    equals ``l1_unstructured``'s for ``scores = |w|`` (PyTorch breaks ties its own way).
+    pruned first and count toward k, and stay pruned. ``rounding="half_even"`` prunes
+    PyTorch's count (``prune_count``): with distinct scores the mask then equals
+    ``l1_unstructured``'s for ``scores = |w|``.
 
     >>> topk_mask(np.array([[3.0, 1.0], [2.0, 1.0]]), 0.5)   # two 1.0s: both pruned
     array([[1., 0.],

@@ -7,6 +7,7 @@ PrunableModel)`` checks the names are there (``typing.runtime_checkable``), not 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator, Protocol, runtime_checkable
 
 import numpy as np
@@ -46,3 +47,15 @@ class LayeredModel(PrunableModel, Protocol):
 
     def __iter__(self) -> Iterator[Any]:
         """The layers in order, each with ``config() -> dict``."""
+
+
+@contextmanager
+def eval_mode(model: LayeredModel) -> Iterator[None]:
+    """The model in eval mode inside the block; every module's own mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            object.__setattr__(m, "training", training)

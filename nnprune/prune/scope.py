@@ -120,12 +120,8 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
     A tensor with fewer alive entries than ``min_keep`` keeps them all (dead ones stay dead).
 
     Excluded tensors keep their existing mask (all ones if none) and are outside N and k.
-    The report gives both ``sparsity`` (over the pruned tensors, what ``sparsity`` aims at)
-    and ``sparsity_all`` (over every tensor).
-
-    ``granularity`` (see ``groups.py``): with groups, N counts groups, the ranking is over group
-    scores (``reduce`` = "l1" or "l2") and ``min_keep`` counts groups. With "N:M" every group
-    of M is its own ranking, so global and layer-wise coincide (``min_keep`` is not used).
+    With groups (``groups.py``) N, k and ``min_keep`` count groups; with "N:M" every group of
+    M is its own ranking, so global and layer-wise coincide (``min_keep`` is not used).
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
     min_keep = check_int(min_keep, "min_keep (entries kept per layer)", 0)
