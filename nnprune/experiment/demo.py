@@ -4,7 +4,7 @@ The small CNN and LeNet-300-100 are trained, then pruned one shot from their tra
 by every criterion of the settings at several sparsities (global and layer-wise), measured
 before and after fine-tuning (``sweep``); the CNN is also filter-pruned and shrunk
 (``demo_structured``) and its filter criteria compared (``demo_criteria``). The output folder
-gets ``results.json``, ``report.md`` and ``figures/``; ``demo_checks`` checks three
+gets ``results.json``, ``report.md`` and ``figures/``; ``demo_tables`` checks three
 expectations on the measured numbers.
 """
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any
 from nnprune import data as datasets
 from nnprune import models, train
 from nnprune.checks import check_bool, check_int
-from nnprune.experiment.demo_checks import (MLP, check_lines, checks_markdown,  # noqa: F401
-                                            demo_checks)
 from nnprune.experiment.demo_criteria import (CRITERIA, criteria_figures, criteria_lines,
                                               criteria_markdown, criteria_runs)
 from nnprune.experiment.demo_structured import (structured_console, structured_markdown,
                                                 structured_runs)
-from nnprune.experiment.demo_tables import console_table, times_console, times_markdown
+from nnprune.experiment.demo_tables import (MLP, check_lines, checks_markdown,  # noqa: F401
+                                            console_table, demo_checks, times_console,
+                                            times_markdown)
 from nnprune.experiment.sweep import fit_model, representative, sweep, write_outputs
 from nnprune.nn import Module
 from nnprune.train import TrainSpec
