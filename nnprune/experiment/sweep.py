@@ -2,11 +2,20 @@
 the same trained model, measured before and after fine-tuning: one record per run. The
 gradients, Hessian diagonals and calibration samples the criteria need are computed once,
 from the trained model, and shared by all runs.
+
+The runs share nothing else, so they may run in ``jobs`` worker processes (``map_runs``): a
+run computes there exactly what it computes in the parent (the same arrays, seeds and
+operations), so the records are equal bit for bit, timings aside. Workers start with
+``spawn`` (no inherited threads or locks) and limit their BLAS to cpu_count // jobs threads,
+so ``jobs`` processes do not oversubscribe the cores.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -15,7 +24,6 @@ from nnprune import train as training
 from nnprune.checks import check_int
 from nnprune.experiment import workflows
 from nnprune.experiment.outputs import representative, write_outputs
-from nnprune.experiment.parallel import map_runs
 from nnprune.experiment.runs import accuracy, clone_model, fit_model, make_optimizer, specs
 from nnprune.experiment.second_order import SecondOrder, second_order_inputs, split_variant
 from nnprune.nn import Module
@@ -82,7 +90,7 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
     ``seeds``: repeat every run with each seed (random scores, gradient batches, calibration
     samples, fine-tuning order; default ``[train.seed]``). ``jobs``: worker processes
-    (``parallel.map_runs``); the records are the same, bit for bit, whatever the number
+    (``map_runs``); the records are the same, bit for bit, whatever the number
     (their ``*seconds`` timings aside).
     """
     criteria = _check_choices("criteria", criteria, None)
@@ -160,3 +168,41 @@ def _one_run(shared: Mapping[str, Any], run: tuple[int, str, str, float]
                                **shared["options"])
     record["criterion"] = criterion
     return record, model if shared["keep_models"] else None
+
+
+# ---------------------------------------------------------------------- worker processes
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(function: Callable[[Any, Any], Any], shared: Any, blas_threads: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    _WORKER["function"], _WORKER["shared"] = function, shared
+    _WORKER["limits"] = threadpool_limits(limits=blas_threads, user_api="blas")
+
+
+def _run_in_worker(task: Any) -> Any:
+    return _WORKER["function"](_WORKER["shared"], task)
+
+
+def map_runs(function: Callable[[Any, Any], Any], shared: Any, tasks: Iterable[Any],
+             jobs: int = 1) -> Iterator[Any]:
+    """``function(shared, task)`` for every task, yielded in task order as they finish.
+
+    ``jobs=1`` runs them here, one after another; more starts that many worker processes,
+    hands each ``shared`` once (pickled), and sends the tasks out. ``function`` must be a
+    module-level function (workers import it by name); ``shared``, the tasks and the results
+    must pickle.
+    """
+    jobs, tasks = check_int(jobs, "jobs", 1), list(tasks)
+    if jobs == 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield function(shared, task)
+        return
+    jobs = min(jobs, len(tasks))
+    blas_threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_start_worker,
+            initargs=(function, shared, blas_threads)) as pool:
+        yield from pool.map(_run_in_worker, tasks)
