@@ -37,12 +37,6 @@ def framework_of(obj: Any) -> tuple[str, str] | None:
     return None
 
 
-def _is_module(obj: Any) -> bool:
-    """A layer or model (holds weights) rather than a tensor."""
-    return any(callable(getattr(obj, attr, None))
-               for attr in ("state_dict", "get_weights", "named_parameters"))
-
-
 def reject_foreign(obj: Any, name: str, expected: str) -> None:
     """Raise a TypeError saying what to pass instead when ``obj`` belongs to another framework.
 
@@ -53,7 +47,9 @@ def reject_foreign(obj: Any, name: str, expected: str) -> None:
     if found is None:
         return
     framework, type_name = found
-    kind = "module" if _is_module(obj) else "tensor"
+    module = any(callable(getattr(obj, attr, None))  # a layer or model: it holds weights
+                 for attr in ("state_dict", "get_weights", "named_parameters"))
+    kind = "module" if module else "tensor"
     what = f"{name} is a {framework} {kind} ({type_name})"
     if kind == "tensor" and expected == "array":
         raise TypeError(f"{what}, not a NumPy array; pass {_TO_ARRAY[framework].format(name=name)}")

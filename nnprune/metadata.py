@@ -18,21 +18,16 @@ def _is_int(value: Any, low: int, high: int | None = None) -> bool:
             and (high is None or value <= high))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e6
-
-
+_TEXT = ("a string", lambda v: isinstance(v, str))
+_TEXT_OR_NULL = ("a string or null", lambda v: v is None or isinstance(v, str))
+_FLAG = ("true or false", lambda v: isinstance(v, bool))
 FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "model": ("a string", lambda v: isinstance(v, str)),
-    "dataset": ("a string", lambda v: isinstance(v, str)),
-    "data_split": ("a string", lambda v: isinstance(v, str)),
-    "data_dir": ("a string or null", lambda v: v is None or isinstance(v, str)),
-    "data_file": ("a string or null", lambda v: v is None or isinstance(v, str)),
-    "split_indices": ("a string or null", lambda v: v is None or isinstance(v, str)),
-    "standardize": ("true or false", lambda v: isinstance(v, bool)),
-    "stratify": ("true or false", lambda v: isinstance(v, bool)),
+    "model": _TEXT, "dataset": _TEXT, "data_split": _TEXT,
+    "data_dir": _TEXT_OR_NULL, "data_file": _TEXT_OR_NULL, "split_indices": _TEXT_OR_NULL,
+    "standardize": _FLAG, "stratify": _FLAG,
     "data_seed": ("an int >= 0", lambda v: _is_int(v, 0)),
-    "width": ("a positive number", _is_number),
+    "width": ("a positive number", lambda v: isinstance(v, (int, float))
+              and not isinstance(v, bool) and 0 < v < 1e6),
     "input_shape": (f"[C, H, W] of positive ints up to {MAX_SIDE:,}",
                     lambda v: isinstance(v, list) and len(v) == 3
                     and all(_is_int(d, 1, MAX_SIDE) for d in v)),

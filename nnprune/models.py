@@ -1,10 +1,9 @@
 """The classic pruning benchmarks, as ``nn.Sequential`` models.
 
-Every builder takes ``in_channels``, ``num_classes``, ``input_size`` (an int or (H, W)),
-a ``width`` multiplier (channel/feature counts are ``max(1, round(width * c))``), a ``seed``,
-a ``dtype`` and the initialisation ``init`` / ``bias_init`` of every Linear and Conv2d
-(PyTorch's U(±1/√fan_in) by default, see ``nn.init``), so the same architecture runs on 28×28
-MNIST and on 8×8 digits. All layers draw, in order, from one generator seeded by ``seed``.
+Every builder takes ``in_channels``, ``num_classes``, ``input_size`` (an int or (H, W), so
+the same architecture runs on 28×28 MNIST and on 8×8 digits), a ``width`` multiplier (counts
+become ``max(1, round(width * c))``), a ``seed`` (all layers draw, in order, from one
+generator), a ``dtype`` and the ``init`` / ``bias_init`` of every Linear and Conv2d.
 
 Parameter counts at the papers' settings (tested exactly):
 
@@ -60,11 +59,8 @@ def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any =
     """LeNet-300-100: Flatten, Linear(C·H·W, 300), ReLU, Linear(300, 100), ReLU, Linear(100, K).
 
     (N, C, H, W) -> (N, K). 266,610 parameters on 28×28 (266,200 weights + 410 biases).
-    Its parameter names are those of the equivalent PyTorch ``nn.Sequential(nn.Flatten(),
-    nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10))``:
-    ``1.weight, 1.bias, 3.weight, 3.bias, 5.weight, 5.bias``, with the same shapes, so a
-    state dict moves across unchanged (a model written as fc1/fc2/fc3 maps 1→fc1, 3→fc2,
-    5→fc3).
+    Its parameter names and shapes (``1.weight, 1.bias, 3.weight, ...``) are those of the same
+    PyTorch ``nn.Sequential``, so a state dict moves across unchanged.
     """
     h, w = _size(input_size)
     kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
@@ -209,8 +205,7 @@ def resnet(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
         for block in range((depth - 2) // 6):
             stride = 2 if stage > 0 and block == 0 else 1
             layers += [_basic_block(c, c_out, stride, kw), nn.ReLU()]
-            h, w, c = (h + 1) // stride if stride == 2 else h, \
-                (w + 1) // stride if stride == 2 else w, c_out
+            h, w, c = -(-h // stride), -(-w // stride), c_out  # stride 2 rounds up
     layers += [nn.AvgPool2d((h, w)), nn.Flatten(),
                nn.Linear(c, num_classes, **kw)]
     return nn.Sequential(*layers)

@@ -17,11 +17,9 @@ from nnprune.data.loader import channel_stats
 class Dataset:
     """A train/test split: images (N, C, H, W) float, labels (N,) int64 in [0, num_classes).
 
-    Attributes: ``name``; ``x_train, y_train, x_test, y_test``; ``num_classes``; ``classes``
-    (one name per label); ``mean``, ``std``: the (C,) training-split statistics that were
-    subtracted and divided (None when not standardised); ``description``: where the data
-    came from and how it was split (quote it in results). ``input_shape`` is (C, H, W).
-    Iterating yields x_train, y_train, x_test, y_test, in that order.
+    ``classes`` names each label; ``mean``, ``std`` are the (C,) training-split statistics
+    that were subtracted and divided (None when not standardised); ``description`` says where
+    the data came from and how it was split (quote it in results).
     """
 
     name: str
@@ -67,11 +65,10 @@ def check_float_dtype(dtype) -> np.dtype:
     """dtype as a NumPy floating dtype."""
     try:
         dt = np.dtype(dtype)
-    except TypeError as error:
-        raise TypeError(f"dtype must be a floating dtype such as np.float32, got {dtype!r}") \
-            from error
-    if dt.kind != "f":
-        raise TypeError(f"dtype must be a floating dtype such as np.float32, got {dt}")
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype such as np.float32, got {dtype!r}")
     return dt
 
 

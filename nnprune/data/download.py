@@ -46,15 +46,6 @@ def data_root(name: str, root: str | os.PathLike | None = None) -> Path:
     return base_path / name
 
 
-def check_sha256(sha256: str | None) -> str | None:
-    """sha256 as 64 lower-case hex digits (or None), or a ValueError saying what it got."""
-    if sha256 is None:
-        return None
-    if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
-        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
-    return sha256.lower()
-
-
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of the file at ``path``, as 64 lower-case hex digits."""
     digest = hashlib.sha256()
@@ -82,7 +73,9 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
         raise ValueError(f"url must start with http://, https:// or file://, got {url!r}")
     if not isinstance(verify, bool):
         raise TypeError(f"verify must be a bool, got {verify!r}")
-    sha256 = check_sha256(sha256)
+    if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256.lower())):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
+    sha256 = sha256 and sha256.lower()
     if sha256 is None and verify:
         raise ValueError(f"no sha256 to verify {url} against: pass sha256='<64 hex digits>', "
                          f"or verify=False to accept the file unverified")

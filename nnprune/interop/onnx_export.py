@@ -1,23 +1,13 @@
-"""An nnprune model as an ONNX graph: dense, masked or shrunk, for any ONNX runtime.
+"""An nnprune model as an ONNX graph (opset 13 or later): dense, masked or shrunk, for any
+ONNX runtime.
 
-One node per layer, in order, the weights as initializers (a masked model's zeros included;
-a shrunk model is an ordinary, smaller ``Sequential``). The batch dimension is symbolic ("N").
-
-=============== ========================================================================
-nnprune          ONNX operator (opset 13 or later)
-=============== ========================================================================
-Linear           Gemm(x, W, b, transB=1): y = x Wᵀ + b
-Conv2d           Conv, pads [ph, pw, ph, pw], strides, dilations
-MaxPool2d        MaxPool, same geometry
-AvgPool2d        AveragePool, count_include_pad=1 (padded zeros count, as in nnprune)
-BatchNorm1d/2d   BatchNormalization (inference: running statistics), epsilon
-ReLU, Tanh       Relu, Tanh
-Dropout          Dropout with its ratio (the identity at inference)
-Flatten          Flatten(axis=1)
-=============== ========================================================================
-
-A layer outside this table (a user's own Module) is a ValueError naming it. ``onnx`` is an
-optional dependency (``pip install "nnprune[onnx]"``); it is imported when a function runs.
+One node per layer, in order: Linear → Gemm with transB=1 (y = x Wᵀ + b), Conv2d → Conv, the
+pools → MaxPool and AveragePool (count_include_pad=1: nnprune counts padded zeros), BatchNorm
+→ BatchNormalization with the running statistics, ReLU, Tanh, Dropout and Flatten as
+themselves. The weights are initializers (a masked model's zeros included; a shrunk model is
+an ordinary, smaller ``Sequential``); the batch dimension is symbolic ("N"). Any other layer
+is a ValueError naming it. ``onnx`` is an optional dependency (``pip install
+"nnprune[onnx]"``), imported when a function runs.
 """
 from __future__ import annotations
 

@@ -1,24 +1,11 @@
 """An ONNX model into an nnprune ``Sequential``, so a model trained elsewhere is pruned here.
 
 The graph must be a chain: one input, each node reading the previous node's output (and
-weights held as initializers or ``Constant`` nodes), one output. Operators read:
-
-================================ =========================================================
-ONNX                              nnprune
-================================ =========================================================
-Gemm (transA=0; alpha, beta)      Linear: W = alpha·B (transB=1) or alpha·Bᵀ, b = beta·C
-MatMul by a constant (+ Add)      Linear: W = Bᵀ, with the bias of a following Add
-Conv (group 1)                    Conv2d: kernel, strides, symmetric pads, dilations
-MaxPool, AveragePool              MaxPool2d, AvgPool2d (symmetric pads, ceil_mode 0;
-                                  AveragePool with pads needs count_include_pad=1)
-BatchNormalization                BatchNorm2d after 4-D maps, BatchNorm1d after features;
-                                  PyTorch's momentum = 1 − ONNX's
-Relu, Tanh, Flatten (axis 1)      ReLU, Tanh, Flatten
-Dropout, Identity                 Dropout(ratio), nothing
-================================ =========================================================
-
-Anything else is a ValueError naming the node and its operator. Layers are float32 or
-float64 as the weights are. ``onnx`` is needed (``pip install "nnprune[onnx]"``).
+weights held as initializers or ``Constant`` nodes), one output. Gemm and MatMul (+ Add)
+become a Linear, Conv a Conv2d, the pools, BatchNormalization, Relu, Tanh, Flatten and Dropout
+their nnprune layers, Identity nothing (``_Reader``'s methods say what each must look like);
+anything else is a ValueError naming the node and its operator. Layers are float32 or float64
+as the weights are.
 """
 from __future__ import annotations
 
