@@ -95,11 +95,23 @@ def blas_thread_counts() -> list[int]:
     return [int(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"]
 
 
+class ChunkMap:
+    """``map_chunks(fn, chunks)``: [fn(c) for c in chunks], on ``workers`` threads."""
+
+    def __init__(self, workers: int = 1, pool: ThreadPoolExecutor | None = None) -> None:
+        self.workers, self.pool = workers, pool
+
+    def __call__(self, fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
+        if self.pool is None or len(chunks) < 2:
+            return [fn(c) for c in chunks]
+        return list(self.pool.map(fn, chunks))
+
+
 @contextlib.contextmanager
-def chunk_runner() -> Iterator[Callable[[Callable[[T], R], Sequence[T]], list[R]]]:
-    """A ``map_chunks(fn, chunks)`` that runs the chunks on as many threads as NumPy's BLAS
-    has, with BLAS at one thread for the whole block (its own workers would only spin
-    beside them). ``fn`` must write only its own chunk's part of shared arrays.
+def chunk_runner() -> Iterator[ChunkMap]:
+    """A ``ChunkMap`` on as many threads as NumPy's BLAS has, with BLAS at one thread for the
+    whole block (its own workers would only spin beside them). The mapped function must
+    write only its own chunk's part of shared arrays.
 
     Serial when BLAS has one thread, and while another thread holds a runner (the BLAS
     thread count is process-wide); a runner opened inside a runner is the same runner.
@@ -111,24 +123,15 @@ def chunk_runner() -> Iterator[Callable[[Callable[[T], R], Sequence[T]], list[R]
     blas = _blas_controller()
     workers = blas.threads() if blas else 1
     if workers < 2 or not _chunks_lock.acquire(False):
-        yield _serial
+        yield ChunkMap()
         return
-    pool = _pool(workers)
-
-    def map_chunks(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
-        return [fn(c) for c in chunks] if len(chunks) < 2 else list(pool.map(fn, chunks))
-
     try:
         with blas.limited(1):
-            _state.runner = map_chunks
-            yield map_chunks
+            _state.runner = ChunkMap(workers, _pool(workers))
+            yield _state.runner
     finally:
         _state.runner = None
         _chunks_lock.release()
-
-
-def _serial(fn: Callable[[T], R], chunks: Sequence[T]) -> list[R]:
-    return [fn(c) for c in chunks]
 
 
 class _Blas:

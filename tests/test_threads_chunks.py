@@ -75,7 +75,7 @@ def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypat
             out, cache = winograd.winograd_forward(x, w, b, padding, m=m)
             dout = np.random.default_rng(1).standard_normal(out.shape)
             results[count] = (out, *winograd.winograd_backward(dout, cache))
-    assert len(winograd._chunks(cache.tiling, 5)) >= 3
+    assert len(cache.chunks) == len(cache.v) >= 3
     for serial, parallel in zip(results[1], results[2]):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
 
@@ -96,3 +96,16 @@ def _chunks_in_child():
     with threadpool_limits(2, user_api="blas"):
         with threads.chunk_runner() as map_chunks:
             return map_chunks(lambda c: c * c, [1, 2, 3])
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_winograd_chunks_cover_the_batch_in_a_multiple_of_the_workers(monkeypatch, workers):
+    """Chunks tile the images in order, none larger than CHUNK_ELEMENTS allows, and their
+    number is a multiple of the workers unless there are fewer images."""
+    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 5 * 36 * (2 * 3 + 4) * 9)  # 5 images
+    for n in (1, 2, 5, 9, 11, 64):
+        grid = winograd.tile_grid((n, 3, 12, 12), (1, 1), 4)
+        chunks = winograd._chunks(grid, 4, workers)
+        assert [c.start for c in chunks] == [0] + [c.stop for c in chunks[:-1]]
+        assert chunks[-1].stop == n and max(c.stop - c.start for c in chunks) <= 5
+        assert len(chunks) % workers == 0 or len(chunks) == n

@@ -60,11 +60,12 @@ CHUNK_ELEMENTS = 1 << 20  # values of d, V and M per chunk of images (4 MB in fl
 
 class WinogradCache(NamedTuple):
     """What winograd_backward needs: the transformed input tiles V (α², T_chunk, C) of each
-    chunk of images, w, the tiling of the whole batch."""
+    chunk of images, w, the tiling of the whole batch and the chunks (slices of images)."""
     v: list[np.ndarray]
     w: np.ndarray
     has_bias: bool
     tiling: Tiling
+    chunks: list[slice]
 
 
 def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
@@ -82,14 +83,14 @@ def winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     """
     padding = pair("padding", padding, 0)
     _check_inputs(x, w, b, padding, m)
-    out, v, tiling = _correlate(x, w, b, padding, m, keep=True)
-    return out, WinogradCache(v, w, b is not None, tiling)
+    out, v, tiling, chunks = _correlate(x, w, b, padding, m, keep=True)
+    return out, WinogradCache(v, w, b is not None, tiling, chunks)
 
 
 def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair, m: int,
-               keep: bool) -> tuple[np.ndarray, list[np.ndarray], Tiling]:
-    """out, V of each chunk of images and the tiling of x ⋆ w + b; V in scratch memory (and
-    overwritten by the next chunk) unless ``keep``."""
+               keep: bool) -> tuple[np.ndarray, list[np.ndarray], Tiling, list[slice]]:
+    """out, V of each chunk of images, the tiling and the chunks of x ⋆ w + b; V in scratch
+    memory (and overwritten by the next chunk) unless ``keep``."""
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
     x, b = x.astype(dtype, copy=False), None if b is None else b.astype(dtype, copy=False)
     grid = tile_grid(x.shape, padding, m)
@@ -103,16 +104,20 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
 
     with chunk_runner() as map_chunks:  # BLAS at one thread from the first GEMM on
         u = filter_transform(w.astype(dtype, copy=False), m)
-        return out, map_chunks(correlate_chunk, _chunks(grid, w.shape[0])), grid
+        chunks = _chunks(grid, w.shape[0], map_chunks.workers)
+        return out, map_chunks(correlate_chunk, chunks), grid, chunks
 
 
-def _chunks(t: Tiling, f: int) -> list[slice]:
+def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
     """The batch in chunks of images whose tiles (d, V and M: α²·(2C + F) values per tile)
-    fit in CHUNK_ELEMENTS, so that each array stays in cache from one step to the next."""
+    fit in CHUNK_ELEMENTS, so that each array stays in cache from one step to the next; as
+    many chunks as a multiple of ``workers`` where the batch allows, so none waits idle."""
     n, c = t.x_shape[:2]
     per_image = t.alpha ** 2 * (2 * c + f) * t.tiles[0] * t.tiles[1]
-    size = max(1, min(n, CHUNK_ELEMENTS // per_image))
-    return [slice(s, min(n, s + size)) for s in range(0, n, size)]
+    count = -(-n // max(1, min(n, CHUNK_ELEMENTS // per_image)))
+    count = min(n, -(-count // workers) * workers)
+    bounds = [i * n // count for i in range(count + 1)]  # sizes differ by at most one
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool = True
@@ -122,7 +127,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
     dw = (G ⊗ G)ᵀ [dM V ᵀ] with dM = (Aᵀ ⊗ Aᵀ)ᵀ dY; dx = dout ⋆ rot180(w)ᵀ with padding 2 − p
     (a full correlation, by the same Winograd forward). ``need_dx=False`` skips dx.
     """
-    v, w, has_bias, t = cache
+    v, w, has_bias, t, _ = cache
     n, c, h, wd = t.x_shape
     f = w.shape[0]
     if dout.shape != (n, f, *t.out_hw):
@@ -143,7 +148,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
         return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
 
     with chunk_runner() as map_chunks:  # one runner for dU's chunks and dx's
-        du = sum(map_chunks(du_of_chunk, list(zip(_chunks(t, f), v))))  # dU as (α², F, C)
+        du = sum(map_chunks(du_of_chunk, list(zip(cache.chunks, v))))  # dU as (α², F, C)
         dx = _input_gradient(dout, w, t) if need_dx else None
         dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
