@@ -36,10 +36,9 @@ from nnprune.checks import check_bool, check_known
 from nnprune.nn import Sequential, from_config
 from nnprune.prune.apply import model_masks, named_parameters
 from nnprune.prune.surgery.dependency import ChannelGroup, has_residual, prunable_groups
-from nnprune.prune.surgery.fold import fold_into_consumer
 from nnprune.prune.surgery.report import SurgeryReport
-from nnprune.prune.surgery.routes import (Route, columns, find_route, hidden_producers,
-                                          layer_configs, width)
+from nnprune.prune.surgery.routes import (Route, columns, find_route, fold_into_consumer,
+                                          hidden_producers, layer_configs, width)
 from nnprune.prune.surgery.units import dead_units, filter_keep, group_alive_of
 
 
@@ -234,13 +233,11 @@ def shrink(model: Sequential, input_shape: tuple[int, ...],
 def _silent(state: Mapping[str, np.ndarray], config: dict, g: ChannelGroup,
             drop: np.ndarray) -> bool:
     """Whether channels ``drop`` of ``g`` output exactly 0 (weights, biases, γ and β zero)."""
-    zero = [state[f"{p}.{k}"][drop] for p in g.producers for k in ("weight", "bias")
-            if f"{p}.{k}" in state]
+    names = [f"{p}.{k}" for p in g.producers for k in ("weight", "bias")]
     for n in g.norms:
-        affine = _config_at(config, n)["affine"]
-        zero += [state[f"{n}.weight"][drop], state[f"{n}.bias"][drop]] if affine else \
-            [state[f"{n}.running_mean"][drop]]
-    return all(not np.any(z) for z in zero)
+        names += [f"{n}.{k}" for k in (("weight", "bias") if _config_at(config, n)["affine"]
+                                       else ("running_mean",))]
+    return not any(np.any(state[name][drop]) for name in names if name in state)
 
 
 def shrink_groups(model: Any, input_shape: tuple[int, ...],
