@@ -47,8 +47,10 @@ def build_case(name: str) -> tuple[Any, tuple[int, int, int], dict[str, float] |
     raise ValueError(f"unknown case {name!r}; the cases are {CASES}")
 
 
-def pruned_variants(name: str) -> dict[str, Any]:
-    """{"dense", "masked", "shrunk": model, "input_shape", "params", "macs"} of a case."""
+def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Build the case, prune whole filters by L1 norm, mask the dead units, shrink, and time
+    the forward pass (eval mode, no graph) of the three models in turns; a JSON-able row."""
+    from nnprune.autograd import Tensor, no_grad
     from nnprune.count import count
     from nnprune.experiment.runs import clone_model
     from nnprune.prune import mask_units, prune_model, shrink
@@ -58,32 +60,19 @@ def pruned_variants(name: str) -> dict[str, Any]:
     prune_model(masked, "l1_norm", sparsity, "layer", "filter")
     mask_units(masked)
     shrunk, report = shrink(masked, shape)
-    cost = {k: count(m, shape) for k, m in (("dense", dense), ("shrunk", shrunk))}
-    return {"dense": dense.eval(), "masked": masked.eval(), "shrunk": shrunk.eval(),
-            "input_shape": shape, "params": (cost["dense"].params, cost["shrunk"].params),
-            "macs": (report.macs[0], report.macs[1])}
-
-
-def time_case(name: str, repeat: int, batch: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Build, prune and time one case; a JSON-able row."""
-    from nnprune.autograd import Tensor, no_grad
-
-    v = pruned_variants(name)
-    x = Tensor(np.random.default_rng(seed).standard_normal((batch, *v["input_shape"]),
-                                                            dtype=np.float32))
-
+    params = [count(dense, shape).params, count(shrunk, shape).params]
+    models = {"dense": dense.eval(), "masked": masked.eval(), "shrunk": shrunk.eval()}
+    x = Tensor(np.random.default_rng(seed).standard_normal((batch, *shape), dtype=np.float32))
     with no_grad():
-        wall, cpu = interleaved({k: lambda m=v[k]: m(x) for k in ("dense", "masked", "shrunk")},
-                                repeat, warmup=1)
-    wall, cpu = ({k: [1e3 * t for t in times] for k, times in seconds.items()}
-                 for seconds in (wall, cpu))
-    ms = {k: statistics.median(t) for k, t in wall.items()}
-    cpu_ms = {k: statistics.median(t) for k, t in cpu.items()}
-    mac_ratio = v["macs"][0] / v["macs"][1]
-    return {"case": name, "input_shape": list(v["input_shape"]), "batch": batch,
-            "params": list(v["params"]), "macs": list(v["macs"]),
-            "params_fewer": 1 - v["params"][1] / v["params"][0], "mac_ratio": mac_ratio,
-            "ms": ms, "ms_range": {k: [min(t), max(t)] for k, t in wall.items()},
+        wall, cpu = interleaved({k: lambda m=m: m(x) for k, m in models.items()}, repeat,
+                                warmup=1)
+    ms = {k: 1e3 * statistics.median(t) for k, t in wall.items()}
+    cpu_ms = {k: 1e3 * statistics.median(t) for k, t in cpu.items()}
+    mac_ratio = report.macs[0] / report.macs[1]
+    return {"case": name, "input_shape": list(shape), "batch": batch,
+            "params": params, "macs": [report.macs[0], report.macs[1]],
+            "params_fewer": 1 - params[1] / params[0], "mac_ratio": mac_ratio,
+            "ms": ms, "ms_range": {k: [1e3 * min(t), 1e3 * max(t)] for k, t in wall.items()},
             "cpu_ms": cpu_ms, "speedup_masked": ms["dense"] / ms["masked"],
             "speedup_shrunk": ms["dense"] / ms["shrunk"],
             "speedup_shrunk_cpu": cpu_ms["dense"] / cpu_ms["shrunk"],

@@ -1,8 +1,7 @@
 """Argument types and the option groups the commands share.
 
 An argument type turns one command-line string into a value or raises
-``argparse.ArgumentTypeError``, which argparse prints as a one-line error naming the option
-(exit status 2). ``Parser`` keeps that error to one line and points to ``--help``.
+``argparse.ArgumentTypeError``, which argparse prints as a one-line error naming the option.
 """
 from __future__ import annotations
 
@@ -72,22 +71,21 @@ def count(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return _finite(text, "a positive number", lambda value: value > 0)
 
 
 def nonnegative_float(text: str) -> float:
+    return _finite(text, "a number >= 0", lambda value: value >= 0)
+
+
+def _finite(text: str, expected: str, accept: Callable[[float], bool]) -> float:
+    """A finite float that ``accept`` takes (NaN and text are refused by every test)."""
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not accept(value) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
 
 

@@ -31,7 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     from nnprune.experiment.demo import run_demo as demo
-
     from nnprune.threads import blas_threads
 
     check_outputs({}, {}, {"--out": args.out})

@@ -15,10 +15,8 @@ def load_data(name: str, *, data_dir: str | None = None, download: bool = False,
               split: str = "official", seed: int = 0, split_indices: str | None = None,
               standardize: bool | None = None, stratify: bool | None = None,
               verify: bool = False) -> Any:
-    """The dataset ``name`` (or an .npz of arrays) as the commands load it (digits need no
-    files); ``split_indices`` an .npz of train/test indices; None options mean the defaults
-    (standardised, stratified); ``verify`` checks the SHA-256 of MNIST, Fashion-MNIST or
-    CIFAR-10 files already on disk."""
+    """The dataset ``name`` (or an .npz of arrays) as the commands load it; ``split_indices``
+    an .npz of train/test indices; None options mean the defaults (standardised, stratified)."""
     from nnprune import data
 
     standardize = True if standardize is None else standardize

@@ -47,9 +47,7 @@ def second_order(args: argparse.Namespace) -> Any:
 def train_spec(args: argparse.Namespace, epochs: int, lr: float,
                weight_decay: float | None = None, lr_schedule: str | None = None) -> Any:
     """The ``TrainSpec`` of a command's training run: ``epochs`` and ``lr`` from the option
-    the command names them by, the rest from --optimizer, --batch-size, --seed, --quiet,
-    --weight-decay, --lr-schedule and --l1/--l2 (or the ``weight_decay`` and
-    ``lr_schedule`` given)."""
+    the command names them by, the rest from the fit options (or the arguments given)."""
     from nnprune.train import TrainSpec
 
     return TrainSpec(epochs=epochs, lr=lr, optimizer=args.optimizer,
