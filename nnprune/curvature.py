@@ -21,15 +21,13 @@ import numpy as np
 
 from nnprune.autograd.tensor import Tensor
 from nnprune.checks import check_choice, check_int
+from nnprune.prune.apply import named_parameters
 
 LossFn = Callable[[object], Tensor]
 
 
 def _parameters(model, names: Iterable[str] | None) -> dict:
-    if not callable(getattr(model, "named_parameters", None)):
-        raise TypeError(f"model must have a named_parameters() method (an nnprune.nn.Module), "
-                        f"got {type(model).__name__}")
-    params = dict(model.named_parameters())
+    params = named_parameters(model)
     chosen = list(params) if names is None else list(names)
     unknown = [n for n in chosen if n not in params]
     if unknown:

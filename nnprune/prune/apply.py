@@ -104,8 +104,7 @@ def attach_masks(model: Any, masks: Mapping[str, np.ndarray]) -> None:
     Every name must be a parameter of the model and every mask a 0/1 array of its shape.
     All masks are checked before any is attached.
     """
-    if not isinstance(masks, Mapping):
-        raise TypeError(f"masks must be a mapping name -> 0/1 array, got {type(masks).__name__}")
+    check_mapping(masks, "masks", "name -> 0/1 array")
     params = named_parameters(model)
     composed = {}
     for name, mask in masks.items():

@@ -22,10 +22,6 @@ stand in for. Distances are unchanged by adding one vector to every filter and b
 orthogonal map of filter space, so FPGM is blind to a common offset, which the norms are not:
 L1 ranks w_f + v by ‖w_f + v‖₁.
 
-**Taylor per group.** Put a gate c_f on filter f (its weights scaled by c_f, c_f = 1). Then
-∂L/∂c_f = Σ_{j∈f} w_j ∂L/∂w_j, and the first-order loss change of removing the filter
-(c_f: 1 → 0) is −Σ w·g; Molchanov et al. 2019 square it per batch and average over batches.
-
 **Layer normalisation.** Scores of different layers do not share a scale (‖w_f‖₁ grows
 with the fan-in, Taylor scores with depth): in a global ranking the layer with the smallest
 scale loses most of its filters. ``normalise_layer`` puts each layer on a common scale.

@@ -32,7 +32,7 @@ import numpy as np
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
 from nnprune.functional.conv_plain import patches
-from nnprune.prune.masks import count, prune_count
+from nnprune.prune.masks import count
 from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces,
                                reconstruction_loss, refit_rows, select_counts)
 from nnprune.prune.report import PruneReport

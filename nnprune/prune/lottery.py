@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from nnprune.checks import check_int
+from nnprune.checks import check_int, check_mapping
 from nnprune.prune.apply import named_parameters, prune_model
 from nnprune.prune.report import PruneReport
 from nnprune.prune.schedules import lottery_sparsities
@@ -55,8 +55,7 @@ def rewind(model: Any, saved: Mapping[str, np.ndarray]) -> None:
     Every parameter and buffer of the model must be in ``saved`` with the same shape, and
     nothing else. Pruned entries stay exactly zero; gradients are cleared.
     """
-    if not isinstance(saved, Mapping):
-        raise TypeError(f"saved must be a mapping from snapshot(), got {type(saved).__name__}")
+    check_mapping(saved, "saved", "from snapshot()")
     params, buffers = named_parameters(model), _named_buffers(model)
     expected = set(params) | set(buffers)
     missing, unexpected = expected - set(saved), set(saved) - expected

@@ -24,11 +24,10 @@ array([1., 0., 1., 0., 0.])
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from nnprune.checks import check_mask, check_real, check_scores, check_sparsity
+from nnprune.checks import check_int, check_mask, check_real, check_scores, check_sparsity
 
 __all__ = ["check_mask", "check_scores", "check_sparsity", "check_rounding", "ROUNDINGS",
            "prune_count", "count", "ranked_prune", "threshold_mask", "percentile_mask",
@@ -62,9 +61,7 @@ def prune_count(n: int, sparsity: float, rounding: str = "half_up") -> int:
     >>> prune_count(10, 0.25, rounding="half_even"), prune_count(5, 0.5, rounding="half_even")
     (2, 2)
     """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"n must be a non-negative int (a number of entries), got {n!r}")
-    return count(int(n), check_sparsity(sparsity), check_rounding(rounding))
+    return count(check_int(n, "n", 0), check_sparsity(sparsity), check_rounding(rounding))
 
 
 def count(n: int, sparsity: float, rounding: str) -> int:

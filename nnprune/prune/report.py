@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from nnprune.checks import check_mapping
 from nnprune.ratios import pruned_fraction
 
 
@@ -39,8 +40,7 @@ class PruneReport:
     def from_masks(cls, masks: Mapping[str, np.ndarray], excluded: Iterable[str] = (),
                    target: float | None = None) -> PruneReport:
         """Count the zeros of every mask (any array: a zero entry is a pruned entry)."""
-        if not isinstance(masks, Mapping):
-            raise TypeError(f"masks must be a mapping name -> array, got {type(masks).__name__}")
+        check_mapping(masks, "masks", "name -> array")
         excluded = (excluded,) if isinstance(excluded, str) else tuple(excluded)
         unknown = [name for name in excluded if name not in masks]
         if unknown:

@@ -32,15 +32,6 @@ from nnprune.checks import check_choice, check_int, check_sparsity
 KINDS = ("geometric", "linear")
 
 
-def _rising(initial_sparsity: float, final_sparsity: float) -> tuple[float, float]:
-    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
-    s_f = check_sparsity(final_sparsity, "final_sparsity")
-    if s_f < s_i:
-        raise ValueError(f"final_sparsity ({s_f}) must be >= initial_sparsity ({s_i}): "
-                         f"pruned weights are never revived, so a target cannot fall")
-    return s_i, s_f
-
-
 def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: float,
                         begin_step: int, num_steps: int, frequency: int = 1,
                         power: float = 3) -> float:
@@ -53,7 +44,11 @@ def polynomial_sparsity(step: int, initial_sparsity: float, final_sparsity: floa
     (returned as given, not computed). Non-decreasing in t; for power ≥ 1 the increments
     between successive updates are non-increasing.
     """
-    s_i, s_f = _rising(initial_sparsity, final_sparsity)
+    s_i = check_sparsity(initial_sparsity, "initial_sparsity")
+    s_f = check_sparsity(final_sparsity, "final_sparsity")
+    if s_f < s_i:
+        raise ValueError(f"final_sparsity ({s_f}) must be >= initial_sparsity ({s_i}): "
+                         f"pruned weights are never revived, so a target cannot fall")
     step, t0 = check_int(step, "step", 0), check_int(begin_step, "begin_step", 0)
     n, dt = check_int(num_steps, "num_steps", 1), check_int(frequency, "frequency", 1)
     if isinstance(power, bool) or not isinstance(power, numbers.Real) \

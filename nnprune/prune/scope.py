@@ -24,6 +24,7 @@ from nnprune.prune.masks import (check_mask, check_real, check_rounding, check_s
                                  check_sparsity, count, ranked_prune, threshold_mask)
 from nnprune.prune.report import PruneReport
 
+
 def _prepare(scores, masks, exclude):
     """Validated (scores, existing masks, excluded names) for the dict-level functions."""
     check_mapping(scores, "scores", "name -> array")
