@@ -28,28 +28,24 @@ from nnprune import nn
 from nnprune.checks import check_int
 
 
-def _size(input_size: int | tuple[int, int]) -> tuple[int, int]:
+def _common(input_size: Any, width: Any, in_channels: Any, num_classes: Any, seed: Any,
+            dtype: Any, init: Any, bias_init: Any) -> tuple[int, int, dict[str, Any]]:
+    """Check the arguments every builder shares; (H, W) and the options of all its layers
+    (one generator seeded by ``seed``, the dtype and the initialisation)."""
     hw = input_size if isinstance(input_size, (tuple, list)) else (input_size, input_size)
     if len(hw) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
                            for v in hw):
         raise ValueError(f"input_size must be a positive int or (H, W), got {input_size!r}")
-    return int(hw[0]), int(hw[1])
-
-
-def _common(in_channels: Any, num_classes: Any, seed: Any, dtype: Any, init: Any,
-            bias_init: Any) -> dict[str, Any]:
-    """Check the arguments every builder shares; the options of all its layers (one
-    generator seeded by ``seed``, the dtype and the initialisation)."""
     nn.init.resolve_bias_init(nn.init.check_init(init), bias_init)
     check_int(in_channels, "in_channels", 1)
     check_int(num_classes, "num_classes", 1)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a positive number, got {width!r}")
     rng = np.random.default_rng(check_int(seed, "seed", 0))
-    return dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
+    return int(hw[0]), int(hw[1]), dict(rng=rng, dtype=dtype, init=init, bias_init=bias_init)
 
 
 def _scaled(c: int, width: float) -> int:
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"width must be a positive number, got {width!r}")
     return max(1, int(round(width * c)))
 
 
@@ -62,8 +58,8 @@ def lenet_300_100(in_channels: int = 1, num_classes: int = 10, input_size: Any =
     Its parameter names and shapes (``1.weight, 1.bias, 3.weight, ...``) are those of the same
     PyTorch ``nn.Sequential``, so a state dict moves across unchanged.
     """
-    h, w = _size(input_size)
-    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
+    h, w, kw = _common(input_size, width, in_channels, num_classes, seed, dtype, init,
+                       bias_init)
     h1, h2 = _scaled(300, width), _scaled(100, width)
     return nn.Sequential(
         nn.Flatten(),
@@ -84,12 +80,12 @@ def lenet5(in_channels: int = 1, num_classes: int = 10, input_size: Any = 28,
     on 28×28. ``padding`` defaults to 0 for inputs of at least 28 pixels and to 2 ("same")
     below, so 8×8 digits still fit through two 5×5 convolutions.
     """
-    h, w = _size(input_size)
+    h, w, kw = _common(input_size, width, in_channels, num_classes, seed, dtype, init,
+                       bias_init)
     if padding is not None and (isinstance(padding, bool) or not isinstance(padding, int)
                                 or padding < 0):
         raise ValueError(f"padding must be None or an int >= 0, got {padding!r}")
     pad = (0 if min(h, w) >= 28 else 2) if padding is None else padding
-    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     c1, c2, f1 = _scaled(20, width), _scaled(50, width), _scaled(500, width)
     for _ in range(2):  # two conv + pool blocks
         h, w = (h + 2 * pad - 4) // 2, (w + 2 * pad - 4) // 2
@@ -112,10 +108,10 @@ def simple_cnn(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32
     [conv 3×3 pad 1 (16) → ReLU → max-pool 2] → [conv 3×3 pad 1 (32) → ReLU → max-pool 2]
     → fc 32·(H/4)·(W/4) → 128 → ReLU → fc K.
     """
-    h, w = _size(input_size)
+    h, w, kw = _common(input_size, width, in_channels, num_classes, seed, dtype, init,
+                       bias_init)
     if h < 4 or w < 4:
         raise ValueError(f"simple_cnn needs an input of at least 4×4, got {input_size!r}")
-    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     c1, c2, f1 = _scaled(16, width), _scaled(32, width), _scaled(128, width)
     return nn.Sequential(
         nn.Conv2d(in_channels, c1, 3, padding=1, **kw), nn.ReLU(), nn.MaxPool2d(2),
@@ -140,8 +136,8 @@ def vgg16(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     313,463,808 MACs on 3×32×32 (BatchNorm's running statistics are buffers, not parameters).
     A max-pool that would shrink a map below 1×1 is left out, so small inputs still fit.
     """
-    h, w = _size(input_size)
-    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
+    h, w, kw = _common(input_size, width, in_channels, num_classes, seed, dtype, init,
+                       bias_init)
     layers: list[nn.Module] = []
     c = in_channels
     for v in VGG16_LAYERS:
@@ -191,11 +187,11 @@ def resnet(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
     269,722 + 2,752 = 272,474 parameters and 40,813,184 MACs on 3×32×32 (the paper: 0.27 M).
     Any input size works (each stride-2 stage halves it, rounding up).
     """
-    h, w = _size(input_size)
+    h, w, kw = _common(input_size, width, in_channels, num_classes, seed, dtype, init,
+                       bias_init)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110), "
                          f"got {depth!r}")
-    kw = _common(in_channels, num_classes, seed, dtype, init, bias_init)
     widths = [_scaled(c, width) for c in (16, 32, 64)]
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, **kw),

@@ -1,15 +1,14 @@
-"""Another framework's weights into an nnprune model: by name, by explicit key map, or by
-shape and order, with a report of what went where.
+"""Other frameworks' weights in and out, as NumPy arrays under PyTorch's names and layouts.
 
-The source is a dict of arrays named as its framework names them (a PyTorch ``state_dict``
-as NumPy, Keras variable paths such as ``"dense/kernel:0"``) or a list of arrays in Keras's
-``model.get_weights()`` order. An entry name is split at its last ``.`` or ``/`` into a
-*module* and a *leaf*; other frameworks' leaves get PyTorch's names (``kernel``/``gamma`` →
-``weight``, ``beta`` → ``bias``, ``moving_mean``/``moving_variance`` → ``running_mean``/
-``running_var``), and ``layout="keras"`` transposes kernels to PyTorch's layout.
-
-Each nnprune module that holds state is then given one source module whose leaves and
-shapes are exactly its own:
+``load_state`` copies a source into an nnprune model by name, explicit key map, or shape and
+order, with a report of what went where. The source is a dict of arrays named as its
+framework names them (a PyTorch ``state_dict`` as NumPy, Keras variable paths such as
+``"dense/kernel:0"``) or a list of arrays in Keras's ``model.get_weights()`` order. An entry
+name is split at its last ``.`` or ``/`` into a *module* and a *leaf*; other frameworks'
+leaves get PyTorch's names (``kernel``/``gamma`` → ``weight``, ``beta`` → ``bias``,
+``moving_mean``/``moving_variance`` → ``running_mean``/``running_var``), and
+``layout="keras"`` transposes kernels to PyTorch's layout. Each nnprune module that holds
+state is then given one source module whose leaves and shapes are exactly its own:
 
 1. ``key_map`` renames first: ``{"features.0": "0"}`` (a module) or
    ``{"features.0.weight": "0.weight"}`` (an entry);
@@ -22,11 +21,21 @@ shapes are exactly its own:
 ``num_batches_tracked`` is skipped and reported. ``torch.nn.utils.prune``'s ``weight_orig``
 and ``weight_mask`` load as weight_orig ⊙ weight_mask, the mask attached to the parameter.
 Everything is checked before anything is copied: a refused source leaves the model unchanged.
+
+``export_state`` goes the other way: nnprune's layers store what PyTorch's store, so the
+export is the state itself, plus ``num_batches_tracked`` (int64, 0) for every BatchNorm
+(PyTorch reads it only when its momentum is None; nnprune always uses a momentum) and each
+pruning mask applied (``masks="apply"``: a dense model for any framework) or as
+``torch.nn.utils.prune`` stores it (``masks="torch"``: ``weight_orig`` and ``weight_mask``,
+so the mask stays in force while the torch module fine-tunes).
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from nnprune.checks import check_bool, check_choice
 from nnprune.foreign import reject_foreign
@@ -37,6 +46,7 @@ from nnprune.prune.masks import check_mask
 
 LAYOUTS = ("torch", "keras")
 MATCHES = ("shape", "order")
+MASK_MODES = ("apply", "torch")
 
 
 @dataclass(frozen=True)
@@ -163,3 +173,91 @@ def _load(model: Module, arrays: dict[str, Any], masks: dict[str, Any]) -> None:
     model.load_state_dict(arrays, strict=False)
     for name, mask in masks.items():
         params[name].set_mask(mask)
+
+
+def export_state(model: Module, masks: str = "apply") -> tuple[dict[str, np.ndarray],
+                                                                dict[str, Any]]:
+    """(state, spec): PyTorch's ``state_dict`` of the equivalent torch model as NumPy arrays,
+    and the architecture (``model.config()``, JSON-able).
+
+    {name: array} in PyTorch's layout and order (per module: parameters, then buffers).
+    ``masks``: "apply" or "torch" (see the module docstring). A dense, masked or shrunk
+    model: shrinking returns an ordinary ``Sequential``, exported like any other.
+
+    >>> from nnprune import nn
+    >>> state, spec = export_state(nn.Sequential(nn.Linear(3, 2, rng=0), nn.BatchNorm1d(2)))
+    >>> list(state), spec["layers"][0]["type"]
+    (['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', \
+'1.num_batches_tracked'], 'Linear')
+    """
+    reject_foreign(model, "model", "model")
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    if masks not in MASK_MODES:
+        raise ValueError(f"masks must be one of {MASK_MODES}, got {masks!r}")
+    try:
+        spec = model.config()
+    except NotImplementedError as err:
+        raise TypeError(f"model cannot be exported: {err}") from None
+    state: dict[str, np.ndarray] = {}
+    for prefix, module in model.named_modules():
+        dot = f"{prefix}." if prefix else ""
+        for leaf, p in module._parameters.items():
+            if masks == "torch" and p.mask is not None:
+                state[f"{dot}{leaf}_orig"] = p.data.copy()
+                state[f"{dot}{leaf}_mask"] = p.mask.copy()
+            else:
+                state[f"{dot}{leaf}"] = p.data.copy()
+        for leaf in module._buffers:
+            state[f"{dot}{leaf}"] = getattr(module, leaf).copy()
+        if type(module).__name__ in ("BatchNorm1d", "BatchNorm2d"):
+            state[f"{dot}num_batches_tracked"] = np.array(0, dtype=np.int64)
+    return state, spec
+
+
+def _torch_layer(config: Mapping[str, Any], nn: Any) -> Any:
+    """The torch.nn layer of one nnprune layer config."""
+    kind = config["type"]
+    if kind == "Linear":
+        return nn.Linear(config["in_features"], config["out_features"], bias=config["bias"])
+    if kind == "Conv2d":
+        return nn.Conv2d(config["in_channels"], config["out_channels"],
+                         tuple(config["kernel_size"]), stride=tuple(config["stride"]),
+                         padding=tuple(config["padding"]), dilation=tuple(config["dilation"]),
+                         bias=config["bias"])
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        return getattr(nn, kind)(tuple(config["kernel_size"]), stride=tuple(config["stride"]),
+                                 padding=tuple(config["padding"]))
+    if kind in ("BatchNorm1d", "BatchNorm2d"):
+        return getattr(nn, kind)(config["num_features"], eps=config["eps"],
+                                 momentum=config["momentum"], affine=config["affine"])
+    if kind == "Dropout":
+        return nn.Dropout(config["p"])
+    if kind in ("ReLU", "Tanh", "Flatten"):
+        return getattr(nn, kind)()
+    raise ValueError(f"layer type {kind!r} has no torch.nn equivalent here")
+
+
+def torch_module(spec: Mapping[str, Any], torch: Any,
+                 state: Mapping[str, np.ndarray] | None = None) -> Any:
+    """The ``torch.nn.Sequential`` that ``spec`` describes, in eval mode, float64 when the
+    spec is; with ``state`` (from ``export_state``) loaded by ``load_state_dict(strict=True)``.
+
+    ``torch`` is the caller's ``import torch``. Weights exported with ``masks="torch"`` get
+    ``torch.nn.utils.prune.identity`` on their modules first, so their names fit.
+    """
+    if not isinstance(spec, Mapping) or spec.get("type") != "Sequential":
+        raise ValueError(f"spec must be the config of an nnprune Sequential, got {spec!r}")
+    layers = [_torch_layer(c, torch.nn) for c in spec["layers"]]
+    module = torch.nn.Sequential(*layers)
+    if any(c.get("dtype") == "float64" for c in spec["layers"]):
+        module = module.double()
+    if state is not None:
+        masked = [key[:-len("_mask")].rpartition(".") for key in state if key.endswith("_mask")]
+        if masked:  # the caller's torch: its pruning helpers are a submodule it loads on demand
+            torch_prune = importlib.import_module(f"{torch.__name__}.nn.utils.prune")
+        for path, _, leaf in masked:
+            torch_prune.identity(module.get_submodule(path), leaf)
+        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()},
+                               strict=True)
+    return module.eval()
