@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from nnprune import nn, optim, train
 from nnprune.cli import main
-from nnprune.experiment.slimming import slimming
+from nnprune.experiment.workflows import slimming
 from nnprune.prune import prune_count, prune_model, shrink
 from nnprune.prune.slimming import bn_gammas, bn_l1_regularizer
 

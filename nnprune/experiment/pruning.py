@@ -15,7 +15,7 @@ import numpy as np
 from nnprune.experiment import workflows
 from nnprune.experiment.runs import accuracy
 from nnprune.experiment.second_order import SECOND_ORDER, SecondOrder
-from nnprune.experiment.slimming import SLIMMING, slimming  # noqa: F401  (the CLI's)
+from nnprune.experiment.workflows import SLIMMING  # noqa: F401  (the CLI's)
 from nnprune.prune import mask_units, shrink
 from nnprune.prune.channel_criteria import CHANNEL_CRITERIA
 from nnprune.prune.granularity import NM_TOLERANCE, Granularity, as_granularity
@@ -92,9 +92,9 @@ def run_schedule(model: Any, data: Any, schedule: str, prune: PruneSpec, train: 
     (``dead_units`` {layer: count} in the record, or in each of its ``rounds``)."""
     common = {"model_name": model_name}
     if schedule == "slimming":  # mask_units is part of the schedule
-        return slimming(model, data, sparsity=prune.sparsity, strength=strength,
-                        sparse_epochs=sparse_epochs, min_keep=prune.min_keep,
-                        exclude=prune.exclude, train=train, **common)
+        return workflows.slimming(model, data, sparsity=prune.sparsity, strength=strength,
+                                  sparse_epochs=sparse_epochs, min_keep=prune.min_keep,
+                                  exclude=prune.exclude, train=train, **common)
     if prune.criterion in SECOND_ORDER:
         common["second_order"] = second_order
     if shrink:
