@@ -11,14 +11,13 @@ trains, raises ``DivergenceError`` as soon as one of these holds:
 - after an epoch, a parameter or a buffer (BatchNorm statistics) holds NaN or ±∞;
 - an epoch ends at chance in a way that only divergence explains: in every batch (of two or
   more samples) all predictions fell on one class, i.e. the output no longer depends on the
-  input (a network whose ReLUs all died outputs its last biases), and
-  either a batch loss had spiked above ``SPIKE_FACTOR`` (3)·max(L₁, ln K), or an earlier epoch had reached
-  at least a quarter of the way from chance to perfect accuracy (1/K + (1 − 1/K)/4).
+  input (a network whose ReLUs all died outputs its last biases), and either a batch loss
+  had spiked above ``SPIKE_FACTOR`` (3)·max(L₁, ln K), or an earlier epoch had reached at
+  least a quarter of the way from chance to perfect accuracy (1/K + (1 − 1/K)/4).
 
 A network that is merely slow (a tiny rate, or pruned so hard that it cannot learn) does
-none of these. The message names the learning rate and suggests one ten times smaller.
-``DivergenceError`` is a ``ValueError``: the rate given was the wrong value for this
-model and data, and callers that refuse bad values (the command line) report it so.
+none of these. ``DivergenceError`` is a ``ValueError`` (the rate was the wrong value for
+this model and data) whose message suggests a rate ten times smaller.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from nnprune.cli import main
 from nnprune.experiment.sweep import map_runs
-from nnprune.experiment.repeats import mean_over_seeds
+from nnprune.experiment.sweep import mean_over_seeds
 
 pytestmark = pytest.mark.report
 

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from nnprune.checks import check_int
 from nnprune.experiment.results import check_path, check_records
 
 PathLike = str | os.PathLike
@@ -199,8 +200,7 @@ def weight_histograms(before: Any, after: Any, path: PathLike, *, bins: int = 80
     rest) and their number is given in its legend entry; the "before" histogram shows every
     weight. Both use the same bins, so the gap magnitude pruning cuts around 0 is visible.
     """
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be a positive int, got {bins!r}")
+    check_int(bins, "bins", 1)
     w_before, w_after = _flat_weights(before, "before"), _flat_weights(after, "after")
     zeros = int(np.count_nonzero(w_after == 0))
     kept = w_after[w_after != 0]

@@ -1,7 +1,7 @@
 """A sweep: criteria × sparsities × scopes, each a one-shot run (``prune_once``) on a copy of
 the same trained model, measured before and after fine-tuning: one record per run. The
 gradients, Hessian diagonals and calibration samples the criteria need are computed once,
-from the trained model, and shared by all runs.
+from the trained model, and shared by all runs; ``mean_over_seeds`` sums up repeated runs.
 
 The runs share nothing else, so they may run in ``jobs`` worker processes (``map_runs``): a
 run computes there exactly what it computes in the parent (the same arrays, seeds and
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from nnprune import train as training
@@ -81,17 +83,11 @@ def sweep(trained: Module, data: Any, *, criteria: Sequence[str], sparsities: Se
     Each run prunes as ``prune`` says, its criterion, sparsity, scope and seed set by the run
     (a ``PruneSpec``, or its keywords: ``granularity``, ``exclude``, ``layer_norm``, ...), and
     fine-tunes as ``train`` says (a ``TrainSpec``, or its keywords, ``lr`` defaulting to 0.01).
-    obd's Hessian diagonal and obs's calibration samples are computed once per criterion
-    (variant), from ``trained``, with ``second_order``'s settings, like the gradients; every
-    record keeps the seconds its own pruning took (``prune_seconds``) and the seconds those
-    shared inputs took (``setup_seconds``): one pruning from scratch costs their sum.
-
-    The trained model itself is never modified. ``on_run(record, pruned_model)`` is called
-    after each run (e.g. to keep a model for the figures). A tqdm bar counts the runs.
-    ``seeds``: repeat every run with each seed (random scores, gradient batches, calibration
-    samples, fine-tuning order; default ``[train.seed]``). ``jobs``: worker processes
-    (``map_runs``); the records are the same, bit for bit, whatever the number
-    (their ``*seconds`` timings aside).
+    ``seeds`` (default ``[train.seed]``) repeats every run with each seed. The gradients, obd's
+    Hessian diagonal and obs's calibration samples (``second_order``'s settings) are computed
+    once per seed and criterion: a record's ``prune_seconds`` is its own pruning, its
+    ``setup_seconds`` those shared inputs. ``on_run(record, pruned_model)`` is called after
+    each run; ``jobs`` worker processes give the same records, bit for bit, timings aside.
     """
     criteria = _check_choices("criteria", criteria, None)
     scopes = _check_choices("scopes", scopes, SCOPES)
@@ -168,6 +164,54 @@ def _one_run(shared: Mapping[str, Any], run: tuple[int, str, str, float]
                                **shared["options"])
     record["criterion"] = criterion
     return record, model if shared["keep_models"] else None
+
+
+# ---------------------------------------------------------------------- means over seeds
+GROUP_FIELDS = ("model", "dataset", "criterion", "scope", "granularity", "schedule", "sparsity")
+RANGED = ("accuracy_before_finetune", "accuracy_after_finetune")
+
+
+def _mean(values: list[Any]) -> Any:
+    """The common value; else the mean of numbers, entry by entry for dicts of numbers."""
+    first = values[0]
+    if all(v == first for v in values):
+        return first
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        return float(np.mean(values))
+    if all(isinstance(v, Mapping) and v.keys() == first.keys() for v in values):
+        return {k: _mean([v[k] for v in values]) for k in first}
+    return first
+
+
+def mean_over_seeds(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One record per group of runs that differ only in ``seed`` (same ``GROUP_FIELDS``), in
+    first-seen order: every numeric field that varies becomes its mean over the seeds (a
+    per-layer sparsity dict, entry by entry); ``seeds`` lists the seeds, and
+    ``accuracy_before_finetune_range`` / ``accuracy_after_finetune_range`` hold [min, max].
+    The report and figures of a repeated sweep are drawn from these.
+
+    >>> runs = [{"criterion": "magnitude", "sparsity": 0.9, "seed": s,
+    ...          "accuracy_before_finetune": a, "accuracy_after_finetune": None}
+    ...         for s, a in [(0, 0.8), (1, 0.9)]]
+    >>> mean = mean_over_seeds(runs)[0]
+    >>> round(mean["accuracy_before_finetune"], 6), mean["seeds"]
+    (0.85, [0, 1])
+    >>> mean["accuracy_before_finetune_range"], mean["accuracy_after_finetune_range"]
+    ([0.8, 0.9], None)
+    """
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(str(r.get(k)) for k in GROUP_FIELDS), []).append(r)
+    out = []
+    for runs in groups.values():
+        mean = {key: _mean([r.get(key) for r in runs]) for key in runs[0] if key != "seed"}
+        mean["seed"] = runs[0].get("seed")
+        mean["seeds"] = [r.get("seed") for r in runs]
+        for key in RANGED:
+            values = [r.get(key) for r in runs if r.get(key) is not None]
+            mean[f"{key}_range"] = [min(values), max(values)] if values else None
+        out.append(mean)
+    return out
 
 
 # ---------------------------------------------------------------------- worker processes

@@ -1,6 +1,5 @@
 """The lottery-ticket workflow (Frankle & Carbin 2019): train → prune a fraction of what
-remains → rewind the survivors, R times, then train the ticket. One of the workflows of
-``workflows.py`` (which re-exports it), built from the same steps (``runs.py``)."""
+remains → rewind the survivors, R times, then train the ticket."""
 from __future__ import annotations
 
 import math
