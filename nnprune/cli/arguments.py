@@ -11,9 +11,9 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from nnprune.data import DATASETS
 from nnprune.prune.granularity import Granularity
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 SCOPES = ("global", "layer")
 
 

@@ -19,8 +19,7 @@ def load_data(name: str, *, data_dir: str | None = None, download: bool = False,
     an .npz of train/test indices; None options mean the defaults (standardised, stratified)."""
     from nnprune import data
 
-    standardize = True if standardize is None else standardize
-    stratify = True if stratify is None else stratify
+    standardize, stratify = standardize is not False, stratify is not False
     index = {} if split_indices is None else dict(zip(
         ("train_index", "test_index"), data.load_split_indices(split_indices)))
     if name.endswith(".npz"):

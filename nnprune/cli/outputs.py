@@ -17,9 +17,8 @@ def check_outputs(inputs: Mapping[str, str | None], files: Mapping[str, str | No
     (after resolving ``..`` and links), so ``summary m.npz --json m.npz`` never replaces the
     model. ``inputs``/``files``/``folders``: {option or argument name: path or None};
     ``overwrite_input``: the output option allowed to replace an input, or None."""
-    inputs = {k: v for k, v in inputs.items() if v is not None}
-    files = {k: v for k, v in files.items() if v is not None}
-    folders = {k: v for k, v in (folders or {}).items() if v is not None}
+    inputs, files, folders = ({k: v for k, v in (given or {}).items() if v is not None}
+                              for given in (inputs, files, folders))
     for option, path in files.items():
         try:
             check_writable(path)

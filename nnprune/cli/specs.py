@@ -79,10 +79,8 @@ def prune_spec(args: argparse.Namespace, model: Any) -> tuple[Any, tuple[str, ..
     from nnprune.prune.apply import prunable_parameters
     from nnprune.prune.spec import IN_EXCLUDE, PruneSpec
 
-    sparsity = args.sparsity
-    if sparsity is None:
-        sparsity = None if args.granularity.fixed_sparsity is not None else 0.9
-    spec = PruneSpec(args.criterion, sparsity, args.scope, args.granularity,
+    default = None if args.granularity.fixed_sparsity is not None else 0.9  # N:M fixes it
+    spec = PruneSpec(args.criterion, default if args.sparsity is None else args.sparsity, args.scope, args.granularity,
                      unfit_excluded(args, model), args.min_keep, layer_norm=args.layer_norm,
                      seed=args.seed, obs=second_order(args).obs)
     exclusions = spec.exclusions(prunable_parameters(model))
