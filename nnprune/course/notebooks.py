@@ -1,14 +1,12 @@
 """Tutorials as Jupyter notebooks, with nbgrader's cell metadata for their exercises.
 
-A tutorial is a jupytext "percent" script: ``# %%`` starts a code cell, ``# %% [markdown]`` a
-markdown cell, ``# %% tags=["check"]`` a code cell that checks an exercise. ``notebook``
-writes nbformat 4.5 in one of three forms: ``"tutorial"`` (the cells as they are),
-``"source"`` (nbgrader's instructor version, schema 3: each ``# solution`` block fenced by
-``### BEGIN SOLUTION`` / ``### END SOLUTION`` in a solution cell, each check cell an
-autograded test cell worth 1 point, every other code cell locked) and ``"student"`` (the
-solution regions cleared as nbgrader clears them). ``score`` grades a notebook as
-``nbgrader autograde`` does: all code cells run in order in one fresh Python, errors do not
-stop the run, and a test cell earns its points when it raises nothing.
+A tutorial is a jupytext "percent" script (``# %%``, ``# %% [markdown]``, and
+``# %% tags=["check"]`` for a cell that checks an exercise). ``notebook`` writes it as
+nbformat 4.5: the ``"tutorial"`` as it is, nbgrader's instructor ``"source"`` (schema 3: each
+``# solution`` block fenced as a solution region, each check cell an autograded test worth 1
+point, every other code cell locked) or the ``"student"`` version (the regions cleared).
+``score`` grades a notebook as ``nbgrader autograde`` does: all code cells run in order in one
+fresh Python, errors do not stop the run, and a test cell earns its points if it raises nothing.
 """
 from __future__ import annotations
 

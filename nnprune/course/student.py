@@ -1,10 +1,9 @@
 """The student copy: the project with the selected tasks' bodies replaced by a raise.
 
-``write_student_copy`` copies the project (its files known to git, else every file outside
-build and cache folders) with each selected task stubbed (``tasks.stub_source``: a call into
-it raises ``NotImplementedError("Task N.M: title")``) and the tutorials' ``# solution`` blocks
-turned into exercises; ``tests/hidden/`` (the hidden tests) and ``tests/test_course_*.py``
-(which compare a copy with the solutions) stay out; ``TASKS.md`` says what to write.
+The copy holds the project's files (git's view, else all outside build and cache folders)
+with the selected tasks stubbed and the tutorials' ``# solution`` blocks turned into
+exercises; the hidden tests and ``tests/test_course_*.py`` (which compare a copy with the
+solutions) stay out; ``TASKS.md`` says what to write.
 """
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
 """Tasks in the library: the bodies a student writes, marked in the package's own source.
 
-A task is one or more blocks inside function bodies, each opened by a comment line
-``# task N.M: title`` and closed by ``# end task`` at the same indentation. A title may end
-with ``(needs 2.1)``: the task calls code another task writes. In the student copy each
-selected block keeps its marker lines and its body becomes
-``raise NotImplementedError("Task N.M: title")``, so the copy imports and a call into it says
-which task to solve. The tests of task N.M carry the pytest marker ``taskN_M``.
+A task is one or more blocks inside function bodies, each between a comment line
+``# task N.M: title`` (ending in ``(needs 2.1)`` if it calls another task's code) and
+``# end task`` at the same indentation. In the student copy a block's body becomes
+``raise NotImplementedError("Task N.M: title")``. Its tests carry the marker ``taskN_M``.
 """
 from __future__ import annotations
 

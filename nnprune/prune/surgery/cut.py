@@ -246,9 +246,9 @@ def shrink_groups(model: Any, input_shape: tuple[int, ...],
     """A new model without the dead channels of every prunable group, and the SurgeryReport.
 
     A channel is dead when every producer's filter for it is masked (``masks``, default the
-    attached ones); at least one channel of each group stays. The dead channels must already
-    be silent (``mask_units``): otherwise a ValueError names the group, since cutting them
-    would change the outputs. The result equals the masked model in eval and train mode.
+    attached ones); one channel of each group stays. Dead channels not yet silenced
+    (``mask_units``) are a ValueError naming the group; silenced, the result equals the
+    masked model in eval and train mode.
     """
     masks = model_masks(model) if masks is None else dict(masks)
     config, state, attached = model.config(), model.state_dict(), model_masks(model)

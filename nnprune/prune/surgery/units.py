@@ -2,10 +2,10 @@
 
 A unit whose weight row ``w[f]`` is masked still emits a constant (its bias b_f, through a
 BatchNorm y = γ (x − μ)/√(σ² + eps) + β), which surgery would have to fold into the
-consumer's bias (``fold``). ``mask_units`` silences every **dead** unit f whole instead:
-``w[f]``, ``b_f`` and γ_f, β_f of each affine BatchNorm on the way (after a Flatten: the
-H'·W' features of channel f), or μ_f = 0 for a BatchNorm without γ, β. Then channel f is
-exactly 0 where the consumer reads it, in evaluation and in training:
+consumer's bias (``fold_into_consumer``). ``mask_units`` silences every **dead** unit f
+whole instead: ``w[f]``, ``b_f`` and γ_f, β_f of each affine BatchNorm on the way (after a
+Flatten: the H'·W' features of channel f), or μ_f = 0 for a BatchNorm without γ, β. Then
+channel f is exactly 0 where the consumer reads it, in evaluation and in training:
 
 - affine BatchNorm: y_f = 0 · x̂_f + 0 = 0 whatever the statistics;
 - BatchNorm without γ, β: x_f = 0, so y_f = (0 − μ_f)/√(σ²_f + eps) = 0 with μ_f = 0;
@@ -54,10 +54,9 @@ def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
     """The filters (neurons) to keep: all but the k of lowest norm, as a sorted index array.
 
     (F, C, kh, kw) or (F, C) -> (F − k,) int. Filter norm S_f = Σ|w_f| ("l1", Li et al. 2017)
-    or √Σw_f² ("l2"); k = ⌊sparsity·F + ½⌋ (``prune_count``) or ``n_remove``; ranked by
-    ``ranked_prune``, the group top-k of every granularity: lowest first, ties by index, the
-    lower removed first. At least one filter is kept: a sparsity that would remove all F
-    removes F − 1, an ``n_remove`` ≥ F is an error.
+    or √Σw_f² ("l2"); k = ⌊sparsity·F + ½⌋ or ``n_remove``, ranked as every granularity is
+    (``ranked_prune``: lowest first, ties by index). At least one filter is kept: a sparsity
+    that would remove all F removes F − 1, an ``n_remove`` ≥ F is an error.
 
     >>> filter_keep(np.array([[3.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.5]]), 0.5)
     array([0, 2])
@@ -85,13 +84,12 @@ def filter_keep(weight: np.ndarray, sparsity: float | None = None, *,
 
 def dead_units(model: Sequential,
                masks: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The units ``shrink`` removes: {producer layer name: sorted indices of its dead units}.
+    """The units ``shrink`` removes: {producer layer name: (d,) sorted dead indices}.
 
-    {name: (F, ...) mask} -> {layer: (d,) int}, layers with no dead unit left out. Unit f of a
-    Conv2d or Linear (the output layer excepted) is dead when its weight group ``mask[f]`` is
-    all zero, or when its consumer's mask reads none of its columns (``consumer_reads``).
-    ``masks`` defaults to the masks attached to the model. A dead unit whose outputs cannot
-    be followed to a consumer (``routes.find_route``) is a ValueError.
+    Unit f of a Conv2d or Linear (not the output layer) is dead when its weight row ``mask[f]``
+    is all zero, or when its consumer's mask reads none of its columns (``consumer_reads``).
+    ``masks`` defaults to the attached ones. A dead unit whose outputs cannot be followed to a
+    consumer (``find_route``) is a ValueError.
     """
     configs = layer_configs(model)
     masks = model_masks(model) if masks is None else masks
