@@ -114,12 +114,12 @@ def _fence(source: str, cleared: bool) -> str:
 
 
 def _metadata(cell: Cell, grade_id: str) -> dict:
-    base = {"schema_version": 3, "task": False, "grade_id": grade_id}
-    if cell.is_check:
-        return {**base, "grade": True, "locked": True, "solution": False, "points": 1}
-    if cell.has_solution:
-        return {**base, "grade": False, "locked": False, "solution": True}
-    return {**base, "grade": False, "locked": True, "solution": False}
+    """nbgrader's metadata: a check cell is an autograded test worth 1 point, a solution cell
+    stays editable, any other cell is locked."""
+    check, solution = cell.is_check, not cell.is_check and cell.has_solution
+    meta = {"schema_version": 3, "task": False, "grade_id": grade_id, "grade": check,
+            "locked": not solution, "solution": solution}
+    return {**meta, "points": 1} if check else meta
 
 
 def notebook(cells: list[Cell], kind: str = "tutorial", name: str = "notebook") -> dict:

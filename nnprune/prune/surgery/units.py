@@ -156,7 +156,6 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
     if has_residual(model):
         return mask_group_units(model)
     configs = layer_configs(model)
-    params = named_parameters(model)
     masks, dead = model_masks(model), {}
     while True:  # each round can only add dead units: it ends within one round per layer
         found = dead_units(model, masks)
@@ -164,13 +163,10 @@ def mask_units(model: Sequential) -> dict[str, np.ndarray]:
             break  # none added
         dead = found
         for layer, drop in dead.items():
-            name = f"{layer}.weight"
-            masks[name] = masks.get(name, 1) * _off(tuple(params[name].shape), drop)
-    silenced = {}
-    for layer, drop in dead.items():
-        silenced.update(_silence(model, [layer], find_route(configs, int(layer)).batch_norms,
-                                 drop))
-    attach_masks(model, silenced)
+            route = find_route(configs, int(layer))
+            for name, off in _silence(model, [layer], route.batch_norms, drop).items():
+                masks[name] = masks.get(name, 1) * off
+    attach_masks(model, masks)
     return dead
 
 
