@@ -84,20 +84,14 @@ def gauss_newton_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = 
 
 def lecun_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
                    batch_size: int = 256) -> dict[str, np.ndarray]:
-    """OBD's second-order backpropagation (LeCun et al. 1990), Gauss–Newton form: {name: (shape)}.
-
-    ∂²E/∂a_i² = f'(a_i)² Σ_l w_li² ∂²E/∂a_l² from diag(H_ℓ) at the output; exact on the
-    output layer (and, for MSE, the one below), an approximation (no cross terms) elsewhere.
-    """
+    """OBD's second-order backpropagation (LeCun et al. 1990), Gauss–Newton form: {name: (shape)}
+    (the recursion, and where it is exact, in the module docstring)."""
     return _diagonal(model, x, y, loss, "lecun", batch_size)
 
 
 def fisher_diagonal(model: Any, x: np.ndarray, y: np.ndarray, loss: str = "cross_entropy",
                     batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Empirical Fisher diagonal (1/N) Σ_n (∇_w ℓ_n)², per-sample gradients batched.
-
-    {name: (shape)} for every weight and bias.
-    """
+    """Empirical Fisher diagonal (1/N) Σ_n (∇_w ℓ_n)²: {name: (shape)}, every weight and bias."""
     return _diagonal(model, x, y, loss, "fisher", batch_size)
 
 

@@ -134,11 +134,9 @@ def ranked_group_masks(group: Mapping[str, np.ndarray], weights: Mapping[str, np
     """Masks from one score per group: rank the groups, expand the kept ones to the weights.
 
     {name: (G,)} group scores, {name: weight}, {name: existing mask} -> ({name: mask},
-    PruneReport counted in weights). Dead groups (all zero in ``old``) are pruned first and
-    score 0 before normalisation; ``spec.layer_norm`` (``channel_scores.normalise_layer``)
-    puts each layer's scores on a common scale before a global ranking. ``targets``:
-    {name: sparsity} of the weights pruned (``PruneSpec.targets``); the fraction counts
-    groups, per layer or over all of them (``spec.scope``).
+    PruneReport counted in weights). Dead groups (all zero in ``old``) are pruned first;
+    ``spec.layer_norm`` puts each layer's scores on a common scale. ``targets``: {name:
+    sparsity} of the weights pruned; the fraction counts groups (``spec.scope``).
     """
     g = spec.granularity
     ones = {n: np.ones(np.shape(w)) for n, w in weights.items()}

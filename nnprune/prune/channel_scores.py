@@ -18,9 +18,7 @@ mean_activation  mean_{n,h,w} |a_{n,f,h,w}|                 Molchanov et al. 201
 =============== ========================================== ================================
 
 **FPGM.** A filter near the geometric median of its layer is the one the others can best
-stand in for. Distances are unchanged by adding one vector to every filter and by any
-orthogonal map of filter space, so FPGM is blind to a common offset, which the norms are not:
-L1 ranks w_f + v by ‖w_f + v‖₁.
+stand in for; unlike the norms, distances are blind to an offset common to every filter.
 
 **Layer normalisation.** Scores of different layers do not share a scale (‖w_f‖₁ grows
 with the fan-in, Taylor scores with depth): in a global ranking the layer with the smallest

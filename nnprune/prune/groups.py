@@ -142,12 +142,9 @@ def granularity_mask(scores: np.ndarray, sparsity: float | None, granularity: st
 
     any shape (what the granularity needs) -> same shape, 0./1. of the scores' float dtype.
 
-    - "weight": ``topk_mask(scores, sparsity, mask)``.
-    - groups: k = ⌊sparsity · G + ½⌋ of the G groups are pruned, dead groups first, then the
-      lowest group scores (of ``scores · mask``), ties by group index.
-    - "N:M": ``nm_mask``; the sparsity is fixed at 1 − N/M, so ``sparsity`` must be None or
-      within ``NM_TOLERANCE`` of it (a conflicting value is an error, not silently ignored).
-    - ``rounding``: "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even" (see ``prune_count``).
+    "weight" is ``topk_mask``; groups: k = ⌊sparsity · G + ½⌋ of the G groups are pruned,
+    dead groups first, then the lowest group scores (of ``scores · mask``), ties by index;
+    "N:M" is ``nm_mask``, so ``sparsity`` must be None or N:M's own 1 − N/M.
     """
     g = as_granularity(granularity)
     scores = check_scores(scores)

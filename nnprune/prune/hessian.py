@@ -15,8 +15,7 @@ Both expand the loss to second order around a trained minimum (gradient ≈ 0)::
   one with row and column q eliminated: ``H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq``
   (the downdate used by Optimal Brain Compression, Frantar & Alistarh 2022).
 
-Here w is a flat vector of n weights (reshape a layer's weight with ``w.ravel()``) and H its
-(n, n) Hessian; ``nnprune.curvature`` computes H·v, the diagonal of H, or H itself for a model.
+Here w is a flat vector of n weights (``w.ravel()``) and H its (n, n) Hessian.
 """
 from __future__ import annotations
 

@@ -33,9 +33,6 @@ __all__ = ["check_mask", "check_scores", "check_sparsity", "check_rounding", "RO
            "prune_count", "count", "ranked_prune", "threshold_mask", "percentile_mask",
            "topk_mask", "topk"]
 
-# ------------------------------------------------------------------ one tensor
-
-
 ROUNDINGS = ("half_up", "half_even")
 
 

@@ -110,15 +110,9 @@ def global_topk_masks(scores: Mapping[str, np.ndarray], sparsity: float | None,
 
     {name: (shape)} -> ({name: (shape) mask}, PruneReport).
 
-    Equivalent to one scalar threshold on all tensors. The tensors are ranked as if
-    concatenated flat in mapping order: dead entries (0 in ``masks``) first, then by score,
-    ties by position in that concatenation.
-
-    ``min_keep`` (default 1): before ranking, each tensor's ``min_keep`` best alive entries
-    (its highest scores, the last ones a per-tensor top-k would prune) are taken out of the
-    ranking and always kept; k is then met from the remaining entries when possible. If the
-    protected entries make k unreachable, fewer are pruned; the report says what was reached.
-    A tensor with fewer alive entries than ``min_keep`` keeps them all (dead ones stay dead).
+    The tensors are ranked as if concatenated flat in mapping order: dead entries (0 in
+    ``masks``) first, then by score, ties by position. Each tensor's ``min_keep`` best alive
+    entries are kept out of the ranking, so fewer than k may be pruned (the report says so).
 
     Excluded tensors keep their existing mask (all ones if none) and are outside N and k.
     With groups (``groups.py``) N, k and ``min_keep`` count groups; with "N:M" every group of

@@ -22,10 +22,8 @@ obd          ½ h_jj w_j²               second-order loss rise of deleting w_j 
 ``obs`` (layer-wise Optimal Brain Surgeon) is a criterion of ``prune_model`` but not a score:
 it moves the surviving weights as it prunes (``layerwise.py``).
 
-The gradient is the one the caller gives, usually the mean over B batches ḡ, so
-``taylor(w, ḡ)`` = |(1/B) Σ_b w · g_b|, in which per-batch terms of opposite sign cancel;
-Molchanov et al. 2019 average per-batch scores instead (``accumulate_taylor``), which is never
-smaller. A group (``groups.group_scores``) sums its entries' scores: with taylor2 a filter
+The gradient is the caller's, usually the mean over batches, in which per-batch terms of
+opposite sign cancel; Molchanov et al. 2019 average per-batch scores (``accumulate_taylor``). A group (``groups.group_scores``) sums its entries' scores: with taylor2 a filter
 scores Σ_j (w_j g_j)², Molchanov 2019's per-weight variant (their gate variant squares the sum).
 
 >>> w, g = np.array([1.0, -2.0, 0.5]), np.array([0.5, 0.1, -4.0])
@@ -44,10 +42,8 @@ import numpy as np
 from nnprune.foreign import reject_foreign
 from nnprune.checks import check_batches, check_finite, check_mapping, check_scores
 
-CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip")
+CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip", "obd", "obs")
 NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
-# second order: obd scores from a Hessian diagonal; obs prunes layer by layer (prune_model)
-CRITERIA += ("obd", "obs")
 NEEDS_HESSIAN = ("obd",)
 NEEDS_CALIBRATION = ("obs",)
 
@@ -142,8 +138,12 @@ def snip(w: np.ndarray | Mapping[str, np.ndarray],
     if isinstance(w, Mapping) or isinstance(g, Mapping):
         if not (isinstance(w, Mapping) and isinstance(g, Mapping)):
             raise TypeError("snip takes two arrays or two mappings name -> array")
-        raw = {name: taylor(*_pair(w[name], _grad_for(g, name), f"w[{name!r}]",
-                                   f"g[{name!r}]")) for name in w}
+        missing = [name for name in w if name not in g]
+        if missing:
+            raise ValueError(f"grads is missing {missing[0]!r}: a gradient is needed for every "
+                             f"weight scored")
+        raw = {name: taylor(*_pair(w[name], g[name], f"w[{name!r}]", f"g[{name!r}]"))
+               for name in w}
     else:
         raw = {"": taylor(w, g)}
     total = sum(float(s.sum(dtype=np.float64)) for s in raw.values())
@@ -152,13 +152,6 @@ def snip(w: np.ndarray | Mapping[str, np.ndarray],
                          "gradients vanish), so Σ|w·g| = 0")
     scores = {name: s / s.dtype.type(total) for name, s in raw.items()}
     return scores if isinstance(w, Mapping) else scores[""]
-
-
-def _grad_for(grads: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    if name not in grads:
-        raise ValueError(f"grads is missing {name!r}: a gradient is needed for every weight "
-                         f"scored")
-    return grads[name]
 
 
 def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
