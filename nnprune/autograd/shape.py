@@ -37,8 +37,8 @@ class Sum(Function):
         return (np.broadcast_to(dout, self.shape).copy(),)
 
 
-class Mean(Function):
-    """out = (1/n) Σ a over ``axis``;  da = dout / n broadcast back."""
+class Mean(Sum):
+    """out = (1/n) Σ a over ``axis``;  da = dout / n broadcast back (Sum's backward)."""
 
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axes = a.shape, _normalize_axis(axis, a.ndim)
@@ -48,8 +48,7 @@ class Mean(Function):
         return np.mean(a, axis=self.axes, keepdims=keepdims)
 
     def backward(self, dout):
-        dout = np.expand_dims(dout, self.axes) if dout.ndim < len(self.shape) else dout
-        return (np.broadcast_to(dout / self.n, self.shape).copy(),)
+        return super().backward(dout / self.n)
 
 
 class Max(Function):

@@ -1,6 +1,5 @@
-"""The layers whose training and evaluation passes differ: batch norm and dropout.
-
-Batch normalisation (Ioffe & Szegedy 2015) of (N, C) or (N, C, H, W) inputs, per channel.
+"""The layers whose training and evaluation passes differ: batch normalisation (Ioffe &
+Szegedy 2015) of (N, C) or (N, C, H, W) inputs, per channel, and dropout.
 
 Forward, with statistics over every axis but the channel axis 1 (m values per channel):
 

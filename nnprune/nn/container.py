@@ -1,11 +1,5 @@
 """The containers ``Sequential`` and ``Residual``, and the spec round trip ``config()`` /
-``from_config``.
-
-``Residual``: y = body(x) + shortcut(x), the building block of ResNets (He et al. 2016). The
-shortcut is the identity (``shortcut=None``) or a projection where the body changes the
-width or the map size ("option B"); the ReLU after the sum is the enclosing Sequential's next
-layer. Backward: ∂L/∂x = body'ᵀ ∂L/∂y + shortcut'ᵀ ∂L/∂y — autograd sums the two paths.
-"""
+``from_config``."""
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
@@ -62,7 +56,10 @@ class Sequential(Module):
 
 
 class Residual(Module):
-    """y = body(x) + shortcut(x); shortcut None is the identity.  (N, ...) -> (N, ...).
+    """y = body(x) + shortcut(x), the building block of ResNets (He et al. 2016).  (N, ...) ->
+    (N, ...). The shortcut is the identity (None) or a projection where the body changes the
+    width or the map size ("option B"); the ReLU after the sum is the enclosing Sequential's
+    next layer. Backward: ∂L/∂x = body'ᵀ ∂L/∂y + shortcut'ᵀ ∂L/∂y, the two paths summed.
 
     >>> from nnprune import nn
     >>> block = Residual(nn.Sequential(nn.Linear(4, 4, rng=0), nn.ReLU(), nn.Linear(4, 4, rng=1)))

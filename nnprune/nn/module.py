@@ -97,14 +97,12 @@ class Module:
         object.__setattr__(self, name, value)
         self._buffers[name] = value
 
-    # ------------------------------------------------------------------ forward
     def forward(self, *args: Any) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
 
     def __call__(self, *args: Any) -> Tensor:
         return self.forward(*args)
 
-    # ------------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every descendant, depth first, with dotted names."""
         yield prefix, self
@@ -133,7 +131,6 @@ class Module:
             for name in m._buffers:
                 yield (f"{prefix}.{name}" if prefix else name), getattr(m, name)
 
-    # ------------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
         """Training mode (batch statistics, dropout on); returns self."""
         check_bool(mode, "mode")
@@ -149,7 +146,6 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name (masks are not included)."""
         state = {name: p.data.copy() for name, p in self.named_parameters()}
@@ -188,7 +184,6 @@ class Module:
         for p in own.values():
             p.apply_mask()
 
-    # ------------------------------------------------------------------ description
     def extra_repr(self) -> str:
         return ""
 
