@@ -30,22 +30,18 @@ _HEADER_LIMIT = 10_000   # bytes of a .npy header (NumPy's own default limit)
 Policy = Callable[[str, np.dtype, tuple], "str | None"]
 
 
-def default_budget(path: str | os.PathLike) -> int:
-    """Bytes an archive of this size may declare: max(32 MiB, 8 × its size)."""
-    return max(MIN_BUDGET, BUDGET_RATIO * os.path.getsize(path))
-
-
 def read_npz(path: str | os.PathLike, allowed: Policy, max_bytes: int | None = None,
              only: Collection[str] | None = None) -> dict[str, np.ndarray]:
     """{key: array} of the ``.npz`` at ``path``, every member checked before any is read.
 
     ``allowed(key, dtype, shape)`` returns None to accept a member, else the reason it is
     refused (a sentence naming the key). With ``only``, the other members are skipped.
-    ``max_bytes`` (default ``default_budget(path)``) bounds the bytes all the arrays
-    declare together.
+    ``max_bytes`` (default: max(32 MiB, 8 × the file's size)) bounds the bytes all the
+    arrays declare together.
     """
     path = os.fspath(path)
-    budget = default_budget(path) if max_bytes is None else max_bytes
+    budget = max(MIN_BUDGET, BUDGET_RATIO * os.path.getsize(path)) if max_bytes is None \
+        else max_bytes
     try:
         with zipfile.ZipFile(path) as archive:
             plan = _plan(path, archive, allowed, budget, only)
