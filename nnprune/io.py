@@ -70,9 +70,8 @@ def save(path: str | os.PathLike, model: Module, metadata: Mapping[str, Any] | N
         meta = json.dumps(dict(metadata), allow_nan=True)
     except (TypeError, ValueError) as err:
         raise TypeError(f"metadata must be JSON-serialisable: {err}") from None
-    arrays: dict[str, np.ndarray] = {"format": text_array(MODEL_FORMAT),
-                                     "version": np.array(VERSION),
-                                     "spec": text_array(spec), "metadata": text_array(meta)}
+    arrays = {"format": np.array(MODEL_FORMAT, np.str_), "version": np.array(VERSION),
+              "spec": np.array(spec, np.str_), "metadata": np.array(meta, np.str_)}
     for name, p in model.named_parameters():
         arrays[f"param/{name}"] = p.data
         if p.mask is not None:
@@ -158,8 +157,7 @@ def save_masks(path: str | os.PathLike, masks: Mapping[str, np.ndarray]) -> None
     """
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks must be a dict of name -> array, got {type(masks).__name__}")
-    arrays: dict[str, np.ndarray] = {"format": text_array(MASKS_FORMAT),
-                                     "version": np.array(VERSION)}
+    arrays = {"format": np.array(MASKS_FORMAT, np.str_), "version": np.array(VERSION)}
     for name, mask in masks.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"mask names must be non-empty strings, got {name!r}")
@@ -188,11 +186,6 @@ def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> N
     """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
     with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
-
-
-def text_array(value: str) -> np.ndarray:
-    """``value`` as a 0-d unicode array, the way text is stored."""
-    return np.array(value, dtype=np.str_)
 
 
 def read_nnprune_npz(path: str | os.PathLike, expected_format: str,

@@ -61,10 +61,7 @@ def read_cifar_bin(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def _find(root: Path, name: str) -> Path | None:
     """``name`` in root/cifar-10-batches-bin or directly in root, or None."""
-    for candidate in (root / CIFAR10_DIR / name, root / name):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((p for p in (root / CIFAR10_DIR / name, root / name) if p.is_file()), None)
 
 
 def _extract(archive: Path, root: Path, names: list[str]) -> None:

@@ -86,10 +86,7 @@ _FASHION = _Source("fashion_mnist", "Fashion-MNIST", FASHION_MNIST_FILES, FASHIO
 
 def _find(root: Path, name: str) -> Path | None:
     """The file ``name`` or ``name.gz`` in root (the uncompressed one first), or None."""
-    for candidate in (root / name, root / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return next((p for p in (root / name, root / f"{name}.gz") if p.is_file()), None)
 
 
 def _missing_files(source: _Source, root: Path, missing: list[str]) -> str:

@@ -21,6 +21,7 @@ from nnprune.checks import check_int
 from nnprune.files import atomic_write_bytes
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, Sequential
+from nnprune.train.batches import kept_modes
 
 DEFAULT_OPSET = 17
 
@@ -108,14 +109,9 @@ def _add_layer(graph: _Graph, name: str, layer: Module) -> None:
 
 def output_shape(model: Module, input_shape: tuple[int, ...], dtype: Any) -> tuple[int, ...]:
     """The shape of one sample's output: a forward pass of zeros in eval mode (modes restored)."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with no_grad():
-            return tuple(int(d) for d in model(np.zeros((1, *input_shape), dtype)).shape[1:])
-    finally:
-        for m, mode in modes:
-            object.__setattr__(m, "training", mode)
+    with kept_modes(model), no_grad():
+        model.eval()
+        return tuple(int(d) for d in model(np.zeros((1, *input_shape), dtype)).shape[1:])
 
 
 def to_onnx(model: Module, input_shape: tuple[int, ...], path: str | os.PathLike | None = None,
