@@ -110,8 +110,7 @@ class Module:
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self) -> Iterator[Module]:
-        for _, m in self.named_modules():
-            yield m
+        return (m for _, m in self.named_modules())
 
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
@@ -123,8 +122,7 @@ class Module:
                 yield (f"{prefix}.{name}" if prefix else name), p
 
     def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
-            yield p
+        return (p for _, p in self.named_parameters())
 
     def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
         for prefix, m in self.named_modules():
