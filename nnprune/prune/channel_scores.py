@@ -1,6 +1,5 @@
 """Filter (channel) criteria: one score per output unit of a layer. Arrays in, arrays out.
 
-Structured pruning removes whole filters, so a criterion scores a filter, not a weight.
 Higher = more important = kept. For a layer with F filters, w is (F, C, kh, kw) (a conv) or
 (F, C) (a linear layer, whose "filters" are neurons) and w_f its f-th row:
 

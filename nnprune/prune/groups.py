@@ -1,10 +1,8 @@
 """Granularity: which entries of a weight are pruned together.
 
-Single weights ("unstructured") reach high sparsity cheaply but leave scattered zeros that
-dense hardware still multiplies. Whole **groups** leave a smaller dense layer that really
-runs faster (Li et al. 2017, "Pruning Filters for Efficient ConvNets"); **N:M** keeps N of
-every M consecutive weights, which sparse tensor cores run at up to 2× (NVIDIA Ampere 2:4;
-Mishra et al. 2021).
+Whole **groups** leave a smaller dense layer, where single zeros stay scattered (Li et al.
+2017, "Pruning Filters for Efficient ConvNets"); **N:M** keeps N of every M consecutive
+weights, a pattern sparse tensor cores run (NVIDIA Ampere 2:4; Mishra et al. 2021).
 
 =========== =================================== ======================== ================
 granularity  a group is                           conv (O, I, kh, kw)      linear (O, I)

@@ -26,18 +26,16 @@ from nnprune.prune.masks import prune_count
 from nnprune.prune.obc import refit_rows
 
 
-def _vector(name: str, w: np.ndarray) -> np.ndarray:
-    w = check_scores(np.asarray(w, dtype=np.float64), name)
+def _checked(w: np.ndarray, h: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """w (n,) and its (n, n) matrix ``name`` as float64, or a clear error."""
+    w = check_scores(np.asarray(w, dtype=np.float64), "w")
     if w.ndim != 1 or w.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {w.shape}")
-    return w
-
-
-def _square(name: str, h: np.ndarray, n: int) -> np.ndarray:
+        raise ValueError(f"w must be a non-empty 1-D array, got shape {w.shape}")
     h = check_scores(np.asarray(h, dtype=np.float64), name)
+    n = w.size
     if h.shape != (n, n):
         raise ValueError(f"{name} must have shape ({n}, {n}) to match w, got {h.shape}")
-    return h
+    return w, h
 
 
 def obd_saliency(w: np.ndarray, h_diag: np.ndarray) -> np.ndarray:
@@ -60,8 +58,7 @@ def obs_saliency(w: np.ndarray, h_inv: np.ndarray) -> np.ndarray:
 
     (n,), (n, n) -> (n,): the loss increase of deleting q alone with the optimal update.
     """
-    w = _vector("w", w)
-    h_inv = _square("h_inv", h_inv, w.size)
+    w, h_inv = _checked(w, h_inv, "h_inv")
     d = np.diag(h_inv)
     if np.any(d <= 0):
         raise ValueError("h_inv must have a positive diagonal (is H positive definite?)")
@@ -73,8 +70,7 @@ def obs_update(w: np.ndarray, h_inv: np.ndarray, q: int) -> tuple[np.ndarray, fl
 
     (n,), (n, n) -> (n,), float. The returned vector is exactly 0 at q.
     """
-    w = _vector("w", w)
-    h_inv = _square("h_inv", h_inv, w.size)
+    w, h_inv = _checked(w, h_inv, "h_inv")
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or not 0 <= q < w.size:
         raise ValueError(f"q must be an index in [0, {w.size}), got {q!r}")
     d = h_inv[q, q]
@@ -103,9 +99,8 @@ def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
     the usual remedy (Hassibi & Stork start their recursive inverse from α⁻¹I); δL is then
     measured with the damped H. An ill-conditioned H without enough damping is an error.
     """
-    w0 = _vector("w", w)
+    w0, hessian = _checked(w, hessian, "hessian")
     n = w0.size
-    hessian = _square("hessian", hessian, n)
     check_number(damping, "damping")
     if damping:
         hessian = hessian + damping * np.mean(np.diag(hessian)) * np.eye(n)

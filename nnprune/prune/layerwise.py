@@ -2,11 +2,9 @@
 
 Optimal Brain Compression (Frantar, Singh & Alistarh 2022) prunes a network one layer at a
 time. Layer l sees the calibration images after the layers before it **were already pruned**,
-so each layer also makes up for the errors of the ones before. Its Hessian is H = 2XXᵀ/N from
-its inputs X (d, N): a Linear's input vectors, or a Conv2d's receptive fields (im2col columns,
-one per image and output position, in the weight's (c, i, j) order), damped as
-H + λ·mean(diag H)·I (λ = ``damping``). The rows of W share H; ``obc.py`` prunes them
-exactly (``"exact"``), ``sparsegpt.py`` in one pass (``"sparsegpt"``).
+so each layer also makes up for the errors of the ones before. Its Hessian is H = 2XXᵀ/N of
+its inputs X (``layer_hessian``), damped as H + λ·mean(diag H)·I (λ = ``damping``), shared
+by the rows of W: ``obc.py`` prunes them exactly (``"exact"``), ``sparsegpt.py`` in one pass.
 
 **How much each layer keeps.** ``scope="layer"`` gives every layer the same target (or a
 dict of them). ``scope="global"`` spreads one target over the layers as OBC does, by their
@@ -31,6 +29,7 @@ import numpy as np
 
 from nnprune import nn
 from nnprune.autograd.tensor import Tensor
+from nnprune.curvature_diag import unit_curvature
 from nnprune.functional.conv_plain import patches
 from nnprune.prune.masks import count
 from nnprune.prune.obc import (damp, group_traces, masks_from_counts, obc_traces,
@@ -225,8 +224,6 @@ def _sparsegpt_steps(w, h, c, alive, blocksize):
 def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, min_keep,
                    channel=False):
     """Each layer's deletions for one global target, from the dense model's traces."""
-    from nnprune.curvature_diag import unit_curvature
-
     if labels is None:
         raise ValueError("scope='global' needs labels for the calibration inputs (the loss "
                          "curvature weighs each row's error)")

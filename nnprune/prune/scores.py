@@ -41,6 +41,7 @@ import numpy as np
 
 from nnprune.foreign import reject_foreign
 from nnprune.checks import check_batches, check_finite, check_mapping, check_scores
+from nnprune.prune.hessian import obd_saliency
 
 CRITERIA = ("magnitude", "random", "gradient", "taylor", "taylor2", "snip", "obd", "obs")
 NEEDS_GRADS = ("gradient", "taylor", "taylor2", "snip")
@@ -213,8 +214,6 @@ def compute_scores(criterion: str, weights: Mapping[str, np.ndarray],
 def _obd_scores(weights: Mapping[str, np.ndarray],
                 hessian_diag: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
     """OBD: ½ h_jj w_j² per weight (``hessian.obd_saliency``), {name: (shape)}."""
-    from nnprune.prune.hessian import obd_saliency
-
     if not isinstance(hessian_diag, Mapping):
         raise ValueError("criterion 'obd' needs hessian_diag = {name: diagonal of the Hessian} "
                          "for every weight (nnprune.curvature_diag.hessian_diagonals)")

@@ -7,10 +7,9 @@ gate on the channel. Training with an L1 penalty on all of them,
     L' = L + λ Σ_c |γ_c|,      one SGD step: γ ← γ − η (∂L/∂γ + λ sign γ)
 
 (the sub-gradient of |γ|, with sign 0 = 0), drives the γ of unneeded channels towards 0.
-Then one **global** ranking of |γ| prunes a fraction p of the channels (the ``bn_gamma``
-criterion at filter granularity, global scope), ``mask_units`` silences each pruned channel
-whole, the model is fine-tuned under the masks, and ``shrink`` removes the channels. Liu et
-al. use λ = 10⁻⁴ (VGG, ResNet on CIFAR) and prune 40–70 %.
+Then one **global** ranking of |γ| (criterion ``bn_gamma``) prunes a fraction p of the
+channels, which ``shrink`` removes after fine-tuning. Liu et al. use λ = 10⁻⁴ (VGG, ResNet
+on CIFAR) and prune 40–70 %.
 
 >>> from nnprune import nn
 >>> model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))

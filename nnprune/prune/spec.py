@@ -5,15 +5,12 @@
 ``criterion``        one of ``scores.CRITERIA`` or ``channel_scores.CHANNEL_CRITERIA``
 ``sparsity``         the target, a float in [0, 1] (N:M: its fixed 1 − N/M, given None),
                      or {weight name: float} (layer scope, not N:M)
-``scope``            "layer" or "global"
 ``granularity``      a ``Granularity`` (a string is parsed once, here)
-``exclude``          the weight names the user leaves dense (a tuple of str)
 ``min_keep``         global scope: entries (groups) every layer keeps, an int >= 0
 ``prune_io``         True prunes whole classes / image channels too (see ``exclusions``)
 ``rounding``         "half_up" (k = ⌊s·n + ½⌋) or PyTorch's "half_even"
 ``reduce``           a group's score: "l1" (Σ|s|) or "l2" (√Σs²)
 ``layer_norm``       "none", "l2" or "max": group scores per layer before a ranking
-``seed``             the random criterion's seed
 ``obs``              ``ObsSettings`` of the criterion "obs" (None: the defaults)
 =================== ======================================================================
 
