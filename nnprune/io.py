@@ -29,10 +29,10 @@ import numpy as np
 
 from nnprune.archive import read_npz
 from nnprune.files import atomic_open, fspath
-from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, from_config
 from nnprune.nn.init import skip_init
 from nnprune.nn.spec import SpecError, state_shapes
+from nnprune.train.batches import check_model
 
 MODEL_FORMAT = "nnprune.model"
 MASKS_FORMAT = "nnprune.masks"
@@ -55,9 +55,7 @@ def save(path: str | os.PathLike, model: Module, metadata: Mapping[str, Any] | N
     >>> metadata, bool((loaded[0].weight.data == model[0].weight.data).all())
     ({'accuracy': 0.9}, True)
     """
-    reject_foreign(model, "model", "model")
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    check_model(model)
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, Mapping):

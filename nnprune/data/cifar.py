@@ -110,7 +110,11 @@ def _locate(root: Path, names: list[str], download: bool) -> dict[str, Path]:
             raise DatasetNotFoundError(_missing_message(root, missing),
                                        missing=_missing_message(root, missing).split("\nPut")[0])
         root.mkdir(parents=True, exist_ok=True)
-        fetch([CIFAR10_URL], archive, CIFAR10_SHA256, _missing_message(root, missing))
+        try:
+            fetch([CIFAR10_URL], archive, CIFAR10_SHA256)
+        except DatasetNotFoundError as error:
+            raise DatasetNotFoundError(f"{error}\n{_missing_message(root, missing)}",
+                                       missing=str(error)) from error
     _extract(archive, root, missing)
     return {name: _find(root, name) for name in names}
 

@@ -118,15 +118,14 @@ def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
     return digest.hexdigest()
 
 
-def fetch(urls: list[str], dest: Path, sha256: str | None, advice: str = "") -> Path:
+def fetch(urls: list[str], dest: Path, sha256: str | None) -> Path:
     """Download ``dest`` from the first of ``urls`` (mirrors) that works, verified against
-    ``sha256``. Raises ``DatasetNotFoundError`` listing every mirror's error, then ``advice``,
-    if none does."""
+    ``sha256``. Raises ``DatasetNotFoundError`` listing every mirror's error if none does."""
     errors = []
     for url in urls:
         try:
             return download(url, dest, sha256, progress=True)
         except (OSError, ValueError) as error:  # network failure, short body, wrong checksum
             errors.append(f"  {url}: {error}")
-    failed = f"could not download {dest.name} into {dest.parent}:\n" + "\n".join(errors)
-    raise DatasetNotFoundError(f"{failed}\n{advice}" if advice else failed, missing=failed)
+    raise DatasetNotFoundError(f"could not download {dest.name} into {dest.parent}:\n"
+                               + "\n".join(errors))

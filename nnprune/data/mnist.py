@@ -94,12 +94,11 @@ def _missing_files(source: _Source, root: Path, missing: list[str]) -> str:
     return f"{source.title} files are missing from {root}:\n{files}"
 
 
-def _missing_message(source: _Source, root: Path, missing: list[str]) -> str:
+def _missing_message(source: _Source, root: Path, missing: list[str], call: str) -> str:
     mirrors = "\n".join(f"  {url}" for url in source.mirrors)
     return (f"{_missing_files(source, root, missing)}\n"
-            f"Put them in that directory, or call {source.name}(root={str(root)!r}, "
-            f"download=True) to fetch and verify them (network needed). Official "
-            f"downloads:\n{mirrors}")
+            f"Put them in that directory, or call {call}(root={str(root)!r}, download=True) "
+            f"to fetch and verify them (network needed). Official downloads:\n{mirrors}")
 
 
 def _locate(source: _Source, root: Path, names: list[str], download: bool) -> dict[str, Path]:
@@ -110,10 +109,14 @@ def _locate(source: _Source, root: Path, names: list[str], download: bool) -> di
         root.mkdir(parents=True, exist_ok=True)
         for name in missing:
             urls = [f"{mirror}{name}.gz" for mirror in source.mirrors]
-            found[name] = fetch(urls, root / f"{name}.gz", source.files[name].sha256_gz,
-                                _missing_message(source, root, missing))
+            try:
+                found[name] = fetch(urls, root / f"{name}.gz", source.files[name].sha256_gz)
+            except DatasetNotFoundError as error:
+                raise DatasetNotFoundError(
+                    f"{error}\n" + _missing_message(source, root, missing, source.name),
+                    missing=f"{error}") from error
     elif missing:
-        message = _missing_message(source, root, missing)
+        message = _missing_message(source, root, missing, source.name)
         if all(name.startswith("train") for name in missing):
             message += (f"\nThe t10k files are there: {source.name}(root, split='t10k') splits "
                         f"their 10,000 images into train and test.")

@@ -19,9 +19,8 @@ import numpy as np
 from nnprune.autograd import no_grad
 from nnprune.checks import check_int
 from nnprune.files import atomic_write_bytes
-from nnprune.foreign import reject_foreign
 from nnprune.nn import Module, Sequential
-from nnprune.train.batches import kept_modes
+from nnprune.train.batches import check_model, kept_modes
 
 DEFAULT_OPSET = 17
 
@@ -125,9 +124,7 @@ def to_onnx(model: Module, input_shape: tuple[int, ...], path: str | os.PathLike
     exported with ``dtype=np.float32``).
     """
     onnx = require_onnx()
-    reject_foreign(model, "model", "model")
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    check_model(model)
     if not isinstance(input_shape, (tuple, list)) or not input_shape or any(
             isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1
             for d in input_shape):

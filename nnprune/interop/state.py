@@ -43,6 +43,7 @@ from nnprune.interop.state_units import (Unit, describe, keras_flatten_order, pa
                                          target_units, units_from_dict, units_from_list)
 from nnprune.nn import Module
 from nnprune.prune.masks import check_mask
+from nnprune.train.batches import check_model
 
 LAYOUTS = ("torch", "keras")
 MATCHES = ("shape", "order")
@@ -127,9 +128,7 @@ def load_state(model: Module, state: Mapping[str, Any] | Sequence[Any],
 def _check_arguments(model: Any, state: Any, key_map: Any, match: Any, layout: Any,
                      strict: Any) -> None:
     """Refuse, with one clear message, any argument of ``load_state`` it cannot take."""
-    reject_foreign(model, "model", "model")
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    check_model(model)
     reject_foreign(state, "state", "array")
     by_list = isinstance(state, (list, tuple))
     if not by_list and not isinstance(state, Mapping):
@@ -190,9 +189,7 @@ def export_state(model: Module, masks: str = "apply") -> tuple[dict[str, np.ndar
     (['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', \
 '1.num_batches_tracked'], 'Linear')
     """
-    reject_foreign(model, "model", "model")
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    check_model(model)
     if masks not in MASK_MODES:
         raise ValueError(f"masks must be one of {MASK_MODES}, got {masks!r}")
     try:
