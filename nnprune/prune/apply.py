@@ -43,11 +43,6 @@ def named_parameters(model: Any) -> dict[str, Any]:
     return dict(model.named_parameters())
 
 
-def _is_prunable(name: str, p: Any) -> bool:
-    """A conv or linear weight: named ``weight`` or ``*.weight``, with ndim ≥ 2."""
-    return (name == "weight" or name.endswith(".weight")) and np.ndim(p.data) >= 2
-
-
 def exclude_io(names: Iterable[str], granularity: str, exclude: Iterable[str] = (),
                prune_io: bool = False) -> tuple[str, ...]:
     """``exclude`` plus the weight a structured granularity must not prune, unless ``prune_io``.
@@ -69,7 +64,8 @@ def exclude_io(names: Iterable[str], granularity: str, exclude: Iterable[str] = 
 def prunable_parameters(model: Any, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """The prunable parameters (conv and linear weights) by name, in model order, minus
     ``exclude``. An ``exclude`` name that is not a prunable weight is a ValueError."""
-    params = {name: p for name, p in named_parameters(model).items() if _is_prunable(name, p)}
+    params = {name: p for name, p in named_parameters(model).items()  # conv, linear weights
+              if (name == "weight" or name.endswith(".weight")) and np.ndim(p.data) >= 2}
     exclude = _check_exclude(exclude, params)
     return {name: p for name, p in params.items() if name not in exclude}
 

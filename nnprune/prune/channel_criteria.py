@@ -4,13 +4,10 @@
 ``CHANNEL_CRITERIA`` scores each output unit of every pruned Conv2d / Linear here:
 
 - ``l1_norm``, ``l2_norm``, ``fpgm``: from the weight alone;
-- ``bn_gamma``: from the γ of the affine BatchNorm that follows the layer (``surgery.routes``
-  finds it; a layer without one is a ValueError naming it);
-- ``taylor_group``: from the gradients of ``num_batches`` mini-batches of ``data``, one at a
-  time, (1/B) Σ_b (Σ_f w·g_b)²;
+- ``bn_gamma``: from the γ of the affine BatchNorm that follows the layer;
+- ``taylor_group``: from the gradients of ``num_batches`` mini-batches of ``data``;
 - ``apoz``, ``mean_activation``: from the activations of the unit's channel after the layers
-  that keep channels apart (BatchNorm, ReLU, Tanh) on ``num_batches`` batches of ``data``,
-  in eval mode.
+  that keep channels apart (BatchNorm, ReLU, Tanh) on ``num_batches`` batches, in eval mode.
 """
 from __future__ import annotations
 

@@ -95,11 +95,10 @@ def rescale_dropout(model: Any, old_density: float | Mapping[str, float],
     {dropout module name: (D_o, D_r)}.
 
     C is the number of connections (non-zero weights) of the layer *feeding* the dropout:
-    the nearest conv/linear layer before it in module order (``named_modules()``; for a
-    Sequential, the order of the layers), whose N_i outputs the dropout masks. Han's
-    C_i = N_i·N_{i−1} is that layer's weight count; pruned, C_r = density · C_i, so
-    C_r / C_o = new_density / old_density of that layer's weight. A density is one float
-    for every layer or a mapping {weight name: density} (e.g. ``1 − report.per_layer``).
+    the nearest conv/linear layer before it in ``named_modules()`` order, whose N_i outputs
+    the dropout masks. Han's C_i = N_i·N_{i−1} is that layer's weight count; pruned,
+    C_r = density · C_i, so C_r / C_o = new_density / old_density of that weight. A density
+    is one float or a mapping {weight name: density} (e.g. ``1 − report.per_layer``).
     A dropout with no weight layer before it (dropout on the input) is left as it is.
 
     >>> from nnprune import nn

@@ -106,10 +106,9 @@ def nm_mask(scores: np.ndarray, n: int, m: int, mask: np.ndarray | None = None) 
     """Keep exactly n of every m consecutive entries along the input axis (axis 1).
 
     (O, I) or (O, I, kh, kw) -> same shape, 0./1. of the scores' float dtype; I % m == 0.
-    Linear: groups w[o, j·m:(j+1)·m]. Conv: groups along I at each (o, kh, kw) position,
-    the layout of NVIDIA's 2:4 sparsity. In each group the m − n lowest scores are pruned,
-    ties by index (the lower pruned first). Existing zeros are pruned first; a group that
-    already has more than m − n zeros keeps them all (never revived), so it keeps fewer than n.
+    Linear: groups w[o, j·m:(j+1)·m]; conv: along I at each (o, kh, kw), NVIDIA's 2:4 layout.
+    Each group prunes its existing zeros, then its lowest scores (ties by index), m − n in
+    all or more: a zero is never revived.
     """
     scores = check_scores(scores)
     for name, value in (("n", n), ("m", m)):

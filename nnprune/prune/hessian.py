@@ -94,10 +94,9 @@ def obs_prune(w: np.ndarray, hessian: np.ndarray, sparsity: float,
     are moved by δw, and H⁻¹ is downdated. ``δL = ½ δwᵀHδw`` is the predicted loss increase,
     which on a quadratic equals the true one.
 
-    H must be invertible: a real layer's Hessian often is not (an input that never varies
-    makes two rows of XᵀX proportional). ``damping`` λ ≥ 0 then uses H + λ·mean(diag H)·I,
-    the usual remedy (Hassibi & Stork start their recursive inverse from α⁻¹I); δL is then
-    measured with the damped H. An ill-conditioned H without enough damping is an error.
+    H must be invertible; a real layer's often is not. ``damping`` λ ≥ 0 then uses
+    H + λ·mean(diag H)·I (Hassibi & Stork start their recursive inverse from α⁻¹I), and δL is
+    measured with it. An ill-conditioned H without enough damping is an error.
     """
     w0, hessian = _checked(w, hessian, "hessian")
     n = w0.size

@@ -205,7 +205,7 @@ def _prune_pass(model, layers, pruned, alive, counts, first, x, spec):
 
 
 GRID = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)
-CURVATURE_SAMPLES = 256
+CURVATURE_SAMPLES = 256  # enough to estimate the mean curvature of a unit
 
 
 def _sparsegpt_steps(w, h, c, alive, blocksize):
@@ -227,7 +227,6 @@ def _global_counts(model, layers, pruned, alive, x, labels, sparsity, settings, 
     if labels is None:
         raise ValueError("scope='global' needs labels for the calibration inputs (the loss "
                          "curvature weighs each row's error)")
-    # a mean over samples: CURVATURE_SAMPLES of them estimate it well, at a fraction of the cost
     few = slice(0, CURVATURE_SAMPLES)
     curvature = unit_curvature(model, x[few], np.asarray(labels)[few], settings.loss)
     steps, traces = {}, {}

@@ -3,12 +3,9 @@
 Pruning a weight tensor ``w`` multiplies it by a **mask** of its shape, 1 = keep, 0 =
 pruned, chosen from **scores** of the same shape: higher = more important = kept. The
 **sparsity** is the fraction of zeros, a float in [0, 1]. Three rules over one tensor:
-
-- ``threshold_mask(scores, t)``: keep ``scores > t`` (Han et al. 2015's ``|w| > t``);
-- ``percentile_mask(scores, q)``: t = ``np.percentile(scores, q)``: ties with t make it
-  prune more than q %;
-- ``topk_mask(scores, sparsity)``: prunes **exactly** k = ⌊sparsity · n + ½⌋ entries
-  (``prune_count``), the lowest scores, ties by flat index (the lower pruned first).
+``threshold_mask`` (keep ``scores > t``), ``percentile_mask`` (t a percentile of the scores)
+and ``topk_mask``, which prunes **exactly** k = ⌊sparsity · n + ½⌋ entries (``prune_count``),
+the lowest scores, ties by flat index (the lower pruned first).
 
 Masks compose: every function multiplies in the ``mask`` already there, so a new mask
 **never revives** a pruned weight (new ≤ old entrywise). The zeros already there are pruned

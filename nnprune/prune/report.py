@@ -51,8 +51,6 @@ class PruneReport:
             layers[name] = (int(mask.size), int(mask.size - np.count_nonzero(mask)))
         return cls(layers, excluded, None if target is None else float(target))
 
-    # ------------------------------------------------------------------ figures
-
     def sparsity_of(self, name: str) -> float:
         """zeros / entries of one tensor."""
         if name not in self.layers:
@@ -85,8 +83,6 @@ class PruneReport:
         """zeros / entries over every tensor, excluded ones included."""
         n = sum(n for n, _ in self.layers.values())
         return pruned_fraction(sum(z for _, z in self.layers.values()), n)
-
-    # ------------------------------------------------------------------ output
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: overall figures and, per layer, n / zeros / sparsity / excluded."""

@@ -64,11 +64,9 @@ def layerwise_topk_masks(scores: Mapping[str, np.ndarray],
 
     {name: (shape)} -> ({name: (shape) mask}, PruneReport).
 
-    - ``sparsity``: one float for all, or {name: float}; a name absent from the dict (or in
-      ``exclude``) is not pruned: it keeps its existing mask (all ones if none) and is
-      reported as excluded. An unknown name in the dict is an error.
-    - ``granularity``, ``reduce``: see ``groups.granularity_mask`` (group sparsity counts
-      groups; an "N:M" granularity fixes the sparsity at 1 − N/M: pass None or that value).
+    ``sparsity``: one float for all, or {name: float}; a name absent from the dict (or in
+    ``exclude``) keeps its existing mask and is reported as excluded. ``granularity`` and
+    ``reduce`` as in ``groups.granularity_mask``.
     """
     arrays, olds, exclude = _prepare(scores, masks, exclude)
     g = as_granularity(granularity)

@@ -121,11 +121,8 @@ def accumulate_taylor(w: np.ndarray, grads_per_batch: Sequence[np.ndarray],
     (shape), B × (shape) -> (shape). Never below ``taylor(w, mean_b g_b, squared)``.
     """
     check_batches(grads_per_batch)
-    total = None
-    for b, g in enumerate(grads_per_batch):
-        score = taylor(*_pair(w, g, "w", f"grads_per_batch[{b}]"), squared=squared)
-        total = score if total is None else total + score
-    return total / len(grads_per_batch)
+    return sum(taylor(*_pair(w, g, "w", f"grads_per_batch[{b}]"), squared=squared)
+               for b, g in enumerate(grads_per_batch)) / len(grads_per_batch)
 
 
 def snip(w: np.ndarray | Mapping[str, np.ndarray],

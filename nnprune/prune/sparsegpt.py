@@ -1,11 +1,10 @@
 """SparseGPT: layer-wise OBS in one pass over the columns (Frantar & Alistarh 2023), on arrays.
 
-Exact OBC (``obc.py``) downdates a separate H⁻¹ for every row, because each row deletes its
-own inputs in its own order. SparseGPT makes every row visit the inputs in one shared order,
-left to right: at column j the weight w_rj is either kept or deleted, its error is spread over
-the columns to its right (never to the left, already fixed), and column j leaves H⁻¹. With one
-order for all rows the downdated inverses are the same for every row, and all of them are in
-the upper Cholesky factor of the inverse:
+Exact OBC (``obc.py``) downdates a separate H⁻¹ for every row. SparseGPT makes every row
+visit the inputs in one shared order, left to right: at column j the weight w_rj is kept or
+deleted, its error is spread over the columns to its right, and column j leaves H⁻¹. With one
+order the downdated inverses are the same for every row, all in the upper Cholesky factor of
+the inverse:
 
     H⁻¹ = Uᵀ U  (U upper triangular):
     U[j, j:] = (H⁻¹ after deleting 0..j−1)[j, j:] / √(its [j, j])
