@@ -17,6 +17,8 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from nnprune.checks import check_choice
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp") -> Iterator[IO]:
@@ -29,8 +31,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
     >>> target.read_text()
     'kept'
     """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    check_choice(mode, "mode", ("w", "wb"))
     if not isinstance(suffix, str) or not re.fullmatch(r"\.[A-Za-z0-9]+", suffix):
         raise ValueError(f"suffix must be a dot and letters or digits, e.g. '.tmp', got "
                          f"{suffix!r}")

@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from nnprune.checks import check_bool
 from nnprune.files import atomic_open
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -71,8 +72,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in _SCHEMES:
         raise ValueError(f"url must start with http://, https:// or file://, got {url!r}")
-    if not isinstance(verify, bool):
-        raise TypeError(f"verify must be a bool, got {verify!r}")
+    check_bool(verify, "verify")
     if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256.lower())):
         raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
     sha256 = sha256 and sha256.lower()
@@ -80,9 +80,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
         raise ValueError(f"no sha256 to verify {url} against: pass sha256='<64 hex digits>', "
                          f"or verify=False to accept the file unverified")
     dest = Path(dest)
-    if dest.exists():
-        if not verify or file_sha256(dest) == sha256:
-            return dest
+    if dest.exists() and (not verify or file_sha256(dest) == sha256):
+        return dest
     with atomic_open(dest, "wb", suffix=".part") as out:
         got = _stream(url, out, timeout, progress, dest.name)
         if verify and got != sha256:
@@ -93,26 +92,20 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
 
 def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
     """Copy the body of ``url`` into ``out`` chunk by chunk; returns its SHA-256 hex digest."""
+    from tqdm.auto import tqdm
+
     digest = hashlib.sha256()
     received = 0
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=expected, unit="B", unit_scale=True, desc=label)
-        try:
+        with tqdm(total=expected, unit="B", unit_scale=True, desc=label,
+                  disable=not progress) as bar:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
                 received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
+                bar.update(len(chunk))
     if expected is not None and received != expected:
         raise ValueError(f"incomplete download of {url}: received {received} of {expected} bytes")
     return digest.hexdigest()

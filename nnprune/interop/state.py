@@ -81,17 +81,11 @@ def load_state(model: Module, state: Mapping[str, Any] | Sequence[Any],
     """Copy another framework's arrays (and pruning masks) into ``model``; what went where.
 
     {source key: array} or [arrays in get_weights() order] -> the model's parameters and
-    buffers, shapes in PyTorch's layout (see the module docstring for the matching rules).
-
-    - ``key_map``: {source module or key: nnprune module or name}, applied first.
-    - ``match``: "shape" (unique signatures pair up; ambiguity refused) or "order".
-    - ``layout``: "torch" (as stored) or "keras" (kernels transposed; a list is read in
-      ``get_weights()`` order). ``input_shape`` (C, H, W) is needed by "keras" when a Linear
-      follows flattened feature maps.
-    - ``strict``: every parameter and buffer of the model must be filled and every source
-      entry used; with False the unmatched are left as they are (see the report).
-
-    Masks already attached to the model stay attached, except where the source brings one.
+    buffers, shapes in PyTorch's layout; ``key_map`` and ``match`` as the module docstring
+    says. ``layout="keras"`` transposes kernels, and needs ``input_shape`` (C, H, W) when a
+    Linear follows flattened feature maps. With ``strict`` every parameter and buffer must be
+    filled and every source entry used; otherwise the unmatched are left as they are (see the
+    report). Masks already attached stay attached, except where the source brings one.
 
     >>> import numpy as np
     >>> from nnprune import nn
