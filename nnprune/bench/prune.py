@@ -2,9 +2,6 @@
 
 Filter pruning only pays once the zeros are cut out: a masked model multiplies its zero
 filters like the dense one, the shrunk model (``prune.shrink``) is a smaller dense network.
-The speed-up median(dense) / median(shrunk) is printed beside the MAC ratio, by the wall
-clock and by the process's CPU time (which leaves out the time other processes held the
-cores): on a shared machine the ratios within one run compare, not the milliseconds.
 """
 from __future__ import annotations
 

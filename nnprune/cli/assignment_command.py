@@ -6,6 +6,8 @@ import tempfile
 
 from nnprune.cli.outputs import check_outputs
 
+SOURCE = "the project checkout (default: the one nnprune is installed from)"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("assignment", help="student copies of the course's tasks and grading",
@@ -22,8 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                  "nnprune assignment check --tasks 2.1,3.3"))
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the tasks marked in the library")
-    listing.add_argument("--source", metavar="DIR", help="the project checkout (default: the "
-                         "one nnprune is installed from)")
+    listing.add_argument("--source", metavar="DIR", help=SOURCE)
     listing.set_defaults(handler=run_list)
 
     make = actions.add_parser("make", help="write a student copy of the project")
@@ -31,8 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--tasks", metavar="IDS", help="tasks to stub, e.g. 2.3,3.1 (default: all)")
     make.add_argument("--hidden", metavar="DIR", help="also write the hidden tests here (a new "
                       "or empty folder the students never see)")
-    make.add_argument("--source", metavar="DIR", help="the project checkout (default: the one "
-                      "nnprune is installed from)")
+    make.add_argument("--source", metavar="DIR", help=SOURCE)
     make.set_defaults(handler=run_make)
 
     grade = actions.add_parser("grade", help="run each task's tests in a copy and score it")

@@ -41,9 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx is None and args.state_dict is None:
         raise UsageError("give --onnx OUT.onnx and/or --state-dict OUT.npz")
-    spec_path = None if args.state_dict is None else (
-        (args.state_dict[:-4] if args.state_dict.endswith(".npz") else args.state_dict)
-        + ".spec.json")
+    spec_path = (None if args.state_dict is None
+                 else args.state_dict.removesuffix(".npz") + ".spec.json")
     check_outputs({"MODEL.npz": args.model},
                   {"--onnx": args.onnx, "--state-dict": args.state_dict,
                    "--state-dict (its spec)": spec_path})

@@ -137,8 +137,7 @@ def _write(args: argparse.Namespace, records: list[dict[str, Any]], trained: Any
     """results.json, report.md and the figures; with several seeds the report shows the
     means and results.json every run."""
     from nnprune.experiment.report import write_results
-    from nnprune.experiment.sweep import mean_over_seeds
-    from nnprune.experiment.sweep import write_outputs
+    from nnprune.experiment.sweep import mean_over_seeds, write_outputs
 
     meta = {"command": "sweep", "model": name, "dataset": data.name}
     shown, intro = records, f"Data: {data.description}."
