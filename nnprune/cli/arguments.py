@@ -114,8 +114,7 @@ def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 def granularity(text: str) -> Granularity:
-    """weight, kernel, filter, channel, neuron or an N:M pattern such as 2:4, parsed once:
-    the ``Granularity`` every later step takes as it is."""
+    """A ``Granularity``: weight, kernel, filter, channel, neuron or N:M such as 2:4."""
     try:
         return Granularity(text)
     except (ValueError, TypeError) as err:
@@ -207,8 +206,7 @@ def add_lr_schedule_option(g: Any, flag: str = "--lr-schedule", what: str = "tra
 
 
 def add_pruning_options(g: Any) -> None:
-    """--granularity, --exclude, --finetune-epochs and the fine-tuning penalties --l1 / --l2,
-    added to the group ``g``."""
+    """--granularity, --exclude, --finetune-epochs and the fine-tuning penalties --l1 / --l2."""
     g.add_argument("--granularity", type=granularity, default="weight",
                    help="weight, kernel, filter, channel, neuron or N:M such as 2:4 "
                         "(default: %(default)s)")
@@ -256,8 +254,7 @@ def sparsity_spec(text: str) -> float | dict[str, float]:
 
 
 def add_second_order_options(g: Any) -> None:
-    """--hessian, --calibration-batches, --obs-method, --damping (the obd and obs criteria),
-    added to the group ``g``."""
+    """--hessian, --calibration-batches, --obs-method, --damping (the obd and obs criteria)."""
     from nnprune.curvature_diag import HESSIANS
     from nnprune.prune.layerwise import METHODS
 

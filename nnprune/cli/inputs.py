@@ -82,9 +82,8 @@ def build(name: str, shape: Sequence[int], num_classes: int, width: float,
 
 
 def saved_model(path: str, args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
-    """(model, metadata, dataset) for a trained file; the split seed, the split, the split
-    indices and the standardisation are the ones it was trained with
-    unless another dataset or option is given."""
+    """(model, metadata, dataset) for a trained file, the data split and scaled as in its
+    training unless another dataset or option is given."""
     model, metadata = load_model(path)
     name = (args.data or metadata.get("data_file") or metadata.get("dataset") or "digits")
     seed, split, data_dir = args.seed, args.split, args.data_dir

@@ -74,13 +74,13 @@ def unfit_excluded(args: argparse.Namespace, model: Any) -> tuple[str, ...]:
 
 def prune_spec(args: argparse.Namespace, model: Any) -> tuple[Any, tuple[str, ...]]:
     """(the ``PruneSpec`` of ``nnprune prune``'s options on ``model``, every weight it leaves
-    dense): --exclude, the weights the granularity does not fit and the one it spares (each
-    said)."""
+    dense: --exclude and those the granularity does not fit or spares, each said)."""
     from nnprune.prune.apply import prunable_parameters
     from nnprune.prune.spec import IN_EXCLUDE, PruneSpec
 
     default = None if args.granularity.fixed_sparsity is not None else 0.9  # N:M fixes it
-    spec = PruneSpec(args.criterion, default if args.sparsity is None else args.sparsity, args.scope, args.granularity,
+    sparsity = default if args.sparsity is None else args.sparsity
+    spec = PruneSpec(args.criterion, sparsity, args.scope, args.granularity,
                      unfit_excluded(args, model), args.min_keep, layer_norm=args.layer_norm,
                      seed=args.seed, obs=second_order(args).obs)
     exclusions = spec.exclusions(prunable_parameters(model))
