@@ -58,7 +58,7 @@ def test_a_failed_download_does_not_say_pass_download(cli, tmp_path, monkeypatch
     from nnprune.data.download import DatasetNotFoundError
     mnist_module = importlib.import_module("nnprune.data.mnist")
 
-    def fail(urls, dest, sha256):
+    def fail(urls, dest, sha256, advice=""):
         raise DatasetNotFoundError(f"could not download {dest.name} into "
                                    f"{dest.parent}:\n  {urls[0]}: no network")
     monkeypatch.setattr(mnist_module, "fetch", fail)
