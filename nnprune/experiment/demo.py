@@ -121,9 +121,7 @@ def _sweep_models(settings: DemoSettings, data: Any, seed: int, progress: bool,
 
     Returns (the records, the trained models, the pruned copy shown in the report per model).
     """
-    records: list[dict[str, Any]] = []
-    trained: dict[str, Module] = {}
-    kept: dict[str, Module] = {}
+    records, trained, kept = [], {}, {}
     shown = representative(settings.criteria, settings.scopes, settings.sparsities)
     for spec in settings.models:
         c, h, w = data.input_shape

@@ -42,7 +42,6 @@ def predict_seconds(models: Mapping[str, Module], x: np.ndarray, *, repeats: int
     x (N, ...) -> {name: median over ``repeats`` calls}, timed with ``time.perf_counter``.
     Every model is called once untimed first (warm-up), then the models take turns, one call
     each per round, so a change of machine load during the measurement hits all of them.
-    The figures are this machine's and this moment's: they vary from one to another.
     """
     if isinstance(models, (str, bytes)) or not isinstance(models, Mapping) or not models:
         raise TypeError(f"models must be a non-empty dict of name: Module, got "

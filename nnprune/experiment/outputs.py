@@ -84,7 +84,6 @@ def _model_figures(out: Path, model_name: str, rows: Sequence[Mapping[str, Any]]
             title=f"{model_name}: weights before and after pruning")
         figures.append((f"{model_name}: weight histograms before and after pruning "
                         "(log count; pruned zeros not shown)", path))
-        # the largest conv mask (drawn as (F, C·kh·kw)), else the first linear one
         conv = [name for name, m in masks.items() if m.ndim == 4]
         shown = max(conv, key=lambda name: masks[name].size) if conv else next(iter(masks))
         path = plots.mask_image(masks[shown], out / "figures" / f"mask_{model_name}.png",

@@ -99,32 +99,15 @@ def run_schedule(model: Any, data: Any, schedule: str, prune: PruneSpec, train: 
         common["second_order"] = second_order
     if shrink:
         common["after_prune"] = mask_units
-    if schedule == "oneshot":
-        result = workflows.oneshot(model, data, prune, train, **common)
-    elif schedule == "iterative":
-        result = workflows.iterative(model, data, prune, train, rounds=rounds, kind=kind,
-                                     **common)
-    elif schedule == "lottery":
-        result = workflows.lottery(model, data, prune, train, rounds=rounds, **common)
-    else:
-        run = {"gradual": workflows.gradual, "init": workflows.at_init}[schedule]
-        result = run(model, data, prune, train, **common)
+    own = {"iterative": {"rounds": rounds, "kind": kind}, "lottery": {"rounds": rounds}}
+    run = {"oneshot": workflows.oneshot, "iterative": workflows.iterative,
+           "gradual": workflows.gradual, "init": workflows.at_init,
+           "lottery": workflows.lottery}[schedule]
+    result = run(model, data, prune, train, **common, **own.get(schedule, {}))
     if shrink:
         for step in result.get("rounds", [result]):  # {layer: dead indices} -> {layer: count}
             step["dead_units"] = {k: len(v) for k, v in step.pop("after_prune").items()}
     return result
-
-
-def drop_full_masks(model: Any) -> int:
-    """Remove every mask that keeps all its entries; returns the entries still masked."""
-    left = 0
-    for p in model.parameters():
-        if p.mask is not None:
-            if np.all(p.mask != 0):
-                p.remove_mask()
-            else:
-                left += int(np.count_nonzero(p.mask == 0))
-    return left
 
 
 def shrink_pruned(model: Any, data: Any, result: dict[str, Any]) -> tuple[Any, Any, int]:
@@ -134,7 +117,12 @@ def shrink_pruned(model: Any, data: Any, result: dict[str, Any]) -> tuple[Any, A
     Returns (the new model with its all-ones masks dropped, the SurgeryReport, the weights
     still masked: those reading channels pruned only in part)."""
     small, report = shrink(model, tuple(data.input_shape))
-    left = drop_full_masks(small)
+    left = 0
+    for p in small.parameters():  # a mask that keeps all its entries goes
+        if p.mask is not None and np.all(p.mask != 0):
+            p.remove_mask()
+        elif p.mask is not None:
+            left += int(np.count_nonzero(p.mask == 0))
     surgery = report.to_dict()
     result.update(shrunk_params=report.params[1], shrunk_macs=report.macs[1],
                   accuracy_shrunk=accuracy(small, data), widths=surgery["widths"],

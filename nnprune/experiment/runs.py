@@ -180,32 +180,25 @@ def at_sparsity(spec: PruneSpec, sparsity: float) -> PruneSpec:
     return round_spec
 
 
-def record_target(spec: PruneSpec) -> float:
-    """The target a record shows: the spec's sparsity (N:M: its fixed 1 − N/M), or the mean
-    of a per-layer dict (the dict itself is recorded as ``layer_targets``)."""
-    if spec.per_layer:
-        return float(np.mean(list(spec.sparsity.values()))) if spec.sparsity else 0.0
-    return float(spec.sparsity)
-
-
 def record(model: Any, data: Any, prune: PruneSpec, train: TrainSpec, *, schedule: str,
            model_name: str, exclude: tuple[str, ...], dense: float, before: float,
-           after: float | None, start: float, sparsity: float | None = None,
-           **extra: Any) -> dict[str, Any]:
+           after: float | None, start: float, **extra: Any) -> dict[str, Any]:
     """The result record of a run that ended with ``model``, pruned as ``prune`` and trained
     as ``train`` say: the fields of ``report.RECORD_FIELDS`` (``accuracy_dense`` = ``dense``,
     just before the first pruning; ``accuracy_before_finetune`` = ``before``, right after the
     last; ``accuracy_after_finetune`` = ``after``, None without fine-tuning), ``exclude``,
-    ``layer_sparsity``, the TrainSpec's ``record()``, ``extra`` and ``seconds``.
-    ``sparsity``: the target shown, when not ``record_target(prune)``; ``start``: the run's
-    ``time.perf_counter()`` at its beginning."""
+    ``layer_sparsity``, the TrainSpec's ``record()``, ``extra`` and ``seconds``; ``start``:
+    the run's ``time.perf_counter()`` at its beginning."""
+    target = prune.sparsity  # N:M: its fixed 1 − N/M; per layer: the mean (see layer_targets)
+    if prune.per_layer:
+        target = float(np.mean(list(target.values()))) if target else 0.0
     reached = sparsity_report(model, exclude)  # measured on the values the model holds
     cost = count(model, tuple(data.input_shape))
     result = {
         "model": model_name, "dataset": getattr(data, "name", "data"),
         "criterion": prune.criterion, "scope": prune.scope,
         "granularity": str(prune.granularity), "schedule": schedule,
-        "sparsity": record_target(prune) if sparsity is None else float(sparsity),
+        "sparsity": float(target),
         "sparsity_reached": float(reached.sparsity),
         "finetune_epochs": train.epochs, "accuracy_dense": float(dense),
         "accuracy_before_finetune": float(before),

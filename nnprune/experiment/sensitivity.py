@@ -42,10 +42,6 @@ def sensitivity_layers(model: Any, granularity: str = "filter") -> list[str]:
     return [n for n in names if n not in excluded]
 
 
-def _accuracy(model: Any, data: tuple[np.ndarray, np.ndarray]) -> float:
-    return float(train.evaluate(model, data)["accuracy"])
-
-
 def layer_sensitivity(model: Any, data: tuple[np.ndarray, np.ndarray], *,
                       ratios: Sequence[float] = RATIOS, criterion: str = "l1_norm",
                       granularity: str = "filter", layers: Sequence[str] | None = None,
@@ -63,7 +59,7 @@ def layer_sensitivity(model: Any, data: tuple[np.ndarray, np.ndarray], *,
     known = sensitivity_layers(model, granularity)
     names = known if layers is None else list(layers)
     check_known(names, known, "layers", "a layer to analyse", "the layers to analyse")
-    dense = _accuracy(model, data)
+    dense = float(train.evaluate(model, data)["accuracy"])
     curves = {}
     for name in names:
         curve = []
@@ -74,7 +70,7 @@ def layer_sensitivity(model: Any, data: tuple[np.ndarray, np.ndarray], *,
             pruned = clone_model(model)
             prune_model(pruned, criterion, {name: r}, "layer", granularity, seed=seed,
                         data=train_data)
-            curve.append([r, _accuracy(pruned, data)])
+            curve.append([r, float(train.evaluate(pruned, data)["accuracy"])])
         curves[name] = curve
     return {"criterion": criterion, "granularity": granularity, "accuracy_dense": dense,
             "curves": curves}
