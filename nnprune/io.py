@@ -76,7 +76,8 @@ def save(path: str | os.PathLike, model: Module, metadata: Mapping[str, Any] | N
             arrays[f"mask/{name}"] = p.mask
     for name, b in model.named_buffers():
         arrays[f"buffer/{name}"] = b
-    atomic_savez(path, arrays)
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load(path: str | os.PathLike,
@@ -160,7 +161,8 @@ def save_masks(path: str | os.PathLike, masks: Mapping[str, np.ndarray]) -> None
         if not isinstance(name, str) or not name:
             raise TypeError(f"mask names must be non-empty strings, got {name!r}")
         arrays[f"mask/{name}"] = _check_mask(name, mask)
-    atomic_savez(path, arrays)
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_masks(path: str | os.PathLike, max_bytes: int | None = None) -> dict[str, np.ndarray]:
@@ -180,12 +182,6 @@ def load_masks(path: str | os.PathLike, max_bytes: int | None = None) -> dict[st
 
 
 # ---------------------------------------------------------------------- the layout
-def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
-    with atomic_open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
 def read_nnprune_npz(path: str | os.PathLike, expected_format: str,
                      max_bytes: int | None = None) -> dict[str, np.ndarray]:
     """Every array of the .npz at ``path``, after checking it is an nnprune file of that kind:

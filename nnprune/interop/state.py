@@ -184,8 +184,7 @@ def export_state(model: Module, masks: str = "apply") -> tuple[dict[str, np.ndar
 '1.num_batches_tracked'], 'Linear')
     """
     check_model(model)
-    if masks not in MASK_MODES:
-        raise ValueError(f"masks must be one of {MASK_MODES}, got {masks!r}")
+    check_choice(masks, "masks", MASK_MODES)
     try:
         spec = model.config()
     except NotImplementedError as err:

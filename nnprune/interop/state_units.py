@@ -98,14 +98,12 @@ def units_from_list(state: Sequence[Any], targets: list[Unit], layout: str):
     if len(order) != needed:
         raise ValueError(f"state holds {len(order)} arrays, the model needs {needed} "
                          f"({', '.join(f'{t.name}: {len(t.leaves)}' for t in targets)})")
-    units, i = [], 0
-    for target in targets:
-        leaves = {}
-        for leaf in target.leaves:
-            key, value = order[i]
-            leaves[leaf] = (key, to_torch_layout(leaf, value, layout))
-            i += 1
-        units.append(Unit(f"{order[i - len(leaves)][0]}..{order[i - 1][0]}", leaves, {}))
+    units, rest = [], iter(order)
+    for target in targets:  # each takes the next len(target.leaves) arrays
+        leaves = {leaf: (key, to_torch_layout(leaf, value, layout))
+                  for leaf, (key, value) in zip(target.leaves, rest)}
+        keys = [key for key, _ in leaves.values()]
+        units.append(Unit(f"{keys[0]}..{keys[-1]}", leaves, {}))
     return units, ignored
 
 
