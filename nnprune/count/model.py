@@ -70,10 +70,9 @@ def _layer_cost(name: str, layer: nn.Module, shape: Shape,
 def count(model: nn.Module, input_shape: tuple[int, int, int]) -> CostReport:
     """Parameters, non-zero parameters, MACs and effective MACs of ``model`` per image.
 
-    (C, H, W) -> one ``LayerCost`` per layer, with the shape propagated layer by layer by each
-    layer's own arithmetic (no forward pass). Conventions in the module docstring:
-    macs = Σ conv OH·OW·F·C·kh·kw + Σ linear in·out (bias excluded), flops = 2·macs,
-    effective_macs = Σ macs × density (Blalock et al. 2020).
+    (C, H, W) -> one ``LayerCost`` per layer, the shape propagated by each layer's arithmetic
+    (no forward pass): macs = Σ conv OH·OW·F·C·kh·kw + Σ linear in·out (bias excluded),
+    flops = 2·macs, effective_macs = Σ macs × density (Blalock et al. 2020).
 
     >>> from nnprune import models
     >>> report = count(models.lenet5(), (1, 28, 28))

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nnprune.course.tasks import Task, find_tasks, select_tasks
@@ -44,7 +44,6 @@ class Grade:
 
     results: tuple[TaskResult, ...]
     hidden: bool = False
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def score(self) -> float:
@@ -98,17 +97,12 @@ def pytest_sessionfinish(session):
 """
 
 
-def _test_files(folders: list[Path], markers: list[str]) -> list[Path]:
-    """The test files that mention one of ``markers`` (markers are applied where the test is)."""
-    return sorted(p for folder in folders for p in folder.rglob("test_*.py")
-                  if any(m in p.read_text(encoding="utf-8") for m in markers))
-
-
 def run_tests(copy: Path, tasks: list[Task], hidden: Path | None = None,
               timeout: float = 900) -> dict[str, TaskResult]:
     """One pytest run in ``copy`` of the tests marked with any of ``tasks``; a result per task."""
     folders = [copy / "tests"] + ([hidden] if hidden is not None else [])
-    files = _test_files(folders, [t.marker for t in tasks])
+    files = sorted(p for folder in folders for p in folder.rglob("test_*.py")  # that mark them
+                   if any(t.marker in p.read_text(encoding="utf-8") for t in tasks))
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "nnprune_grading_plugin.py").write_text(PLUGIN, encoding="utf-8")
         out = Path(tmp) / "outcomes.json"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnprune.assignments import solution_spans
+from nnprune.files import atomic_write_text
 
 CELL_LINE = re.compile(r"^# %%(?P<rest>.*)$")
 KINDS = ("tutorial", "source", "student")
@@ -81,11 +82,9 @@ def percent_cells(text: str, where: str = "<tutorial>") -> list[Cell]:
     cells, kind, tags, body = [], "code", (), []
 
     def close():
-        if kind == "markdown":
-            source = _trim([line[2:] if line.startswith("# ") else line.lstrip("#")
-                            for line in body])
-        else:
-            source = _trim(body)
+        text = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in body] \
+            if kind == "markdown" else body
+        source = _trim(text)
         if source.strip():
             cells.append(Cell(kind, source, tags))
 
@@ -147,8 +146,6 @@ def notebook(cells: list[Cell], kind: str = "tutorial", name: str = "notebook") 
 
 
 def write_notebook(nb: dict, path: str | os.PathLike) -> Path:
-    from nnprune.files import atomic_write_text
-
     return atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 

@@ -8,10 +8,9 @@ Removing output unit f of a **producer** (a Conv2d filter ``w[f]`` or a Linear n
 - the **consumer**'s input: a Conv2d's channels (O, F, kh, kw) -> (O, F', kh, kw), or through
   a Flatten a Linear's OH·OW columns per channel (``columns``): (O, F·OH·OW) -> (O, F'·OH·OW),
 
-carrying any attached masks along: one producer of a chain at a time (its ``routes``), or
-every producer, BatchNorm and consumer of a Residual model's channel group (``dependency``)
-together. Dense conv MACs OH·OW·F·C·kh·kw become OH·OW·F'·C·kh·kw, and the consumer's fall
-by F'/F (Li et al. 2017, "Pruning Filters for Efficient ConvNets").
+carrying any attached masks along, for one producer of a chain (its ``routes``) or a whole
+channel group of a Residual model (``dependency``). Dense MACs fall by F'/F in the producer
+and the consumer (Li et al. 2017, "Pruning Filters for Efficient ConvNets").
 
 The input model is never changed. The new one computes the original with the removed units'
 weights zeroed (``fold=True``, eval mode: what they still send is folded into the consumer's

@@ -27,12 +27,10 @@ PASS_THROUGH = ELEMENTWISE + POOLS
 
 @dataclass(frozen=True)
 class ChannelGroup:
-    """Channels removed together; ``name``: its first producer.
-
-    ``producers``: the Conv2d / Linear layers whose output units are the channels; ``norms``:
-    the BatchNorms that scale them; ``consumers``: (layer, inputs per channel: H'·W' for a
-    Linear after a Flatten, else 1) of each layer reading them; ``fixed``: why the group
-    cannot be pruned ("the model's input", "the model's output"), or None.
+    """Channels removed together, named by the first of the ``producers`` (Conv2d / Linear)
+    whose output units they are; the ``norms`` scale them, the ``consumers`` read them
+    ((layer, inputs per channel: H'·W' for a Linear after a Flatten, else 1)); ``fixed``: why
+    the group cannot be pruned ("the model's input", "the model's output"), or None.
     """
 
     name: str
@@ -98,9 +96,8 @@ class _Walk:
             return space, flat
         if kind == "Residual":
             body, _ = self.step(module.body, f"{name}.body", space, flat)
-            skip = space
-            if module.shortcut is not None:
-                skip, _ = self.step(module.shortcut, f"{name}.shortcut", space, flat)
+            skip = space if module.shortcut is None else \
+                self.step(module.shortcut, f"{name}.shortcut", space, flat)[0]
             return self.union(body, skip, name), flat
         if kind in PRODUCERS:
             reads = module.in_channels if kind == "Conv2d" else module.in_features

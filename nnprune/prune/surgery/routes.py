@@ -28,8 +28,8 @@ POOLS = ("MaxPool2d", "AvgPool2d")
 class Route:
     """Where producer ``producer``'s channels go, by layer index in the Sequential.
 
-    - ``norms``: ``(index, per_column)`` of every BatchNorm on the way; ``per_column`` is True
-      for a BatchNorm1d after a Flatten, whose features are the consumer's columns;
+    - ``norms``: ``(index, per_column)`` of every BatchNorm on the way, ``per_column`` for a
+      BatchNorm1d after a Flatten (its features are the consumer's columns);
     - ``through``: every layer strictly between producer and consumer, in order;
     - ``spatial``: consumer inputs per producer channel: H'·W' through a Flatten, else 1;
     - ``flatten``: the Flatten that turns a conv producer's maps into columns, or None.
