@@ -77,7 +77,8 @@ def make_exercise(source: str, filename: str = "<solution>") -> str:
         compile(exercise, filename, "exec")
     except SyntaxError as err:
         raise ValueError(f"{filename}: the exercise would not compile ({err.msg}, line "
-                         f"{err.lineno}); a '# solution' block must hold whole statements") from None
+                         f"{err.lineno}); a '# solution' block must hold whole "
+                         "statements") from None
     return exercise
 
 
