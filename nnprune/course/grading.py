@@ -156,13 +156,9 @@ def write_grade(grade_: Grade, path: str | os.PathLike) -> Path:
 
 def needing(tasks: dict[str, Task], task_id: str) -> set[str]:
     """The tasks that need ``task_id``, directly or through others (itself included)."""
-    out, grew = {task_id}, True
-    while grew:
-        grew = False
-        for task in tasks.values():
-            if task.id not in out and out.intersection(task.needs):
-                out.add(task.id)
-                grew = True
+    out = {task_id}
+    while more := {t.id for t in tasks.values() if out.intersection(t.needs)} - out:
+        out |= more
     return out
 
 
