@@ -53,11 +53,10 @@ def record(layers: list[tuple[str, Any]], x: np.ndarray) -> tuple[np.ndarray, li
         elif isinstance(layer, nn.Tanh):
             out = np.tanh(x)
             tape.append((name, layer, None, 1.0 - out * out))
-        elif isinstance(layer, nn.MaxPool2d):
-            out, cache = max_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding)
-            tape.append((name, layer, None, cache))
-        elif isinstance(layer, nn.AvgPool2d):
-            out, cache = avg_pool2d_forward(x, layer.kernel_size, layer.stride, layer.padding)
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            forward = max_pool2d_forward if isinstance(layer, nn.MaxPool2d) else \
+                avg_pool2d_forward
+            out, cache = forward(x, layer.kernel_size, layer.stride, layer.padding)
             tape.append((name, layer, None, cache))
         elif isinstance(layer, nn.Flatten):
             out = x.reshape(len(x), -1)

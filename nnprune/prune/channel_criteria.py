@@ -136,8 +136,8 @@ def ranked_group_masks(group: Mapping[str, np.ndarray], weights: Mapping[str, np
     sparsity} of the weights pruned; the fraction counts groups (``spec.scope``).
     """
     g = spec.granularity
-    ones = {n: np.ones(np.shape(w)) for n, w in weights.items()}
-    olds = {n: np.asarray(old[n], np.float64) if n in old else ones[n] for n in weights}
+    olds = {n: np.asarray(old[n], np.float64) if n in old else np.ones(np.shape(w))
+            for n, w in weights.items()}
     alive = {n: group_alive(olds[n], g).astype(np.float64) for n in weights}
     scores = {n: cs.normalise_layer(np.asarray(group[n]) * alive[n], spec.layer_norm)
               if n in group else np.zeros(alive[n].shape) for n in weights}
