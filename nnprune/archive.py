@@ -1,13 +1,12 @@
 """Reading an ``.npz`` archive that may be hostile, at a cost bounded by what it holds.
 
 ``np.load`` trusts what a file says about itself: a member whose ``.npy`` header claims 10¹⁰
-floats is allocated before its data are found missing. ``read_npz`` first reads the zip
-directory and every member's ``.npy`` header (a few hundred bytes), and refuses the archive
-before any array is allocated when a member's name, compression, header or dtype is wrong,
-when the caller's policy ``allowed(key, dtype, shape)`` refuses it, or when the bytes its
-header declares differ from what the zip directory holds (a lying header) or exceed a budget.
-Only then are the arrays read, each member's zip CRC checked on the way. Every refusal is one
-``ValueError`` naming the file and the member.
+floats is allocated before its data are found missing. ``read_npz`` reads the zip directory
+and every member's ``.npy`` header first, and refuses the archive before any array is
+allocated when a member's name, compression, header or dtype is wrong, when the caller's
+policy refuses it, or when the bytes its header declares differ from what the zip directory
+holds (a lying header) or exceed a budget. Then each member's zip CRC is checked as it is
+read. Every refusal is one ``ValueError`` naming the file and the member.
 """
 from __future__ import annotations
 

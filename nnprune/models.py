@@ -216,12 +216,8 @@ def resnet20(in_channels: int = 3, num_classes: int = 10, input_size: Any = 32,
 
 
 MODELS: dict[str, Callable[..., nn.Sequential]] = {
-    "lenet_300_100": lenet_300_100,
-    "lenet5": lenet5,
-    "simple_cnn": simple_cnn,
-    "vgg16": vgg16,
-    "resnet20": resnet20,
-}
+    "lenet_300_100": lenet_300_100, "lenet5": lenet5, "simple_cnn": simple_cnn, "vgg16": vgg16,
+    "resnet20": resnet20}
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Sequential:

@@ -18,11 +18,7 @@ from nnprune.data.loader import DataLoader, channel_stats, standardize
 from nnprune.data.mnist import fashion_mnist, mnist
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
-    "digits": digits,
-    "mnist": mnist,
-    "fashion_mnist": fashion_mnist,
-    "cifar10": cifar10,
-}
+    "digits": digits, "mnist": mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
 
 __all__ = [
     "Dataset", "DATASETS", "load_dataset", "digits", "mnist", "fashion_mnist", "cifar10",

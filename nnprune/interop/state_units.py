@@ -1,5 +1,5 @@
 """Units: the arrays of one module, by leaf name, read from a source (named and laid out as
-``interop.state`` describes) or from the model, and their pairing (rules 2 and 3 of ``interop.state``).
+``interop.state`` describes) or from the model, and their pairing (rules 2 and 3 there).
 A unit's *signature*, its leaf names and shapes, is what matching compares.
 """
 from __future__ import annotations
