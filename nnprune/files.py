@@ -35,18 +35,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
     if not isinstance(suffix, str) or not re.fullmatch(r"\.[A-Za-z0-9]+", suffix):
         raise ValueError(f"suffix must be a dot and letters or digits, e.g. '.tmp', got "
                          f"{suffix!r}")
-    given = path
-    path = _write_target(path)
-    check_writable(given)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale(path, suffix)
-    file_mode = _mode_for(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    check_writable(path)
+    target = _write_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(target, suffix)
+    file_mode = _mode_for(target)
+    tmp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      0o600)
     except OSError as err:
-        raise _named(err, given) from None
+        raise _named(err, path) from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -54,9 +53,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", suffix: str = ".tmp")
                 f.flush()
                 os.fsync(f.fileno())
                 os.chmod(tmp, file_mode)
-                os.replace(tmp, path)
+                os.replace(tmp, target)
             except OSError as err:
-                raise _named(err, given) from None
+                raise _named(err, path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -79,9 +78,8 @@ def fspath(path: Any) -> str:
 def check_writable(path: str | os.PathLike) -> Path:
     """``Path(path)`` if a file can be written there, else an error naming ``path``.
 
-    Refused: an empty name, a name ending in a path separator (a folder), an existing folder,
-    a parent that is a file, and a folder (the nearest existing one) this process cannot
-    write to. Missing parent folders are fine (a write creates them).
+    Refused: an empty name, a folder's name, a parent that is a file, and a folder this
+    process cannot write to. Missing parent folders are fine (a write creates them).
     """
     text = fspath(path)
     if not text:
@@ -173,14 +171,12 @@ def sweep_stale(path: str | os.PathLike, suffix: str = ".tmp") -> list[Path]:
 
 def _alive(pid: int) -> bool:
     """Does a process ``pid`` run on this machine?"""
-    if pid == os.getpid():
-        return True
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0 sends nothing: it only asks
     except (ProcessLookupError, OverflowError):
         return False
     except OSError:
-        return True  # another user's process, or a pid we cannot ask about: keep its file
+        pass  # another user's process, or a pid we cannot ask about: keep its file
     return True
 
 

@@ -85,11 +85,9 @@ def load(path: str | os.PathLike,
     """The model saved at ``path`` (architecture, weights, buffers, masks) and its metadata.
 
     Raises ValueError naming the file when it is not an nnprune model file, is corrupted or
-    truncated, or when its arrays do not match its architecture spec. A file is checked
-    before anything is allocated (``nnprune.archive``): its arrays may declare at most
-    ``max_bytes`` bytes (default: 32 MiB or 8 times the file's size, whichever is more);
-    their shapes must be the spec's (``nn.spec.state_shapes``), and only then is the model
-    built, without drawing initial weights, and filled from them.
+    truncated, or when its arrays do not match its architecture spec. Its arrays may declare
+    at most ``max_bytes`` bytes (default: 32 MiB or 8 times the file's size); only once their
+    shapes are the spec's is the model built, without drawing initial weights.
     """
     path = fspath(path)
     arrays = read_nnprune_npz(path, MODEL_FORMAT, max_bytes)

@@ -69,8 +69,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, verify: b
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, got {type(url).__name__}")
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in _SCHEMES:
+    if urllib.parse.urlparse(url).scheme not in _SCHEMES:
         raise ValueError(f"url must start with http://, https:// or file://, got {url!r}")
     check_bool(verify, "verify")
     if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256.lower())):

@@ -14,8 +14,7 @@ then          prod(sizes) values, big-endian, C order (last index fastest)
 ============ ============================================================================
 
 So the MNIST images start with magic 0x00000803 (2051: uint8, 3 dimensions: N, 28, 28) and
-the labels with 0x00000801 (2049: uint8, 1 dimension: N). Files whose first two bytes are
-the gzip signature 0x1f 0x8b are decompressed first, whatever their name.
+the labels with 0x00000801 (2049: uint8, 1 dimension: N).
 """
 from __future__ import annotations
 
@@ -31,14 +30,8 @@ import numpy as np
 
 from nnprune.files import atomic_write_bytes
 
-IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+IDX_DTYPES: dict[int, np.dtype] = {code: np.dtype(t) for code, t in (
+    (0x08, ">u1"), (0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8"))}
 _CODES = {(dt.kind, dt.itemsize): code for code, dt in IDX_DTYPES.items()}
 _GZIP_SIGNATURE = b"\x1f\x8b"
 _MAX_DIM = 2**32 - 1

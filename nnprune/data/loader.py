@@ -8,9 +8,7 @@ import numpy as np
 
 from nnprune.checks import check_bool, check_int
 
-# Statistics are summed over this many samples at a time, so CIFAR-sized float32 arrays
-# never get a full float64 copy.
-_CHUNK = 4096
+_CHUNK = 4096  # samples summed at a time: a CIFAR-sized array never gets a float64 copy
 
 
 def _channel_axes(x: np.ndarray, name: str) -> tuple[int, ...]:

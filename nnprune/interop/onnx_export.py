@@ -86,10 +86,9 @@ def _add_layer(graph: _Graph, name: str, layer: Module) -> None:
                    kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
                    pads=[ph, pw, ph, pw], **extra)
     elif kind in ("BatchNorm1d", "BatchNorm2d"):
-        c = layer.num_features
-        scale = params.get("weight", np.ones(c))
-        shift = params.get("bias", np.zeros(c))
-        inputs = [graph.constant(f"{name}.weight", scale), graph.constant(f"{name}.bias", shift),
+        c = layer.num_features  # without affine: γ = 1, β = 0
+        inputs = [graph.constant(f"{name}.weight", params.get("weight", np.ones(c))),
+                  graph.constant(f"{name}.bias", params.get("bias", np.zeros(c))),
                   graph.constant(f"{name}.running_mean", layer.running_mean),
                   graph.constant(f"{name}.running_var", layer.running_var)]
         graph.node("BatchNormalization", name, inputs, epsilon=layer.eps,

@@ -173,9 +173,9 @@ def export_state(model: Module, masks: str = "apply") -> tuple[dict[str, np.ndar
     """(state, spec): PyTorch's ``state_dict`` of the equivalent torch model as NumPy arrays,
     and the architecture (``model.config()``, JSON-able).
 
-    {name: array} in PyTorch's layout and order (per module: parameters, then buffers).
-    ``masks``: "apply" or "torch" (see the module docstring). A dense, masked or shrunk
-    model: shrinking returns an ordinary ``Sequential``, exported like any other.
+    {name: array} in PyTorch's layout and order (per module: parameters, then buffers);
+    ``masks``: "apply" or "torch" (see the module docstring). A shrunk model is an ordinary
+    ``Sequential``, exported like any other.
 
     >>> from nnprune import nn
     >>> state, spec = export_state(nn.Sequential(nn.Linear(3, 2, rng=0), nn.BatchNorm1d(2)))
