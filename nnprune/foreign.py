@@ -2,8 +2,7 @@
 handed to nnprune is refused with a TypeError that says what to pass instead.
 
 Without this a ``torch.nn.Module`` passed to ``prune_model`` ends deep inside, in an
-``AttributeError`` about a ``mask``. The framework is recognised by the module its type (or a
-base class of it) is defined in, so nothing here imports a framework.
+``AttributeError`` about a ``mask``. Nothing here imports a framework.
 
 >>> class Tensor:  # stands in for torch.Tensor
 ...     __module__ = "torch"

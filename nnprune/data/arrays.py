@@ -141,9 +141,8 @@ def _pool_split(y: np.ndarray, test_fraction: float, seed: int, stratify: bool,
 
 
 def _read_numbers(path: str, what: str) -> dict[str, np.ndarray]:
-    """Every array of the .npz at ``path``, each member's header (real numbers only) and
-    declared size checked before it is read (``nnprune.archive``; at most 1 GiB, or 64 times
-    the file's size for a compressed file)."""
+    """Every array of the .npz at ``path``, real numbers only, checked before it is read
+    (``nnprune.archive``; at most 1 GiB, or 64 times the file's size, declared)."""
     from nnprune.archive import read_npz
 
     def numbers(key: str, dtype: np.dtype, shape: tuple) -> str | None:

@@ -21,7 +21,6 @@ from nnprune.data.dataset import Dataset, build_dataset, stratified_split
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 DIGITS_FILE = "digits.npz"
-# sha256(images.tobytes() + target.tobytes()) of the arrays scikit-learn 1.9.1 returns
 DIGITS_SHA256 = "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
 
 
