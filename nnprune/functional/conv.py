@@ -34,7 +34,7 @@ from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, col2im_band, c
                                        im2col, im2col_band, interior, pad_images,
                                        padded_shape)
 from nnprune.functional.conv_plain import check_conv_inputs, conv_output_size
-from nnprune.functional.validation import Pair, pair
+from nnprune.functional.validation import Pair, check_dout, pair
 
 CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
 
@@ -130,9 +130,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
     xp, w_mat, has_bias, g, _ = cache
     n, c, h, wd = g.x_shape
     f = w_mat.shape[0]
-    if dout.shape != (n, f, *g.out_hw):
-        raise ValueError(f"dout must have the output's shape {(n, f, *g.out_hw)}, "
-                         f"got {dout.shape}")
+    dout = check_dout(dout, (n, f, *g.out_hw))
     dtype = w_mat.dtype
     dout = dout.astype(dtype, copy=False)
     d_nfp = dout.reshape(n, f, g.p)

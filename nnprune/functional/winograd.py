@@ -46,7 +46,7 @@ import numpy as np
 
 from nnprune.functional.conv_plain import check_conv_inputs
 from nnprune.threads import chunk_runner
-from nnprune.functional.validation import Pair, pair
+from nnprune.functional.validation import Pair, check_dout, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
                                                     multiply_and_gather, output_tiles, scratch,
@@ -130,9 +130,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
     v, w, has_bias, t, _ = cache
     n, c, h, wd = t.x_shape
     f = w.shape[0]
-    if dout.shape != (n, f, *t.out_hw):
-        raise ValueError(f"dout must have the output's shape {(n, f, *t.out_hw)}, "
-                         f"got {dout.shape}")
+    dout = check_dout(dout, (n, f, *t.out_hw))
     dtype = v[0].dtype
     dout = dout.astype(dtype, copy=False)
     kg, ka, m = *matrices(t.m, dtype.str)[4:], t.m
