@@ -282,6 +282,8 @@ def test_pruner_prune_to_and_its_history():
     assert calls == [1] and report.excluded == ("7.weight",)
     assert report.zeros == prune_count(model[0].weight.size + model[5].weight.size, 0.7)
     assert pruner.history == [{"step": None, "target": 0.7, "sparsity": report.sparsity}]
+    assert (pruner.criterion, pruner.scope, pruner.granularity) == ("taylor", "global", "weight")
+    assert (pruner.exclude, pruner.min_keep, pruner.seed) == (("7.weight",), 1, 0)
 
 
 def test_pruner_rejects_bad_input():

@@ -57,6 +57,14 @@ class Pruner:
         self.model, self.schedule, self.grads_fn = model, schedule, grads_fn
         self.history: list[dict[str, Any]] = []
 
+    # the spec's settings, readable on the pruner itself
+    criterion = property(lambda self: self.spec.criterion)
+    scope = property(lambda self: self.spec.scope)
+    granularity = property(lambda self: self.spec.granularity)
+    exclude = property(lambda self: self.spec.exclude)
+    min_keep = property(lambda self: self.spec.min_keep)
+    seed = property(lambda self: self.spec.seed)
+
     def __repr__(self) -> str:
         s = self.spec
         return (f"Pruner(criterion={s.criterion!r}, scope={s.scope!r}, granularity="
