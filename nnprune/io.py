@@ -32,7 +32,7 @@ from nnprune.files import atomic_open, fspath
 from nnprune.nn import Module, from_config
 from nnprune.nn.init import skip_init
 from nnprune.nn.spec import SpecError, state_shapes
-from nnprune.train.batches import check_model
+from nnprune.nn.module import check_model
 
 MODEL_FORMAT = "nnprune.model"
 MASKS_FORMAT = "nnprune.masks"

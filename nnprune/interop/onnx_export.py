@@ -20,7 +20,7 @@ from nnprune.autograd import no_grad
 from nnprune.checks import check_int
 from nnprune.files import atomic_write_bytes
 from nnprune.nn import Module, Sequential
-from nnprune.train.batches import check_model, kept_modes
+from nnprune.nn.module import check_model, kept_modes
 
 DEFAULT_OPSET = 17
 

@@ -43,7 +43,7 @@ from nnprune.interop.state_units import (Unit, describe, keras_flatten_order, pa
                                          target_units, units_from_dict, units_from_list)
 from nnprune.nn import Module
 from nnprune.prune.masks import check_mask
-from nnprune.train.batches import check_model
+from nnprune.nn.module import check_model
 
 LAYOUTS = ("torch", "keras")
 MATCHES = ("shape", "order")

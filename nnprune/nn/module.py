@@ -14,15 +14,20 @@ The mask protocol every part of nnprune relies on:
 - optimizers call ``p.apply_mask()`` after every update, so no momentum, weight decay or
   Adam state can make a pruned weight non-zero again;
 - ``p.remove_mask()`` ("make permanent") drops the mask and keeps the zeros.
+
+``check_model`` is the door every model enters by (training, saving, export), and
+``kept_modes`` puts every submodule's training flag back after a pass.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from nnprune.autograd.tensor import Tensor
 from nnprune.checks import check_bool, check_mapping
+from nnprune.foreign import reject_foreign
 
 
 class Parameter(Tensor):
@@ -196,3 +201,22 @@ class Module:
         """A JSON-able description from which ``nn.from_config`` rebuilds this module."""
         raise NotImplementedError(
             f"{type(self).__name__} has no config(); only built-in layers can be saved by spec")
+
+
+def check_model(model: Any) -> Module:
+    """``model`` if it is an nnprune Module, else a TypeError (a PyTorch module is named)."""
+    reject_foreign(model, "model", "model")
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
+    return model
+
+
+@contextlib.contextmanager
+def kept_modes(model: Module) -> Iterator[None]:
+    """Run the block, then put every submodule's training flag back as it was."""
+    saved = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, training in saved:
+            object.__setattr__(m, "training", training)

@@ -1,9 +1,7 @@
-"""What ``fit``, ``evaluate``, ``predict`` and ``gradients`` share: checking the model and
-the data, cutting a pass into batches, the forward pass with its shape checks, and putting
-every submodule's training mode back afterwards."""
+"""What ``fit``, ``evaluate``, ``predict`` and ``gradients`` share: checking the data,
+cutting a pass into batches and the forward pass with its shape checks."""
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Iterator
 
 import numpy as np
@@ -12,14 +10,6 @@ from nnprune.autograd import Tensor
 from nnprune.data import DataLoader
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module
-
-
-def check_model(model: Any) -> Module:
-    """``model`` if it is an nnprune Module, else a TypeError (a PyTorch module is named)."""
-    reject_foreign(model, "model", "model")
-    if not isinstance(model, Module):
-        raise TypeError(f"model must be an nnprune.nn.Module, got {type(model).__name__}")
-    return model
 
 
 def check_pair(data: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,14 +76,3 @@ def forward(model: Module, xb: np.ndarray, yb: np.ndarray, dtype: np.dtype) -> T
         raise ValueError(f"labels must be class indices in [0, {k}) for a model with {k} "
                          f"outputs, got labels in [{yb.min()}, {yb.max()}]")
     return logits
-
-
-@contextlib.contextmanager
-def kept_modes(model: Module) -> Iterator[None]:
-    """Run the block, then put every submodule's training flag back as it was."""
-    saved = [(m, m.training) for m in model.modules()]
-    try:
-        yield
-    finally:
-        for m, training in saved:
-            object.__setattr__(m, "training", training)

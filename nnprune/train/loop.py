@@ -18,8 +18,8 @@ from nnprune.data import DataLoader
 from nnprune.divergence import DivergenceMonitor, check_finite_samples
 from nnprune.nn import Module
 from nnprune.optim import Optimizer
-from nnprune.train.batches import (batches, check_model, check_pair, check_positive, forward,
-                                   kept_modes, model_dtype)
+from nnprune.nn.module import check_model, kept_modes
+from nnprune.train.batches import batches, check_pair, check_positive, forward, model_dtype
 from nnprune.train.measure import evaluate
 
 

@@ -11,8 +11,8 @@ from nnprune import functional as F
 from nnprune.autograd import Tensor, no_grad
 from nnprune.foreign import reject_foreign
 from nnprune.nn import Module
-from nnprune.train.batches import (batches, check_model, check_positive, forward, kept_modes,
-                                   model_dtype)
+from nnprune.nn.module import check_model, kept_modes
+from nnprune.train.batches import batches, check_positive, forward, model_dtype
 
 
 def evaluate(model: Module, data: Any, batch_size: int = 256) -> dict[str, float]:
