@@ -168,7 +168,8 @@ def _forget_threads_after_fork() -> None:
     _state.__dict__.clear()
 
 
-os.register_at_fork(after_in_child=_forget_threads_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_threads_after_fork)
 
 
 def _blas_controller() -> _Blas | None:

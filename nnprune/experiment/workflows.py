@@ -52,7 +52,7 @@ def _check_hook(after_prune: Any) -> None:
 
 
 # ---------------------------------------------------------------------- workflows
-def finetuned(model: Any, data: Any, train: TrainSpec) -> tuple[float, float | None]:
+def _finetuned(model: Any, data: Any, train: TrainSpec) -> tuple[float, float | None]:
     """Test accuracy before fine-tuning and after ``train`` (None when it has no epochs)."""
     before = accuracy(model, data)
     if not train.epochs:
@@ -100,7 +100,7 @@ def oneshot(model: Any, data: Any, prune: PruneSpec | None = None,
     extra.update(describe(criterion, second_order))
     if after_prune is not None:
         extra["after_prune"] = after_prune(model)
-    before, after = finetuned(model, data, train)
+    before, after = _finetuned(model, data, train)
     return record(model, data, prune, train, schedule="oneshot", model_name=model_name,
                   exclude=exclude, dense=dense, before=before, after=after, start=start,
                   **extra)
@@ -278,7 +278,7 @@ def slimming(model: Any, data: Any, *, sparsity: float = 0.5, strength: float = 
     gammas = np.concatenate([np.abs(g.data).ravel() for g in bn_gammas(model).values()])
     prune_model(model, prune.replace(exclude=exclude))
     dead = {k: len(v) for k, v in mask_units(model).items()}
-    before, after = finetuned(model, data, train)
+    before, after = _finetuned(model, data, train)
     return record(model, data, prune, train, schedule="slimming", model_name=model_name,
                   exclude=exclude, dense=dense, before=before, after=after, start=start,
                   strength=float(strength),
