@@ -273,6 +273,52 @@ def test_padded_images_equal_np_pad(layout, shape, padding):
     np.testing.assert_array_equal(interior(xp, padding, layout), x)
 
 
+_RELAID = {"into batch-last": ((1, 2, 3, 0), (3, 0, 1, 2), True),
+           "out of batch-last": ((0, 1, 2, 3), None, True),
+           "into channels-last": ((0, 2, 3, 1), (0, 3, 1, 2), False),
+           "channels-first": ((0, 1, 2, 3), None, False)}
+
+
+@pytest.mark.parametrize("direction", _RELAID)
+@given(shape=st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4),
+                       st.integers(1, 4)),
+       rows=st.integers(1, 10))
+def test_copy_relaid_in_slabs_equals_one_copy(direction, shape, rows):
+    """Whatever slab size rows_in_l1 gives, copy_relaid copies every value once, in every
+    direction it is used in (into and out of batch-last, into channels-last, NCHW)."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    order, back, batch_last = _RELAID[direction]
+    dst = np.full(tuple(shape[i] for i in order), np.nan, np.float32)
+    dst = dst if back is None else dst.transpose(back)
+    src = x
+    if direction == "out of batch-last":  # x held batch-last, copied into NCHW
+        src = np.empty(tuple(shape[i] for i in (1, 2, 3, 0)), np.float32).transpose(3, 0, 1, 2)
+        src[...] = x
+    with mock.patch.object(im2col_module, "rows_in_l1", lambda step: rows):
+        im2col_module.copy_relaid(dst, src, batch_last)
+    np.testing.assert_array_equal(dst, x)
+
+
+@pytest.mark.parametrize("step, rows", [(4096, 8), (8192, 8), (2048, 16), (6144, 16),
+                                        (1024, 32), (256, 128), (3456, 256), (100, 1 << 30)])
+def test_rows_in_l1_counts_the_sets_a_step_reaches(step, rows):
+    """Rows a multiple of 4 KB apart share one of the 64 sets (8 ways: 8 rows); 3,456 bytes
+    (54 lines) reach 32 sets; a step that is not whole lines spreads over all of them."""
+    assert im2col_module.rows_in_l1(step) == rows
+    assert im2col_module.rows_in_l1(-step) == rows
+
+
+def test_lenet_conv2_dout_goes_into_batch_last_in_slabs_of_8_images():
+    """(64, 16, 8, 8) float32: images 4 KB apart, so the copy runs in 8 slabs, and still
+    equals the array it copies."""
+    dout = np.random.default_rng(1).standard_normal((64, 16, 8, 8)).astype(np.float32)
+    dst = np.empty((16, 8, 8, 64), np.float32).transpose(3, 0, 1, 2)
+    with mock.patch.object(np, "copyto", wraps=np.copyto) as copyto:
+        im2col_module.copy_relaid(dst, dout, batch_last=True)
+    assert copyto.call_count == 8
+    np.testing.assert_array_equal(dst, dout)
+
+
 @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(1, 40)),
        caller=st.sampled_from([16, 8192, 100_000]))
 def test_col2im_buffer_is_one_block_row_and_restored(shape, caller):
