@@ -364,3 +364,26 @@ def test_col2im_with_its_buffer_on_every_block_equals_the_naive_twin(layout, cas
     expected = naive.conv2d_naive_backward(dout, ref_cache)
     for name, g, e in zip(("dx", "dw", "db"), got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("length, itemsize, step", [(4096, 4, 4112), (256, 4, 272),
+                                                    (128, 8, 136), (100, 4, 100),
+                                                    (300, 8, 300)])
+def test_row_step_adds_a_cache_line_to_rows_of_whole_kilobytes(length, itemsize, step):
+    assert im2col_module.row_step(length, itemsize) == step
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((2, 2, 10, 10), (3, 2, 3, 3)),
+                                              ((2, 2, 10, 18), (4, 2, 3, 3))])
+def test_spaced_gemm_rows_change_no_result(x_shape, w_shape):
+    """Shapes whose GEMM rows are whole kilobytes (128 float64 values: cols and dcols of
+    batch-last and channels-first, out_t and dout_t, Winograd's V and M), so every kernel
+    runs with rows a cache line apart, and all still equal the seven loops."""
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s) for s in (x_shape, w_shape, w_shape[:1]))
+    ran = assert_all_equal_the_loops(x, w, b, (1, 1), (0, 0), (1, 1))
+    assert len(ran) == 6  # plain, the three layouts, Winograd F(2×2) and F(4×4)
+    cache = conv2d_forward(x, w, b, layout="batch_last" if x_shape[3] == 10
+                           else "channels_first")[1]
+    rows = cache.cols if cache.cols.ndim == 2 else cache.cols[0]
+    assert rows.strides[0] == (128 + 8) * 8  # one 64-byte line more than the row

@@ -229,3 +229,15 @@ def test_chunks_of_one_image_give_the_same_result(case):
                                    naive.conv2d_naive_backward(dout, ref_cache)):
         if expected is not None:
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=name)
+
+
+def test_spaced_rows_of_v_and_m_change_no_result():
+    """x (4, 4, 8, 8), padding 1, m = 2: 16 tiles an image of 4 channels and of 4 filters,
+    so chunks of 2 or 4 images have rows of V and M of whole kilobytes (float64), which lie
+    a cache line apart; the results still equal the seven loops."""
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((4, 4, 8, 8)), rng.standard_normal((4, 4, 3, 3)), np.ones(4)
+    assert_all_equal_the_loops(x, w, b, (1, 1), (1, 1), (1, 1))
+    v = winograd_forward(x, w, b, 1, m=2)[1].v[0]  # (α², T, C) of the first chunk
+    row = v.shape[1] * v.shape[2]
+    assert row * 8 % 1024 == 0 and v.strides[0] == (row + 8) * 8

@@ -30,9 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.functional.im2col import (LAYOUTS, Geometry, col2im, col2im_band, copy_relaid,
-                                       im2col, im2col_band, interior, pad_images,
-                                       padded_shape)
+from nnprune.functional.im2col import (LAYOUTS, Geometry, _view, col2im, col2im_band,
+                                       copy_relaid, im2col, im2col_band, interior, pad_images,
+                                       padded_shape, row_step)
 from nnprune.functional.conv_plain import check_conv_inputs, conv_output_size
 from nnprune.functional.validation import Pair, check_dout, pair
 
@@ -103,14 +103,14 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     out = np.empty((n, f, g.p), dtype)
     buffers = _Buffers(g, dtype, _chunk_size(g, f))
     if layout == "batch_last":
-        out_t = buffers.take("out_t", (f, *out_hw, n))
+        out_t = buffers.take("out_t", (f, *out_hw, n), row=3)
     keep = len(buffers.chunks) == 1  # one chunk: keep cols for the backward, not scratch
     for s in buffers.chunks:
         cols = buffers.cols_of(xp, s, fresh=keep)
         if layout == "channels_first":  # one GEMM per image, straight into NCHW
             np.matmul(w_aug, cols, out=out[s])  # (F, K+1) @ (b, K+1, P) -> (b, F, P)
         elif layout == "channels_last":  # one GEMM for the chunk, then (F, b, P) -> (b, F, P)
-            chunk_t = np.matmul(w_aug, cols, out=buffers.take("out_t", (f, cols.shape[1])))
+            chunk_t = np.matmul(w_aug, cols, out=buffers.take("out_t", (f, cols.shape[1]), row=1))
             np.copyto(out[s], chunk_t.reshape(f, -1, g.p).transpose(1, 0, 2))
         else:  # one GEMM for the band of rows s, into its rows of out_t (F, OH, OW, N)
             np.matmul(w_aug, cols, out=out_t[:, s].reshape(f, -1))
@@ -138,7 +138,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
     dx = np.empty(g.x_shape, dtype) if need_dx else None
     buffers = _Buffers(g, dtype, _chunk_size(g, f))
     if g.layout == "batch_last":
-        d_t = buffers.take("dout_t", (f, *g.out_hw, n))  # dout as (F, OH, OW, N): cols' order
+        d_t = buffers.take("dout_t", (f, *g.out_hw, n), row=3)  # dout as (F, OH, OW, N): cols' order
         copy_relaid(d_t.transpose(3, 0, 1, 2), dout, batch_last=True)
         if need_dx:
             dx_pad = buffers.take("dx_pad", xp.shape)  # (C, Hp, Wp, N), the bands add into it
@@ -149,14 +149,14 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
             d = d_nfp[s]  # (b, F, P)
             dw_aug += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
             if need_dx:
-                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (len(d), g.k, g.p)))
+                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (len(d), g.k, g.p), row=1))
                 col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
         elif g.layout == "channels_last":
-            d = buffers.take("dout_t", (f, cols.shape[1]))  # dout of the chunk as (F, b·P)
-            np.copyto(d.reshape(f, -1, g.p), d_nfp[s].transpose(1, 0, 2))
+            d = buffers.take("dout_t", (f, cols.shape[1]), row=1)  # dout of the chunk as (F, b·P)
+            np.copyto(_view(d, (f, -1, g.p)), d_nfp[s].transpose(1, 0, 2))
             dw_aug += np.matmul(d, cols.T)  # (F, b·P) @ (b·P, K+1)
             if need_dx:
-                dcols = np.matmul(d.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k)))
+                dcols = np.matmul(d.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k), row=1))
                 col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
         else:
             d = d_t[:, s].reshape(f, -1)  # (F, rows·OW·N)
@@ -164,7 +164,7 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
             # d colsᵀ, but OpenBLAS runs it faster with cols on the left in this layout
             dw_aug += np.matmul(cols, d.T).T
             if need_dx:
-                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (g.k, d.shape[1])))
+                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (g.k, d.shape[1]), row=1))
                 col2im_band(dcols, g, s, dx_pad)
     if need_dx and g.layout == "batch_last":
         copy_relaid(dx, interior(dx_pad, g.padding, g.layout), batch_last=True)
@@ -202,16 +202,23 @@ class _Buffers:
             _SCRATCH.arrays = {}
         self.arrays: dict[tuple[str, np.dtype], np.ndarray] = _SCRATCH.arrays
 
-    def take(self, name: str, shape: tuple[int, ...], fresh: bool = False) -> np.ndarray:
-        """A contiguous scratch array of ``shape`` with garbage in it: the front of the
-        buffer kept under ``name``, grown when a call needs more (a new array if ``fresh``)."""
-        size = int(np.prod(shape))
+    def take(self, name: str, shape: tuple[int, ...], fresh: bool = False, row: int = 0
+             ) -> np.ndarray:
+        """A scratch array of ``shape`` with garbage in it: the front of the buffer kept
+        under ``name``, grown when a call needs more (a new array if ``fresh``). With
+        ``row`` > 0 the last ``row`` axes make one row of a GEMM operand, and the rows lie
+        ``row_step`` values apart (a cache line more than their length, when that is a
+        multiple of 1 KB); otherwise the array is contiguous."""
+        lead, length = shape[:len(shape) - row], int(np.prod(shape[len(shape) - row:]))
+        rows = int(np.prod(lead))
+        step = row_step(length, self.dtype.itemsize) if row else length
         if fresh:
-            return np.empty(shape, self.dtype)
-        flat = self.arrays.get((name, self.dtype))
-        if flat is None or flat.size < size:
-            flat = self.arrays[(name, self.dtype)] = np.empty(size, self.dtype)
-        return flat[:size].reshape(shape)
+            flat = np.empty(rows * step, self.dtype)
+        else:
+            flat = self.arrays.get((name, self.dtype))
+            if flat is None or flat.size < rows * step:
+                flat = self.arrays[(name, self.dtype)] = np.empty(rows * step, self.dtype)
+        return _view(flat[:rows * step].reshape(rows, step)[:, :length], shape)
 
     def cols_of(self, xp: np.ndarray, s: slice, fresh: bool = False) -> np.ndarray:
         """cols of chunk ``s`` of the padded images with a last row of ones (for the bias):
@@ -219,16 +226,17 @@ class _Buffers:
         array), (K+1, rows·OW·N) for batch-last. In scratch memory unless ``fresh``."""
         g = self.g
         if g.layout == "channels_first":
-            cols = self.take("cols", (s.stop - s.start, g.k + 1, g.p), fresh)
+            cols = self.take("cols", (s.stop - s.start, g.k + 1, g.p), fresh, row=1)
             cols[:, g.k] = 1
             im2col(xp[s], g, cols[:, :g.k])
             return cols
         if g.layout == "channels_last":
-            cols = self.take("cols", ((s.stop - s.start) * g.p, g.k + 1), fresh)
+            cols = self.take("cols", ((s.stop - s.start) * g.p, g.k + 1), fresh, row=1)
             cols[:, g.k] = 1
             im2col(xp[s], g, cols[:, :g.k])
             return cols.T
-        cols = self.take("cols", (g.k + 1, (s.stop - s.start) * g.out_hw[1] * g.x_shape[0]), fresh)
+        cols = self.take("cols", (g.k + 1, (s.stop - s.start) * g.out_hw[1] * g.x_shape[0]),
+                         fresh, row=1)
         cols[g.k] = 1
         im2col_band(xp, g, s, cols[:g.k])
         return cols

@@ -49,8 +49,8 @@ from nnprune.threads import chunk_runner
 from nnprune.functional.validation import Pair, check_dout, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
-                                                    multiply_and_gather, output_tiles, scratch,
-                                                    tile_grid)
+                                                    multiply_and_gather, output_tiles,
+                                                    spaced_rows, tile_grid)
 
 # float32 results stay within FLOAT32_TOLERANCE[m] · max(|x| ⋆ |w| + |b|) of the exact ones
 # (and likewise for dx and dw with |dout|): measured up to 5e-7 for m = 2, 4e-6 for m = 4
@@ -141,7 +141,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
         # dY (b, th, tw, F, m, m): each output tile's m×m gradients, zeros past the edge
         dy = output_tiles(dout[s], chunk)
         dm = np.matmul(ka.T, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², T·F)
-                       out=scratch("dm", (t.alpha ** 2, chunk.count * f), dtype))
+                       out=spaced_rows("dm", t.alpha ** 2, chunk.count * f, dtype))
         # dUᵀ: (α², F, T) @ (α², T, C), dM transposed (OpenBLAS runs this form fastest here)
         return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nnprune.functional.im2col import _view, row_step
 from nnprune.functional.validation import Pair
 
 # m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
@@ -104,11 +105,10 @@ def input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
         xp, (n, c, th, tw, a, a), (sn, sc, m * sh, m * sw, sh, sw), writeable=False)
     # d[i, j, tile, c]: channels last, so the copy runs over C values at a time (on the
     # bench's larger layers faster than runs over the tiles of a row)
-    d = scratch("d", (a, a, n, th, tw, c), x.dtype)
-    np.copyto(d, tiles.transpose(4, 5, 0, 2, 3, 1))
-    v = np.empty((a * a, c * t.count), x.dtype) if keep else scratch("v", (a * a, c * t.count),
-                                                                        x.dtype)
-    np.matmul(matrices(m, x.dtype.str)[3], d.reshape(a * a, -1), out=v)  # (α², α²) @ (α², T·C)
+    d = spaced_rows("d", a * a, c * t.count, x.dtype)
+    np.copyto(_view(d, (a, a, n, th, tw, c)), tiles.transpose(4, 5, 0, 2, 3, 1))
+    v = spaced_rows("v", a * a, c * t.count, x.dtype, fresh=keep)
+    np.matmul(matrices(m, x.dtype.str)[3], d, out=v)  # (α², α²) @ (α², T·C)
     return v.reshape(a * a, t.count, c)
 
 
@@ -127,7 +127,7 @@ def multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: T
     (n, c, _, _), (th, tw), m, a = t.x_shape, t.tiles, t.m, t.alpha
     f = u.shape[2]
     # M with one more row holding the bias, so the output transform adds it: [Aᵀ⊗Aᵀ | 1]
-    mm = scratch("m", (a * a + 1, t.count, f), v.dtype)
+    mm = spaced_rows("m", a * a + 1, t.count * f, v.dtype).reshape(a * a + 1, t.count, f)
     np.matmul(v, u, out=mm[:a * a])  # (α², T, C) @ (α², C, F)
     mm[a * a] = 0 if b is None else b
     ka = np.empty((m * m, a * a + 1), v.dtype)
@@ -145,6 +145,16 @@ def multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: T
 
 # Scratch arrays live from call to call, one set per thread (fresh ones cost page faults)
 _SCRATCH = threading.local()
+
+
+def spaced_rows(name: str, rows: int, cols: int, dtype: np.dtype, fresh: bool = False
+                ) -> np.ndarray:
+    """A (rows, cols) GEMM operand whose rows lie ``row_step`` values apart: scratch memory
+    kept under ``name``, or a new array if ``fresh``."""
+    dtype = np.dtype(dtype)
+    step = row_step(cols, dtype.itemsize)
+    flat = np.empty(rows * step, dtype) if fresh else scratch(name, (rows * step,), dtype)
+    return flat.reshape(rows, step)[:, :cols]
 
 
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
