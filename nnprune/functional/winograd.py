@@ -110,11 +110,15 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
 
 def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
     """The batch in chunks of images whose tiles (d, V and M: α²·(2C + F) values per tile)
-    fit in CHUNK_ELEMENTS, so that each array stays in cache from one step to the next; as
-    many chunks as a multiple of ``workers`` where the batch allows, so none waits idle."""
+    fit in CHUNK_ELEMENTS, so that each array stays in cache from one step to the next, but
+    of at least F/2 tiles: each chunk's α² GEMMs (T, C) @ (C, F) pack U's (C, F) anew, and
+    on fewer tiles the packing outweighs the product (VGG's 128→256 at 8×8, 4 tiles an
+    image: chunks of 32 images instead of 14 or 11 made forward + backward 9–19 % faster).
+    As many chunks as a multiple of ``workers`` where the batch allows, so none waits idle."""
     n, c = t.x_shape[:2]
-    per_image = t.alpha ** 2 * (2 * c + f) * t.tiles[0] * t.tiles[1]
-    count = -(-n // max(1, min(n, CHUNK_ELEMENTS // per_image)))
+    tiles = t.tiles[0] * t.tiles[1]
+    size = max(CHUNK_ELEMENTS // (t.alpha ** 2 * (2 * c + f) * tiles), -(-f // (2 * tiles)))
+    count = -(-n // max(1, min(n, size)))
     count = min(n, -(-count // workers) * workers)
     bounds = [i * n // count for i in range(count + 1)]  # sizes differ by at most one
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
