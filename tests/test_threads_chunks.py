@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from nnprune import threads
-from nnprune.functional import winograd
+from nnprune.functional import conv, winograd
 
 pytestmark = pytest.mark.kernels
 
@@ -109,3 +109,32 @@ def test_winograd_chunks_cover_the_batch_in_a_multiple_of_the_workers(monkeypatc
         assert [c.start for c in chunks] == [0] + [c.stop for c in chunks[:-1]]
         assert chunks[-1].stop == n and max(c.stop - c.start for c in chunks) <= 5
         assert len(chunks) % workers == 0 or len(chunks) == n
+
+
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("chunk_elements", [1, 3000, 1 << 21])
+def test_im2col_on_parallel_chunks_equals_im2col_chunk_after_chunk(monkeypatch, layout,
+                                                                   chunk_elements):
+    """With every layer counted large (SMALL_LAYER_MACS = 0), the im2col chunks run on two
+    threads; out, dx, dw and db equal those of the chunks in turn (float64, 1e-12), for
+    chunks of one image, of a few, and one chunk (split in two for the two workers)."""
+    monkeypatch.setattr(conv, "SMALL_LAYER_MACS", 0)
+    monkeypatch.setattr(conv, "CHUNK_ELEMENTS", chunk_elements)
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((7, 3, 9, 8)), rng.standard_normal((5, 3, 3, 2)), np.ones(5)
+    dout = rng.standard_normal((7, 5, 9, 9))
+    results, seen = {}, set()
+    real_map = threads.ChunkMap.__call__
+
+    def counting(self, fn, chunks):
+        seen.add(self.workers)
+        return real_map(self, fn, chunks)
+
+    monkeypatch.setattr(threads.ChunkMap, "__call__", counting)
+    for count in (1, 2):
+        with threadpool_limits(count, user_api="blas"):
+            out, cache = conv.conv2d_forward(x, w, b, 1, 1, layout=layout)
+            results[count] = (out, *conv.conv2d_backward(dout, cache))
+    assert seen == {1, 2}
+    for serial, parallel in zip(*results.values()):
+        np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)

@@ -25,7 +25,9 @@ around them):
 """
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -35,6 +37,7 @@ from nnprune.functional.im2col import (LAYOUTS, Geometry, _view, col2im, col2im_
                                        padded_shape, row_step)
 from nnprune.functional.conv_plain import check_conv_inputs, conv_output_size
 from nnprune.functional.validation import Pair, check_dout, pair
+from nnprune.threads import SMALL_LAYER_MACS, ChunkMap, chunk_runner
 
 CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
 
@@ -101,19 +104,24 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     w_aug[:, g.k] = 0 if b is None else b
     xp = pad_images(x.astype(dtype, copy=False), padding, layout)
     out = np.empty((n, f, g.p), dtype)
-    buffers = _Buffers(g, dtype, _chunk_size(g, f))
-    if layout == "batch_last":
-        out_t = buffers.take("out_t", (f, *out_hw, n), row=3)
-    keep = len(buffers.chunks) == 1  # one chunk: keep cols for the backward, not scratch
-    for s in buffers.chunks:
-        cols = buffers.cols_of(xp, s, fresh=keep)
-        if layout == "channels_first":  # one GEMM per image, straight into NCHW
-            np.matmul(w_aug, cols, out=out[s])  # (F, K+1) @ (b, K+1, P) -> (b, F, P)
-        elif layout == "channels_last":  # one GEMM for the chunk, then (F, b, P) -> (b, F, P)
-            chunk_t = np.matmul(w_aug, cols, out=buffers.take("out_t", (f, cols.shape[1]), row=1))
-            np.copyto(out[s], chunk_t.reshape(f, -1, g.p).transpose(1, 0, 2))
-        else:  # one GEMM for the band of rows s, into its rows of out_t (F, OH, OW, N)
-            np.matmul(w_aug, cols, out=out_t[:, s].reshape(f, -1))
+    with _runner(g, f) as map_chunks:
+        buffers = _Buffers(g, dtype, _chunk_size(g, f), map_chunks.workers)
+        out_t = buffers.take("out_t", (f, *out_hw, n), row=3) if layout == "batch_last" else None
+        keep = len(buffers.chunks) == 1  # one chunk: keep cols for the backward, not scratch
+
+        def forward_chunk(s: slice) -> np.ndarray:
+            cols = buffers.cols_of(xp, s, fresh=keep)
+            if layout == "channels_first":  # one GEMM per image, straight into NCHW
+                np.matmul(w_aug, cols, out=out[s])  # (F, K+1) @ (b, K+1, P) -> (b, F, P)
+            elif layout == "channels_last":  # one GEMM, then (F, b, P) -> (b, F, P)
+                chunk_t = buffers.take("out_t", (f, cols.shape[1]), row=1)
+                np.matmul(w_aug, cols, out=chunk_t)
+                np.copyto(out[s], chunk_t.reshape(f, -1, g.p).transpose(1, 0, 2))
+            else:  # one GEMM for the band of rows s, into its rows of out_t (F, OH, OW, N)
+                np.matmul(w_aug, cols, out=out_t[:, s].reshape(f, -1))
+            return cols
+
+        cols = map_chunks(forward_chunk, buffers.chunks)[-1]
     out = out.reshape(n, f, *out_hw)
     if layout == "batch_last":
         copy_relaid(out, out_t.transpose(3, 0, 1, 2), batch_last=True)
@@ -134,38 +142,25 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
     dtype = w_mat.dtype
     dout = dout.astype(dtype, copy=False)
     d_nfp = dout.reshape(n, f, g.p)
-    dw_aug = np.zeros((f, g.k + 1), dtype)  # [dW | db]: db from the row of ones
     dx = np.empty(g.x_shape, dtype) if need_dx else None
-    buffers = _Buffers(g, dtype, _chunk_size(g, f))
-    if g.layout == "batch_last":
-        d_t = buffers.take("dout_t", (f, *g.out_hw, n), row=3)  # dout as (F, OH, OW, N): cols' order
-        copy_relaid(d_t.transpose(3, 0, 1, 2), dout, batch_last=True)
-        if need_dx:
-            dx_pad = buffers.take("dx_pad", xp.shape)  # (C, Hp, Wp, N), the bands add into it
-            dx_pad[...] = 0
-    for s in buffers.chunks:
-        cols = buffers.cols_of(xp, s) if cache.cols is None else cache.cols
-        if g.layout == "channels_first":
-            d = d_nfp[s]  # (b, F, P)
-            dw_aug += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
+    with _runner(g, f) as map_chunks:
+        buffers = _Buffers(g, dtype, _chunk_size(g, f), map_chunks.workers)
+        if cache.cols is not None:  # the forward's one chunk, whatever the threads now
+            buffers.chunks = [slice(0, len(d_nfp) if g.layout != "batch_last" else g.out_hw[0])]
+        d_t = dx_pad = None
+        if g.layout == "batch_last":
+            d_t = buffers.take("dout_t", (f, *g.out_hw, n), row=3)  # dout in cols' order
+            copy_relaid(d_t.transpose(3, 0, 1, 2), dout, batch_last=True)
             if need_dx:
-                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (len(d), g.k, g.p), row=1))
-                col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
-        elif g.layout == "channels_last":
-            d = buffers.take("dout_t", (f, cols.shape[1]), row=1)  # dout of the chunk as (F, b·P)
-            np.copyto(_view(d, (f, -1, g.p)), d_nfp[s].transpose(1, 0, 2))
-            dw_aug += np.matmul(d, cols.T)  # (F, b·P) @ (b·P, K+1)
-            if need_dx:
-                dcols = np.matmul(d.T, w_mat, out=buffers.take("dcols", (cols.shape[1], g.k), row=1))
-                col2im(dcols, g, dx[s], buffers.dx_pad(dx[s]))
-        else:
-            d = d_t[:, s].reshape(f, -1)  # (F, rows·OW·N)
-            # [dW | db]ᵀ = cols dᵀ: (K+1, rows·OW·N) @ (rows·OW·N, F). The same GEMM as
-            # d colsᵀ, but OpenBLAS runs it faster with cols on the left in this layout
-            dw_aug += np.matmul(cols, d.T).T
-            if need_dx:
-                dcols = np.matmul(w_mat.T, d, out=buffers.take("dcols", (g.k, d.shape[1]), row=1))
-                col2im_band(dcols, g, s, dx_pad)
+                dx_pad = buffers.take("dx_pad", xp.shape)  # (C, Hp, Wp, N): bands add into it
+                dx_pad[...] = 0
+
+        def backward_chunk(s: slice) -> np.ndarray:
+            cols = buffers.cols_of(xp, s) if cache.cols is None else cache.cols
+            d = d_nfp[s] if d_t is None else d_t[:, s].reshape(f, -1)
+            return _chunk_gradients(buffers, cols, d, w_mat, s, dx, dx_pad)
+
+        dw_aug = sum(map_chunks(backward_chunk, buffers.chunks))  # [dW | db], chunk by chunk
     if need_dx and g.layout == "batch_last":
         copy_relaid(dx, interior(dx_pad, g.padding, g.layout), batch_last=True)
     db = dw_aug[:, g.k].copy() if has_bias else None
@@ -176,6 +171,44 @@ def conv2d_backward(dout: np.ndarray, cache: ConvCache, *, need_dx: bool = True
 
 
 # ---------------------------------------------------------------------------- helpers
+def _chunk_gradients(buffers: "_Buffers", cols: np.ndarray, d: np.ndarray, w_mat: np.ndarray,
+                     s: slice, dx: np.ndarray | None, dx_pad: np.ndarray | None) -> np.ndarray:
+    """[dW | db] of chunk ``s`` (cols and dout ``d`` in the layout's GEMM order), and its
+    images' (channels-first, channels-last) or its band's (batch-last) part of dx."""
+    g, f = buffers.g, w_mat.shape[0]
+    if g.layout == "channels_first":  # d (b, F, P)
+        if dx is not None:
+            dcols = buffers.take("dcols", (len(d), g.k, g.p), row=1)
+            col2im(np.matmul(w_mat.T, d, out=dcols), g, dx[s], buffers.dx_pad(dx[s]))
+        return np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
+    if g.layout == "channels_last":  # dout of the chunk relaid out to (F, b·P)
+        d_t = buffers.take("dout_t", (f, cols.shape[1]), row=1)
+        np.copyto(_view(d_t, (f, -1, g.p)), d.transpose(1, 0, 2))
+        if dx is not None:
+            dcols = buffers.take("dcols", (cols.shape[1], g.k), row=1)
+            col2im(np.matmul(d_t.T, w_mat, out=dcols), g, dx[s], buffers.dx_pad(dx[s]))
+        return np.matmul(d_t, cols.T)  # (F, b·P) @ (b·P, K+1)
+    if dx_pad is not None:  # batch-last: d (F, rows·OW·N)
+        dcols = buffers.take("dcols", (g.k, d.shape[1]), row=1)
+        col2im_band(np.matmul(w_mat.T, d, out=dcols), g, s, dx_pad)
+    # [dW | db]ᵀ = cols dᵀ: (K+1, rows·OW·N) @ (rows·OW·N, F). The same GEMM as d colsᵀ,
+    # but OpenBLAS runs it faster with cols on the left in this layout
+    return np.matmul(cols, d.T).T
+
+
+@contextlib.contextmanager
+def _runner(g: Geometry, f: int) -> Iterator[ChunkMap]:
+    """Where the chunks run: side by side on BLAS's threads (``threads.chunk_runner``) for a
+    layer of at least SMALL_LAYER_MACS multiply-accumulates outside batch-last, in turn
+    otherwise. Batch-last's bands add into one dx_pad, and a small layer's chunks gained
+    nothing from threads: they stay on one thread and BLAS shares out their GEMMs."""
+    if g.layout == "batch_last" or g.x_shape[0] * f * g.p * g.k < SMALL_LAYER_MACS:
+        yield ChunkMap()
+        return
+    with chunk_runner() as map_chunks:
+        yield map_chunks
+
+
 def _chunk_size(g: Geometry, f: int) -> int:
     """Images per chunk (output rows per band for batch-last): as many as keep cols and the
     GEMM output within CHUNK_ELEMENTS."""
@@ -194,13 +227,18 @@ _SCRATCH = threading.local()
 class _Buffers:
     """The chunks of the batch, and this thread's scratch arrays (never returned to the caller)."""
 
-    def __init__(self, g: Geometry, dtype: np.dtype, chunk: int) -> None:
+    def __init__(self, g: Geometry, dtype: np.dtype, chunk: int, workers: int = 1) -> None:
         self.g, self.dtype = g, np.dtype(dtype)
         units = g.out_hw[0] if g.layout == "batch_last" else g.x_shape[0]  # rows or images
-        self.chunks = [slice(s, min(units, s + chunk)) for s in range(0, units, chunk)]
-        if not hasattr(_SCRATCH, "arrays"):
-            _SCRATCH.arrays = {}
-        self.arrays: dict[tuple[str, np.dtype], np.ndarray] = _SCRATCH.arrays
+        count = -(-units // chunk)
+        count = min(units, -(-count // workers) * workers)  # a multiple of the workers
+        bounds = [i * units // count for i in range(count + 1)]  # sizes differ by one at most
+        self.chunks = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+    @property
+    def arrays(self) -> dict[tuple[str, np.dtype], np.ndarray]:
+        """The calling thread's scratch arrays (chunks may run on several threads)."""
+        return _SCRATCH.__dict__.setdefault("arrays", {})
 
     def take(self, name: str, shape: tuple[int, ...], fresh: bool = False, row: int = 0
              ) -> np.ndarray:
