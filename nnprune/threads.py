@@ -17,7 +17,9 @@ Some kernels split the other way: ``chunk_runner`` runs whole chunks of a batch 
 on as many Python threads as BLAS has, with BLAS at one thread meanwhile. Winograd's α²
 products on a chunk of images are too small for OpenBLAS to share out (its second thread
 made them slower), and its transforms are copies that OpenBLAS never sees; NumPy releases
-the GIL in both, so whole chunks run in parallel.
+the GIL in both, so whole chunks run in parallel. im2col does the same for layers of at
+least ``SMALL_LAYER_MACS`` (VGG's 3→64 layer: one GEMM per image, 64 channels by 28
+rows, too small to share out, beside an im2col copy and a col2im that run on one core).
 """
 from __future__ import annotations
 

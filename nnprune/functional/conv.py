@@ -12,7 +12,10 @@ around them):
       out[n] = [W | b] [cols[n]; 1]        [dW | db] = Σ_n dout[n] [cols[n]; 1]ᵀ
 
 - the batch runs in chunks of images (bands of output rows for batch-last), each chunk's
-  cols at most CHUNK_ELEMENTS entries, so they stay in cache from the copy to the GEMM;
+  cols at most CHUNK_ELEMENTS entries, so they stay in cache from the copy to the GEMM; a
+  large layer's chunks run side by side on BLAS's threads (``_runner``);
+- the rows of cols, dcols and the relaid-out outputs lie ``row_step`` apart: a cache line
+  more than their length when that is a whole number of kilobytes;
 - scratch arrays are kept from call to call, one set per thread (a fresh array costs a page
   fault per 4 KB on first touch); the cache keeps the padded input and backward rebuilds
   each chunk's cols (cheaper than keeping kh·kw copies of the input), except when the whole
