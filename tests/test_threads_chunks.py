@@ -138,3 +138,38 @@ def test_im2col_on_parallel_chunks_equals_im2col_chunk_after_chunk(monkeypatch, 
     assert seen == {1, 2}
     for serial, parallel in zip(*results.values()):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
+
+
+def test_small_layers_and_batch_last_keep_their_chunks_on_one_thread(monkeypatch):
+    """Below SMALL_LAYER_MACS, and in batch-last whatever the size (its bands add into one
+    dx_pad), the im2col chunks run in the caller's thread, with BLAS's threads untouched."""
+    workers = []
+    real_map = threads.ChunkMap.__call__
+
+    def recording(self, fn, chunks):
+        workers.append((self.workers, threads._blas_controller().threads()))
+        return real_map(self, fn, chunks)
+
+    monkeypatch.setattr(threads.ChunkMap, "__call__", recording)
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
+    with threadpool_limits(2, user_api="blas"):
+        conv.conv2d_backward(np.ones((4, 4, 6, 6)), conv.conv2d_forward(x, w)[1])
+        monkeypatch.setattr(conv, "SMALL_LAYER_MACS", 0)
+        conv.conv2d_forward(x, w, layout="batch_last")
+    assert workers == [(1, 2), (1, 2), (1, 2)]
+
+
+@pytest.mark.parametrize("units, chunk, workers", [(64, 22, 2), (64, 22, 1), (7, 3, 2),
+                                                   (3, 1, 4), (5, 64, 2), (1, 8, 2)])
+def test_im2col_chunks_cover_the_batch_in_a_multiple_of_the_workers(units, chunk, workers):
+    """The chunks tile the images in order, at most ``chunk`` each, sizes within one of each
+    other, as many as a multiple of the workers where there are enough images."""
+    g = conv.Geometry((units, 2, 5, 5), (3, 3), (3, 3), (1, 1), (0, 0), (1, 1),
+                      "channels_first")
+    chunks = conv._Buffers(g, np.float64, chunk, workers).chunks
+    assert chunks[0].start == 0 and chunks[-1].stop == units
+    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+    sizes = [s.stop - s.start for s in chunks]
+    assert max(sizes) <= chunk and max(sizes) - min(sizes) <= 1
+    assert len(chunks) % workers == 0 or len(chunks) == units
