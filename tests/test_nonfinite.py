@@ -32,6 +32,21 @@ def test_relu_keeps_nan_and_passes_its_gradient(x, data):
 
 
 @pytest.mark.kernels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_of_every_special_value_has_the_value_and_sign_of_pytorchs(dtype):
+    """-inf, negatives and -0.0 give +0.0 (never -0.0), the smallest subnormal and +inf
+    themselves, NaN gives NaN: bit for bit what np.where(x > 0 or NaN, x, 0) gives, in
+    the input's dtype."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([-np.inf, -1, -tiny, -0.0, 0.0, tiny, 1, np.inf, np.nan], dtype)
+    out = F.relu(Tensor(x)).data
+    expected = np.array([0, 0, 0, 0, 0, tiny, 1, np.inf, np.nan], dtype)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.signbit(out), np.zeros(9, bool))
+
+
+@pytest.mark.kernels
 @pytest.mark.parametrize("padding", [0, 1])
 def test_max_pool_outputs_nan_for_a_window_holding_nan(padding):
     x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
