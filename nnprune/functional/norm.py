@@ -74,7 +74,11 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray
         if m <= 1:
             raise ValueError(f"batch_norm in training needs more than 1 value per channel, "
                              f"got x of shape {x.shape}")
-        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        # x.var's own steps (the mean, x − mean, its square, the mean of that), with x − mean
+        # kept for x̂: the same values as x.mean() and x.var() in three fewer passes
+        mean = x.mean(axis=axes)
+        centered = x - mean.reshape((1, c) + (1,) * (x.ndim - 2))
+        var = np.multiply(centered, centered).sum(axis=axes) / m
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -86,10 +90,14 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray
         mean, var = running_mean, running_var
     shape = (1, c) + (1,) * (x.ndim - 2)  # broadcast a (C,) vector along axis 1
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    xhat = (x - mean.astype(x.dtype).reshape(shape)) * inv_std.reshape(shape)
+    if not training:
+        centered = x - mean.astype(x.dtype).reshape(shape)
+    xhat = np.multiply(centered, inv_std.reshape(shape), out=centered)
     out = xhat if gamma is None else xhat * gamma.reshape(shape)
-    if beta is not None:
+    if beta is not None and (out is xhat or np.result_type(out, beta) != out.dtype):
         out = out + beta.reshape(shape)
+    elif beta is not None:  # out is γ x̂, a new array of the result's dtype: add in place
+        out += beta.reshape(shape)
     return out, NormCache(xhat, inv_std, gamma, beta is not None, bool(training))
 
 
@@ -105,7 +113,8 @@ def batch_norm_backward(dout: np.ndarray, cache: NormCache
     scale = inv_std if gamma is None else gamma * inv_std  # γ / √(σ² + eps), (C,)
     if training:
         m = xhat.size // xhat.shape[1]
-        dx = dout - (dbeta / m).reshape(shape) - xhat * (dgamma / m).reshape(shape)
+        dx = dout - (dbeta / m).reshape(shape)
+        dx -= xhat * (dgamma / m).reshape(shape)  # in place: the same values, one array fewer
         dx *= scale.reshape(shape)
     else:
         dx = dout * scale.reshape(shape)
