@@ -64,8 +64,18 @@ def test_an_exception_in_a_chunk_reaches_the_caller_and_frees_the_pool():
 
 @pytest.mark.parametrize("m, padding", [(2, 1), (4, 0), (4, 2)])
 def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypatch, m, padding):
-    """Small chunks (a few images each) so that the batch makes several."""
+    """Small chunks (a few images each) so that the batch makes several, and every layer
+    counted large enough (SMALL_LAYER_MACS = 0) for its chunks to run side by side."""
     monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 4000)
+    monkeypatch.setattr(winograd, "SMALL_LAYER_MACS", 0)
+    seen = set()
+    real_map = threads.ChunkMap.__call__
+
+    def counting(self, fn, chunks):
+        seen.add(self.workers)
+        return real_map(self, fn, chunks)
+
+    monkeypatch.setattr(threads.ChunkMap, "__call__", counting)
     rng = np.random.default_rng(m + padding)
     x, w = rng.standard_normal((7, 3, 9, 10)), rng.standard_normal((5, 3, 3, 3))
     b = rng.standard_normal(5)
@@ -75,7 +85,7 @@ def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypat
             out, cache = winograd.winograd_forward(x, w, b, padding, m=m)
             dout = np.random.default_rng(1).standard_normal(out.shape)
             results[count] = (out, *winograd.winograd_backward(dout, cache))
-    assert len(cache.chunks) == len(cache.v) >= 3
+    assert len(cache.chunks) == len(cache.v) >= 3 and seen == {1, 2}
     for serial, parallel in zip(results[1], results[2]):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
 
@@ -173,3 +183,23 @@ def test_im2col_chunks_cover_the_batch_in_a_multiple_of_the_workers(units, chunk
     sizes = [s.stop - s.start for s in chunks]
     assert max(sizes) <= chunk and max(sizes) - min(sizes) <= 1
     assert len(chunks) % workers == 0 or len(chunks) == units
+
+
+def test_a_small_winograd_layer_runs_its_chunks_in_turn_with_one_blas_thread(monkeypatch):
+    """Below SMALL_LAYER_MACS of GEMM work the chunks stay in the caller's thread, and BLAS
+    runs at one thread meanwhile (its second only slowed such layers down)."""
+    calls = []
+    real_map = threads.ChunkMap.__call__
+
+    def recording(self, fn, chunks):
+        calls.append((self.workers, threads._blas_controller().threads()))
+        return real_map(self, fn, chunks)
+
+    monkeypatch.setattr(threads.ChunkMap, "__call__", recording)
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
+    with threadpool_limits(2, user_api="blas"):
+        out, cache = winograd.winograd_forward(x, w, None, 1, m=2)
+        winograd.winograd_backward(np.ones(out.shape), cache)
+        assert threads._blas_controller().threads() == 2
+    assert calls and all(call == (1, 1) for call in calls)

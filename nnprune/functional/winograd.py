@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.functional.conv_plain import check_conv_inputs
-from nnprune.threads import chunk_runner
+from nnprune.threads import SMALL_LAYER_MACS, chunk_runner
 from nnprune.functional.validation import Pair, check_dout, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
@@ -102,10 +102,17 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
         multiply_and_gather(u, v, b, chunk, out[s])
         return v
 
-    with chunk_runner() as map_chunks:  # BLAS at one thread from the first GEMM on
+    with chunk_runner(_shared(grid, w.shape[0])) as map_chunks:  # BLAS at one thread
         u = filter_transform(w.astype(dtype, copy=False), m)
         chunks = _chunks(grid, w.shape[0], map_chunks.workers)
         return out, map_chunks(correlate_chunk, chunks), grid, chunks
+
+
+def _shared(t: Tiling, f: int) -> bool:
+    """Whether the chunks run side by side: when the α² GEMMs (α²·T·C·F multiply-adds, about
+    a quarter of the layer's for F(4×4)) reach SMALL_LAYER_MACS. Below, two threads lost
+    to one on five of VGG-16 ×0.25's seven Winograd layers."""
+    return t.alpha ** 2 * t.count * t.x_shape[1] * f >= SMALL_LAYER_MACS
 
 
 def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
@@ -149,7 +156,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
         # dUᵀ: (α², F, T) @ (α², T, C), dM transposed (OpenBLAS runs this form fastest here)
         return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
 
-    with chunk_runner() as map_chunks:  # one runner for dU's chunks and dx's
+    with chunk_runner(_shared(t, f)) as map_chunks:  # one runner for dU's chunks and dx's
         du = sum(map_chunks(du_of_chunk, list(zip(cache.chunks, v))))  # dU as (α², F, C)
         dx = _input_gradient(dout, w, t) if need_dx else None
         dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
