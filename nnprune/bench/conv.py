@@ -2,8 +2,8 @@
 
 FLOPs = 2 · MACs; a conv's backward is two GEMMs of the forward's size (dx and dW), so
 forward+backward counts 3× the forward FLOPs. The peak is the best float32 2048³ GEMM of
-the same run, with the same BLAS. nnprune's kernels are timed in turns, torch's in
-alternating blocks (``timing.grouped_ms``).
+the same run, with the same BLAS. Each algorithm's forward and forward+backward are timed
+in turns, the algorithms and torch in alternating blocks (``timing.grouped_ms``).
 """
 from __future__ import annotations
 
@@ -158,14 +158,13 @@ def run(args: Any, torch: Any, say: Callable[[str], None]) -> dict[str, Any]:
 
 def conv_row(case: tuple, repeat: int, peak: float, torch: Any
              ) -> tuple[dict[str, Any], str, str | None]:
-    """Time every algorithm of ``case`` in turns (and torch's conv in alternating blocks,
-``grouped_ms``): the JSON row, the line
-    of the main table and, for a 3×3 case, the line of the by-algorithm table."""
+    """Time every algorithm of ``case`` and torch's conv in alternating blocks
+    (``grouped_ms``): the JSON row, the line of the main table and, for a 3×3 case, the
+    line of the by-algorithm table."""
     algorithm = auto_algorithm(case)
-    fns: dict[str, Callable] = {}
-    for name in conv_algorithms(case):
-        fns[name + " fwd"], fns[name + " f+b"] = conv_fns(case, name)
-    groups = [fns]
+    groups = []  # one block per algorithm: one's threads (a pool, BLAS's) must not run into
+    for name in conv_algorithms(case):  # the next's timings
+        groups.append(dict(zip((name + " fwd", name + " f+b"), conv_fns(case, name))))
     if torch:
         groups.append(dict(zip(("torch fwd", "torch f+b"), torch_conv_fns(torch, case))))
     ms = grouped_ms(groups, repeat)
