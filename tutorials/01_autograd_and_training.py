@@ -93,6 +93,55 @@ print("output shape:", fast.shape, " max difference to the loops:",
 assert np.allclose(fast, slow) and np.allclose(plain, slow)
 
 # %% [markdown]
+# ## 3b. Winograd: the same 3×3 convolution with fewer multiplications
+#
+# im2col spends 9 multiplications per output and input channel on a 3×3 kernel. Winograd's
+# minimal filtering (Lavin & Gray 2016) computes m outputs of a 3-tap correlation from
+# α = m + 2 inputs with only α products: y = Aᵀ [(G g) ⊙ (Bᵀ d)]. The three matrices
+# evaluate two polynomials at α points, multiply pointwise and interpolate back. In one
+# dimension, F(2, 3) gives 2 outputs with 4 multiplications where the direct way needs 6:
+
+# %%
+from nnprune.functional.winograd_transforms import transform_matrices  # noqa: E402
+
+bt, g_mat, at = transform_matrices(2)  # Bᵀ (4, 4), G (4, 3), Aᵀ (2, 4)
+d, g = np.array([1.0, 2.0, -1.0, 3.0]), np.array([0.5, -1.0, 2.0])
+products = (g_mat @ g) * (bt @ d)  # the only 4 multiplications that touch the data
+print("Winograd F(2, 3):", at @ products, " direct:", np.correlate(d, g, mode="valid"))
+assert np.allclose(at @ products, np.correlate(d, g, mode="valid"))
+
+# %% [markdown]
+# Nested in both directions, F(m×m, 3×3) turns a layer into α² matrix products over all
+# tiles and channels: 2.25× fewer multiplications for F(2×2, 3×3), 4× for F(4×4, 3×3).
+# `F.conv2d(..., algorithm=...)` runs either one (or im2col); "auto" picks F(4×4) where
+# `nnprune bench conv` measured it faster (16 channels and more). The price is rounding:
+# F(4×4)'s matrices hold 4, 5 and 1/24, so in float32 it strays further from the exact
+# result than F(2×2), whose entries are 0, ±1/2 and ±1. A 64→128 layer on 32 images of
+# 16×16 (4 of 8×8 in the fast mode), each algorithm's best of three runs:
+
+# %%
+n_img, side = (4, 8) if FAST else (32, 16)
+x64 = rng.standard_normal((n_img, 64, side, side))
+w64 = rng.standard_normal((128, 64, 3, 3)) / 24.0
+exact = F.conv2d(Tensor(x64, dtype=np.float64), Tensor(w64, dtype=np.float64), padding=1,
+                 algorithm="im2col").data
+tiles = n_img * (side // 2) ** 2  # 2×2 output tiles; the 4×4 ones are a quarter as many
+macs = {"im2col": exact.size * 64 * 9, "winograd2": 16 * tiles * 64 * 128,
+        "winograd4": 36 * (tiles // 4) * 64 * 128}
+x32, w32 = Tensor(x64, dtype=np.float32), Tensor(w64, dtype=np.float32)
+for algorithm, count in macs.items():
+    seconds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        out32 = F.conv2d(x32, w32, padding=1, algorithm=algorithm).data
+        seconds.append(time.perf_counter() - started)
+    error = np.abs(out32 - exact).max() / np.abs(exact).max()
+    print(f"{algorithm:>9}: {count / 1e6:6.1f} M multiplications, float32 error {error:.1e}, "
+          f"{1e3 * min(seconds):.1f} ms")
+    assert error < (1e-5 if algorithm == "winograd4" else 1e-6)
+assert macs["im2col"] == 4 * macs["winograd4"]
+
+# %% [markdown]
 # ## 4. A model, an optimizer, and training on real digits
 #
 # nnprune ships 1,797 real 8×8 handwritten digits (UCI optdigits), so this runs offline. The small CNN
@@ -130,6 +179,8 @@ assert result["accuracy"] > (0.5 if FAST else 0.975)
 #   topological order and *accumulates* gradients.
 # - Every gradient can be checked against a central finite difference in float64.
 # - `conv2d` is im2col followed by one matrix product; its naive loop twin proves it right.
+# - Winograd's F(m×m, 3×3) trades multiplications (÷2.25 or ÷4) for transforms and a little
+#   float32 accuracy; `algorithm=` chooses, "auto" follows the measurements.
 # - The names are PyTorch's: `nn.Conv2d`, `SGD`, `loss.backward()`, `optimizer.step()`.
 #
 # ## Exercises
@@ -140,6 +191,8 @@ assert result["accuracy"] > (0.5 if FAST else 0.975)
 #    input with a 3×2 kernel.
 # 4. Train `models.lenet_300_100(in_channels=1, input_size=8)` with `Adam` and compare its
 #    accuracy and parameter count with the CNN's.
+# 5. Write F(2, 3)'s Bᵀ, G and Aᵀ from the points 0, 1, −1 and ∞ (Lagrange interpolation),
+#    compare them with `transform_matrices(2)`, and count the additions the transforms cost.
 
 # %%
 print("nnprune", nnprune.__version__)
