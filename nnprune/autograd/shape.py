@@ -3,6 +3,8 @@ and indexing. Each ``backward`` moves ``dout`` back to where each entry came fro
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnprune.autograd.function import Function
@@ -42,7 +44,7 @@ class Mean(Sum):
 
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axes = a.shape, _normalize_axis(axis, a.ndim)
-        self.n = int(np.prod([a.shape[ax] for ax in self.axes])) if a.ndim else 1
+        self.n = math.prod(a.shape[ax] for ax in self.axes) if a.ndim else 1
         if self.n == 0:
             raise ValueError(f"mean over an empty axis of a tensor of shape {a.shape}")
         return np.mean(a, axis=self.axes, keepdims=keepdims)

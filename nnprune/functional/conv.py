@@ -29,6 +29,7 @@ around them):
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -250,8 +251,8 @@ class _Buffers:
         ``row`` > 0 the last ``row`` axes make one row of a GEMM operand, and the rows lie
         ``row_step`` values apart (a cache line more than their length, when that is a
         multiple of 1 KB); otherwise the array is contiguous."""
-        lead, length = shape[:len(shape) - row], int(np.prod(shape[len(shape) - row:]))
-        rows = int(np.prod(lead))
+        lead, length = shape[:len(shape) - row], math.prod(shape[len(shape) - row:])
+        rows = math.prod(lead)
         step = row_step(length, self.dtype.itemsize) if row else length
         if fresh:
             flat = np.empty(rows * step, self.dtype)

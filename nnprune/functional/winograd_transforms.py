@@ -9,6 +9,7 @@ vec(Bᵀ d B) = (Bᵀ ⊗ Bᵀ) vec(d) with row-major vec.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from fractions import Fraction as Fr
 from typing import NamedTuple
@@ -160,7 +161,7 @@ def spaced_rows(name: str, rows: int, cols: int, dtype: np.dtype, fresh: bool = 
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A contiguous array of ``shape`` with garbage in it, kept under ``name`` for this thread."""
     arrays = _SCRATCH.__dict__.setdefault("arrays", {})
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     flat = arrays.get((name, np.dtype(dtype)))
     if flat is None or flat.size < size:
         flat = arrays[(name, np.dtype(dtype))] = np.empty(size, dtype)
