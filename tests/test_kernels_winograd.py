@@ -215,10 +215,12 @@ def test_integer_input_is_refused_with_a_type_error():
 @settings(max_examples=10)
 @given(case=winograd_cases(max_batch=4))
 def test_chunks_of_one_image_give_the_same_result(case):
-    """With chunks of one image (CHUNK_ELEMENTS = 1) forward and backward still equal the
-    naive loops (float64): the chunks split the batch, nothing else."""
+    """With chunks of one image (CHUNK_ELEMENTS = 1, and no floor of tiles per filter)
+    forward and backward still equal the naive loops (float64): the chunks split the
+    batch, nothing else."""
     x, w, b = arrays_for(case)
-    with mock.patch.object(winograd_module, "CHUNK_ELEMENTS", 1):
+    with mock.patch.object(winograd_module, "CHUNK_ELEMENTS", 1), \
+            mock.patch.object(winograd_module, "TILES_PER_FILTER", 0):
         out, cache = winograd_forward(x, w, b, case["padding"], m=case["m"])
         assert len(cache.v) == case["n"]
         dout = np.random.default_rng(case["seed"] + 1).standard_normal(out.shape)
@@ -241,3 +243,15 @@ def test_spaced_rows_of_v_and_m_change_no_result():
     v = winograd_forward(x, w, b, 1, m=2)[1].v[0]  # (α², T, C) of the first chunk
     row = v.shape[1] * v.shape[2]
     assert row * 8 % 1024 == 0 and v.strides[0] == (row + 8) * 8
+
+
+@pytest.mark.parametrize("n, f, side, size", [(64, 256, 8, 32), (64, 128, 16, 7), (5, 40, 4, 5),
+                                              (8, 3, 8, 8)])
+def test_a_chunk_holds_at_least_f_over_two_tiles(n, f, side, size):
+    """VGG's 128→256 at 8×8 (4 tiles an image) gets chunks of 32 images, not the 14 that
+    CHUNK_ELEMENTS alone allows; 64→128 at 16×16 keeps its cache-sized 7; a floor above
+    the batch gives one chunk."""
+    c = f // 2
+    grid = winograd_module.tile_grid((n, c, side, side), (1, 1), 4)
+    chunks = winograd_module._chunks(grid, f)
+    assert max(s.stop - s.start for s in chunks) == size

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.functional.im2col import (LAYOUTS, Geometry, _view, col2im, col2im_band,
+from nnprune.functional.im2col import (LAYOUTS, Geometry, reshaped_view, col2im, col2im_band,
                                        copy_relaid, im2col, im2col_band, interior, pad_images,
                                        padded_shape, row_step)
 from nnprune.functional.conv_plain import check_conv_inputs, conv_output_size
@@ -187,7 +187,7 @@ def _chunk_gradients(buffers: "_Buffers", cols: np.ndarray, d: np.ndarray, w_mat
         return np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # Σ_b (F, P) @ (P, K+1)
     if g.layout == "channels_last":  # dout of the chunk relaid out to (F, b·P)
         d_t = buffers.take("dout_t", (f, cols.shape[1]), row=1)
-        np.copyto(_view(d_t, (f, -1, g.p)), d.transpose(1, 0, 2))
+        np.copyto(reshaped_view(d_t, (f, -1, g.p)), d.transpose(1, 0, 2))
         if dx is not None:
             dcols = buffers.take("dcols", (cols.shape[1], g.k), row=1)
             col2im(np.matmul(d_t.T, w_mat, out=dcols), g, dx[s], buffers.dx_pad(dx[s]))
@@ -260,7 +260,7 @@ class _Buffers:
             flat = self.arrays.get((name, self.dtype))
             if flat is None or flat.size < rows * step:
                 flat = self.arrays[(name, self.dtype)] = np.empty(rows * step, self.dtype)
-        return _view(flat[:rows * step].reshape(rows, step)[:, :length], shape)
+        return reshaped_view(flat[:rows * step].reshape(rows, step)[:, :length], shape)
 
     def cols_of(self, xp: np.ndarray, s: slice, fresh: bool = False) -> np.ndarray:
         """cols of chunk ``s`` of the padded images with a last row of ones (for the bias):

@@ -156,13 +156,13 @@ def im2col(xp: np.ndarray, g: Geometry, out: np.ndarray) -> np.ndarray:
         sn, sc, sy, sx = xp.strides
         windows = as_strided(xp, (b, c, kh, kw, oh, ow),  # a view: nothing is copied yet
                              (sn, sc, sy * dh, sx * dw, sy * sh, sx * sw), writeable=False)
-        np.copyto(_view(out, windows.shape), windows)
+        np.copyto(reshaped_view(out, windows.shape), windows)
         return out
     b, c = xp.shape[0], xp.shape[3]
     sn, sy, sx, sc = xp.strides
     windows = as_strided(xp, (b, oh, ow, kh, kw, c),
                          (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc), writeable=False)
-    np.copyto(_view(out, windows.shape), windows)
+    np.copyto(reshaped_view(out, windows.shape), windows)
     return out
 
 
@@ -178,11 +178,11 @@ def im2col_band(xp: np.ndarray, g: Geometry, rows: slice, out: np.ndarray) -> np
     sc, sy, sx, sn = xp.strides
     windows = as_strided(xp[:, rows.start * sh:], (c, kh, kw, rows.stop - rows.start, ow, n),
                          (sc, sy * dh, sx * dw, sy * sh, sx * sw, sn), writeable=False)
-    np.copyto(_view(out, windows.shape), windows)
+    np.copyto(reshaped_view(out, windows.shape), windows)
     return out
 
 
-def _view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def reshaped_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``a`` reshaped without a copy (a copy would make the writes into it vanish)."""
     v = a.reshape(shape)
     if not np.may_share_memory(v, a):

@@ -40,6 +40,7 @@ chunk by chunk of images, forward and backward, the chunks side by side on BLAS'
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -56,6 +57,7 @@ from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_t
 # (and likewise for dx and dw with |dout|): measured up to 5e-7 for m = 2, 4e-6 for m = 4
 FLOAT32_TOLERANCE = {2: 1e-6, 4: 1e-5}
 CHUNK_ELEMENTS = 1 << 20  # values of d, V and M per chunk of images (4 MB in float32)
+TILES_PER_FILTER = 0.5    # a chunk holds at least F/2 tiles, whatever CHUNK_ELEMENTS (_chunks)
 
 
 class WinogradCache(NamedTuple):
@@ -124,7 +126,8 @@ def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
     As many chunks as a multiple of ``workers`` where the batch allows, so none waits idle."""
     n, c = t.x_shape[:2]
     tiles = t.tiles[0] * t.tiles[1]
-    size = max(CHUNK_ELEMENTS // (t.alpha ** 2 * (2 * c + f) * tiles), -(-f // (2 * tiles)))
+    size = max(CHUNK_ELEMENTS // (t.alpha ** 2 * (2 * c + f) * tiles),
+               math.ceil(TILES_PER_FILTER * f / tiles))
     count = -(-n // max(1, min(n, size)))
     count = min(n, -(-count // workers) * workers)
     bounds = [i * n // count for i in range(count + 1)]  # sizes differ by at most one

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.functional.im2col import _view, copy_relaid, row_step
+from nnprune.functional.im2col import reshaped_view, copy_relaid, row_step
 from nnprune.functional.validation import Pair
 
 # m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
@@ -107,7 +107,7 @@ def input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
     tiles = np.lib.stride_tricks.as_strided(   # (N, th, tw, α, α, C), a view
         xp, (n, th, tw, a, a, c), (sn, m * sh, m * sw, sh, sw, sc), writeable=False)
     d = spaced_rows("d", a * a, c * t.count, x.dtype)  # d[(i, j), (tile, c)]
-    np.copyto(_view(d, (a, a, n, th, tw, c)), tiles.transpose(3, 4, 0, 1, 2, 5))
+    np.copyto(reshaped_view(d, (a, a, n, th, tw, c)), tiles.transpose(3, 4, 0, 1, 2, 5))
     v = spaced_rows("v", a * a, c * t.count, x.dtype, fresh=keep)
     np.matmul(matrices(m, x.dtype.str)[3], d, out=v)  # (α², α²) @ (α², T·C)
     return v.reshape(a * a, t.count, c)
