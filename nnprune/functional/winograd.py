@@ -36,7 +36,7 @@ both errors against float64).
 
 The matrices and the three steps are in ``winograd_transforms.py``; this module runs them
 chunk by chunk of images, forward and backward, the chunks side by side on BLAS's threads
-(``threads.chunk_runner``).
+(``threads.chunk_runner``) when their GEMMs are large enough to gain from it (``_shared``).
 """
 from __future__ import annotations
 
