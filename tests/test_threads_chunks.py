@@ -13,6 +13,20 @@ from nnprune.functional import conv, winograd
 pytestmark = pytest.mark.kernels
 
 
+@pytest.fixture
+def map_calls(monkeypatch):
+    """(workers, BLAS threads) of every ChunkMap call in the test, in order."""
+    calls = []
+    real_map = threads.ChunkMap.__call__
+
+    def recording(self, fn, chunks):
+        calls.append((self.workers, threads._blas_controller().threads()))
+        return real_map(self, fn, chunks)
+
+    monkeypatch.setattr(threads.ChunkMap, "__call__", recording)
+    return calls
+
+
 def test_chunks_run_on_two_threads_in_order_and_blas_gets_its_threads_back():
     seen = []
 
@@ -63,19 +77,12 @@ def test_an_exception_in_a_chunk_reaches_the_caller_and_frees_the_pool():
 
 
 @pytest.mark.parametrize("m, padding", [(2, 1), (4, 0), (4, 2)])
-def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypatch, m, padding):
+def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypatch, map_calls,
+                                                                       m, padding):
     """Small chunks (a few images each) so that the batch makes several, and every layer
     counted large enough (SMALL_LAYER_MACS = 0) for its chunks to run side by side."""
     monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", 4000)
     monkeypatch.setattr(winograd, "SMALL_LAYER_MACS", 0)
-    seen = set()
-    real_map = threads.ChunkMap.__call__
-
-    def counting(self, fn, chunks):
-        seen.add(self.workers)
-        return real_map(self, fn, chunks)
-
-    monkeypatch.setattr(threads.ChunkMap, "__call__", counting)
     rng = np.random.default_rng(m + padding)
     x, w = rng.standard_normal((7, 3, 9, 10)), rng.standard_normal((5, 3, 3, 3))
     b = rng.standard_normal(5)
@@ -85,7 +92,8 @@ def test_winograd_on_parallel_chunks_equals_winograd_chunk_after_chunk(monkeypat
             out, cache = winograd.winograd_forward(x, w, b, padding, m=m)
             dout = np.random.default_rng(1).standard_normal(out.shape)
             results[count] = (out, *winograd.winograd_backward(dout, cache))
-    assert len(cache.chunks) == len(cache.v) >= 3 and seen == {1, 2}
+    assert len(cache.chunks) == len(cache.v) >= 3
+    assert {workers for workers, _ in map_calls} == {1, 2}
     for serial, parallel in zip(results[1], results[2]):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
 
@@ -123,7 +131,7 @@ def test_winograd_chunks_cover_the_batch_in_a_multiple_of_the_workers(monkeypatc
 
 @pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
 @pytest.mark.parametrize("chunk_elements", [1, 3000, 1 << 21])
-def test_im2col_on_parallel_chunks_equals_im2col_chunk_after_chunk(monkeypatch, layout,
+def test_im2col_on_parallel_chunks_equals_im2col_chunk_after_chunk(monkeypatch, map_calls, layout,
                                                                    chunk_elements):
     """With every layer counted large (SMALL_LAYER_MACS = 0), the im2col chunks run on two
     threads; out, dx, dw and db equal those of the chunks in turn (float64, 1e-12), for
@@ -133,41 +141,26 @@ def test_im2col_on_parallel_chunks_equals_im2col_chunk_after_chunk(monkeypatch, 
     rng = np.random.default_rng(4)
     x, w, b = rng.standard_normal((7, 3, 9, 8)), rng.standard_normal((5, 3, 3, 2)), np.ones(5)
     dout = rng.standard_normal((7, 5, 9, 9))
-    results, seen = {}, set()
-    real_map = threads.ChunkMap.__call__
-
-    def counting(self, fn, chunks):
-        seen.add(self.workers)
-        return real_map(self, fn, chunks)
-
-    monkeypatch.setattr(threads.ChunkMap, "__call__", counting)
+    results = {}
     for count in (1, 2):
         with threadpool_limits(count, user_api="blas"):
             out, cache = conv.conv2d_forward(x, w, b, 1, 1, layout=layout)
             results[count] = (out, *conv.conv2d_backward(dout, cache))
-    assert seen == {1, 2}
+    assert {workers for workers, _ in map_calls} == {1, 2}
     for serial, parallel in zip(*results.values()):
         np.testing.assert_allclose(parallel, serial, rtol=1e-12, atol=1e-12)
 
 
-def test_small_layers_and_batch_last_keep_their_chunks_on_one_thread(monkeypatch):
+def test_small_layers_and_batch_last_keep_their_chunks_on_one_thread(monkeypatch, map_calls):
     """Below SMALL_LAYER_MACS, and in batch-last whatever the size (its bands add into one
     dx_pad), the im2col chunks run in the caller's thread, with BLAS's threads untouched."""
-    workers = []
-    real_map = threads.ChunkMap.__call__
-
-    def recording(self, fn, chunks):
-        workers.append((self.workers, threads._blas_controller().threads()))
-        return real_map(self, fn, chunks)
-
-    monkeypatch.setattr(threads.ChunkMap, "__call__", recording)
     rng = np.random.default_rng(6)
     x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
     with threadpool_limits(2, user_api="blas"):
         conv.conv2d_backward(np.ones((4, 4, 6, 6)), conv.conv2d_forward(x, w)[1])
         monkeypatch.setattr(conv, "SMALL_LAYER_MACS", 0)
         conv.conv2d_forward(x, w, layout="batch_last")
-    assert workers == [(1, 2), (1, 2), (1, 2)]
+    assert map_calls == [(1, 2), (1, 2), (1, 2)]
 
 
 @pytest.mark.parametrize("units, chunk, workers", [(64, 22, 2), (64, 22, 1), (7, 3, 2),
@@ -185,21 +178,13 @@ def test_im2col_chunks_cover_the_batch_in_a_multiple_of_the_workers(units, chunk
     assert len(chunks) % workers == 0 or len(chunks) == units
 
 
-def test_a_small_winograd_layer_runs_its_chunks_in_turn_with_one_blas_thread(monkeypatch):
+def test_a_small_winograd_layer_runs_its_chunks_in_turn_with_one_blas_thread(map_calls):
     """Below SMALL_LAYER_MACS of GEMM work the chunks stay in the caller's thread, and BLAS
     runs at one thread meanwhile (its second only slowed such layers down)."""
-    calls = []
-    real_map = threads.ChunkMap.__call__
-
-    def recording(self, fn, chunks):
-        calls.append((self.workers, threads._blas_controller().threads()))
-        return real_map(self, fn, chunks)
-
-    monkeypatch.setattr(threads.ChunkMap, "__call__", recording)
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((2, 3, 3, 3))
     with threadpool_limits(2, user_api="blas"):
         out, cache = winograd.winograd_forward(x, w, None, 1, m=2)
         winograd.winograd_backward(np.ones(out.shape), cache)
         assert threads._blas_controller().threads() == 2
-    assert calls and all(call == (1, 1) for call in calls)
+    assert map_calls and all(call == (1, 1) for call in map_calls)
