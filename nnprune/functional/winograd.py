@@ -160,7 +160,9 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
         return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
 
     with chunk_runner(_shared(t, f)) as map_chunks:  # one runner for dU's chunks and dx's
-        du = sum(map_chunks(du_of_chunk, list(zip(cache.chunks, v))))  # dU as (α², F, C)
+        du, *rest = map_chunks(du_of_chunk, list(zip(cache.chunks, v)))  # dU as (α², F, C)
+        for part in rest:  # in place: sum() would make a new array of α²·F·C per chunk
+            du += part
         dx = _input_gradient(dout, w, t) if need_dx else None
         dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
