@@ -34,6 +34,17 @@ def test_channel_sums_equal_sums_over_every_axis_but_the_channels(shape, seed, t
     assert channel_sums(a.astype(np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize("a, b, message", [
+    (np.ones(3), None, r"a must be an \(N, C\) or \(N, C, H, W\) ndarray, got \(3,\)"),
+    (np.ones((2, 3, 4)), None, r"got \(2, 3, 4\)"),
+    ([[1.0, 2.0]], None, "got list"),
+    (np.ones((2, 3)), np.ones((3, 2)), r"b must have a's shape \(2, 3\), got \(3, 2\)"),
+])
+def test_channel_sums_rejects_what_it_cannot_sum(a, b, message):
+    with pytest.raises(ValueError, match=message):
+        channel_sums(a, b)
+
+
 @given(shape=batch_norm_shapes, seed=st.integers(0, 2**16), training=st.booleans(),
        momentum=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
 def test_batch_norm_equals_its_per_channel_loop(shape, seed, training, momentum):

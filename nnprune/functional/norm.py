@@ -44,6 +44,12 @@ def channel_sums(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     >>> channel_sums(np.ones((2, 3, 4, 5)))
     array([40., 40., 40.])
     """
+    if not isinstance(a, np.ndarray) or a.ndim not in (2, 4):
+        raise ValueError(f"a must be an (N, C) or (N, C, H, W) ndarray, got "
+                         f"{getattr(a, 'shape', type(a).__name__)}")
+    if b is not None and getattr(b, "shape", None) != a.shape:
+        raise ValueError(f"b must have a's shape {a.shape}, got "
+                         f"{getattr(b, 'shape', type(b).__name__)}")
     if a.ndim == 2:
         return (a if b is None else a * b).sum(axis=0)
     a3 = a.reshape(a.shape[0], a.shape[1], -1)
