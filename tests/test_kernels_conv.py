@@ -299,6 +299,39 @@ def test_copy_relaid_in_slabs_equals_one_copy(direction, shape, rows):
     np.testing.assert_array_equal(dst, x)
 
 
+_DTYPES = (np.float32, np.float64, np.int8, np.int16, np.complex64)
+
+
+@given(shape=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+       order=st.randoms(use_true_random=False), dtype=st.sampled_from(_DTYPES),
+       step=st.sampled_from([1, 2, -1]))
+def test_copy_runs_equals_copyto_bit_for_bit(shape, order, dtype, step):
+    """copy_runs copies every value, bit for bit (NaNs of any payload, -0.0), whether the
+    last axes are contiguous (runs moved as void elements), strided or reversed (a plain
+    copy), into a destination whose other axes are transposed."""
+    rng = np.random.default_rng(len(shape))
+    bits = rng.integers(0, 256, (*shape[:-1], shape[-1] * abs(step) * np.dtype(dtype).itemsize),
+                        dtype=np.uint8)
+    src = bits.view(dtype)[..., ::step]
+    axes = list(range(len(shape) - 1))
+    order.shuffle(axes)
+    buffer = np.zeros(tuple(shape[i] for i in axes) + (shape[-1],), dtype)
+    dst = buffer.transpose(*np.argsort(axes), len(shape) - 1)
+    im2col_module.copy_runs(dst, src)
+    assert dst.tobytes() == np.ascontiguousarray(src).tobytes()
+
+
+def test_copy_runs_moves_whole_runs_when_both_last_axes_are_contiguous():
+    """The 4×4 tiles of a Winograd output go as 16-byte elements: one copyto of void arrays."""
+    tiles = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    out = np.empty((3, 2, 4, 4), np.float32).transpose(1, 0, 2, 3)
+    with mock.patch.object(np, "copyto", wraps=np.copyto) as copyto:
+        im2col_module.copy_runs(out, tiles)
+    (dst, src), _ = copyto.call_args
+    assert dst.dtype == src.dtype == np.dtype("V16") and dst.shape == (2, 3, 4, 1)
+    np.testing.assert_array_equal(out, tiles)
+
+
 @pytest.mark.parametrize("step, rows", [(4096, 8), (8192, 8), (2048, 16), (6144, 16),
                                         (1024, 32), (256, 128), (3456, 256), (100, 1 << 30)])
 def test_rows_in_l1_counts_the_sets_a_step_reaches(step, rows):

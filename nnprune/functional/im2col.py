@@ -108,12 +108,31 @@ def copy_relaid(dst: np.ndarray, src: np.ndarray, batch_last: bool) -> None:
         return
     axis = 0 if batch_last else 1
     if dst.strides[axis] != dst.itemsize:  # NCHW to NCHW: nothing to transpose
-        np.copyto(dst, src)
+        copy_runs(dst, src)
         return
     rows = rows_in_l1(src.strides[axis])
     for start in range(0, src.shape[axis], rows):
         part = (slice(None),) * axis + (slice(start, start + rows),)
         np.copyto(dst[part], src[part])
+
+
+def copy_runs(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst[...] = src for two arrays of one shape and dtype, each run along the last axis
+    moved as one element when that axis is contiguous in both (else a plain copy).
+
+    NumPy's copy loop pays its overhead per run of the innermost axis: Winograd's m×m
+    tiles (runs of 2 or 4 values) and im2col's windows (runs of OW) cost it about a
+    nanosecond a value. Viewed as (run · itemsize)-byte void elements the same bytes moved
+    3–7× faster (a (7, 128, 16, 16) float32 output from its 4×4 tiles: 0.33 → 0.06 ms),
+    bit for bit.
+    """
+    if (dst.shape != src.shape or dst.dtype != src.dtype or not dst.ndim
+            or dst.shape[-1] < 2 or dst.strides[-1] != dst.itemsize
+            or src.strides[-1] != src.itemsize):
+        np.copyto(dst, src)
+        return
+    run = np.dtype((np.void, dst.shape[-1] * dst.itemsize))
+    np.copyto(dst.view(run), src.view(run))
 
 
 def rows_in_l1(step: int) -> int:
@@ -156,7 +175,7 @@ def im2col(xp: np.ndarray, g: Geometry, out: np.ndarray) -> np.ndarray:
         sn, sc, sy, sx = xp.strides
         windows = as_strided(xp, (b, c, kh, kw, oh, ow),  # a view: nothing is copied yet
                              (sn, sc, sy * dh, sx * dw, sy * sh, sx * sw), writeable=False)
-        np.copyto(reshaped_view(out, windows.shape), windows)
+        copy_runs(reshaped_view(out, windows.shape), windows)  # runs of OW when sw = 1
         return out
     b, c = xp.shape[0], xp.shape[3]
     sn, sy, sx, sc = xp.strides
@@ -222,7 +241,7 @@ def col2im(dcols: np.ndarray, g: Geometry, dx: np.ndarray, dx_pad: np.ndarray) -
 
     offsets = [(i, j) for i in range(kh) for j in range(kw)]
     if (sh, sw) == (1, 1):
-        np.copyto(pixels(slice(0, oh), slice(0, ow)), block(0, 0))
+        copy_runs(pixels(slice(0, oh), slice(0, ow)), block(0, 0))
         pixels(slice(oh, None), slice(None))[...] = 0
         pixels(slice(0, oh), slice(ow, None))[...] = 0
         offsets = offsets[1:]
@@ -234,7 +253,7 @@ def col2im(dcols: np.ndarray, g: Geometry, dx: np.ndarray, dx_pad: np.ndarray) -
             cols = slice(j * dwl, j * dwl + sw * (ow - 1) + 1, sw)
             pixels(rows, cols)[...] += block(i, j)
     if dx_pad is not dx:
-        np.copyto(dx, interior(dx_pad, (ph, pw), g.layout))
+        copy_runs(dx, interior(dx_pad, (ph, pw), g.layout))
 
 
 def col2im_band(dcols: np.ndarray, g: Geometry, rows: slice, dx_pad: np.ndarray) -> None:

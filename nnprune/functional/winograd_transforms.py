@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.functional.im2col import reshaped_view, copy_relaid, row_step
+from nnprune.functional.im2col import copy_relaid, copy_runs, reshaped_view, row_step
 from nnprune.functional.validation import Pair
 
 # m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
@@ -89,7 +89,7 @@ def output_tiles(dout: np.ndarray, t: Tiling) -> np.ndarray:
     dy = scratch("dy", (n, th, tw, f, m, m), dout.dtype)
     if (th * m, tw * m) != (oh, ow):
         dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
-    np.copyto(dy.transpose(0, 3, 1, 4, 2, 5), dout.reshape(n, f, th, m, tw, m))
+    copy_runs(dy.transpose(0, 3, 1, 4, 2, 5), dout.reshape(n, f, th, m, tw, m))
     return dy
 
 
@@ -107,7 +107,7 @@ def input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
     tiles = np.lib.stride_tricks.as_strided(   # (N, th, tw, α, α, C), a view
         xp, (n, th, tw, a, a, c), (sn, m * sh, m * sw, sh, sw, sc), writeable=False)
     d = spaced_rows("d", a * a, c * t.count, x.dtype)  # d[(i, j), (tile, c)]
-    np.copyto(reshaped_view(d, (a, a, n, th, tw, c)), tiles.transpose(3, 4, 0, 1, 2, 5))
+    copy_runs(reshaped_view(d, (a, a, n, th, tw, c)), tiles.transpose(3, 4, 0, 1, 2, 5))
     v = spaced_rows("v", a * a, c * t.count, x.dtype, fresh=keep)
     np.matmul(matrices(m, x.dtype.str)[3], d, out=v)  # (α², α²) @ (α², T·C)
     return v.reshape(a * a, t.count, c)
@@ -137,10 +137,10 @@ def multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: T
                   out=scratch("y", (t.count * f, m * m), v.dtype))  # rows (n, ty, tx, f)
     tiles = y.reshape(n, th, tw, f, m, m).transpose(0, 3, 1, 4, 2, 5)  # (N, F, th, m, tw, m)
     if (th * m, tw * m) == out.shape[2:]:
-        np.copyto(out.reshape(n, f, th, m, tw, m), tiles)
+        copy_runs(out.reshape(n, f, th, m, tw, m), tiles)
     else:  # whole tiles first, then the part inside the output
         whole = scratch("whole", (n, f, th * m, tw * m), v.dtype)
-        np.copyto(whole.reshape(n, f, th, m, tw, m), tiles)
+        copy_runs(whole.reshape(n, f, th, m, tw, m), tiles)
         np.copyto(out, whole[:, :, :out.shape[2], :out.shape[3]])
 
 
