@@ -20,7 +20,7 @@ from nnprune.functional import winograd as winograd_module
 from nnprune.functional.conv import conv2d_backward, conv2d_forward
 from nnprune.functional.conv_algorithms import conv_algorithm
 from nnprune.functional.winograd import FLOAT32_TOLERANCE, winograd_backward, winograd_forward
-from nnprune.functional.winograd_transforms import TRANSFORMS, transform_matrices
+from nnprune.functional.winograd_transforms import TRANSFORMS, filter_transform, transform_matrices
 
 pytestmark = pytest.mark.kernels
 
@@ -255,3 +255,23 @@ def test_a_chunk_holds_at_least_f_over_two_tiles(n, f, side, size):
     grid = winograd_module.tile_grid((n, c, side, side), (1, 1), 4)
     chunks = winograd_module._chunks(grid, f)
     assert max(s.stop - s.start for s in chunks) == size
+
+
+@pytest.mark.parametrize("m", sorted(TRANSFORMS))
+@given(f=st.integers(1, 9), c=st.integers(1, 9), workers=st.integers(1, 4))
+def test_filter_transform_in_channel_parts_equals_it_in_one_piece(m, f, c, workers):
+    """U computed part by part along C into slices of one array (as the chunk runner's
+    threads compute it) equals U computed at once to float32 rounding (BLAS may round a
+    narrower product differently), and both equal the float64 U; the parts cover C in
+    order, their sizes within one of each other."""
+    w = np.random.default_rng(f * 10 + c).standard_normal((f, c, 3, 3)).astype(np.float32)
+    parts = winograd_module._parts(c, workers)
+    assert [p.start for p in parts] == [0] + [p.stop for p in parts[:-1]] and parts[-1].stop == c
+    assert len(parts) == min(c, workers)
+    assert max(p.stop - p.start for p in parts) - min(p.stop - p.start for p in parts) <= 1
+    u = np.full(((m + 2) ** 2, c, f), np.nan, np.float32)
+    for p in parts:
+        filter_transform(w[:, p], m, u[:, p])
+    exact = filter_transform(w.astype(np.float64), m)
+    for got in (u, filter_transform(w, m)):
+        np.testing.assert_allclose(got, exact, rtol=0, atol=1e-6 * np.abs(exact).max())

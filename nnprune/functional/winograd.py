@@ -106,10 +106,14 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
         return v
 
     with chunk_runner(_shared(grid, w.shape[0])) as map_chunks:  # BLAS at one thread
-        # U inside the runner, on one thread: computed before it on two, it left OpenBLAS's
-        # second thread spinning beside the chunks' threads, and the forward ran 50–75 %
-        # slower on two cores (VGG's 64→128 and 128→256 layers)
-        u = filter_transform(w.astype(dtype, copy=False), m)
+        # U inside the runner, its channels shared out like the chunks: computed before it
+        # on two BLAS threads, it left OpenBLAS's second thread spinning beside the chunks'
+        # threads, and the forward ran 50–75 % slower on two cores (VGG's 64→128 and
+        # 128→256 layers); on one thread it took 10–20 % of the 128→256 forward
+        u = np.empty(((m + 2) ** 2, *w.shape[1::-1]), dtype)
+        w = w.astype(dtype, copy=False)
+        map_chunks(lambda s: filter_transform(w[:, s], m, u[:, s]),
+                   _parts(w.shape[1], map_chunks.workers))
         chunks = _chunks(grid, w.shape[0], map_chunks.workers)
         return out, map_chunks(correlate_chunk, chunks), grid, chunks
 
@@ -119,6 +123,14 @@ def _shared(t: Tiling, f: int) -> bool:
     a quarter of the layer's for F(4×4)) reach SMALL_LAYER_MACS. Below, two threads lost
     to one on five of VGG-16 ×0.25's seven Winograd layers."""
     return t.alpha ** 2 * t.count * t.x_shape[1] * f >= SMALL_LAYER_MACS
+
+
+def _parts(size: int, workers: int) -> list[slice]:
+    """range(size) in ``workers`` slices (or ``size``, if fewer) whose lengths differ by at
+    most one."""
+    count = max(1, min(size, workers))
+    bounds = [i * size // count for i in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
@@ -133,9 +145,7 @@ def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
     size = max(CHUNK_ELEMENTS // (t.alpha ** 2 * (2 * c + f) * tiles),
                math.ceil(TILES_PER_FILTER * f / tiles))
     count = -(-n // max(1, min(n, size)))
-    count = min(n, -(-count // workers) * workers)
-    bounds = [i * n // count for i in range(count + 1)]  # sizes differ by at most one
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    return _parts(n, min(n, -(-count // workers) * workers))
 
 
 def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool = True

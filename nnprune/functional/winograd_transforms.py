@@ -113,12 +113,17 @@ def input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
     return v.reshape(a * a, t.count, c)
 
 
-def filter_transform(w: np.ndarray, m: int) -> np.ndarray:
-    """U = G g Gᵀ of every 3×3 kernel g:  (F, C, 3, 3) -> (α², C, F)."""
+def filter_transform(w: np.ndarray, m: int, out: np.ndarray | None = None) -> np.ndarray:
+    """U = G g Gᵀ of every 3×3 kernel g:  (F, C, 3, 3) -> (α², C, F), written into ``out``
+    if given (a slice along C of a larger U will do: its last two axes must be contiguous)."""
     f, c = w.shape[:2]
     # (α², 9) @ (9, C·F): G⊗G applied to every flattened kernel
     kernels = w.transpose(1, 0, 2, 3).reshape(c * f, 9)
-    return (matrices(m, w.dtype.str)[4] @ kernels.T).reshape(-1, c, f)
+    kg = matrices(m, w.dtype.str)[4]
+    if out is None:
+        return (kg @ kernels.T).reshape(-1, c, f)
+    np.matmul(kg, kernels.T, out=reshaped_view(out, (len(kg), c * f)))
+    return out
 
 
 def multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: Tiling,
