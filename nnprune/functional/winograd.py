@@ -36,7 +36,8 @@ both errors against float64).
 
 The matrices and the three steps are in ``winograd_transforms.py``; this module runs them
 chunk by chunk of images, forward and backward, the chunks side by side on BLAS's threads
-(``threads.chunk_runner``) when their GEMMs are large enough to gain from it (``_shared``).
+(``threads.chunk_runner``) when their GEMMs are large enough to gain from it (``_shared``),
+and U in as many parts along C as the runner has threads.
 """
 from __future__ import annotations
 
