@@ -41,6 +41,11 @@ def keep_freed_memory() -> bool:
     return _done[0]
 
 
+def freed_memory_kept() -> bool:
+    """Whether ``keep_freed_memory`` has run in this process and its settings hold."""
+    return bool(_done and _done[0])
+
+
 def _set_thresholds() -> bool:
     if user_malloc_settings():
         return False

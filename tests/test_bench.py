@@ -1,8 +1,10 @@
 """`nnprune bench conv` runs and reports every figure it promises (no timing is asserted)."""
 import json
+import sys
 
 import pytest
 
+from nnprune import heap
 from nnprune.cli import main
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
@@ -29,6 +31,11 @@ def test_bench_conv_writes_every_case(tmp_path, capsys):
         assert all(0 < e < 1e-4 for algo in errors.values() for e in algo.values())
         assert errors["im2col"]["out"] < errors["winograd4"]["out"]
     assert "F(4×4) error" in printed
+    # both frameworks time with the allocator settings of nnprune's training (glibc keeps
+    # freed memory), and the header says which settings held
+    kept = sys.platform.startswith("linux") and not heap.user_malloc_settings()
+    assert result["freed_memory_kept"] is kept is heap.freed_memory_kept()
+    assert ("malloc: freed memory kept" if kept else "malloc: glibc's defaults") in printed
 
 
 def test_bench_rejects_a_bad_repeat(capsys):

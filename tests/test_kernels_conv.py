@@ -45,6 +45,21 @@ def test_every_conv_equals_the_seven_loops(case, bias):
     assert {"plain", *(f"im2col {layout}" for layout in LAYOUTS)} <= set(ran)
 
 
+@pytest.mark.parametrize("block", [1, 2, 3])
+@settings(max_examples=20)
+@given(case=conv_cases(max_batch=3))
+def test_channels_first_gemm_in_blocks_of_filters_equals_the_loops(block, case):
+    """Channels-first's forward GEMM runs over FILTER_BLOCK filters at a time: with blocks
+    of 1, 2 and 3 (so that most draws make several, the last one short) the output still
+    equals the seven loops (float64, 1e-10)."""
+    x, w, b = arrays_for(case)
+    geometry = [case[k] for k in GEOMETRY]
+    with mock.patch.object(conv_module, "FILTER_BLOCK", block):
+        out = conv2d_forward(x, w, b, *geometry, layout="channels_first")[0]
+    np.testing.assert_allclose(out, naive.conv2d_naive_forward(x, w, b, *geometry)[0],
+                               rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("layout", [*LAYOUTS, "plain"])
 @settings(max_examples=15)
 @given(case=conv_cases(max_batch=2, max_channels=2, max_kernel=2, max_extra=2))

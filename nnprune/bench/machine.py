@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from nnprune import heap
 from nnprune.threads import fixed_blas_threads
 
 
@@ -22,12 +23,16 @@ def blas_info() -> str:
 def machine() -> dict[str, Any]:
     """The BLAS, OPENBLAS_CORETYPE, the number of CPUs and the load average, now."""
     return {"blas": blas_info(), "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
+            "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
+            "freed_memory_kept": heap.freed_memory_kept()}
 
 
 def blas_line(result: dict[str, Any]) -> str:
-    """'BLAS: ...; OPENBLAS_CORETYPE=...' from a ``machine()`` dict."""
-    return f"BLAS: {result['blas']}; OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE'] or '(unset)'}"
+    """'BLAS: ...; OPENBLAS_CORETYPE=...; malloc: ...' from a ``machine()`` dict."""
+    malloc = ("freed memory kept (heap.keep_freed_memory)" if result["freed_memory_kept"]
+              else "glibc's defaults")
+    return (f"BLAS: {result['blas']}; OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE'] or '(unset)'}"
+            f"; malloc: {malloc}")
 
 
 def blas_threads(threads: int | None) -> Any:
