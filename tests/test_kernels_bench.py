@@ -50,15 +50,20 @@ def test_interleaved_timing_calls_each_function_in_turns_after_its_warmups():
         assert all(len(t) == 3 and min(t) >= 0 for t in times.values())
 
 
-def test_grouped_timing_alternates_whole_blocks_of_each_group():
-    """bench.timing.grouped_ms: per block, each group in turn gets two warm-up calls of each
-    function and then its rounds; the groups never mix within a round."""
-    from nnprune.bench.timing import grouped_ms
+def test_grouped_timing_alternates_whole_blocks_of_each_group(monkeypatch):
+    """bench.timing.grouped_ms: per block, each group in turn gets a pause (the other
+    group's threads stop spinning), two warm-up calls of each function and then its rounds;
+    the groups never mix within a round. One group alone gets no pause."""
+    from nnprune.bench import timing
 
     calls = []
+    monkeypatch.setattr(timing.time, "sleep", lambda seconds: calls.append(seconds))
     groups = [{name: (lambda name=name: calls.append(name)) for name in names}
               for names in ("ab", "t")]
-    ms = grouped_ms(groups, repeat=4, blocks=2)
-    block = ["a", "a", "b", "b"] + ["a", "b"] * 2 + ["t", "t"] + ["t"] * 2
+    ms = timing.grouped_ms(groups, repeat=4, blocks=2)
+    block = [timing.PAUSE, "a", "a", "b", "b"] + ["a", "b"] * 2 + [timing.PAUSE, "t", "t", "t", "t"]
     assert calls == block * 2
+    calls.clear()
+    timing.grouped_ms(groups[:1], repeat=2, blocks=1, pause=5.0)
+    assert calls == ["a", "a", "b", "b", "a", "b", "a", "b"]
     assert sorted(ms) == ["a", "b", "t"] and min(ms.values()) >= 0

@@ -11,6 +11,13 @@ import time
 from typing import Any, Callable
 
 
+# Seconds between two groups' blocks in grouped_ms. Without it, two warm-up calls were not
+# always enough: in 2 of 2 runs of `bench conv` LeNet conv2's forward (BLAS on two threads)
+# took 1.24 ms in place of 0.40, and its forward + backward ratio to PyTorch's read 1.5–2.6×;
+# with 0.3 s, 0.40–0.41 ms in 2 of 2 runs.
+PAUSE = 0.3
+
+
 def timings(fn: Callable[[], Any], repeat: int, warmup: int = 2) -> list[float]:
     """Seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones (first-touch
     allocations, BLAS threads starting)."""
@@ -44,16 +51,19 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
     return wall, cpu
 
 
-def grouped_ms(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3
-               ) -> dict[str, float]:
+def grouped_ms(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3,
+               pause: float = PAUSE) -> dict[str, float]:
     """Median wall-clock ms of each function: each group's functions timed in turns, the
     groups one after the other in ``blocks`` alternating blocks of about ``repeat / blocks``
-    rounds, each block after two warm-up calls of each function (while the previous group's
-    threads stop spinning)."""
+    rounds, each block after a ``pause`` of that many seconds (when there are several
+    groups: the previous group's threads stop spinning) and two warm-up calls of each
+    function."""
     wall: dict[str, list[float]] = {}
     rounds = max(1, -(-repeat // blocks))
     for _ in range(blocks):
         for fns in groups:
+            if len(groups) > 1:
+                time.sleep(pause)
             for name, times in interleaved(fns, rounds, warmup=2)[0].items():
                 wall.setdefault(name, []).extend(times)
     return {name: 1e3 * statistics.median(t) for name, t in wall.items()}
