@@ -18,6 +18,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the bench ``args.what`` names, print its table (and write JSON); the exit status."""
     what, threads = args.what, getattr(args, "threads", None)
     say = printer(args.json)
+    # Every bench runs with the allocator settings nnprune's training makes on its first
+    # backward, from the start and for PyTorch too. With glibc's defaults PyTorch's VGG 3→64
+    # forward took a page fault per 4 KB of its 16.8 MB output on every call: 12.6 ms
+    # against 2.1 ms.
+    keep_freed_memory()
     if what == "prune":
         result = prune.run(args, say)
     elif what == "demo":
@@ -26,10 +31,6 @@ def run(args: argparse.Namespace) -> int:
         with blas_threads(threads):
             result = hessian.run(args, say)
     else:  # torch first, so that the BLAS limit reaches its BLAS too
-        # Both frameworks run with the allocator settings nnprune's training makes on its
-        # first backward. With glibc's defaults PyTorch's VGG 3→64 forward took a page fault
-        # per 4 KB of its 16.8 MB output on every call: 12.6 ms against 2.1 ms.
-        keep_freed_memory()
         torch = import_torch(args.no_torch, threads)
         with blas_threads(threads):
             result = (train if what == "train" else conv).run(args, torch, say)
