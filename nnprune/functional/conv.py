@@ -21,8 +21,8 @@ around them):
   each chunk's cols (cheaper than keeping kh·kw copies of the input), except when the whole
   batch is one chunk: its cols are kept;
 - the memory layout of cols is chosen per shape (``default_layout``; im2col.py describes
-  the three). channels-first: one GEMM per image, (F, K+1) @ (b, K+1, P), lands straight in
-  NCHW. channels-last: one GEMM per chunk, (F, K+1) @ (K+1, b·P), its output (F, b, P)
+  the three). channels-first: GEMMs per image, (F, K+1) @ (b, K+1, P) in blocks of
+  FILTER_BLOCK filters, land straight in NCHW. channels-last: one GEMM per chunk, (F, K+1) @ (K+1, b·P), its output (F, b, P)
   relaid out to (b, F, P). batch-last: one GEMM per band of rows, (F, K+1) @
   (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once at the end.
 """
