@@ -97,6 +97,26 @@ def blas_thread_counts() -> list[int]:
     return [int(i["num_threads"]) for i in threadpool_info() if i.get("user_api") == "blas"]
 
 
+def even_slices(size: int, count: int) -> list[slice]:
+    """range(size) in min(count, size) consecutive slices (at least one) whose lengths
+    differ by at most one.
+
+    >>> even_slices(7, 3)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 7, None)]
+    """
+    count = max(1, min(size, count))
+    bounds = [i * size // count for i in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def chunk_slices(units: int, per_chunk: int, workers: int = 1) -> list[slice]:
+    """range(units) in chunks of at most ``per_chunk`` (taken as 1 if smaller), as many as a
+    multiple of ``workers`` where there are enough units (so that no thread waits idle),
+    their lengths within one of each other."""
+    count = -(-units // max(1, per_chunk))
+    return even_slices(units, -(-count // workers) * workers)
+
+
 class ChunkMap:
     """``map_chunks(fn, chunks)``: [fn(c) for c in chunks], on ``workers`` threads."""
 

@@ -10,7 +10,8 @@ MODULES = ["nnprune.functional", "nnprune.functional.conv", "nnprune.functional.
            "nnprune.functional.norm", "nnprune.functional.loss", "nnprune.functional.dense",
            "nnprune.functional.validation",
            "nnprune.functional.winograd", "nnprune.functional.conv_algorithms",
-           "nnprune.functional.conv_plain", "nnprune.functional.winograd_transforms"]
+           "nnprune.functional.conv_plain", "nnprune.functional.winograd_transforms",
+           "nnprune.functional.scratch", "nnprune.threads"]
 
 
 @pytest.mark.parametrize("name", MODULES)

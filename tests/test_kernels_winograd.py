@@ -21,6 +21,7 @@ from nnprune.functional.conv import conv2d_backward, conv2d_forward
 from nnprune.functional.conv_algorithms import conv_algorithm
 from nnprune.functional.winograd import FLOAT32_TOLERANCE, winograd_backward, winograd_forward
 from nnprune.functional.winograd_transforms import TRANSFORMS, filter_transform, transform_matrices
+from nnprune.threads import even_slices
 
 pytestmark = pytest.mark.kernels
 
@@ -265,7 +266,7 @@ def test_filter_transform_in_channel_parts_equals_it_in_one_piece(m, f, c, worke
     narrower product differently), and both equal the float64 U; the parts cover C in
     order, their sizes within one of each other."""
     w = np.random.default_rng(f * 10 + c).standard_normal((f, c, 3, 3)).astype(np.float32)
-    parts = winograd_module._parts(c, workers)
+    parts = even_slices(c, workers)
     assert [p.start for p in parts] == [0] + [p.stop for p in parts[:-1]] and parts[-1].stop == c
     assert len(parts) == min(c, workers)
     assert max(p.stop - p.start for p in parts) - min(p.stop - p.start for p in parts) <= 1
@@ -275,3 +276,13 @@ def test_filter_transform_in_channel_parts_equals_it_in_one_piece(m, f, c, worke
     exact = filter_transform(w.astype(np.float64), m)
     for got in (u, filter_transform(w, m)):
         np.testing.assert_allclose(got, exact, rtol=0, atol=1e-6 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("out, match", [
+    (np.empty((16, 3, 2)), r"shape \(16, 2, 3\)"),                 # C and F swapped
+    (np.empty((16, 2, 3), np.float32), "float64 array"),          # another dtype
+    (np.empty((16, 3, 2)).transpose(0, 2, 1), "contiguous"),      # right shape, F not contiguous
+])
+def test_filter_transform_refuses_an_out_it_cannot_fill(out, match):
+    with pytest.raises(ValueError, match=match):
+        filter_transform(np.ones((3, 2, 3, 3)), 2, out)

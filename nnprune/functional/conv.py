@@ -16,32 +16,31 @@ around them):
   large layer's chunks run side by side on BLAS's threads (``_runner``);
 - the rows of cols, dcols and the relaid-out outputs lie ``row_step`` apart: a cache line
   more than their length when that is a whole number of kilobytes;
-- scratch arrays are kept from call to call, one set per thread (a fresh array costs a page
-  fault per 4 KB on first touch); the cache keeps the padded input and backward rebuilds
+- scratch arrays are kept from call to call, one set per thread (``scratch.take``: a fresh
+  array costs a page fault per 4 KB on first touch); the cache keeps the padded input and backward rebuilds
   each chunk's cols (cheaper than keeping kh·kw copies of the input), except when the whole
   batch is one chunk: its cols are kept;
 - the memory layout of cols is chosen per shape (``default_layout``; im2col.py describes
   the three). channels-first: GEMMs per image, (F, K+1) @ (b, K+1, P) in blocks of
-  FILTER_BLOCK filters, land straight in NCHW. channels-last: one GEMM per chunk, (F, K+1) @ (K+1, b·P), its output (F, b, P)
-  relaid out to (b, F, P). batch-last: one GEMM per band of rows, (F, K+1) @
+  FILTER_BLOCK filters, land straight in NCHW. channels-last: one GEMM per chunk,
+  (F, K+1) @ (K+1, b·P), its output (F, b, P) relaid out to (b, F, P). batch-last: one GEMM per band of rows, (F, K+1) @
   (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once at the end.
 """
 from __future__ import annotations
 
 import contextlib
-import math
-import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
+from nnprune.functional import scratch
 from nnprune.functional.im2col import (LAYOUTS, Geometry, reshaped_view, col2im, col2im_band,
                                        copy_relaid, im2col, im2col_band, interior, pad_images,
-                                       padded_shape, row_step)
+                                       padded_shape)
 from nnprune.functional.conv_plain import check_conv_inputs, conv_output_size
 from nnprune.functional.validation import Pair, check_dout, pair
-from nnprune.threads import SMALL_LAYER_MACS, ChunkMap, chunk_runner
+from nnprune.threads import SMALL_LAYER_MACS, ChunkMap, chunk_runner, chunk_slices
 
 CHUNK_ELEMENTS = 1 << 21   # entries of cols per chunk of the batch (8 MB in float32)
 # Channels-first's forward GEMM writes each image's (F, P) output in blocks of this many
@@ -229,45 +228,18 @@ def _chunk_size(g: Geometry, f: int) -> int:
     return max(1, min(n, CHUNK_ELEMENTS // ((g.k + f) * g.p)))
 
 
-# Scratch arrays live from call to call, one set per thread: a fresh multi-megabyte array
-# costs a page fault per 4 KB page on first touch, as much time as the rest of a small
-# layer's backward.
-_SCRATCH = threading.local()
-
-
 class _Buffers:
     """The chunks of the batch, and this thread's scratch arrays (never returned to the caller)."""
 
     def __init__(self, g: Geometry, dtype: np.dtype, chunk: int, workers: int = 1) -> None:
         self.g, self.dtype = g, np.dtype(dtype)
         units = g.out_hw[0] if g.layout == "batch_last" else g.x_shape[0]  # rows or images
-        count = -(-units // chunk)
-        count = min(units, -(-count // workers) * workers)  # a multiple of the workers
-        bounds = [i * units // count for i in range(count + 1)]  # sizes differ by one at most
-        self.chunks = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-
-    @property
-    def arrays(self) -> dict[tuple[str, np.dtype], np.ndarray]:
-        """The calling thread's scratch arrays (chunks may run on several threads)."""
-        return _SCRATCH.__dict__.setdefault("arrays", {})
+        self.chunks = chunk_slices(units, chunk, workers)
 
     def take(self, name: str, shape: tuple[int, ...], fresh: bool = False, row: int = 0
              ) -> np.ndarray:
-        """A scratch array of ``shape`` with garbage in it: the front of the buffer kept
-        under ``name``, grown when a call needs more (a new array if ``fresh``). With
-        ``row`` > 0 the last ``row`` axes make one row of a GEMM operand, and the rows lie
-        ``row_step`` values apart (a cache line more than their length, when that is a
-        multiple of 1 KB); otherwise the array is contiguous."""
-        lead, length = shape[:len(shape) - row], math.prod(shape[len(shape) - row:])
-        rows = math.prod(lead)
-        step = row_step(length, self.dtype.itemsize) if row else length
-        if fresh:
-            flat = np.empty(rows * step, self.dtype)
-        else:
-            flat = self.arrays.get((name, self.dtype))
-            if flat is None or flat.size < rows * step:
-                flat = self.arrays[(name, self.dtype)] = np.empty(rows * step, self.dtype)
-        return reshaped_view(flat[:rows * step].reshape(rows, step)[:, :length], shape)
+        """``scratch.take`` in this call's dtype (the calling thread's array)."""
+        return scratch.take(name, shape, self.dtype, fresh, row)
 
     def cols_of(self, xp: np.ndarray, s: slice, fresh: bool = False) -> np.ndarray:
         """cols of chunk ``s`` of the padded images with a last row of ones (for the bias):

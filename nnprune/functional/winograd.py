@@ -48,12 +48,13 @@ import numpy as np
 
 from nnprune.functional.conv_plain import check_conv_inputs
 from nnprune.functional.norm import channel_sums
-from nnprune.threads import SMALL_LAYER_MACS, chunk_runner
+from nnprune.functional.scratch import take
+from nnprune.threads import SMALL_LAYER_MACS, chunk_runner, chunk_slices, even_slices
 from nnprune.functional.validation import Pair, check_dout, pair
 from nnprune.functional.winograd_transforms import (TRANSFORMS, Tiling, filter_transform,
                                                     input_transform, matrices,
                                                     multiply_and_gather, output_tiles,
-                                                    spaced_rows, tile_grid)
+                                                    tile_grid)
 
 # float32 results stay within FLOAT32_TOLERANCE[m] · max(|x| ⋆ |w| + |b|) of the exact ones
 # (and likewise for dx and dw with |dout|): measured up to 5e-7 for m = 2, 4e-6 for m = 4
@@ -114,7 +115,7 @@ def _correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair
         u = np.empty(((m + 2) ** 2, *w.shape[1::-1]), dtype)
         w = w.astype(dtype, copy=False)
         map_chunks(lambda s: filter_transform(w[:, s], m, u[:, s]),
-                   _parts(w.shape[1], map_chunks.workers))
+                   even_slices(w.shape[1], map_chunks.workers))
         chunks = _chunks(grid, w.shape[0], map_chunks.workers)
         return out, map_chunks(correlate_chunk, chunks), grid, chunks
 
@@ -124,14 +125,6 @@ def _shared(t: Tiling, f: int) -> bool:
     a quarter of the layer's for F(4×4)) reach SMALL_LAYER_MACS. Below, two threads lost
     to one on five of VGG-16 ×0.25's seven Winograd layers."""
     return t.alpha ** 2 * t.count * t.x_shape[1] * f >= SMALL_LAYER_MACS
-
-
-def _parts(size: int, workers: int) -> list[slice]:
-    """range(size) in ``workers`` slices (or ``size``, if fewer) whose lengths differ by at
-    most one."""
-    count = max(1, min(size, workers))
-    bounds = [i * size // count for i in range(count + 1)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
@@ -145,8 +138,7 @@ def _chunks(t: Tiling, f: int, workers: int = 1) -> list[slice]:
     tiles = t.tiles[0] * t.tiles[1]
     size = max(CHUNK_ELEMENTS // (t.alpha ** 2 * (2 * c + f) * tiles),
                math.ceil(TILES_PER_FILTER * f / tiles))
-    count = -(-n // max(1, min(n, size)))
-    return _parts(n, min(n, -(-count // workers) * workers))
+    return chunk_slices(n, size, workers)
 
 
 def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool = True
@@ -170,7 +162,7 @@ def winograd_backward(dout: np.ndarray, cache: WinogradCache, *, need_dx: bool =
         # dY (b, th, tw, F, m, m): each output tile's m×m gradients, zeros past the edge
         dy = output_tiles(dout[s], chunk)
         dm = np.matmul(ka.T, dy.reshape(-1, m * m).T,  # (α², m²) @ (m², T·F)
-                       out=spaced_rows("dm", t.alpha ** 2, chunk.count * f, dtype))
+                       out=take("dm", (t.alpha ** 2, chunk.count * f), dtype, row=1))
         # dUᵀ: (α², F, T) @ (α², T, C), dM transposed (OpenBLAS runs this form fastest here)
         return np.matmul(dm.reshape(-1, chunk.count, f).transpose(0, 2, 1), v_chunk)
 

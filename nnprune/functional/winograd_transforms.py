@@ -9,14 +9,13 @@ vec(Bᵀ d B) = (Bᵀ ⊗ Bᵀ) vec(d) with row-major vec.
 from __future__ import annotations
 
 import functools
-import math
-import threading
 from fractions import Fraction as Fr
 from typing import NamedTuple
 
 import numpy as np
 
-from nnprune.functional.im2col import copy_relaid, copy_runs, reshaped_view, row_step
+from nnprune.functional.im2col import copy_relaid, copy_runs, reshaped_view
+from nnprune.functional.scratch import take
 from nnprune.functional.validation import Pair
 
 # m -> (Bᵀ (α, α), G (α, 3), Aᵀ (m, α)), exact, from Lavin & Gray 2016 (points 0, ±1, ±2, ∞)
@@ -86,7 +85,7 @@ def output_tiles(dout: np.ndarray, t: Tiling) -> np.ndarray:
     """dout (b, F, OH, OW) as its m×m output tiles (b, th, tw, F, m, m), zero-padded to whole
     tiles, in scratch memory."""
     (n, f), (th, tw), m, (oh, ow) = dout.shape[:2], t.tiles, t.m, t.out_hw
-    dy = scratch("dy", (n, th, tw, f, m, m), dout.dtype)
+    dy = take("dy", (n, th, tw, f, m, m), dout.dtype)
     if (th * m, tw * m) != (oh, ow):
         dout = np.pad(dout, ((0, 0), (0, 0), (0, th * m - oh), (0, tw * m - ow)))
     copy_runs(dy.transpose(0, 3, 1, 4, 2, 5), dout.reshape(n, f, th, m, tw, m))
@@ -100,15 +99,15 @@ def input_transform(x: np.ndarray, t: Tiling, keep: bool) -> np.ndarray:
     # x padded and extended with zeros to whole tiles, channels last: (N, th·m + 2,
     # tw·m + 2, C), so that the tiles' copy below moves runs of C values (a copy with C
     # innermost from NCHW reads one value per line and ran 2–7 % slower end to end)
-    xp = scratch("xp", (n, th * m + 2, tw * m + 2, c), x.dtype)
+    xp = take("xp", (n, th * m + 2, tw * m + 2, c), x.dtype)
     xp[:, :ph], xp[:, ph + h:], xp[:, :, :pw], xp[:, :, pw + wd:] = 0, 0, 0, 0
     copy_relaid(xp[:, ph:ph + h, pw:pw + wd].transpose(0, 3, 1, 2), x, batch_last=False)
     sn, sh, sw, sc = xp.strides
     tiles = np.lib.stride_tricks.as_strided(   # (N, th, tw, α, α, C), a view
         xp, (n, th, tw, a, a, c), (sn, m * sh, m * sw, sh, sw, sc), writeable=False)
-    d = spaced_rows("d", a * a, c * t.count, x.dtype)  # d[(i, j), (tile, c)]
+    d = take("d", (a * a, c * t.count), x.dtype, row=1)  # d[(i, j), (tile, c)]
     copy_runs(reshaped_view(d, (a, a, n, th, tw, c)), tiles.transpose(3, 4, 0, 1, 2, 5))
-    v = spaced_rows("v", a * a, c * t.count, x.dtype, fresh=keep)
+    v = take("v", (a * a, c * t.count), x.dtype, fresh=keep, row=1)
     np.matmul(matrices(m, x.dtype.str)[3], d, out=v)  # (α², α²) @ (α², T·C)
     return v.reshape(a * a, t.count, c)
 
@@ -122,6 +121,11 @@ def filter_transform(w: np.ndarray, m: int, out: np.ndarray | None = None) -> np
     kg = matrices(m, w.dtype.str)[4]
     if out is None:
         return (kg @ kernels.T).reshape(-1, c, f)
+    if (out.shape != (len(kg), c, f) or out.dtype != w.dtype
+            or out.strides[1:] != (f * out.itemsize, out.itemsize)):
+        raise ValueError(f"out must be a {w.dtype} array of shape {(len(kg), c, f)} whose last "
+                         f"two axes are contiguous, got {out.dtype} {out.shape} with strides "
+                         f"{out.strides}")
     np.matmul(kg, kernels.T, out=reshaped_view(out, (len(kg), c * f)))
     return out
 
@@ -133,41 +137,17 @@ def multiply_and_gather(u: np.ndarray, v: np.ndarray, b: np.ndarray | None, t: T
     (n, c, _, _), (th, tw), m, a = t.x_shape, t.tiles, t.m, t.alpha
     f = u.shape[2]
     # M with one more row holding the bias, so the output transform adds it: [Aᵀ⊗Aᵀ | 1]
-    mm = spaced_rows("m", a * a + 1, t.count * f, v.dtype).reshape(a * a + 1, t.count, f)
+    mm = take("m", (a * a + 1, t.count * f), v.dtype, row=1).reshape(a * a + 1, t.count, f)
     np.matmul(v, u, out=mm[:a * a])  # (α², T, C) @ (α², C, F)
     mm[a * a] = 0 if b is None else b
     ka = np.empty((m * m, a * a + 1), v.dtype)
     ka[:, :a * a], ka[:, a * a] = matrices(m, v.dtype.str)[5], 1
     y = np.matmul(mm.reshape(a * a + 1, -1).T, ka.T,  # (T·F, α²+1) @ (α²+1, m²)
-                  out=scratch("y", (t.count * f, m * m), v.dtype))  # rows (n, ty, tx, f)
+                  out=take("y", (t.count * f, m * m), v.dtype))  # rows (n, ty, tx, f)
     tiles = y.reshape(n, th, tw, f, m, m).transpose(0, 3, 1, 4, 2, 5)  # (N, F, th, m, tw, m)
     if (th * m, tw * m) == out.shape[2:]:
         copy_runs(out.reshape(n, f, th, m, tw, m), tiles)
     else:  # whole tiles first, then the part inside the output
-        whole = scratch("whole", (n, f, th * m, tw * m), v.dtype)
+        whole = take("whole", (n, f, th * m, tw * m), v.dtype)
         copy_runs(whole.reshape(n, f, th, m, tw, m), tiles)
         np.copyto(out, whole[:, :, :out.shape[2], :out.shape[3]])
-
-
-# Scratch arrays live from call to call, one set per thread (fresh ones cost page faults)
-_SCRATCH = threading.local()
-
-
-def spaced_rows(name: str, rows: int, cols: int, dtype: np.dtype, fresh: bool = False
-                ) -> np.ndarray:
-    """A (rows, cols) GEMM operand whose rows lie ``row_step`` values apart: scratch memory
-    kept under ``name``, or a new array if ``fresh``."""
-    dtype = np.dtype(dtype)
-    step = row_step(cols, dtype.itemsize)
-    flat = np.empty(rows * step, dtype) if fresh else scratch(name, (rows * step,), dtype)
-    return flat.reshape(rows, step)[:, :cols]
-
-
-def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A contiguous array of ``shape`` with garbage in it, kept under ``name`` for this thread."""
-    arrays = _SCRATCH.__dict__.setdefault("arrays", {})
-    size = math.prod(shape)
-    flat = arrays.get((name, np.dtype(dtype)))
-    if flat is None or flat.size < size:
-        flat = arrays[(name, np.dtype(dtype))] = np.empty(size, dtype)
-    return flat[:size].reshape(shape)
