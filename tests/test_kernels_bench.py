@@ -67,3 +67,45 @@ def test_grouped_timing_alternates_whole_blocks_of_each_group(monkeypatch):
     timing.grouped_ms(groups[:1], repeat=2, blocks=1, pause=5.0)
     assert calls == ["a", "a", "b", "b", "a", "b", "a", "b"]
     assert sorted(ms) == ["a", "b", "t"] and min(ms.values()) >= 0
+
+
+def test_grouped_times_keep_each_block_and_ratios_pair_blocks_that_ran_together(monkeypatch):
+    """bench.timing.grouped_times: one list of ``repeat / blocks`` times per block and
+    function; median_ms is the median over all of them; block_ratios divides the medians of
+    blocks with the same index, which ran one after the other (here with a fake clock: "a"
+    takes 3 s a call in block 0 and 1 s in block 1, "t" 2 s and 1 s)."""
+    from nnprune.bench import timing
+
+    monkeypatch.setattr(timing.time, "sleep", lambda seconds: None)
+    clock, calls = [0.0], []
+    cost = {"a": (3.0, 1.0), "t": (2.0, 1.0)}  # seconds a call takes in block 0, block 1
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(timing.time, "process_time", lambda: clock[0])
+
+    def fn(name):
+        def run():  # a block is 2 warm-up calls and 2 timed ones of each function
+            clock[0] += cost[name][calls.count(name) // 4]
+            calls.append(name)
+        return run
+
+    times = timing.grouped_times([{"a": fn("a")}, {"t": fn("t")}], repeat=4, blocks=2)
+    assert {name: [len(b) for b in blocks] for name, blocks in times.items()} == {
+        "a": [2, 2], "t": [2, 2]}
+    assert times["a"] == [[3.0, 3.0], [1.0, 1.0]] and times["t"] == [[2.0, 2.0], [1.0, 1.0]]
+    assert timing.block_ratios(times, "a", "t") == [1.5, 1.0]
+    assert timing.median_ms(times) == {"a": 2000.0, "t": 1500.0}
+
+
+def test_conv_row_reports_the_ratio_to_torch_block_by_block():
+    """With torch, a row of `bench conv` holds both ratios over all blocks and one per block
+    (three blocks), each the ratio of two positive medians; the printed line shows their
+    range."""
+    torch = pytest.importorskip("torch")
+    from nnprune.bench.conv import conv_row
+
+    row, line, _ = conv_row(CONV_CASES[0], repeat=3, peak=100.0, torch=torch)
+    for kind in ("fwd", "fwd_bwd"):
+        blocks = row[f"ratio_{kind}_blocks"]
+        assert len(blocks) == 3 and min(blocks) > 0 and row[f"ratio_{kind}"] > 0
+    low, high = min(row["ratio_fwd_blocks"]), max(row["ratio_fwd_blocks"])
+    assert f"{low:.2f}–{high:.2f}" in line

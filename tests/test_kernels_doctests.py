@@ -11,7 +11,7 @@ MODULES = ["nnprune.functional", "nnprune.functional.conv", "nnprune.functional.
            "nnprune.functional.validation",
            "nnprune.functional.winograd", "nnprune.functional.conv_algorithms",
            "nnprune.functional.conv_plain", "nnprune.functional.winograd_transforms",
-           "nnprune.functional.scratch", "nnprune.threads"]
+           "nnprune.functional.scratch", "nnprune.threads", "nnprune.bench.timing"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -3,7 +3,10 @@
 FLOPs = 2 · MACs; a conv's backward is two GEMMs of the forward's size (dx and dW), so
 forward+backward counts 3× the forward FLOPs. The peak is the best float32 2048³ GEMM of
 the same run, with the same BLAS. Each algorithm's forward and forward+backward are timed
-in turns, the algorithms and torch in alternating blocks (``timing.grouped_ms``).
+in turns, the algorithms and torch in alternating blocks (``timing.grouped_times``). The
+ratios to torch are of the medians over all blocks; "by block" gives the least and the
+greatest of the blocks' ratios, each of two blocks that ran one after the other: a target
+inside that range is within the noise of the run.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from nnprune.bench.machine import blas_line, machine
 from nnprune.bench.step import lenet5_steps
-from nnprune.bench.timing import grouped_ms, timings
+from nnprune.bench.timing import block_ratios, grouped_times, median_ms, timings
 
 # (name, N, C, H, W, F, k, padding), stride 1
 CONV_CASES = [
@@ -137,7 +140,8 @@ def run(args: Any, torch: Any, say: Callable[[str], None]) -> dict[str, Any]:
         f"{args.repeat} runs" + (f";  torch {torch.__version__} "
                                             f"({torch.get_num_threads()} threads)" if torch else ""))
     say(f"{'conv case':<17}{'fwd ms':>8}{'GFLOP/s':>9}{'peak':>6}{'f+b ms':>9}{'GFLOP/s':>9}"
-        f"{'peak':>6}" + (f"{'torch fwd':>11}{'f+b':>8}{'ratio fwd':>11}{'f+b':>7}" if torch else "")
+        f"{'peak':>6}" + (f"{'torch fwd':>11}{'f+b':>8}{'ratio fwd':>11}{'f+b':>7}"
+                          f"{'by block fwd':>14}{'f+b':>11}" if torch else "")
         + "  algorithm (im2col layout)")
     winograd_lines = []
     for case in CONV_CASES:
@@ -159,7 +163,7 @@ def run(args: Any, torch: Any, say: Callable[[str], None]) -> dict[str, Any]:
 def conv_row(case: tuple, repeat: int, peak: float, torch: Any
              ) -> tuple[dict[str, Any], str, str | None]:
     """Time every algorithm of ``case`` and torch's conv in alternating blocks
-    (``grouped_ms``): the JSON row, the line of the main table and, for a 3×3 case, the
+    (``grouped_times``): the JSON row, the line of the main table and, for a 3×3 case, the
     line of the by-algorithm table."""
     algorithm = auto_algorithm(case)
     groups = []  # one block per algorithm: one's threads (a pool, BLAS's) must not run into
@@ -167,7 +171,8 @@ def conv_row(case: tuple, repeat: int, peak: float, torch: Any
         groups.append(dict(zip((name + " fwd", name + " f+b"), conv_fns(case, name))))
     if torch:
         groups.append(dict(zip(("torch fwd", "torch f+b"), torch_conv_fns(torch, case))))
-    ms = grouped_ms(groups, repeat)
+    times = grouped_times(groups, repeat)
+    ms = median_ms(times)
     fwd, fb = ms[algorithm + " fwd"], ms[algorithm + " f+b"]
     flops = conv_flops(case)
     row = {"case": case[0], "shape": "x {}x{}x{}x{}, w {}x{}x{}x{}, pad {}".format(
@@ -181,9 +186,14 @@ def conv_row(case: tuple, repeat: int, peak: float, torch: Any
             f"{fb:9.2f}{row['fwd_bwd_gflops']:9.1f}{row['fwd_bwd_gflops'] / peak:6.0%}")
     if torch:
         t_fwd, t_fb = ms["torch fwd"], ms["torch f+b"]
+        blocks = {kind: block_ratios(times, f"{algorithm} {kind}", f"torch {kind}")
+                  for kind in ("fwd", "f+b")}
         row.update(torch_fwd_ms=t_fwd, torch_fwd_bwd_ms=t_fb, ratio_fwd=fwd / t_fwd,
-                   ratio_fwd_bwd=fb / t_fb)
-        line += f"{t_fwd:11.2f}{t_fb:8.2f}{fwd / t_fwd:10.2f}×{fb / t_fb:6.2f}×"
+                   ratio_fwd_bwd=fb / t_fb, ratio_fwd_blocks=blocks["fwd"],
+                   ratio_fwd_bwd_blocks=blocks["f+b"])
+        line += (f"{t_fwd:11.2f}{t_fb:8.2f}{fwd / t_fwd:10.2f}×{fb / t_fb:6.2f}×"
+                 + "".join(f"{min(r):{width}.2f}–{max(r):.2f}"
+                           for width, r in ((9, blocks["fwd"]), (6, blocks["f+b"]))))
     line += f"  {algorithm} ({row['layout']})"
     if case[6] != 3:
         return row, line, None
@@ -209,5 +219,6 @@ def lenet5_step(repeat: int, torch: Any, say: Callable[[str], None]) -> dict[str
         f"(autograd adds {step['autograd_overhead']:.0%})")
     if torch:
         step["ratio"] = step["autograd_ms"] / step["torch_ms"]
-        say(f"  torch: {step['torch_ms']:.1f} ms, ratio {step['ratio']:.2f}×")
+        say(f"  torch: {step['torch_ms']:.1f} ms, ratio {step['ratio']:.2f}× (by block "
+            f"{min(step['ratio_blocks']):.2f}–{max(step['ratio_blocks']):.2f}×)")
     return step

@@ -5,14 +5,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nnprune.bench.timing import grouped_ms
+from nnprune.bench.timing import block_ratios, grouped_times, median_ms
 from nnprune.bench.train import torch_lenet5
 
 
-def lenet5_steps(repeat: int, torch: Any = None) -> dict[str, float]:
+def lenet5_steps(repeat: int, torch: Any = None) -> dict[str, Any]:
     """One SGD step of LeNet-5 (28×28 inputs, batch 64): through autograd, and the same
     arithmetic calling the kernels directly (no graph), so the difference is autograd's cost;
-    and PyTorch's step if ``torch`` is given, in alternating blocks (``grouped_ms``)."""
+    and PyTorch's step if ``torch`` is given, in alternating blocks (``grouped_times``):
+    median ms of each, and with torch the autograd step's ratio to torch's block by block."""
     from nnprune import Tensor, functional as F, models
     from nnprune.optim import SGD
 
@@ -35,7 +36,11 @@ def lenet5_steps(repeat: int, torch: Any = None) -> dict[str, float]:
     groups = [{"autograd_ms": autograd_step, "kernels_ms": kernel_step}]
     if torch is not None:
         groups.append({"torch_ms": torch_lenet5_step(torch)})
-    return grouped_ms(groups, repeat)
+    times = grouped_times(groups, repeat)
+    step: dict[str, Any] = median_ms(times)
+    if torch is not None:
+        step["ratio_blocks"] = block_ratios(times, "autograd_ms", "torch_ms")
+    return step
 
 
 def kernel_backward(model: Any, x: np.ndarray, y: np.ndarray) -> None:

@@ -53,17 +53,40 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
 
 def grouped_ms(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3,
                pause: float = PAUSE) -> dict[str, float]:
-    """Median wall-clock ms of each function: each group's functions timed in turns, the
-    groups one after the other in ``blocks`` alternating blocks of about ``repeat / blocks``
-    rounds, each block after a ``pause`` of that many seconds (when there are several
-    groups: the previous group's threads stop spinning) and two warm-up calls of each
-    function."""
-    wall: dict[str, list[float]] = {}
+    """Median wall-clock ms of each function over all the blocks of ``grouped_times``."""
+    return median_ms(grouped_times(groups, repeat, blocks, pause))
+
+
+def median_ms(times: dict[str, list[list[float]]]) -> dict[str, float]:
+    """Each function's median over all its blocks (the times of ``grouped_times``), in ms."""
+    return {name: 1e3 * statistics.median(t for block in blocks for t in block)
+            for name, blocks in times.items()}
+
+
+def grouped_times(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3,
+                  pause: float = PAUSE) -> dict[str, list[list[float]]]:
+    """Wall-clock seconds of each function, block by block: each group's functions timed in
+    turns, the groups one after the other in ``blocks`` alternating blocks of about
+    ``repeat / blocks`` rounds, each block after a ``pause`` of that many seconds (when there
+    are several groups: the previous group's threads stop spinning) and two warm-up calls of
+    each function. Block b of one group ran next to block b of the others, so a ratio of
+    their medians compares the libraries under the same load (``block_ratios``)."""
+    times: dict[str, list[list[float]]] = {}
     rounds = max(1, -(-repeat // blocks))
     for _ in range(blocks):
         for fns in groups:
             if len(groups) > 1:
                 time.sleep(pause)
-            for name, times in interleaved(fns, rounds, warmup=2)[0].items():
-                wall.setdefault(name, []).extend(times)
-    return {name: 1e3 * statistics.median(t) for name, t in wall.items()}
+            for name, block in interleaved(fns, rounds, warmup=2)[0].items():
+                times.setdefault(name, []).append(block)
+    return times
+
+
+def block_ratios(times: dict[str, list[list[float]]], name: str, reference: str) -> list[float]:
+    """median(name) / median(reference), block by block (the times of ``grouped_times``).
+
+    >>> block_ratios({"a": [[2, 4, 3], [5]], "t": [[1, 1, 2], [4]]}, "a", "t")
+    [3.0, 1.25]
+    """
+    return [statistics.median(a) / statistics.median(r)
+            for a, r in zip(times[name], times[reference])]
