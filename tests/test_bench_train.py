@@ -79,3 +79,16 @@ def test_wall_time_runs_the_command_with_the_thread_count(tmp_path):
     with_threads = wall_time(probe, cwd=tmp_path, threads=3)
     assert with_threads["exit_status"] == 1 and with_threads["seconds"] > 0
     assert wall_time(probe, cwd=tmp_path, threads=2)["exit_status"] == 0
+
+
+def test_bench_train_with_torch_pairs_each_epoch_with_torchs(tmp_path, capsys):
+    """Epochs run interleaved (nnprune, torch, nnprune, torch): one ratio per pair, and the
+    printed line gives their range."""
+    pytest.importorskip("torch")
+    out = tmp_path / "train.json"
+    assert main(["bench", "train", "--data-dir", str(tmp_path / "none"), "--epochs", "2",
+                 "--vgg-samples", "8", "--vgg-width", "0.0625", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["vgg16_epoch"]
+    assert len(row["ratio_by_epoch"]) == 2 and min(row["ratio_by_epoch"]) > 0
+    low, high = min(row["ratio_by_epoch"]), max(row["ratio_by_epoch"])
+    assert f"(by epoch {low:.2f}–{high:.2f}×)" in capsys.readouterr().out

@@ -148,7 +148,10 @@ def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dic
         line = f"{label} (batch {BATCH}): {row['nnprune_s']:.2f} s"
         if torch:
             row["ratio"] = row["nnprune_s"] / row["torch_s"]
-            line += f", torch {row['torch_s']:.2f} s, ratio {row['ratio']:.2f}×"
+            # each nnprune epoch ran just before a torch one (interleaved): their ratios
+            row["ratio_by_epoch"] = [a / b for a, b in zip(wall["nnprune_s"], wall["torch_s"])]
+            line += (f", torch {row['torch_s']:.2f} s, ratio {row['ratio']:.2f}× (by epoch "
+                     f"{min(row['ratio_by_epoch']):.2f}–{max(row['ratio_by_epoch']):.2f}×)")
         result[name] = row
         say(line + f"  (median of {args.epochs})")
     for key, wanted, what, command, cwd in (
