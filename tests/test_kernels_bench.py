@@ -51,7 +51,7 @@ def test_interleaved_timing_calls_each_function_in_turns_after_its_warmups():
 
 
 def test_grouped_timing_alternates_whole_blocks_of_each_group(monkeypatch):
-    """bench.timing.grouped_ms: per block, each group in turn gets a pause (the other
+    """bench.timing.grouped_times: per block, each group in turn gets a pause (the other
     group's threads stop spinning), two warm-up calls of each function and then its rounds;
     the groups never mix within a round. One group alone gets no pause."""
     from nnprune.bench import timing
@@ -60,13 +60,14 @@ def test_grouped_timing_alternates_whole_blocks_of_each_group(monkeypatch):
     monkeypatch.setattr(timing.time, "sleep", lambda seconds: calls.append(seconds))
     groups = [{name: (lambda name=name: calls.append(name)) for name in names}
               for names in ("ab", "t")]
-    ms = timing.grouped_ms(groups, repeat=4, blocks=2)
+    times = timing.grouped_times(groups, repeat=4, blocks=2)
     block = [timing.PAUSE, "a", "a", "b", "b"] + ["a", "b"] * 2 + [timing.PAUSE, "t", "t", "t", "t"]
     assert calls == block * 2
     calls.clear()
-    timing.grouped_ms(groups[:1], repeat=2, blocks=1, pause=5.0)
+    timing.grouped_times(groups[:1], repeat=2, blocks=1, pause=5.0)
     assert calls == ["a", "a", "b", "b", "a", "b", "a", "b"]
-    assert sorted(ms) == ["a", "b", "t"] and min(ms.values()) >= 0
+    assert sorted(times) == ["a", "b", "t"]
+    assert all(len(block) == 2 and min(block) >= 0 for t in times.values() for block in t)
 
 
 def test_grouped_times_keep_each_block_and_ratios_pair_blocks_that_ran_together(monkeypatch):

@@ -1,6 +1,6 @@
 """How every bench times: repeated calls after warm-up ones, several functions in turns.
 
-Two libraries are timed in alternating blocks instead (``grouped_ms``): OpenBLAS's and
+Two libraries are timed in alternating blocks instead (``grouped_times``): OpenBLAS's and
 torch's OpenMP worker threads keep spinning after each call, and on a machine with few cores
 each library's threads would wait for the other's to yield.
 """
@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable
 
 
-# Seconds between two groups' blocks in grouped_ms. Without it, two warm-up calls were not
+# Seconds between two groups' blocks in grouped_times. Without it, two warm-up calls were not
 # always enough: in 2 of 2 runs of `bench conv` LeNet conv2's forward (BLAS on two threads)
 # took 1.24 ms in place of 0.40, and its forward + backward ratio to PyTorch's read 1.5–2.6×;
 # with 0.3 s, 0.40–0.41 ms in 2 of 2 runs.
@@ -49,12 +49,6 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 0
             cpu[name].append(time.process_time() - start_cpu)
             wall[name].append(time.perf_counter() - start)
     return wall, cpu
-
-
-def grouped_ms(groups: list[dict[str, Callable[[], Any]]], repeat: int, blocks: int = 3,
-               pause: float = PAUSE) -> dict[str, float]:
-    """Median wall-clock ms of each function over all the blocks of ``grouped_times``."""
-    return median_ms(grouped_times(groups, repeat, blocks, pause))
 
 
 def median_ms(times: dict[str, list[list[float]]]) -> dict[str, float]:
