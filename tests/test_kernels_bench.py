@@ -110,3 +110,12 @@ def test_conv_row_reports_the_ratio_to_torch_block_by_block():
         assert len(blocks) == 3 and min(blocks) > 0 and row[f"ratio_{kind}"] > 0
     low, high = min(row["ratio_fwd_blocks"]), max(row["ratio_fwd_blocks"])
     assert f"{low:.2f}–{high:.2f}" in line
+
+
+def test_ratio_range_prints_least_and_greatest_and_refuses_none():
+    from nnprune.bench.timing import ratio_range
+
+    assert ratio_range([1.2]) == "1.20–1.20"
+    assert ratio_range([0.987, 1.5, 1.004]) == "0.99–1.50"
+    with pytest.raises(ValueError, match="at least one ratio"):
+        ratio_range([])

@@ -16,7 +16,7 @@ import numpy as np
 
 from nnprune.bench.machine import blas_line, machine
 from nnprune.bench.step import lenet5_steps
-from nnprune.bench.timing import block_ratios, grouped_times, median_ms, timings
+from nnprune.bench.timing import block_ratios, grouped_times, median_ms, ratio_range, timings
 
 # (name, N, C, H, W, F, k, padding), stride 1
 CONV_CASES = [
@@ -192,8 +192,7 @@ def conv_row(case: tuple, repeat: int, peak: float, torch: Any
                    ratio_fwd_bwd=fb / t_fb, ratio_fwd_blocks=blocks["fwd"],
                    ratio_fwd_bwd_blocks=blocks["f+b"])
         line += (f"{t_fwd:11.2f}{t_fb:8.2f}{fwd / t_fwd:10.2f}×{fb / t_fb:6.2f}×"
-                 + "".join(f"{min(r):{width}.2f}–{max(r):.2f}"
-                           for width, r in ((9, blocks["fwd"]), (6, blocks["f+b"]))))
+                 + f"{ratio_range(blocks['fwd']):>14}{ratio_range(blocks['f+b']):>11}")
     line += f"  {algorithm} ({row['layout']})"
     if case[6] != 3:
         return row, line, None
@@ -220,5 +219,5 @@ def lenet5_step(repeat: int, torch: Any, say: Callable[[str], None]) -> dict[str
     if torch:
         step["ratio"] = step["autograd_ms"] / step["torch_ms"]
         say(f"  torch: {step['torch_ms']:.1f} ms, ratio {step['ratio']:.2f}× (by block "
-            f"{min(step['ratio_blocks']):.2f}–{max(step['ratio_blocks']):.2f}×)")
+            f"{ratio_range(step['ratio_blocks'])}×)")
     return step

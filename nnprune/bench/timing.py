@@ -84,3 +84,14 @@ def block_ratios(times: dict[str, list[list[float]]], name: str, reference: str)
     """
     return [statistics.median(a) / statistics.median(r)
             for a, r in zip(times[name], times[reference])]
+
+
+def ratio_range(ratios: list[float]) -> str:
+    """The least and the greatest of ``ratios`` as printed beside a ratio: "lo–hi".
+
+    >>> ratio_range([1.04, 0.91, 1.16])
+    '0.91–1.16'
+    """
+    if not ratios:
+        raise ValueError("ratios must hold at least one ratio, got an empty list")
+    return f"{min(ratios):.2f}–{max(ratios):.2f}"

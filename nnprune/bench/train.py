@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nnprune.bench.machine import blas_line, machine
-from nnprune.bench.timing import interleaved
+from nnprune.bench.timing import interleaved, ratio_range
 
 BATCH = 64
 MNIST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, torch: Any, say: Callable[[str], None]) -> dic
             # each nnprune epoch ran just before a torch one (interleaved): their ratios
             row["ratio_by_epoch"] = [a / b for a, b in zip(wall["nnprune_s"], wall["torch_s"])]
             line += (f", torch {row['torch_s']:.2f} s, ratio {row['ratio']:.2f}× (by epoch "
-                     f"{min(row['ratio_by_epoch']):.2f}–{max(row['ratio_by_epoch']):.2f}×)")
+                     f"{ratio_range(row['ratio_by_epoch'])}×)")
         result[name] = row
         say(line + f"  (median of {args.epochs})")
     for key, wanted, what, command, cwd in (

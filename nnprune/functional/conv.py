@@ -17,14 +17,15 @@ around them):
 - the rows of cols, dcols and the relaid-out outputs lie ``row_step`` apart: a cache line
   more than their length when that is a whole number of kilobytes;
 - scratch arrays are kept from call to call, one set per thread (``scratch.take``: a fresh
-  array costs a page fault per 4 KB on first touch); the cache keeps the padded input and backward rebuilds
-  each chunk's cols (cheaper than keeping kh·kw copies of the input), except when the whole
-  batch is one chunk: its cols are kept;
+  array costs a page fault per 4 KB on first touch); the cache keeps the padded input and
+  backward rebuilds each chunk's cols (cheaper than keeping kh·kw copies of the input),
+  except when the whole batch is one chunk: its cols are kept;
 - the memory layout of cols is chosen per shape (``default_layout``; im2col.py describes
   the three). channels-first: GEMMs per image, (F, K+1) @ (b, K+1, P) in blocks of
   FILTER_BLOCK filters, land straight in NCHW. channels-last: one GEMM per chunk,
-  (F, K+1) @ (K+1, b·P), its output (F, b, P) relaid out to (b, F, P). batch-last: one GEMM per band of rows, (F, K+1) @
-  (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once at the end.
+  (F, K+1) @ (K+1, b·P), its output (F, b, P) relaid out to (b, F, P). batch-last: one
+  GEMM per band of rows, (F, K+1) @ (K+1, rows·OW·N), into (F, OH, OW, N), relaid out once
+  at the end.
 """
 from __future__ import annotations
 
